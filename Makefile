@@ -1,0 +1,110 @@
+# rapport — see README.md.  `make` builds, `make check` runs every test,
+# `make demo` runs the main job on demo data.
+VERSION      = 0.1.0
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+SYSCONFDIR  ?= /etc
+BINDIR       = $(PREFIX)/bin
+SBINDIR      = $(PREFIX)/sbin
+DATADIR      = $(PREFIX)/share/rapport
+MANDIR       = $(PREFIX)/share/man
+UNITDIR     ?= /lib/systemd/system
+SYSUSERSDIR ?= /usr/lib/sysusers.d
+
+CC          ?= cc
+PKGS         = libcurl libpq libconfig libsystemd json-c
+DEB_PKGS     = build-essential pkg-config libcurl4-openssl-dev libpq-dev libconfig-dev \
+               libsystemd-dev libjson-c-dev libcmocka-dev postgresql python3-aiosmtpd \
+               tzdata curl ca-certificates
+CFLAGS      ?= -O2 -g
+ALL_CFLAGS   = -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror $(CFLAGS) \
+               -Idaemon -Ijobs -Ibuild $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+               -DRAPPORT_TEMPLATES_DIR='"$(DATADIR)/templates"' \
+               -DRAPPORT_CONFIG='"$(SYSCONFDIR)/rapport/rapport.conf"' -DRAPPORT_VERSION='"$(VERSION)"'
+LIBS         = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+# Modules shared by both programs.
+CORE_SRCS = daemon/util.c daemon/log.c daemon/config.c daemon/db.c daemon/migrate.c \
+            daemon/tz.c daemon/cron.c daemon/mustache.c daemon/templates.c \
+            daemon/mime.c daemon/sms_text.c daemon/outbox.c daemon/planner.c \
+            daemon/curl_glue.c daemon/channel_email.c daemon/channel_sms.c \
+            daemon/dispatch.c daemon/scheduler.c daemon/preview.c \
+            $(wildcard jobs/*.c)
+MIGRATIONS = $(sort $(wildcard etc/migrations/*.sql))
+
+OBJDIR = build
+CORE_OBJS = $(patsubst %.c,$(OBJDIR)/%.o,$(CORE_SRCS)) $(OBJDIR)/migrations.o
+
+.PHONY: all check unit-check integration-check demo deps install clean bench
+all: rapportd rapportctl
+
+$(OBJDIR)/migrations.c: $(MIGRATIONS) daemon/embed.sh
+	@mkdir -p $(OBJDIR)
+	sh daemon/embed.sh $@ $(MIGRATIONS)
+
+$(OBJDIR)/migrations.o: $(OBJDIR)/migrations.c
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(OBJDIR)/%.o: %.c $(wildcard daemon/*.h jobs/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+rapportd: $(CORE_OBJS) $(OBJDIR)/daemon/rapportd.o
+	$(CC) $(ALL_CFLAGS) $^ $(LIBS) -lm -o $@
+
+rapportctl: $(CORE_OBJS) $(OBJDIR)/daemon/rapportctl.o
+	$(CC) $(ALL_CFLAGS) $^ $(LIBS) -lm -o $@
+
+# --- tests -----------------------------------------------------------------
+UNIT_TESTS = $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+SAN_FLAGS  = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+build/unit/%: tests/unit/%.c $(CORE_SRCS) $(OBJDIR)/migrations.c $(wildcard daemon/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< $(CORE_SRCS) $(OBJDIR)/migrations.c $(LIBS) -lcmocka -lm -o $@
+
+build/unit-san/%: tests/unit/%.c $(CORE_SRCS) $(OBJDIR)/migrations.c $(wildcard daemon/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $< $(CORE_SRCS) $(OBJDIR)/migrations.c $(LIBS) -lcmocka -lm -o $@
+
+unit-tests: $(addprefix build/unit/,$(UNIT_TESTS)) $(addprefix build/unit-san/,$(UNIT_TESTS))
+
+# Every test: unit tests (plain and under ASan+UBSan) and the integration
+# tests against real PostgreSQL, SMTP and HTTP servers.  Last line of output
+# is "N passed, M failed".
+check: deps-check all unit-tests
+	@bash tests/run.sh
+
+demo: deps-check all
+	@bash etc/demo.sh
+
+# Installs what is missing (as root), or prints the command to run.
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "deps: installing$$(echo $$missing | sed 's/^/ /')"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null || \
+	  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null; }; \
+	else echo "Run as root:  apt-get install -y $$missing"; exit 1; fi
+
+deps-check: deps
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/templates \
+	           $(DESTDIR)$(SYSCONFDIR)/rapport $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	           $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR)/sql
+	install -m 0755 rapportd $(DESTDIR)$(SBINDIR)/rapportd
+	install -m 0755 rapportctl $(DESTDIR)$(BINDIR)/rapportctl
+	install -m 0644 templates/*.mustache $(DESTDIR)$(DATADIR)/templates/
+	install -m 0644 etc/crm.sql etc/demo.sql $(DESTDIR)$(DATADIR)/sql/
+	test -e $(DESTDIR)$(SYSCONFDIR)/rapport/rapport.conf || \
+	  sed 's|@TEMPLATES_DIR@|$(DATADIR)/templates|' etc/rapport.conf > $(DESTDIR)$(SYSCONFDIR)/rapport/rapport.conf
+	chmod 0640 $(DESTDIR)$(SYSCONFDIR)/rapport/rapport.conf
+	sed 's|@SBINDIR@|$(SBINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/rapportd.service > $(DESTDIR)$(UNITDIR)/rapportd.service
+	install -m 0644 systemd/rapport.sysusers $(DESTDIR)$(SYSUSERSDIR)/rapport.conf
+	for m in man/*.5; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/ || true; done
+	for m in man/*.8; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man8/ || true; done
+
+clean:
+	rm -rf $(OBJDIR) rapportd rapportctl

@@ -1,0 +1,40 @@
+#pragma once
+/* What the e-mail and SMS channels share with the dispatcher: the state
+ * of one transfer and the classification of its outcome. */
+#include <curl/curl.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct rapport_config;
+struct outbox_msg;
+struct rendered;
+
+struct transfer_io {
+        struct buf payload; /* what we upload (SMTP DATA) or POST */
+        size_t read_off;
+        struct curl_slist *rcpt, *headers;
+        struct buf response; /* HTTP body */
+        int64_t retry_after; /* seconds, from a Retry-After header, or -1 */
+        char *provider_id;   /* Message-ID for e-mail */
+        char *audit;         /* rendered text kept with the sent row */
+};
+void transfer_io_clear(struct transfer_io *io);
+
+enum outcome_kind { OUTCOME_SENT, OUTCOME_RETRY, OUTCOME_FAILED, OUTCOME_BOUNCED };
+struct outcome {
+        enum outcome_kind kind;
+        int64_t retry_after; /* -1: use the backoff schedule */
+        char error[512];
+};
+
+/* Prepare `easy` for one message.  Returns 0, or a negative code with
+ * *why set when the message itself can never be sent (bad address, too
+ * many SMS segments) — the dispatcher then marks it failed. */
+int email_setup(const struct rapport_config *c, const struct outbox_msg *m, const struct rendered *r,
+                CURL *easy, struct transfer_io *io, char *why, size_t whylen);
+void email_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct outcome *o);
+
+int sms_setup(const struct rapport_config *c, const struct outbox_msg *m, const struct rendered *r,
+              CURL *easy, struct transfer_io *io, char *why, size_t whylen);
+void sms_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct outcome *o);

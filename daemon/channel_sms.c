@@ -1,0 +1,133 @@
+/* The SMS channel: one HTTP POST per message to the gateway (Twilio's
+ * Messages API shape or a generic JSON body), with an idempotency key so
+ * that a retry after a lost response cannot send twice at the gateway. */
+#include <ctype.h>
+#include <errno.h>
+#include <strings.h>
+
+#include "channel.h"
+#include "config.h"
+#include "outbox.h"
+#include "sms_text.h"
+#include "templates.h"
+
+static size_t write_response(char *data, size_t size, size_t nmemb, void *userdata) {
+        struct transfer_io *io = userdata;
+        size_t n = size * nmemb;
+        if (io->response.len + n > 1024 * 1024) /* a gateway reply is small */
+                return 0;
+        return buf_append(&io->response, data, n) < 0 ? 0 : n;
+}
+
+static size_t read_header(char *data, size_t size, size_t nmemb, void *userdata) {
+        struct transfer_io *io = userdata;
+        size_t n = size * nmemb;
+        if (n > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
+                const char *v = data + 12;
+                while (*v == ' ')
+                        v++;
+                if (isdigit((unsigned char)*v))
+                        io->retry_after = strtoll(v, NULL, 10);
+                else {
+                        /* HTTP-date form: curl parses it for us. */
+                        char tmp[128];
+                        snprintf(tmp, sizeof tmp, "%.*s", (int)(n - (size_t)(v - data)), v);
+                        time_t t = curl_getdate(tmp, NULL);
+                        if (t > 0)
+                                io->retry_after = t > time(NULL) ? t - time(NULL) : 0;
+                }
+        }
+        return n;
+}
+
+int sms_setup(const struct rapport_config *c, const struct outbox_msg *m, const struct rendered *r, CURL *easy,
+              struct transfer_io *io, char *why, size_t whylen) {
+        if (!sms_number_valid(m->recipient)) {
+                snprintf(why, whylen, "invalid phone number (E.164 expected)");
+                return -EINVAL;
+        }
+        const char *body = r->text ? r->text : "";
+        struct sms_segments seg;
+        if (sms_count_segments(body, &seg) < 0) {
+                snprintf(why, whylen, "message is not valid UTF-8");
+                return -EILSEQ;
+        }
+        if ((int)seg.segments > c->sms.max_segments) {
+                snprintf(why, whylen, "message needs %zu segments, more than sms.max_segments = %d",
+                         seg.segments, c->sms.max_segments);
+                return -EMSGSIZE;
+        }
+        const char *ctype = NULL;
+        int ret = sms_build_request(c->sms.format, c->sms.from ? c->sms.from : "", m->recipient, body, m->dedupe_key,
+                                    &io->payload, &ctype);
+        if (ret < 0) {
+                snprintf(why, whylen, "cannot build the gateway request: %s", strerror(-ret));
+                return ret;
+        }
+        io->audit = strdup(body);
+        _cleanup_free_ char *ct = NULL, *idem = NULL, *bearer = NULL;
+        if (asprintf(&ct, "Content-Type: %s", ctype) < 0 ||
+            asprintf(&idem, "%s: %s", c->sms.format == SMS_FORMAT_TWILIO ? "I-Twilio-Idempotency-Token" : "Idempotency-Key",
+                     m->dedupe_key) < 0)
+                return -ENOMEM;
+        io->headers = curl_slist_append(io->headers, ct);
+        io->headers = curl_slist_append(io->headers, idem);
+        io->headers = curl_slist_append(io->headers, "Accept: application/json");
+        io->headers = curl_slist_append(io->headers, "Expect:");
+        if (c->sms.token) {
+                if (c->sms.format == SMS_FORMAT_TWILIO || c->sms.username) {
+                        curl_easy_setopt(easy, CURLOPT_USERNAME, c->sms.username ? c->sms.username : "");
+                        curl_easy_setopt(easy, CURLOPT_PASSWORD, c->sms.token);
+                } else {
+                        if (asprintf(&bearer, "Authorization: Bearer %s", c->sms.token) < 0)
+                                return -ENOMEM;
+                        io->headers = curl_slist_append(io->headers, bearer);
+                }
+        }
+        curl_easy_setopt(easy, CURLOPT_URL, c->sms.gateway_url);
+        curl_easy_setopt(easy, CURLOPT_POST, 1L);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, io->payload.data);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)io->payload.len);
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, io->headers);
+        curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_response);
+        curl_easy_setopt(easy, CURLOPT_WRITEDATA, io);
+        curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, read_header);
+        curl_easy_setopt(easy, CURLOPT_HEADERDATA, io);
+        curl_easy_setopt(easy, CURLOPT_TIMEOUT, (long)c->sms.timeout);
+        curl_easy_setopt(easy, CURLOPT_USERAGENT, "rapportd");
+        return 0;
+}
+
+void sms_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct outcome *o) {
+        long code = 0;
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+        o->retry_after = -1;
+        if (result != CURLE_OK) {
+                o->kind = OUTCOME_RETRY;
+                snprintf(o->error, sizeof o->error, "gateway: %s", curl_easy_strerror(result));
+                return;
+        }
+        if (code >= 200 && code < 300) {
+                o->kind = OUTCOME_SENT;
+                enum sms_format fmt = SMS_FORMAT_JSON;
+                const char *ct = NULL;
+                (void)ct;
+                char *id = NULL;
+                if (sms_parse_response(fmt, io->response.data ? io->response.data : "", io->response.len, &id) < 0)
+                        (void)sms_parse_response(SMS_FORMAT_TWILIO, io->response.data ? io->response.data : "",
+                                                 io->response.len, &id);
+                io->provider_id = id;
+                return;
+        }
+        /* Keep the start of the gateway's answer: it usually says why. */
+        snprintf(o->error, sizeof o->error, "gateway HTTP %ld: %.200s", code,
+                 io->response.data ? io->response.data : "");
+        for (char *p = o->error; *p; p++)
+                if ((unsigned char)*p < 0x20)
+                        *p = ' ';
+        if (code == 429 || code >= 500) {
+                o->kind = OUTCOME_RETRY;
+                o->retry_after = io->retry_after;
+        } else
+                o->kind = OUTCOME_FAILED;
+}

@@ -1,0 +1,733 @@
+/* Configuration loader.
+ *
+ * Like OpenBSD's ntpd, the file is parsed into a fresh struct and nothing
+ * global changes until the whole file validated; the caller swaps the new
+ * struct in.  Validation is table driven (one spec per group) so that every
+ * unknown key, wrong type and bad value is reported — all of them, not just
+ * the first — as "FILE:LINE: SETTING: reason". */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+
+#include "../jobs/jobs.h"
+#include "log.h"
+#include "sms_text.h"
+
+struct loader {
+        const char *file;
+        int errors;
+};
+
+_printf_(3, 4) static void complain(struct loader *l, const config_setting_t *s, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+
+        char path[512] = "";
+        /* Build the dotted path from the root down. */
+        const config_setting_t *chain[32];
+        int n = 0;
+        for (const config_setting_t *p = s; p && n < 32; p = config_setting_parent(p))
+                chain[n++] = p;
+        size_t off = 0;
+        for (int i = n - 1; i >= 0; i--) {
+                const char *name = config_setting_name(chain[i]);
+                if (name) {
+                        off += snprintf(path + off, sizeof path - off, "%s%s", off ? "." : "", name);
+                } else if (config_setting_parent(chain[i])) {
+                        off += snprintf(path + off, sizeof path - off, "[%d]", config_setting_index(chain[i]));
+                }
+                if (off >= sizeof path)
+                        break;
+        }
+        int line = s ? (int)config_setting_source_line(s) : 0;
+        log_error("%s:%d: %s: %s", l->file, line, path[0] ? path : "(top level)", msg);
+        l->errors++;
+}
+
+int parse_duration(const char *s, int64_t *ret) {
+        if (!s || !*s)
+                return -EINVAL;
+        int64_t total = 0;
+        const char *p = s;
+        while (*p) {
+                if (!isdigit((unsigned char)*p))
+                        return -EINVAL;
+                errno = 0;
+                char *end;
+                long long v = strtoll(p, &end, 10);
+                if (errno)
+                        return -EINVAL;
+                int64_t unit;
+                switch (*end) {
+                case '\0':
+                        if (p != s)
+                                return -EINVAL; /* "1h30" is ambiguous */
+                        unit = 1;
+                        break;
+                case 's': unit = 1; end++; break;
+                case 'm': unit = 60; end++; break;
+                case 'h': unit = 3600; end++; break;
+                case 'd': unit = 86400; end++; break;
+                case 'w': unit = 7 * 86400; end++; break;
+                default: return -EINVAL;
+                }
+                if (v > INT64_MAX / unit || total > INT64_MAX - v * unit)
+                        return -ERANGE;
+                total += v * unit;
+                p = end;
+        }
+        *ret = total;
+        return 0;
+}
+
+static const char *type_name(int t) {
+        switch (t) {
+        case CONFIG_TYPE_GROUP: return "a group";
+        case CONFIG_TYPE_INT:
+        case CONFIG_TYPE_INT64: return "an integer";
+        case CONFIG_TYPE_FLOAT: return "a number";
+        case CONFIG_TYPE_STRING: return "a string";
+        case CONFIG_TYPE_BOOL: return "a boolean";
+        case CONFIG_TYPE_ARRAY: return "an array";
+        case CONFIG_TYPE_LIST: return "a list";
+        default: return "something else";
+        }
+}
+
+static bool is_int(const config_setting_t *s) {
+        int t = config_setting_type(s);
+        return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+}
+
+static bool is_date(const char *v) {
+        int y, m, d;
+        char tail;
+        if (sscanf(v, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || strlen(v) != 10)
+                return false;
+        static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        if (y < 1900 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+                return false;
+        bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        return !(m == 2 && d == 29 && !leap);
+}
+
+static int parse_time_of_day(const char *v, int *minutes) {
+        int h, m;
+        char tail;
+        if (sscanf(v, "%2d:%2d%c", &h, &m, &tail) != 2 || h < 0 || h > 23 || m < 0 || m > 59)
+                return -EINVAL;
+        *minutes = h * 60 + m;
+        return 0;
+}
+
+/* Convert any libconfig value to JSON (used for SET_ANY settings). */
+static json_object *setting_to_json(const config_setting_t *s) {
+        switch (config_setting_type(s)) {
+        case CONFIG_TYPE_INT:
+        case CONFIG_TYPE_INT64: return json_object_new_int64(config_setting_get_int64(s));
+        case CONFIG_TYPE_FLOAT: return json_object_new_double(config_setting_get_float(s));
+        case CONFIG_TYPE_BOOL: return json_object_new_boolean(config_setting_get_bool(s));
+        case CONFIG_TYPE_STRING: return json_object_new_string(config_setting_get_string(s));
+        case CONFIG_TYPE_GROUP: {
+                json_object *o = json_object_new_object();
+                for (int i = 0; i < config_setting_length(s); i++) {
+                        const config_setting_t *e = config_setting_get_elem(s, i);
+                        json_object_object_add(o, config_setting_name(e), setting_to_json(e));
+                }
+                return o;
+        }
+        default: {
+                json_object *a = json_object_new_array();
+                for (int i = 0; i < config_setting_length(s); i++)
+                        json_object_array_add(a, setting_to_json(config_setting_get_elem(s, i)));
+                return a;
+        }
+        }
+}
+
+/* Validate one setting against its spec; on success return its JSON form. */
+static json_object *convert_setting(struct loader *l, const config_setting_t *s, const struct setting_spec *spec) {
+        const char *str = config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s) : NULL;
+        switch (spec->type) {
+        case SET_BOOL:
+                if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+                        return complain(l, s, "expected true or false, got %s", type_name(config_setting_type(s))), NULL;
+                return json_object_new_boolean(config_setting_get_bool(s));
+        case SET_INT:
+                if (!is_int(s))
+                        return complain(l, s, "expected an integer, got %s", type_name(config_setting_type(s))), NULL;
+                if (spec->max > spec->min && (config_setting_get_int64(s) < spec->min || config_setting_get_int64(s) > spec->max))
+                        return complain(l, s, "%lld out of range %lld-%lld", (long long)config_setting_get_int64(s), spec->min, spec->max), NULL;
+                return json_object_new_int64(config_setting_get_int64(s));
+        case SET_FLOAT:
+                if (!is_int(s) && config_setting_type(s) != CONFIG_TYPE_FLOAT)
+                        return complain(l, s, "expected a number, got %s", type_name(config_setting_type(s))), NULL;
+                return json_object_new_double(is_int(s) ? (double)config_setting_get_int64(s) : config_setting_get_float(s));
+        case SET_STRING:
+                if (!str)
+                        return complain(l, s, "expected a string, got %s", type_name(config_setting_type(s))), NULL;
+                return json_object_new_string(str);
+        case SET_DURATION: {
+                int64_t v;
+                if (is_int(s))
+                        v = config_setting_get_int64(s);
+                else if (!str || parse_duration(str, &v) < 0)
+                        return complain(l, s, "expected a duration such as 90, \"15m\", \"4h\" or \"1d\""), NULL;
+                if (v < 0 || (spec->max > spec->min && (v < spec->min || v > spec->max)))
+                        return complain(l, s, "duration %llds out of range %lld-%llds", (long long)v, spec->min, spec->max), NULL;
+                return json_object_new_int64(v);
+        }
+        case SET_TIME_OF_DAY: {
+                int m;
+                if (!str || parse_time_of_day(str, &m) < 0)
+                        return complain(l, s, "expected a time of day \"HH:MM\""), NULL;
+                char t[32];
+                snprintf(t, sizeof t, "%02d:%02d:00", m / 60, m % 60);
+                return json_object_new_string(t);
+        }
+        case SET_DATE:
+                if (!str || !is_date(str))
+                        return complain(l, s, "expected a date \"YYYY-MM-DD\""), NULL;
+                return json_object_new_string(str);
+        case SET_ENUM:
+                if (str)
+                        for (size_t i = 0; spec->choices[i]; i++)
+                                if (streq(str, spec->choices[i]))
+                                        return json_object_new_string(str);
+                {
+                        char list[256] = "";
+                        for (size_t i = 0; spec->choices[i]; i++)
+                                snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? ", " : "", spec->choices[i]);
+                        complain(l, s, "expected one of %s", list);
+                }
+                return NULL;
+        case SET_STRING_LIST: {
+                int t = config_setting_type(s);
+                if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
+                        return complain(l, s, "expected a list of strings like [\"a\", \"b\"]"), NULL;
+                json_object *a = json_object_new_array();
+                for (int i = 0; i < config_setting_length(s); i++) {
+                        const config_setting_t *e = config_setting_get_elem(s, i);
+                        const char *v = config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
+                        bool ok = v != NULL;
+                        if (ok && spec->choices) {
+                                ok = false;
+                                for (size_t k = 0; spec->choices[k]; k++)
+                                        ok = ok || streq(v, spec->choices[k]);
+                        }
+                        if (!ok) {
+                                complain(l, e, "not an allowed value here");
+                                json_object_put(a);
+                                return NULL;
+                        }
+                        json_object_array_add(a, json_object_new_string(v));
+                }
+                return a;
+        }
+        case SET_TIER_MAP: {
+                if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+                        return complain(l, s, "expected a group like { A = 7; B = 30; C = 90; }"), NULL;
+                json_object *o = json_object_new_object();
+                for (int i = 0; i < config_setting_length(s); i++) {
+                        const config_setting_t *e = config_setting_get_elem(s, i);
+                        const char *n = config_setting_name(e);
+                        if (!streq(n, "A") && !streq(n, "B") && !streq(n, "C")) {
+                                complain(l, e, "unknown tier (expected A, B or C)");
+                                continue;
+                        }
+                        if (!is_int(e) || config_setting_get_int64(e) < 0) {
+                                complain(l, e, "expected a non-negative integer");
+                                continue;
+                        }
+                        json_object_object_add(o, n, json_object_new_int64(config_setting_get_int64(e)));
+                }
+                return o;
+        }
+        case SET_ANY:
+                return setting_to_json(s);
+        }
+        return NULL;
+}
+
+static const struct setting_spec *find_spec(const struct setting_spec *specs, const char *name) {
+        for (size_t i = 0; specs && specs[i].name; i++)
+                if (streq(specs[i].name, name))
+                        return &specs[i];
+        return NULL;
+}
+
+/* Check a group: every member known and well typed.  Returns an object with
+ * all members converted plus the defaults of the missing ones. */
+static json_object *convert_group(struct loader *l, const config_setting_t *g, const struct setting_spec *a, const struct setting_spec *b) {
+        json_object *o = json_object_new_object();
+        for (const struct setting_spec *const *set = (const struct setting_spec *const[]){a, b, NULL}; *set; set++)
+                for (size_t i = 0; (*set)[i].name; i++)
+                        if ((*set)[i].def)
+                                json_object_object_add(o, (*set)[i].name, json_tokener_parse((*set)[i].def));
+        if (!g)
+                return o;
+        if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+                complain(l, g, "expected a group { ... }");
+                return o;
+        }
+        for (int i = 0; i < config_setting_length(g); i++) {
+                const config_setting_t *s = config_setting_get_elem(g, i);
+                const char *name = config_setting_name(s);
+                const struct setting_spec *spec = find_spec(a, name);
+                if (!spec)
+                        spec = find_spec(b, name);
+                if (!spec) {
+                        complain(l, s, "unknown setting");
+                        continue;
+                }
+                json_object *v = convert_setting(l, s, spec);
+                if (v)
+                        json_object_object_add(o, name, v);
+        }
+        return o;
+}
+
+static const char *const tls_choices[] = {"required", "opportunistic", "none", NULL};
+static const char *const sms_format_choices[] = {"twilio", "json", NULL};
+
+static const struct setting_spec top_specs[] = {
+        {"time_zone", SET_STRING, "\"UTC\"", NULL, 0, 0},
+        {"locale", SET_STRING, "\"en\"", NULL, 0, 0},
+        {"instance", SET_STRING, NULL, NULL, 0, 0},
+        {"database", SET_ANY, NULL, NULL, 0, 0},
+        {"templates", SET_ANY, NULL, NULL, 0, 0},
+        {"email", SET_ANY, NULL, NULL, 0, 0},
+        {"sms", SET_ANY, NULL, NULL, 0, 0},
+        {"outbox", SET_ANY, NULL, NULL, 0, 0},
+        {"jobs", SET_ANY, NULL, NULL, 0, 0},
+        {NULL, 0, NULL, NULL, 0, 0},
+};
+
+static const struct setting_spec database_specs[] = {
+        {"conninfo", SET_STRING, NULL, NULL, 0, 0},
+        {"password_file", SET_STRING, NULL, NULL, 0, 0},
+        {NULL, 0, NULL, NULL, 0, 0},
+};
+
+static const struct setting_spec templates_specs[] = {
+        {"dir", SET_STRING, NULL, NULL, 0, 0},
+        {NULL, 0, NULL, NULL, 0, 0},
+};
+
+static const struct setting_spec email_specs[] = {
+        {"smtp_url", SET_STRING, NULL, NULL, 0, 0},
+        {"from", SET_STRING, NULL, NULL, 0, 0},
+        {"username", SET_STRING, NULL, NULL, 0, 0},
+        {"password_file", SET_STRING, NULL, NULL, 0, 0},
+        {"tls", SET_ENUM, "\"required\"", tls_choices, 0, 0},
+        {"ca_file", SET_STRING, NULL, NULL, 0, 0},
+        {"redirect_to", SET_STRING, NULL, NULL, 0, 0},
+        {"unsubscribe_mailto", SET_STRING, NULL, NULL, 0, 0},
+        {"unsubscribe_url", SET_STRING, NULL, NULL, 0, 0},
+        {"connections", SET_INT, "4", NULL, 1, 256},
+        {"rate", SET_FLOAT, "0", NULL, 0, 0},
+        {"timeout", SET_DURATION, "60", NULL, 1, 3600},
+        {NULL, 0, NULL, NULL, 0, 0},
+};
+
+static const struct setting_spec sms_specs[] = {
+        {"gateway_url", SET_STRING, NULL, NULL, 0, 0},
+        {"format", SET_ENUM, "\"json\"", sms_format_choices, 0, 0},
+        {"from", SET_STRING, NULL, NULL, 0, 0},
+        {"username", SET_STRING, NULL, NULL, 0, 0},
+        {"token_file", SET_STRING, NULL, NULL, 0, 0},
+        {"connections", SET_INT, "4", NULL, 1, 256},
+        {"rate", SET_FLOAT, "0", NULL, 0, 0},
+        {"timeout", SET_DURATION, "30", NULL, 1, 3600},
+        {"quiet_hours", SET_STRING, "\"21:00-08:00\"", NULL, 0, 0},
+        {"max_segments", SET_INT, "3", NULL, 1, 20},
+        {NULL, 0, NULL, NULL, 0, 0},
+};
+
+static const struct setting_spec outbox_specs[] = {
+        {"lease", SET_DURATION, "300", NULL, 10, 86400},
+        {"batch", SET_INT, "100", NULL, 1, 10000},
+        {"retry", SET_ANY, "[60, 300, 1800, 7200, 43200]", NULL, 0, 0},
+        {"max_attempts", SET_INT, "6", NULL, 1, 100},
+        {"max_age", SET_DURATION, "3d", NULL, 60, 366LL * 86400},
+        {"retention_days", SET_INT, "90", NULL, 1, 36500},
+        {NULL, 0, NULL, NULL, 0, 0},
+};
+
+static char *json_dup_string(json_object *o, const char *key) {
+        json_object *v;
+        if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+                return NULL;
+        return strdup(json_object_get_string(v));
+}
+
+static int64_t json_get_int(json_object *o, const char *key) {
+        json_object *v;
+        return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+/* Secrets: a *_file setting wins; otherwise systemd's credential of the
+ * given name if the service has one. */
+static char *load_secret(struct loader *l, const config_setting_t *where, const char *file, const char *credential, bool required) {
+        _cleanup_free_ char *path = NULL;
+        if (file)
+                path = strdup(file);
+        else {
+                const char *dir = getenv("CREDENTIALS_DIRECTORY");
+                if (!dir)
+                        return NULL;
+                if (asprintf(&path, "%s/%s", dir, credential) < 0)
+                        return NULL;
+                if (access(path, F_OK) < 0)
+                        return NULL;
+        }
+        char *data = NULL;
+        int r = read_file(path, &data, NULL);
+        if (r < 0) {
+                if (required)
+                        complain(l, where, "cannot read secret file %s: %s", path, strerror(-r));
+                return NULL;
+        }
+        data[strcspn(data, "\r\n")] = '\0';
+        return data;
+}
+
+/* "Rapport <noreply@example.com>" or a bare address. */
+static int parse_from(const char *v, char **name, char **addr) {
+        const char *lt = strchr(v, '<');
+        if (!lt) {
+                *addr = strdup(v);
+                *name = NULL;
+                return *addr ? 0 : -ENOMEM;
+        }
+        const char *gt = strchr(lt, '>');
+        if (!gt || gt[1])
+                return -EINVAL;
+        size_t n = (size_t)(lt - v);
+        while (n > 0 && v[n - 1] == ' ')
+                n--;
+        const char *start = v;
+        if (n >= 2 && v[0] == '"' && v[n - 1] == '"')
+                start++, n -= 2;
+        *name = n ? strndup(start, n) : NULL;
+        *addr = strndup(lt + 1, (size_t)(gt - lt - 1));
+        return *addr ? 0 : -ENOMEM;
+}
+
+static void load_job(struct loader *l, struct rapport_config *c, config_setting_t *g, const struct job_def *def, struct job_config *j) {
+        j->def = def;
+        j->name = def->name;
+        json_object *o = convert_group(l, g, job_common_settings, def->settings);
+        json_object *v;
+
+        j->enabled = json_object_object_get_ex(o, "enabled", &v) && json_object_get_boolean(v);
+        j->dry_run = json_object_object_get_ex(o, "dry_run", &v) && json_object_get_boolean(v);
+        j->schedule = json_dup_string(o, "schedule");
+        if (!j->schedule)
+                j->schedule = strdup(def->default_schedule);
+        char err[256];
+        if (cron_parse(j->schedule, &j->cron, err, sizeof err) < 0)
+                complain(l, config_setting_lookup(g, "schedule") ?: g, "%s", err);
+
+        j->time_zone = json_dup_string(o, "time_zone");
+        if (!j->time_zone)
+                j->time_zone = strdup(c->time_zone);
+        int r = tz_load(j->time_zone, &j->tz);
+        if (r < 0)
+                complain(l, config_setting_lookup(g, "time_zone") ?: g, "unknown time zone \"%s\"", j->time_zone);
+
+        const char *cu = json_object_object_get_ex(o, "catch_up", &v) ? json_object_get_string(v) : "latest";
+        j->catch_up = streq(cu, "all") ? CATCH_UP_ALL : streq(cu, "none") ? CATCH_UP_NONE : CATCH_UP_LATEST;
+        j->catch_up_window = json_get_int(o, "catch_up_window");
+        j->catch_up_max = (int)json_get_int(o, "catch_up_max");
+
+        if (json_object_object_get_ex(o, "channels", &v)) {
+                size_t n = json_object_array_length(v);
+                j->channels = calloc(n + 1, sizeof(char *));
+                for (size_t i = 0; j->channels && i < n; i++)
+                        j->channels[i] = strdup(json_object_get_string(json_object_array_get_idx(v, i)));
+        }
+        j->settings_json = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+}
+
+static int load_retry(struct loader *l, struct rapport_config *c, config_setting_t *g) {
+        const config_setting_t *s = g ? config_setting_lookup(g, "retry") : NULL;
+        static const int64_t def[] = {60, 300, 1800, 7200, 43200};
+        if (!s) {
+                c->outbox.retry = malloc(sizeof def);
+                if (!c->outbox.retry)
+                        return -ENOMEM;
+                memcpy(c->outbox.retry, def, sizeof def);
+                c->outbox.n_retry = ELEMENTSOF(def);
+                return 0;
+        }
+        int t = config_setting_type(s);
+        if ((t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) || config_setting_length(s) == 0) {
+                complain(l, s, "expected a non-empty list of durations, e.g. [\"1m\", \"5m\", \"30m\", \"2h\", \"12h\"]");
+                return 0;
+        }
+        c->outbox.n_retry = (size_t)config_setting_length(s);
+        c->outbox.retry = calloc(c->outbox.n_retry, sizeof(int64_t));
+        if (!c->outbox.retry)
+                return -ENOMEM;
+        for (int i = 0; i < config_setting_length(s); i++) {
+                const config_setting_t *e = config_setting_get_elem(s, i);
+                int64_t v = -1;
+                if (is_int(e))
+                        v = config_setting_get_int64(e);
+                else if (config_setting_type(e) == CONFIG_TYPE_STRING)
+                        (void)parse_duration(config_setting_get_string(e), &v);
+                if (v <= 0)
+                        complain(l, e, "expected a positive duration");
+                c->outbox.retry[i] = v;
+        }
+        return 0;
+}
+
+static bool url_scheme_is(const char *url, const char *const *schemes) {
+        for (size_t i = 0; schemes[i]; i++)
+                if (strncmp(url, schemes[i], strlen(schemes[i])) == 0 && url[strlen(schemes[i])])
+                        return true;
+        return false;
+}
+
+int config_load(const char *path, bool check_secrets, struct rapport_config **ret) {
+        _cleanup_(config_freep) struct rapport_config *c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        c->path = strdup(path);
+
+        config_t cfg;
+        config_init(&cfg);
+        if (!config_read_file(&cfg, path)) {
+                if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+                        log_error("%s: cannot read configuration: %m", path);
+                else
+                        log_error("%s:%d: syntax error: %s", config_error_file(&cfg) ?: path,
+                                  config_error_line(&cfg), config_error_text(&cfg));
+                config_destroy(&cfg);
+                return -EINVAL;
+        }
+
+        struct loader l = {.file = path};
+        config_setting_t *root = config_root_setting(&cfg);
+        json_object *top = convert_group(&l, root, top_specs, NULL);
+        c->time_zone = json_dup_string(top, "time_zone");
+        c->locale = json_dup_string(top, "locale");
+        c->instance = json_dup_string(top, "instance");
+        json_object_put(top);
+        if (tz_load(c->time_zone, &c->tz) < 0)
+                complain(&l, config_setting_lookup(root, "time_zone") ?: root, "unknown time zone \"%s\"", c->time_zone);
+        if (!c->instance) {
+                char host[256] = "localhost";
+                gethostname(host, sizeof host - 1);
+                if (asprintf(&c->instance, "%s:%d", host, (int)getpid()) < 0)
+                        c->instance = NULL;
+        }
+
+        /* database */
+        config_setting_t *g = config_setting_lookup(root, "database");
+        json_object *o = convert_group(&l, g, database_specs, NULL);
+        c->conninfo = json_dup_string(o, "conninfo");
+        if (!c->conninfo)
+                complain(&l, g ?: root, "database.conninfo is required");
+        {
+                _cleanup_free_ char *pf = json_dup_string(o, "password_file");
+                c->db_password = load_secret(&l, g, pf, "db-password", check_secrets);
+        }
+        json_object_put(o);
+
+        /* templates */
+        g = config_setting_lookup(root, "templates");
+        o = convert_group(&l, g, templates_specs, NULL);
+        c->templates_dir = json_dup_string(o, "dir");
+        if (!c->templates_dir)
+                c->templates_dir = strdup(RAPPORT_TEMPLATES_DIR);
+        json_object_put(o);
+
+        /* email */
+        g = config_setting_lookup(root, "email");
+        o = convert_group(&l, g, email_specs, NULL);
+        c->email.smtp_url = json_dup_string(o, "smtp_url");
+        if (c->email.smtp_url && !url_scheme_is(c->email.smtp_url, (const char *const[]){"smtp://", "smtps://", NULL}))
+                complain(&l, config_setting_lookup(g, "smtp_url"), "expected an smtp:// or smtps:// URL");
+        {
+                _cleanup_free_ char *from = json_dup_string(o, "from");
+                if (from && parse_from(from, &c->email.from_name, &c->email.from_addr) < 0)
+                        complain(&l, config_setting_lookup(g, "from"), "expected \"Name <address>\" or an address");
+                if (c->email.smtp_url && !c->email.from_addr)
+                        complain(&l, g, "email.from is required when email.smtp_url is set");
+                if (c->email.from_addr && (strchr(c->email.from_addr, '@') == NULL || strpbrk(c->email.from_addr, " \r\n\t")))
+                        complain(&l, config_setting_lookup(g, "from"), "\"%s\" is not an e-mail address", c->email.from_addr);
+                _cleanup_free_ char *pf = json_dup_string(o, "password_file");
+                c->email.password = load_secret(&l, g, pf, "smtp-password", check_secrets);
+        }
+        c->email.username = json_dup_string(o, "username");
+        {
+                _cleanup_free_ char *tls = json_dup_string(o, "tls");
+                c->email.tls = streq_ptr(tls, "none") ? TLS_NONE : streq_ptr(tls, "opportunistic") ? TLS_OPPORTUNISTIC : TLS_REQUIRED;
+        }
+        c->email.ca_file = json_dup_string(o, "ca_file");
+        c->email.redirect_to = json_dup_string(o, "redirect_to");
+        if (c->email.redirect_to && !strchr(c->email.redirect_to, '@'))
+                complain(&l, config_setting_lookup(g, "redirect_to"), "\"%s\" is not an e-mail address", c->email.redirect_to);
+        c->email.unsubscribe_mailto = json_dup_string(o, "unsubscribe_mailto");
+        c->email.unsubscribe_url = json_dup_string(o, "unsubscribe_url");
+        if (c->email.unsubscribe_url && !url_scheme_is(c->email.unsubscribe_url, (const char *const[]){"https://", "http://", NULL}))
+                complain(&l, config_setting_lookup(g, "unsubscribe_url"), "expected an https:// URL");
+        c->email.connections = (int)json_get_int(o, "connections");
+        {
+                json_object *v;
+                c->email.rate = json_object_object_get_ex(o, "rate", &v) ? json_object_get_double(v) : 0;
+                if (c->email.rate < 0)
+                        complain(&l, config_setting_lookup(g, "rate"), "must not be negative");
+        }
+        c->email.timeout = (int)json_get_int(o, "timeout");
+        json_object_put(o);
+
+        /* sms */
+        g = config_setting_lookup(root, "sms");
+        o = convert_group(&l, g, sms_specs, NULL);
+        c->sms.gateway_url = json_dup_string(o, "gateway_url");
+        if (c->sms.gateway_url && !url_scheme_is(c->sms.gateway_url, (const char *const[]){"http://", "https://", NULL}))
+                complain(&l, config_setting_lookup(g, "gateway_url"), "expected an http:// or https:// URL");
+        {
+                _cleanup_free_ char *fmt = json_dup_string(o, "format");
+                c->sms.format = streq_ptr(fmt, "twilio") ? SMS_FORMAT_TWILIO : SMS_FORMAT_JSON;
+                _cleanup_free_ char *tf = json_dup_string(o, "token_file");
+                c->sms.token = load_secret(&l, g, tf, "sms-token", check_secrets);
+                _cleanup_free_ char *q = json_dup_string(o, "quiet_hours");
+                int a, b;
+                char s1[8], s2[8];
+                if (q && !*q)
+                        c->sms.quiet_start = c->sms.quiet_end = 0;
+                else if (!q || sscanf(q, "%5[0-9:]-%5[0-9:]", s1, s2) != 2 || parse_time_of_day(s1, &a) < 0 || parse_time_of_day(s2, &b) < 0)
+                        complain(&l, config_setting_lookup(g, "quiet_hours"), "expected \"HH:MM-HH:MM\" or \"\" for none");
+                else
+                        c->sms.quiet_start = a, c->sms.quiet_end = b;
+        }
+        c->sms.from = json_dup_string(o, "from");
+        c->sms.username = json_dup_string(o, "username");
+        c->sms.connections = (int)json_get_int(o, "connections");
+        {
+                json_object *v;
+                c->sms.rate = json_object_object_get_ex(o, "rate", &v) ? json_object_get_double(v) : 0;
+        }
+        c->sms.timeout = (int)json_get_int(o, "timeout");
+        c->sms.max_segments = (int)json_get_int(o, "max_segments");
+        json_object_put(o);
+
+        /* outbox */
+        g = config_setting_lookup(root, "outbox");
+        o = convert_group(&l, g, outbox_specs, NULL);
+        c->outbox.lease = json_get_int(o, "lease");
+        c->outbox.batch = (int)json_get_int(o, "batch");
+        c->outbox.max_attempts = (int)json_get_int(o, "max_attempts");
+        c->outbox.max_age = json_get_int(o, "max_age");
+        c->outbox.retention_days = (int)json_get_int(o, "retention_days");
+        json_object_put(o);
+        if (load_retry(&l, c, g) < 0) {
+                config_destroy(&cfg);
+                return -ENOMEM;
+        }
+
+        /* jobs */
+        g = config_setting_lookup(root, "jobs");
+        if (g && config_setting_type(g) != CONFIG_TYPE_GROUP)
+                complain(&l, g, "expected a group of jobs");
+        else if (g) {
+                c->jobs = calloc((size_t)config_setting_length(g) + 1, sizeof *c->jobs);
+                for (int i = 0; c->jobs && i < config_setting_length(g); i++) {
+                        config_setting_t *jg = config_setting_get_elem(g, i);
+                        const struct job_def *def = job_def_find(config_setting_name(jg));
+                        if (!def) {
+                                char known[256] = "";
+                                for (size_t k = 0; job_defs[k]; k++)
+                                        snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k ? ", " : "", job_defs[k]->name);
+                                complain(&l, jg, "unknown job (known jobs: %s)", known);
+                                continue;
+                        }
+                        load_job(&l, c, jg, def, &c->jobs[c->n_jobs++]);
+                }
+        }
+
+        for (size_t i = 0; !c->email.smtp_url && i < c->n_jobs; i++) {
+                bool uses_email = false;
+                for (char **ch = c->jobs[i].channels; ch && *ch; ch++)
+                        uses_email = uses_email || streq(*ch, "email");
+                if (c->jobs[i].enabled && uses_email) {
+                        complain(&l, g, "job %s sends e-mail but email.smtp_url is not set", c->jobs[i].name);
+                        break;
+                }
+        }
+        config_destroy(&cfg);
+        if (l.errors > 0) {
+                log_error("%s: %d error%s in configuration", path, l.errors, l.errors == 1 ? "" : "s");
+                return -EINVAL;
+        }
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+const struct job_config *config_job(const struct rapport_config *c, const char *name) {
+        for (size_t i = 0; i < c->n_jobs; i++)
+                if (streq(c->jobs[i].name, name))
+                        return &c->jobs[i];
+        return NULL;
+}
+
+static void erase_free(char *secret) {
+        if (secret)
+                explicit_bzero(secret, strlen(secret));
+        free(secret);
+}
+
+struct rapport_config *config_free(struct rapport_config *c) {
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < c->n_jobs; i++) {
+                struct job_config *j = &c->jobs[i];
+                free(j->schedule);
+                free(j->time_zone);
+                tz_free(j->tz);
+                for (char **ch = j->channels; ch && *ch; ch++)
+                        free(*ch);
+                free(j->channels);
+                free(j->settings_json);
+        }
+        free(c->jobs);
+        free(c->path);
+        free(c->conninfo);
+        erase_free(c->db_password);
+        free(c->time_zone);
+        tz_free(c->tz);
+        free(c->locale);
+        free(c->templates_dir);
+        free(c->instance);
+        free(c->email.smtp_url);
+        free(c->email.from_addr);
+        free(c->email.from_name);
+        free(c->email.username);
+        erase_free(c->email.password);
+        free(c->email.redirect_to);
+        free(c->email.unsubscribe_mailto);
+        free(c->email.unsubscribe_url);
+        free(c->email.ca_file);
+        free(c->sms.gateway_url);
+        free(c->sms.from);
+        free(c->sms.username);
+        erase_free(c->sms.token);
+        free(c->outbox.retry);
+        free(c);
+        return NULL;
+}

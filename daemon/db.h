@@ -1,0 +1,31 @@
+#pragma once
+/* PostgreSQL access shared by rapportd and rapportctl.  Queries are short,
+ * set-based statements with a statement_timeout, so they run synchronously;
+ * the network-bound work (SMTP, SMS) is what runs asynchronously. */
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "util.h"
+
+struct rapport_config;
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(PGresult *, PQclear);
+DEFINE_TRIVIAL_CLEANUP_FUNC(PGconn *, PQfinish);
+
+/* Connect with the config's conninfo and password; logs once on failure
+ * (unless quiet) and returns -ECONNREFUSED. */
+int db_connect(const struct rapport_config *c, const char *application_name, bool quiet, PGconn **ret);
+
+/* Run a parameterised statement; NULL entries in params are SQL NULL.
+ * On error logs "what: message" and returns -EIO; *ret may be NULL when
+ * the caller does not need the result. */
+int db_exec(PGconn *conn, const char *what, const char *sql, int n, const char *const *params, PGresult **ret);
+
+/* True when the connection is gone (the daemon then reconnects). */
+bool db_broken(PGconn *conn);
+
+/* Apply every missing migration (etc/migrations, compiled in) in one
+ * transaction under an advisory lock.  *applied receives how many ran. */
+int db_migrate(PGconn *conn, int *applied);
+/* 0 when the schema is at the latest version, -ESTALE when behind. */
+int db_check_migrated(PGconn *conn, int *have, int *want);

@@ -1,0 +1,472 @@
+/* Dispatcher.  The queue lives in PostgreSQL; this module keeps only what
+ * is in flight.  A pump claims at most as many rows per channel as that
+ * channel has free connections and rate tokens, so memory stays bounded
+ * whatever the queue depth, and every completion pumps again: the
+ * pipeline stays full without polling.  When nothing is due the wake-up
+ * timer is armed for the next not_before (LISTEN/NOTIFY covers new work). */
+#include "dispatch.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "channel.h"
+#include "config.h"
+#include "curl_glue.h"
+#include "log.h"
+#include "outbox.h"
+#include "templates.h"
+
+enum { CH_EMAIL, CH_SMS, CH_MAX };
+static const char *const channel_names[CH_MAX] = {"email", "sms"};
+
+struct transfer {
+        struct transfer *next, *prev;
+        struct dispatcher *d;
+        int ch;
+        struct outbox_msg msg;
+        CURL *easy;
+        struct transfer_io io;
+};
+
+struct bucket {
+        double tokens;
+        uint64_t last_usec;
+};
+
+struct dispatcher {
+        sd_event *event;
+        struct dispatch_env *env;
+        struct curl_glue *glue;
+        struct transfer *inflight;
+        unsigned n_inflight[CH_MAX];
+        struct bucket bucket[CH_MAX];
+        sd_event_source *wake;   /* next due message or rate token */
+        sd_event_source *defer;  /* pump from a clean stack */
+        sd_event_source *grace;  /* end of graceful stop */
+        bool stopping, pumping;
+        dispatch_idle_fn idle;
+        void *idle_userdata;
+        struct dispatch_stats stats;
+};
+
+static void on_done(struct curl_glue *g, CURL *easy, CURLcode result, void *userdata);
+
+static bool channel_configured(const struct rapport_config *c, int ch) {
+        return ch == CH_EMAIL ? c->email.smtp_url != NULL : c->sms.gateway_url != NULL;
+}
+
+static unsigned channel_connections(const struct rapport_config *c, int ch) {
+        return (unsigned)(ch == CH_EMAIL ? c->email.connections : c->sms.connections);
+}
+
+static double channel_rate(const struct rapport_config *c, int ch) {
+        return ch == CH_EMAIL ? c->email.rate : c->sms.rate;
+}
+
+static uint64_t now_usec(struct dispatcher *d) {
+        uint64_t t;
+        sd_event_now(d->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+/* Token bucket: capacity max(1, rate) so a burst never exceeds a second's
+ * worth.  Returns how many messages may start now. */
+static unsigned bucket_take_allowance(struct dispatcher *d, int ch, unsigned want, uint64_t *wait_usec) {
+        double rate = channel_rate(d->env->cfg, ch);
+        *wait_usec = 0;
+        if (rate <= 0)
+                return want;
+        struct bucket *b = &d->bucket[ch];
+        uint64_t now = now_usec(d);
+        double cap = rate < 1 ? 1 : rate;
+        if (b->last_usec == 0)
+                b->tokens = cap;
+        else
+                b->tokens = fmin(cap, b->tokens + (double)(now - b->last_usec) / 1e6 * rate);
+        b->last_usec = now;
+        unsigned n = (unsigned)floor(b->tokens);
+        if (n > want)
+                n = want;
+        b->tokens -= n;
+        if (n < want)
+                *wait_usec = (uint64_t)((1.0 - (b->tokens - floor(b->tokens))) / rate * 1e6) + 1000;
+        return n;
+}
+
+static void bucket_refund(struct dispatcher *d, int ch, unsigned n) {
+        if (channel_rate(d->env->cfg, ch) > 0)
+                d->bucket[ch].tokens += n;
+}
+
+static int64_t backoff(const struct rapport_config *c, int attempts) {
+        size_t i = attempts > 0 ? (size_t)attempts - 1 : 0;
+        if (i >= c->outbox.n_retry)
+                i = c->outbox.n_retry - 1;
+        int64_t base = c->outbox.retry[i];
+        /* ±20% jitter so a recovering server is not hit by a thundering herd. */
+        uint32_t rnd = 0;
+        if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd)
+                rnd = (uint32_t)time(NULL);
+        double f = 0.8 + 0.4 * (rnd / 4294967296.0);
+        int64_t v = (int64_t)llround((double)base * f);
+        return v < 1 ? 1 : v;
+}
+
+static void transfer_free(struct transfer *t) {
+        if (!t)
+                return;
+        if (t->easy)
+                curl_easy_cleanup(t->easy);
+        transfer_io_clear(&t->io);
+        outbox_msg_clear(&t->msg);
+        free(t);
+}
+
+static void unlink_transfer(struct dispatcher *d, struct transfer *t) {
+        if (t->prev)
+                t->prev->next = t->next;
+        else
+                d->inflight = t->next;
+        if (t->next)
+                t->next->prev = t->prev;
+        d->n_inflight[t->ch]--;
+}
+
+static void record_outcome(struct dispatcher *d, struct outbox_msg *m, const struct outcome *o, struct transfer_io *io) {
+        PGconn *conn = d->env->conn;
+        const struct rapport_config *c = d->env->cfg;
+        struct log_ctx ctx = {m->job, m->id, m->channel};
+        switch (o->kind) {
+        case OUTCOME_SENT:
+                if (outbox_mark_sent(conn, m, io->provider_id, io->audit) > 0) {
+                        d->stats.sent++;
+                        log_full(LOG_DEBUG, 0, &ctx, "Sent (attempt %d)", m->attempts);
+                }
+                return;
+        case OUTCOME_BOUNCED:
+                log_full(LOG_NOTICE, 0, &ctx, "Hard bounce, recipient suppressed: %s", o->error);
+                (void)outbox_suppress(conn, m->recipient, m->channel, "hard bounce");
+                if (outbox_mark_failed(conn, m, o->error) > 0)
+                        d->stats.failed++;
+                return;
+        case OUTCOME_FAILED:
+                log_full(LOG_WARNING, 0, &ctx, "Failed permanently: %s", o->error);
+                if (outbox_mark_failed(conn, m, o->error) > 0)
+                        d->stats.failed++;
+                return;
+        case OUTCOME_RETRY:
+                break;
+        }
+        if (m->attempts >= c->outbox.max_attempts || m->age > c->outbox.max_age) {
+                char why[700];
+                snprintf(why, sizeof why, "%s (last error: %s)",
+                         m->attempts >= c->outbox.max_attempts ? "too many attempts" : "too old to send", o->error);
+                log_full(LOG_WARNING, 0, &ctx, "Giving up: %s", why);
+                if (outbox_mark_failed(conn, m, why) > 0)
+                        d->stats.failed++;
+                return;
+        }
+        int64_t delay = o->retry_after >= 0 ? o->retry_after : backoff(c, m->attempts);
+        log_full(LOG_NOTICE, 0, &ctx, "Temporary failure, retry in %llds: %s", (long long)delay, o->error);
+        if (outbox_mark_retry(conn, m, d->env->now, delay, o->error) > 0)
+                d->stats.retried++;
+}
+
+static json_object *build_context(const struct dispatcher *d, const struct outbox_msg *m) {
+        json_object *ctx = json_tokener_parse(m->context ? m->context : "{}");
+        if (!ctx || !json_object_is_type(ctx, json_type_object)) {
+                json_object_put(ctx);
+                ctx = json_object_new_object();
+        }
+        const struct rapport_config *c = d->env->cfg;
+        if (c->email.from_name)
+                json_object_object_add(ctx, "sender", json_object_new_string(c->email.from_name));
+        if (m->marketing && c->email.unsubscribe_url) {
+                char url[1024];
+                snprintf(url, sizeof url, "%s%sid=%lld", c->email.unsubscribe_url,
+                         strchr(c->email.unsubscribe_url, '?') ? "&" : "?", (long long)m->id);
+                json_object_object_add(ctx, "unsubscribe_url", json_object_new_string(url));
+        }
+        return ctx;
+}
+
+/* Start one claimed message, or settle it at once if it cannot go. */
+static void start_one(struct dispatcher *d, int ch, struct outbox_msg *m) {
+        struct log_ctx ctx = {m->job, m->id, m->channel};
+        if (m->cancel_reason) {
+                log_full(LOG_INFO, 0, &ctx, "Cancelled: %s", m->cancel_reason);
+                if (outbox_mark_cancelled(d->env->conn, m, m->cancel_reason) > 0)
+                        d->stats.cancelled++;
+                outbox_msg_clear(m);
+                return;
+        }
+        const struct message_template *tpl =
+                template_find(d->env->templates, m->template_name, m->channel, m->locale, d->env->cfg->locale);
+        struct outcome fail = {.kind = OUTCOME_FAILED, .retry_after = -1};
+        struct rendered r = {0};
+        _cleanup_free_ struct transfer *t = calloc(1, sizeof *t);
+        if (!tpl) {
+                /* A missing template is the administrator's to fix: retry
+                 * on the backoff schedule rather than lose the message. */
+                fail.kind = OUTCOME_RETRY;
+                snprintf(fail.error, sizeof fail.error, "no template %s.%s for locale %s", m->template_name, m->channel, m->locale);
+        } else {
+                json_object *jctx = build_context(d, m);
+                int rr = template_render(d->env->templates, tpl, jctx, &r);
+                json_object_put(jctx);
+                if (rr < 0)
+                        snprintf(fail.error, sizeof fail.error, "rendering %s failed: %s", tpl->path, strerror(-rr));
+        }
+        if (!fail.error[0] && !t)
+                snprintf(fail.error, sizeof fail.error, "out of memory"), fail.kind = OUTCOME_RETRY;
+        if (!fail.error[0]) {
+                t->d = d;
+                t->ch = ch;
+                t->io.retry_after = -1;
+                t->easy = curl_easy_init();
+                int sr = -ENOMEM;
+                if (t->easy) {
+                        curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
+                        curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT, 10L);
+                        sr = ch == CH_EMAIL ? email_setup(d->env->cfg, m, &r, t->easy, &t->io, fail.error, sizeof fail.error)
+                                            : sms_setup(d->env->cfg, m, &r, t->easy, &t->io, fail.error, sizeof fail.error);
+                }
+                if (sr >= 0) {
+                        t->msg = *m;
+                        *m = (struct outbox_msg){0};
+                        if (curl_glue_add(d->glue, t->easy, t) >= 0) {
+                                t->next = d->inflight;
+                                if (d->inflight)
+                                        d->inflight->prev = t;
+                                d->inflight = t;
+                                d->n_inflight[ch]++;
+                                t = NULL;
+                                rendered_clear(&r);
+                                return;
+                        }
+                        *m = t->msg;
+                        t->msg = (struct outbox_msg){0};
+                        fail.kind = OUTCOME_RETRY;
+                        snprintf(fail.error, sizeof fail.error, "cannot start the transfer");
+                }
+                if (!fail.error[0])
+                        snprintf(fail.error, sizeof fail.error, "cannot prepare the transfer: %s", strerror(-sr));
+                if (t->easy)
+                        curl_easy_cleanup(t->easy);
+                transfer_io_clear(&t->io);
+        }
+        rendered_clear(&r);
+        if (fail.kind == OUTCOME_FAILED)
+                log_full(LOG_WARNING, 0, &ctx, "Cannot send: %s", fail.error);
+        record_outcome(d, m, &fail, &(struct transfer_io){.retry_after = -1});
+        outbox_msg_clear(m);
+}
+
+static void arm_wake(struct dispatcher *d, uint64_t usec_from_now) {
+        sd_event_source_set_time(d->wake, now_usec(d) + usec_from_now);
+        sd_event_source_set_enabled(d->wake, SD_EVENT_ONESHOT);
+}
+
+static void pump(struct dispatcher *d) {
+        if (d->stopping || d->pumping || !d->env->conn || PQstatus(d->env->conn) != CONNECTION_OK)
+                return;
+        d->pumping = true;
+        const struct rapport_config *c = d->env->cfg;
+        bool claimed_full = false;
+        uint64_t wait = 0;
+        for (int ch = 0; ch < CH_MAX; ch++) {
+                if (!channel_configured(c, ch))
+                        continue;
+                unsigned conns = channel_connections(c, ch);
+                if (d->n_inflight[ch] >= conns)
+                        continue;
+                unsigned want = conns - d->n_inflight[ch];
+                if (want > (unsigned)c->outbox.batch)
+                        want = (unsigned)c->outbox.batch;
+                uint64_t w;
+                unsigned allow = bucket_take_allowance(d, ch, want, &w);
+                if (w && (!wait || w < wait))
+                        wait = w;
+                if (allow == 0)
+                        continue;
+                struct outbox_claim_opts o = {
+                        .now = d->env->now, .limit = (int)allow, .lease = c->outbox.lease,
+                        .instance = c->instance, .channel = channel_names[ch],
+                        .quiet_start = ch == CH_SMS ? c->sms.quiet_start : 0,
+                        .quiet_end = ch == CH_SMS ? c->sms.quiet_end : 0,
+                };
+                struct outbox_msg *msgs = NULL;
+                size_t n = 0;
+                if (outbox_claim(d->env->conn, &o, &msgs, &n) < 0) {
+                        bucket_refund(d, ch, allow);
+                        continue;
+                }
+                bucket_refund(d, ch, allow - (unsigned)n);
+                if (n == allow)
+                        claimed_full = true;
+                for (size_t i = 0; i < n; i++)
+                        start_one(d, ch, &msgs[i]);
+                outbox_msgs_free(msgs, n);
+        }
+        d->pumping = false;
+
+        if (claimed_full && d->inflight == NULL) {
+                /* Everything claimed settled at once (cancelled, failed):
+                 * there may be more due — go again from the loop. */
+                sd_event_source_set_enabled(d->defer, SD_EVENT_ONESHOT);
+                return;
+        }
+        if (wait) {
+                arm_wake(d, wait);
+                return;
+        }
+        if (d->inflight)
+                return; /* completions pump again */
+        int64_t next = -1;
+        if (outbox_next_due(d->env->conn, d->env->now, &next) < 0)
+                next = 60;
+        if (d->idle) {
+                /* --once: what is due now is done. */
+                if (next != 0 || d->env->now)
+                        d->idle(d, d->idle_userdata);
+                else
+                        sd_event_source_set_enabled(d->defer, SD_EVENT_ONESHOT);
+                return;
+        }
+        if (next >= 0)
+                arm_wake(d, (uint64_t)(next ? next : 1) * 1000000ULL);
+        else
+                sd_event_source_set_enabled(d->wake, SD_EVENT_OFF);
+}
+
+static void on_done(struct curl_glue *g, CURL *easy, CURLcode result, void *userdata) {
+        (void)g, (void)easy;
+        struct transfer *t = userdata;
+        struct dispatcher *d = t->d;
+        unlink_transfer(d, t);
+        struct outcome o = {0};
+        if (t->ch == CH_EMAIL)
+                email_classify(t->easy, result, &t->io, &o);
+        else
+                sms_classify(t->easy, result, &t->io, &o);
+        if (d->env->conn && PQstatus(d->env->conn) == CONNECTION_OK)
+                record_outcome(d, &t->msg, &o, &t->io);
+        else {
+                /* The lease will expire and the message return to the
+                 * queue; at-least-once is the promise, so log it. */
+                struct log_ctx ctx = {t->msg.job, t->msg.id, t->msg.channel};
+                log_full(LOG_WARNING, 0, &ctx, "Database unavailable: outcome not recorded, the lease will return it to the queue");
+        }
+        transfer_free(t);
+        if (!d->stopping)
+                sd_event_source_set_enabled(d->defer, SD_EVENT_ONESHOT);
+        else if (!d->inflight && d->idle)
+                d->idle(d, d->idle_userdata);
+}
+
+static int on_wake(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void)s, (void)usec;
+        pump(userdata);
+        return 0;
+}
+
+static int on_defer(sd_event_source *s, void *userdata) {
+        (void)s;
+        pump(userdata);
+        return 0;
+}
+
+void dispatcher_kick(struct dispatcher *d) {
+        if (!d->stopping)
+                sd_event_source_set_enabled(d->defer, SD_EVENT_ONESHOT);
+}
+
+void dispatcher_set_idle(struct dispatcher *d, dispatch_idle_fn idle, void *userdata) {
+        d->idle = idle;
+        d->idle_userdata = userdata;
+}
+
+static void release_all(struct dispatcher *d) {
+        while (d->inflight) {
+                struct transfer *t = d->inflight;
+                unlink_transfer(d, t);
+                curl_glue_remove(d->glue, t->easy);
+                if (d->env->conn && outbox_release(d->env->conn, &t->msg) > 0)
+                        d->stats.released++;
+                transfer_free(t);
+        }
+}
+
+static int on_grace_end(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void)s, (void)usec;
+        struct dispatcher *d = userdata;
+        if (d->inflight)
+                log_notice("Stop: %u transfer(s) still running after the grace period, released to the queue",
+                           d->n_inflight[CH_EMAIL] + d->n_inflight[CH_SMS]);
+        release_all(d);
+        if (d->idle)
+                d->idle(d, d->idle_userdata);
+        return 0;
+}
+
+void dispatcher_stop(struct dispatcher *d, uint64_t grace_usec) {
+        d->stopping = true;
+        sd_event_source_set_enabled(d->wake, SD_EVENT_OFF);
+        sd_event_source_set_enabled(d->defer, SD_EVENT_OFF);
+        if (!d->inflight) {
+                if (d->idle)
+                        d->idle(d, d->idle_userdata);
+                return;
+        }
+        sd_event_source_set_time(d->grace, now_usec(d) + grace_usec);
+        sd_event_source_set_enabled(d->grace, SD_EVENT_ONESHOT);
+}
+
+unsigned dispatcher_in_flight(const struct dispatcher *d) { return d->n_inflight[CH_EMAIL] + d->n_inflight[CH_SMS]; }
+
+const struct dispatch_stats *dispatcher_stats(const struct dispatcher *d) { return &d->stats; }
+
+int dispatcher_new(sd_event *e, struct dispatch_env *env, struct dispatcher **ret) {
+        _cleanup_(dispatcher_freep) struct dispatcher *d = calloc(1, sizeof *d);
+        if (!d)
+                return -ENOMEM;
+        d->event = sd_event_ref(e);
+        d->env = env;
+        int r = curl_glue_new(e, on_done, &d->glue);
+        if (r < 0)
+                return r;
+        curl_glue_set_max_connections(d->glue, (long)(env->cfg->email.connections + env->cfg->sms.connections) * 2);
+        r = sd_event_add_time(e, &d->wake, CLOCK_MONOTONIC, UINT64_MAX, 10000, on_wake, d);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create dispatcher timer: %m");
+        sd_event_source_set_description(d->wake, "dispatch-wake");
+        sd_event_source_set_enabled(d->wake, SD_EVENT_OFF);
+        r = sd_event_add_time(e, &d->grace, CLOCK_MONOTONIC, UINT64_MAX, 10000, on_grace_end, d);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create dispatcher timer: %m");
+        sd_event_source_set_description(d->grace, "dispatch-grace");
+        sd_event_source_set_enabled(d->grace, SD_EVENT_OFF);
+        r = sd_event_add_defer(e, &d->defer, on_defer, d);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create dispatcher event: %m");
+        sd_event_source_set_description(d->defer, "dispatch-pump");
+        sd_event_source_set_enabled(d->defer, SD_EVENT_OFF);
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+struct dispatcher *dispatcher_free(struct dispatcher *d) {
+        if (!d)
+                return NULL;
+        release_all(d);
+        curl_glue_free(d->glue);
+        sd_event_source_disable_unref(d->wake);
+        sd_event_source_disable_unref(d->defer);
+        sd_event_source_disable_unref(d->grace);
+        sd_event_unref(d->event);
+        free(d);
+        return NULL;
+}

@@ -1,0 +1,98 @@
+/* One logging path for both programs.  Under systemd (JOURNAL_STREAM names
+ * our stderr) lines go to the journal via sd_journal_send so JOB, OUTBOX_ID
+ * and CHANNEL become searchable fields; elsewhere they go to stderr with the
+ * same fields appended in brackets, which is what an administrator running
+ * rapportctl by hand wants to read. */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <systemd/sd-journal.h>
+
+static const char *log_ident = "rapport";
+static int log_max_prio = LOG_INFO;
+static bool log_to_journal;
+
+static bool stderr_is_journal(void) {
+        const char *e = getenv("JOURNAL_STREAM");
+        if (!e)
+                return false;
+        unsigned long long dev, ino;
+        if (sscanf(e, "%llu:%llu", &dev, &ino) != 2)
+                return false;
+        struct stat st;
+        if (fstat(STDERR_FILENO, &st) < 0)
+                return false;
+        return st.st_dev == dev && st.st_ino == ino;
+}
+
+void log_setup(const char *ident, int max_priority) {
+        log_ident = ident;
+        log_max_prio = max_priority;
+        log_to_journal = stderr_is_journal();
+}
+
+void log_set_max_priority(int prio) { log_max_prio = prio; }
+
+int log_full(int prio, int err, const struct log_ctx *ctx, const char *fmt, ...) {
+        int r = err < 0 ? err : -err;
+        if (prio > log_max_prio)
+                return r;
+
+        int saved = errno;
+        char msg[2048];
+        va_list ap;
+        va_start(ap, fmt);
+        errno = -r;
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        errno = saved;
+
+        if (log_to_journal) {
+                char id[32] = "";
+                if (ctx && ctx->outbox_id > 0)
+                        snprintf(id, sizeof id, "OUTBOX_ID=%lld", (long long)ctx->outbox_id);
+                sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%i", prio,
+                                "SYSLOG_IDENTIFIER=%s", log_ident,
+                                r ? "ERRNO=%i" : "ERRNO_UNSET=%i", -r,
+                                "JOB=%s", ctx && ctx->job ? ctx->job : "",
+                                "CHANNEL=%s", ctx && ctx->channel ? ctx->channel : "",
+                                id[0] ? id : "OUTBOX_ID=", NULL);
+        } else {
+                struct buf b = {0};
+                buf_printf(&b, "%s: %s", log_ident, msg);
+                if (ctx && ctx->job)
+                        buf_printf(&b, " [job=%s]", ctx->job);
+                if (ctx && ctx->outbox_id > 0)
+                        buf_printf(&b, " [outbox_id=%lld]", (long long)ctx->outbox_id);
+                if (ctx && ctx->channel)
+                        buf_printf(&b, " [channel=%s]", ctx->channel);
+                fprintf(stderr, "%s\n", b.data ? b.data : msg);
+                buf_free(&b);
+        }
+        return r;
+}
+
+void log_mask_address(const char *addr, char *out, size_t outlen) {
+        if (!addr || !*addr) {
+                snprintf(out, outlen, "(none)");
+                return;
+        }
+        const char *at = strchr(addr, '@');
+        size_t n = strlen(addr);
+        if (at) {
+                int keep = at - addr >= 2 ? 2 : 1;
+                snprintf(out, outlen, "%.*s***%s", keep, addr, at);
+        } else if (n > 6) {
+                snprintf(out, outlen, "%.*s****%s", 4, addr, addr + n - 2);
+        } else {
+                snprintf(out, outlen, "****");
+        }
+        /* Whatever it was, no control character reaches a log line. */
+        for (char *p = out; *p; p++)
+                if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                        *p = '?';
+}

@@ -1,0 +1,563 @@
+/* MIME message construction for libcurl's SMTP upload.
+ *
+ * Everything that came from outside (database rows, rendered templates) is
+ * first made inert — control characters become spaces — and only then
+ * encoded, so no input can produce a line break of its own: the only CRLFs
+ * in the output are the ones written here.  Non-ASCII header text becomes
+ * RFC 2047 "B" encoded-words (B has no context-dependent rules, unlike Q
+ * whose allowed characters differ between phrases and unstructured text).
+ * Bodies are quoted-printable: readable for Latin text, 7-bit clean, and
+ * since QP output can never contain "=_" the multipart boundary starts with
+ * it and cannot collide with a body. */
+#include "mime.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+/* RFC 2047 caps lines holding encoded-words at 76; RFC 2045 does the same
+ * for QP; RFC 5322 recommends 78 and requires 998. */
+#define ENCODED_LINE_MAX 76
+#define SOFT_LINE_MAX 78
+#define HARD_LINE_MAX 998
+#define HEADER_NAME_MAX 76
+#define ENCODED_WORD_PREFIX "=?UTF-8?B?"
+#define ENCODED_WORD_SUFFIX "?="
+#define ENCODED_WORD_OVERHEAD (sizeof ENCODED_WORD_PREFIX - 1 + sizeof ENCODED_WORD_SUFFIX - 1)
+/* Longer ASCII display names are encoded: encoded-words fold, quoted-strings
+ * would need folding rules of their own. */
+#define PLAIN_DISPLAY_NAME_MAX 60
+
+/* Length of the well-formed UTF-8 sequence at s (no overlongs, surrogates or
+ * values past U+10FFFF), or 0. */
+static size_t utf8_seq_len(const unsigned char *s, size_t left) {
+        if (left == 0)
+                return 0;
+        unsigned char c = s[0];
+        if (c < 0x80)
+                return 1;
+        size_t n;
+        uint32_t cp, min;
+        if ((c & 0xE0) == 0xC0) {
+                n = 2, cp = c & 0x1F, min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+                n = 3, cp = c & 0x0F, min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+                n = 4, cp = c & 0x07, min = 0x10000;
+        } else
+                return 0;
+        if (left < n)
+                return 0;
+        for (size_t i = 1; i < n; i++) {
+                if ((s[i] & 0xC0) != 0x80)
+                        return 0;
+                cp = cp << 6 | (s[i] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+                return 0;
+        return n;
+}
+
+static bool utf8_valid(const char *s) {
+        size_t len = strlen(s);
+        for (size_t i = 0; i < len;) {
+                size_t n = utf8_seq_len((const unsigned char *)s + i, len - i);
+                if (n == 0)
+                        return false;
+                i += n;
+        }
+        return true;
+}
+
+static bool is_wsp(char c) { return c == ' ' || c == '\t'; }
+
+/* Copy of s in which nothing can end or start a header line. */
+static char *header_value_inert(const char *s) {
+        char *v = strdup(s);
+        if (!v)
+                return NULL;
+        for (unsigned char *p = (unsigned char *)v; *p; p++)
+                if ((*p < 0x20 && *p != '\t') || *p == 0x7F)
+                        *p = ' ';
+        return v;
+}
+
+static bool is_printable_ascii(const char *s) {
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+                if (!(*p == '\t' || (*p >= 0x20 && *p < 0x7F)))
+                        return false;
+        return true;
+}
+
+/* Literal text that looks like an encoded-word would be decoded by the
+ * reader, so such text is encoded itself to survive unchanged. */
+static bool needs_encoding(const char *s) {
+        if (!is_printable_ascii(s))
+                return true;
+        const char *open = strstr(s, "=?");
+        return open && strstr(open + 2, "?=");
+}
+
+static bool header_name_valid(const char *name) {
+        if (!name || !*name || strlen(name) > HEADER_NAME_MAX)
+                return false;
+        for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+                if (*p <= 0x20 || *p >= 0x7F || *p == ':')
+                        return false;
+        return true;
+}
+
+static int append_base64(struct buf *out, const unsigned char *s, size_t n) {
+        static const char alphabet[] =
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        int r = buf_reserve(out, (n + 2) / 3 * 4);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i += 3) {
+                uint32_t v = (uint32_t)s[i] << 16;
+                if (i + 1 < n)
+                        v |= (uint32_t)s[i + 1] << 8;
+                if (i + 2 < n)
+                        v |= s[i + 2];
+                char q[4] = {
+                        alphabet[v >> 18 & 0x3F],
+                        alphabet[v >> 12 & 0x3F],
+                        i + 1 < n ? alphabet[v >> 6 & 0x3F] : '=',
+                        i + 2 < n ? alphabet[v & 0x3F] : '=',
+                };
+                r = buf_append(out, q, sizeof q);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Appends s as encoded-words separated by folding whitespace, each line
+ * ≤ 76 and each word whole UTF-8 characters.  *col is the length of the
+ * current line so far and is kept up to date. */
+static int append_encoded_words(struct buf *out, const char *s, size_t *col) {
+        const unsigned char *u = (const unsigned char *)s;
+        size_t len = strlen(s), pos = 0;
+        bool need_space = false;
+        int r;
+
+        while (pos < len) {
+                size_t used = *col + (need_space ? 1 : 0) + ENCODED_WORD_OVERHEAD;
+                size_t room = used < ENCODED_LINE_MAX ? ENCODED_LINE_MAX - used : 0;
+                size_t max_bytes = room / 4 * 3, take = 0;
+                while (pos + take < len) {
+                        size_t n = utf8_seq_len(u + pos + take, len - pos - take);
+                        if (n == 0)
+                                return -EILSEQ;
+                        if (take + n > max_bytes)
+                                break;
+                        take += n;
+                }
+                if (take == 0) {
+                        /* A fresh continuation line holds 45 bytes, more
+                         * than any character, so this cannot loop. */
+                        if (*col <= 1)
+                                return -EINVAL;
+                        r = buf_puts(out, "\r\n ");
+                        if (r < 0)
+                                return r;
+                        *col = 1;
+                        need_space = false;
+                        continue;
+                }
+                if (need_space && (r = buf_puts(out, " ")) < 0)
+                        return r;
+                if ((r = buf_puts(out, ENCODED_WORD_PREFIX)) < 0 ||
+                    (r = append_base64(out, u + pos, take)) < 0 ||
+                    (r = buf_puts(out, ENCODED_WORD_SUFFIX)) < 0)
+                        return r;
+                *col += (need_space ? 1 : 0) + ENCODED_WORD_OVERHEAD + (take + 2) / 3 * 4;
+                pos += take;
+                need_space = true;
+        }
+        return 0;
+}
+
+/* Appends printable ASCII, folding before whitespace so lines stay ≤ 78
+ * where the text allows.  -E2BIG when a run without whitespace would push a
+ * line past 998, so the caller can encode instead. */
+static int append_folded_ascii(struct buf *out, const char *s, size_t *col) {
+        size_t len = strlen(s), start = 0;
+        bool line_has_text = false;
+        int r;
+
+        for (size_t i = 1; i <= len; i++) {
+                /* Fold only before a whitespace run that follows text and is
+                 * followed by text: a folded line must not be blank. */
+                bool fold_point = i == len;
+                if (!fold_point && is_wsp(s[i]) && !is_wsp(s[i - 1])) {
+                        size_t j = i;
+                        while (j < len && is_wsp(s[j]))
+                                j++;
+                        fold_point = j < len;
+                }
+                if (!fold_point)
+                        continue;
+                size_t seg = i - start;
+                if (line_has_text && *col + seg > SOFT_LINE_MAX) {
+                        if ((r = buf_puts(out, "\r\n")) < 0)
+                                return r;
+                        *col = 0;
+                }
+                if (*col + seg > HARD_LINE_MAX)
+                        return -E2BIG;
+                if ((r = buf_append(out, s + start, seg)) < 0)
+                        return r;
+                *col += seg;
+                line_has_text = true;
+                start = i;
+        }
+        return 0;
+}
+
+/* Appends already inert, valid UTF-8 text: plain if it can be, else encoded. */
+static int append_header_text(struct buf *out, const char *v, size_t *col) {
+        if (!needs_encoding(v)) {
+                size_t mark = out->len, mark_col = *col;
+                int r = append_folded_ascii(out, v, col);
+                if (r != -E2BIG)
+                        return r;
+                out->len = mark;
+                out->data[mark] = '\0';
+                *col = mark_col;
+        }
+        return append_encoded_words(out, v, col);
+}
+
+int mime_encode_header_text(const char *utf8, const char *header_name, struct buf *out) {
+        if (!utf8 || !out || !header_name_valid(header_name))
+                return -EINVAL;
+        _cleanup_free_ char *v = header_value_inert(utf8);
+        if (!v)
+                return -ENOMEM;
+        if (!utf8_valid(v))
+                return -EILSEQ;
+
+        _cleanup_buf_ struct buf b = {0};
+        int r = buf_printf(&b, "%s: ", header_name);
+        if (r < 0)
+                return r;
+        size_t col = b.len;
+        if ((r = append_header_text(&b, v, &col)) < 0 || (r = buf_puts(&b, "\r\n")) < 0)
+                return r;
+        return buf_append(out, b.data, b.len);
+}
+
+bool email_address_valid(const char *addr) {
+        if (!addr)
+                return false;
+        size_t len = strlen(addr);
+        if (len < 3 || len > 254)
+                return false;
+        const char *at = strchr(addr, '@');
+        if (!at || strchr(at + 1, '@'))
+                return false;
+        size_t local_len = (size_t)(at - addr);
+        if (local_len == 0 || local_len > 64)
+                return false;
+
+        /* Local part: a dot-atom of printable ASCII without specials. */
+        for (size_t i = 0; i < local_len; i++) {
+                unsigned char c = (unsigned char)addr[i];
+                if (c <= 0x20 || c >= 0x7F || strchr("<>(),;:\\\"[]@", c))
+                        return false;
+                if (c == '.' && (i == 0 || i + 1 == local_len || addr[i + 1] == '.'))
+                        return false;
+        }
+
+        /* Domain: LDH labels; a single label ("localhost") is allowed. */
+        const char *d = at + 1;
+        if (!*d)
+                return false;
+        size_t label = 0;
+        for (const char *p = d;; p++) {
+                if (*p == '.' || *p == '\0') {
+                        if (label == 0 || label > 63 || p[-1] == '-')
+                                return false;
+                        if (*p == '\0')
+                                break;
+                        label = 0;
+                        continue;
+                }
+                unsigned char c = (unsigned char)*p;
+                if (!(c < 0x80 && (isalnum(c) || c == '-')))
+                        return false;
+                if (label == 0 && c == '-')
+                        return false;
+                label++;
+        }
+        return true;
+}
+
+static bool is_atext(char c) {
+        unsigned char u = (unsigned char)c;
+        return u < 0x80 && (isalnum(u) || (u && strchr("!#$%&'*+-/=?^_`{|}~", u)));
+}
+
+/* "From: Name <addr>" with the display name as atoms, a quoted-string or
+ * encoded-words, whichever represents it exactly. */
+static int append_address_header(struct buf *out, const char *header, const char *name,
+                                 const char *addr) {
+        _cleanup_free_ char *v = header_value_inert(name ? name : "");
+        if (!v)
+                return -ENOMEM;
+        if (!utf8_valid(v))
+                return -EILSEQ;
+        int r = buf_printf(out, "%s: ", header);
+        if (r < 0)
+                return r;
+        size_t col = strlen(header) + 2;
+
+        size_t vlen = strlen(v);
+        bool blank = strspn(v, " \t") == vlen;
+        if (blank)
+                return buf_printf(out, "%s\r\n", addr);
+
+        if (needs_encoding(v) || vlen > PLAIN_DISPLAY_NAME_MAX) {
+                r = append_encoded_words(out, v, &col);
+        } else {
+                bool atoms = !is_wsp(v[0]) && !is_wsp(v[vlen - 1]);
+                for (size_t i = 0; atoms && i < vlen; i++)
+                        atoms = is_atext(v[i]) || (v[i] == ' ' && v[i + 1] != ' ');
+                if (atoms) {
+                        r = buf_puts(out, v);
+                        col += vlen;
+                } else {
+                        r = buf_puts(out, "\"");
+                        col++;
+                        for (const char *p = v; r >= 0 && *p; p++) {
+                                if ((*p == '"' || *p == '\\') && (r = buf_puts(out, "\\")) >= 0)
+                                        col++;
+                                if (r >= 0 && (r = buf_append(out, p, 1)) >= 0)
+                                        col++;
+                        }
+                        if (r >= 0 && (r = buf_puts(out, "\"")) >= 0)
+                                col++;
+                }
+        }
+        if (r < 0)
+                return r;
+        if (col + strlen(addr) + 3 > SOFT_LINE_MAX)
+                return buf_printf(out, "\r\n <%s>\r\n", addr);
+        return buf_printf(out, " <%s>\r\n", addr);
+}
+
+static int append_date(struct buf *out, int64_t date) {
+        static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+        static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+        /* RFC 5322 wants a four-digit year ≥ 1900; keep to 1970..9999. */
+        if (date < 0 || date > INT64_C(253402300799))
+                return -ERANGE;
+        time_t t = (time_t)date;
+        struct tm tm;
+        if (!gmtime_r(&t, &tm))
+                return -ERANGE;
+        return buf_printf(out, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n", days[tm.tm_wday],
+                          tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                          tm.tm_sec);
+}
+
+static int random_hex(char *dst, size_t n_bytes) {
+        unsigned char raw[32];
+        if (n_bytes > sizeof raw)
+                return -EINVAL;
+        for (size_t got = 0; got < n_bytes;) {
+                ssize_t k = getrandom(raw + got, n_bytes - got, 0);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                got += (size_t)k;
+        }
+        for (size_t i = 0; i < n_bytes; i++) {
+                dst[2 * i] = "0123456789abcdef"[raw[i] >> 4];
+                dst[2 * i + 1] = "0123456789abcdef"[raw[i] & 0xF];
+        }
+        dst[2 * n_bytes] = '\0';
+        return 0;
+}
+
+/* msg-id = "<" dot-atom-text "@" dot-atom-text ">" */
+static bool message_id_valid(const char *id) {
+        size_t len = strlen(id);
+        if (len < 5 || len > 250 || id[0] != '<' || id[len - 1] != '>')
+                return false;
+        const char *at = memchr(id, '@', len);
+        if (!at || at == id + 1 || at == id + len - 2)
+                return false;
+        for (size_t i = 1; i + 1 < len; i++) {
+                if (id + i == at)
+                        continue;
+                if (!(is_atext(id[i]) || id[i] == '.'))
+                        return false;
+                if (id[i] == '.' && (id[i - 1] == '.' || id[i - 1] == '<' || id[i - 1] == '@' ||
+                                     id[i + 1] == '.' || id[i + 1] == '>' || id[i + 1] == '@'))
+                        return false;
+        }
+        return true;
+}
+
+/* Headers this module writes itself; a second copy would confuse readers. */
+static bool header_name_reserved(const char *name) {
+        static const char *const reserved[] = {"From", "To", "Subject", "Date", "Message-ID",
+                                               "MIME-Version"};
+        for (size_t i = 0; i < ELEMENTSOF(reserved); i++)
+                if (strcasecmp(name, reserved[i]) == 0)
+                        return true;
+        return strncasecmp(name, "Content-", 8) == 0;
+}
+
+/* Appends QP (RFC 2045 6.7) of s.  \r\n, \r and \n all end a line and
+ * become CRLF.  A '.' or "From " starting an output line is escaped too, so
+ * neither SMTP dot-stuffing nor mbox "From " quoting can alter the text.
+ * *ends_with_break tells whether the output ends in CRLF. */
+static int append_quoted_printable(struct buf *out, const char *s, bool *ends_with_break) {
+        static const char hex[] = "0123456789ABCDEF";
+        int r;
+        *ends_with_break = false;
+
+        while (*s) {
+                size_t line_len = strcspn(s, "\r\n");
+                size_t col = 0;
+                for (size_t i = 0; i < line_len; i++) {
+                        unsigned char c = (unsigned char)s[i];
+                        bool last = i + 1 == line_len;
+                        size_t width;
+                        bool literal;
+                        for (;;) {
+                                literal = (c >= 33 && c <= 126 && c != '=') ||
+                                          (is_wsp((char)c) && !last);
+                                if (col == 0 && (c == '.' || (c == 'F' && line_len - i >= 5 &&
+                                                              memcmp(s + i, "From ", 5) == 0)))
+                                        literal = false;
+                                width = literal ? 1 : 3;
+                                /* Room for the '=' of a soft break, unless
+                                 * this is the line's last character. */
+                                if (col + width <= ENCODED_LINE_MAX - 1 ||
+                                    (last && col + width <= ENCODED_LINE_MAX))
+                                        break;
+                                if ((r = buf_puts(out, "=\r\n")) < 0)
+                                        return r;
+                                col = 0;
+                        }
+                        if (literal)
+                                r = buf_append(out, (const char *)&c, 1);
+                        else
+                                r = buf_printf(out, "=%c%c", hex[c >> 4], hex[c & 0xF]);
+                        if (r < 0)
+                                return r;
+                        col += width;
+                }
+                s += line_len;
+                *ends_with_break = false;
+                if (*s == '\r' || *s == '\n') {
+                        s += (s[0] == '\r' && s[1] == '\n') ? 2 : 1;
+                        if ((r = buf_puts(out, "\r\n")) < 0)
+                                return r;
+                        *ends_with_break = true;
+                }
+        }
+        return 0;
+}
+
+static int append_text_part_headers(struct buf *out, const char *subtype) {
+        return buf_printf(out,
+                          "Content-Type: text/%s; charset=UTF-8\r\n"
+                          "Content-Transfer-Encoding: quoted-printable\r\n",
+                          subtype);
+}
+
+int smtp_build_message(const struct mail_message *m, struct buf *out, char **message_id_ret) {
+        int r;
+        if (!m || !out || !m->subject || !m->text)
+                return -EINVAL;
+        if (!email_address_valid(m->from_addr) || !email_address_valid(m->to_addr))
+                return -EINVAL;
+        if (m->n_extra > 0 && !m->extra)
+                return -EINVAL;
+        for (size_t i = 0; i < m->n_extra; i++)
+                if (!header_name_valid(m->extra[i].name) || header_name_reserved(m->extra[i].name) ||
+                    !m->extra[i].value)
+                        return -EINVAL;
+        if (!utf8_valid(m->text))
+                return -EILSEQ;
+        bool alternative = m->html && *m->html;
+        if (alternative && !utf8_valid(m->html))
+                return -EILSEQ;
+
+        _cleanup_free_ char *message_id = NULL;
+        if (m->message_id) {
+                if (!message_id_valid(m->message_id))
+                        return -EINVAL;
+                message_id = strdup(m->message_id);
+        } else {
+                char hex[33];
+                if ((r = random_hex(hex, 16)) < 0)
+                        return r;
+                if (asprintf(&message_id, "<%s@%s>", hex, strchr(m->from_addr, '@') + 1) < 0)
+                        message_id = NULL;
+        }
+        if (!message_id)
+                return -ENOMEM;
+
+        _cleanup_buf_ struct buf b = {0};
+        if ((r = append_address_header(&b, "From", m->from_name, m->from_addr)) < 0 ||
+            (r = append_address_header(&b, "To", m->to_name, m->to_addr)) < 0 ||
+            (r = mime_encode_header_text(m->subject, "Subject", &b)) < 0 ||
+            (r = append_date(&b, m->date)) < 0 ||
+            (r = buf_printf(&b, "Message-ID: %s\r\n", message_id)) < 0)
+                return r;
+        for (size_t i = 0; i < m->n_extra; i++)
+                if ((r = mime_encode_header_text(m->extra[i].value, m->extra[i].name, &b)) < 0)
+                        return r;
+        if ((r = buf_puts(&b, "MIME-Version: 1.0\r\n")) < 0)
+                return r;
+
+        bool ends_with_break;
+        if (!alternative) {
+                if ((r = append_text_part_headers(&b, "plain")) < 0 || (r = buf_puts(&b, "\r\n")) < 0 ||
+                    (r = append_quoted_printable(&b, m->text, &ends_with_break)) < 0)
+                        return r;
+                /* A soft break ends the last line without adding a newline
+                 * the text did not have. */
+                if (*m->text && !ends_with_break && (r = buf_puts(&b, "=\r\n")) < 0)
+                        return r;
+        } else {
+                char boundary[64] = "=_rapport_";
+                if ((r = random_hex(boundary + strlen(boundary), 16)) < 0)
+                        return r;
+                if ((r = buf_printf(&b,
+                                    "Content-Type: multipart/alternative;\r\n"
+                                    " boundary=\"%s\"\r\n"
+                                    "\r\n",
+                                    boundary)) < 0)
+                        return r;
+                const char *subtypes[2] = {"plain", "html"};
+                const char *bodies[2] = {m->text, m->html};
+                for (size_t i = 0; i < 2; i++)
+                        if ((r = buf_printf(&b, "--%s\r\n", boundary)) < 0 ||
+                            (r = append_text_part_headers(&b, subtypes[i])) < 0 ||
+                            (r = buf_puts(&b, "\r\n")) < 0 ||
+                            (r = append_quoted_printable(&b, bodies[i], &ends_with_break)) < 0 ||
+                            /* This CRLF belongs to the delimiter, not the body. */
+                            (r = buf_puts(&b, "\r\n")) < 0)
+                                return r;
+                if ((r = buf_printf(&b, "--%s--\r\n", boundary)) < 0)
+                        return r;
+        }
+
+        if ((r = buf_append(out, b.data, b.len)) < 0)
+                return r;
+        if (message_id_ret)
+                *message_id_ret = TAKE_PTR(message_id);
+        return 0;
+}

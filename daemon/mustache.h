@@ -1,0 +1,59 @@
+/* Mustache templates (github.com/mustache/spec: interpolation, sections,
+ * inverted sections, comments, partials, set delimiters; no lambdas, no
+ * dynamic names, no inheritance) rendered against a json-c context.
+ *
+ * Parse once, render many times: a parsed template is immutable and may be
+ * rendered from several threads at once. */
+#pragma once
+
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+#include "util.h"
+
+enum mustache_escape {
+        MUSTACHE_ESCAPE_NONE, /* plain text (SMS, e-mail subjects, text/plain) */
+        MUSTACHE_ESCAPE_HTML, /* {{name}} escapes & < > " */
+};
+
+/* line and column are 1-based and refer to the source file: line counts
+ * from first_line as given to mustache_parse(); column counts characters
+ * (UTF-8 code points) from the start of that line. */
+struct mustache_error {
+        int line;
+        int column;
+        char message[256];
+};
+
+struct mustache;
+
+/* Parses src[0..len).  first_line is the file line on which src starts (a
+ * template may be one part of a larger file).  Returns 0 and sets *ret, or
+ * -EINVAL with *err describing the first problem (position = where the
+ * offending tag starts), or -ENOMEM.  err may be NULL. */
+int mustache_parse(const char *src, size_t len, int first_line, struct mustache **ret,
+                   struct mustache_error *err);
+
+/* Returns the already-parsed partial called name, or NULL (a missing partial
+ * renders as the empty string, as the spec requires).  The returned template
+ * must stay valid until mustache_render() returns. */
+typedef const struct mustache *(*mustache_partial_fn)(const char *name, void *userdata);
+
+/* Appends the rendering of tpl against ctx to out.  partials may be NULL.
+ * Returns 0, -ENOMEM, -EINVAL (tpl or out NULL), or -ELOOP when partials
+ * nest deeper than 64 levels (or sections and partials together deeper than
+ * 4096).  On error out
+ * holds a partial rendering that the caller should discard.
+ *
+ * Values: strings verbatim, integers in decimal, doubles in their shortest
+ * round-tripping form (1.210 -> "1.21"), booleans as "true"/"false", null,
+ * missing names, objects and arrays as "".  Sections treat null, false, 0,
+ * "", missing names and empty arrays as false; arrays repeat, anything else
+ * is pushed onto the context stack once. */
+int mustache_render(const struct mustache *tpl, json_object *ctx, enum mustache_escape esc,
+                    mustache_partial_fn partials, void *userdata, struct buf *out);
+
+/* Takes NULL, returns NULL. */
+struct mustache *mustache_free(struct mustache *tpl);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct mustache *, mustache_free);

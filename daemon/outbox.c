@@ -1,0 +1,229 @@
+#include "outbox.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "db.h"
+#include "log.h"
+
+void outbox_msg_clear(struct outbox_msg *m) {
+        free(m->job), free(m->channel), free(m->audience);
+        free(m->recipient), free(m->recipient_name);
+        free(m->template_name), free(m->locale), free(m->time_zone);
+        free(m->context), free(m->dedupe_key), free(m->token), free(m->cancel_reason);
+        *m = (struct outbox_msg){0};
+}
+
+void outbox_msgs_free(struct outbox_msg *msgs, size_t n) {
+        for (size_t i = 0; msgs && i < n; i++)
+                outbox_msg_clear(&msgs[i]);
+        free(msgs);
+}
+
+/* SMS due inside the recipient's quiet hours wait for their end: push
+ * next_attempt_at to the end of the quiet window in the recipient's zone. */
+static const char defer_quiet_sql[] =
+        "WITH q AS (\n"
+        "  SELECT o.id, o.time_zone, (coalesce($1::timestamptz, now()) AT TIME ZONE o.time_zone) AS lt\n"
+        "  FROM rapport.outbox o\n"
+        "  WHERE o.state = 'queued' AND o.channel = 'sms'\n"
+        "    AND o.next_attempt_at <= coalesce($1::timestamptz, now()) AND o.not_before <= coalesce($1::timestamptz, now())\n"
+        "    AND EXISTS (SELECT 1 FROM pg_timezone_names z WHERE z.name = o.time_zone)\n"
+        "), w AS (\n"
+        "  SELECT id, time_zone, lt, lt::time AS t, make_interval(mins => $2::int) AS qs, make_interval(mins => $3::int) AS qe FROM q\n"
+        ")\n"
+        "UPDATE rapport.outbox o SET next_attempt_at =\n"
+        "  ((w.lt::date + w.qe + CASE WHEN w.qs > w.qe AND w.t >= '00:00'::time + w.qs THEN interval '1 day' ELSE interval '0' END)\n"
+        "   AT TIME ZONE w.time_zone), updated_at = now()\n"
+        "FROM w WHERE o.id = w.id AND (\n"
+        "  (w.qs > w.qe AND (w.t >= '00:00'::time + w.qs OR w.t < '00:00'::time + w.qe)) OR\n"
+        "  (w.qs < w.qe AND w.t >= '00:00'::time + w.qs AND w.t < '00:00'::time + w.qe))";
+
+static const char claim_sql[] =
+        "WITH due AS (\n"
+        "  SELECT id FROM rapport.outbox\n"
+        "  WHERE state = 'queued' AND next_attempt_at <= coalesce($1::timestamptz, now())\n"
+        "    AND not_before <= coalesce($1::timestamptz, now())\n"
+        "    AND ($5::text IS NULL OR channel = $5)\n"
+        "  ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED\n"
+        "), expired AS (\n"
+        "  SELECT id FROM rapport.outbox\n"
+        "  WHERE state = 'sending' AND lease_until < now() AND ($5::text IS NULL OR channel = $5)\n"
+        "  ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED\n"
+        "), claimed AS (\n"
+        "  UPDATE rapport.outbox o SET state = 'sending', attempts = o.attempts + 1,\n"
+        "         lease_token = gen_random_uuid(), lease_until = now() + make_interval(secs => $3::int),\n"
+        "         leased_by = $4, updated_at = now()\n"
+        "  WHERE o.id IN (SELECT id FROM due UNION SELECT id FROM expired)\n"
+        "  RETURNING o.*\n"
+        ")\n"
+        "SELECT c.id, c.job, c.channel, c.audience, c.recipient, c.recipient_name, c.template, c.locale,\n"
+        "       c.time_zone, c.context::text, c.dedupe_key, c.lease_token::text, c.marketing, c.attempts,\n"
+        "       extract(epoch FROM coalesce($1::timestamptz, now()) - c.created_at)::bigint,\n"
+        "       CASE\n"
+        "         WHEN c.expires_at IS NOT NULL AND c.expires_at < coalesce($1::timestamptz, now())\n"
+        "           THEN 'too late: past the job''s max_lateness'\n"
+        "         WHEN EXISTS (SELECT 1 FROM rapport.suppression s WHERE s.address = lower(c.recipient))\n"
+        "           THEN 'recipient address is suppressed'\n"
+        "         WHEN c.audience = 'customer' AND NOT coalesce(cu.active, false)\n"
+        "           THEN 'customer inactive or deleted'\n"
+        "         WHEN c.audience = 'customer' AND c.marketing AND c.channel = 'email' AND NOT coalesce(cu.consent_email, false)\n"
+        "           THEN 'customer withdrew e-mail consent'\n"
+        "         WHEN c.audience = 'customer' AND c.marketing AND c.channel = 'sms' AND NOT coalesce(cu.consent_sms, false)\n"
+        "           THEN 'customer withdrew SMS consent'\n"
+        "         WHEN c.audience IN ('rep', 'manager') AND NOT coalesce(r.active, false)\n"
+        "           THEN 'rep inactive or deleted'\n"
+        "       END\n"
+        "FROM claimed c\n"
+        "LEFT JOIN crm.customers cu ON cu.id = c.customer_id\n"
+        "LEFT JOIN crm.reps r ON r.id = c.rep_id\n"
+        "ORDER BY c.id";
+
+static char *dupval(PGresult *res, int row, int col) {
+        return PQgetisnull(res, row, col) ? NULL : strdup(PQgetvalue(res, row, col));
+}
+
+int outbox_claim(PGconn *conn, const struct outbox_claim_opts *o, struct outbox_msg **ret, size_t *n) {
+        *ret = NULL;
+        *n = 0;
+        char qs[16], qe[16], limit[16], lease[32];
+        int r;
+        if (o->quiet_start != o->quiet_end && (!o->channel || streq(o->channel, "sms"))) {
+                snprintf(qs, sizeof qs, "%d", o->quiet_start);
+                snprintf(qe, sizeof qe, "%d", o->quiet_end);
+                const char *p[] = {o->now, qs, qe};
+                r = db_exec(conn, "Deferring SMS inside quiet hours", defer_quiet_sql, 3, p, NULL);
+                if (r < 0)
+                        return r;
+        }
+        snprintf(limit, sizeof limit, "%d", o->limit);
+        snprintf(lease, sizeof lease, "%" PRId64, o->lease);
+        const char *p[] = {o->now, limit, lease, o->instance, o->channel};
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        r = db_exec(conn, "Claiming due messages", claim_sql, 5, p, &res);
+        if (r < 0)
+                return r;
+        size_t rows = (size_t)PQntuples(res);
+        if (rows == 0)
+                return 0;
+        struct outbox_msg *m = calloc(rows, sizeof *m);
+        if (!m)
+                return -ENOMEM;
+        for (size_t i = 0; i < rows; i++) {
+                int row = (int)i;
+                m[i].id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+                m[i].job = dupval(res, row, 1);
+                m[i].channel = dupval(res, row, 2);
+                m[i].audience = dupval(res, row, 3);
+                m[i].recipient = dupval(res, row, 4);
+                m[i].recipient_name = dupval(res, row, 5);
+                m[i].template_name = dupval(res, row, 6);
+                m[i].locale = dupval(res, row, 7);
+                m[i].time_zone = dupval(res, row, 8);
+                m[i].context = dupval(res, row, 9);
+                m[i].dedupe_key = dupval(res, row, 10);
+                m[i].token = dupval(res, row, 11);
+                m[i].marketing = PQgetvalue(res, row, 12)[0] == 't';
+                m[i].attempts = atoi(PQgetvalue(res, row, 13));
+                m[i].age = strtoll(PQgetvalue(res, row, 14), NULL, 10);
+                m[i].cancel_reason = dupval(res, row, 15);
+        }
+        *ret = m;
+        *n = rows;
+        return 0;
+}
+
+/* One statement per outcome: fenced update plus its history event. */
+static int record(PGconn *conn, const struct outbox_msg *m, const char *what, const char *sql, const char *event,
+                  const char *detail, const char *p3, const char *p4) {
+        char id[32];
+        snprintf(id, sizeof id, "%" PRId64, m->id);
+        _cleanup_free_ char *full = NULL;
+        if (asprintf(&full,
+                     "WITH u AS (%s WHERE id = $1 AND lease_token = $2::uuid AND state = 'sending' RETURNING id)\n"
+                     "INSERT INTO rapport.outbox_events (outbox_id, event, detail)\n"
+                     "SELECT id, '%s', $5 FROM u RETURNING outbox_id",
+                     sql, event) < 0)
+                return -ENOMEM;
+        const char *p[] = {id, m->token, p3, p4, detail};
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        struct log_ctx ctx = {m->job, m->id, m->channel};
+        PGresult *tmp = NULL;
+        int r = db_exec(conn, what, full, 5, p, &tmp);
+        res = tmp;
+        if (r < 0)
+                return r;
+        if (PQntuples(res) == 0) {
+                log_full(LOG_WARNING, 0, &ctx, "Lease lost before recording '%s': another attempt owns this message now", event);
+                return 0;
+        }
+        return 1;
+}
+
+int outbox_mark_sent(PGconn *conn, const struct outbox_msg *m, const char *provider_id, const char *rendered) {
+        return record(conn, m, "Recording a sent message",
+                      "UPDATE rapport.outbox SET state = 'sent', provider_id = $3, rendered = $4, sent_at = now(),"
+                      " lease_token = NULL, lease_until = NULL, last_error = NULL, updated_at = now()",
+                      "sent", provider_id, provider_id, rendered);
+}
+
+int outbox_mark_retry(PGconn *conn, const struct outbox_msg *m, const char *now, int64_t delay_s, const char *error) {
+        /* Relative to the run's clock, so a --now run in the future does not
+         * find its own retry already due. */
+        _cleanup_free_ char *delay = NULL;
+        if (asprintf(&delay, "%s|%" PRId64, now ? now : "", delay_s) < 0)
+                return -ENOMEM;
+        return record(conn, m, "Scheduling a retry",
+                      "UPDATE rapport.outbox SET state = 'queued', next_attempt_at = greatest(now(),"
+                      " coalesce(nullif(split_part($3, '|', 1), '')::timestamptz, now()))"
+                      " + make_interval(secs => split_part($3, '|', 2)::bigint),"
+                      " last_error = $4, lease_token = NULL, lease_until = NULL, updated_at = now()",
+                      "retry", error, delay, error);
+}
+
+int outbox_mark_failed(PGconn *conn, const struct outbox_msg *m, const char *error) {
+        return record(conn, m, "Recording a failed message",
+                      "UPDATE rapport.outbox SET state = 'failed', last_error = $4, lease_token = NULL, lease_until = NULL,"
+                      " updated_at = now(), provider_id = coalesce($3, provider_id)",
+                      "failed", error, NULL, error);
+}
+
+int outbox_mark_cancelled(PGconn *conn, const struct outbox_msg *m, const char *reason) {
+        return record(conn, m, "Cancelling a message",
+                      "UPDATE rapport.outbox SET state = 'cancelled', last_error = $4, lease_token = NULL, lease_until = NULL,"
+                      " updated_at = now(), provider_id = coalesce($3, provider_id)",
+                      "cancelled", reason, NULL, reason);
+}
+
+int outbox_release(PGconn *conn, const struct outbox_msg *m) {
+        return record(conn, m, "Releasing a message",
+                      "UPDATE rapport.outbox SET state = 'queued', attempts = greatest(attempts - 1, 0),"
+                      " lease_token = NULL, lease_until = NULL, updated_at = now(),"
+                      " provider_id = coalesce($3, provider_id), last_error = coalesce($4, last_error)",
+                      "released", "released at shutdown", NULL, NULL);
+}
+
+int outbox_suppress(PGconn *conn, const char *address, const char *channel, const char *reason) {
+        const char *p[] = {address, channel, reason};
+        return db_exec(conn, "Suppressing an address",
+                       "INSERT INTO rapport.suppression (address, channel, reason) VALUES (lower($1), $2, $3)"
+                       " ON CONFLICT (address) DO NOTHING",
+                       3, p, NULL);
+}
+
+int outbox_next_due(PGconn *conn, const char *now, int64_t *seconds) {
+        const char *p[] = {now};
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        int r = db_exec(conn, "Finding the next due message",
+                        "SELECT greatest(0, ceil(extract(epoch FROM least("
+                        "  (SELECT min(next_attempt_at) FROM rapport.outbox WHERE state = 'queued'),"
+                        "  (SELECT min(lease_until) FROM rapport.outbox WHERE state = 'sending')"
+                        ") - coalesce($1::timestamptz, now()))))::bigint",
+                        1, p, &res);
+        if (r < 0)
+                return r;
+        *seconds = PQgetisnull(res, 0, 0) ? -1 : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        return 0;
+}

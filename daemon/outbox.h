@@ -1,0 +1,57 @@
+#pragma once
+/* The outbox: claiming due messages under a lease and recording outcomes.
+ *
+ * Every claim hands out a fresh attempt token (lease_token); every outcome
+ * is recorded "WHERE id = … AND lease_token = …", so a worker whose lease
+ * expired and was taken over can never overwrite the newer attempt — its
+ * update touches 0 rows.  All queue decisions use the database's clock
+ * (or the run's --now), never the host's. */
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct outbox_msg {
+        int64_t id;
+        char *job, *channel, *audience;
+        char *recipient, *recipient_name;
+        char *template_name, *locale, *time_zone;
+        char *context; /* JSON text */
+        char *dedupe_key;
+        char *token;   /* lease token of this attempt */
+        char *cancel_reason; /* non-NULL: no longer wanted, don't send */
+        bool marketing;
+        int attempts;  /* including this one */
+        int64_t age;   /* seconds since planned */
+};
+
+void outbox_msg_clear(struct outbox_msg *m);
+
+struct outbox_claim_opts {
+        const char *now;      /* ISO 8601 override or NULL for the DB clock */
+        int limit;
+        int64_t lease;        /* seconds */
+        const char *instance;
+        const char *channel;  /* only this channel, or NULL */
+        int quiet_start, quiet_end; /* SMS quiet hours, minutes; equal = none */
+};
+
+/* Claims up to opts->limit due messages; *ret is an array the caller frees
+ * with outbox_msgs_free.  Generic still-wanted checks (expired, suppressed,
+ * inactive, consent) come back as cancel_reason. */
+int outbox_claim(PGconn *conn, const struct outbox_claim_opts *opts, struct outbox_msg **ret, size_t *n);
+void outbox_msgs_free(struct outbox_msg *msgs, size_t n);
+
+/* Outcomes.  Return 1 when recorded, 0 when the lease was lost (fenced),
+ * negative on database errors. */
+int outbox_mark_sent(PGconn *conn, const struct outbox_msg *m, const char *provider_id, const char *rendered);
+int outbox_mark_retry(PGconn *conn, const struct outbox_msg *m, const char *now, int64_t delay_s, const char *error);
+int outbox_mark_failed(PGconn *conn, const struct outbox_msg *m, const char *error);
+int outbox_mark_cancelled(PGconn *conn, const struct outbox_msg *m, const char *reason);
+/* Give an unstarted or interrupted claim back to the queue (graceful stop). */
+int outbox_release(PGconn *conn, const struct outbox_msg *m);
+
+int outbox_suppress(PGconn *conn, const char *address, const char *channel, const char *reason);
+
+/* Seconds until the next queued message becomes due (0 if due now), or
+ * -1 when nothing is queued.  Used to arm the dispatcher's timer. */
+int outbox_next_due(PGconn *conn, const char *now, int64_t *seconds);

@@ -1,0 +1,143 @@
+#include "planner.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "../jobs/jobs.h"
+#include "config.h"
+#include "db.h"
+#include "log.h"
+
+void plan_result_clear(struct plan_result *r) {
+        free(r->skip_reasons);
+        PQclear(r->preview);
+        *r = (struct plan_result){0};
+}
+
+void format_sql_time(int64_t t, char *buf, size_t len) {
+        time_t tt = (time_t)t;
+        struct tm tm;
+        gmtime_r(&tt, &tm);
+        strftime(buf, len, "%Y-%m-%d %H:%M:%S+00", &tm);
+}
+
+static void rollback(PGconn *conn) { PQclear(PQexec(conn, "ROLLBACK")); }
+
+int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_config *j, int64_t scheduled_for,
+                const char *now, bool dry_run, bool manual, struct plan_result *ret) {
+        *ret = (struct plan_result){0};
+        struct log_ctx ctx = {j->name, 0, NULL};
+        char sched[64];
+        format_sql_time(scheduled_for, sched, sizeof sched);
+        const char *now_param = now ? now : "now";
+
+        /* The day a job was first enabled is its default effective_from. */
+        const char *sp[] = {j->name, now_param};
+        int r = db_exec(conn, "Recording the job's first enabled day",
+                        "INSERT INTO rapport.job_state (job, first_enabled)"
+                        " VALUES ($1, ($2::timestamptz AT TIME ZONE 'UTC')::date) ON CONFLICT (job) DO NOTHING",
+                        2, sp, NULL);
+        if (r < 0)
+                return r;
+
+        r = db_exec(conn, "Starting the planning transaction", "BEGIN", 0, NULL, NULL);
+        if (r < 0)
+                return r;
+
+        char run_id[32] = "";
+        if (!dry_run) {
+                const char *p[] = {j->name, sched, c->instance, manual ? "t" : "f"};
+                _cleanup_(PQclearp) PGresult *res = NULL;
+                r = db_exec(conn, "Claiming the occurrence",
+                            "INSERT INTO rapport.job_runs (job, scheduled_for, instance, started_at, manual)"
+                            " VALUES ($1, $2, $3, clock_timestamp(), $4) ON CONFLICT (job, scheduled_for) DO NOTHING RETURNING id",
+                            4, p, &res);
+                if (r < 0) {
+                        rollback(conn);
+                        return r;
+                }
+                if (PQntuples(res) == 0) {
+                        rollback(conn);
+                        return 0; /* someone else planned it */
+                }
+                snprintf(run_id, sizeof run_id, "%s", PQgetvalue(res, 0, 0));
+                ret->run_id = strtoll(run_id, NULL, 10);
+        }
+        ret->won = true;
+
+        const char *p[] = {now_param, c->time_zone, c->locale, j->settings_json, run_id[0] ? run_id : NULL};
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        r = db_exec(conn, "Planning", j->def->plan_sql, 5, p, &res);
+        if (r < 0) {
+                char err[512];
+                snprintf(err, sizeof err, "%s", PQerrorMessage(conn));
+                err[strcspn(err, "\n")] = '\0';
+                rollback(conn);
+                if (!dry_run) {
+                        const char *fp[] = {j->name, sched, c->instance, err};
+                        (void)db_exec(conn, "Recording the failed run",
+                                      "INSERT INTO rapport.job_runs (job, scheduled_for, instance, started_at, finished_at, status, error)"
+                                      " VALUES ($1, $2, $3, now(), clock_timestamp(), 'failed', $4)"
+                                      " ON CONFLICT (job, scheduled_for) DO NOTHING",
+                                      4, fp, NULL);
+                }
+                return log_full(LOG_ERR, -EIO, &ctx, "Planning failed; the occurrence is recorded as failed");
+        }
+        ret->planned = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        ret->skipped = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        ret->skip_reasons = strdup(PQgetvalue(res, 0, 2));
+
+        if (dry_run) {
+                PGresult *prev = NULL;
+                r = db_exec(conn, "Reading the planned rows",
+                            "SELECT id, channel, audience, recipient, recipient_name, template, locale, context::text,"
+                            " not_before, dedupe_key, marketing FROM rapport.outbox"
+                            " WHERE xmin::text = (pg_current_xact_id()::xid)::text ORDER BY id",
+                            0, NULL, &prev);
+                ret->preview = prev;
+                rollback(conn);
+                return r;
+        }
+
+        char planned[32], skipped[32];
+        snprintf(planned, sizeof planned, "%lld", ret->planned);
+        snprintf(skipped, sizeof skipped, "%lld", ret->skipped);
+        const char *up[] = {run_id, planned, skipped, ret->skip_reasons};
+        r = db_exec(conn, "Finishing the run",
+                    "UPDATE rapport.job_runs SET status = 'ok', finished_at = clock_timestamp(),"
+                    " planned = $2, skipped = $3, skip_reasons = $4::jsonb WHERE id = $1",
+                    4, up, NULL);
+        if (r >= 0)
+                r = db_exec(conn, "Committing the plan", "COMMIT", 0, NULL, NULL);
+        if (r < 0) {
+                rollback(conn);
+                ret->won = false;
+                return r;
+        }
+        return 0;
+}
+
+int planner_record_skipped(PGconn *conn, const struct rapport_config *c, const struct job_config *j,
+                           int64_t scheduled_for, const char *why) {
+        char sched[64];
+        format_sql_time(scheduled_for, sched, sizeof sched);
+        const char *p[] = {j->name, sched, c->instance, why};
+        return db_exec(conn, "Recording a skipped occurrence",
+                       "INSERT INTO rapport.job_runs (job, scheduled_for, instance, started_at, finished_at, status, error)"
+                       " VALUES ($1, $2, $3, now(), now(), 'skipped', $4) ON CONFLICT (job, scheduled_for) DO NOTHING",
+                       4, p, NULL);
+}
+
+int planner_last_occurrence(PGconn *conn, const char *job, int64_t *ret) {
+        const char *p[] = {job};
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        int r = db_exec(conn, "Reading the last run",
+                        "SELECT extract(epoch FROM max(scheduled_for))::bigint FROM rapport.job_runs WHERE job = $1 AND NOT manual",
+                        1, p, &res);
+        if (r < 0)
+                return r;
+        *ret = PQgetisnull(res, 0, 0) ? INT64_MIN : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        return 0;
+}

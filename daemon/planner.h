@@ -1,0 +1,35 @@
+#pragma once
+/* Planning one occurrence of a job: claim (job, scheduled_for) in
+ * rapport.job_runs and run the job's set-based statement, all in one
+ * transaction.  A second instance inserting the same occurrence waits on
+ * the unique key and then finds it taken; if the first dies mid-plan its
+ * transaction rolls back and the waiter plans instead — exactly once. */
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct rapport_config;
+struct job_config;
+
+struct plan_result {
+        bool won;        /* false: another instance planned this occurrence */
+        int64_t run_id;
+        long long planned, skipped;
+        char *skip_reasons; /* JSON object reason -> count */
+        PGresult *preview;  /* dry run: the rows that would be queued */
+};
+void plan_result_clear(struct plan_result *r);
+
+/* now: ISO 8601 override, or NULL for the database's clock. */
+int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_config *j, int64_t scheduled_for,
+                const char *now, bool dry_run, bool manual, struct plan_result *ret);
+
+/* Record an occurrence that will not run (catch-up policy / window). */
+int planner_record_skipped(PGconn *conn, const struct rapport_config *c, const struct job_config *j,
+                           int64_t scheduled_for, const char *why);
+
+/* The latest scheduled_for recorded for a job, or INT64_MIN if none. */
+int planner_last_occurrence(PGconn *conn, const char *job, int64_t *ret);
+
+/* Epoch seconds as "2027-03-14 07:00:00+00" for SQL. */
+void format_sql_time(int64_t t, char *buf, size_t len);

@@ -1,0 +1,15 @@
+#pragma once
+/* Printing what a job would send, for --dry-run and `rapportctl preview`:
+ * the complete rendered messages, never queued. */
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+struct rapport_config;
+struct template_set;
+
+/* rows: columns id, channel, audience, recipient, recipient_name, template,
+ * locale, context, not_before, dedupe_key, marketing (as planner.c selects).
+ * Returns the number of messages that could not be rendered. */
+int preview_print(FILE *out, PGresult *rows, const struct rapport_config *c, const struct template_set *t,
+                  bool show_recipients);

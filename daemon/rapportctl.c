@@ -1,0 +1,917 @@
+/* rapportctl — the administrator's tool.  It shares the daemon's modules
+ * and talks to the same database; every command has --help, prints what is
+ * wrong in one clear line, and exits with a sysexits code. */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <sysexits.h>
+#include <time.h>
+
+#include "../jobs/jobs.h"
+#include "config.h"
+#include "cron.h"
+#include "db.h"
+#include "log.h"
+#include "mustache.h"
+#include "planner.h"
+#include "preview.h"
+#include "sms_text.h"
+#include "templates.h"
+#include "tz.h"
+
+struct ctl {
+        const char *config_path;
+        bool json;
+};
+
+struct command {
+        const char *name, *args, *summary;
+        int (*run)(struct ctl *ctl, int argc, char **argv);
+};
+
+static int usage_error(const char *cmd, const char *fmt, const char *arg) {
+        fprintf(stderr, "rapportctl %s: ", cmd);
+        fprintf(stderr, fmt, arg);
+        fprintf(stderr, "\nTry 'rapportctl %s --help'.\n", cmd);
+        return EX_USAGE;
+}
+
+static int load_config(struct ctl *ctl, bool secrets, struct rapport_config **c) {
+        return config_load(ctl->config_path, secrets, c) < 0 ? EX_CONFIG : 0;
+}
+
+static int connect_db(struct ctl *ctl, struct rapport_config **c, PGconn **conn, bool need_schema) {
+        int r = load_config(ctl, true, c);
+        if (r)
+                return r;
+        if (db_connect(*c, "rapportctl", false, conn) < 0)
+                return EX_UNAVAILABLE;
+        if (need_schema) {
+                int have, want;
+                r = db_check_migrated(*conn, &have, &want);
+                if (r == -ESTALE) {
+                        fprintf(stderr, "rapportctl: the database schema is at version %d of %d: run 'rapportctl migrate'\n", have, want);
+                        return EX_UNAVAILABLE;
+                }
+                if (r < 0)
+                        return EX_UNAVAILABLE;
+        }
+        return 0;
+}
+
+/* Reset getopt for a subcommand's own options. */
+static void reset_getopt(void) { optind = 1; }
+
+/* Standard "--help" for subcommands taking no options of their own. */
+static bool wants_help(int argc, char **argv) {
+        for (int i = 1; i < argc; i++)
+                if (streq(argv[i], "--help") || streq(argv[i], "-h"))
+                        return true;
+        return false;
+}
+
+static void print_table(PGresult *res, bool json) {
+        int rows = PQntuples(res), cols = PQnfields(res);
+        if (json) {
+                json_object *a = json_object_new_array();
+                for (int i = 0; i < rows; i++) {
+                        json_object *o = json_object_new_object();
+                        for (int k = 0; k < cols; k++)
+                                json_object_object_add(o, PQfname(res, k),
+                                                       PQgetisnull(res, i, k) ? NULL : json_object_new_string(PQgetvalue(res, i, k)));
+                        json_object_array_add(a, o);
+                }
+                printf("%s\n", json_object_to_json_string_ext(a, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(a);
+                return;
+        }
+        int width[32] = {0};
+        for (int k = 0; k < cols && k < 32; k++) {
+                width[k] = (int)strlen(PQfname(res, k));
+                for (int i = 0; i < rows; i++) {
+                        int w = (int)strlen(PQgetvalue(res, i, k));
+                        if (w > width[k])
+                                width[k] = w > 60 ? 60 : w;
+                }
+        }
+        for (int k = 0; k < cols && k < 32; k++)
+                printf("%-*s%s", width[k], PQfname(res, k), k + 1 < cols ? "  " : "\n");
+        for (int i = 0; i < rows; i++)
+                for (int k = 0; k < cols && k < 32; k++)
+                        printf("%-*.*s%s", width[k], width[k], PQgetisnull(res, i, k) ? "-" : PQgetvalue(res, i, k),
+                               k + 1 < cols ? "  " : "\n");
+        if (rows == 0)
+                printf("(none)\n");
+}
+
+/* ---- migrate ---------------------------------------------------------- */
+static int cmd_migrate(struct ctl *ctl, int argc, char **argv) {
+        if (wants_help(argc, argv)) {
+                printf("Usage: rapportctl migrate\n\nApply the missing migrations of schema rapport in one transaction\n"
+                       "(safe to run twice or concurrently).\n");
+                return 0;
+        }
+        if (argc > 1)
+                return usage_error("migrate", "unexpected argument '%s'", argv[1]);
+        _cleanup_(config_freep) struct rapport_config *c = NULL;
+        _cleanup_(PQfinishp) PGconn *conn = NULL;
+        int r = connect_db(ctl, &c, &conn, false);
+        if (r)
+                return r;
+        int applied;
+        if (db_migrate(conn, &applied) < 0)
+                return EX_SOFTWARE;
+        int have, want;
+        db_check_migrated(conn, &have, &want);
+        if (applied)
+                printf("applied %d migration(s); schema at version %d\n", applied, have);
+        else
+                printf("schema is up to date (version %d)\n", have);
+        return 0;
+}
+
+/* ---- next ------------------------------------------------------------- */
+static int cmd_next(struct ctl *ctl, int argc, char **argv) {
+        (void)ctl;
+        static const struct option opts[] = {{"tz", required_argument, NULL, 't'}, {"from", required_argument, NULL, 'f'},
+                                             {"count", required_argument, NULL, 'n'}, {"help", no_argument, NULL, 'h'},
+                                             {0, 0, 0, 0}};
+        const char *zone = "UTC", *from = NULL;
+        long count = 1;
+        int o;
+        reset_getopt();
+        while ((o = getopt_long(argc, argv, "+t:f:n:h", opts, NULL)) >= 0) {
+                switch (o) {
+                case 't': zone = optarg; break;
+                case 'f': from = optarg; break;
+                case 'n': {
+                        char *end;
+                        count = strtol(optarg, &end, 10);
+                        if (*end || count < 1 || count > 100000)
+                                return usage_error("next", "--count: '%s' is not a number from 1 to 100000", optarg);
+                        break;
+                }
+                case 'h':
+                        printf("Usage: rapportctl next 'CRON' [--tz ZONE] [--from ISO8601] [--count N]\n\n"
+                               "Print the next N fire times of a cron expression (strictly after --from,\n"
+                               "default now) in ZONE (default UTC), as ISO 8601 with the zone's offset.\n");
+                        return 0;
+                default: return usage_error("next", "%s", "bad option");
+                }
+        }
+        if (optind + 1 != argc)
+                return usage_error("next", "%s", "expected exactly one cron expression (quote it)");
+        const char *expr = argv[optind];
+        _cleanup_(tz_freep) struct tz *tz = NULL;
+        if (tz_load(zone, &tz) < 0) {
+                fprintf(stderr, "rapportctl next: unknown time zone '%s'\n", zone);
+                return EX_USAGE;
+        }
+        struct cron cr;
+        char err[256];
+        if (cron_parse(expr, &cr, err, sizeof err) < 0) {
+                fprintf(stderr, "rapportctl next: %s\n", err);
+                return EX_DATAERR;
+        }
+        int64_t t = (int64_t)time(NULL);
+        if (from && tz_parse_iso8601(from, tz, &t) < 0) {
+                fprintf(stderr, "rapportctl next: --from: cannot parse '%s' (expected ISO 8601)\n", from);
+                return EX_USAGE;
+        }
+        for (long i = 0; i < count; i++) {
+                if (cron_next(&cr, tz, t, &t) < 0) {
+                        fprintf(stderr, "rapportctl next: no further fire time found\n");
+                        return i ? 0 : EX_DATAERR;
+                }
+                char buf[64];
+                tz_format_iso8601(tz, t, buf, sizeof buf);
+                printf("%s\n", buf);
+        }
+        return 0;
+}
+
+/* ---- render ----------------------------------------------------------- */
+static int cmd_render(struct ctl *ctl, int argc, char **argv) {
+        (void)ctl;
+        static const struct option opts[] = {{"template", required_argument, NULL, 't'}, {"data", required_argument, NULL, 'd'},
+                                             {"partials", required_argument, NULL, 'p'}, {"escape", required_argument, NULL, 'e'},
+                                             {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+        const char *file = NULL, *data = NULL, *partials = NULL, *escape = NULL;
+        int o;
+        reset_getopt();
+        while ((o = getopt_long(argc, argv, "+t:d:p:e:h", opts, NULL)) >= 0) {
+                switch (o) {
+                case 't': file = optarg; break;
+                case 'd': data = optarg; break;
+                case 'p': partials = optarg; break;
+                case 'e': escape = optarg; break;
+                case 'h':
+                        printf("Usage: rapportctl render --template FILE --data FILE.json [--partials DIR] [--escape html|none]\n\n"
+                               "Render one Mustache file against a JSON context to standard output, byte for\n"
+                               "byte, nothing appended.  {{> name}} loads DIR/name.mustache (DIR defaults to the\n"
+                               "template's directory).  Escaping defaults to html for HTML files (*.html,\n"
+                               "*.html.mustache, *.htm) and none otherwise.\n");
+                        return 0;
+                default: return usage_error("render", "%s", "bad option");
+                }
+        }
+        if (!file && optind < argc)
+                file = argv[optind++];
+        if (optind < argc)
+                return usage_error("render", "unexpected argument '%s'", argv[optind]);
+        if (!file || !data)
+                return usage_error("render", "%s", "--template FILE and --data FILE.json are required");
+        enum mustache_escape esc;
+        if (escape) {
+                if (streq(escape, "html"))
+                        esc = MUSTACHE_ESCAPE_HTML;
+                else if (streq(escape, "none"))
+                        esc = MUSTACHE_ESCAPE_NONE;
+                else
+                        return usage_error("render", "--escape must be html or none, not '%s'", escape);
+        } else {
+                size_t n = strlen(file);
+                bool html = (n > 5 && strcmp(file + n - 5, ".html") == 0) || (n > 4 && strcmp(file + n - 4, ".htm") == 0) ||
+                            strstr(file, ".html.") != NULL;
+                esc = html ? MUSTACHE_ESCAPE_HTML : MUSTACHE_ESCAPE_NONE;
+        }
+        _cleanup_free_ char *src = NULL, *json = NULL, *dir = NULL;
+        size_t len, jlen;
+        int r = read_file(file, &src, &len);
+        if (r < 0) {
+                fprintf(stderr, "rapportctl render: %s: %s\n", file, strerror(-r));
+                return EX_NOINPUT;
+        }
+        r = read_file(data, &json, &jlen);
+        if (r < 0) {
+                fprintf(stderr, "rapportctl render: %s: %s\n", data, strerror(-r));
+                return EX_NOINPUT;
+        }
+        json_tokener *tok = json_tokener_new();
+        json_object *ctx = json_tokener_parse_ex(tok, json, (int)jlen);
+        enum json_tokener_error jerr = json_tokener_get_error(tok);
+        json_tokener_free(tok);
+        if (jerr != json_tokener_success) {
+                fprintf(stderr, "rapportctl render: %s: invalid JSON: %s\n", data, json_tokener_error_desc(jerr));
+                json_object_put(ctx);
+                return EX_DATAERR;
+        }
+        struct mustache_error merr = {0};
+        _cleanup_(mustache_freep) struct mustache *tpl = NULL;
+        r = mustache_parse(src, len, 1, &tpl, &merr);
+        if (r < 0) {
+                fprintf(stderr, "%s:%d:%d: %s\n", file, merr.line, merr.column, merr.message);
+                json_object_put(ctx);
+                return EX_DATAERR;
+        }
+        if (!partials) {
+                dir = strdup(file);
+                char *slash = strrchr(dir, '/');
+                if (slash)
+                        *slash = '\0';
+                else
+                        strcpy(dir, ".");
+                partials = dir;
+        }
+        _cleanup_buf_ struct buf out = {0};
+        r = mustache_render(tpl, ctx, esc, template_dir_partial, (void *)partials, &out);
+        json_object_put(ctx);
+        if (r < 0) {
+                fprintf(stderr, "rapportctl render: %s: %s\n", file, r == -ELOOP ? "partials nest too deeply" : strerror(-r));
+                return EX_DATAERR;
+        }
+        if (out.len && fwrite(out.data, 1, out.len, stdout) != out.len)
+                return EX_IOERR;
+        return fflush(stdout) == 0 ? 0 : EX_IOERR;
+}
+
+/* ---- check ------------------------------------------------------------ */
+static const char *job_template(const struct job_config *j) {
+        json_object *o = json_tokener_parse(j->settings_json), *v;
+        static char name[128];
+        snprintf(name, sizeof name, "%s", o && json_object_object_get_ex(o, "template", &v) ? json_object_get_string(v) : j->name);
+        json_object_put(o);
+        return name;
+}
+
+static int cmd_check(struct ctl *ctl, int argc, char **argv) {
+        if (wants_help(argc, argv)) {
+                printf("Usage: rapportctl check\n\nValidate the configuration, every template, the database connection and\n"
+                       "schema version, and each enabled job's SQL against the live database.\n"
+                       "Reports every problem found; exits 0 only when there are none.\n");
+                return 0;
+        }
+        int problems = 0;
+        _cleanup_(config_freep) struct rapport_config *c = NULL;
+        if (config_load(ctl->config_path, true, &c) < 0) {
+                printf("configuration: errors (see above)\n");
+                return EX_CONFIG;
+        }
+        printf("configuration: %s OK (%zu job(s))\n", ctl->config_path, c->n_jobs);
+
+        _cleanup_(template_set_freep) struct template_set *t = NULL;
+        int nerr = 0;
+        if (template_set_load(c->templates_dir, &t, &nerr) < 0) {
+                printf("templates: %d problem(s) in %s\n", nerr, c->templates_dir);
+                problems += nerr;
+        } else {
+                for (size_t i = 0; i < c->n_jobs; i++) {
+                        const struct job_config *j = &c->jobs[i];
+                        if (!j->enabled)
+                                continue;
+                        for (char **ch = j->channels; ch && *ch; ch++) {
+                                const char *name = job_template(j);
+                                if (!template_find(t, name, *ch, c->locale, c->locale)) {
+                                        fprintf(stderr, "%s: job %s sends %s but there is no template %s.%s.%s.mustache\n",
+                                                c->templates_dir, j->name, *ch, name, *ch, c->locale);
+                                        problems++;
+                                }
+                        }
+                }
+                printf("templates: %s %s\n", c->templates_dir, problems ? "has problems" : "OK");
+        }
+
+        _cleanup_(PQfinishp) PGconn *conn = NULL;
+        if (db_connect(c, "rapportctl", false, &conn) < 0) {
+                printf("database: unreachable\n");
+                return EX_UNAVAILABLE;
+        }
+        int have, want;
+        int r = db_check_migrated(conn, &have, &want);
+        if (r < 0) {
+                printf("database: schema at version %d of %d — run 'rapportctl migrate'\n", have, want);
+                problems++;
+        } else {
+                printf("database: OK (schema version %d)\n", have);
+                for (size_t i = 0; i < c->n_jobs; i++) {
+                        const struct job_config *j = &c->jobs[i];
+                        PGresult *res = PQprepare(conn, "", j->def->plan_sql, 5, NULL);
+                        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                                char msg[512];
+                                snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(res));
+                                msg[strcspn(msg, "\n")] = '\0';
+                                fprintf(stderr, "job %s: its SQL does not run against this database: %s\n", j->name, msg);
+                                problems++;
+                        } else
+                                printf("job %s: SQL OK; schedule '%s' in %s%s\n", j->name, j->schedule, j->time_zone,
+                                       j->enabled ? "" : " (disabled)");
+                        PQclear(res);
+                }
+        }
+        if (problems) {
+                printf("%d problem(s) found\n", problems);
+                return EX_CONFIG;
+        }
+        printf("all checks passed\n");
+        return 0;
+}
+
+/* ---- status ----------------------------------------------------------- */
+static int cmd_status(struct ctl *ctl, int argc, char **argv) {
+        if (wants_help(argc, argv)) {
+                printf("Usage: rapportctl status [--json]\n\nEach job's schedule, zone, last run and next run; queue depth by state and\n"
+                       "channel; the oldest queued message; failures in the last 24 hours; suppressed\n"
+                       "addresses; CRM rows skipped for bad data.\n");
+                return 0;
+        }
+        _cleanup_(config_freep) struct rapport_config *c = NULL;
+        _cleanup_(PQfinishp) PGconn *conn = NULL;
+        int r = connect_db(ctl, &c, &conn, true);
+        if (r)
+                return r;
+        json_object *root = json_object_new_object(), *jobs = json_object_new_array();
+        if (!ctl->json)
+                printf("JOBS\n%-12s %-8s %-16s %-16s %-26s %-8s %-8s %s\n", "job", "enabled", "schedule", "zone", "last run", "status", "planned", "next run");
+        for (size_t i = 0; i < c->n_jobs; i++) {
+                const struct job_config *j = &c->jobs[i];
+                const char *p[] = {j->name};
+                _cleanup_(PQclearp) PGresult *res = NULL;
+                db_exec(conn, "Reading job runs",
+                        "SELECT extract(epoch FROM scheduled_for)::bigint, status, coalesce(planned, 0), coalesce(skipped, 0), coalesce(error, '')"
+                        " FROM rapport.job_runs WHERE job = $1 AND status <> 'skipped' ORDER BY scheduled_for DESC LIMIT 1",
+                        1, p, &res);
+                char last[64] = "never", next[64] = "-";
+                const char *status = "-", *planned = "0", *skipped = "0", *error = "";
+                if (res && PQntuples(res) > 0) {
+                        tz_format_iso8601(j->tz, strtoll(PQgetvalue(res, 0, 0), NULL, 10), last, sizeof last);
+                        status = PQgetvalue(res, 0, 1);
+                        planned = PQgetvalue(res, 0, 2);
+                        skipped = PQgetvalue(res, 0, 3);
+                        error = PQgetvalue(res, 0, 4);
+                }
+                int64_t n;
+                if (j->enabled && cron_next(&j->cron, j->tz, (int64_t)time(NULL), &n) == 0)
+                        tz_format_iso8601(j->tz, n, next, sizeof next);
+                if (ctl->json) {
+                        json_object *o = json_object_new_object();
+                        json_object_object_add(o, "job", json_object_new_string(j->name));
+                        json_object_object_add(o, "enabled", json_object_new_boolean(j->enabled));
+                        json_object_object_add(o, "schedule", json_object_new_string(j->schedule));
+                        json_object_object_add(o, "time_zone", json_object_new_string(j->time_zone));
+                        json_object_object_add(o, "last_run", json_object_new_string(last));
+                        json_object_object_add(o, "last_status", json_object_new_string(status));
+                        json_object_object_add(o, "last_planned", json_object_new_int64(atoll(planned)));
+                        json_object_object_add(o, "last_skipped", json_object_new_int64(atoll(skipped)));
+                        json_object_object_add(o, "last_error", json_object_new_string(error));
+                        json_object_object_add(o, "next_run", json_object_new_string(next));
+                        json_object_array_add(jobs, o);
+                } else {
+                        printf("%-12s %-8s %-16s %-16s %-26s %-8s %-8s %s\n", j->name, j->enabled ? "yes" : "no", j->schedule,
+                               j->time_zone, last, status, planned, next);
+                        if (*error)
+                                printf("  last error: %s\n", error);
+                }
+        }
+        json_object_object_add(root, "jobs", jobs);
+
+        static const struct {
+                const char *key, *title, *sql;
+        } sections[] = {
+                {"queue", "QUEUE (by state and channel)",
+                 "SELECT state, channel, count(*) AS messages FROM rapport.outbox GROUP BY 1, 2 ORDER BY 1, 2"},
+                {"oldest_queued", "OLDEST QUEUED",
+                 "SELECT id, job, channel, not_before, next_attempt_at, attempts, coalesce(last_error, '') AS last_error"
+                 " FROM rapport.outbox WHERE state = 'queued' ORDER BY next_attempt_at LIMIT 1"},
+                {"failures_24h", "FAILURES IN THE LAST 24 HOURS",
+                 "SELECT job, channel, count(*) AS failed, max(last_error) AS example FROM rapport.outbox"
+                 " WHERE state = 'failed' AND updated_at > now() - interval '24 hours' GROUP BY 1, 2 ORDER BY 3 DESC"},
+                {"suppressed", "SUPPRESSED ADDRESSES",
+                 "SELECT channel, count(*) AS addresses FROM rapport.suppression GROUP BY 1 ORDER BY 1"},
+                {"skipped", "CRM ROWS SKIPPED (last 7 days)",
+                 "SELECT job, reason, count(DISTINCT customer_id) AS customers FROM rapport.skipped"
+                 " WHERE day > current_date - 7 GROUP BY 1, 2 ORDER BY 1, 3 DESC"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(sections); i++) {
+                _cleanup_(PQclearp) PGresult *res = NULL;
+                if (db_exec(conn, sections[i].title, sections[i].sql, 0, NULL, &res) < 0)
+                        continue;
+                if (ctl->json) {
+                        json_object *a = json_object_new_array();
+                        for (int row = 0; row < PQntuples(res); row++) {
+                                json_object *o = json_object_new_object();
+                                for (int k = 0; k < PQnfields(res); k++)
+                                        json_object_object_add(o, PQfname(res, k), json_object_new_string(PQgetvalue(res, row, k)));
+                                json_object_array_add(a, o);
+                        }
+                        json_object_object_add(root, sections[i].key, a);
+                } else {
+                        printf("\n%s\n", sections[i].title);
+                        print_table(res, false);
+                }
+        }
+        if (ctl->json)
+                printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(root);
+        return 0;
+}
+
+/* ---- run / preview ---------------------------------------------------- */
+static int parse_now(const char *cmd, const struct rapport_config *c, const char *arg, char *iso, size_t len, int64_t *t) {
+        if (!arg) {
+                *t = (int64_t)time(NULL);
+                iso[0] = '\0';
+                return 0;
+        }
+        if (tz_parse_iso8601(arg, c->tz, t) < 0)
+                return usage_error(cmd, "--now: cannot parse '%s' (expected ISO 8601)", arg);
+        tz_format_iso8601(c->tz, *t, iso, len);
+        return 0;
+}
+
+static int plan_job(struct ctl *ctl, const char *cmd, const char *job, const char *now_arg, bool dry_run, bool show,
+                    const char *filter_col, const char *filter_val, const char *channel) {
+        _cleanup_(config_freep) struct rapport_config *c = NULL;
+        _cleanup_(PQfinishp) PGconn *conn = NULL;
+        int r = connect_db(ctl, &c, &conn, true);
+        if (r)
+                return r;
+        const struct job_config *j = config_job(c, job);
+        _cleanup_free_ struct job_config *tmp = NULL;
+        if (!j) {
+                if (!job_def_find(job)) {
+                        fprintf(stderr, "rapportctl %s: unknown job '%s'\n", cmd, job);
+                        return EX_USAGE;
+                }
+                fprintf(stderr, "rapportctl %s: job '%s' is not configured in %s\n", cmd, job, c->path);
+                return EX_CONFIG;
+        }
+        char iso[64];
+        int64_t now;
+        r = parse_now(cmd, c, now_arg, iso, sizeof iso, &now);
+        if (r)
+                return r;
+        _cleanup_(template_set_freep) struct template_set *t = NULL;
+        int nerr;
+        if (dry_run && template_set_load(c->templates_dir, &t, &nerr) < 0)
+                return EX_CONFIG;
+        struct plan_result res;
+        r = planner_run(conn, c, j, now, iso[0] ? iso : NULL, dry_run, true, &res);
+        if (r < 0)
+                return EX_SOFTWARE;
+        if (!dry_run) {
+                printf("job %s: planned %lld message(s), skipped %lld %s\n", job, res.planned, res.skipped,
+                       res.skipped ? res.skip_reasons : "");
+                plan_result_clear(&res);
+                return 0;
+        }
+        /* Dry run: keep only the rows asked about, then render them. */
+        int bad = 0, shown = 0;
+        PGresult *rows = res.preview;
+        if (filter_col || channel) {
+                /* Filter in C: the preview result is small. */
+                int n = PQntuples(rows);
+                PGresult *copy = PQcopyResult(rows, PG_COPYRES_ATTRS);
+                int out = 0;
+                for (int i = 0; i < n; i++) {
+                        json_object *ctxo = json_tokener_parse(PQgetvalue(rows, i, 7)), *sub, *id;
+                        bool keep = true;
+                        if (filter_col) {
+                                keep = ctxo && json_object_object_get_ex(ctxo, filter_col, &sub) &&
+                                       json_object_object_get_ex(sub, "id", &id) && streq(json_object_get_string(id), filter_val);
+                        }
+                        if (channel && !streq(PQgetvalue(rows, i, 1), channel))
+                                keep = false;
+                        json_object_put(ctxo);
+                        if (!keep)
+                                continue;
+                        for (int k = 0; k < PQnfields(rows); k++)
+                                PQsetvalue(copy, out, k, PQgetvalue(rows, i, k), PQgetisnull(rows, i, k) ? -1 : PQgetlength(rows, i, k));
+                        out++;
+                }
+                PQclear(res.preview);
+                res.preview = rows = copy;
+        }
+        shown = PQntuples(rows);
+        bad = preview_print(stdout, rows, c, t, show);
+        printf("%s %s: %d message(s) would be queued (planned %lld in all, skipped %lld%s%s); nothing was sent\n",
+               cmd, job, shown, res.planned, res.skipped, res.skipped ? " " : "", res.skipped ? res.skip_reasons : "");
+        plan_result_clear(&res);
+        return bad ? EX_DATAERR : 0;
+}
+
+static int cmd_run(struct ctl *ctl, int argc, char **argv) {
+        static const struct option opts[] = {{"now", required_argument, NULL, 'N'}, {"dry-run", no_argument, NULL, 'd'},
+                                             {"show-recipients", no_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
+                                             {0, 0, 0, 0}};
+        const char *now = NULL;
+        bool dry = false, show = false;
+        int o;
+        reset_getopt();
+        while ((o = getopt_long(argc, argv, "+h", opts, NULL)) >= 0) {
+                switch (o) {
+                case 'N': now = optarg; break;
+                case 'd': dry = true; break;
+                case 's': show = true; break;
+                case 'h':
+                        printf("Usage: rapportctl run JOB [--now ISO8601] [--dry-run] [--show-recipients]\n\n"
+                               "Plan JOB once now (outside its schedule); the running daemon sends what it\n"
+                               "queued.  --dry-run renders what would be queued and changes nothing.\n");
+                        return 0;
+                default: return usage_error("run", "%s", "bad option");
+                }
+        }
+        if (optind + 1 != argc)
+                return usage_error("run", "%s", "expected one JOB name");
+        return plan_job(ctl, "run", argv[optind], now, dry, show, NULL, NULL, NULL);
+}
+
+static int cmd_preview(struct ctl *ctl, int argc, char **argv) {
+        static const struct option opts[] = {{"now", required_argument, NULL, 'N'}, {"customer", required_argument, NULL, 'c'},
+                                             {"rep", required_argument, NULL, 'r'}, {"channel", required_argument, NULL, 'C'},
+                                             {"show-recipients", no_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
+                                             {0, 0, 0, 0}};
+        const char *now = NULL, *col = NULL, *val = NULL, *channel = NULL;
+        bool show = false;
+        int o;
+        reset_getopt();
+        while ((o = getopt_long(argc, argv, "+h", opts, NULL)) >= 0) {
+                switch (o) {
+                case 'N': now = optarg; break;
+                case 'c': col = "customer", val = optarg; break;
+                case 'r': col = "rep", val = optarg; break;
+                case 'C': channel = optarg; break;
+                case 's': show = true; break;
+                case 'h':
+                        printf("Usage: rapportctl preview JOB [--customer ID | --rep ID] [--channel email|sms] [--now ISO8601]\n\n"
+                               "Show the complete messages JOB would produce now (or at --now): headers, text,\n"
+                               "HTML and SMS, with segment counts — without sending or queueing anything.\n");
+                        return 0;
+                default: return usage_error("preview", "%s", "bad option");
+                }
+        }
+        if (optind + 1 != argc)
+                return usage_error("preview", "%s", "expected one JOB name");
+        if (channel && !streq(channel, "email") && !streq(channel, "sms"))
+                return usage_error("preview", "--channel must be email or sms, not '%s'", channel);
+        return plan_job(ctl, "preview", argv[optind], now, true, show, col, val, channel);
+}
+
+/* ---- queue, show, retry, cancel, suppress ----------------------------- */
+static int cmd_queue(struct ctl *ctl, int argc, char **argv) {
+        static const struct option opts[] = {{"state", required_argument, NULL, 's'}, {"job", required_argument, NULL, 'j'},
+                                             {"limit", required_argument, NULL, 'l'}, {"show-recipients", no_argument, NULL, 'r'},
+                                             {"json", no_argument, NULL, 'J'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+        const char *state = NULL, *job = NULL, *limit = "50";
+        bool show = false;
+        int o;
+        reset_getopt();
+        while ((o = getopt_long(argc, argv, "+h", opts, NULL)) >= 0) {
+                switch (o) {
+                case 's': state = optarg; break;
+                case 'j': job = optarg; break;
+                case 'l': limit = optarg; break;
+                case 'r': show = true; break;
+                case 'J': ctl->json = true; break;
+                case 'h':
+                        printf("Usage: rapportctl queue [--state queued|sending|sent|failed|cancelled] [--job JOB]\n"
+                               "                        [--limit N] [--show-recipients] [--json]\n\n"
+                               "List outbox messages, newest first.  Recipients are masked unless\n"
+                               "--show-recipients is given.\n");
+                        return 0;
+                default: return usage_error("queue", "%s", "bad option");
+                }
+        }
+        if (optind != argc)
+                return usage_error("queue", "unexpected argument '%s'", argv[optind]);
+        static const char *const states[] = {"queued", "sending", "sent", "failed", "cancelled"};
+        bool ok = !state;
+        for (size_t i = 0; state && i < ELEMENTSOF(states); i++)
+                ok = ok || streq(state, states[i]);
+        if (!ok)
+                return usage_error("queue", "unknown state '%s' (queued, sending, sent, failed, cancelled)", state);
+        char *end;
+        long lim = strtol(limit, &end, 10);
+        if (*end || lim < 1)
+                return usage_error("queue", "--limit: '%s' is not a positive number", limit);
+        _cleanup_(config_freep) struct rapport_config *c = NULL;
+        _cleanup_(PQfinishp) PGconn *conn = NULL;
+        int r = connect_db(ctl, &c, &conn, true);
+        if (r)
+                return r;
+        const char *p[] = {state, job, limit, show ? "t" : "f"};
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        r = db_exec(conn, "Listing the queue",
+                    "SELECT id, job, channel, state,"
+                    " CASE WHEN $4::bool THEN recipient ELSE"
+                    "   CASE WHEN position('@' in recipient) > 0"
+                    "     THEN left(recipient, least(2, position('@' in recipient) - 1)) || '***' || substr(recipient, position('@' in recipient))"
+                    "     ELSE left(recipient, 4) || '****' || right(recipient, 2) END END AS recipient,"
+                    " template, locale, attempts, to_char(not_before, 'YYYY-MM-DD HH24:MI:SSOF') AS not_before,"
+                    " to_char(coalesce(sent_at, next_attempt_at), 'YYYY-MM-DD HH24:MI:SSOF') AS at,"
+                    " coalesce(last_error, '') AS last_error"
+                    " FROM rapport.outbox WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR job = $2)"
+                    " ORDER BY id DESC LIMIT $3::int",
+                    4, p, &res);
+        if (r < 0)
+                return EX_SOFTWARE;
+        print_table(res, ctl->json);
+        return 0;
+}
+
+static int parse_id(const char *cmd, const char *s) {
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        if (*end || v <= 0)
+                return usage_error(cmd, "'%s' is not a message id", s);
+        return 0;
+}
+
+static int cmd_show(struct ctl *ctl, int argc, char **argv) {
+        if (wants_help(argc, argv)) {
+                printf("Usage: rapportctl show ID [--json]\n\nOne message: its state, recipient, history, rendered text and errors.\n");
+                return 0;
+        }
+        if (argc == 3 && streq(argv[2], "--json"))
+                ctl->json = true, argc--;
+        if (argc != 2)
+                return usage_error("show", "%s", "expected one message ID");
+        if (parse_id("show", argv[1]))
+                return EX_USAGE;
+        _cleanup_(config_freep) struct rapport_config *c = NULL;
+        _cleanup_(PQfinishp) PGconn *conn = NULL;
+        int r = connect_db(ctl, &c, &conn, true);
+        if (r)
+                return r;
+        const char *p[] = {argv[1]};
+        _cleanup_(PQclearp) PGresult *res = NULL, *ev = NULL;
+        r = db_exec(conn, "Reading the message",
+                    "SELECT id, job, channel, audience, state, recipient, recipient_name, template, locale, time_zone,"
+                    " dedupe_key, attempts, not_before, next_attempt_at, expires_at, created_at, sent_at, provider_id,"
+                    " last_error, context::text AS context, rendered FROM rapport.outbox WHERE id = $1::bigint",
+                    1, p, &res);
+        if (r < 0)
+                return EX_SOFTWARE;
+        if (PQntuples(res) == 0) {
+                fprintf(stderr, "rapportctl show: no message with id %s\n", argv[1]);
+                return EX_DATAERR;
+        }
+        db_exec(conn, "Reading the message history",
+                "SELECT at, event, coalesce(detail, '') AS detail FROM rapport.outbox_events WHERE outbox_id = $1::bigint ORDER BY at, id",
+                1, p, &ev);
+        if (ctl->json) {
+                json_object *o = json_object_new_object();
+                for (int k = 0; k < PQnfields(res); k++)
+                        json_object_object_add(o, PQfname(res, k), PQgetisnull(res, 0, k) ? NULL : json_object_new_string(PQgetvalue(res, 0, k)));
+                json_object *h = json_object_new_array();
+                for (int i = 0; ev && i < PQntuples(ev); i++) {
+                        json_object *e = json_object_new_object();
+                        for (int k = 0; k < 3; k++)
+                                json_object_object_add(e, PQfname(ev, k), json_object_new_string(PQgetvalue(ev, i, k)));
+                        json_object_array_add(h, e);
+                }
+                json_object_object_add(o, "history", h);
+                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(o);
+                return 0;
+        }
+        for (int k = 0; k < PQnfields(res) - 1; k++)
+                printf("%-16s %s\n", PQfname(res, k), PQgetisnull(res, 0, k) ? "-" : PQgetvalue(res, 0, k));
+        printf("\nHISTORY\n");
+        if (ev)
+                print_table(ev, false);
+        printf("\nRENDERED\n%s\n", PQgetisnull(res, 0, PQnfields(res) - 1) ? "(not sent yet)" : PQgetvalue(res, 0, PQnfields(res) - 1));
+        return 0;
+}
+
+static int simple_update(struct ctl *ctl, const char *cmd, const char *what, const char *sql, int n, const char *const *p,
+                         const char *done_fmt) {
+        _cleanup_(config_freep) struct rapport_config *c = NULL;
+        _cleanup_(PQfinishp) PGconn *conn = NULL;
+        int r = connect_db(ctl, &c, &conn, true);
+        if (r)
+                return r;
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        if (db_exec(conn, what, sql, n, p, &res) < 0)
+                return EX_SOFTWARE;
+        long rows = atol(PQcmdTuples(res));
+        if (rows == 0) {
+                fprintf(stderr, "rapportctl %s: nothing to do (no matching message in a state that allows it)\n", cmd);
+                return EX_DATAERR;
+        }
+        printf(done_fmt, rows);
+        printf("\n");
+        return 0;
+}
+
+static int cmd_retry(struct ctl *ctl, int argc, char **argv) {
+        if (wants_help(argc, argv)) {
+                printf("Usage: rapportctl retry ID | --failed\n\nPut a failed or cancelled message (or every failed one) back in the queue, due now.\n");
+                return 0;
+        }
+        if (argc != 2)
+                return usage_error("retry", "%s", "expected a message ID or --failed");
+        if (streq(argv[1], "--failed"))
+                return simple_update(ctl, "retry", "Retrying failed messages",
+                                     "WITH u AS (UPDATE rapport.outbox SET state = 'queued', next_attempt_at = now(), attempts = 0,"
+                                     " expires_at = NULL, updated_at = now() WHERE state = 'failed' RETURNING id)"
+                                     " INSERT INTO rapport.outbox_events (outbox_id, event, detail) SELECT id, 'requeued', 'rapportctl retry' FROM u",
+                                     0, NULL, "requeued %ld failed message(s)");
+        if (parse_id("retry", argv[1]))
+                return EX_USAGE;
+        const char *p[] = {argv[1]};
+        return simple_update(ctl, "retry", "Retrying a message",
+                             "WITH u AS (UPDATE rapport.outbox SET state = 'queued', next_attempt_at = now(), attempts = 0,"
+                             " expires_at = NULL, updated_at = now() WHERE id = $1::bigint AND state IN ('failed', 'cancelled') RETURNING id)"
+                             " INSERT INTO rapport.outbox_events (outbox_id, event, detail) SELECT id, 'requeued', 'rapportctl retry' FROM u",
+                             1, p, "requeued %ld message(s)");
+}
+
+static int cmd_cancel(struct ctl *ctl, int argc, char **argv) {
+        if (wants_help(argc, argv)) {
+                printf("Usage: rapportctl cancel ID\n\nCancel a queued message so it is never sent.\n");
+                return 0;
+        }
+        if (argc != 2 || parse_id("cancel", argv[1]))
+                return argc != 2 ? usage_error("cancel", "%s", "expected one message ID") : EX_USAGE;
+        const char *p[] = {argv[1]};
+        return simple_update(ctl, "cancel", "Cancelling a message",
+                             "WITH u AS (UPDATE rapport.outbox SET state = 'cancelled', last_error = 'cancelled by rapportctl',"
+                             " lease_token = NULL, updated_at = now() WHERE id = $1::bigint AND state = 'queued' RETURNING id)"
+                             " INSERT INTO rapport.outbox_events (outbox_id, event, detail) SELECT id, 'cancelled', 'rapportctl cancel' FROM u",
+                             1, p, "cancelled %ld message(s)");
+}
+
+static int cmd_suppress(struct ctl *ctl, int argc, char **argv) {
+        static const struct option opts[] = {{"reason", required_argument, NULL, 'r'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+        const char *reason = "manual";
+        int o;
+        reset_getopt();
+        while ((o = getopt_long(argc, argv, "+h", opts, NULL)) >= 0) {
+                switch (o) {
+                case 'r': reason = optarg; break;
+                case 'h':
+                        printf("Usage: rapportctl suppress ADDRESS [--reason TEXT]\n\nNever contact this e-mail address or phone number (E.164) again;\n"
+                               "queued messages to it are cancelled when their turn comes.\n");
+                        return 0;
+                default: return usage_error("suppress", "%s", "bad option");
+                }
+        }
+        if (optind + 1 != argc)
+                return usage_error("suppress", "%s", "expected one ADDRESS");
+        const char *addr = argv[optind];
+        const char *channel = strchr(addr, '@') ? "email" : "sms";
+        if (streq(channel, "sms") && !sms_number_valid(addr))
+                return usage_error("suppress", "'%s' is neither an e-mail address nor an E.164 phone number", addr);
+        const char *p[] = {addr, channel, reason};
+        _cleanup_(config_freep) struct rapport_config *c = NULL;
+        _cleanup_(PQfinishp) PGconn *conn = NULL;
+        int r = connect_db(ctl, &c, &conn, true);
+        if (r)
+                return r;
+        if (db_exec(conn, "Suppressing", "INSERT INTO rapport.suppression (address, channel, reason) VALUES (lower($1), $2, $3)"
+                    " ON CONFLICT (address) DO UPDATE SET reason = EXCLUDED.reason", 3, p, NULL) < 0)
+                return EX_SOFTWARE;
+        printf("suppressed (%s)\n", channel);
+        return 0;
+}
+
+static int cmd_unsuppress(struct ctl *ctl, int argc, char **argv) {
+        if (wants_help(argc, argv)) {
+                printf("Usage: rapportctl unsuppress ADDRESS\n\nAllow an address that was suppressed to be contacted again.\n");
+                return 0;
+        }
+        if (argc != 2)
+                return usage_error("unsuppress", "%s", "expected one ADDRESS");
+        const char *p[] = {argv[1]};
+        return simple_update(ctl, "unsuppress", "Unsuppressing", "DELETE FROM rapport.suppression WHERE address = lower($1)", 1, p,
+                             "removed %ld suppression(s)");
+}
+
+static const struct command commands[] = {
+        {"check", "", "validate config, templates, database and job SQL", cmd_check},
+        {"migrate", "", "apply missing database migrations", cmd_migrate},
+        {"status", "[--json]", "jobs, queue depth, failures, suppressions", cmd_status},
+        {"queue", "[--state S] [--job J] [--limit N]", "list messages", cmd_queue},
+        {"show", "ID", "one message with its history", cmd_show},
+        {"retry", "ID|--failed", "requeue failed messages", cmd_retry},
+        {"cancel", "ID", "cancel a queued message", cmd_cancel},
+        {"suppress", "ADDRESS [--reason R]", "never contact an address", cmd_suppress},
+        {"unsuppress", "ADDRESS", "lift a suppression", cmd_unsuppress},
+        {"run", "JOB [--now T] [--dry-run]", "plan a job once now", cmd_run},
+        {"preview", "JOB [--customer ID|--rep ID]", "render what a job would send", cmd_preview},
+        {"render", "--template F --data F.json", "render one template file", cmd_render},
+        {"next", "'CRON' --tz ZONE [--count N]", "print next fire times", cmd_next},
+};
+
+static void help(void) {
+        printf("Usage: rapportctl [--config FILE] COMMAND [ARGS]\n\n"
+               "The administrator's tool for rapport.  Commands:\n");
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                printf("  %-10s %-32s %s\n", commands[i].name, commands[i].args, commands[i].summary);
+        printf("\nOptions:\n"
+               "  -c, --config FILE   configuration (default $RAPPORT_CONFIG or %s)\n"
+               "      --json          machine-readable output where it fits\n"
+               "  -h, --help          this help; 'rapportctl COMMAND --help' for a command\n"
+               "\nExit codes follow sysexits(3): 64 usage, 65 bad data, 69 database unavailable,\n"
+               "78 configuration error.  See rapportctl(8).\n",
+               RAPPORT_CONFIG);
+}
+
+int main(int argc, char **argv) {
+        struct ctl ctl = {.config_path = getenv("RAPPORT_CONFIG") ? getenv("RAPPORT_CONFIG") : RAPPORT_CONFIG};
+        log_setup("rapportctl", LOG_WARNING);
+        int i = 1;
+        for (; i < argc && argv[i][0] == '-'; i++) {
+                if ((streq(argv[i], "-c") || streq(argv[i], "--config")) && i + 1 < argc)
+                        ctl.config_path = argv[++i];
+                else if (strncmp(argv[i], "--config=", 9) == 0)
+                        ctl.config_path = argv[i] + 9;
+                else if (streq(argv[i], "--json"))
+                        ctl.json = true;
+                else if (streq(argv[i], "-h") || streq(argv[i], "--help")) {
+                        help();
+                        return 0;
+                } else if (streq(argv[i], "--version")) {
+                        printf("rapportctl %s\n", RAPPORT_VERSION);
+                        return 0;
+                } else {
+                        fprintf(stderr, "rapportctl: unknown option '%s'\nTry 'rapportctl --help'.\n", argv[i]);
+                        return EX_USAGE;
+                }
+        }
+        if (i >= argc) {
+                help();
+                return EX_USAGE;
+        }
+        /* Accept --config / --json after the command name too. */
+        char **sub = argv + i;
+        int subc = argc - i;
+        for (int k = 1; k < subc; k++) {
+                if ((streq(sub[k], "--config") || streq(sub[k], "-c")) && k + 1 < subc) {
+                        ctl.config_path = sub[k + 1];
+                        memmove(&sub[k], &sub[k + 2], (size_t)(subc - k - 2) * sizeof *sub);
+                        subc -= 2, k--;
+                } else if (streq(sub[k], "--json") && !streq(sub[0], "queue")) {
+                        ctl.json = true;
+                        memmove(&sub[k], &sub[k + 1], (size_t)(subc - k - 1) * sizeof *sub);
+                        subc--, k--;
+                }
+        }
+        sub[subc] = NULL;
+        for (size_t k = 0; k < ELEMENTSOF(commands); k++)
+                if (streq(sub[0], commands[k].name))
+                        return commands[k].run(&ctl, subc, sub);
+        fprintf(stderr, "rapportctl: unknown command '%s'\nTry 'rapportctl --help'.\n", sub[0]);
+        return EX_USAGE;
+}

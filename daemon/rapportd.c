@@ -1,0 +1,417 @@
+/* rapportd — the daemon.
+ *
+ * One thread, one sd-event loop.  Everything network-bound (SMTP, SMS)
+ * runs through libcurl's multi interface on that loop; the database work is
+ * short set-based statements.  Signals are blocked with sigprocmask and
+ * delivered as events (libsystemd 252 has no SD_EVENT_SIGNAL_PROCMASK).
+ * The config is loaded into a fresh struct and swapped in only when it and
+ * its templates are valid, so a bad reload keeps the old one running.
+ * Losing the database is survived: reconnect with backoff, never exit. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "config.h"
+#include "db.h"
+#include "dispatch.h"
+#include "log.h"
+#include "planner.h"
+#include "preview.h"
+#include "scheduler.h"
+#include "templates.h"
+
+#define RECONNECT_MIN_USEC (500 * 1000ULL)
+#define RECONNECT_MAX_USEC (30 * 1000000ULL)
+#define STOP_GRACE_USEC (10 * 1000000ULL)
+#define ONCE_DB_WAIT_SEC 60
+
+struct daemon {
+        sd_event *event;
+        struct rapport_config *cfg;
+        struct template_set *templates;
+        PGconn *conn;
+        struct dispatch_env env;
+        struct dispatcher *dispatcher;
+        sd_event_source *sched_timer, *reconnect_timer, *pg_io;
+        uint64_t reconnect_delay;
+        time_t first_attempt;
+        bool once, dry_run, ready, stopping, failed;
+        const char *now_iso;
+        int64_t now_override;
+        unsigned long runs, planned;
+};
+
+static void daemon_status(struct daemon *d) {
+        const struct dispatch_stats *s = d->dispatcher ? dispatcher_stats(d->dispatcher) : &(struct dispatch_stats){0};
+        if (!d->conn) {
+                sd_notify(0, "STATUS=Waiting for the database");
+                return;
+        }
+        sd_notifyf(0, "STATUS=%zu job(s); %lu run(s) planned %lu message(s); sent %lu, retried %lu, failed %lu, cancelled %lu; %u in flight",
+                   d->cfg->n_jobs, d->runs, d->planned, s->sent, s->retried, s->failed, s->cancelled,
+                   d->dispatcher ? dispatcher_in_flight(d->dispatcher) : 0);
+}
+
+static int64_t current_time(struct daemon *d) { return d->now_iso ? d->now_override : (int64_t)time(NULL); }
+
+static void drop_connection(struct daemon *d, const char *why);
+static void schedule_reconnect(struct daemon *d);
+
+/* Run every job whose occurrence is due, then arm the timer for the next. */
+static void run_schedules(struct daemon *d) {
+        if (!d->conn || d->stopping)
+                return;
+        int64_t now = current_time(d);
+        for (size_t i = 0; i < d->cfg->n_jobs; i++) {
+                struct catch_up_stats st = {0};
+                int r = scheduler_run_due(d->conn, d->cfg, &d->cfg->jobs[i], now, d->now_iso, d->dry_run, &st);
+                d->runs += st.ran;
+                d->planned += (unsigned long)st.planned;
+                if (r < 0 || st.failed)
+                        d->failed = true;
+                if (db_broken(d->conn)) {
+                        drop_connection(d, "lost during planning");
+                        return;
+                }
+        }
+        if (d->once)
+                return;
+        int64_t next = scheduler_next_wakeup(d->cfg, (int64_t)time(NULL));
+        if (next == INT64_MAX)
+                sd_event_source_set_enabled(d->sched_timer, SD_EVENT_OFF);
+        else {
+                sd_event_source_set_time(d->sched_timer, (uint64_t)next * 1000000ULL);
+                sd_event_source_set_enabled(d->sched_timer, SD_EVENT_ONESHOT);
+        }
+        daemon_status(d);
+}
+
+static int on_sched_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void)s, (void)usec;
+        struct daemon *d = userdata;
+        run_schedules(d);
+        if (d->dispatcher)
+                dispatcher_kick(d->dispatcher);
+        return 0;
+}
+
+static int on_pg_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        (void)s, (void)fd, (void)revents;
+        struct daemon *d = userdata;
+        if (!PQconsumeInput(d->conn)) {
+                drop_connection(d, PQerrorMessage(d->conn));
+                return 0;
+        }
+        bool kick = false;
+        PGnotify *n;
+        while ((n = PQnotifies(d->conn))) {
+                kick = true;
+                PQfreemem(n);
+        }
+        if (kick && d->dispatcher)
+                dispatcher_kick(d->dispatcher);
+        return 0;
+}
+
+static void drop_connection(struct daemon *d, const char *why) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", why ? why : "");
+        msg[strcspn(msg, "\n")] = '\0';
+        log_warning("Database connection lost (%s); reconnecting", msg);
+        d->pg_io = sd_event_source_disable_unref(d->pg_io);
+        PQfinish(d->conn);
+        d->conn = NULL;
+        d->env.conn = NULL;
+        sd_event_source_set_enabled(d->sched_timer, SD_EVENT_OFF);
+        daemon_status(d);
+        schedule_reconnect(d);
+}
+
+static int on_idle(struct dispatcher *disp, void *userdata);
+static void idle_cb(struct dispatcher *disp, void *userdata) { (void)on_idle(disp, userdata); }
+
+static int connected(struct daemon *d) {
+        int have, want;
+        int r = db_check_migrated(d->conn, &have, &want);
+        if (r < 0) {
+                if (r == -ESTALE)
+                        log_error("The database schema is at version %d of %d: run `rapportctl migrate`", have, want);
+                if (r == -ESTALE && d->once) {
+                        /* Waiting would not help a one-shot run. */
+                        sd_event_exit(d->event, 69); /* EX_UNAVAILABLE */
+                        return 0;
+                }
+                return r;
+        }
+        r = db_exec(d->conn, "Listening for new work", "LISTEN rapport_outbox", 0, NULL, NULL);
+        if (r < 0)
+                return r;
+        r = sd_event_add_io(d->event, &d->pg_io, PQsocket(d->conn), EPOLLIN, on_pg_io, d);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch the database socket: %m");
+        sd_event_source_set_description(d->pg_io, "postgres");
+        d->env.conn = d->conn;
+        d->reconnect_delay = 0;
+        log_info("Connected to the database");
+
+        if (!d->ready) {
+                d->ready = true;
+                sd_notify(0, "READY=1");
+        }
+        run_schedules(d);
+        if (!d->conn)
+                return 0;
+        if (d->once && d->dry_run) {
+                sd_event_exit(d->event, d->failed ? 1 : 0);
+                return 0;
+        }
+        if (d->once)
+                dispatcher_set_idle(d->dispatcher, idle_cb, d);
+        dispatcher_kick(d->dispatcher);
+        daemon_status(d);
+        return 0;
+}
+
+static int on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void)s, (void)usec;
+        struct daemon *d = userdata;
+        bool quiet = d->reconnect_delay > RECONNECT_MIN_USEC * 8; /* log the first few, then every so often */
+        int r = db_connect(d->cfg, d->once ? "rapportd --once" : "rapportd", quiet, &d->conn);
+        if (r >= 0) {
+                r = connected(d);
+                if (r < 0) {
+                        PQfinish(d->conn);
+                        d->conn = NULL;
+                        d->env.conn = NULL;
+                        d->pg_io = sd_event_source_disable_unref(d->pg_io);
+                }
+        }
+        if (r < 0) {
+                if (d->once && time(NULL) - d->first_attempt >= ONCE_DB_WAIT_SEC) {
+                        log_error("Giving up: no usable database after %d seconds", ONCE_DB_WAIT_SEC);
+                        sd_event_exit(d->event, 69); /* EX_UNAVAILABLE */
+                        return 0;
+                }
+                schedule_reconnect(d);
+        }
+        return 0;
+}
+
+static void schedule_reconnect(struct daemon *d) {
+        if (d->stopping)
+                return;
+        d->reconnect_delay = d->reconnect_delay ? d->reconnect_delay * 2 : RECONNECT_MIN_USEC;
+        if (d->reconnect_delay > RECONNECT_MAX_USEC)
+                d->reconnect_delay = RECONNECT_MAX_USEC;
+        uint64_t now;
+        sd_event_now(d->event, CLOCK_MONOTONIC, &now);
+        sd_event_source_set_time(d->reconnect_timer, now + d->reconnect_delay);
+        sd_event_source_set_enabled(d->reconnect_timer, SD_EVENT_ONESHOT);
+}
+
+static int on_idle(struct dispatcher *disp, void *userdata) {
+        struct daemon *d = userdata;
+        const struct dispatch_stats *s = dispatcher_stats(disp);
+        if (d->once && !d->stopping)
+                log_info("Done: planned %lu message(s) in %lu run(s); sent %lu, retried %lu, failed %lu, cancelled %lu",
+                         d->planned, d->runs, s->sent, s->retried, s->failed, s->cancelled);
+        sd_event_exit(d->event, d->failed ? 1 : 0);
+        return 0;
+}
+
+static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void)s;
+        struct daemon *d = userdata;
+        if (d->stopping)
+                return 0;
+        d->stopping = true;
+        log_info("Received %s, stopping", strsignal((int)si->ssi_signo));
+        sd_notify(0, "STOPPING=1\nSTATUS=Stopping: finishing in-flight messages");
+        sd_event_source_set_enabled(d->sched_timer, SD_EVENT_OFF);
+        sd_event_source_set_enabled(d->reconnect_timer, SD_EVENT_OFF);
+        dispatcher_set_idle(d->dispatcher, idle_cb, d);
+        dispatcher_stop(d->dispatcher, STOP_GRACE_USEC);
+        return 0;
+}
+
+static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void)s, (void)si;
+        struct daemon *d = userdata;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=Reloading configuration",
+                   (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+        log_info("Reloading %s", d->cfg->path);
+
+        _cleanup_(config_freep) struct rapport_config *c = NULL;
+        _cleanup_(template_set_freep) struct template_set *t = NULL;
+        int nerr = 0;
+        int r = config_load(d->cfg->path, true, &c);
+        if (r >= 0)
+                r = template_set_load(c->templates_dir, &t, &nerr);
+        if (r < 0) {
+                log_error("Reload failed: keeping the previous configuration and templates");
+        } else {
+                bool same_db = streq_ptr(c->conninfo, d->cfg->conninfo) && streq_ptr(c->db_password, d->cfg->db_password);
+                /* The instance name stays: it identifies our leases. */
+                free(c->instance);
+                c->instance = strdup(d->cfg->instance);
+                struct rapport_config *old = d->cfg;
+                struct template_set *old_t = d->templates;
+                d->cfg = TAKE_PTR(c);
+                d->templates = TAKE_PTR(t);
+                d->env.cfg = d->cfg;
+                d->env.templates = d->templates;
+                config_free(old);
+                template_set_free(old_t);
+                log_info("Configuration reloaded: %zu job(s)", d->cfg->n_jobs);
+                if (!same_db && d->conn)
+                        drop_connection(d, "database settings changed");
+                else
+                        run_schedules(d);
+                if (d->dispatcher)
+                        dispatcher_kick(d->dispatcher);
+        }
+        sd_notify(0, "READY=1");
+        daemon_status(d);
+        return 0;
+}
+
+static void help(void) {
+        printf("Usage: rapportd [OPTIONS]\n"
+               "\n"
+               "Keeps customer relationships from going quiet: plans follow-ups, greetings,\n"
+               "dunning notices and digests from PostgreSQL on the configured schedules and\n"
+               "delivers them by e-mail and SMS.\n"
+               "\n"
+               "  -c, --config FILE   configuration file (default %s)\n"
+               "      --once          run every job due now, send what is sendable, exit\n"
+               "      --now ISO8601   treat this instant as the current time (with --once)\n"
+               "      --dry-run       plan and render, print what would be sent, send nothing\n"
+               "  -n, --test-config   check the configuration and templates, print\n"
+               "                      \"configuration OK\" and exit (78 if it is not)\n"
+               "  -v, --verbose       log debug messages too\n"
+               "  -h, --help          show this help\n"
+               "      --version       show the version\n"
+               "\n"
+               "Signals: SIGHUP reloads the configuration and templates (a bad file keeps the\n"
+               "old ones); SIGTERM/SIGINT finish in-flight messages and stop.\n"
+               "See rapportd(8), rapport.conf(5) and rapportctl(8).\n",
+               RAPPORT_CONFIG);
+}
+
+int main(int argc, char **argv) {
+        enum { OPT_ONCE = 256, OPT_NOW, OPT_DRY_RUN, OPT_VERSION };
+        static const struct option opts[] = {
+                {"config", required_argument, NULL, 'c'}, {"once", no_argument, NULL, OPT_ONCE},
+                {"now", required_argument, NULL, OPT_NOW}, {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+                {"test-config", no_argument, NULL, 'n'},   {"verbose", no_argument, NULL, 'v'},
+                {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, OPT_VERSION},
+                {0, 0, 0, 0},
+        };
+        const char *config_path = RAPPORT_CONFIG, *now_arg = NULL;
+        bool once = false, dry_run = false, test_only = false;
+        int verbose = 0, o;
+        while ((o = getopt_long(argc, argv, "c:nvh", opts, NULL)) >= 0) {
+                switch (o) {
+                case 'c': config_path = optarg; break;
+                case OPT_ONCE: once = true; break;
+                case OPT_NOW: now_arg = optarg; break;
+                case OPT_DRY_RUN: dry_run = true; break;
+                case 'n': test_only = true; break;
+                case 'v': verbose = 1; break;
+                case 'h': help(); return 0;
+                case OPT_VERSION: printf("rapportd %s\n", RAPPORT_VERSION); return 0;
+                default: fprintf(stderr, "Try 'rapportd --help'.\n"); return 64;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "rapportd: unexpected argument '%s'\nTry 'rapportd --help'.\n", argv[optind]);
+                return 64;
+        }
+        if (now_arg && !once) {
+                fprintf(stderr, "rapportd: --now only makes sense with --once\n");
+                return 64;
+        }
+        log_setup("rapportd", verbose ? LOG_DEBUG : LOG_INFO);
+
+        struct daemon d = {.once = once, .dry_run = dry_run};
+        int r = config_load(config_path, true, &d.cfg);
+        if (r < 0)
+                return EXIT_CONFIG;
+        int nerr = 0;
+        r = template_set_load(d.cfg->templates_dir, &d.templates, &nerr);
+        if (r < 0) {
+                log_error("%d problem(s) in templates under %s", nerr, d.cfg->templates_dir);
+                config_free(d.cfg);
+                return EXIT_CONFIG;
+        }
+        if (test_only) {
+                printf("configuration OK\n");
+                template_set_free(d.templates);
+                config_free(d.cfg);
+                return 0;
+        }
+        if (now_arg) {
+                if (tz_parse_iso8601(now_arg, d.cfg->tz, &d.now_override) < 0) {
+                        fprintf(stderr, "rapportd: --now: cannot parse '%s' (expected ISO 8601, e.g. 2027-03-14T09:30:00+08:00)\n", now_arg);
+                        return 64;
+                }
+                static char iso[64];
+                tz_format_iso8601(d.cfg->tz, d.now_override, iso, sizeof iso);
+                d.now_iso = iso;
+        }
+        d.first_attempt = time(NULL);
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        r = sd_event_default(&d.event);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the event loop: %m"), 1;
+        sd_event_add_signal(d.event, NULL, SIGTERM, on_stop, &d);
+        sd_event_add_signal(d.event, NULL, SIGINT, on_stop, &d);
+        sd_event_add_signal(d.event, NULL, SIGHUP, on_reload, &d);
+        /* Pings WATCHDOG=1 at half of WATCHDOG_USEC when systemd asks. */
+        sd_event_set_watchdog(d.event, true);
+
+        sd_event_add_time(d.event, &d.sched_timer, CLOCK_REALTIME, UINT64_MAX, 1000 * 1000, on_sched_timer, &d);
+        sd_event_source_set_description(d.sched_timer, "scheduler");
+        sd_event_source_set_enabled(d.sched_timer, SD_EVENT_OFF);
+        sd_event_add_time(d.event, &d.reconnect_timer, CLOCK_MONOTONIC, 0, 1000, on_reconnect, &d);
+        sd_event_source_set_description(d.reconnect_timer, "db-reconnect");
+        sd_event_source_set_enabled(d.reconnect_timer, SD_EVENT_ONESHOT);
+
+        d.env = (struct dispatch_env){.cfg = d.cfg, .templates = d.templates, .now = d.now_iso};
+        r = dispatcher_new(d.event, &d.env, &d.dispatcher);
+        if (r < 0)
+                return 1;
+        sd_notify(0, "STATUS=Connecting to the database");
+
+        r = sd_event_loop(d.event);
+
+        dispatcher_free(d.dispatcher);
+        sd_event_source_disable_unref(d.sched_timer);
+        sd_event_source_disable_unref(d.reconnect_timer);
+        sd_event_source_disable_unref(d.pg_io);
+        PQfinish(d.conn);
+        sd_event_unref(d.event);
+        template_set_free(d.templates);
+        config_free(d.cfg);
+        curl_global_cleanup();
+        if (r < 0)
+                return 1;
+        return r;
+}

@@ -1,0 +1,26 @@
+#pragma once
+/* Which occurrences of a job run now.  rapport.job_runs remembers the last
+ * occurrence any instance handled; everything after it up to now is either
+ * run or recorded as skipped according to the job's catch_up policy and
+ * window — so a restart, a reload or a late timer never re-runs and never
+ * silently loses an occurrence (cf. systemd timers' Persistent=true). */
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct rapport_config;
+struct job_config;
+
+struct catch_up_stats {
+        unsigned ran, lost_race, skipped, failed;
+        long long planned;
+};
+
+/* Run what is due for job j at `now` (epoch seconds); now_iso is the
+ * --now override passed down to SQL, or NULL. */
+int scheduler_run_due(PGconn *conn, const struct rapport_config *c, const struct job_config *j, int64_t now,
+                      const char *now_iso, bool dry_run, struct catch_up_stats *stats);
+
+/* The earliest next occurrence after `after` over all enabled jobs, or
+ * INT64_MAX when none. */
+int64_t scheduler_next_wakeup(const struct rapport_config *c, int64_t after);

@@ -1,0 +1,88 @@
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+
+int buf_reserve(struct buf *b, size_t extra) {
+        if (extra > SIZE_MAX - b->len - 1)
+                return -ENOMEM;
+        size_t need = b->len + extra + 1;
+        if (need <= b->cap)
+                return 0;
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < need)
+                cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+        char *p = realloc(b->data, cap);
+        if (!p)
+                return -ENOMEM;
+        b->data = p;
+        b->cap = cap;
+        return 0;
+}
+
+int buf_append(struct buf *b, const char *s, size_t n) {
+        int r = buf_reserve(b, n);
+        if (r < 0)
+                return r;
+        if (n)
+                memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return 0;
+}
+
+int buf_puts(struct buf *b, const char *s) { return buf_append(b, s, strlen(s)); }
+
+int buf_printf(struct buf *b, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(NULL, 0, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return -EINVAL;
+        int r = buf_reserve(b, (size_t)n);
+        if (r < 0)
+                return r;
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        b->len += (size_t)n;
+        return 0;
+}
+
+void buf_free(struct buf *b) {
+        free(b->data);
+        *b = (struct buf){0};
+}
+
+char *buf_steal(struct buf *b) {
+        if (!b->data) {
+                if (buf_reserve(b, 0) < 0)
+                        return NULL;
+                b->data[0] = '\0';
+        }
+        char *p = b->data;
+        *b = (struct buf){0};
+        return p;
+}
+
+int read_file(const char *path, char **out, size_t *len) {
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        _cleanup_buf_ struct buf b = {0};
+        char chunk[65536];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+                int r = buf_append(&b, chunk, n);
+                if (r < 0)
+                        return r;
+        }
+        if (ferror(f))
+                return -EIO;
+        if (len)
+                *len = b.len;
+        *out = buf_steal(&b);
+        return *out ? 0 : -ENOMEM;
+}

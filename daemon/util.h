@@ -1,0 +1,73 @@
+/* Small helpers shared by every module: systemd-style scope cleanup.
+ *
+ * rapport cleans up with _cleanup_ attributes everywhere (never goto out):
+ * a variable declared with _cleanup_free_ is freed when it leaves scope, and
+ * TAKE_PTR() hands ownership to the caller explicitly.  Destructors accept
+ * NULL so every early return is safe. */
+#pragma once
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _unused_ __attribute__((unused))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+
+/* Return the pointer and leave NULL behind, so the cleanup does nothing. */
+#define TAKE_PTR(p)                                                            \
+        ({                                                                     \
+                __typeof__(p) _p_ = (p);                                       \
+                (p) = NULL;                                                    \
+                _p_;                                                           \
+        })
+
+static inline void freep(void *p) { free(*(void **)p); }
+#define _cleanup_free_ _cleanup_(freep)
+
+static inline void fclosep(FILE **f) {
+        if (*f)
+                fclose(*f);
+}
+#define _cleanup_fclose_ _cleanup_(fclosep)
+
+static inline void closep(int *fd) {
+        if (*fd >= 0)
+                close(*fd);
+}
+#define _cleanup_close_ _cleanup_(closep)
+
+/* Declare foo_unrefp()/foo_freep() for a type whose destructor takes NULL. */
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                \
+        static inline void func##p(type *p) {                                  \
+                if (*p)                                                        \
+                        func(*p);                                              \
+        }
+
+static inline int streq_ptr(const char *a, const char *b) {
+        if (!a || !b)
+                return a == b;
+        return strcmp(a, b) == 0;
+}
+#define streq(a, b) (strcmp((a), (b)) == 0)
+
+/* Dynamic byte buffer: the one growable string type in the project. */
+struct buf {
+        char *data;
+        size_t len, cap;
+};
+int buf_reserve(struct buf *b, size_t extra);
+int buf_append(struct buf *b, const char *s, size_t n);
+int buf_puts(struct buf *b, const char *s);
+int buf_printf(struct buf *b, const char *fmt, ...) _printf_(2, 3);
+void buf_free(struct buf *b);
+/* Hand the NUL-terminated contents to the caller; the buffer is left empty. */
+char *buf_steal(struct buf *b);
+static inline void buf_freep(struct buf *b) { buf_free(b); }
+#define _cleanup_buf_ _cleanup_(buf_freep)
+
+/* Read a whole file; returns 0 or -errno. *out is NUL-terminated. */
+int read_file(const char *path, char **out, size_t *len);

@@ -1,0 +1,146 @@
+/* birthdays: a greeting on the customer's birthday at send_at in the
+ * customer's own time zone, once a year, per configured channel, with
+ * consent.
+ *
+ * Planning is "due <= today and not yet sent", never an exact date match:
+ * the candidate month/day pairs cover every local date on earth right now
+ * plus max_lateness days back, so a daemon that was down yesterday still
+ * greets yesterday's customers if max_lateness allows, and the dedupe key
+ * (birthday:CHANNEL:CUSTOMER:YEAR) makes re-planning harmless.  Feb 29
+ * birthdays are always candidates and resolved by the feb29 policy. */
+#include "jobs.h"
+
+static const char *const feb29_choices[] = {"feb28", "mar1", "skip", NULL};
+
+static const struct setting_spec birthday_settings[] = {
+        {"send_at", SET_TIME_OF_DAY, "\"09:00:00\"", NULL, 0, 0},
+        {"feb29", SET_ENUM, "\"feb28\"", feb29_choices, 0, 0},
+        {"lookahead_days", SET_INT, "7", NULL, 0, 60},
+        {"template", SET_STRING, "\"birthday\"", NULL, 0, 0},
+        {NULL, 0, NULL, NULL, 0, 0},
+};
+
+static const char plan_sql[] =
+        "WITH cfg AS (\n"
+        "  SELECT $1::timestamptz AS now, $2::text AS dtz, $3::text AS dloc, $5::bigint AS run_id,\n"
+        "         ($4::jsonb->>'send_at')::time AS send_at,\n"
+        "         $4::jsonb->>'feb29' AS feb29,\n"
+        "         $4::jsonb->>'template' AS template,\n"
+        "         make_interval(secs => ($4::jsonb->>'max_lateness')::bigint) AS lateness,\n"
+        "         ($4::jsonb->>'max_lateness')::bigint AS lateness_s,\n"
+        "         coalesce(($4::jsonb->>'effective_from')::date,\n"
+        "                  (SELECT first_enabled FROM rapport.job_state WHERE job = 'birthdays'),\n"
+        "                  ($1::timestamptz AT TIME ZONE 'UTC')::date) AS eff_from,\n"
+        "         $4::jsonb->'channels' AS channels\n"
+        "),\n"
+        /* Local dates run from UTC-12 to UTC+14: one day either side of the
+         * UTC date, plus the lateness window back. */
+        "days AS (\n"
+        "  SELECT DISTINCT extract(month FROM g)::int AS m, extract(day FROM g)::int AS d\n"
+        "  FROM cfg, generate_series((now AT TIME ZONE 'UTC')::date - (lateness_s / 86400 + 2)::int,\n"
+        "                            (now AT TIME ZONE 'UTC')::date + 1, interval '1 day') AS g\n"
+        "  UNION SELECT 2, 29\n"
+        "),\n"
+        "zones AS MATERIALIZED (SELECT name FROM pg_timezone_names),\n"
+        "cand AS (\n"
+        "  SELECT c.id, c.name, c.tier, c.email, c.phone, c.birthday, c.consent_email, c.consent_sms,\n"
+        "         coalesce(nullif(c.time_zone, ''), cfg.dtz) AS tz,\n"
+        "         coalesce(nullif(c.locale, ''), cfg.dloc) AS locale,\n"
+        "         r.id AS rep_id, r.name AS rep_name, r.email AS rep_email, r.phone AS rep_phone,\n"
+        "         EXISTS (SELECT 1 FROM zones z WHERE z.name = coalesce(nullif(c.time_zone, ''), cfg.dtz)) AS tz_ok\n"
+        "  FROM cfg CROSS JOIN days\n"
+        "  JOIN crm.customers c ON extract(month FROM c.birthday) = days.m AND extract(day FROM c.birthday) = days.d\n"
+        "  LEFT JOIN crm.reps r ON r.id = c.rep_id AND r.active\n"
+        "  WHERE c.active\n"
+        "),\n"
+        "loc AS (\n"
+        "  SELECT cand.*, CASE WHEN tz_ok THEN (cfg.now AT TIME ZONE cand.tz)::date END AS today\n"
+        "  FROM cand, cfg\n"
+        "),\n"
+        /* This year's occurrence in the customer's calendar, or last year's
+         * if this year's is still ahead (late December / early January). */
+        "occ AS (\n"
+        "  SELECT loc.*, o.occ\n"
+        "  FROM loc, cfg, LATERAL (\n"
+        "    SELECT max(x) AS occ FROM (\n"
+        "      SELECT CASE\n"
+        "        WHEN extract(month FROM loc.birthday) = 2 AND extract(day FROM loc.birthday) = 29\n"
+        "             AND NOT (y % 4 = 0 AND (y % 100 <> 0 OR y % 400 = 0)) THEN\n"
+        "          CASE cfg.feb29 WHEN 'feb28' THEN make_date(y, 2, 28) WHEN 'mar1' THEN make_date(y, 3, 1) END\n"
+        "        ELSE make_date(y, extract(month FROM loc.birthday)::int, extract(day FROM loc.birthday)::int)\n"
+        "      END AS x\n"
+        "      FROM (VALUES (extract(year FROM loc.today)::int), (extract(year FROM loc.today)::int - 1)) AS yy(y)\n"
+        "    ) xs WHERE x <= loc.today\n"
+        "  ) o\n"
+        "  WHERE loc.today IS NULL OR o.occ IS NOT NULL\n"
+        "),\n"
+        "per_channel AS (\n"
+        "  SELECT occ.*, ch.channel,\n"
+        "         CASE WHEN occ.today IS NULL THEN NULL ELSE ((occ.occ + cfg.send_at) AT TIME ZONE occ.tz) END AS not_before,\n"
+        "         CASE\n"
+        "           WHEN NOT occ.tz_ok THEN 'unknown time zone'\n"
+        "           WHEN occ.birthday > occ.today THEN 'birthday in the future'\n"
+        "           WHEN occ.birthday < DATE '1900-01-01' THEN 'implausible birthday'\n"
+        "           WHEN ch.channel = 'email' AND occ.consent_email AND occ.email IS NOT NULL\n"
+        "                AND NOT rapport.email_ok(occ.email) THEN 'invalid e-mail address'\n"
+        "           WHEN ch.channel = 'sms' AND occ.consent_sms AND occ.phone IS NOT NULL\n"
+        "                AND NOT rapport.phone_ok(occ.phone) THEN 'invalid phone number'\n"
+        "         END AS skip_reason,\n"
+        "         CASE ch.channel WHEN 'email' THEN occ.consent_email AND occ.email IS NOT NULL\n"
+        "                         WHEN 'sms' THEN occ.consent_sms AND occ.phone IS NOT NULL END AS reachable\n"
+        "  FROM occ, cfg, jsonb_array_elements_text(cfg.channels) AS ch(channel)\n"
+        "),\n"
+        "due AS (\n"
+        "  SELECT p.*, CASE p.channel WHEN 'email' THEN lower(p.email) ELSE p.phone END AS recipient\n"
+        "  FROM per_channel p, cfg\n"
+        "  WHERE p.skip_reason IS NULL AND p.reachable\n"
+        "    AND p.occ >= cfg.eff_from\n"
+        "    AND cfg.now <= p.not_before + cfg.lateness\n"
+        "),\n"
+        "wanted AS (\n"
+        "  SELECT due.* FROM due\n"
+        "  WHERE NOT EXISTS (SELECT 1 FROM rapport.suppression s WHERE s.address = due.recipient)\n"
+        "),\n"
+        "ins AS (\n"
+        "  INSERT INTO rapport.outbox (job, run_id, channel, audience, recipient, recipient_name, customer_id, rep_id,\n"
+        "                              template, locale, time_zone, context, marketing, dedupe_key,\n"
+        "                              not_before, next_attempt_at, expires_at)\n"
+        "  SELECT 'birthdays', cfg.run_id, w.channel, 'customer', w.recipient, w.name, w.id, w.rep_id,\n"
+        "         cfg.template, w.locale, w.tz,\n"
+        "         jsonb_build_object(\n"
+        "           'customer', jsonb_build_object('id', w.id, 'name', w.name, 'tier', w.tier,\n"
+        "                                          'key_account', w.tier = 'A'),\n"
+        "           'rep', CASE WHEN w.rep_id IS NULL THEN NULL ELSE\n"
+        "                  jsonb_build_object('name', w.rep_name, 'email', w.rep_email, 'phone', w.rep_phone) END,\n"
+        "           'birthday', to_char(w.occ, 'YYYY-MM-DD'),\n"
+        "           'month', extract(month FROM w.occ)::int, 'day', extract(day FROM w.occ)::int,\n"
+        "           'year', extract(year FROM w.occ)::int),\n"
+        "         true,\n"
+        "         'birthday:' || w.channel || ':' || w.id || ':' || extract(year FROM w.occ)::int,\n"
+        "         w.not_before, w.not_before, w.not_before + cfg.lateness\n"
+        "  FROM wanted w, cfg\n"
+        "  ON CONFLICT (dedupe_key) DO NOTHING\n"
+        "  RETURNING 1\n"
+        "),\n"
+        "skips AS (\n"
+        "  INSERT INTO rapport.skipped (job, customer_id, reason, day, run_id)\n"
+        "  SELECT DISTINCT 'birthdays', p.id, p.skip_reason, (cfg.now AT TIME ZONE 'UTC')::date, cfg.run_id\n"
+        "  FROM per_channel p, cfg WHERE p.skip_reason IS NOT NULL\n"
+        "  ON CONFLICT DO NOTHING\n"
+        "  RETURNING 1\n"
+        ")\n"
+        "SELECT (SELECT count(*) FROM ins) AS planned,\n"
+        "       (SELECT count(DISTINCT id) FROM per_channel WHERE skip_reason IS NOT NULL) AS skipped,\n"
+        "       (SELECT coalesce(jsonb_object_agg(skip_reason, n), '{}'::jsonb)\n"
+        "          FROM (SELECT skip_reason, count(DISTINCT id) AS n FROM per_channel\n"
+        "                WHERE skip_reason IS NOT NULL GROUP BY 1) x) AS skip_reasons,\n"
+        "       (SELECT count(*) FROM skips) AS newly_skipped\n";
+
+const struct job_def job_birthdays = {
+        .name = "birthdays",
+        .description = "birthday greetings to customers, at send_at in their own time zone",
+        .default_schedule = "0 * * * *",
+        .settings = birthday_settings,
+        .plan_sql = plan_sql,
+        .still_due_sql = NULL,
+};

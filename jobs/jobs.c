@@ -1,0 +1,34 @@
+#include "jobs.h"
+
+#include <string.h>
+
+extern const struct job_def job_birthdays;
+
+const struct job_def *const job_defs[] = {
+        &job_birthdays,
+        NULL,
+};
+
+static const char *const catch_up_choices[] = {"latest", "all", "none", NULL};
+static const char *const channel_choices[] = {"email", "sms", NULL};
+
+const struct setting_spec job_common_settings[] = {
+        {"enabled", SET_BOOL, "true", NULL, 0, 0},
+        {"schedule", SET_STRING, NULL, NULL, 0, 0},
+        {"time_zone", SET_STRING, NULL, NULL, 0, 0},
+        {"catch_up", SET_ENUM, "\"latest\"", catch_up_choices, 0, 0},
+        {"catch_up_window", SET_DURATION, "86400", NULL, 0, 366LL * 86400},
+        {"catch_up_max", SET_INT, "100", NULL, 1, 100000},
+        {"dry_run", SET_BOOL, "false", NULL, 0, 0},
+        {"effective_from", SET_DATE, NULL, NULL, 0, 0},
+        {"max_lateness", SET_DURATION, "86400", NULL, 0, 366LL * 86400},
+        {"channels", SET_STRING_LIST, "[\"email\"]", channel_choices, 0, 0},
+        {NULL, 0, NULL, NULL, 0, 0},
+};
+
+const struct job_def *job_def_find(const char *name) {
+        for (size_t i = 0; job_defs[i]; i++)
+                if (strcmp(job_defs[i]->name, name) == 0)
+                        return job_defs[i];
+        return NULL;
+}

@@ -1,0 +1,52 @@
+#pragma once
+/* The registry of built-in jobs.  A job is data: the settings it accepts
+ * (validated by the config loader, handed to its SQL as one jsonb
+ * parameter), the one set-based statement that plans it, and the
+ * statement that re-checks at send time that a planned message is still
+ * wanted.  Adding a job means adding a file here, not touching the loop. */
+#include <stdbool.h>
+#include <stddef.h>
+
+enum setting_type {
+        SET_BOOL,
+        SET_INT,
+        SET_FLOAT,
+        SET_STRING,
+        SET_DURATION,    /* integer seconds or "90s", "15m", "4h", "1d", "2w" -> seconds */
+        SET_TIME_OF_DAY, /* "09:00" -> "09:00:00" */
+        SET_DATE,        /* "2027-01-31" */
+        SET_ENUM,        /* one of choices */
+        SET_STRING_LIST, /* [ "a", "b" ] */
+        SET_TIER_MAP,    /* { A = 7; B = 30; C = 90; } -> {"A":7,...} */
+        SET_ANY,         /* any libconfig value, converted to JSON as is */
+};
+
+struct setting_spec {
+        const char *name;
+        enum setting_type type;
+        const char *def; /* default as a JSON literal, or NULL for none */
+        const char *const *choices;
+        long long min, max; /* for SET_INT / SET_DURATION when max > min */
+};
+
+/* Parameters of plan_sql:
+ *   $1 timestamptz  the run's "now"
+ *   $2 text         default time zone      $3 text  default locale
+ *   $4 jsonb        the job's settings      $5 bigint the job_runs id
+ * It must return one row: planned bigint, skipped bigint, skip_reasons jsonb.
+ * Parameters of still_due_sql: $1 bigint[] outbox ids, $2 timestamptz now.
+ * It returns (id bigint, reason text) for each message no longer wanted. */
+struct job_def {
+        const char *name;
+        const char *description;
+        const char *default_schedule;
+        const struct setting_spec *settings; /* terminated by {NULL} */
+        const char *plan_sql;
+        const char *still_due_sql; /* NULL: only the generic checks apply */
+};
+
+extern const struct job_def *const job_defs[];
+const struct job_def *job_def_find(const char *name);
+
+/* Settings every job accepts (schedule, time_zone, catch_up, …). */
+extern const struct setting_spec job_common_settings[];

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Birthdays by e-mail, end to end: plan -> claim -> render -> MIME -> SMTP,
+# read back from a real SMTP server and parsed by Python's email package.
+set -uo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$T_LIB_DIR/rapport.sh"
+
+rapport_db
+smtp_start
+CONF=$T_TMP/rapport.conf
+rapport_config "$CONF"
+assert_exit 0 "migrate" -- "$RAPPORTCTL" --config "$CONF" migrate
+
+psql -XAtq -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO crm.reps (id, name, email, phone, time_zone, locale, digest_hour, manager_id, active) VALUES
+ (1, '王经理', 'wang.manager@example.cn', '+8613800000001', 'Asia/Shanghai', 'zh-CN', 8, NULL, true),
+ (2, 'Alice Smith', 'alice@example.com', '+12125550100', 'America/New_York', 'en', 8, 1, true),
+ (3, 'Gone Rep', 'gone@example.com', NULL, 'UTC', 'en', 8, 1, false);
+INSERT INTO crm.customers (id, name, tier, email, phone, birthday, time_zone, locale, rep_id, consent_email, consent_sms, active) VALUES
+ (1, '张伟', 'A', 'zhang.wei@example.cn', '+8613900000001', '1980-11-23', 'Asia/Shanghai', 'zh-CN', 1, true, true, true),
+ (2, 'John Doe', 'B', 'john.doe@example.com', NULL, '1975-11-23', 'Europe/Berlin', 'en', 2, true, false, true),
+ (3, 'No Consent', 'C', 'noconsent@example.com', NULL, '1990-11-23', 'UTC', 'en', 2, false, false, true),
+ (4, 'Injected', 'C', E'evil@example.com\r\nBcc: victim@example.com', NULL, '1990-11-23', 'UTC', 'en', 2, true, false, true),
+ (5, 'No At', 'C', 'no-at-sign.example.com', NULL, '1990-11-23', 'UTC', 'en', 2, true, false, true),
+ (6, 'Martian', 'C', 'martian@example.com', NULL, '1990-11-23', 'Mars/Olympus', 'en', 2, true, false, true),
+ (7, 'No Birthday', 'C', 'nobday@example.com', NULL, NULL, 'UTC', 'en', 2, true, false, true),
+ (8, 'Leap Day', 'B', 'leap@example.com', NULL, '1988-02-29', 'UTC', 'en', 2, true, false, true),
+ (9, 'Early Bird', 'C', 'early@example.com', NULL, '1970-11-23', 'America/New_York', 'en', 2, true, false, true),
+ (10, 'Inactive', 'C', 'inactive@example.com', NULL, '1970-11-23', 'UTC', 'en', 2, true, false, false),
+ (11, E'Evil\r\nBcc: victim@example.com', 'C', 'evilname@example.com', NULL, '1985-11-23', 'UTC', NULL, 3, true, false, true),
+ (12, 'Suppressed', 'C', 'Suppressed@Example.com', NULL, '1985-11-23', 'UTC', 'en', 2, true, false, true);
+INSERT INTO rapport.suppression (address, channel, reason) VALUES ('suppressed@example.com', 'email', 'test');
+SQL
+
+# 12:00 UTC: Shanghai 20:00, Berlin 13:00, UTC 12:00 are past 09:00 local; New York is at 07:00.
+assert_exit 0 "rapportd --once sends what is due" -- "$RAPPORTD" --config "$CONF" --once --now 2026-11-23T12:00:00Z
+wait_for_mail 3 10 || true
+assert_eq 3 "$(mail_count)" "three greetings delivered"
+
+mails=$(mail_json)
+check() { /usr/bin/python3 -c "import json,sys; m=json.loads(sys.argv[1]); $2" "$mails"; }
+assert_eq "生日快乐，张伟！" "$(check '' 'print(next(x["headers"]["Subject"] for x in m if "zhang.wei@example.cn" in x["envelope"]["to"]))')" "Chinese subject decoded"
+assert_eq "Happy birthday, John Doe!" "$(check '' 'print(next(x["headers"]["Subject"] for x in m if "john.doe@example.com" in x["envelope"]["to"]))')" "English subject"
+assert_contains "$(check '' 'print(next(x["text"] for x in m if "zhang.wei@example.cn" in x["envelope"]["to"]))')" "张伟，您好" "Chinese body"
+assert_contains "$(check '' 'print(next(x["html"] or "" for x in m if "zhang.wei@example.cn" in x["envelope"]["to"]))')" "<table" "HTML part"
+assert_contains "$(check '' 'print(next(x["headers"]["From"] for x in m))')" "care@example.com" "From header"
+assert_contains "$(check '' 'print(next(x["headers"].get("List-Unsubscribe","") for x in m))')" "https://example.com/unsubscribe" "List-Unsubscribe on greetings"
+assert_eq "0" "$(check '' 'print(sum(1 for x in m for h in x["header_names"] if h.lower() in ("bcc","x-evil")))')" "no injected header in any message"
+assert_eq "1" "$(check '' 'print(next(sum(1 for h in x["header_names"] if h.lower()=="subject") for x in m if "evilname@example.com" in x["envelope"]["to"]))')" "CRLF in a name: exactly one Subject"
+assert_eq "" "$(check '' 'print(",".join(t for x in m for t in x["envelope"]["to"] if t not in ("zhang.wei@example.cn","john.doe@example.com","evilname@example.com")))')" "nobody else received mail"
+
+assert_eq "queued" "$(psql_val "SELECT state FROM rapport.outbox WHERE customer_id = 9")" "New York greeting waits for 09:00 local"
+assert_eq "2026-11-23 14:00:00+00" "$(psql_val "SELECT not_before FROM rapport.outbox WHERE customer_id = 9")" "not_before is 09:00 in the customer's zone"
+assert_eq "invalid e-mail address:2,unknown time zone:1" \
+  "$(psql_val "SELECT string_agg(reason || ':' || n, ',' ORDER BY reason) FROM (SELECT reason, count(*) n FROM rapport.skipped GROUP BY 1) x")" \
+  "bad rows skipped with reasons"
+assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE customer_id IN (3,4,5,6,7,8,10,12)")" "no consent / bad / inactive / suppressed: nothing planned"
+assert_eq "3" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE state = 'sent' AND provider_id LIKE '<%>' AND rendered LIKE 'Subject:%'")" "sent rows keep provider id and rendered text"
+
+# Running again sends nothing new.
+assert_exit 0 "second run" -- "$RAPPORTD" --config "$CONF" --once --now 2026-11-23T12:00:00Z
+assert_eq 3 "$(mail_count)" "second run delivers nothing"
+assert_exit 0 "later run in the same hour" -- "$RAPPORTD" --config "$CONF" --once --now 2026-11-23T12:40:00Z
+assert_eq 3 "$(mail_count)" "re-planning is harmless"
+
+# 15:00 UTC: New York is at 10:00, its greeting goes out.
+assert_exit 0 "afternoon run" -- "$RAPPORTD" --config "$CONF" --once --now 2026-11-23T15:00:00Z
+wait_for_mail 4 10 || true
+assert_eq 4 "$(mail_count)" "New York greeting delivered at its local morning"
+assert_eq "sent" "$(psql_val "SELECT state FROM rapport.outbox WHERE customer_id = 9")" "and recorded sent"
+
+# Feb 29 in a common year: greeted on Feb 28 (default policy).
+assert_exit 0 "feb 28 run" -- "$RAPPORTD" --config "$CONF" --once --now 2027-02-28T12:00:00Z
+wait_for_mail 5 10 || true
+assert_eq 5 "$(mail_count)" "Feb 29 birthday greeted on Feb 28 in 2027"
+assert_eq "birthday:email:8:2027" "$(psql_val "SELECT dedupe_key FROM rapport.outbox WHERE customer_id = 8")" "dedupe key per year"
+assert_exit 0 "mar 1 run" -- "$RAPPORTD" --config "$CONF" --once --now 2027-03-01T12:00:00Z
+assert_eq 5 "$(mail_count)" "not greeted again on Mar 1"
+
+assert_eq "ok" "$(psql_val "SELECT string_agg(DISTINCT status, ',') FROM rapport.job_runs WHERE job = 'birthdays' AND status <> 'skipped'")" "job runs recorded ok"
+t_summary

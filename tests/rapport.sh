@@ -1,0 +1,43 @@
+# shellcheck shell=bash
+# rapport-specific test helpers, sourced after tests/lib.sh.
+RAPPORTD=$T_ROOT/rapportd
+RAPPORTCTL=$T_ROOT/rapportctl
+
+# rapport_db — start PostgreSQL, load the reference crm schema, migrate.
+rapport_db() {
+    pg_start
+    psql -XAtq -v ON_ERROR_STOP=1 -f "$T_ROOT/etc/crm.sql" >/dev/null
+}
+
+# rapport_config FILE [EXTRA_JOBS_BLOCK] — a config pointing at the test
+# servers (whichever were started) and the repo's templates.
+rapport_config() {
+    local file=$1 jobs=${2:-}
+    if [[ -z $jobs ]]; then
+        jobs='birthdays: { schedule = "0 * * * *"; send_at = "09:00"; channels = [ "email" ]; max_lateness = "1d"; effective_from = "2020-01-01"; };'
+    fi
+    cat >"$file" <<CONF
+time_zone = "UTC";
+locale = "en";
+database: { conninfo = "$PG_CONNINFO"; };
+templates: { dir = "${TEMPLATES_DIR:-$T_ROOT/templates}"; };
+email: {
+  smtp_url = "smtp://127.0.0.1:${SMTP_PORT:-9}";
+  from = "Acme Customer Care <care@example.com>";
+  tls = "none";
+  unsubscribe_mailto = "unsubscribe@example.com";
+  unsubscribe_url = "https://example.com/unsubscribe";
+  connections = 4;
+  ${EMAIL_EXTRA:-}
+};
+sms: {
+  gateway_url = "${SMS_URL:-http://127.0.0.1:9/}";
+  format = "${SMS_FORMAT:-json}";
+  from = "+15550000000";
+  quiet_hours = "${SMS_QUIET:-21:00-08:00}";
+  ${SMS_EXTRA:-}
+};
+outbox: { lease = "${LEASE:-5m}"; retry = [ 1, 1, 1 ]; max_attempts = 4; ${OUTBOX_EXTRA:-} };
+jobs: { $jobs };
+CONF
+}

@@ -1,0 +1,144 @@
+#!/usr/bin/python3
+"""SMTP sink for rapport's integration tests.
+
+Accepts mail on 127.0.0.1 and stores every accepted message in a Maildir,
+byte for byte as received, prefixed with X-Envelope-From / X-Envelope-To /
+X-Envelope-Mail-Options / X-Sink-Seq headers so tests can check the SMTP
+envelope (which is not part of the message) and the delivery order.
+
+Faults for the daemon's error paths:
+  --fail-rcpt ADDR     550 to RCPT TO:<ADDR> (hard bounce); repeatable
+  --tempfail-first N   451 to the first N DATA transactions (across sessions)
+  --delay SECONDS      wait before the final reply to DATA (slow server)
+
+Every SMTP-level decision is also appended to --events as a JSON line
+({"event": "rcpt"|"data", ...}) so tests can count retries.
+
+Uses aiosmtpd's protocol on our own asyncio server rather than its
+Controller: we know the port is listening once create_server() returns,
+--port 0 lets the kernel pick a port without a probe race, and SIGTERM is
+handled on the loop. Must run under /usr/bin/python3 (Debian's aiosmtpd).
+"""
+
+import argparse
+import asyncio
+import json
+import mailbox
+import os
+import signal
+import sys
+import time
+
+from aiosmtpd.smtp import SMTP
+
+
+class SinkHandler:
+    def __init__(self, args):
+        self.maildir = mailbox.Maildir(args.maildir, create=True)
+        self.fail_rcpt = {a.lower() for a in args.fail_rcpt}
+        self.tempfail_left = args.tempfail_first
+        self.delay = args.delay
+        self.events_path = args.events
+        # A restarted sink continues the numbering of the same Maildir, so
+        # X-Sink-Seq stays a total delivery order across restarts.
+        self.seq = len(self.maildir.keys())
+        self.queue_seq = self.seq
+
+    def event(self, **fields):
+        if not self.events_path:
+            return
+        fields["time"] = time.time()
+        # One write() per line, O_APPEND: lines never interleave.
+        with open(self.events_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(fields, ensure_ascii=False) + "\n")
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.fail_rcpt:
+            self.event(event="rcpt", addr=address, code=550)
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        self.event(event="rcpt", addr=address, code=250)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay > 0:
+            await asyncio.sleep(self.delay)
+        if self.tempfail_left > 0:
+            self.tempfail_left -= 1
+            self.event(event="data", code=451, mail_from=envelope.mail_from,
+                       rcpt_to=envelope.rcpt_tos)
+            return "451 4.3.0 Temporary failure, try again later"
+
+        self.seq += 1
+        self.queue_seq += 1
+        queue_id = "SINK%06d" % self.queue_seq
+        prefix = (
+            "X-Envelope-From: <%s>\r\n"
+            "X-Envelope-To: %s\r\n"
+            "X-Envelope-Mail-Options: %s\r\n"
+            "X-Sink-Seq: %d\r\n"
+            "X-Sink-Queue-Id: %s\r\n"
+            % (
+                envelope.mail_from or "",
+                ", ".join("<%s>" % r for r in envelope.rcpt_tos),
+                " ".join(envelope.mail_options),
+                self.seq,
+                queue_id,
+            )
+        ).encode("utf-8")
+        # Maildir.add writes to tmp/ and renames into new/, so a reader
+        # never sees a half-written message.
+        key = self.maildir.add(prefix + envelope.original_content)
+        self.event(event="data", code=250, mail_from=envelope.mail_from,
+                   rcpt_to=envelope.rcpt_tos, seq=self.seq, queue_id=queue_id,
+                   key=key, size=len(envelope.original_content))
+        return "250 2.0.0 OK queued as %s" % queue_id
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--port", type=int, required=True, help="0 = any free port")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--maildir", required=True)
+    p.add_argument("--fail-rcpt", action="append", default=[], metavar="ADDR")
+    p.add_argument("--tempfail-first", type=int, default=0, metavar="N")
+    p.add_argument("--delay", type=float, default=0.0, metavar="SECONDS")
+    p.add_argument("--events", help="append JSON lines describing decisions")
+    p.add_argument("--ready-file", help='write "ready PORT" here once listening')
+    return p.parse_args()
+
+
+async def serve(args):
+    loop = asyncio.get_running_loop()
+    handler = SinkHandler(args)
+    server = await loop.create_server(
+        lambda: SMTP(handler, enable_SMTPUTF8=True, hostname="sink.rapport.test",
+                     ident="rapport-smtp-sink", timeout=120),
+        host=args.host, port=args.port, reuse_address=True)
+    port = server.sockets[0].getsockname()[1]
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    if args.ready_file:
+        with open(args.ready_file, "w") as f:
+            f.write("ready %d\n" % port)
+    print("smtp sink listening on %s:%d" % (args.host, port), flush=True)
+
+    await stop.wait()
+    server.close()
+    sys.stdout.flush()
+    # Sessions parked in --delay or held open by an idle client would keep
+    # asyncio.run's task cancellation busy; every accepted message is
+    # already on disk, so leave at once.
+    os._exit(0)
+
+
+def main():
+    asyncio.run(serve(parse_args()))
+
+
+if __name__ == "__main__":
+    main()

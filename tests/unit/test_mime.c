@@ -1,0 +1,617 @@
+/* Messages are checked by a real MIME parser: Python's email package with
+ * policy.default, run as a child process, reports what a mail client would
+ * see (headers, decoded parts, defects) as JSON. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <sys/wait.h>
+
+#include "mime.h"
+#include "util.h"
+
+static const char parser_script[] =
+        "import sys, json, re, base64, email, email.policy\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "msg = email.message_from_bytes(data, policy=email.policy.default)\n"
+        "out = {'headers': [], 'defects': [repr(d) for d in msg.defects], 'parts': [],\n"
+        "       'bad_words': [], 'content_type': msg.get_content_type()}\n"
+        "for k, v in msg.items():\n"
+        "    out['headers'].append([k, str(v)])\n"
+        "    out['defects'] += [repr(d) for d in getattr(v, 'defects', ())]\n"
+        "def addrs(h):\n"
+        "    v = msg[h]\n"
+        "    return None if v is None else [[a.display_name, a.addr_spec] for a in v.addresses]\n"
+        "out['subject'] = None if msg['subject'] is None else str(msg['subject'])\n"
+        "out['from'] = addrs('from')\n"
+        "out['to'] = addrs('to')\n"
+        "for k, raw in msg.raw_items():\n"
+        "    for w in re.findall(r'=\\?[^?]*\\?[bB]\\?[^?]*\\?=', raw):\n"
+        "        try:\n"
+        "            base64.b64decode(w[10:-2], validate=True).decode('utf-8')\n"
+        "            ok = len(w) <= 75\n"
+        "        except Exception:\n"
+        "            ok = False\n"
+        "        if not ok: out['bad_words'].append(w)\n"
+        "for part in msg.walk():\n"
+        "    out['defects'] += [repr(d) for d in part.defects]\n"
+        "    if part.is_multipart(): continue\n"
+        "    out['parts'].append({'content_type': part.get_content_type(),\n"
+        "                         'charset': part.get_content_charset(),\n"
+        "                         'content': part.get_content()})\n"
+        "print(json.dumps(out))\n";
+
+/* Runs the parser on msg; returns its JSON report. */
+static json_object *parse_with_python(const char *msg, size_t len) {
+        char path[] = "/tmp/test_mime_XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, msg, len), (ssize_t)len);
+        close(fd);
+
+        int pipefd[2];
+        assert_int_equal(pipe(pipefd), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                dup2(pipefd[1], STDOUT_FILENO);
+                close(pipefd[0]);
+                close(pipefd[1]);
+                execl("/usr/bin/python3", "python3", "-c", parser_script, path, (char *)NULL);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        _cleanup_buf_ struct buf b = {0};
+        char chunk[4096];
+        ssize_t n;
+        while ((n = read(pipefd[0], chunk, sizeof chunk)) > 0)
+                assert_int_equal(buf_append(&b, chunk, (size_t)n), 0);
+        close(pipefd[0]);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        unlink(path);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_non_null(b.data);
+        json_object *j = json_tokener_parse(b.data);
+        assert_non_null(j);
+        return j;
+}
+
+static json_object *get(json_object *o, const char *key) {
+        json_object *v = NULL;
+        assert_true(json_object_object_get_ex(o, key, &v));
+        return v;
+}
+
+static const char *get_str(json_object *o, const char *key) {
+        return json_object_get_string(get(o, key));
+}
+
+static size_t count_headers(json_object *report, const char *name) {
+        json_object *headers = get(report, "headers");
+        size_t n = 0;
+        for (size_t i = 0; i < json_object_array_length(headers); i++) {
+                json_object *h = json_object_array_get_idx(headers, i);
+                if (strcasecmp(json_object_get_string(json_object_array_get_idx(h, 0)), name) == 0)
+                        n++;
+        }
+        return n;
+}
+
+/* Every line CRLF-terminated, no stray CR or LF, none over max_header
+ * octets in the header section or 998 anywhere. */
+static void assert_lines_valid(const struct buf *b, size_t max_header) {
+        assert_true(b->len >= 2);
+        assert_memory_equal(b->data + b->len - 2, "\r\n", 2);
+        bool in_header = true;
+        size_t start = 0;
+        for (size_t i = 0; i < b->len; i++) {
+                if (b->data[i] == '\r') {
+                        assert_true(i + 1 < b->len && b->data[i + 1] == '\n');
+                        size_t line = i - start;
+                        assert_true(line <= 998);
+                        if (in_header) {
+                                if (line > max_header)
+                                        fail_msg("header line of %zu octets: %.*s", line, (int)line,
+                                                 b->data + start);
+                                if (line == 0)
+                                        in_header = false;
+                        }
+                        i++;
+                        start = i + 1;
+                } else {
+                        assert_true(b->data[i] != '\n');
+                        assert_true(b->data[i] != '\0');
+                }
+        }
+        assert_false(in_header);
+}
+
+static void assert_no_defects(json_object *report) {
+        json_object *defects = get(report, "defects");
+        if (json_object_array_length(defects) != 0)
+                fail_msg("defects: %s", json_object_to_json_string(defects));
+        assert_int_equal(json_object_array_length(get(report, "bad_words")), 0);
+}
+
+/* The text as it should come out of the parser: every newline CRLF. */
+static char *crlf(const char *s) {
+        struct buf b = {0};
+        assert_int_equal(buf_append(&b, "", 0), 0); /* NUL-terminated even when empty */
+        for (; *s; s++) {
+                if (*s == '\r' || *s == '\n') {
+                        assert_int_equal(buf_puts(&b, "\r\n"), 0);
+                        if (s[0] == '\r' && s[1] == '\n')
+                                s++;
+                } else
+                        assert_int_equal(buf_append(&b, s, 1), 0);
+        }
+        return buf_steal(&b);
+}
+
+static json_object *build_and_parse(const struct mail_message *m, struct buf *out, size_t max_header) {
+        assert_int_equal(smtp_build_message(m, out, NULL), 0);
+        assert_lines_valid(out, max_header);
+        json_object *report = parse_with_python(out->data, out->len);
+        assert_no_defects(report);
+        return report;
+}
+
+static const char *addr_field(json_object *report, const char *header, size_t field) {
+        json_object *list = get(report, header);
+        assert_int_equal(json_object_array_length(list), 1);
+        return json_object_get_string(
+                json_object_array_get_idx(json_object_array_get_idx(list, 0), field));
+}
+
+static struct mail_message basic_message(void) {
+        return (struct mail_message){
+                .from_name = "Rapport",
+                .from_addr = "noreply@example.com",
+                .to_name = "Customer",
+                .to_addr = "customer@example.org",
+                .subject = "Hello",
+                .text = "Hello.\n",
+                .date = 1700000000,
+        };
+}
+
+static void test_chinese_subject_and_names_round_trip(void **state) {
+        (void)state;
+        struct mail_message m = basic_message();
+        m.from_name = "张三（销售部）";
+        m.to_name = "王先生";
+        m.subject = "生日快乐，王先生！";
+        m.text = "王先生：\n\n祝您生日快乐！\n张三\n";
+        _cleanup_buf_ struct buf out = {0};
+        json_object *report = build_and_parse(&m, &out, 76);
+
+        assert_non_null(strstr(out.data, "Subject: =?UTF-8?B?"));
+        assert_string_equal(get_str(report, "subject"), m.subject);
+        assert_string_equal(addr_field(report, "from", 0), m.from_name);
+        assert_string_equal(addr_field(report, "from", 1), m.from_addr);
+        assert_string_equal(addr_field(report, "to", 0), m.to_name);
+        assert_string_equal(addr_field(report, "to", 1), m.to_addr);
+        assert_string_equal(get_str(report, "content_type"), "text/plain");
+        json_object *parts = get(report, "parts");
+        assert_int_equal(json_object_array_length(parts), 1);
+        json_object *part = json_object_array_get_idx(parts, 0);
+        assert_string_equal(get_str(part, "charset"), "utf-8");
+        _cleanup_free_ char *expected = crlf(m.text);
+        assert_string_equal(get_str(part, "content"), expected);
+        json_object_put(report);
+}
+
+static void test_long_chinese_subject_folds(void **state) {
+        (void)state;
+        static const char *const pieces[] = {"客", "户", "关", "系", "维", "护", "提", "醒", "😀", "A"};
+        _cleanup_buf_ struct buf subject = {0};
+        for (size_t i = 0; i < 200; i++)
+                assert_int_equal(buf_puts(&subject, pieces[i % ELEMENTSOF(pieces)]), 0);
+        struct mail_message m = basic_message();
+        m.subject = subject.data;
+        _cleanup_buf_ struct buf out = {0};
+        json_object *report = build_and_parse(&m, &out, 76);
+        assert_string_equal(get_str(report, "subject"), subject.data);
+        assert_int_equal(count_headers(report, "Subject"), 1);
+        /* Folded: the Subject field spans several lines. */
+        const char *s = strstr(out.data, "Subject: ");
+        assert_non_null(s);
+        assert_non_null(strstr(s, "?=\r\n =?UTF-8?B?"));
+        json_object_put(report);
+}
+
+static void test_long_ascii_subject_folds_at_spaces(void **state) {
+        (void)state;
+        _cleanup_buf_ struct buf subject = {0};
+        for (size_t i = 0; i < 40; i++)
+                assert_int_equal(buf_printf(&subject, "word%zu  ", i), 0);
+        assert_int_equal(buf_puts(&subject, "end"), 0);
+        struct mail_message m = basic_message();
+        m.subject = subject.data;
+        _cleanup_buf_ struct buf out = {0};
+        json_object *report = build_and_parse(&m, &out, 78);
+        assert_string_equal(get_str(report, "subject"), subject.data);
+        assert_null(strstr(out.data, "=?UTF-8?"));
+        json_object_put(report);
+}
+
+static void test_unbreakable_ascii_subject_is_encoded(void **state) {
+        (void)state;
+        char subject[1501];
+        memset(subject, 'x', 1500);
+        subject[1500] = '\0';
+        struct mail_message m = basic_message();
+        m.subject = subject;
+        _cleanup_buf_ struct buf out = {0};
+        json_object *report = build_and_parse(&m, &out, 76);
+        assert_string_equal(get_str(report, "subject"), subject);
+        json_object_put(report);
+}
+
+static void test_encoded_word_lookalike_is_preserved(void **state) {
+        (void)state;
+        struct mail_message m = basic_message();
+        m.subject = "literal =?UTF-8?B?5L2g5aW9?= stays";
+        m.from_name = "=?UTF-8?B?5L2g5aW9?=";
+        _cleanup_buf_ struct buf out = {0};
+        json_object *report = build_and_parse(&m, &out, 76);
+        assert_string_equal(get_str(report, "subject"), m.subject);
+        assert_string_equal(addr_field(report, "from", 0), m.from_name);
+        json_object_put(report);
+}
+
+static void test_header_injection_is_inert(void **state) {
+        (void)state;
+        struct mail_header extra[] = {
+                {"X-Rapport-Id", "42\r\nBcc: other@example.com"},
+        };
+        struct mail_message m = basic_message();
+        m.subject = "Hi\r\nBcc: victim@example.com";
+        m.to_name = "Bob\nX-Evil: 1";
+        m.from_name = "Sales\r\n\r\nInjected body";
+        m.extra = extra;
+        m.n_extra = ELEMENTSOF(extra);
+        _cleanup_buf_ struct buf out = {0};
+        json_object *report = build_and_parse(&m, &out, 78);
+
+        assert_int_equal(count_headers(report, "Bcc"), 0);
+        assert_int_equal(count_headers(report, "X-Evil"), 0);
+        assert_int_equal(count_headers(report, "Subject"), 1);
+        assert_int_equal(count_headers(report, "To"), 1);
+        assert_int_equal(count_headers(report, "X-Rapport-Id"), 1);
+        assert_string_equal(get_str(report, "subject"), "Hi  Bcc: victim@example.com");
+        assert_string_equal(addr_field(report, "to", 0), "Bob X-Evil: 1");
+        assert_string_equal(addr_field(report, "to", 1), "customer@example.org");
+        assert_string_equal(addr_field(report, "from", 0), "Sales    Injected body");
+        _cleanup_free_ char *expected = crlf(m.text);
+        assert_string_equal(get_str(json_object_array_get_idx(get(report, "parts"), 0), "content"),
+                            expected);
+        json_object_put(report);
+}
+
+static void test_ascii_display_names(void **state) {
+        (void)state;
+        static const char *const names[] = {
+                "John Smith", "Smith, John \"JJ\"", "back\\slash", " leading", "a.b", "O'Neil",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                struct mail_message m = basic_message();
+                m.from_name = names[i];
+                _cleanup_buf_ struct buf out = {0};
+                json_object *report = build_and_parse(&m, &out, 78);
+                const char *got = addr_field(report, "from", 0);
+                /* The parser trims a phrase's leading whitespace only when
+                 * it is not quoted; we quote, so all names survive. */
+                assert_string_equal(got, names[i]);
+                json_object_put(report);
+        }
+        struct mail_message m = basic_message();
+        m.from_name = "John Smith";
+        m.to_name = NULL;
+        _cleanup_buf_ struct buf out = {0};
+        assert_int_equal(smtp_build_message(&m, &out, NULL), 0);
+        assert_non_null(strstr(out.data, "From: John Smith <noreply@example.com>\r\n"));
+        assert_non_null(strstr(out.data, "\r\nTo: customer@example.org\r\n"));
+}
+
+static void test_body_round_trips(void **state) {
+        (void)state;
+        _cleanup_buf_ struct buf text = {0};
+        static const char pattern[] = "ab c d=";
+        for (size_t i = 0; i < 2000; i++)
+                assert_int_equal(buf_append(&text, &pattern[i % 7], 1), 0);
+        assert_int_equal(buf_puts(&text, "\n.\n.leading dot\n..two\nFrom the desk\nFrom \n"
+                                         "trailing spaces   \ntrailing tab\t\n= x == y =\n"
+                                         "\n\nbare CR\rCRLF\r\n中文行，汉字在这里。\n"),
+                         0);
+        for (size_t i = 0; i < 2000; i++)
+                assert_int_equal(buf_puts(&text, i % 100 == 99 ? " " : "汉"), 0);
+        assert_int_equal(buf_puts(&text, "\n   \nends without newline  "), 0);
+
+        struct mail_message m = basic_message();
+        m.text = text.data;
+        _cleanup_buf_ struct buf out = {0};
+        json_object *report = build_and_parse(&m, &out, 78);
+        _cleanup_free_ char *expected = crlf(text.data);
+        assert_string_equal(get_str(json_object_array_get_idx(get(report, "parts"), 0), "content"),
+                            expected);
+        /* QP lines are at most 76 octets, and no body line starts with '.'
+         * or "From " whatever the SMTP or mbox software does with it. */
+        const char *body = strstr(out.data, "\r\n\r\n") + 4;
+        for (const char *line = body; *line;) {
+                const char *end = strstr(line, "\r\n");
+                assert_non_null(end);
+                assert_true(end - line <= 76);
+                assert_true(line[0] != '.');
+                assert_true(strncmp(line, "From ", 5) != 0);
+                line = end + 2;
+        }
+        json_object_put(report);
+}
+
+static void test_empty_and_newline_only_bodies(void **state) {
+        (void)state;
+        static const char *const texts[] = {"", "\n", "x", "\r\n\r\n"};
+        for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
+                struct mail_message m = basic_message();
+                m.text = texts[i];
+                _cleanup_buf_ struct buf out = {0};
+                json_object *report = build_and_parse(&m, &out, 78);
+                _cleanup_free_ char *expected = crlf(texts[i]);
+                assert_string_equal(
+                        get_str(json_object_array_get_idx(get(report, "parts"), 0), "content"),
+                        expected);
+                json_object_put(report);
+        }
+}
+
+static void test_multipart_alternative(void **state) {
+        (void)state;
+        struct mail_message m = basic_message();
+        m.subject = "您的发票 INV-881 已逾期";
+        m.text = "尊敬的客户：\n发票 INV-881 已逾期。\n--\nRapport";
+        m.html = "<!doctype html>\n<p style=\"color:red\">尊敬的客户：</p>\n<p>a=b</p>\n";
+        _cleanup_buf_ struct buf out = {0};
+        json_object *report = build_and_parse(&m, &out, 78);
+        assert_string_equal(get_str(report, "content_type"), "multipart/alternative");
+        json_object *parts = get(report, "parts");
+        assert_int_equal(json_object_array_length(parts), 2);
+        json_object *text = json_object_array_get_idx(parts, 0), *html = json_object_array_get_idx(parts, 1);
+        assert_string_equal(get_str(text, "content_type"), "text/plain");
+        assert_string_equal(get_str(html, "content_type"), "text/html");
+        assert_string_equal(get_str(text, "charset"), "utf-8");
+        assert_string_equal(get_str(html, "charset"), "utf-8");
+        _cleanup_free_ char *expected_text = crlf(m.text), *expected_html = crlf(m.html);
+        assert_string_equal(get_str(text, "content"), expected_text);
+        assert_string_equal(get_str(html, "content"), expected_html);
+        assert_string_equal(get_str(report, "subject"), m.subject);
+        json_object_put(report);
+
+        /* A fresh random boundary per message. */
+        _cleanup_buf_ struct buf again = {0};
+        assert_int_equal(smtp_build_message(&m, &again, NULL), 0);
+        const char *b1 = strstr(out.data, "boundary=\""), *b2 = strstr(again.data, "boundary=\"");
+        assert_non_null(b1);
+        assert_non_null(b2);
+        assert_memory_not_equal(b1, b2, 40);
+}
+
+static void test_headers_date_message_id(void **state) {
+        (void)state;
+        struct mail_header extra[] = {
+                {"List-Unsubscribe", "<https://crm.example.com/u?t=abc&c=42>, <mailto:unsub@example.com?subject=u>"},
+                {"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"},
+                {"X-Rapport-Id", "outbox-12345"},
+                {"X-Original-To", "王先生 <wang@example.cn>"},
+        };
+        struct mail_message m = basic_message();
+        m.extra = extra;
+        m.n_extra = ELEMENTSOF(extra);
+        m.date = 0;
+        _cleanup_buf_ struct buf out = {0};
+        _cleanup_free_ char *id = NULL;
+        assert_int_equal(smtp_build_message(&m, &out, &id), 0);
+        assert_lines_valid(&out, 78);
+        assert_non_null(strstr(out.data, "\r\nDate: Thu, 01 Jan 1970 00:00:00 +0000\r\n"));
+        assert_non_null(strstr(out.data, "\r\nList-Unsubscribe: <https://crm.example.com/u?t=abc&c=42>,\r\n"
+                                         " <mailto:unsub@example.com?subject=u>\r\n"));
+        assert_non_null(strstr(out.data, "\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"));
+        assert_non_null(strstr(out.data, "\r\nX-Rapport-Id: outbox-12345\r\n"));
+        assert_non_null(strstr(out.data, "\r\nMIME-Version: 1.0\r\n"));
+
+        /* Generated id: 32 hex digits at the sender's domain. */
+        assert_non_null(id);
+        assert_int_equal(strlen(id), strlen("<@example.com>") + 32);
+        assert_int_equal(id[0], '<');
+        assert_int_equal(strspn(id + 1, "0123456789abcdef"), 32);
+        assert_string_equal(id + 33, "@example.com>");
+        _cleanup_free_ char *header = NULL;
+        assert_true(asprintf(&header, "\r\nMessage-ID: %s\r\n", id) > 0);
+        assert_non_null(strstr(out.data, header));
+
+        json_object *report = parse_with_python(out.data, out.len);
+        assert_no_defects(report);
+        json_object *headers = get(report, "headers");
+        json_object *orig = NULL;
+        for (size_t i = 0; i < json_object_array_length(headers); i++) {
+                json_object *h = json_object_array_get_idx(headers, i);
+                if (streq(json_object_get_string(json_object_array_get_idx(h, 0)), "X-Original-To"))
+                        orig = json_object_array_get_idx(h, 1);
+        }
+        assert_non_null(orig);
+        assert_string_equal(json_object_get_string(orig), "王先生 <wang@example.cn>");
+        json_object_put(report);
+
+        _cleanup_free_ char *id2 = NULL;
+        _cleanup_buf_ struct buf out2 = {0};
+        m.date = 1700000000;
+        assert_int_equal(smtp_build_message(&m, &out2, &id2), 0);
+        assert_string_not_equal(id, id2);
+        assert_non_null(strstr(out2.data, "\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\n"));
+
+        _cleanup_free_ char *id3 = NULL;
+        _cleanup_buf_ struct buf out3 = {0};
+        m.message_id = "<dunning.INV-881.2@crm.example.com>";
+        assert_int_equal(smtp_build_message(&m, &out3, &id3), 0);
+        assert_string_equal(id3, m.message_id);
+        assert_non_null(strstr(out3.data, "\r\nMessage-ID: <dunning.INV-881.2@crm.example.com>\r\n"));
+}
+
+static void test_build_rejects_bad_input(void **state) {
+        (void)state;
+        _cleanup_buf_ struct buf out = {0};
+        assert_int_equal(buf_puts(&out, "keep"), 0);
+        struct mail_message m;
+
+        m = basic_message();
+        m.to_addr = "victim@example.com\r\nBcc: x@example.com";
+        assert_int_equal(smtp_build_message(&m, &out, NULL), -EINVAL);
+        m = basic_message();
+        m.from_addr = "no-at-sign";
+        assert_int_equal(smtp_build_message(&m, &out, NULL), -EINVAL);
+        m = basic_message();
+        m.text = NULL;
+        assert_int_equal(smtp_build_message(&m, &out, NULL), -EINVAL);
+        m = basic_message();
+        m.subject = NULL;
+        assert_int_equal(smtp_build_message(&m, &out, NULL), -EINVAL);
+
+        static const char *const bad_ids[] = {"no-brackets@x", "<no-at>", "<a b@x>", "<a@x>\r\nBcc: y",
+                                              "<@x>", "<a@>", "<a@b@c>"};
+        for (size_t i = 0; i < ELEMENTSOF(bad_ids); i++) {
+                m = basic_message();
+                m.message_id = bad_ids[i];
+                assert_int_equal(smtp_build_message(&m, &out, NULL), -EINVAL);
+        }
+
+        static const char *const bad_names[] = {"", "Bad Name", "X:Y", "X-\xe4\xb8\xad", "Subject",
+                                                "bcc-not-reserved-but-this-is:", "content-type", "FROM",
+                                                "Message-Id"};
+        for (size_t i = 0; i < ELEMENTSOF(bad_names); i++) {
+                struct mail_header h = {bad_names[i], "v"};
+                m = basic_message();
+                m.extra = &h;
+                m.n_extra = 1;
+                assert_int_equal(smtp_build_message(&m, &out, NULL), -EINVAL);
+        }
+        struct mail_header null_value = {"X-Null", NULL};
+        m = basic_message();
+        m.extra = &null_value;
+        m.n_extra = 1;
+        assert_int_equal(smtp_build_message(&m, &out, NULL), -EINVAL);
+
+        m = basic_message();
+        m.subject = "bad \xff utf-8";
+        assert_int_equal(smtp_build_message(&m, &out, NULL), -EILSEQ);
+        m = basic_message();
+        m.text = "overlong \xc0\xaf";
+        assert_int_equal(smtp_build_message(&m, &out, NULL), -EILSEQ);
+        m = basic_message();
+        m.html = "surrogate \xed\xa0\x80";
+        assert_int_equal(smtp_build_message(&m, &out, NULL), -EILSEQ);
+        m = basic_message();
+        m.to_name = "truncated \xe7\x8e";
+        assert_int_equal(smtp_build_message(&m, &out, NULL), -EILSEQ);
+        m = basic_message();
+        m.date = -1;
+        assert_int_equal(smtp_build_message(&m, &out, NULL), -ERANGE);
+
+        assert_int_equal(out.len, 4);
+        assert_string_equal(out.data, "keep");
+}
+
+static void test_email_address_valid(void **state) {
+        (void)state;
+        static const char *const good[] = {
+                "a@b.co", "first.last+tag@example.com", "user@localhost", "x_y-z@sub.example-host.cn",
+                "o'neil@example.ie", "1@2.3",
+        };
+        static const char *const bad[] = {
+                "", "plain", "@example.com", "user@", "a@@b.com", "a@b@c.com", "a b@example.com",
+                "a@exa mple.com", "a\r\n@example.com", "a@example.com\r\nBcc: x@y.z", "a@example.com\n",
+                "\ta@example.com", "<a@example.com>", "a(b)@example.com", "a,b@example.com",
+                "a;b@example.com", "a:b@example.com", "\"a\"@example.com", "a[b]@example.com",
+                "a\\b@example.com", "用户@example.com", "user@例子.中国", ".a@example.com", "a.@example.com",
+                "a..b@example.com", "a@.example.com", "a@example..com", "a@example.com.", "a@-example.com",
+                "a@example-.com", "a@exa_mple.com", "a@\x01.com",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(good); i++)
+                if (!email_address_valid(good[i]))
+                        fail_msg("rejected %s", good[i]);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                if (email_address_valid(bad[i]))
+                        fail_msg("accepted %s", bad[i]);
+        assert_false(email_address_valid(NULL));
+
+        char longaddr[300];
+        memset(longaddr, 'a', sizeof longaddr);
+        memcpy(longaddr + 60, "@", 1);
+        memcpy(longaddr + 250, ".com", 5); /* 254 octets */
+        for (size_t i = 111; i < 250; i += 50)
+                longaddr[i] = '.';
+        assert_true(email_address_valid(longaddr));
+        memcpy(longaddr + 250, "a.com", 6); /* 255 */
+        assert_false(email_address_valid(longaddr));
+}
+
+static void test_encode_header_text(void **state) {
+        (void)state;
+        _cleanup_buf_ struct buf b = {0};
+        assert_int_equal(mime_encode_header_text("hello world", "X-Test", &b), 0);
+        assert_string_equal(b.data, "X-Test: hello world\r\n");
+        buf_free(&b);
+        assert_int_equal(mime_encode_header_text("a\r\nb\tc\x7f", "X-Test", &b), 0);
+        assert_string_equal(b.data, "X-Test: a  b\tc \r\n");
+        buf_free(&b);
+        /* "中文" is E4 B8 AD E6 96 87. */
+        assert_int_equal(mime_encode_header_text("中文", "Subject", &b), 0);
+        assert_string_equal(b.data, "Subject: =?UTF-8?B?5Lit5paH?=\r\n");
+        buf_free(&b);
+
+        assert_int_equal(mime_encode_header_text("x", "Bad Name", &b), -EINVAL);
+        assert_int_equal(mime_encode_header_text("x", "", &b), -EINVAL);
+        assert_int_equal(mime_encode_header_text(NULL, "X", &b), -EINVAL);
+        assert_int_equal(mime_encode_header_text("\xe4\xb8", "X", &b), -EILSEQ);
+        assert_null(b.data);
+
+        /* Words never split a character: 3-byte characters across many
+         * words each decode on their own (checked by the parser script). */
+        _cleanup_buf_ struct buf v = {0};
+        for (size_t i = 0; i < 100; i++)
+                assert_int_equal(buf_puts(&v, i % 3 ? "汉" : "€x"), 0);
+        _cleanup_buf_ struct buf msg = {0};
+        assert_int_equal(mime_encode_header_text(v.data, "X-A-Rather-Long-Header-Name-For-Folding", &msg), 0);
+        assert_int_equal(buf_puts(&msg, "\r\nbody\r\n"), 0);
+        assert_lines_valid(&msg, 76);
+        json_object *report = parse_with_python(msg.data, msg.len);
+        assert_no_defects(report);
+        json_object *h = json_object_array_get_idx(get(report, "headers"), 0);
+        assert_string_equal(json_object_get_string(json_object_array_get_idx(h, 1)), v.data);
+        json_object_put(report);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_chinese_subject_and_names_round_trip),
+                cmocka_unit_test(test_long_chinese_subject_folds),
+                cmocka_unit_test(test_long_ascii_subject_folds_at_spaces),
+                cmocka_unit_test(test_unbreakable_ascii_subject_is_encoded),
+                cmocka_unit_test(test_encoded_word_lookalike_is_preserved),
+                cmocka_unit_test(test_header_injection_is_inert),
+                cmocka_unit_test(test_ascii_display_names),
+                cmocka_unit_test(test_body_round_trips),
+                cmocka_unit_test(test_empty_and_newline_only_bodies),
+                cmocka_unit_test(test_multipart_alternative),
+                cmocka_unit_test(test_headers_date_message_id),
+                cmocka_unit_test(test_build_rejects_bad_input),
+                cmocka_unit_test(test_email_address_valid),
+                cmocka_unit_test(test_encode_header_text),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
