@@ -39,15 +39,15 @@ assert_eq 3 "$(mail_count)" "three greetings delivered"
 
 mails=$(mail_json)
 check() { /usr/bin/python3 -c "import json,sys; m=json.loads(sys.argv[1]); $2" "$mails"; }
-assert_eq "生日快乐，张伟！" "$(check '' 'print(next(x["headers"]["Subject"] for x in m if "zhang.wei@example.cn" in x["envelope"]["to"]))')" "Chinese subject decoded"
-assert_eq "Happy birthday, John Doe!" "$(check '' 'print(next(x["headers"]["Subject"] for x in m if "john.doe@example.com" in x["envelope"]["to"]))')" "English subject"
-assert_contains "$(check '' 'print(next(x["text"] for x in m if "zhang.wei@example.cn" in x["envelope"]["to"]))')" "张伟，您好" "Chinese body"
-assert_contains "$(check '' 'print(next(x["html"] or "" for x in m if "zhang.wei@example.cn" in x["envelope"]["to"]))')" "<table" "HTML part"
-assert_contains "$(check '' 'print(next(x["headers"]["From"] for x in m))')" "care@example.com" "From header"
-assert_contains "$(check '' 'print(next(x["headers"].get("List-Unsubscribe","") for x in m))')" "https://example.com/unsubscribe" "List-Unsubscribe on greetings"
+assert_eq "生日快乐，张伟！" "$(check '' 'print(next(x["subject"] for x in m if "zhang.wei@example.cn" in x["envelope_to"]))')" "Chinese subject decoded"
+assert_eq "Happy birthday, John Doe!" "$(check '' 'print(next(x["subject"] for x in m if "john.doe@example.com" in x["envelope_to"]))')" "English subject"
+assert_contains "$(check '' 'print(next(x["text"] for x in m if "zhang.wei@example.cn" in x["envelope_to"]))')" "张伟，您好" "Chinese body"
+assert_contains "$(check '' 'print(next(x["html"] or "" for x in m if "zhang.wei@example.cn" in x["envelope_to"]))')" "<table" "HTML part"
+assert_contains "$(check '' 'print(next(x["from"] for x in m))')" "care@example.com" "From header"
+assert_contains "$(check '' 'print(next((x["list_unsubscribe"] or "") for x in m))')" "https://example.com/unsubscribe" "List-Unsubscribe on greetings"
 assert_eq "0" "$(check '' 'print(sum(1 for x in m for h in x["header_names"] if h.lower() in ("bcc","x-evil")))')" "no injected header in any message"
-assert_eq "1" "$(check '' 'print(next(sum(1 for h in x["header_names"] if h.lower()=="subject") for x in m if "evilname@example.com" in x["envelope"]["to"]))')" "CRLF in a name: exactly one Subject"
-assert_eq "" "$(check '' 'print(",".join(t for x in m for t in x["envelope"]["to"] if t not in ("zhang.wei@example.cn","john.doe@example.com","evilname@example.com")))')" "nobody else received mail"
+assert_eq "1" "$(check '' 'print(next(sum(1 for h in x["header_names"] if h.lower()=="subject") for x in m if "evilname@example.com" in x["envelope_to"]))')" "CRLF in a name: exactly one Subject"
+assert_eq "" "$(check '' 'print(",".join(t for x in m for t in x["envelope_to"] if t not in ("zhang.wei@example.cn","john.doe@example.com","evilname@example.com")))')" "nobody else received mail"
 
 assert_eq "queued" "$(psql_val "SELECT state FROM rapport.outbox WHERE customer_id = 9")" "New York greeting waits for 09:00 local"
 assert_eq "2026-11-23 14:00:00+00" "$(psql_val "SELECT not_before FROM rapport.outbox WHERE customer_id = 9")" "not_before is 09:00 in the customer's zone"
