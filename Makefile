@@ -35,7 +35,7 @@ MIGRATIONS = $(sort $(wildcard etc/migrations/*.sql))
 OBJDIR = build
 CORE_OBJS = $(patsubst %.c,$(OBJDIR)/%.o,$(CORE_SRCS)) $(OBJDIR)/migrations.o
 
-.PHONY: all check unit-check integration-check demo deps install clean bench
+.PHONY: all check unit-tests demo deps deps-check install clean bench
 all: rapportd rapportctl
 
 $(OBJDIR)/migrations.c: $(MIGRATIONS) daemon/embed.sh
@@ -56,26 +56,40 @@ rapportctl: $(CORE_OBJS) $(OBJDIR)/daemon/rapportctl.o
 	$(CC) $(ALL_CFLAGS) $^ $(LIBS) -lm -o $@
 
 # --- tests -----------------------------------------------------------------
+# Unit tests link the same objects as the programs: once plain, once built
+# with AddressSanitizer + UndefinedBehaviorSanitizer.
 UNIT_TESTS = $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 SAN_FLAGS  = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+SANDIR     = build/san
+SAN_OBJS   = $(patsubst %.c,$(SANDIR)/%.o,$(CORE_SRCS)) $(SANDIR)/migrations.o
 
-build/unit/%: tests/unit/%.c $(CORE_SRCS) $(OBJDIR)/migrations.c $(wildcard daemon/*.h)
+$(SANDIR)/%.o: %.c $(wildcard daemon/*.h jobs/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $< $(CORE_SRCS) $(OBJDIR)/migrations.c $(LIBS) -lcmocka -lm -o $@
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c $< -o $@
 
-build/unit-san/%: tests/unit/%.c $(CORE_SRCS) $(OBJDIR)/migrations.c $(wildcard daemon/*.h)
+$(SANDIR)/migrations.o: $(OBJDIR)/migrations.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $< $(CORE_SRCS) $(OBJDIR)/migrations.c $(LIBS) -lcmocka -lm -o $@
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+build/unit/%: tests/unit/%.c $(CORE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< $(CORE_OBJS) $(LIBS) -lcmocka -lm -o $@
+
+build/unit-san/%: tests/unit/%.c $(SAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $< $(SAN_OBJS) $(LIBS) -lcmocka -lm -o $@
 
 unit-tests: $(addprefix build/unit/,$(UNIT_TESTS)) $(addprefix build/unit-san/,$(UNIT_TESTS))
 
 # Every test: unit tests (plain and under ASan+UBSan) and the integration
 # tests against real PostgreSQL, SMTP and HTTP servers.  Last line of output
 # is "N passed, M failed".
-check: deps-check all unit-tests
+check: deps-check
+	@$(MAKE) --no-print-directory -j$$(nproc) all unit-tests
 	@bash tests/run.sh
 
-demo: deps-check all
+demo: deps-check
+	@$(MAKE) --no-print-directory -j$$(nproc) all
 	@bash etc/demo.sh
 
 # Installs what is missing (as root), or prints the command to run.
@@ -103,8 +117,8 @@ install: all
 	chmod 0640 $(DESTDIR)$(SYSCONFDIR)/rapport/rapport.conf
 	sed 's|@SBINDIR@|$(SBINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/rapportd.service > $(DESTDIR)$(UNITDIR)/rapportd.service
 	install -m 0644 systemd/rapport.sysusers $(DESTDIR)$(SYSUSERSDIR)/rapport.conf
-	for m in man/*.5; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/ || true; done
-	for m in man/*.8; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man8/ || true; done
+	install -m 0644 daemon/*.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 daemon/*.8 $(DESTDIR)$(MANDIR)/man8/
 
 clean:
 	rm -rf $(OBJDIR) rapportd rapportctl

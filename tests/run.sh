@@ -14,8 +14,9 @@ logdir=$(mktemp -d "${TMPDIR:-/tmp}/rapport-check.XXXXXX")
 
 count_cmocka() { # $1 name, $2 log
         local p f
-        p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$2" | tail -1)
-        f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$2" | tail -1)
+        # a file may run several cmocka groups: sum them all
+        p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$2" | awk '{s+=$1} END {if (NR) print s}')
+        f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$2" | awk '{s+=$1} END {if (NR) print s}')
         passed=$((passed + ${p:-0}))
         if [[ -n $f && $f != 0 ]] || [[ -z $p && -z $f ]]; then
                 failed=$((failed + ${f:-1}))
@@ -41,7 +42,10 @@ if [[ -z $pattern ]]; then
                                 echo "[  FAILED  ] 1 test(s), exit status $rc" >>"$log"
                         fi
                         count_cmocka "$name" "$log"
-                        printf '%-40s %s (%ss)\n' "$name" "$(tail -1 "$log")" "$(( $(date +%s) - start ))"
+                        printf '%-40s %s passed, %s failed (%ss)\n' "$name" \
+                                "$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')" \
+                                "$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')" \
+                                "$(( $(date +%s) - start ))"
                 done
         done
 fi
