@@ -513,7 +513,7 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
                 if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
                         log_error("%s: cannot read configuration: %m", path);
                 else
-                        log_error("%s:%d: syntax error: %s", config_error_file(&cfg) ?: path,
+                        log_error("%s:%d: %s", config_error_file(&cfg) ?: path,
                                   config_error_line(&cfg), config_error_text(&cfg));
                 config_destroy(&cfg);
                 return -EINVAL;

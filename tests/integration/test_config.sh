@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Bad input at the edges: configuration errors name file, line and setting
+# and exit 78; a missing template fails `rapportctl check`; migrations are
+# idempotent and safe to run concurrently; an unreachable database gives
+# one clear line and exit 69; the daemon waits for a database that is down.
+set -uo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$T_LIB_DIR/rapport.sh"
+
+rapport_db
+CONF=$T_TMP/rapport.conf
+rapport_config "$CONF"
+
+assert_exit 0 "-n accepts the test config" -- "$RAPPORTD" --config "$CONF" -n
+assert_contains "$T_OUT" "configuration OK" "-n prints configuration OK"
+sed "s|/usr/local/share/rapport/templates|$T_ROOT/templates|" "$T_ROOT/etc/rapport.conf" >"$T_TMP/sample.conf"
+assert_exit 0 "the sample config is valid" -- "$RAPPORTD" --config "$T_TMP/sample.conf" -n
+
+bad() { # NAME SED-EXPRESSION EXPECTED-TEXT
+    local f=$T_TMP/bad-$RANDOM.conf
+    sed "$2" "$CONF" >"$f"
+    assert_exit 78 "$1: exit 78" -- "$RAPPORTD" --config "$f" -n
+    assert_contains "$T_OUT" "$3" "$1: message"
+    assert_exit 78 "$1: rapportctl check exits 78" -- "$RAPPORTCTL" --config "$f" check
+}
+line=$(grep -n '^email:' "$CONF" | cut -d: -f1)
+bad "syntax error" 's/^locale = "en";/locale = ;/' ".conf:2: syntax error"
+bad "unknown key" "s/^  tls = \"none\";/  tls = \"none\"; smtp_urll = \"x\";/" ".conf:$((line + 3)): email.smtp_urll: unknown setting"
+bad "wrong type" 's/connections = 4;/connections = "four";/' "email.connections: expected an integer"
+bad "bad value" 's/tls = "none";/tls = "sometimes";/' 'email.tls: expected one of "required", "opportunistic", "none"'
+bad "bad cron" 's/schedule = "0 \* \* \* \*"/schedule = "0 0 32 * *"/' "jobs.birthdays.schedule: day-of-month 32 out of range 1-31"
+bad "never-firing cron" 's/schedule = "0 \* \* \* \*"/schedule = "0 0 30 2 *"/' "never fires"
+bad "unknown time zone" 's/^time_zone = "UTC";/time_zone = "Mars\/Olympus";/' 'time_zone: unknown time zone "Mars/Olympus"'
+bad "unknown job" 's/birthdays: {/birthdayz: {/' "jobs.birthdayz: unknown job"
+bad "bad send_at" 's/send_at = "09:00"/send_at = "9 o clock"/' 'jobs.birthdays.send_at: expected a time of day'
+bad "unreadable secret" 's|^  tls = "none";|  tls = "none"; password_file = "/nonexistent/pw";|' "cannot read secret file /nonexistent/pw"
+assert_exit 78 "missing file: exit 78" -- "$RAPPORTD" --config "$T_TMP/nope.conf" -n
+assert_contains "$T_OUT" "nope.conf: cannot read configuration" "missing file: message"
+
+# Several errors are all reported, not just the first.
+sed -e 's/connections = 4;/connections = "four";/' -e 's/tls = "none";/tls = "sometimes";/' "$CONF" >"$T_TMP/two.conf"
+assert_exit 78 "two errors" -- "$RAPPORTD" --config "$T_TMP/two.conf" -n
+assert_contains "$T_OUT" "2 errors in configuration" "both errors reported"
+
+# The secret itself never appears in output.
+echo "s3cret-Pa55" >"$T_TMP/pw"
+sed "s|^  tls = \"none\";|  tls = \"none\"; password_file = \"$T_TMP/pw\"; username = \"u\";|" "$CONF" >"$T_TMP/secret.conf"
+assert_exit 0 "password_file accepted" -- "$RAPPORTD" --config "$T_TMP/secret.conf" -n
+assert_exit 0 "migrate" -- "$RAPPORTCTL" --config "$CONF" migrate
+out=$("$RAPPORTCTL" --config "$T_TMP/secret.conf" check 2>&1; "$RAPPORTD" --config "$T_TMP/secret.conf" --once --now 2026-01-01T00:00:00Z 2>&1)
+[[ $out != *s3cret* ]] && t_pass "secret never printed" || t_fail "secret never printed" "$out"
+
+# Templates: a broken one is reported with file:line:column; a missing one fails check.
+mkdir -p "$T_TMP/tpl"
+cp "$T_ROOT"/templates/*.mustache "$T_TMP/tpl/"
+TEMPLATES_DIR=$T_TMP/tpl rapport_config "$T_TMP/tpl.conf"
+assert_exit 0 "check passes with the default templates" -- "$RAPPORTCTL" --config "$T_TMP/tpl.conf" check
+printf 'Subject: hi\n\nline two\n{{#open}}\nnever closed\n' >"$T_TMP/tpl/birthday.email.en.mustache"
+assert_exit 78 "broken template: check fails" -- "$RAPPORTCTL" --config "$T_TMP/tpl.conf" check
+assert_contains "$T_OUT" "birthday.email.en.mustache:4:1: unclosed section 'open'" "broken template: file, line and column"
+assert_exit 78 "broken template: rapportd refuses to start" -- "$RAPPORTD" --config "$T_TMP/tpl.conf" -n
+rm "$T_TMP/tpl/birthday.email.en.mustache" "$T_TMP"/tpl/birthday.email.zh-CN.mustache
+assert_exit 78 "missing template: check fails" -- "$RAPPORTCTL" --config "$T_TMP/tpl.conf" check
+assert_contains "$T_OUT" "no template birthday.email.en.mustache" "missing template named"
+
+# Migrations: twice is a no-op; concurrent runs serialise on the advisory lock.
+assert_exit 0 "migrate again" -- "$RAPPORTCTL" --config "$CONF" migrate
+assert_contains "$T_OUT" "up to date" "second migrate is a no-op"
+psql -XAtq -c "DROP SCHEMA rapport CASCADE"
+for i in 1 2 3; do "$RAPPORTCTL" --config "$CONF" migrate >"$T_TMP/mig$i.log" 2>&1 & done
+rcs=0; for job in $(jobs -p); do wait "$job" || rcs=$((rcs + 1)); done
+assert_eq 0 "$rcs" "three concurrent migrates all succeed"
+assert_eq 1 "$(psql_val "SELECT count(*) FROM rapport.schema_migrations")" "each migration recorded once"
+assert_eq 1 "$(cat "$T_TMP"/mig*.log | grep -c 'applied 1 migration')" "exactly one of them applied it"
+
+# Database unreachable: one clear line, exit 69.
+sed "s/port=$PGPORT/port=1/" "$CONF" >"$T_TMP/down.conf"
+assert_exit 69 "rapportctl status: database unreachable" -- "$RAPPORTCTL" --config "$T_TMP/down.conf" status
+assert_eq 1 "$(printf '%s\n' "$T_OUT" | grep -c .)" "one line of error"
+assert_contains "$T_OUT" "Cannot connect to the database" "says what is wrong"
+
+# The daemon waits for a database that is down at start, then carries on.
+pg_stop
+t_spawn rapportd "$RAPPORTD" --config "$CONF"
+wait_until "grep -q 'Cannot connect to the database' '$(t_log rapportd)'" 10 && t_pass "daemon logs the unreachable database" || t_fail "daemon logs the unreachable database" "$(cat "$(t_log rapportd)")"
+kill -0 "$T_SPAWN_PID" 2>/dev/null && t_pass "daemon keeps running without a database" || t_fail "daemon keeps running without a database" "exited"
+pg_restart_server
+wait_until "grep -q 'Connected to the database' '$(t_log rapportd)'" 20 && t_pass "daemon connects once the database is back" || t_fail "daemon connects once the database is back" "$(cat "$(t_log rapportd)")"
+t_stop rapportd TERM 15
+assert_eq 0 "$T_STOP_RC" "daemon stops cleanly on SIGTERM"
+t_summary
