@@ -12,7 +12,9 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "../jobs/jobs.h"
 #include "channel.h"
+#include "db.h"
 #include "config.h"
 #include "curl_glue.h"
 #include "log.h"
@@ -265,6 +267,39 @@ static void start_one(struct dispatcher *d, int ch, struct outbox_msg *m) {
         outbox_msg_clear(m);
 }
 
+/* The job's own still-due check (an invoice paid, a complaint resolved
+ * since planning), one query per job per batch. */
+static void apply_still_due(struct dispatcher *d, struct outbox_msg *msgs, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                if (msgs[i].cancel_reason)
+                        continue;
+                const struct job_def *def = job_def_find(msgs[i].job);
+                if (!def || !def->still_due_sql)
+                        continue;
+                bool seen = false;
+                for (size_t k = 0; k < i && !seen; k++)
+                        seen = !msgs[k].cancel_reason && streq(msgs[k].job, msgs[i].job);
+                if (seen)
+                        continue; /* handled with the first message of this job */
+                _cleanup_buf_ struct buf ids = {0};
+                buf_puts(&ids, "{");
+                for (size_t k = i; k < n; k++)
+                        if (!msgs[k].cancel_reason && streq(msgs[k].job, def->name))
+                                buf_printf(&ids, "%s%lld", ids.len > 1 ? "," : "", (long long)msgs[k].id);
+                buf_puts(&ids, "}");
+                const char *p[] = {ids.data, d->env->now ? d->env->now : "now"};
+                _cleanup_(PQclearp) PGresult *res = NULL;
+                if (db_exec(d->env->conn, "Checking messages are still due", def->still_due_sql, 2, p, &res) < 0)
+                        continue; /* send anyway: the generic checks passed */
+                for (int r = 0; r < PQntuples(res); r++) {
+                        long long id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+                        for (size_t k = i; k < n; k++)
+                                if (msgs[k].id == id && !msgs[k].cancel_reason)
+                                        msgs[k].cancel_reason = strdup(PQgetvalue(res, r, 1));
+                }
+        }
+}
+
 static void arm_wake(struct dispatcher *d, uint64_t usec_from_now) {
         sd_event_source_set_time(d->wake, now_usec(d) + usec_from_now);
         sd_event_source_set_enabled(d->wake, SD_EVENT_ONESHOT);
@@ -307,6 +342,7 @@ static void pump(struct dispatcher *d) {
                 bucket_refund(d, ch, allow - (unsigned)n);
                 if (n == allow)
                         claimed_full = true;
+                apply_still_due(d, msgs, n);
                 for (size_t i = 0; i < n; i++)
                         start_one(d, ch, &msgs[i]);
                 outbox_msgs_free(msgs, n);

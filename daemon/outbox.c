@@ -227,3 +227,34 @@ int outbox_next_due(PGconn *conn, const char *now, int64_t *seconds) {
         *seconds = PQgetisnull(res, 0, 0) ? -1 : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         return 0;
 }
+
+int outbox_prune(PGconn *conn, int retention_days, int batch, long *deleted) {
+        char days[16], lim[16];
+        snprintf(days, sizeof days, "%d", retention_days);
+        snprintf(lim, sizeof lim, "%d", batch);
+        const char *p[] = {days, lim};
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        /* Small batches keep each transaction short; the index on
+         * updated_at (finished rows only) makes finding them cheap. */
+        int r = db_exec(conn, "Pruning old messages",
+                        "WITH old AS (SELECT id FROM rapport.outbox"
+                        "  WHERE state IN ('sent', 'failed', 'cancelled')"
+                        "    AND updated_at < now() - make_interval(days => $1::int)"
+                        "  ORDER BY updated_at LIMIT $2::int FOR UPDATE SKIP LOCKED)"
+                        " DELETE FROM rapport.outbox o USING old WHERE o.id = old.id",
+                        2, p, &res);
+        if (r < 0)
+                return r;
+        *deleted = atol(PQcmdTuples(res));
+        if (*deleted < batch) {
+                /* The queue is clean: trim the side tables too, keeping each
+                 * job's latest run (catch-up needs it). */
+                (void)db_exec(conn, "Pruning old skip records",
+                              "DELETE FROM rapport.skipped WHERE day < current_date - $1::int AND $2::int > 0", 2, p, NULL);
+                (void)db_exec(conn, "Pruning old job runs",
+                              "DELETE FROM rapport.job_runs j WHERE scheduled_for < now() - make_interval(days => $1::int)"
+                              " AND $2::int > 0 AND scheduled_for < (SELECT max(scheduled_for) FROM rapport.job_runs k WHERE k.job = j.job)",
+                              2, p, NULL);
+        }
+        return 0;
+}

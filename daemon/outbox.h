@@ -50,6 +50,10 @@ int outbox_mark_cancelled(PGconn *conn, const struct outbox_msg *m, const char *
 /* Give an unstarted or interrupted claim back to the queue (graceful stop). */
 int outbox_release(PGconn *conn, const struct outbox_msg *m);
 
+/* Delete up to `batch` finished messages older than retention_days (their
+ * audit text with them); *deleted says how many. */
+int outbox_prune(PGconn *conn, int retention_days, int batch, long *deleted);
+
 int outbox_suppress(PGconn *conn, const char *address, const char *channel, const char *reason);
 
 /* Seconds until the next queued message becomes due (0 if due now), or

@@ -21,6 +21,7 @@
 #include "db.h"
 #include "dispatch.h"
 #include "log.h"
+#include "outbox.h"
 #include "planner.h"
 #include "preview.h"
 #include "scheduler.h"
@@ -38,7 +39,7 @@ struct daemon {
         PGconn *conn;
         struct dispatch_env env;
         struct dispatcher *dispatcher;
-        sd_event_source *sched_timer, *reconnect_timer, *pg_io;
+        sd_event_source *sched_timer, *reconnect_timer, *pg_io, *prune_timer;
         uint64_t reconnect_delay;
         time_t first_attempt;
         bool once, dry_run, ready, stopping, failed;
@@ -98,6 +99,35 @@ static int on_sched_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         run_schedules(d);
         if (d->dispatcher)
                 dispatcher_kick(d->dispatcher);
+        return 0;
+}
+
+#define PRUNE_INTERVAL_USEC (3600 * 1000000ULL)
+#define PRUNE_BATCH 1000
+
+/* Retention: a few small batches per tick, sooner again while there is a
+ * backlog, so years of history drain without one long transaction. */
+static int on_prune_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct daemon *d = userdata;
+        uint64_t next = PRUNE_INTERVAL_USEC;
+        if (d->conn && !d->stopping) {
+                long total = 0, n = 0;
+                for (int i = 0; i < 10; i++) {
+                        if (outbox_prune(d->conn, d->cfg->outbox.retention_days, PRUNE_BATCH, &n) < 0 || n < PRUNE_BATCH)
+                                break;
+                        total += n;
+                }
+                total += n > 0 && n < PRUNE_BATCH ? n : 0;
+                if (total)
+                        log_info("Pruned %ld message(s) older than %d days", total, d->cfg->outbox.retention_days);
+                if (n >= PRUNE_BATCH)
+                        next = 5 * 1000000ULL;
+        }
+        uint64_t now;
+        (void)usec;
+        sd_event_now(d->event, CLOCK_MONOTONIC, &now);
+        sd_event_source_set_time(s, now + next);
+        sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         return 0;
 }
 
@@ -390,6 +420,14 @@ int main(int argc, char **argv) {
         sd_event_add_time(d.event, &d.sched_timer, CLOCK_REALTIME, UINT64_MAX, 1000 * 1000, on_sched_timer, &d);
         sd_event_source_set_description(d.sched_timer, "scheduler");
         sd_event_source_set_enabled(d.sched_timer, SD_EVENT_OFF);
+        if (!once) {
+                /* First pass a minute after start, when the database is up. */
+                uint64_t now;
+                sd_event_now(d.event, CLOCK_MONOTONIC, &now);
+                sd_event_add_time(d.event, &d.prune_timer, CLOCK_MONOTONIC, now + 60 * 1000000ULL, 60 * 1000000ULL, on_prune_timer, &d);
+                sd_event_source_set_description(d.prune_timer, "retention");
+                sd_event_source_set_enabled(d.prune_timer, SD_EVENT_ONESHOT);
+        }
         sd_event_add_time(d.event, &d.reconnect_timer, CLOCK_MONOTONIC, 0, 1000, on_reconnect, &d);
         sd_event_source_set_description(d.reconnect_timer, "db-reconnect");
         sd_event_source_set_enabled(d.reconnect_timer, SD_EVENT_ONESHOT);
@@ -406,6 +444,7 @@ int main(int argc, char **argv) {
         sd_event_source_disable_unref(d.sched_timer);
         sd_event_source_disable_unref(d.reconnect_timer);
         sd_event_source_disable_unref(d.pg_io);
+        sd_event_source_disable_unref(d.prune_timer);
         PQfinish(d.conn);
         sd_event_unref(d.event);
         template_set_free(d.templates);
