@@ -33,14 +33,18 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
         format_sql_time(scheduled_for, sched, sizeof sched);
         const char *now_param = now ? now : "now";
 
-        /* The day a job was first enabled is its default effective_from. */
-        const char *sp[] = {j->name, now_param};
-        int r = db_exec(conn, "Recording the job's first enabled day",
-                        "INSERT INTO rapport.job_state (job, first_enabled)"
-                        " VALUES ($1, ($2::timestamptz AT TIME ZONE 'UTC')::date) ON CONFLICT (job) DO NOTHING",
-                        2, sp, NULL);
-        if (r < 0)
-                return r;
+        /* The day a job was first enabled is its default effective_from
+         * (a dry run leaves no trace, so it does not count). */
+        int r;
+        if (!dry_run) {
+                const char *sp[] = {j->name, now_param};
+                r = db_exec(conn, "Recording the job's first enabled day",
+                            "INSERT INTO rapport.job_state (job, first_enabled)"
+                            " VALUES ($1, ($2::timestamptz AT TIME ZONE 'UTC')::date) ON CONFLICT (job) DO NOTHING",
+                            2, sp, NULL);
+                if (r < 0)
+                        return r;
+        }
 
         r = db_exec(conn, "Starting the planning transaction", "BEGIN", 0, NULL, NULL);
         if (r < 0)

@@ -39,6 +39,18 @@ int preview_print(FILE *out, PGresult *rows, const struct rapport_config *c, con
                         bad++;
                         continue;
                 }
+                if (streq(channel, "email")) {
+                        fprintf(out, "From: %s%s<%s>\n", c->email.from_name ? c->email.from_name : "",
+                                c->email.from_name ? " " : "", c->email.from_addr ? c->email.from_addr : "");
+                        fprintf(out, "To: %s <%s>\n", PQgetvalue(rows, i, 4), show_recipients ? recipient : masked);
+                        if (c->email.redirect_to)
+                                fprintf(out, "(redirected to %s by email.redirect_to)\n", c->email.redirect_to);
+                        if (PQgetvalue(rows, i, 10)[0] == 't' && (c->email.unsubscribe_mailto || c->email.unsubscribe_url))
+                                fprintf(out, "List-Unsubscribe: %s%s%s\n", c->email.unsubscribe_mailto ? "<mailto:" : "",
+                                        c->email.unsubscribe_mailto ? c->email.unsubscribe_mailto : "",
+                                        c->email.unsubscribe_mailto ? ">" : "");
+                } else
+                        fprintf(out, "To: %s\n", show_recipients ? recipient : masked);
                 if (r.subject)
                         fprintf(out, "Subject: %s\n", r.subject);
                 fprintf(out, "\n%s", r.text ? r.text : "");

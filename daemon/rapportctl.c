@@ -141,7 +141,7 @@ static int cmd_next(struct ctl *ctl, int argc, char **argv) {
         long count = 1;
         int o;
         reset_getopt();
-        while ((o = getopt_long(argc, argv, "+t:f:n:h", opts, NULL)) >= 0) {
+        while ((o = getopt_long(argc, argv, "t:f:n:h", opts, NULL)) >= 0) {
                 switch (o) {
                 case 't': zone = optarg; break;
                 case 'f': from = optarg; break;
@@ -200,7 +200,7 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
         const char *file = NULL, *data = NULL, *partials = NULL, *escape = NULL;
         int o;
         reset_getopt();
-        while ((o = getopt_long(argc, argv, "+t:d:p:e:h", opts, NULL)) >= 0) {
+        while ((o = getopt_long(argc, argv, "t:d:p:e:h", opts, NULL)) >= 0) {
                 switch (o) {
                 case 't': file = optarg; break;
                 case 'd': data = optarg; break;
@@ -558,7 +558,7 @@ static int cmd_run(struct ctl *ctl, int argc, char **argv) {
         bool dry = false, show = false;
         int o;
         reset_getopt();
-        while ((o = getopt_long(argc, argv, "+h", opts, NULL)) >= 0) {
+        while ((o = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (o) {
                 case 'N': now = optarg; break;
                 case 'd': dry = true; break;
@@ -585,7 +585,7 @@ static int cmd_preview(struct ctl *ctl, int argc, char **argv) {
         bool show = false;
         int o;
         reset_getopt();
-        while ((o = getopt_long(argc, argv, "+h", opts, NULL)) >= 0) {
+        while ((o = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (o) {
                 case 'N': now = optarg; break;
                 case 'c': col = "customer", val = optarg; break;
@@ -616,7 +616,7 @@ static int cmd_queue(struct ctl *ctl, int argc, char **argv) {
         bool show = false;
         int o;
         reset_getopt();
-        while ((o = getopt_long(argc, argv, "+h", opts, NULL)) >= 0) {
+        while ((o = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (o) {
                 case 's': state = optarg; break;
                 case 'j': job = optarg; break;
@@ -797,7 +797,7 @@ static int cmd_suppress(struct ctl *ctl, int argc, char **argv) {
         const char *reason = "manual";
         int o;
         reset_getopt();
-        while ((o = getopt_long(argc, argv, "+h", opts, NULL)) >= 0) {
+        while ((o = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (o) {
                 case 'r': reason = optarg; break;
                 case 'h':

@@ -71,7 +71,8 @@ static void run_schedules(struct daemon *d) {
         int64_t now = current_time(d);
         for (size_t i = 0; i < d->cfg->n_jobs; i++) {
                 struct catch_up_stats st = {0};
-                int r = scheduler_run_due(d->conn, d->cfg, &d->cfg->jobs[i], now, d->now_iso, d->dry_run, &st);
+                struct run_opts o = {d->conn, d->cfg, d->now_iso, d->dry_run, d->templates};
+                int r = scheduler_run_due(&o, &d->cfg->jobs[i], now, &st);
                 d->runs += st.ran;
                 d->planned += (unsigned long)st.planned;
                 if (r < 0 || st.failed)

@@ -8,17 +8,18 @@
 #include "cron.h"
 #include "log.h"
 #include "planner.h"
+#include "preview.h"
 
 /* An occurrence this recent is the current one, not a missed one. */
 #define CURRENT_SLACK 120
 /* Enumeration bound: a once-a-minute job over a year-long window. */
 #define MAX_OCCURRENCES 600000
 
-static int run_one(PGconn *conn, const struct rapport_config *c, const struct job_config *j, int64_t occ,
-                   const char *now_iso, bool dry_run, struct catch_up_stats *st) {
+static int run_one(const struct run_opts *o, const struct job_config *j, int64_t occ, struct catch_up_stats *st) {
         struct plan_result res;
         struct log_ctx ctx = {j->name, 0, NULL};
-        int r = planner_run(conn, c, j, occ, now_iso, dry_run || j->dry_run, false, &res);
+        bool dry_run = o->dry_run || j->dry_run;
+        int r = planner_run(o->conn, o->cfg, j, occ, o->now_iso, dry_run, false, &res);
         if (r < 0) {
                 st->failed++;
                 plan_result_clear(&res);
@@ -32,15 +33,18 @@ static int run_one(PGconn *conn, const struct rapport_config *c, const struct jo
                 char when[64];
                 tz_format_iso8601(j->tz, occ, when, sizeof when);
                 log_full(LOG_INFO, 0, &ctx, "%s occurrence %s: planned %lld, skipped %lld %s",
-                         dry_run || j->dry_run ? "Dry run of" : "Ran", when, res.planned, res.skipped,
+                         dry_run ? "Dry run of" : "Ran", when, res.planned, res.skipped,
                          res.skipped ? res.skip_reasons : "");
+                if (dry_run && res.preview && o->templates)
+                        (void)preview_print(stdout, res.preview, o->cfg, o->templates, false);
         }
         plan_result_clear(&res);
         return 0;
 }
 
-int scheduler_run_due(PGconn *conn, const struct rapport_config *c, const struct job_config *j, int64_t now,
-                      const char *now_iso, bool dry_run, struct catch_up_stats *st) {
+int scheduler_run_due(const struct run_opts *o, const struct job_config *j, int64_t now, struct catch_up_stats *st) {
+        PGconn *conn = o->conn;
+        const struct rapport_config *c = o->cfg;
         if (!j->enabled)
                 return 0;
         int64_t last;
@@ -57,7 +61,8 @@ int scheduler_run_due(PGconn *conn, const struct rapport_config *c, const struct
                 unsigned n = 0;
                 int64_t next;
                 while (n < 1000 && cron_next(&j->cron, j->tz, t, &next) == 0 && next < window_start) {
-                        (void)planner_record_skipped(conn, c, j, next, "missed: outside catch_up_window");
+                        if (!o->dry_run)
+                                (void)planner_record_skipped(conn, c, j, next, "missed: outside catch_up_window");
                         st->skipped++;
                         t = next;
                         n++;
@@ -99,7 +104,7 @@ int scheduler_run_due(PGconn *conn, const struct rapport_config *c, const struct
                 first_run = occ[n - 1] >= now - CURRENT_SLACK ? n - 1 : n;
                 break;
         }
-        for (size_t i = 0; i < first_run; i++) {
+        for (size_t i = 0; i < first_run && !o->dry_run; i++) {
                 (void)planner_record_skipped(conn, c, j, occ[i],
                                              j->catch_up == CATCH_UP_ALL ? "missed: beyond catch_up_max"
                                              : j->catch_up == CATCH_UP_NONE ? "missed: catch_up = none"
@@ -107,7 +112,7 @@ int scheduler_run_due(PGconn *conn, const struct rapport_config *c, const struct
                 st->skipped++;
         }
         for (size_t i = first_run; i < n; i++) {
-                r = run_one(conn, c, j, occ[i], now_iso, dry_run, st);
+                r = run_one(o, j, occ[i], st);
                 if (r < 0)
                         return r;
         }

@@ -16,10 +16,18 @@ struct catch_up_stats {
         long long planned;
 };
 
-/* Run what is due for job j at `now` (epoch seconds); now_iso is the
- * --now override passed down to SQL, or NULL. */
-int scheduler_run_due(PGconn *conn, const struct rapport_config *c, const struct job_config *j, int64_t now,
-                      const char *now_iso, bool dry_run, struct catch_up_stats *stats);
+struct template_set;
+
+struct run_opts {
+        PGconn *conn;
+        const struct rapport_config *cfg;
+        const char *now_iso; /* --now override passed down to SQL, or NULL */
+        bool dry_run;        /* plan in a rolled-back transaction ... */
+        const struct template_set *templates; /* ... and print the rendered messages */
+};
+
+/* Run what is due for job j at `now` (epoch seconds). */
+int scheduler_run_due(const struct run_opts *o, const struct job_config *j, int64_t now, struct catch_up_stats *stats);
 
 /* The earliest next occurrence after `after` over all enabled jobs, or
  * INT64_MAX when none. */

@@ -190,6 +190,9 @@ notify_start n3
 daemon_start d3 n3 CREDENTIALS_DIRECTORY="$CREDS" PGPASSFILE=/dev/null
 if wait_until "has n3 0 READY=1" 20; then t_pass "credential db-password: connected, READY=1"; else
     t_fail "credential db-password: connected, READY=1" "$(cat "$(t_log d3)")"; fi
+# This hour's occurrence already ran (before Jane existed): plan by hand.
+assert_exit 0 "rapportctl run with credentials" -- \
+    env CREDENTIALS_DIRECTORY="$CREDS" PGPASSFILE=/dev/null "$RAPPORTCTL" --config "$CONF" run birthdays
 wait_for_sms 1 15 || true
 assert_eq 1 "$(sms_count)" "SMS greeting sent"
 assert_eq "Bearer sms-t0ken" "$(sms_json 1 | jq -r '.headers.authorization // "none"')" "credential sms-token: used as the gateway token"
@@ -209,5 +212,6 @@ wait_for_sms 2 15 || true
 assert_eq 2 "$(sms_count)" "SMS greeting sent again"
 assert_eq "none" "$(sms_json 2 | jq -r '.headers.authorization // "none"')" "empty sms-token credential: no Authorization header"
 t_stop d4 TERM 8
+cat "$SMS_LOG" >&2; cat "$(t_log d4)" >&2
 
 t_summary
