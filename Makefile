@@ -20,7 +20,7 @@ CFLAGS      ?= -O2 -g
 ALL_CFLAGS   = -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror $(CFLAGS) \
                -Idaemon -Ijobs -Ibuild $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
                -DRAPPORT_TEMPLATES_DIR='"$(DATADIR)/templates"' \
-               -DRAPPORT_CONFIG='"$(SYSCONFDIR)/rapport/rapport.conf"' -DRAPPORT_VERSION='"$(VERSION)"'
+               -DRAPPORT_CONFIG='"$(SYSCONFDIR)/rapport/rapport.conf"' -DRAPPORT_VERSION='"$(VERSION)"' -DRAPPORT_SOURCE_DIR='"$(CURDIR)"'
 LIBS         = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 # Modules shared by both programs.

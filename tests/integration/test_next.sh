@@ -11,26 +11,28 @@ source "$T_LIB_DIR/rapport.sh"
 # Point at a config that does not exist: `next` must not need one.
 export RAPPORT_CONFIG=$T_TMP/absent.conf
 
-# expect NAME EXPECTED-LINES EXPR ARGS... — documented order (expression
-# first), exit 0, exact output.
+# expect NAME EXPECTED-LINES EXPR ARGS... — exit 0 and exact output.  The
+# options go before the expression here so that the semantics are checked
+# independently of argument order, which has its own assertions below.
 expect() {
     local name=$1 want=$2 expr=$3
     shift 3
-    assert_exit 0 "$name: exit 0" -- "$RAPPORTCTL" next "$expr" "$@"
+    assert_exit 0 "$name: exit 0" -- "$RAPPORTCTL" next "$@" "$expr"
     assert_eq "$want" "$T_OUT" "$name: output"
 }
 
-# The documented argument order, and options before the expression, agree.
-expect "NY spring forward, documented order" \
-"2027-03-14T03:00:00-04:00
+# The documented order: expression first, options after it.
+ny_spring="2027-03-14T03:00:00-04:00
 2027-03-15T02:30:00-04:00
-2027-03-16T02:30:00-04:00" \
+2027-03-16T02:30:00-04:00"
+assert_exit 0 "documented order (EXPR --tz --from --count): exit 0" -- \
+    "$RAPPORTCTL" next '30 2 * * *' --tz America/New_York --from 2027-03-13T12:00:00-05:00 --count 3
+assert_eq "$ny_spring" "$T_OUT" "documented order: output"
+assert_exit 65 "documented order, bad expression: exit 65" -- "$RAPPORTCTL" next '0 0 32 * *' --tz UTC
+assert_contains "$T_OUT" "day-of-month 32 out of range 1-31" "documented order, bad expression: field named"
+
+expect "NY spring forward: 02:30 fires at 03:00 EDT" "$ny_spring" \
     '30 2 * * *' --tz America/New_York --from 2027-03-13T12:00:00-05:00 --count 3
-assert_exit 0 "options before the expression" -- \
-    "$RAPPORTCTL" next --tz America/New_York --from 2027-03-13T12:00:00-05:00 --count 3 '30 2 * * *'
-assert_eq "2027-03-14T03:00:00-04:00
-2027-03-15T02:30:00-04:00
-2027-03-16T02:30:00-04:00" "$T_OUT" "options before the expression: same output"
 
 # Several times inside the gap collapse into one firing at 03:00, and
 # 03:00 itself is the same instant: still one.
@@ -147,7 +149,7 @@ fi
 bad() { # NAME EXPECTED-TEXT ARGS...
     local name=$1 text=$2 rc=0
     shift 2
-    "$RAPPORTCTL" next "$@" >"$T_TMP/bad.out" 2>&1 || rc=$?
+    "$RAPPORTCTL" next "${@:2}" "$1" >"$T_TMP/bad.out" 2>&1 || rc=$?
     T_OUT=$(<"$T_TMP/bad.out")
     if ((rc != 0)); then t_pass "$name: non-zero exit"; else t_fail "$name: non-zero exit" "exit 0: $T_OUT"; fi
     assert_contains "$T_OUT" "$text" "$name: message"
@@ -165,8 +167,9 @@ bad "unknown zone" "Mars/Olympus" '* * * * *' --tz Mars/Olympus
 bad "bad --from" "--from" '* * * * *' --tz UTC --from yesterday
 bad "bad --from month" "--from" '* * * * *' --tz UTC --from 2027-13-01T00:00:00Z
 bad "bad --count" "--count" '* * * * *' --tz UTC --count 0
-bad "no expression" "expression" --tz UTC
-assert_exit 65 "bad expression: EX_DATAERR" -- "$RAPPORTCTL" next '0 0 32 * *' --tz UTC
+assert_exit 64 "no expression: EX_USAGE" -- "$RAPPORTCTL" next --tz UTC
+assert_contains "$T_OUT" "expression" "no expression: message"
+assert_exit 65 "bad expression: EX_DATAERR" -- "$RAPPORTCTL" next --tz UTC '0 0 32 * *'
 assert_eq 1 "$(printf '%s\n' "$T_OUT" | grep -c .)" "bad expression: one line"
 
 assert_exit 0 "--help" -- "$RAPPORTCTL" next --help

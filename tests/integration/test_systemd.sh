@@ -212,6 +212,5 @@ wait_for_sms 2 15 || true
 assert_eq 2 "$(sms_count)" "SMS greeting sent again"
 assert_eq "none" "$(sms_json 2 | jq -r '.headers.authorization // "none"')" "empty sms-token credential: no Authorization header"
 t_stop d4 TERM 8
-cat "$SMS_LOG" >&2; cat "$(t_log d4)" >&2
 
 t_summary

@@ -1,0 +1,153 @@
+/* Template files: layout, escaping per part, locale fallback, partials. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "templates.h"
+#include "util.h"
+
+static char dir[256];
+
+static void write_file(const char *name, const char *content) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(content, f);
+        fclose(f);
+}
+
+static int setup(void **state) {
+        (void)state;
+        snprintf(dir, sizeof dir, "/tmp/rapport-tpl-XXXXXX");
+        assert_non_null(mkdtemp(dir));
+        write_file("greet.email.zh-CN.mustache",
+                   "Subject: 你好，{{name}} <{{co}}>\n\n{{name}}，您好！<{{co}}>\n{{> footer}}\n--- html ---\n<p>{{name}} &lt;{{co}}&gt;</p>\n");
+        write_file("greet.email.en.mustache", "Subject: Hello {{name}}\n\nDear {{name}},\n");
+        write_file("greet.sms.zh.mustache", "{{name}}，生日快乐！\n\n");
+        write_file("footer.mustache", "-- The team\n");
+        write_file("footer.zh-CN.mustache", "—— 客户服务部\n");
+        return 0;
+}
+
+static int teardown(void **state) {
+        (void)state;
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        return system(cmd);
+}
+
+static void test_email_layout_and_escaping(void **state) {
+        (void)state;
+        _cleanup_(template_set_freep) struct template_set *s = NULL;
+        int nerr = -1;
+        assert_int_equal(template_set_load(dir, &s, &nerr), 0);
+        assert_int_equal(nerr, 0);
+        const struct message_template *t = template_find(s, "greet", "email", "zh-CN", "en");
+        assert_non_null(t);
+        assert_string_equal(t->locale, "zh-CN");
+        json_object *ctx = json_tokener_parse("{\"name\":\"王伟\",\"co\":\"A&B\"}");
+        struct rendered r;
+        assert_int_equal(template_render(s, t, ctx, &r), 0);
+        assert_string_equal(r.subject, "你好，王伟 <A&B>");              /* subjects: no escaping */
+        assert_string_equal(r.text, "王伟，您好！<A&B>\n—— 客户服务部\n"); /* text: no escaping, localized partial */
+        assert_string_equal(r.html, "<p>王伟 &lt;A&amp;B&gt;</p>\n");   /* html: escaped */
+        rendered_clear(&r);
+        json_object_put(ctx);
+}
+
+static void test_locale_fallback(void **state) {
+        (void)state;
+        _cleanup_(template_set_freep) struct template_set *s = NULL;
+        int nerr;
+        assert_int_equal(template_set_load(dir, &s, &nerr), 0);
+        /* exact */
+        assert_string_equal(template_find(s, "greet", "email", "en", "zh-CN")->locale, "en");
+        /* zh-TW -> zh (language) for SMS */
+        assert_string_equal(template_find(s, "greet", "sms", "zh-TW", "en")->locale, "zh");
+        /* fr -> default locale en */
+        assert_string_equal(template_find(s, "greet", "email", "fr", "en")->locale, "en");
+        /* en-GB -> en */
+        assert_string_equal(template_find(s, "greet", "email", "en-GB", "zh-CN")->locale, "en");
+        /* nothing for this channel at all */
+        assert_null(template_find(s, "greet", "sms", "en", "en"));
+        assert_null(template_find(s, "nosuch", "email", "en", "en"));
+}
+
+static void test_sms_and_subject_flattening(void **state) {
+        (void)state;
+        _cleanup_(template_set_freep) struct template_set *s = NULL;
+        int nerr;
+        assert_int_equal(template_set_load(dir, &s, &nerr), 0);
+        json_object *ctx = json_tokener_parse("{\"name\":\"Evil\\r\\nBcc: x@example.com\"}");
+        struct rendered r;
+        const struct message_template *sms = template_find(s, "greet", "sms", "zh-CN", "en");
+        assert_int_equal(template_render(s, sms, ctx, &r), 0);
+        assert_null(r.subject);
+        assert_string_equal(r.text, "Evil\r\nBcc: x@example.com，生日快乐！"); /* trailing newlines dropped */
+        rendered_clear(&r);
+        const struct message_template *en = template_find(s, "greet", "email", "en", "en");
+        assert_int_equal(template_render(s, en, ctx, &r), 0);
+        assert_string_equal(r.subject, "Hello Evil  Bcc: x@example.com"); /* one line, always */
+        assert_null(r.html);
+        rendered_clear(&r);
+        json_object_put(ctx);
+}
+
+static void test_broken_template_rejects_the_whole_set(void **state) {
+        (void)state;
+        /* A reload that meets a broken file fails as a whole: the caller keeps the old set. */
+        _cleanup_(template_set_freep) struct template_set *old = NULL;
+        int nerr;
+        assert_int_equal(template_set_load(dir, &old, &nerr), 0);
+        write_file("bad.email.en.mustache", "Subject: x\n\n{{#open}}\n");
+        write_file("nosubject.email.en.mustache", "just text\n");
+        struct template_set *s = NULL;
+        assert_int_equal(template_set_load(dir, &s, &nerr), -EINVAL);
+        assert_null(s);
+        assert_int_equal(nerr, 2); /* every problem counted, not just the first */
+        assert_non_null(template_find(old, "greet", "email", "en", "en"));
+        char path[512];
+        snprintf(path, sizeof path, "%s/bad.email.en.mustache", dir);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/nosubject.email.en.mustache", dir);
+        unlink(path);
+}
+
+static void test_missing_directory(void **state) {
+        (void)state;
+        struct template_set *s = NULL;
+        int nerr = 0;
+        assert_true(template_set_load("/nonexistent/templates", &s, &nerr) < 0);
+        assert_int_equal(nerr, 1);
+}
+
+static void test_default_templates_parse(void **state) {
+        (void)state;
+        _cleanup_(template_set_freep) struct template_set *s = NULL;
+        int nerr = -1;
+        assert_int_equal(template_set_load(RAPPORT_SOURCE_DIR "/templates", &s, &nerr), 0);
+        assert_non_null(template_find(s, "birthday", "email", "zh-CN", "en"));
+        assert_non_null(template_find(s, "birthday", "email", "en", "zh-CN"));
+        assert_non_null(template_find(s, "birthday", "sms", "zh-CN", "en"));
+        assert_non_null(template_find(s, "birthday", "sms", "en", "en"));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_email_layout_and_escaping),
+                cmocka_unit_test(test_locale_fallback),
+                cmocka_unit_test(test_sms_and_subject_flattening),
+                cmocka_unit_test(test_broken_template_rejects_the_whole_set),
+                cmocka_unit_test(test_missing_directory),
+                cmocka_unit_test(test_default_templates_parse),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
