@@ -33,6 +33,9 @@ CORE_SRCS = daemon/util.c daemon/log.c daemon/config.c daemon/db.c daemon/migrat
 MIGRATIONS = $(sort $(wildcard etc/migrations/*.sql))
 
 OBJDIR = build
+# `make V=1` shows full command lines.
+Q = $(if $(V),,@)
+say = $(if $(V),,@echo "  $(1)  $(2)";)
 CORE_OBJS = $(patsubst %.c,$(OBJDIR)/%.o,$(CORE_SRCS)) $(OBJDIR)/migrations.o
 
 .PHONY: all check unit-tests demo deps deps-check install clean bench
@@ -40,20 +43,20 @@ all: rapportd rapportctl
 
 $(OBJDIR)/migrations.c: $(MIGRATIONS) daemon/embed.sh
 	@mkdir -p $(OBJDIR)
-	sh daemon/embed.sh $@ $(MIGRATIONS)
+	$(call say,GEN,$@)sh daemon/embed.sh $@ $(MIGRATIONS)
 
 $(OBJDIR)/migrations.o: $(OBJDIR)/migrations.c
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(call say,CC,$@)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(OBJDIR)/%.o: %.c $(wildcard daemon/*.h jobs/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(call say,CC,$@)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 rapportd: $(CORE_OBJS) $(OBJDIR)/daemon/rapportd.o
-	$(CC) $(ALL_CFLAGS) $^ $(LIBS) -lm -o $@
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $^ $(LIBS) -lm -o $@
 
 rapportctl: $(CORE_OBJS) $(OBJDIR)/daemon/rapportctl.o
-	$(CC) $(ALL_CFLAGS) $^ $(LIBS) -lm -o $@
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $^ $(LIBS) -lm -o $@
 
 # --- tests -----------------------------------------------------------------
 # Unit tests link the same objects as the programs: once plain, once built
@@ -65,19 +68,19 @@ SAN_OBJS   = $(patsubst %.c,$(SANDIR)/%.o,$(CORE_SRCS)) $(SANDIR)/migrations.o
 
 $(SANDIR)/%.o: %.c $(wildcard daemon/*.h jobs/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c $< -o $@
+	$(call say,CC,$@)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c $< -o $@
 
 $(SANDIR)/migrations.o: $(OBJDIR)/migrations.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c $< -o $@
+	$(call say,CC,$@)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c $< -o $@
 
 build/unit/%: tests/unit/%.c $(CORE_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $< $(CORE_OBJS) $(LIBS) -lcmocka -lm -o $@
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $< $(CORE_OBJS) $(LIBS) -lcmocka -lm -o $@
 
 build/unit-san/%: tests/unit/%.c $(SAN_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $< $(SAN_OBJS) $(LIBS) -lcmocka -lm -o $@
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $< $(SAN_OBJS) $(LIBS) -lcmocka -lm -o $@
 
 unit-tests: $(addprefix build/unit/,$(UNIT_TESTS)) $(addprefix build/unit-san/,$(UNIT_TESTS))
 
