@@ -150,6 +150,25 @@ static int on_pg_io(sd_event_source *s, int fd, uint32_t revents, void *userdata
         return 0;
 }
 
+/* Notifications can arrive while a synchronous query runs; libpq then
+ * buffers them without the socket becoming readable again.  Drain them
+ * after every event so none is left waiting. */
+static int on_post(sd_event_source *s, void *userdata) {
+        (void)s;
+        struct daemon *d = userdata;
+        if (!d->conn)
+                return 0;
+        bool kick = false;
+        PGnotify *n;
+        while ((n = PQnotifies(d->conn))) {
+                kick = true;
+                PQfreemem(n);
+        }
+        if (kick && d->dispatcher)
+                dispatcher_kick(d->dispatcher);
+        return 0;
+}
+
 static void drop_connection(struct daemon *d, const char *why) {
         char msg[256];
         snprintf(msg, sizeof msg, "%s", why ? why : "");
@@ -418,6 +437,7 @@ int main(int argc, char **argv) {
         /* Pings WATCHDOG=1 at half of WATCHDOG_USEC when systemd asks. */
         sd_event_set_watchdog(d.event, true);
 
+        sd_event_add_post(d.event, NULL, on_post, &d);
         sd_event_add_time(d.event, &d.sched_timer, CLOCK_REALTIME, UINT64_MAX, 1000 * 1000, on_sched_timer, &d);
         sd_event_source_set_description(d.sched_timer, "scheduler");
         sd_event_source_set_enabled(d.sched_timer, SD_EVENT_OFF);
