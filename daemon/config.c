@@ -398,6 +398,11 @@ static char *load_secret(struct loader *l, const config_setting_t *where, const 
                 return NULL;
         }
         data[strcspn(data, "\r\n")] = '\0';
+        if (!data[0]) {
+                /* An empty secret is no secret: don't send empty credentials. */
+                free(data);
+                return NULL;
+        }
         return data;
 }
 
