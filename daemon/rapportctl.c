@@ -275,7 +275,9 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
                 partials = dir;
         }
         _cleanup_buf_ struct buf out = {0};
-        r = mustache_render(tpl, ctx, esc, template_dir_partial, (void *)partials, &out);
+        struct partial_dir pd = {.dir = partials};
+        r = mustache_render(tpl, ctx, esc, partial_dir_lookup, &pd, &out);
+        partial_dir_clear(&pd);
         json_object_put(ctx);
         if (r < 0) {
                 fprintf(stderr, "rapportctl render: %s: %s\n", file, r == -ELOOP ? "partials nest too deeply" : strerror(-r));

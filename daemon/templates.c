@@ -349,34 +349,40 @@ int template_render(const struct template_set *s, const struct message_template 
         return 0;
 }
 
-const struct mustache *template_dir_partial(const char *name, void *userdata) {
-        /* Used by `rapportctl render`: parse on demand, keep for the run. */
-        static struct {
-                char *name;
-                struct mustache *tpl;
-        } cache[64];
-        const char *dir = userdata;
-        for (size_t i = 0; i < ELEMENTSOF(cache) && cache[i].name; i++)
-                if (streq(cache[i].name, name))
-                        return cache[i].tpl;
-        if (!dir || strchr(name, '/'))
+const struct mustache *partial_dir_lookup(const char *name, void *userdata) {
+        struct partial_dir *pd = userdata;
+        for (size_t i = 0; i < pd->n; i++)
+                if (streq(pd->entries[i].name, name))
+                        return pd->entries[i].tpl;
+        if (!pd->dir || strchr(name, '/'))
                 return NULL;
         const char *fmts[] = {"%s/%s.mustache", "%s/%s"};
         for (size_t f = 0; f < ELEMENTSOF(fmts); f++) {
                 _cleanup_free_ char *path = NULL, *src = NULL;
                 size_t len;
-                if (asprintf(&path, fmts[f], dir, name) < 0 || read_file(path, &src, &len) < 0)
+                if (asprintf(&path, fmts[f], pd->dir, name) < 0 || read_file(path, &src, &len) < 0)
                         continue;
                 struct mustache *tpl = NULL;
                 if (parse_part(path, src, len, 1, &tpl) < 0)
                         return NULL;
-                for (size_t i = 0; i < ELEMENTSOF(cache); i++)
-                        if (!cache[i].name) {
-                                cache[i].name = strdup(name);
-                                cache[i].tpl = tpl;
-                                return tpl;
-                        }
-                return tpl; /* cache full: leaks one parse in a short-lived CLI */
+                struct partial_dir_entry *e = realloc(pd->entries, (pd->n + 1) * sizeof *e);
+                if (!e) {
+                        mustache_free(tpl);
+                        return NULL;
+                }
+                pd->entries = e;
+                pd->entries[pd->n++] = (struct partial_dir_entry){strdup(name), tpl};
+                return tpl;
         }
         return NULL;
+}
+
+void partial_dir_clear(struct partial_dir *pd) {
+        for (size_t i = 0; i < pd->n; i++) {
+                free(pd->entries[i].name);
+                mustache_free(pd->entries[i].tpl);
+        }
+        free(pd->entries);
+        pd->entries = NULL;
+        pd->n = 0;
 }

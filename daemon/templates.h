@@ -55,5 +55,15 @@ int template_render(const struct template_set *s, const struct message_template 
 int template_parse_file(const char *path, const char *channel, struct message_template **ret);
 void message_template_free(struct message_template *t);
 
-/* Partial lookup for `rapportctl render --partials DIR`: NAME.mustache. */
-const struct mustache *template_dir_partial(const char *name, void *dir);
+/* Partials loaded on demand from one directory (NAME.mustache, or NAME),
+ * for `rapportctl render --partials DIR`; parsed once per run. */
+struct partial_dir {
+        const char *dir;
+        struct partial_dir_entry {
+                char *name;
+                struct mustache *tpl;
+        } *entries;
+        size_t n;
+};
+const struct mustache *partial_dir_lookup(const char *name, void *partial_dir);
+void partial_dir_clear(struct partial_dir *pd);

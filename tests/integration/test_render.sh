@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# rapportctl render / preview / check from the administrator's side.
+set -uo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$T_LIB_DIR/rapport.sh"
+D=$T_TMP/r
+mkdir -p "$D/partials"
+printf 'Hi {{name}}!\n{{> foot}}' >"$D/a.mustache"
+printf '  -- {{team}} &\n' >"$D/partials/foot.mustache"
+printf '{"name":"<王>","team":"A&B","items":[1,2,3]}' >"$D/d.json"
+
+"$RAPPORTCTL" render --template "$D/a.mustache" --data "$D/d.json" --partials "$D/partials" >"$D/out1"
+assert_eq "$(printf 'Hi <王>!\n  -- A&B &\n' | od -An -tx1)" "$(od -An -tx1 <"$D/out1")" "render is byte-exact, text not escaped"
+"$RAPPORTCTL" render --template "$D/a.mustache" --data "$D/d.json" --partials "$D/partials" --escape html >"$D/out2"
+assert_eq "$(printf 'Hi &lt;王&gt;!\n  -- A&amp;B &\n')" "$(cat "$D/out2")" "--escape html escapes values, not template text"
+printf '<p>{{name}}</p>' >"$D/b.html.mustache"
+"$RAPPORTCTL" render --template "$D/b.html.mustache" --data "$D/d.json" >"$D/out3"
+assert_eq "<p>&lt;王&gt;</p>" "$(cat "$D/out3")" "HTML files escape by default"
+assert_eq "$(printf '<p>&lt;王&gt;</p>' | wc -c)" "$(wc -c <"$D/out3")" "nothing appended"
+printf '{{#items}}{{.}},{{/items}}\n' >"$D/c.mustache"
+"$RAPPORTCTL" render "$D/c.mustache" --data "$D/d.json" >"$D/out4"
+assert_eq "1,2,3," "$(cat "$D/out4")" "positional template, implicit iterator"
+
+printf 'line one\n  {{#open}}\n' >"$D/bad.mustache"
+assert_exit 65 "parse error exits 65" -- "$RAPPORTCTL" render --template "$D/bad.mustache" --data "$D/d.json"
+assert_contains "$T_OUT" "bad.mustache:2:3: unclosed section 'open'" "parse error names file, line and column"
+printf '%s' '{{=<% %>=}}<%#a%>x<%/b%>' >"$D/bad2.mustache"
+assert_exit 65 "mismatched close" -- "$RAPPORTCTL" render --template "$D/bad2.mustache" --data "$D/d.json"
+assert_contains "$T_OUT" "bad2.mustache:1:" "mismatched close: position"
+printf '{"name": ' >"$D/broken.json"
+assert_exit 65 "invalid JSON exits 65" -- "$RAPPORTCTL" render --template "$D/a.mustache" --data "$D/broken.json"
+assert_exit 66 "missing template exits 66" -- "$RAPPORTCTL" render --template "$D/none.mustache" --data "$D/d.json"
+assert_exit 64 "missing --data is a usage error" -- "$RAPPORTCTL" render --template "$D/a.mustache"
+assert_exit 64 "bad --escape" -- "$RAPPORTCTL" render --template "$D/a.mustache" --data "$D/d.json" --escape xml
+assert_exit 0 "render --help" -- "$RAPPORTCTL" render --help
+assert_contains "$T_OUT" "Usage: rapportctl render" "help text"
+
+# check reports every broken template, not just the first.
+rapport_db
+mkdir -p "$T_TMP/tpl"
+cp "$T_ROOT"/templates/*.mustache "$T_TMP/tpl/"
+printf 'Subject: x\n\n{{#a}}\n' >"$T_TMP/tpl/one.email.en.mustache"
+printf 'Subject: y\n\n{{/b}}\n' >"$T_TMP/tpl/two.email.en.mustache"
+TEMPLATES_DIR=$T_TMP/tpl rapport_config "$T_TMP/c.conf"
+"$RAPPORTCTL" --config "$T_TMP/c.conf" migrate >/dev/null
+assert_exit 78 "check fails on broken templates" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" check
+assert_contains "$T_OUT" "one.email.en.mustache:3:1:" "first broken template reported"
+assert_contains "$T_OUT" "two.email.en.mustache:3:1:" "second broken template reported too"
+rm "$T_TMP"/tpl/one.* "$T_TMP"/tpl/two.*
+
+# preview: complete messages for one customer, nothing queued or sent.
+psql -XAtq -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO crm.reps (id, name, email, time_zone, locale, digest_hour, active) VALUES (1, '李娜', 'li.na@example.cn', 'Asia/Shanghai', 'zh-CN', 8, true);
+INSERT INTO crm.customers (id, name, tier, email, phone, birthday, time_zone, locale, rep_id, consent_email, consent_sms, active) VALUES
+ (1, '王芳', 'A', 'wang.fang@example.cn', '+8613900000002', '1985-03-14', 'Asia/Shanghai', 'zh-CN', 1, true, true, true),
+ (2, 'Mary Major', 'B', 'mary@example.com', '+12125550199', '1985-03-14', 'America/New_York', 'en', 1, true, true, true);
+SQL
+assert_exit 0 "preview" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" preview birthdays --customer 1 --now 2027-03-14T10:00:00+08:00
+assert_contains "$T_OUT" "Subject: 生日快乐，王芳！" "preview shows the subject"
+assert_contains "$T_OUT" "To: 王芳 <wa***@example.cn>" "preview masks the recipient"
+assert_contains "$T_OUT" "--- html ---" "preview shows the HTML part"
+assert_contains "$T_OUT" "1 message(s) would be queued" "only the asked-for customer"
+[[ $T_OUT != *"Mary Major"* ]] && t_pass "other customers not shown" || t_fail "other customers not shown" "$T_OUT"
+assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "preview queues nothing"
+assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.job_runs')" "preview records no run"
+assert_exit 64 "preview of an unknown job" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" preview nosuchjob
+t_summary
