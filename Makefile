@@ -10,6 +10,7 @@ DATADIR      = $(PREFIX)/share/rapport
 MANDIR       = $(PREFIX)/share/man
 UNITDIR     ?= /lib/systemd/system
 SYSUSERSDIR ?= /usr/lib/sysusers.d
+TMPFILESDIR ?= /usr/lib/tmpfiles.d
 
 CC          ?= cc
 PKGS         = libcurl libpq libconfig libsystemd json-c
@@ -110,14 +111,16 @@ deps-check: deps
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/templates \
 	           $(DESTDIR)$(SYSCONFDIR)/rapport $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
-	           $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR)/sql
+	           $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR)/sql \
+	           $(DESTDIR)$(TMPFILESDIR)
 	install -m 0755 rapportd $(DESTDIR)$(SBINDIR)/rapportd
 	install -m 0755 rapportctl $(DESTDIR)$(BINDIR)/rapportctl
 	install -m 0644 templates/*.mustache $(DESTDIR)$(DATADIR)/templates/
 	install -m 0644 etc/crm.sql etc/demo.sql $(DESTDIR)$(DATADIR)/sql/
-	test -e $(DESTDIR)$(SYSCONFDIR)/rapport/rapport.conf || \
-	  sed 's|@TEMPLATES_DIR@|$(DATADIR)/templates|' etc/rapport.conf > $(DESTDIR)$(SYSCONFDIR)/rapport/rapport.conf
-	chmod 0640 $(DESTDIR)$(SYSCONFDIR)/rapport/rapport.conf
+	test -e $(DESTDIR)$(SYSCONFDIR)/rapport/rapport.conf || { \
+	  sed 's|"/usr/local/share/rapport/templates"|"$(DATADIR)/templates"|' etc/rapport.conf > $(DESTDIR)$(SYSCONFDIR)/rapport/rapport.conf && \
+	  chmod 0640 $(DESTDIR)$(SYSCONFDIR)/rapport/rapport.conf; }
+	sed 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/rapport.tmpfiles > $(DESTDIR)$(TMPFILESDIR)/rapport.conf
 	sed 's|@SBINDIR@|$(SBINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/rapportd.service > $(DESTDIR)$(UNITDIR)/rapportd.service
 	install -m 0644 systemd/rapport.sysusers $(DESTDIR)$(SYSUSERSDIR)/rapport.conf
 	install -m 0644 daemon/*.5 $(DESTDIR)$(MANDIR)/man5/

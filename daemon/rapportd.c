@@ -343,7 +343,8 @@ static void help(void) {
                "  -c, --config FILE   configuration file (default %s)\n"
                "      --once          run every job due now, send what is sendable, exit\n"
                "      --now ISO8601   treat this instant as the current time (with --once)\n"
-               "      --dry-run       plan and render, print what would be sent, send nothing\n"
+               "      --dry-run       plan and render what is due, print it, send nothing\n"
+               "                      and exit (implies --once)\n"
                "  -n, --test-config   check the configuration and templates, print\n"
                "                      \"configuration OK\" and exit (78 if it is not)\n"
                "  -v, --verbose       log debug messages too\n"
@@ -373,7 +374,7 @@ int main(int argc, char **argv) {
                 case 'c': config_path = optarg; break;
                 case OPT_ONCE: once = true; break;
                 case OPT_NOW: now_arg = optarg; break;
-                case OPT_DRY_RUN: dry_run = true; break;
+                case OPT_DRY_RUN: dry_run = once = true; break; /* a dry run is always one pass */
                 case 'n': test_only = true; break;
                 case 'v': verbose = 1; break;
                 case 'h': help(); return 0;
