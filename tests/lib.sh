@@ -85,7 +85,8 @@ _t_stop_pid() {
 }
 
 # t_spawn NAME CMD... — run CMD in the background, output to $T_TMP/NAME.log,
-# stopped automatically at exit. Sets T_SPAWN_PID.
+# stopped automatically at exit. Sets T_SPAWN_PID. It stays a job of the
+# script (so t_stop can report its exit status): a plain `wait` waits for it.
 t_spawn() {
     local name=$1
     shift
@@ -111,7 +112,7 @@ t_log() { printf '%s\n' "$T_TMP/$1.log"; }
 # _t_launch NAME CMD... — start a sink that takes --ready-file and writes
 # "ready PORT" there once listening; sets _T_LAUNCH_PORT.
 _t_launch() {
-    local name=$1 fifo line fd pid tries
+    local name=$1 fifo line chunk fd pid tries
     shift
     fifo="$T_TMP/$name.ready"
     rm -f "$fifo"
@@ -121,13 +122,22 @@ _t_launch() {
     exec {fd}<>"$fifo"
     "$@" --ready-file "$fifo" >>"$T_TMP/$name.log" 2>&1 </dev/null {fd}>&- &
     pid=$!
+    # Infrastructure, not the test's own job: a plain `wait` or
+    # `jobs -p` in a test must not see it.
+    disown "$pid"
     _T_PIDS[$name]=$pid
     echo "$pid" >"$T_TMP/pids/$name.pid"
     line=
     # Short read timeouts only so a sink that died on startup is noticed
-    # at once instead of after the whole 20 s budget.
+    # at once instead of after the whole 20 s budget. A timeout can strike
+    # mid-line; read then keeps the partial input, so accumulate.
     for ((tries = 0; tries < 100; tries++)); do
-        if read -r -t 0.2 -u "$fd" line; then break; fi
+        chunk=
+        if read -r -t 0.2 -u "$fd" chunk; then
+            line+=$chunk
+            break
+        fi
+        line+=$chunk
         _t_alive "$pid" || break
     done
     exec {fd}<&-
@@ -321,6 +331,15 @@ pg_start() {
 # are kept for pg_restart_server). immediate simulates a crash.
 pg_stop() {
     [[ -n ${_T_PG_DIR:-} ]] || return 0
+    if [[ ${1:-fast} == immediate ]]; then
+        # With synchronous_commit=off, commits of the last few hundred ms
+        # are still in WAL buffers and an immediate stop would lose them —
+        # a durability loss no real server (with synchronous_commit on)
+        # shows. A checkpoint flushes the WAL up to now (a synchronous
+        # commit would not: a transaction that wrote no WAL skips the flush).
+        psql_val 'CHECKPOINT' -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres \
+            >/dev/null 2>&1 || true
+    fi
     _t_as_pg "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -m "${1:-fast}" -w -t 60 -s stop
 }
 
