@@ -123,15 +123,30 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
         return 0;
 }
 
-int planner_record_skipped(PGconn *conn, const struct rapport_config *c, const struct job_config *j,
-                           int64_t scheduled_for, const char *why) {
-        char sched[64];
-        format_sql_time(scheduled_for, sched, sizeof sched);
-        const char *p[] = {j->name, sched, c->instance, why};
-        return db_exec(conn, "Recording a skipped occurrence",
-                       "INSERT INTO rapport.job_runs (job, scheduled_for, instance, started_at, finished_at, status, error)"
-                       " VALUES ($1, $2, $3, now(), now(), 'skipped', $4) ON CONFLICT (job, scheduled_for) DO NOTHING",
-                       4, p, NULL);
+int planner_record_skipped_many(PGconn *conn, const struct rapport_config *c, const struct job_config *j,
+                                const int64_t *occ, size_t n, const char *why) {
+        /* One statement per few thousand: a year of a once-a-minute job
+         * missed is half a million rows, never half a million round trips. */
+        for (size_t done = 0; done < n;) {
+                _cleanup_buf_ struct buf arr = {0};
+                buf_puts(&arr, "{");
+                size_t k = 0;
+                for (; done < n && k < 5000; done++, k++) {
+                        char t[64];
+                        format_sql_time(occ[done], t, sizeof t);
+                        buf_printf(&arr, "%s\"%s\"", k ? "," : "", t);
+                }
+                buf_puts(&arr, "}");
+                const char *p[] = {j->name, arr.data, c->instance, why};
+                int r = db_exec(conn, "Recording skipped occurrences",
+                                "INSERT INTO rapport.job_runs (job, scheduled_for, instance, started_at, finished_at, status, error)"
+                                " SELECT $1, s, $3, now(), now(), 'skipped', $4 FROM unnest($2::timestamptz[]) AS s"
+                                " ON CONFLICT (job, scheduled_for) DO NOTHING",
+                                4, p, NULL);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 int planner_last_occurrence(PGconn *conn, const char *job, int64_t *ret) {

@@ -6,6 +6,7 @@
  * transaction rolls back and the waiter plans instead — exactly once. */
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct rapport_config;
@@ -24,9 +25,9 @@ void plan_result_clear(struct plan_result *r);
 int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_config *j, int64_t scheduled_for,
                 const char *now, bool dry_run, bool manual, struct plan_result *ret);
 
-/* Record an occurrence that will not run (catch-up policy / window). */
-int planner_record_skipped(PGconn *conn, const struct rapport_config *c, const struct job_config *j,
-                           int64_t scheduled_for, const char *why);
+/* Record occurrences that will not run (catch-up policy / window). */
+int planner_record_skipped_many(PGconn *conn, const struct rapport_config *c, const struct job_config *j,
+                                const int64_t *occ, size_t n, const char *why);
 
 /* The latest scheduled_for recorded for a job, or INT64_MIN if none. */
 int planner_last_occurrence(PGconn *conn, const char *job, int64_t *ret);

@@ -53,29 +53,17 @@ int scheduler_run_due(const struct run_opts *o, const struct job_config *j, int6
                 return r;
         int64_t window_start = now - j->catch_up_window;
 
-        /* Occurrences after the last recorded one but before the window
-         * are recorded as skipped (bounded: a job whose history is far
-         * behind gets its most recent ones recorded). */
-        int64_t t = last;
-        if (last != INT64_MIN && last < window_start) {
-                unsigned n = 0;
-                int64_t next;
-                while (n < 1000 && cron_next(&j->cron, j->tz, t, &next) == 0 && next < window_start) {
-                        if (!o->dry_run)
-                                (void)planner_record_skipped(conn, c, j, next, "missed: outside catch_up_window");
-                        st->skipped++;
-                        t = next;
-                        n++;
-                }
-        }
-        int64_t from = last == INT64_MIN || last < window_start ? window_start - 1 : last;
-
-        /* In-window occurrences, oldest first. */
+        /* Every occurrence after the last recorded one up to now, oldest
+         * first.  A job with no history has missed nothing: only its
+         * current occurrence (the latest one due, inside the window) is
+         * considered, so enabling a job never back-fills. */
+        bool fresh = last == INT64_MIN;
+        int64_t t = fresh ? window_start - 1 : last;
         size_t cap = 64, n = 0;
         _cleanup_free_ int64_t *occ = malloc(cap * sizeof *occ);
         if (!occ)
                 return -ENOMEM;
-        for (t = from; n < MAX_OCCURRENCES;) {
+        while (n < MAX_OCCURRENCES) {
                 int64_t next;
                 if (cron_next(&j->cron, j->tz, t, &next) < 0 || next > now)
                         break;
@@ -91,6 +79,20 @@ int scheduler_run_due(const struct run_opts *o, const struct job_config *j, int6
         }
         if (n == 0)
                 return 0;
+        if (fresh) {
+                occ[0] = occ[n - 1];
+                n = 1;
+        }
+
+        /* Outside the window: recorded as skipped, never run. */
+        size_t in_window = 0;
+        while (in_window < n && occ[in_window] < window_start)
+                in_window++;
+        if (in_window > 0 && !o->dry_run)
+                (void)planner_record_skipped_many(conn, c, j, occ, in_window, "missed: outside catch_up_window");
+        st->skipped += (unsigned)in_window;
+        if (in_window == n)
+                return 0;
 
         size_t first_run = n; /* index of the first occurrence to run */
         switch (j->catch_up) {
@@ -98,19 +100,18 @@ int scheduler_run_due(const struct run_opts *o, const struct job_config *j, int6
                 first_run = n - 1;
                 break;
         case CATCH_UP_ALL:
-                first_run = n > (size_t)j->catch_up_max ? n - (size_t)j->catch_up_max : 0;
+                first_run = n - in_window > (size_t)j->catch_up_max ? n - (size_t)j->catch_up_max : in_window;
                 break;
         case CATCH_UP_NONE:
                 first_run = occ[n - 1] >= now - CURRENT_SLACK ? n - 1 : n;
                 break;
         }
-        for (size_t i = 0; i < first_run && !o->dry_run; i++) {
-                (void)planner_record_skipped(conn, c, j, occ[i],
-                                             j->catch_up == CATCH_UP_ALL ? "missed: beyond catch_up_max"
-                                             : j->catch_up == CATCH_UP_NONE ? "missed: catch_up = none"
-                                                                            : "missed: superseded by a later occurrence");
-                st->skipped++;
-        }
+        if (first_run > in_window && !o->dry_run)
+                (void)planner_record_skipped_many(conn, c, j, occ + in_window, first_run - in_window,
+                                                  j->catch_up == CATCH_UP_ALL ? "missed: beyond catch_up_max"
+                                                  : j->catch_up == CATCH_UP_NONE ? "missed: catch_up = none"
+                                                                                 : "missed: superseded by a later occurrence");
+        st->skipped += (unsigned)(first_run - in_window);
         for (size_t i = first_run; i < n; i++) {
                 r = run_one(o, j, occ[i], st);
                 if (r < 0)
