@@ -22,14 +22,14 @@ ALL_CFLAGS   = -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror $(CFLAGS) \
                -Idaemon -Ijobs -Ibuild $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
                -DRAPPORT_TEMPLATES_DIR='"$(DATADIR)/templates"' \
                -DRAPPORT_CONFIG='"$(SYSCONFDIR)/rapport/rapport.conf"' -DRAPPORT_VERSION='"$(VERSION)"' -DRAPPORT_SOURCE_DIR='"$(CURDIR)"'
-LIBS         = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LIBS         = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 
 # Modules shared by both programs.
 CORE_SRCS = daemon/util.c daemon/log.c daemon/config.c daemon/db.c daemon/migrate.c \
             daemon/tz.c daemon/cron.c daemon/mustache.c daemon/templates.c \
             daemon/mime.c daemon/sms_text.c daemon/outbox.c daemon/planner.c \
             daemon/curl_glue.c daemon/channel_email.c daemon/channel_sms.c \
-            daemon/dispatch.c daemon/scheduler.c daemon/preview.c \
+            daemon/dispatch.c daemon/scheduler.c daemon/preview.c daemon/smtp_pool.c \
             $(wildcard jobs/*.c)
 MIGRATIONS = $(sort $(wildcard etc/migrations/*.sql))
 

@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <stdint.h>
 
+#include "sms_text.h"
 #include "util.h"
 
 struct rapport_config;
@@ -37,4 +38,4 @@ void email_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct 
 
 int sms_setup(const struct rapport_config *c, const struct outbox_msg *m, const struct rendered *r,
               CURL *easy, struct transfer_io *io, char *why, size_t whylen);
-void sms_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct outcome *o);
+void sms_classify(enum sms_format fmt, CURL *easy, CURLcode result, struct transfer_io *io, struct outcome *o);

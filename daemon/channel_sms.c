@@ -98,7 +98,7 @@ int sms_setup(const struct rapport_config *c, const struct outbox_msg *m, const 
         return 0;
 }
 
-void sms_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct outcome *o) {
+void sms_classify(enum sms_format fmt, CURL *easy, CURLcode result, struct transfer_io *io, struct outcome *o) {
         long code = 0;
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
         o->retry_after = -1;
@@ -109,13 +109,8 @@ void sms_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct ou
         }
         if (code >= 200 && code < 300) {
                 o->kind = OUTCOME_SENT;
-                enum sms_format fmt = SMS_FORMAT_JSON;
-                const char *ct = NULL;
-                (void)ct;
                 char *id = NULL;
-                if (sms_parse_response(fmt, io->response.data ? io->response.data : "", io->response.len, &id) < 0)
-                        (void)sms_parse_response(SMS_FORMAT_TWILIO, io->response.data ? io->response.data : "",
-                                                 io->response.len, &id);
+                (void)sms_parse_response(fmt, io->response.data ? io->response.data : "", io->response.len, &id);
                 io->provider_id = id;
                 return;
         }

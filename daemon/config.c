@@ -271,8 +271,17 @@ static json_object *convert_group(struct loader *l, const config_setting_t *g, c
         json_object *o = json_object_new_object();
         for (const struct setting_spec *const *set = (const struct setting_spec *const[]){a, b, NULL}; *set; set++)
                 for (size_t i = 0; (*set)[i].name; i++)
-                        if ((*set)[i].def)
-                                json_object_object_add(o, (*set)[i].name, json_tokener_parse((*set)[i].def));
+                        if ((*set)[i].def) {
+                                json_object *v = json_tokener_parse((*set)[i].def);
+                                int64_t secs;
+                                /* A duration default may be written "3d": store seconds, as for values. */
+                                if ((*set)[i].type == SET_DURATION && json_object_is_type(v, json_type_string) &&
+                                    parse_duration(json_object_get_string(v), &secs) == 0) {
+                                        json_object_put(v);
+                                        v = json_object_new_int64(secs);
+                                }
+                                json_object_object_add(o, (*set)[i].name, v);
+                        }
         if (!g)
                 return o;
         if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
@@ -358,7 +367,7 @@ static const struct setting_spec outbox_specs[] = {
         {"batch", SET_INT, "100", NULL, 1, 10000},
         {"retry", SET_ANY, "[60, 300, 1800, 7200, 43200]", NULL, 0, 0},
         {"max_attempts", SET_INT, "6", NULL, 1, 100},
-        {"max_age", SET_DURATION, "3d", NULL, 60, 366LL * 86400},
+        {"max_age", SET_DURATION, "259200", NULL, 60, 366LL * 86400}, /* 3 days */
         {"retention_days", SET_INT, "90", NULL, 1, 36500},
         {NULL, 0, NULL, NULL, 0, 0},
 };

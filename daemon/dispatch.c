@@ -19,6 +19,7 @@
 #include "curl_glue.h"
 #include "log.h"
 #include "outbox.h"
+#include "smtp_pool.h"
 #include "templates.h"
 
 enum { CH_EMAIL, CH_SMS, CH_MAX };
@@ -30,6 +31,7 @@ struct transfer {
         int ch;
         struct outbox_msg msg;
         CURL *easy;
+        bool released;
         struct transfer_io io;
 };
 
@@ -43,6 +45,8 @@ struct dispatcher {
         struct dispatch_env *env;
         struct curl_glue *glue;
         struct transfer *inflight;
+        struct transfer *abandoned; /* released at stop, e-mail thread not yet done */
+        struct smtp_pool *smtp;
         unsigned n_inflight[CH_MAX];
         struct bucket bucket[CH_MAX];
         sd_event_source *wake;   /* next due message or rate token */
@@ -55,6 +59,7 @@ struct dispatcher {
 };
 
 static void on_done(struct curl_glue *g, CURL *easy, CURLcode result, void *userdata);
+static void on_smtp_done(CURL *easy, CURLcode result, void *job, void *userdata);
 
 static bool channel_configured(const struct rapport_config *c, int ch) {
         return ch == CH_EMAIL ? c->email.smtp_url != NULL : c->sms.gateway_url != NULL;
@@ -239,7 +244,7 @@ static void start_one(struct dispatcher *d, int ch, struct outbox_msg *m) {
                 if (sr >= 0) {
                         t->msg = *m;
                         *m = (struct outbox_msg){0};
-                        if (curl_glue_add(d->glue, t->easy, t) >= 0) {
+                        if ((ch == CH_EMAIL ? smtp_pool_submit(d->smtp, t->easy, t) : curl_glue_add(d->glue, t->easy, t)) >= 0) {
                                 t->next = d->inflight;
                                 if (d->inflight)
                                         d->inflight->prev = t;
@@ -378,16 +383,24 @@ static void pump(struct dispatcher *d) {
                 sd_event_source_set_enabled(d->wake, SD_EVENT_OFF);
 }
 
-static void on_done(struct curl_glue *g, CURL *easy, CURLcode result, void *userdata) {
-        (void)g, (void)easy;
-        struct transfer *t = userdata;
-        struct dispatcher *d = t->d;
+static void transfer_finished(struct dispatcher *d, struct transfer *t, CURLcode result) {
+        if (t->released) {
+                /* Given back to the queue at stop; its outcome is moot. */
+                if (t->prev)
+                        t->prev->next = t->next;
+                else
+                        d->abandoned = t->next;
+                if (t->next)
+                        t->next->prev = t->prev;
+                transfer_free(t);
+                return;
+        }
         unlink_transfer(d, t);
         struct outcome o = {0};
         if (t->ch == CH_EMAIL)
                 email_classify(t->easy, result, &t->io, &o);
         else
-                sms_classify(t->easy, result, &t->io, &o);
+                sms_classify(d->env->cfg->sms.format, t->easy, result, &t->io, &o);
         if (d->env->conn && PQstatus(d->env->conn) == CONNECTION_OK)
                 record_outcome(d, &t->msg, &o, &t->io);
         else {
@@ -401,6 +414,17 @@ static void on_done(struct curl_glue *g, CURL *easy, CURLcode result, void *user
                 sd_event_source_set_enabled(d->defer, SD_EVENT_ONESHOT);
         else if (!d->inflight && d->idle)
                 d->idle(d, d->idle_userdata);
+}
+
+static void on_done(struct curl_glue *g, CURL *easy, CURLcode result, void *userdata) {
+        (void)g, (void)easy;
+        struct transfer *t = userdata;
+        transfer_finished(t->d, t, result);
+}
+
+static void on_smtp_done(CURL *easy, CURLcode result, void *job, void *userdata) {
+        (void)easy;
+        transfer_finished(userdata, job, result);
 }
 
 static int on_wake(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -429,10 +453,21 @@ static void release_all(struct dispatcher *d) {
         while (d->inflight) {
                 struct transfer *t = d->inflight;
                 unlink_transfer(d, t);
-                curl_glue_remove(d->glue, t->easy);
                 if (d->env->conn && outbox_release(d->env->conn, &t->msg) > 0)
                         d->stats.released++;
-                transfer_free(t);
+                if (t->ch == CH_EMAIL) {
+                        /* Its thread still holds the handle: park it until
+                         * the (aborted) transfer comes back. */
+                        t->released = true;
+                        t->prev = NULL;
+                        t->next = d->abandoned;
+                        if (d->abandoned)
+                                d->abandoned->prev = t;
+                        d->abandoned = t;
+                } else {
+                        curl_glue_remove(d->glue, t->easy);
+                        transfer_free(t);
+                }
         }
 }
 
@@ -442,6 +477,8 @@ static int on_grace_end(sd_event_source *s, uint64_t usec, void *userdata) {
         if (d->inflight)
                 log_notice("Stop: %u transfer(s) still running after the grace period, released to the queue",
                            d->n_inflight[CH_EMAIL] + d->n_inflight[CH_SMS]);
+        if (d->smtp)
+                smtp_pool_abort(d->smtp);
         release_all(d);
         if (d->idle)
                 d->idle(d, d->idle_userdata);
@@ -475,6 +512,11 @@ int dispatcher_new(sd_event *e, struct dispatch_env *env, struct dispatcher **re
         if (r < 0)
                 return r;
         curl_glue_set_max_connections(d->glue, (long)(env->cfg->email.connections + env->cfg->sms.connections) * 2);
+        if (env->cfg->email.smtp_url) {
+                r = smtp_pool_new(e, (unsigned)env->cfg->email.connections, on_smtp_done, d, &d->smtp);
+                if (r < 0)
+                        return r;
+        }
         r = sd_event_add_time(e, &d->wake, CLOCK_MONOTONIC, UINT64_MAX, 10000, on_wake, d);
         if (r < 0)
                 return log_error_errno(r, "Cannot create dispatcher timer: %m");
@@ -497,7 +539,16 @@ int dispatcher_new(sd_event *e, struct dispatch_env *env, struct dispatcher **re
 struct dispatcher *dispatcher_free(struct dispatcher *d) {
         if (!d)
                 return NULL;
+        if (d->smtp)
+                smtp_pool_abort(d->smtp);
         release_all(d);
+        /* Joins the e-mail threads: after this no handle is in use. */
+        d->smtp = smtp_pool_free(d->smtp);
+        while (d->abandoned) {
+                struct transfer *t = d->abandoned;
+                d->abandoned = t->next;
+                transfer_free(t);
+        }
         curl_glue_free(d->glue);
         sd_event_source_disable_unref(d->wake);
         sd_event_source_disable_unref(d->defer);

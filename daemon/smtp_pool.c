@@ -1,0 +1,200 @@
+#include "smtp_pool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+
+#include "log.h"
+
+struct job {
+        struct job *next;
+        CURL *easy;
+        void *userdata;
+        CURLcode result;
+};
+
+struct smtp_pool {
+        sd_event_source *efd_source;
+        int efd;
+        pthread_t *threads;
+        unsigned n_threads;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        struct job *todo, *todo_tail, *done;
+        bool stop;
+        atomic_bool abort;
+        CURLSH *share;
+        pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
+        smtp_pool_done_fn done_fn;
+        void *userdata;
+};
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *userp) {
+        (void)h, (void)access;
+        struct smtp_pool *p = userp;
+        pthread_mutex_lock(&p->share_lock[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *userp) {
+        (void)h;
+        struct smtp_pool *p = userp;
+        pthread_mutex_unlock(&p->share_lock[data]);
+}
+
+/* Also called from libcurl's blocking SMTP loop about once a second, so
+ * an abort reaches even a transfer waiting for the final reply. */
+static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+        (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+        struct smtp_pool *p = clientp;
+        return atomic_load(&p->abort) ? 1 : 0;
+}
+
+static void *worker(void *arg) {
+        struct smtp_pool *p = arg;
+        pthread_mutex_lock(&p->lock);
+        for (;;) {
+                while (!p->todo && !p->stop)
+                        pthread_cond_wait(&p->cond, &p->lock);
+                if (!p->todo)
+                        break;
+                struct job *j = p->todo;
+                p->todo = j->next;
+                if (!p->todo)
+                        p->todo_tail = NULL;
+                pthread_mutex_unlock(&p->lock);
+
+                j->result = atomic_load(&p->abort) ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(j->easy);
+
+                pthread_mutex_lock(&p->lock);
+                j->next = p->done;
+                p->done = j;
+                uint64_t one = 1;
+                if (write(p->efd, &one, sizeof one) < 0) {
+                        /* The counter cannot overflow in practice; the loop
+                         * picks the job up with the next completion. */
+                }
+        }
+        pthread_mutex_unlock(&p->lock);
+        return NULL;
+}
+
+static int on_completion(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        (void)s, (void)revents;
+        struct smtp_pool *p = userdata;
+        uint64_t n;
+        if (read(fd, &n, sizeof n) < 0 && errno != EAGAIN)
+                return log_error_errno(-errno, "Reading SMTP completions: %m"), 0;
+        pthread_mutex_lock(&p->lock);
+        struct job *list = p->done;
+        p->done = NULL;
+        pthread_mutex_unlock(&p->lock);
+        /* Completed in reverse; order does not matter for outcomes. */
+        while (list) {
+                struct job *j = list;
+                list = j->next;
+                p->done_fn(j->easy, j->result, j->userdata, p->userdata);
+                free(j);
+        }
+        return 0;
+}
+
+int smtp_pool_new(sd_event *e, unsigned workers, smtp_pool_done_fn done, void *userdata, struct smtp_pool **ret) {
+        _cleanup_(smtp_pool_freep) struct smtp_pool *p = calloc(1, sizeof *p);
+        if (!p)
+                return -ENOMEM;
+        p->efd = -1;
+        p->done_fn = done;
+        p->userdata = userdata;
+        pthread_mutex_init(&p->lock, NULL);
+        pthread_cond_init(&p->cond, NULL);
+        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+                pthread_mutex_init(&p->share_lock[i], NULL);
+        p->share = curl_share_init();
+        if (!p->share)
+                return -ENOMEM;
+        curl_share_setopt(p->share, CURLSHOPT_LOCKFUNC, share_lock);
+        curl_share_setopt(p->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+        curl_share_setopt(p->share, CURLSHOPT_USERDATA, p);
+        curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+        curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+        curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+
+        p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (p->efd < 0)
+                return log_error_errno(-errno, "Cannot create eventfd: %m");
+        int r = sd_event_add_io(e, &p->efd_source, p->efd, EPOLLIN, on_completion, p);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch SMTP completions: %m");
+        sd_event_source_set_description(p->efd_source, "smtp-completions");
+
+        p->threads = calloc(workers, sizeof *p->threads);
+        if (!p->threads)
+                return -ENOMEM;
+        for (unsigned i = 0; i < workers; i++) {
+                r = -pthread_create(&p->threads[i], NULL, worker, p);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot start SMTP worker: %m");
+                p->n_threads++;
+        }
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+int smtp_pool_submit(struct smtp_pool *p, CURL *easy, void *userdata) {
+        struct job *j = calloc(1, sizeof *j);
+        if (!j)
+                return -ENOMEM;
+        j->easy = easy;
+        j->userdata = userdata;
+        curl_easy_setopt(easy, CURLOPT_SHARE, p->share);
+        curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(easy, CURLOPT_XFERINFODATA, p);
+        pthread_mutex_lock(&p->lock);
+        if (p->todo_tail)
+                p->todo_tail->next = j;
+        else
+                p->todo = j;
+        p->todo_tail = j;
+        pthread_cond_signal(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+}
+
+void smtp_pool_abort(struct smtp_pool *p) { atomic_store(&p->abort, true); }
+
+struct smtp_pool *smtp_pool_free(struct smtp_pool *p) {
+        if (!p)
+                return NULL;
+        atomic_store(&p->abort, true);
+        pthread_mutex_lock(&p->lock);
+        p->stop = true;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        for (unsigned i = 0; i < p->n_threads; i++)
+                pthread_join(p->threads[i], NULL);
+        free(p->threads);
+        /* Jobs never collected: their handles belong to the dispatcher,
+         * which has already released them. */
+        for (struct job *j = p->done, *next; j; j = next) {
+                next = j->next;
+                free(j);
+        }
+        for (struct job *j = p->todo, *next; j; j = next) {
+                next = j->next;
+                free(j);
+        }
+        sd_event_source_disable_unref(p->efd_source);
+        if (p->efd >= 0)
+                close(p->efd);
+        if (p->share)
+                curl_share_cleanup(p->share);
+        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+                pthread_mutex_destroy(&p->share_lock[i]);
+        pthread_cond_destroy(&p->cond);
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+        return NULL;
+}

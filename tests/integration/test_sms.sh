@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# SMS delivery end to end against real PostgreSQL and the HTTP sink
+# (tests/sinks/http_sink.py) standing in for the gateway: both request
+# formats as the sink received them, idempotency keys stable across
+# retries, 500 / 429 Retry-After / 400 / hanging gateways, numbers checked
+# at planning, quiet hours in the recipient's zone, UCS-2 text, segment
+# limits, consent and suppression.
+#
+# Rows are mostly inserted straight into rapport.outbox for exact set-ups;
+# the Chinese greeting and the invalid number go through the birthdays job.
+# Each case has its own --now slot on the next UTC day (retries are
+# scheduled from max(database clock, --now), ages from the real created_at).
+set -uo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$T_LIB_DIR/rapport.sh"
+
+rapport_db
+sms_start
+# max_age spelled out: its built-in default is broken (see test_delivery.sh).
+export OUTBOX_EXTRA='max_age = "3d";'
+SMS_JOBS='birthdays: { schedule = "0 * * * *"; send_at = "09:00"; channels = [ "sms" ]; max_lateness = "1d"; effective_from = "2020-01-01"; };'
+JSON_CONF=$T_TMP/json.conf
+SMS_FORMAT=json rapport_config "$JSON_CONF" "$SMS_JOBS"
+printf 'tw-s3cret-t0ken\n' >"$T_TMP/sms-token"
+TWILIO_CONF=$T_TMP/twilio.conf
+SMS_FORMAT=twilio SMS_EXTRA="username = \"AC0123\"; token_file = \"$T_TMP/sms-token\";" rapport_config "$TWILIO_CONF" "$SMS_JOBS"
+HANG_CONF=$T_TMP/hang.conf
+SMS_FORMAT=json SMS_EXTRA='timeout = 2;' rapport_config "$HANG_CONF" "$SMS_JOBS"
+assert_exit 0 "migrate" -- "$RAPPORTCTL" --config "$JSON_CONF" migrate
+
+DAY=$(date -u -d tomorrow +%F)
+DAY2=$(date -u -d "$DAY + 1 day" +%F)
+at() { printf '%sT%sZ\n' "$DAY" "$1"; }
+md=$(date -u -d "$DAY" +%m-%d)
+
+psql -XAtq -v ON_ERROR_STOP=1 <<SQL
+INSERT INTO crm.reps (id, name, email, time_zone, locale) VALUES (1, 'Alice Rep', 'alice@example.com', 'UTC', 'en');
+INSERT INTO crm.customers (id, name, phone, birthday, time_zone, locale, rep_id, consent_email, consent_sms, active) VALUES
+ (1, 'Generic', '+12125550100', NULL, 'UTC', 'en', 1, false, true, true),
+ (2, '张伟', '+8613900000001', '1980-$md', 'Asia/Shanghai', 'zh-CN', 1, false, true, true),
+ (3, 'Bad Number', '12345', '1984-$md', 'Asia/Shanghai', 'en', 1, false, true, true),
+ (4, 'Letters', '+86 139 abc', '1988-$md', 'Asia/Shanghai', 'en', 1, false, true, true),
+ (5, 'Withdraws', '+12125550105', NULL, 'UTC', 'en', 1, false, true, true);
+SQL
+
+# enqueue KEY PHONE NAME — print the new row's id.  Optional: E_LOC (en),
+# E_TZ (UTC), E_NB (not_before, 09:00), E_CUST (1), E_MKT (true).
+enqueue() {
+    psql -XAtq -v ON_ERROR_STOP=1 -v key="$1" -v rcpt="$2" -v name="$3" \
+        -v loc="${E_LOC:-en}" -v tz="${E_TZ:-UTC}" -v nb="${E_NB:-$(at 09:00:00)}" \
+        -v cust="${E_CUST:-1}" -v mkt="${E_MKT:-true}" <<'SQL'
+INSERT INTO rapport.outbox (job, channel, audience, recipient, recipient_name, customer_id, template, locale,
+                            time_zone, context, marketing, dedupe_key, not_before, next_attempt_at)
+VALUES ('birthdays', 'sms', 'customer', :'rcpt', :'name', :'cust', 'birthday', :'loc', :'tz',
+        jsonb_build_object('customer', jsonb_build_object('name', :'name')), :'mkt', :'key', :'nb', :'nb')
+RETURNING id;
+SQL
+}
+
+# once NAME CONF ISO — one `rapportd --once` run; its output in T_OUT.
+once() { assert_exit 0 "$1" -- "$RAPPORTD" --config "$2" --once --now "$3"; }
+row() { psql_val "SELECT $2 FROM rapport.outbox WHERE id = $1"; }
+# req N JQ — a field of logged request N (1-based; -1 = last).
+req() { sms_json "$1" | jq -r "$2"; }
+# reqs_for PHONE JQ — JQ applied to the array of requests addressed to PHONE (either format).
+reqs_for() { sms_json | jq -r --arg p "$1" "[.[] | select(.json.to == \$p or .form.To == \$p)] | $2"; }
+
+EN_TEXT() { printf 'Happy birthday, %s! Thank you for being with us - wishing you a wonderful year. - Acme Customer Care' "$1"; }
+
+# ---------------------------------------------------------------- planning: numbers, Chinese body
+once "run: plan and send at 10:00 Shanghai" "$JSON_CONF" "$(at 02:00:00)"
+wait_for_sms 1 10 || true
+assert_eq "invalid phone number:3,invalid phone number:4" \
+    "$(psql_val "SELECT string_agg(reason || ':' || customer_id, ',' ORDER BY customer_id) FROM rapport.skipped")" \
+    "invalid numbers skipped at planning with the reason"
+assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE customer_id IN (3, 4)")" "nothing queued for invalid numbers"
+assert_eq "1" "$(sms_count)" "one SMS sent"
+assert_eq "张伟，祝您生日快乐，万事如意！感谢您一直以来的支持。——Acme Customer Care" "$(req 1 .json.text)" "Chinese SMS text arrives intact"
+assert_eq "+8613900000001" "$(req 1 .json.to)" "json: to"
+assert_eq "sent:birthday:sms:2:$(date -u -d "$DAY" +%Y)" "$(psql_val "SELECT state || ':' || dedupe_key FROM rapport.outbox WHERE customer_id = 2")" "planned greeting recorded sent"
+assert_eq "$(req 1 .json.text)" "$(psql_val "SELECT rendered FROM rapport.outbox WHERE customer_id = 2")" "sent text kept for audit"
+
+# ---------------------------------------------------------------- json format
+id_j=$(E_NB=$(at 10:00:00) enqueue json:1 +12125550111 'John Doe')
+once "run: json format" "$JSON_CONF" "$(at 10:00:00)"
+wait_for_sms 2 10 || true
+assert_eq "POST" "$(req 2 .method)" "json: POST"
+assert_eq "application/json" "$(req 2 '.headers["content-type"]')" "json: Content-Type"
+assert_eq "+12125550111|+15550000000|$(EN_TEXT 'John Doe')" "$(req 2 '[.json.to, .json.from, .json.text] | join("|")')" "json: to/from/text as the gateway received them"
+assert_eq "json:1" "$(req 2 '.headers["idempotency-key"]')" "json: Idempotency-Key header is the dedupe key"
+assert_eq "null" "$(req 2 '.headers["i-twilio-idempotency-token"]')" "json: no Twilio header"
+assert_eq "sent:1:2" "$(row "$id_j" "state || ':' || attempts || ':' || provider_id")" "json: sent, gateway id stored"
+
+# ---------------------------------------------------------------- twilio format
+id_t=$(E_NB=$(at 10:30:00) enqueue twilio:1 +12125550122 'Jane Roe & Co=1')
+once "run: twilio format" "$TWILIO_CONF" "$(at 10:30:00)"
+wait_for_sms 3 10 || true
+assert_eq "application/x-www-form-urlencoded" "$(req 3 '.headers["content-type"]')" "twilio: form-encoded"
+assert_eq "To,From,Body" "$(req 3 '[.form_list[][0]] | join(",")')" "twilio: exactly To, From, Body"
+assert_eq "+12125550122|+15550000000|$(EN_TEXT 'Jane Roe & Co=1')" "$(req 3 '[.form.To, .form.From, .form.Body] | join("|")')" "twilio: fields decoded intact (& and = encoded)"
+assert_eq "twilio:1" "$(req 3 '.headers["i-twilio-idempotency-token"]')" "twilio: I-Twilio-Idempotency-Token header"
+assert_eq "AC0123:tw-s3cret-t0ken" "$(req 3 '.auth_user + ":" + .auth_pass')" "twilio: Basic auth from username and token_file"
+assert_eq "sent:SM3" "$(row "$id_t" "state || ':' || provider_id")" "twilio: the message sid is stored as provider id"
+if [[ $T_OUT != *tw-s3cret-t0ken* ]]; then t_pass "token never printed"; else t_fail "token never printed" "$T_OUT"; fi
+
+# ---------------------------------------------------------------- 500, 429 Retry-After, 200
+id_r=$(E_NB=$(at 11:00:00) enqueue retry:1 +12125550133 'Retry Me')
+sms_script 500 '429 Retry-After=120' 200
+once "run: 500" "$JSON_CONF" "$(at 11:00:00)"
+assert_eq "queued:1" "$(row "$id_r" "state || ':' || attempts")" "500: queued for retry"
+assert_contains "$(row "$id_r" last_error)" "gateway HTTP 500" "500: last_error"
+assert_eq "$DAY 11:00:01+00" "$(row "$id_r" next_attempt_at)" "500: retried on the backoff schedule (1 s)"
+once "run: 429" "$JSON_CONF" "$(at 11:01:00)"
+assert_eq "queued:2" "$(row "$id_r" "state || ':' || attempts")" "429: queued for retry"
+assert_contains "$(row "$id_r" last_error)" "gateway HTTP 429" "429: last_error"
+assert_eq "$DAY 11:03:00+00" "$(row "$id_r" next_attempt_at)" "429: next attempt exactly Retry-After (120 s) later"
+n=$(sms_count)
+once "run: before Retry-After has passed" "$JSON_CONF" "$(at 11:02:59)"
+assert_eq "$n:queued:2" "$(sms_count):$(row "$id_r" "state || ':' || attempts")" "nothing sent before Retry-After"
+once "run: 200" "$JSON_CONF" "$(at 11:03:00)"
+assert_eq "sent:3" "$(row "$id_r" "state || ':' || attempts")" "third attempt sent"
+assert_eq "500,429,200" "$(reqs_for +12125550133 'map(.reply | tostring) | join(",")')" "gateway saw 500, 429, 200 — one success"
+assert_eq "retry:1" "$(reqs_for +12125550133 'map(.headers["idempotency-key"]) | unique | join(",")')" "same Idempotency-Key on every attempt"
+assert_eq "1" "$(reqs_for +12125550133 'map(.body) | unique | length')" "identical request body on every attempt"
+
+# ---------------------------------------------------------------- 400
+id_400=$(E_NB=$(at 12:00:00) enqueue bad:1 +12125550144 'Rejected')
+sms_script '400 body={"code":21211,"message":"The To number is not valid"}'
+once "run: 400" "$JSON_CONF" "$(at 12:00:00)"
+assert_eq "failed:1" "$(row "$id_400" "state || ':' || attempts")" "400: failed at once"
+assert_contains "$(row "$id_400" last_error)" "gateway HTTP 400" "400: reason has the status"
+assert_contains "$(row "$id_400" last_error)" "The To number is not valid" "400: reason keeps the gateway's explanation"
+once "run: after 400" "$JSON_CONF" "$(at 12:10:00)"
+assert_eq "1" "$(reqs_for +12125550144 length)" "400: never retried"
+
+# ---------------------------------------------------------------- twilio retry keeps its token
+id_t2=$(E_NB=$(at 12:30:00) enqueue twilio:2 +12125550155 'Twice Tried')
+sms_script 503
+once "run: twilio 503" "$TWILIO_CONF" "$(at 12:30:00)"
+assert_eq "queued:1" "$(row "$id_t2" "state || ':' || attempts")" "twilio 503: queued for retry"
+once "run: twilio 200" "$TWILIO_CONF" "$(at 12:31:00)"
+assert_eq "sent:2" "$(row "$id_t2" "state || ':' || attempts")" "twilio retry: sent"
+assert_eq "2:twilio:2" "$(reqs_for +12125550155 '(length | tostring) + ":" + (map(.headers["i-twilio-idempotency-token"]) | unique | join(","))')" "same I-Twilio-Idempotency-Token on both attempts"
+
+# ---------------------------------------------------------------- gateway hangs
+id_h=$(E_NB=$(at 13:00:00) enqueue hang:1 +12125550166 'Hung Up')
+sms_script hang
+start=$(date +%s)
+once "run: gateway hangs" "$HANG_CONF" "$(at 13:00:00)"
+took=$(($(date +%s) - start))
+if ((took >= 2 && took <= 10)); then t_pass "hang: gave up after sms.timeout (${took}s)"; else t_fail "hang: gave up after sms.timeout" "took ${took}s"; fi
+assert_eq "queued:1" "$(row "$id_h" "state || ':' || attempts")" "hang: queued for retry"
+assert_contains "$(row "$id_h" last_error)" "Timeout" "hang: last_error says timeout"
+once "run: gateway answers" "$HANG_CONF" "$(at 13:01:00)"
+assert_eq "sent:2" "$(row "$id_h" "state || ':' || attempts")" "after the hang: sent"
+assert_eq "2:hang:1" "$(reqs_for +12125550166 '(length | tostring) + ":" + (map(.headers["idempotency-key"]) | unique | join(","))')" "hang then 200, same Idempotency-Key"
+
+# ---------------------------------------------------------------- graceful stop with a request in flight
+# SIGTERM while the gateway hangs (sms.timeout is 30 s here): the transfer
+# gets the 10 s grace period, then the message goes back to the queue.
+id_g=$(E_NB=$(at 13:30:00) enqueue grace:1 +12125550167 'Graceful')
+sms_script hang
+t_spawn graceful "$RAPPORTD" --config "$JSON_CONF" --once --now "$(at 13:30:00)"
+if wait_until "(( \$(reqs_for +12125550167 length) == 1 ))" 10; then
+    start=$(date +%s)
+    t_stop graceful TERM 15
+    took=$(($(date +%s) - start))
+    if [[ $T_STOP_RC == 0 ]] && ((took >= 9 && took <= 13)); then
+        t_pass "SIGTERM with a request in flight: exit 0 after the grace period (${took}s)"
+    else
+        t_fail "SIGTERM with a request in flight: exit 0 after the 10 s grace period" "exit status $T_STOP_RC after ${took}s"
+    fi
+    assert_contains "$(cat "$(t_log graceful)")" "released to the queue" "graceful stop: says it released the message"
+    assert_eq "queued:0:released" "$(row "$id_g" "state || ':' || attempts")$(psql_val "SELECT ':' || event FROM rapport.outbox_events WHERE outbox_id = $id_g ORDER BY id DESC LIMIT 1")" "graceful stop: back in the queue, attempt not counted"
+else
+    t_fail "graceful stop: request reached the gateway" "no request logged"
+    t_stop graceful KILL
+fi
+psql_val "UPDATE rapport.outbox SET lease_until = now() - interval '1 second' WHERE id = $id_g AND state = 'sending'" >/dev/null
+once "run: after the graceful stop" "$JSON_CONF" "$(at 13:31:00)"
+assert_eq "sent:2:grace:1" "$(row "$id_g" state):$(reqs_for +12125550167 '(length | tostring) + ":" + (map(.headers["idempotency-key"]) | unique | join(","))')" "released message sent later with the same Idempotency-Key"
+
+# ---------------------------------------------------------------- segments
+long_name=$(printf '长%.0s' $(seq 1 250))
+two_seg_name=$(printf '王%.0s' $(seq 1 60))
+id_long=$(E_NB=$(at 14:00:00) E_LOC=zh-CN enqueue seg:1 +8613900000011 "$long_name")
+id_two=$(E_NB=$(at 14:00:00) E_LOC=zh-CN enqueue seg:2 +8613900000012 "$two_seg_name")
+id_gsm=$(E_NB=$(at 14:00:00) enqueue seg:3 +12125550177 "$(printf 'x%.0s' $(seq 1 500))")
+once "run: segments" "$JSON_CONF" "$(at 14:00:00)"
+long_len=$(printf '%s' "${long_name}，祝您生日快乐，万事如意！感谢您一直以来的支持。——Acme Customer Care" | python3 -c 'import sys; print(len(sys.stdin.read()))')
+long_segs=$(((long_len + 66) / 67))
+assert_eq "failed:message needs $long_segs segments, more than sms.max_segments = 3" "$(row "$id_long" "state || ':' || last_error")" "UCS-2 body over max_segments: failed with the reason"
+assert_eq "failed" "$(row "$id_gsm" state)" "GSM-7 body over max_segments: failed"
+assert_contains "$(row "$id_gsm" last_error)" "more than sms.max_segments = 3" "GSM-7 body: reason"
+assert_eq "0" "$(reqs_for +8613900000011 length)$(reqs_for +12125550177 length | tr -d 0)" "over-long messages never reach the gateway"
+assert_eq "sent" "$(row "$id_two" state)" "two-segment UCS-2 message sent"
+assert_eq "${two_seg_name}，祝您生日快乐，万事如意！感谢您一直以来的支持。——Acme Customer Care" "$(reqs_for +8613900000012 '.[0].json.text')" "two-segment Chinese text intact"
+
+# ---------------------------------------------------------------- consent and suppression
+id_c=$(E_NB=$(at 14:30:00) E_CUST=5 enqueue consent:1 +12125550105 'Withdraws')
+id_s=$(E_NB=$(at 14:30:00) enqueue supp:1 +12125550188 'Opted Out')
+psql_val "UPDATE crm.customers SET consent_sms = false WHERE id = 5" >/dev/null
+assert_exit 0 "rapportctl suppress a number" -- "$RAPPORTCTL" --config "$JSON_CONF" suppress +12125550188
+assert_contains "$T_OUT" "suppressed (sms)" "suppress: SMS channel recognised"
+once "run: consent and suppression" "$JSON_CONF" "$(at 14:30:00)"
+assert_eq "cancelled:customer withdrew SMS consent" "$(row "$id_c" "state || ':' || last_error")" "SMS consent withdrawn after planning: cancelled"
+assert_eq "cancelled:recipient address is suppressed" "$(row "$id_s" "state || ':' || last_error")" "suppressed number: cancelled"
+assert_eq "00" "$(reqs_for +12125550105 length)$(reqs_for +12125550188 length)" "neither reached the gateway"
+
+# ---------------------------------------------------------------- quiet hours (21:00-08:00 recipient-local)
+# 15:00 UTC is 23:00 in Shanghai (quiet) and 10:00 in New York (not quiet).
+id_q=$(E_NB=$(at 15:00:00) E_TZ=Asia/Shanghai E_LOC=zh-CN enqueue quiet:1 +8613900000021 '李娜')
+id_ny=$(E_NB=$(at 15:00:00) E_TZ=America/New_York enqueue quiet:2 +12125550199 'New Yorker')
+once "run: 23:00 in Shanghai" "$JSON_CONF" "$(at 15:00:00)"
+assert_eq "queued:0" "$(row "$id_q" "state || ':' || attempts")" "quiet hours: the Shanghai SMS waits"
+assert_eq "${DAY2} 00:00:00+00" "$(row "$id_q" next_attempt_at)" "quiet hours: next_attempt_at moved to 08:00 Shanghai"
+assert_eq "0" "$(reqs_for +8613900000021 length)" "quiet hours: nothing reached the gateway"
+assert_eq "sent" "$(row "$id_ny" state)" "same instant, 10:00 in New York: sent"
+once "run: 07:59 in Shanghai" "$JSON_CONF" "$(at 23:59:00)"
+assert_eq "0:queued:0" "$(reqs_for +8613900000021 length):$(row "$id_q" state):$(row "$id_q" attempts)" "07:59 local: still waiting"
+once "run: 08:30 in Shanghai" "$JSON_CONF" "${DAY2}T00:30:00Z"
+assert_eq "sent:1" "$(row "$id_q" "state || ':' || attempts")" "after 08:00 local: sent"
+assert_eq "李娜，祝您生日快乐，万事如意！感谢您一直以来的支持。——Acme Customer Care" "$(reqs_for +8613900000021 '.[0].json.text')" "deferred Chinese SMS arrives intact"
+
+# ---------------------------------------------------------------- nothing doubled
+assert_eq "0" "$(sms_json | jq '[.[] | select(.reply == 200 or .reply == "default") | (.headers["idempotency-key"] // .headers["i-twilio-idempotency-token"])] | group_by(.) | map(select(length > 1)) | length')" "no message accepted twice by the gateway"
+assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE state IN ('queued', 'sending')")" "nothing left in the queue"
+t_summary
