@@ -681,11 +681,16 @@ static int parse_id(const char *cmd, const char *s) {
 
 static int cmd_show(struct ctl *ctl, int argc, char **argv) {
         if (wants_help(argc, argv)) {
-                printf("Usage: rapportctl show ID [--json]\n\nOne message: its state, recipient, history, rendered text and errors.\n");
+                printf("Usage: rapportctl show ID [--show-recipients] [--json]\n\nOne message: its state, recipient (masked unless --show-recipients),\nhistory, rendered text and errors.\n");
                 return 0;
         }
-        if (argc == 3 && streq(argv[2], "--json"))
-                ctl->json = true, argc--;
+        bool show_recipient = false;
+        for (int i = 1; i < argc; i++)
+                if (streq(argv[i], "--show-recipients")) {
+                        show_recipient = true;
+                        memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof *argv);
+                        argc--, i--;
+                }
         if (argc != 2)
                 return usage_error("show", "%s", "expected one message ID");
         if (parse_id("show", argv[1]))
@@ -695,13 +700,17 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv) {
         int r = connect_db(ctl, &c, &conn, true);
         if (r)
                 return r;
-        const char *p[] = {argv[1]};
+        const char *p[] = {argv[1], show_recipient ? "t" : "f"};
         _cleanup_(PQclearp) PGresult *res = NULL, *ev = NULL;
         r = db_exec(conn, "Reading the message",
-                    "SELECT id, job, channel, audience, state, recipient, recipient_name, template, locale, time_zone,"
+                    "SELECT id, job, channel, audience, state,"
+                    " CASE WHEN $2::bool THEN recipient WHEN position('@' in recipient) > 0"
+                    "   THEN left(recipient, least(2, position('@' in recipient) - 1)) || '***' || substr(recipient, position('@' in recipient))"
+                    "   ELSE left(recipient, 4) || '****' || right(recipient, 2) END AS recipient,"
+                    " recipient_name, template, locale, time_zone,"
                     " dedupe_key, attempts, not_before, next_attempt_at, expires_at, created_at, sent_at, provider_id,"
                     " last_error, context::text AS context, rendered FROM rapport.outbox WHERE id = $1::bigint",
-                    1, p, &res);
+                    2, p, &res);
         if (r < 0)
                 return EX_SOFTWARE;
         if (PQntuples(res) == 0) {
