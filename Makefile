@@ -85,6 +85,9 @@ build/unit-san/%: tests/unit/%.c $(SAN_OBJS)
 
 unit-tests: $(addprefix build/unit/,$(UNIT_TESTS)) $(addprefix build/unit-san/,$(UNIT_TESTS))
 
+# Objects are reused across builds, never treated as intermediates.
+.SECONDARY: $(SAN_OBJS) $(CORE_OBJS)
+
 # Every test: unit tests (plain and under ASan+UBSan) and the integration
 # tests against real PostgreSQL, SMTP and HTTP servers.  Last line of output
 # is "N passed, M failed".

@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <sys/stat.h>
 
 #include "../jobs/jobs.h"
 #include "log.h"
@@ -515,12 +516,51 @@ static bool url_scheme_is(const char *url, const char *const *schemes) {
         return false;
 }
 
+/* libconfig 1.5 exits the whole process (its scanner's fatal error) when an
+ * @include names a directory, and has no hook to intercept includes; so
+ * vet every @include, recursively, before handing the file over. */
+static int check_includes(const char *path, int depth) {
+        _cleanup_free_ char *text = NULL;
+        if (read_file(path, &text, NULL) < 0)
+                return 0; /* libconfig reports unreadable files itself */
+        int line = 1;
+        for (char *p = text; *p; line++) {
+                char *eol = strchr(p, '\n');
+                if (eol)
+                        *eol = '\0';
+                char *q = p + strspn(p, " \t");
+                if (strncmp(q, "@include", 8) == 0) {
+                        char target[4096];
+                        if (sscanf(q + 8, " \"%4095[^\"]\"", target) == 1) {
+                                struct stat st;
+                                if (depth >= 10) {
+                                        log_error("%s:%d: @include nested too deeply", path, line);
+                                        return -EINVAL;
+                                }
+                                if (stat(target, &st) < 0 || !S_ISREG(st.st_mode) || access(target, R_OK) < 0) {
+                                        log_error("%s:%d: @include \"%s\": not a readable regular file", path, line, target);
+                                        return -EINVAL;
+                                }
+                                int r = check_includes(target, depth + 1);
+                                if (r < 0)
+                                        return r;
+                        }
+                }
+                if (!eol)
+                        break;
+                p = eol + 1;
+        }
+        return 0;
+}
+
 int config_load(const char *path, bool check_secrets, struct rapport_config **ret) {
         _cleanup_(config_freep) struct rapport_config *c = calloc(1, sizeof *c);
         if (!c)
                 return -ENOMEM;
         c->path = strdup(path);
 
+        if (check_includes(path, 0) < 0)
+                return -EINVAL;
         config_t cfg;
         config_init(&cfg);
         if (!config_read_file(&cfg, path)) {

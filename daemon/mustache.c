@@ -210,6 +210,10 @@ static int parse_name(struct parser *p, size_t tag_off, const char *s, size_t le
                 n.anchored = true;
                 i = 1;
         }
+        /* Keys are split at NUL-terminated dots below: a NUL inside the
+         * name would leave keys unset, and no real name contains one. */
+        if (memchr(s, '\0', len))
+                return parse_error(p, tag_off, "invalid character (NUL) in tag name");
         size_t n_keys = 1;
         for (size_t j = i; j < len; j++)
                 if (s[j] == '.')

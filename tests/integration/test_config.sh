@@ -34,6 +34,9 @@ bad "unknown time zone" 's/^time_zone = "UTC";/time_zone = "Mars\/Olympus";/' 't
 bad "unknown job" 's/birthdays: {/birthdayz: {/' "jobs.birthdayz: unknown job"
 bad "bad send_at" 's/send_at = "09:00"/send_at = "9 o clock"/' 'jobs.birthdays.send_at: expected a time of day'
 bad "unreadable secret" 's|^  tls = "none";|  tls = "none"; password_file = "/nonexistent/pw";|' "cannot read secret file /nonexistent/pw"
+printf '@include "/etc"\n' >"$T_TMP/inc.conf"
+assert_exit 78 "@include of a directory is refused, not fatal" -- "$RAPPORTD" --config "$T_TMP/inc.conf" -n
+assert_contains "$T_OUT" 'inc.conf:1: @include "/etc": not a readable regular file' "@include: file and line"
 assert_exit 78 "missing file: exit 78" -- "$RAPPORTD" --config "$T_TMP/nope.conf" -n
 assert_contains "$T_OUT" "nope.conf: cannot read configuration" "missing file: message"
 
