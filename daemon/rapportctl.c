@@ -297,6 +297,47 @@ static const char *job_template(const struct job_config *j) {
         return name;
 }
 
+/* Render the SMS a job would send now (a dry run) and warn about any that
+ * need more than one segment: each extra segment is billed. */
+static void warn_long_sms(PGconn *conn, const struct rapport_config *c, const struct template_set *t,
+                          const struct job_config *j) {
+        bool sms = false;
+        for (char **ch = j->channels; ch && *ch; ch++)
+                sms = sms || streq(*ch, "sms");
+        if (!sms)
+                return;
+        struct plan_result res;
+        if (planner_run(conn, c, j, (int64_t)time(NULL), NULL, true, true, &res) < 0 || !res.preview) {
+                plan_result_clear(&res);
+                return;
+        }
+        int n = 0, longer = 0;
+        size_t worst = 0;
+        for (int i = 0; i < PQntuples(res.preview); i++) {
+                if (!streq(PQgetvalue(res.preview, i, 1), "sms"))
+                        continue;
+                const struct message_template *tpl = template_find(t, PQgetvalue(res.preview, i, 5), "sms",
+                                                                   PQgetvalue(res.preview, i, 6), c->locale);
+                json_object *ctx = json_tokener_parse(PQgetvalue(res.preview, i, 7));
+                struct rendered r;
+                struct sms_segments seg;
+                if (tpl && template_render(t, tpl, ctx, &r) == 0) {
+                        n++;
+                        if (sms_count_segments(r.text ? r.text : "", &seg) == 0 && seg.segments > 1) {
+                                longer++;
+                                if (seg.segments > worst)
+                                        worst = seg.segments;
+                        }
+                        rendered_clear(&r);
+                }
+                json_object_put(ctx);
+        }
+        if (longer)
+                printf("warning: job %s: %d of the %d SMS it would send now need more than one segment (up to %zu)\n",
+                       j->name, longer, n, worst);
+        plan_result_clear(&res);
+}
+
 static int cmd_check(struct ctl *ctl, int argc, char **argv) {
         if (wants_help(argc, argv)) {
                 printf("Usage: rapportctl check\n\nValidate the configuration, every template, the database connection and\n"
@@ -359,6 +400,17 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                                 printf("job %s: SQL OK; schedule '%s' in %s%s\n", j->name, j->schedule, j->time_zone,
                                        j->enabled ? "" : " (disabled)");
                         PQclear(res);
+                        if (j->def->still_due_sql) {
+                                res = PQprepare(conn, "", j->def->still_due_sql, 2, NULL);
+                                if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                                        fprintf(stderr, "job %s: its still-due check does not run against this database: %s",
+                                                j->name, PQresultErrorMessage(res));
+                                        problems++;
+                                }
+                                PQclear(res);
+                        }
+                        if (t && j->enabled)
+                                warn_long_sms(conn, c, t, j);
                 }
         }
         if (problems) {

@@ -63,5 +63,14 @@ assert_contains "$T_OUT" "1 message(s) would be queued" "only the asked-for cust
 [[ $T_OUT != *"Mary Major"* ]] && t_pass "other customers not shown" || t_fail "other customers not shown" "$T_OUT"
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "preview queues nothing"
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.job_runs')" "preview records no run"
+# check warns when an SMS it would send now needs more than one segment.
+today=$(date -u +%F)
+psql -XAtq -c "INSERT INTO crm.customers (id, name, tier, phone, birthday, time_zone, locale, rep_id, consent_email, consent_sms, active)
+  VALUES (3, '长名字的客户', 'C', '+8613900000003', '1990-${today:5:5}', 'UTC', 'zh-CN', 1, false, true, true)"
+printf '{{customer.name}}，%s\n' "$(printf '祝您生日快乐%.0s' {1..12})" >"$T_TMP/tpl/birthday.sms.zh-CN.mustache"
+TEMPLATES_DIR=$T_TMP/tpl rapport_config "$T_TMP/sms.conf" 'birthdays: { send_at = "00:00"; channels = [ "email", "sms" ]; };'
+assert_exit 0 "check passes with a long SMS" -- "$RAPPORTCTL" --config "$T_TMP/sms.conf" check
+assert_contains "$T_OUT" "warning: job birthdays: 1 of the 1 SMS it would send now need more than one segment (up to 2)" "check warns about multi-segment SMS"
+assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "check queues nothing"
 assert_exit 64 "preview of an unknown job" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" preview nosuchjob
 t_summary
