@@ -32,6 +32,7 @@ struct transfer {
         struct outbox_msg msg;
         CURL *easy;
         bool released;
+        struct outcome outcome; /* when waiting in d->unrecorded */
         struct transfer_io io;
 };
 
@@ -46,6 +47,7 @@ struct dispatcher {
         struct curl_glue *glue;
         struct transfer *inflight;
         struct transfer *abandoned; /* released at stop, e-mail thread not yet done */
+        struct transfer *unrecorded; /* finished while the database was away */
         struct smtp_pool *smtp;
         unsigned n_inflight[CH_MAX];
         struct bucket bucket[CH_MAX];
@@ -310,8 +312,20 @@ static void arm_wake(struct dispatcher *d, uint64_t usec_from_now) {
         sd_event_source_set_enabled(d->wake, SD_EVENT_ONESHOT);
 }
 
+static void flush_unrecorded(struct dispatcher *d) {
+        while (d->unrecorded && d->env->conn && PQstatus(d->env->conn) == CONNECTION_OK) {
+                struct transfer *t = d->unrecorded;
+                d->unrecorded = t->next;
+                record_outcome(d, &t->msg, &t->outcome, &t->io);
+                transfer_free(t);
+        }
+}
+
 static void pump(struct dispatcher *d) {
-        if (d->stopping || d->pumping || !d->env->conn || PQstatus(d->env->conn) != CONNECTION_OK)
+        if (d->pumping || !d->env->conn || PQstatus(d->env->conn) != CONNECTION_OK)
+                return;
+        flush_unrecorded(d);
+        if (d->stopping)
                 return;
         d->pumping = true;
         const struct rapport_config *c = d->env->cfg;
@@ -401,15 +415,19 @@ static void transfer_finished(struct dispatcher *d, struct transfer *t, CURLcode
                 email_classify(t->easy, result, &t->io, &o);
         else
                 sms_classify(d->env->cfg->sms.format, t->easy, result, &t->io, &o);
-        if (d->env->conn && PQstatus(d->env->conn) == CONNECTION_OK)
+        if (d->env->conn && PQstatus(d->env->conn) == CONNECTION_OK) {
                 record_outcome(d, &t->msg, &o, &t->io);
-        else {
-                /* The lease will expire and the message return to the
-                 * queue; at-least-once is the promise, so log it. */
+                transfer_free(t);
+        } else {
+                /* Keep the outcome until the database is back: recorded
+                 * within the lease, a sent message is not sent again. */
                 struct log_ctx ctx = {t->msg.job, t->msg.id, t->msg.channel};
-                log_full(LOG_WARNING, 0, &ctx, "Database unavailable: outcome not recorded, the lease will return it to the queue");
+                log_full(LOG_NOTICE, 0, &ctx, "Database unavailable: outcome kept until it is back");
+                t->outcome = o;
+                t->prev = NULL;
+                t->next = d->unrecorded;
+                d->unrecorded = t;
         }
-        transfer_free(t);
         if (!d->stopping)
                 sd_event_source_set_enabled(d->defer, SD_EVENT_ONESHOT);
         else if (!d->inflight && d->idle)
@@ -547,6 +565,14 @@ struct dispatcher *dispatcher_free(struct dispatcher *d) {
         while (d->abandoned) {
                 struct transfer *t = d->abandoned;
                 d->abandoned = t->next;
+                transfer_free(t);
+        }
+        flush_unrecorded(d);
+        while (d->unrecorded) {
+                struct transfer *t = d->unrecorded;
+                struct log_ctx ctx = {t->msg.job, t->msg.id, t->msg.channel};
+                log_full(LOG_WARNING, 0, &ctx, "Exiting without a database: outcome lost, the lease will return the message to the queue");
+                d->unrecorded = t->next;
                 transfer_free(t);
         }
         curl_glue_free(d->glue);

@@ -8,6 +8,7 @@
  * its templates are valid, so a bad reload keeps the old one running.
  * Losing the database is survived: reconnect with backoff, never exit. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -150,14 +151,21 @@ static int on_pg_io(sd_event_source *s, int fd, uint32_t revents, void *userdata
         return 0;
 }
 
-/* Notifications can arrive while a synchronous query runs; libpq then
- * buffers them without the socket becoming readable again.  Drain them
- * after every event so none is left waiting. */
+/* After every event: notice a connection that died during a query, and
+ * drain notifications that arrived while a synchronous query ran (libpq
+ * buffers them without the socket becoming readable again). */
 static int on_post(sd_event_source *s, void *userdata) {
         (void)s;
         struct daemon *d = userdata;
         if (!d->conn)
                 return 0;
+        /* A query that met a dead server leaves the connection bad and its
+         * socket closed by libpq — epoll never reports it — so look after
+         * every event, whoever made the query. */
+        if (PQstatus(d->conn) != CONNECTION_OK) {
+                drop_connection(d, PQerrorMessage(d->conn));
+                return 0;
+        }
         bool kick = false;
         PGnotify *n;
         while ((n = PQnotifies(d->conn))) {
@@ -202,9 +210,18 @@ static int connected(struct daemon *d) {
         r = db_exec(d->conn, "Listening for new work", "LISTEN rapport_outbox", 0, NULL, NULL);
         if (r < 0)
                 return r;
-        r = sd_event_add_io(d->event, &d->pg_io, PQsocket(d->conn), EPOLLIN, on_pg_io, d);
-        if (r < 0)
+        /* Watch a duplicate of libpq's socket: libpq closes its own when the
+         * server goes away, and an fd number epoll still holds could be
+         * reused by the next connection curl opens. */
+        int fd = fcntl(PQsocket(d->conn), F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return log_error_errno(-errno, "Cannot duplicate the database socket: %m");
+        r = sd_event_add_io(d->event, &d->pg_io, fd, EPOLLIN, on_pg_io, d);
+        if (r < 0) {
+                close(fd);
                 return log_error_errno(r, "Cannot watch the database socket: %m");
+        }
+        sd_event_source_set_io_fd_own(d->pg_io, true);
         sd_event_source_set_description(d->pg_io, "postgres");
         d->env.conn = d->conn;
         d->reconnect_delay = 0;
