@@ -39,7 +39,7 @@ Q = $(if $(V),,@)
 say = $(if $(V),,@echo "  $(1)  $(2)";)
 CORE_OBJS = $(patsubst %.c,$(OBJDIR)/%.o,$(CORE_SRCS)) $(OBJDIR)/migrations.o
 
-.PHONY: all check unit-tests demo deps deps-check install clean bench
+.PHONY: all check unit-tests demo deps deps-check install clean faults
 all: rapportd rapportctl
 
 $(OBJDIR)/migrations.c: $(MIGRATIONS) daemon/embed.sh
@@ -94,6 +94,12 @@ unit-tests: $(addprefix build/unit/,$(UNIT_TESTS)) $(addprefix build/unit-san/,$
 check: deps-check
 	@$(MAKE) --no-print-directory -j$$(nproc) all unit-tests
 	@bash tests/run.sh
+
+# The fault suite at full size (10,000 messages a scenario, one-minute
+# outages); `make check` runs a small version of it.
+faults: deps-check
+	@$(MAKE) --no-print-directory -j$$(nproc) all
+	@FAULT_N=$${FAULT_N:-10000} FAULT_DOWN=$${FAULT_DOWN:-60} bash tests/faults/faults.sh
 
 demo: deps-check
 	@$(MAKE) --no-print-directory -j$$(nproc) all
