@@ -136,18 +136,9 @@ static int on_prune_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 static int on_pg_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         (void)s, (void)fd, (void)revents;
         struct daemon *d = userdata;
-        if (!PQconsumeInput(d->conn)) {
+        /* Notifications are taken by on_post, which runs after this. */
+        if (!PQconsumeInput(d->conn))
                 drop_connection(d, PQerrorMessage(d->conn));
-                return 0;
-        }
-        bool kick = false;
-        PGnotify *n;
-        while ((n = PQnotifies(d->conn))) {
-                kick = true;
-                PQfreemem(n);
-        }
-        if (kick && d->dispatcher)
-                dispatcher_kick(d->dispatcher);
         return 0;
 }
 

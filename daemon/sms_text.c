@@ -27,39 +27,6 @@ bool sms_number_valid(const char *e164) {
         return e164[1 + digits] == '\0' && digits >= 8 && digits <= 15;
 }
 
-/* Decodes one well-formed UTF-8 character (no overlongs, surrogates or
- * values past U+10FFFF); returns its length or 0. */
-static size_t utf8_decode(const unsigned char *s, size_t left, uint32_t *cp_ret) {
-        if (left == 0)
-                return 0;
-        unsigned char c = s[0];
-        if (c < 0x80) {
-                *cp_ret = c;
-                return 1;
-        }
-        size_t n;
-        uint32_t cp, min;
-        if ((c & 0xE0) == 0xC0) {
-                n = 2, cp = c & 0x1F, min = 0x80;
-        } else if ((c & 0xF0) == 0xE0) {
-                n = 3, cp = c & 0x0F, min = 0x800;
-        } else if ((c & 0xF8) == 0xF0) {
-                n = 4, cp = c & 0x07, min = 0x10000;
-        } else
-                return 0;
-        if (left < n)
-                return 0;
-        for (size_t i = 1; i < n; i++) {
-                if ((s[i] & 0xC0) != 0x80)
-                        return 0;
-                cp = cp << 6 | (s[i] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-                return 0;
-        *cp_ret = cp;
-        return n;
-}
-
 static bool utf8_valid(const char *s) {
         size_t len = strlen(s);
         uint32_t cp;

@@ -6,6 +6,7 @@
  * NULL so every early return is safe. */
 #pragma once
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,3 +72,7 @@ static inline void buf_freep(struct buf *b) { buf_free(b); }
 
 /* Read a whole file; returns 0 or -errno. *out is NUL-terminated. */
 int read_file(const char *path, char **out, size_t *len);
+
+/* Decodes one well-formed UTF-8 character at s (no overlongs, surrogates or
+ * values past U+10FFFF) into *cp; returns its length, or 0 if malformed. */
+size_t utf8_decode(const unsigned char *s, size_t left, uint32_t *cp);
