@@ -3,10 +3,16 @@
 #include <string.h>
 
 extern const struct job_def job_birthdays;
+extern const struct job_def job_follow_ups;
+extern const struct job_def job_holidays;
+extern const struct job_def job_dormant;
+extern const struct job_def job_receivables;
+extern const struct job_def job_complaints;
+extern const struct job_def job_digest;
 
 const struct job_def *const job_defs[] = {
-        &job_birthdays,
-        NULL,
+        &job_follow_ups, &job_birthdays, &job_holidays, &job_dormant,
+        &job_receivables, &job_complaints, &job_digest, NULL,
 };
 
 static const char *const catch_up_choices[] = {"latest", "all", "none", NULL};

@@ -1,0 +1,188 @@
+/* dormant: customers whose last activity (latest interaction or invoice
+ * issued_on, else created_at) is older than their tier's dormant_days.
+ * The owning rep is alerted once per dormancy episode: the dedupe key
+ * dormant:CUSTOMER:LAST-ACTIVITY-DATE changes when the customer comes back
+ * and lapses again.  With winback = true the customer also gets a win-back
+ * message per configured channel (marketing: consent and unsubscribe).
+ *
+ * The episode is due on last activity + dormant_days, at send_at in the
+ * recipient's zone, within max_lateness (default 7 days here: a late alert
+ * about a lapsing customer is still worth having) and on or after
+ * effective_from, so switching the job on never reports the customers who
+ * went quiet years ago.  Finding "whose latest activity is N days old"
+ * needs the latest activity of every customer: the contract has no recency
+ * index, so this is one ordered pass over the per-customer indexes — the
+ * cost grows with the CRM, not with what is due; hence the default
+ * schedule is every six hours, not hourly (max_lateness covers the gap). */
+#include "jobs.h"
+
+static const struct setting_spec dormant_settings[] = {
+        {"dormant_days", SET_TIER_MAP, "{\"A\":30,\"B\":60,\"C\":180}", NULL, 0, 0},
+        {"winback", SET_BOOL, "false", NULL, 0, 0},
+        {"send_at", SET_TIME_OF_DAY, "\"09:00:00\"", NULL, 0, 0},
+        {"template", SET_STRING, "\"dormant_alert\"", NULL, 0, 0},
+        {"winback_template", SET_STRING, "\"winback\"", NULL, 0, 0},
+        /* Overrides the common default: see above. */
+        {"max_lateness", SET_DURATION, "604800", NULL, 0, 366LL * 86400},
+        {NULL, 0, NULL, NULL, 0, 0},
+};
+
+static const char plan_sql[] =
+        "WITH cfg AS (\n"
+        "  SELECT $1::timestamptz AS now, $2::text AS dtz, $3::text AS dloc, $5::bigint AS run_id, $4::jsonb AS s,\n"
+        "         ($4::jsonb->>'send_at')::time AS send_at,\n"
+        "         make_interval(secs => ($4::jsonb->>'max_lateness')::bigint) AS lateness,\n"
+        "         coalesce(($4::jsonb->>'winback')::boolean, false) AS winback,\n"
+        "         coalesce(($4::jsonb->>'effective_from')::date,\n"
+        "                  (SELECT first_enabled FROM rapport.job_state WHERE job = 'dormant'),\n"
+        "                  ($1::timestamptz AT TIME ZONE 'UTC')::date) AS eff_from\n"
+        "),\n"
+        "zones AS MATERIALIZED (SELECT name FROM pg_timezone_names),\n"
+        "/* Last activity per customer.  The CRM contract has no index that finds\n"
+        " * \"customers whose latest activity is N days old\" directly, so this is one\n"
+        " * ordered pass over the (customer_id, happened_at) and (customer_id,\n"
+        " * issued_on) indexes; everything after it touches only the customers in\n"
+        " * the window that makes them due now. */\n"
+        "li AS (SELECT customer_id, max(happened_at) AS last_at FROM crm.interactions GROUP BY customer_id),\n"
+        "lv AS (SELECT customer_id, max(issued_on) AS last_inv FROM crm.invoices GROUP BY customer_id),\n"
+        "act AS (\n"
+        "  SELECT c.id, c.tier, li.last_at, lv.last_inv, c.created_at,\n"
+        "         coalesce((cfg.s->'dormant_days'->>c.tier)::int,\n"
+        "                  CASE c.tier WHEN 'A' THEN 30 WHEN 'B' THEN 60 ELSE 180 END) AS days\n"
+        "  FROM crm.customers c CROSS JOIN cfg\n"
+        "  LEFT JOIN li ON li.customer_id = c.id\n"
+        "  LEFT JOIN lv ON lv.customer_id = c.id\n"
+        "  WHERE c.active\n"
+        "),\n"
+        "cand AS MATERIALIZED (\n"
+        "  SELECT c.id, c.name, c.tier, c.email, c.phone, c.consent_email, c.consent_sms, c.created_at,\n"
+        "         coalesce(nullif(c.time_zone, ''), cfg.dtz) AS ctz,\n"
+        "         coalesce(nullif(c.locale, ''), cfg.dloc) AS clocale,\n"
+        "         coalesce(nullif(c.time_zone, ''), cfg.dtz) IN (SELECT name FROM zones) AS ctz_ok,\n"
+        "         r.id AS rep_id, r.name AS rep_name, r.email AS rep_email, r.phone AS rep_phone, r.active AS rep_active,\n"
+        "         coalesce(nullif(r.time_zone, ''), cfg.dtz) AS rtz,\n"
+        "         coalesce(nullif(r.locale, ''), cfg.dloc) AS rlocale,\n"
+        "         coalesce(nullif(r.time_zone, ''), cfg.dtz) IN (SELECT name FROM zones) AS rtz_ok,\n"
+        "         a.days, a.last_at, a.last_inv\n"
+        "  FROM act a CROSS JOIN cfg\n"
+        "  JOIN crm.customers c ON c.id = a.id\n"
+        "  LEFT JOIN crm.reps r ON r.id = c.rep_id\n"
+        "  /* UTC superset of the due window, a day of slack each side for zones. */\n"
+        "  WHERE coalesce(greatest(a.last_at, (a.last_inv + 1)::timestamp AT TIME ZONE 'UTC'), a.created_at)\n"
+        "        BETWEEN cfg.now - make_interval(days => a.days + 2) - cfg.lateness\n"
+        "            AND cfg.now - make_interval(days => a.days - 1)\n"
+        "),\n"
+        "ep AS (\n"
+        "  SELECT cand.*, l.last_date, l.last_date + cand.days AS due,\n"
+        "         (cfg.now AT TIME ZONE CASE WHEN cand.rtz_ok THEN cand.rtz ELSE cfg.dtz END)::date AS rep_today,\n"
+        "         (cfg.now AT TIME ZONE CASE WHEN cand.ctz_ok THEN cand.ctz ELSE cfg.dtz END)::date AS cust_today\n"
+        "  FROM cand, cfg,\n"
+        "       LATERAL (SELECT coalesce(greatest((cand.last_at AT TIME ZONE CASE WHEN cand.ctz_ok THEN cand.ctz ELSE cfg.dtz END)::date,\n"
+        "                                         cand.last_inv),\n"
+        "                                (cand.created_at AT TIME ZONE CASE WHEN cand.ctz_ok THEN cand.ctz ELSE cfg.dtz END)::date) AS last_date) l\n"
+        "),\n"
+        "/* One row per message: the rep alert, plus the win-back per channel. */\n"
+        "msg AS (\n"
+        "  SELECT ep.*, m.audience, m.channel,\n"
+        "         CASE m.audience WHEN 'rep' THEN lower(ep.rep_email)\n"
+        "              ELSE CASE m.channel WHEN 'email' THEN lower(ep.email) ELSE ep.phone END END AS recipient,\n"
+        "         CASE m.audience WHEN 'rep' THEN ep.rtz ELSE ep.ctz END AS tz,\n"
+        "         CASE m.audience WHEN 'rep' THEN ep.rep_today ELSE ep.cust_today END AS today,\n"
+        "         CASE\n"
+        "           WHEN NOT ep.ctz_ok THEN 'unknown time zone'\n"
+        "           WHEN m.audience = 'rep' AND ep.rep_active IS NOT TRUE THEN 'no active owning rep'\n"
+        "           WHEN m.audience = 'rep' AND NOT ep.rtz_ok THEN 'rep has an unknown time zone'\n"
+        "           WHEN m.audience = 'rep' AND NOT rapport.email_ok(ep.rep_email) THEN 'rep has an invalid e-mail address'\n"
+        "           WHEN m.audience = 'customer' AND m.channel = 'email' AND ep.consent_email AND ep.email IS NOT NULL\n"
+        "                AND NOT rapport.email_ok(ep.email) THEN 'invalid e-mail address'\n"
+        "           WHEN m.audience = 'customer' AND m.channel = 'sms' AND ep.consent_sms AND ep.phone IS NOT NULL\n"
+        "                AND NOT rapport.phone_ok(ep.phone) THEN 'invalid phone number'\n"
+        "         END AS skip_reason,\n"
+        "         CASE WHEN m.audience = 'rep' THEN true\n"
+        "              WHEN m.channel = 'email' THEN ep.consent_email AND ep.email IS NOT NULL\n"
+        "              ELSE ep.consent_sms AND ep.phone IS NOT NULL END AS reachable\n"
+        "  FROM ep, cfg,\n"
+        "       LATERAL (SELECT 'rep'::text, 'email'::text\n"
+        "                UNION ALL\n"
+        "                SELECT 'customer', ch FROM jsonb_array_elements_text(cfg.s->'channels') AS ch WHERE cfg.winback\n"
+        "               ) AS m(audience, channel)\n"
+        "  WHERE ep.due >= cfg.eff_from\n"
+        "    AND ep.due <= CASE m.audience WHEN 'rep' THEN ep.rep_today ELSE ep.cust_today END\n"
+        "),\n"
+        "timed AS (\n"
+        "  SELECT msg.*, (msg.due + cfg.send_at) AT TIME ZONE CASE WHEN msg.audience = 'rep' AND msg.rtz_ok THEN msg.rtz\n"
+        "                                                          WHEN msg.ctz_ok THEN msg.ctz ELSE cfg.dtz END AS not_before\n"
+        "  FROM msg, cfg\n"
+        "),\n"
+        "due AS (\n"
+        "  SELECT t.* FROM timed t, cfg WHERE cfg.now <= t.not_before + cfg.lateness\n"
+        "),\n"
+        "wanted AS (\n"
+        "  SELECT due.* FROM due\n"
+        "  WHERE due.skip_reason IS NULL AND due.reachable\n"
+        "    AND NOT EXISTS (SELECT 1 FROM rapport.suppression s WHERE s.address = lower(due.recipient))\n"
+        "),\n"
+        "ins AS (\n"
+        "  INSERT INTO rapport.outbox (job, run_id, channel, audience, recipient, recipient_name, customer_id, rep_id,\n"
+        "                              template, locale, time_zone, context, marketing, dedupe_key,\n"
+        "                              not_before, next_attempt_at, expires_at)\n"
+        "  SELECT 'dormant', cfg.run_id, w.channel, w.audience, w.recipient,\n"
+        "         CASE w.audience WHEN 'rep' THEN w.rep_name ELSE w.name END, w.id, w.rep_id,\n"
+        "         CASE w.audience WHEN 'rep' THEN cfg.s->>'template' ELSE cfg.s->>'winback_template' END,\n"
+        "         CASE w.audience WHEN 'rep' THEN w.rlocale ELSE w.clocale END, w.tz,\n"
+        "         jsonb_build_object(\n"
+        "           'customer', jsonb_build_object('id', w.id, 'name', w.name, 'tier', w.tier, 'key_account', w.tier = 'A')\n"
+        "                       || CASE WHEN w.audience = 'rep' THEN jsonb_build_object('email', w.email, 'phone', w.phone)\n"
+        "                               ELSE '{}'::jsonb END,\n"
+        "           'rep', CASE WHEN w.rep_id IS NULL THEN NULL ELSE\n"
+        "                  jsonb_build_object('id', w.rep_id, 'name', w.rep_name, 'email', w.rep_email, 'phone', w.rep_phone) END,\n"
+        "           'last_activity', to_char(w.last_date, 'YYYY-MM-DD'),\n"
+        "           'last_interaction', to_char(w.last_at AT TIME ZONE w.ctz, 'YYYY-MM-DD'),\n"
+        "           'last_interaction_at', to_char(w.last_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),\n"
+        "           'last_invoice', to_char(w.last_inv, 'YYYY-MM-DD'),\n"
+        "           'never_active', w.last_at IS NULL AND w.last_inv IS NULL,\n"
+        "           'days_inactive', w.today - w.last_date,\n"
+        "           'dormant_days', w.days,\n"
+        "           'dormant_since', to_char(w.due, 'YYYY-MM-DD')),\n"
+        "         w.audience = 'customer',\n"
+        "         CASE w.audience WHEN 'rep' THEN 'dormant:' || w.id || ':' || to_char(w.last_date, 'YYYY-MM-DD')\n"
+        "              ELSE 'winback:' || w.channel || ':' || w.id || ':' || to_char(w.last_date, 'YYYY-MM-DD') END,\n"
+        "         w.not_before, w.not_before, w.not_before + cfg.lateness\n"
+        "  FROM wanted w, cfg\n"
+        "  ON CONFLICT (dedupe_key) DO NOTHING\n"
+        "  RETURNING 1\n"
+        "),\n"
+        "skips AS (\n"
+        "  INSERT INTO rapport.skipped (job, customer_id, reason, day, run_id)\n"
+        "  SELECT DISTINCT 'dormant', due.id, due.skip_reason, (cfg.now AT TIME ZONE 'UTC')::date, cfg.run_id\n"
+        "  FROM due, cfg WHERE due.skip_reason IS NOT NULL\n"
+        "  ON CONFLICT DO NOTHING\n"
+        "  RETURNING 1\n"
+        ")\n"
+        "SELECT (SELECT count(*) FROM ins) AS planned,\n"
+        "       (SELECT count(DISTINCT id) FROM due WHERE skip_reason IS NOT NULL) AS skipped,\n"
+        "       (SELECT coalesce(jsonb_object_agg(skip_reason, n), '{}'::jsonb)\n"
+        "          FROM (SELECT skip_reason, count(DISTINCT id) AS n FROM due\n"
+        "                WHERE skip_reason IS NOT NULL GROUP BY 1) x) AS skip_reasons,\n"
+        "       (SELECT count(*) FROM skips) AS newly_skipped\n";
+
+static const char still_due_sql[] =
+        "SELECT o.id, 'the customer has been active again since ' || (o.context->>'last_activity') AS reason\n"
+        "FROM rapport.outbox o\n"
+        "WHERE o.id = ANY($1::bigint[]) AND o.job = 'dormant'\n"
+        "  AND (EXISTS (SELECT 1 FROM crm.interactions i\n"
+        "               WHERE i.customer_id = o.customer_id\n"
+        "                 AND i.happened_at > coalesce((o.context->>'last_interaction_at')::timestamptz, '-infinity')\n"
+        "                 AND i.happened_at <= $2::timestamptz)\n"
+        "       OR EXISTS (SELECT 1 FROM crm.invoices v\n"
+        "                  WHERE v.customer_id = o.customer_id\n"
+        "                    AND v.issued_on > coalesce((o.context->>'last_invoice')::date, '-infinity')))\n";
+
+const struct job_def job_dormant = {
+        .name = "dormant",
+        .description = "alert the rep (and optionally win back the customer) when a customer goes quiet",
+        .default_schedule = "15 */6 * * *",
+        .settings = dormant_settings,
+        .plan_sql = plan_sql,
+        .still_due_sql = still_due_sql,
+};
