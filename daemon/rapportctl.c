@@ -289,12 +289,53 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
 }
 
 /* ---- check ------------------------------------------------------------ */
-static const char *job_template(const struct job_config *j) {
-        json_object *o = json_tokener_parse(j->settings_json), *v;
-        static char name[128];
-        snprintf(name, sizeof name, "%s", o && json_object_object_get_ex(o, "template", &v) ? json_object_get_string(v) : j->name);
+static int need_template(const struct rapport_config *c, const struct template_set *t, const struct job_config *j,
+                         const char *name, const char *channel) {
+        if (template_find(t, name, channel, c->locale, c->locale))
+                return 0;
+        fprintf(stderr, "%s: job %s sends %s but there is no template %s.%s.%s.mustache\n", c->templates_dir, j->name,
+                channel, name, channel, c->locale);
+        return 1;
+}
+
+static bool is_template_key(const char *key) {
+        size_t n = strlen(key);
+        return streq(key, "template") || (n > 9 && streq(key + n - 9, "_template"));
+}
+
+/* Every template a job's settings name must exist for each channel it goes
+ * out on (see job_def.channel_templates).  Returns the number missing. */
+static int check_job_templates(const struct rapport_config *c, const struct template_set *t, const struct job_config *j) {
+        int missing = 0;
+        json_object *o = json_tokener_parse(j->settings_json);
+        json_object_object_foreach(o, key, val) {
+                if (is_template_key(key) && json_object_is_type(val, json_type_string)) {
+                        bool on_channels = false;
+                        for (const char *const *k = j->def->channel_templates; k && *k; k++)
+                                on_channels = on_channels || streq(*k, key);
+                        if (!on_channels)
+                                missing += need_template(c, t, j, json_object_get_string(val), "email");
+                        for (char **ch = j->channels; on_channels && ch && *ch; ch++)
+                                missing += need_template(c, t, j, json_object_get_string(val), *ch);
+                } else if (json_object_is_type(val, json_type_array)) {
+                        /* receivables levels, holiday dates: their own template and channels */
+                        for (size_t i = 0; i < json_object_array_length(val); i++) {
+                                json_object *e = json_object_array_get_idx(val, i), *name, *chans;
+                                if (!json_object_is_type(e, json_type_object) || !json_object_object_get_ex(e, "template", &name) ||
+                                    !json_object_is_type(name, json_type_string))
+                                        continue;
+                                if (json_object_object_get_ex(e, "channels", &chans) && json_object_is_type(chans, json_type_array)) {
+                                        for (size_t k = 0; k < json_object_array_length(chans); k++)
+                                                missing += need_template(c, t, j, json_object_get_string(name),
+                                                                         json_object_get_string(json_object_array_get_idx(chans, k)));
+                                } else
+                                        for (char **ch = j->channels; ch && *ch; ch++)
+                                                missing += need_template(c, t, j, json_object_get_string(name), *ch);
+                        }
+                }
+        }
         json_object_put(o);
-        return name;
+        return missing;
 }
 
 /* Render the SMS a job would send now (a dry run) and warn about any that
@@ -363,14 +404,7 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                         const struct job_config *j = &c->jobs[i];
                         if (!j->enabled)
                                 continue;
-                        for (char **ch = j->channels; ch && *ch; ch++) {
-                                const char *name = job_template(j);
-                                if (!template_find(t, name, *ch, c->locale, c->locale)) {
-                                        fprintf(stderr, "%s: job %s sends %s but there is no template %s.%s.%s.mustache\n",
-                                                c->templates_dir, j->name, *ch, name, *ch, c->locale);
-                                        problems++;
-                                }
-                        }
+                        problems += check_job_templates(c, t, j);
                 }
                 printf("templates: %s %s\n", c->templates_dir, problems ? "has problems" : "OK");
         }

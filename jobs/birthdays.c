@@ -136,7 +136,10 @@ static const char plan_sql[] =
         "                WHERE skip_reason IS NOT NULL GROUP BY 1) x) AS skip_reasons,\n"
         "       (SELECT count(*) FROM skips) AS newly_skipped\n";
 
+static const char *const birthdays_channel_templates[] = {"template", NULL};
+
 const struct job_def job_birthdays = {
+        .channel_templates = birthdays_channel_templates,
         .name = "birthdays",
         .description = "birthday greetings to customers, at send_at in their own time zone",
         .default_schedule = "0 * * * *",

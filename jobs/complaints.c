@@ -204,7 +204,10 @@ static const char still_due_sql[] =
         "  AND CASE WHEN o.audience = 'customer' THEN k.resolved_at IS NULL\n"
         "           ELSE k.id IS NULL OR k.resolved_at IS NOT NULL END\n";
 
+static const char *const complaints_channel_templates[] = {"survey_template", NULL};
+
 const struct job_def job_complaints = {
+        .channel_templates = complaints_channel_templates,
         .name = "complaints",
         .description = "alerts on complaints past their response deadline; satisfaction surveys after resolution",
         .default_schedule = "*/15 * * * *",

@@ -178,7 +178,10 @@ static const char still_due_sql[] =
         "                  WHERE v.customer_id = o.customer_id\n"
         "                    AND v.issued_on > coalesce((o.context->>'last_invoice')::date, '-infinity')))\n";
 
+static const char *const dormant_channel_templates[] = {"winback_template", NULL};
+
 const struct job_def job_dormant = {
+        .channel_templates = dormant_channel_templates,
         .name = "dormant",
         .description = "alert the rep (and optionally win back the customer) when a customer goes quiet",
         .default_schedule = "15 */6 * * *",

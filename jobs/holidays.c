@@ -118,7 +118,10 @@ static const char plan_sql[] =
         "       (SELECT count(*) FROM skips) AS newly_skipped,\n"
         "       (SELECT count(*) FROM hol_all WHERE invalid IS NOT NULL) AS invalid_dates\n";
 
+static const char *const holidays_channel_templates[] = {"template", NULL};
+
 const struct job_def job_holidays = {
+        .channel_templates = holidays_channel_templates,
         .name = "holidays",
         .description = "holiday greetings to customers on configured dates",
         .default_schedule = "0 * * * *",

@@ -43,6 +43,11 @@ struct job_def {
         const struct setting_spec *settings; /* terminated by {NULL} */
         const char *plan_sql;
         const char *still_due_sql; /* NULL: only the generic checks apply */
+        /* Settings naming a template sent on the job's `channels` (to
+         * customers); every other *template setting is an e-mail to a rep.
+         * Nested objects with their own "channels" (receivables levels)
+         * use those.  `rapportctl check` verifies each exists. */
+        const char *const *channel_templates;
 };
 
 extern const struct job_def *const job_defs[];
