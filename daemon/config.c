@@ -346,6 +346,7 @@ static const struct setting_spec email_specs[] = {
         {"connections", SET_INT, "4", NULL, 1, 256},
         {"rate", SET_FLOAT, "0", NULL, 0, 0},
         {"timeout", SET_DURATION, "60", NULL, 1, 3600},
+        {"quiet_hours", SET_STRING, "\"\"", NULL, 0, 0},
         {NULL, 0, NULL, NULL, 0, 0},
 };
 
@@ -509,6 +510,20 @@ static int load_retry(struct loader *l, struct rapport_config *c, config_setting
         return 0;
 }
 
+/* "21:00-08:00" (may wrap midnight) or "" for none. */
+static void load_quiet_hours(struct loader *l, config_setting_t *g, json_object *o, int *start, int *end) {
+        _cleanup_free_ char *q = json_dup_string(o, "quiet_hours");
+        int a, b;
+        char s1[8], s2[8];
+        *start = *end = 0;
+        if (!q || !*q)
+                return;
+        if (sscanf(q, "%5[0-9:]-%5[0-9:]", s1, s2) != 2 || parse_time_of_day(s1, &a) < 0 || parse_time_of_day(s2, &b) < 0)
+                complain(l, config_setting_lookup(g, "quiet_hours"), "expected \"HH:MM-HH:MM\" or \"\" for none");
+        else
+                *start = a, *end = b;
+}
+
 static bool url_scheme_is(const char *url, const char *const *schemes) {
         for (size_t i = 0; schemes[i]; i++)
                 if (strncmp(url, schemes[i], strlen(schemes[i])) == 0 && url[strlen(schemes[i])])
@@ -635,6 +650,7 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
         c->email.redirect_to = json_dup_string(o, "redirect_to");
         if (c->email.redirect_to && !strchr(c->email.redirect_to, '@'))
                 complain(&l, config_setting_lookup(g, "redirect_to"), "\"%s\" is not an e-mail address", c->email.redirect_to);
+        load_quiet_hours(&l, g, o, &c->email.quiet_start, &c->email.quiet_end);
         c->email.unsubscribe_mailto = json_dup_string(o, "unsubscribe_mailto");
         c->email.unsubscribe_url = json_dup_string(o, "unsubscribe_url");
         if (c->email.unsubscribe_url && !url_scheme_is(c->email.unsubscribe_url, (const char *const[]){"https://", "http://", NULL}))
@@ -660,15 +676,7 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
                 c->sms.format = streq_ptr(fmt, "twilio") ? SMS_FORMAT_TWILIO : SMS_FORMAT_JSON;
                 _cleanup_free_ char *tf = json_dup_string(o, "token_file");
                 c->sms.token = load_secret(&l, g, tf, "sms-token", check_secrets);
-                _cleanup_free_ char *q = json_dup_string(o, "quiet_hours");
-                int a, b;
-                char s1[8], s2[8];
-                if (q && !*q)
-                        c->sms.quiet_start = c->sms.quiet_end = 0;
-                else if (!q || sscanf(q, "%5[0-9:]-%5[0-9:]", s1, s2) != 2 || parse_time_of_day(s1, &a) < 0 || parse_time_of_day(s2, &b) < 0)
-                        complain(&l, config_setting_lookup(g, "quiet_hours"), "expected \"HH:MM-HH:MM\" or \"\" for none");
-                else
-                        c->sms.quiet_start = a, c->sms.quiet_end = b;
+                load_quiet_hours(&l, g, o, &c->sms.quiet_start, &c->sms.quiet_end);
         }
         c->sms.from = json_dup_string(o, "from");
         c->sms.username = json_dup_string(o, "username");

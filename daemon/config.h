@@ -53,6 +53,7 @@ struct rapport_config {
                 int connections;
                 double rate; /* messages per second, 0 = unlimited */
                 int timeout; /* seconds per message */
+                int quiet_start, quiet_end; /* minutes after local midnight; equal = none */
         } email;
 
         struct {

@@ -349,8 +349,8 @@ static void pump(struct dispatcher *d) {
                 struct outbox_claim_opts o = {
                         .now = d->env->now, .limit = (int)allow, .lease = c->outbox.lease,
                         .instance = c->instance, .channel = channel_names[ch],
-                        .quiet_start = ch == CH_SMS ? c->sms.quiet_start : 0,
-                        .quiet_end = ch == CH_SMS ? c->sms.quiet_end : 0,
+                        .quiet_start = ch == CH_SMS ? c->sms.quiet_start : c->email.quiet_start,
+                        .quiet_end = ch == CH_SMS ? c->sms.quiet_end : c->email.quiet_end,
                 };
                 struct outbox_msg *msgs = NULL;
                 size_t n = 0;

@@ -22,13 +22,14 @@ void outbox_msgs_free(struct outbox_msg *msgs, size_t n) {
         free(msgs);
 }
 
-/* SMS due inside the recipient's quiet hours wait for their end: push
- * next_attempt_at to the end of the quiet window in the recipient's zone. */
+/* Messages due inside the recipient's quiet hours for their channel wait
+ * for the end: push next_attempt_at to the end of the quiet window in the
+ * recipient's own zone. */
 static const char defer_quiet_sql[] =
         "WITH q AS (\n"
         "  SELECT o.id, o.time_zone, (coalesce($1::timestamptz, now()) AT TIME ZONE o.time_zone) AS lt\n"
         "  FROM rapport.outbox o\n"
-        "  WHERE o.state = 'queued' AND o.channel = 'sms'\n"
+        "  WHERE o.state = 'queued' AND o.channel = $4\n"
         "    AND o.next_attempt_at <= coalesce($1::timestamptz, now()) AND o.not_before <= coalesce($1::timestamptz, now())\n"
         "    AND EXISTS (SELECT 1 FROM pg_timezone_names z WHERE z.name = o.time_zone)\n"
         "), w AS (\n"
@@ -90,11 +91,11 @@ int outbox_claim(PGconn *conn, const struct outbox_claim_opts *o, struct outbox_
         *n = 0;
         char qs[16], qe[16], limit[16], lease[32];
         int r;
-        if (o->quiet_start != o->quiet_end && (!o->channel || streq(o->channel, "sms"))) {
+        if (o->quiet_start != o->quiet_end && o->channel) {
                 snprintf(qs, sizeof qs, "%d", o->quiet_start);
                 snprintf(qe, sizeof qe, "%d", o->quiet_end);
-                const char *p[] = {o->now, qs, qe};
-                r = db_exec(conn, "Deferring SMS inside quiet hours", defer_quiet_sql, 3, p, NULL);
+                const char *p[] = {o->now, qs, qe, o->channel};
+                r = db_exec(conn, "Deferring messages inside quiet hours", defer_quiet_sql, 4, p, NULL);
                 if (r < 0)
                         return r;
         }
@@ -216,15 +217,18 @@ int outbox_suppress(PGconn *conn, const char *address, const char *channel, cons
 int outbox_next_due(PGconn *conn, const char *now, int64_t *seconds) {
         const char *p[] = {now};
         _cleanup_(PQclearp) PGresult *res = NULL;
+        /* NULL (nothing queued, nothing leased) must stay NULL: greatest()
+         * would turn it into 0, "due now", and the caller would spin. */
         int r = db_exec(conn, "Finding the next due message",
-                        "SELECT greatest(0, ceil(extract(epoch FROM least("
+                        "SELECT CASE WHEN t IS NULL THEN NULL"
+                        " ELSE ceil(greatest(0, extract(epoch FROM t - coalesce($1::timestamptz, now()))))::bigint END"
+                        " FROM (SELECT least("
                         "  (SELECT min(next_attempt_at) FROM rapport.outbox WHERE state = 'queued'),"
-                        "  (SELECT min(lease_until) FROM rapport.outbox WHERE state = 'sending')"
-                        ") - coalesce($1::timestamptz, now()))))::bigint",
+                        "  (SELECT min(lease_until) FROM rapport.outbox WHERE state = 'sending')) AS t) x",
                         1, p, &res);
         if (r < 0)
                 return r;
-        *seconds = PQgetisnull(res, 0, 0) ? -1 : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        *seconds = PQntuples(res) == 0 || PQgetisnull(res, 0, 0) ? -1 : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         return 0;
 }
 

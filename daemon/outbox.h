@@ -32,7 +32,7 @@ struct outbox_claim_opts {
         int64_t lease;        /* seconds */
         const char *instance;
         const char *channel;  /* only this channel, or NULL */
-        int quiet_start, quiet_end; /* SMS quiet hours, minutes; equal = none */
+        int quiet_start, quiet_end; /* the channel's quiet hours, minutes; equal = none */
 };
 
 /* Claims up to opts->limit due messages; *ret is an array the caller frees

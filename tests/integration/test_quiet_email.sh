@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# email.quiet_hours: an e-mail due inside the recipient's quiet hours (in the
+# recipient's own zone) waits for their end; none are set by default.
+set -uo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$T_LIB_DIR/rapport.sh"
+rapport_db
+smtp_start
+D=$(date -u -d tomorrow +%F)
+EMAIL_EXTRA='quiet_hours = "22:00-07:00";' rapport_config "$T_TMP/q.conf" 'birthdays: { enabled = false; };'
+"$RAPPORTCTL" --config "$T_TMP/q.conf" migrate >/dev/null
+psql -XAtq -v ON_ERROR_STOP=1 <<SQL
+INSERT INTO crm.reps (id, name, email, time_zone, locale, digest_hour, active) VALUES (1, 'R', 'r@example.com', 'Asia/Shanghai', 'en', 8, true);
+INSERT INTO rapport.outbox (job, channel, audience, rep_id, recipient, template, locale, time_zone, context, dedupe_key, not_before, next_attempt_at)
+VALUES ('q', 'email', 'rep', 1, 'r@example.com', 'birthday', 'en', 'Asia/Shanghai', '{"customer":{"name":"Q"}}', 'q:1',
+        '${D}T14:00:00Z', '${D}T14:00:00Z');
+SQL
+# 15:00Z is 23:00 in Shanghai: inside 22:00-07:00.
+assert_exit 0 "run at 23:00 local" -- "$RAPPORTD" --config "$T_TMP/q.conf" --once --now ${D}T15:00:00Z
+assert_eq 0 "$(mail_count)" "nothing sent inside quiet hours"
+assert_eq "$D 23:00:00+00" "$(psql_val "SELECT next_attempt_at FROM rapport.outbox WHERE dedupe_key = 'q:1'")" "deferred to 07:00 local"
+assert_exit 0 "run at 07:30 local" -- "$RAPPORTD" --config "$T_TMP/q.conf" --once --now ${D}T23:30:00Z
+wait_for_mail 1 10 || true
+assert_eq 1 "$(mail_count)" "sent once quiet hours end"
+# Without the setting e-mail has no quiet hours.
+rapport_config "$T_TMP/n.conf" 'birthdays: { enabled = false; };'
+psql -XAtq -c "INSERT INTO rapport.outbox (job, channel, audience, rep_id, recipient, template, locale, time_zone, context, dedupe_key, not_before, next_attempt_at)
+VALUES ('q', 'email', 'rep', 1, 'r@example.com', 'birthday', 'en', 'Asia/Shanghai', '{\"customer\":{\"name\":\"Q\"}}', 'q:2', now(), now())"
+assert_exit 0 "run without email quiet hours" -- "$RAPPORTD" --config "$T_TMP/n.conf" --once
+wait_for_mail 2 10 || true
+assert_eq 2 "$(mail_count)" "e-mail has no quiet hours by default"
+t_summary
