@@ -39,7 +39,7 @@ Q = $(if $(V),,@)
 say = $(if $(V),,@echo "  $(1)  $(2)";)
 CORE_OBJS = $(patsubst %.c,$(OBJDIR)/%.o,$(CORE_SRCS)) $(OBJDIR)/migrations.o
 
-.PHONY: all check unit-tests demo deps deps-check install clean faults
+.PHONY: all check check-asan unit-tests demo deps deps-check install clean faults
 all: rapportd rapportctl
 
 $(OBJDIR)/migrations.c: $(MIGRATIONS) daemon/embed.sh
@@ -94,6 +94,20 @@ unit-tests: $(addprefix build/unit/,$(UNIT_TESTS)) $(addprefix build/unit-san/,$
 check: deps-check
 	@$(MAKE) --no-print-directory -j$$(nproc) all unit-tests
 	@bash tests/run.sh
+
+# The integration tests once more with both programs built with
+# AddressSanitizer + UndefinedBehaviorSanitizer (any report fails the run:
+# halt_on_error, and stderr is what the tests read).
+ASAN_BIN = build/asan
+$(ASAN_BIN)/%: $(SAN_OBJS) $(SANDIR)/daemon/%.o
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $^ $(LIBS) -lm -o $@
+
+check-asan: deps-check
+	@$(MAKE) --no-print-directory -j$$(nproc) $(ASAN_BIN)/rapportd $(ASAN_BIN)/rapportctl
+	@RAPPORT_BIN=$(CURDIR)/$(ASAN_BIN) ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:exitcode=99 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  bash tests/run.sh integration
 
 # The fault suite at full size (10,000 messages a scenario, one-minute
 # outages); `make check` runs a small version of it.

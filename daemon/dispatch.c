@@ -41,8 +41,16 @@ struct bucket {
         uint64_t last_usec;
 };
 
+/* Claimed (leased) but not started yet: a claim fetches a batch, the
+ * connections drain it. */
+struct ready {
+        struct outbox_msg *msgs;
+        size_t n, head;
+};
+
 struct dispatcher {
         sd_event *event;
+        struct ready ready[CH_MAX];
         struct dispatch_env *env;
         struct curl_glue *glue;
         struct transfer *inflight;
@@ -103,11 +111,6 @@ static unsigned bucket_take_allowance(struct dispatcher *d, int ch, unsigned wan
         if (n < want)
                 *wait_usec = (uint64_t)((1.0 - (b->tokens - floor(b->tokens))) / rate * 1e6) + 1000;
         return n;
-}
-
-static void bucket_refund(struct dispatcher *d, int ch, unsigned n) {
-        if (channel_rate(d->env->cfg, ch) > 0)
-                d->bucket[ch].tokens += n;
 }
 
 static int64_t backoff(const struct rapport_config *c, int attempts) {
@@ -321,6 +324,23 @@ static void flush_unrecorded(struct dispatcher *d) {
         }
 }
 
+/* How many to claim at once: enough that a claim's round trip is shared
+ * by many messages, few enough that a rate-limited channel sends them well
+ * inside their lease. */
+static int claim_size(const struct rapport_config *c, int ch) {
+        double rate = channel_rate(c, ch);
+        int n = c->outbox.batch;
+        if (rate > 0 && rate * (double)c->outbox.lease / 4 < n)
+                n = (int)(rate * (double)c->outbox.lease / 4);
+        int conns = (int)channel_connections(c, ch);
+        return n < conns ? conns : n < 1 ? 1 : n;
+}
+
+static void ready_clear(struct ready *rq) {
+        outbox_msgs_free(rq->msgs, rq->n);
+        *rq = (struct ready){0};
+}
+
 static void pump(struct dispatcher *d) {
         if (d->pumping || !d->env->conn || PQstatus(d->env->conn) != CONNECTION_OK)
                 return;
@@ -335,36 +355,36 @@ static void pump(struct dispatcher *d) {
                 if (!channel_configured(c, ch))
                         continue;
                 unsigned conns = channel_connections(c, ch);
-                if (d->n_inflight[ch] >= conns)
-                        continue;
-                unsigned want = conns - d->n_inflight[ch];
-                if (want > (unsigned)c->outbox.batch)
-                        want = (unsigned)c->outbox.batch;
-                uint64_t w;
-                unsigned allow = bucket_take_allowance(d, ch, want, &w);
-                if (w && (!wait || w < wait))
-                        wait = w;
-                if (allow == 0)
-                        continue;
-                struct outbox_claim_opts o = {
-                        .now = d->env->now, .limit = (int)allow, .lease = c->outbox.lease,
-                        .instance = c->instance, .channel = channel_names[ch],
-                        .quiet_start = ch == CH_SMS ? c->sms.quiet_start : c->email.quiet_start,
-                        .quiet_end = ch == CH_SMS ? c->sms.quiet_end : c->email.quiet_end,
-                };
-                struct outbox_msg *msgs = NULL;
-                size_t n = 0;
-                if (outbox_claim(d->env->conn, &o, &msgs, &n) < 0) {
-                        bucket_refund(d, ch, allow);
-                        continue;
+                struct ready *rq = &d->ready[ch];
+                bool claimed = false;
+                while (d->n_inflight[ch] < conns) {
+                        if (rq->head == rq->n) {
+                                ready_clear(rq);
+                                if (claimed)
+                                        break; /* one claim per channel per pump */
+                                claimed = true;
+                                struct outbox_claim_opts o = {
+                                        .now = d->env->now, .limit = claim_size(c, ch), .lease = c->outbox.lease,
+                                        .instance = c->instance, .channel = channel_names[ch],
+                                        .quiet_start = ch == CH_SMS ? c->sms.quiet_start : c->email.quiet_start,
+                                        .quiet_end = ch == CH_SMS ? c->sms.quiet_end : c->email.quiet_end,
+                                };
+                                if (outbox_claim(d->env->conn, &o, &rq->msgs, &rq->n) < 0 || rq->n == 0)
+                                        break;
+                                if ((int)rq->n == o.limit)
+                                        claimed_full = true;
+                                apply_still_due(d, rq->msgs, rq->n);
+                        }
+                        uint64_t w;
+                        if (bucket_take_allowance(d, ch, 1, &w) == 0) {
+                                if (w && (!wait || w < wait))
+                                        wait = w;
+                                break;
+                        }
+                        start_one(d, ch, &rq->msgs[rq->head++]);
                 }
-                bucket_refund(d, ch, allow - (unsigned)n);
-                if (n == allow)
-                        claimed_full = true;
-                apply_still_due(d, msgs, n);
-                for (size_t i = 0; i < n; i++)
-                        start_one(d, ch, &msgs[i]);
-                outbox_msgs_free(msgs, n);
+                if (rq->head < rq->n)
+                        claimed_full = true; /* claimed and waiting for a connection or a token */
         }
         d->pumping = false;
 
@@ -468,6 +488,13 @@ void dispatcher_set_idle(struct dispatcher *d, dispatch_idle_fn idle, void *user
 }
 
 static void release_all(struct dispatcher *d) {
+        for (int ch = 0; ch < CH_MAX; ch++) {
+                struct ready *rq = &d->ready[ch];
+                for (; rq->head < rq->n; rq->head++)
+                        if (d->env->conn && outbox_release(d->env->conn, &rq->msgs[rq->head]) > 0)
+                                d->stats.released++;
+                ready_clear(rq);
+        }
         while (d->inflight) {
                 struct transfer *t = d->inflight;
                 unlink_transfer(d, t);
@@ -560,8 +587,8 @@ struct dispatcher *dispatcher_free(struct dispatcher *d) {
         if (d->smtp)
                 smtp_pool_abort(d->smtp);
         release_all(d);
-        /* Joins the e-mail threads: after this no handle is in use. */
-        d->smtp = smtp_pool_free(d->smtp);
+        /* Join the e-mail threads: after this no handle is in use. */
+        smtp_pool_join(d->smtp);
         while (d->abandoned) {
                 struct transfer *t = d->abandoned;
                 d->abandoned = t->next;
@@ -575,6 +602,9 @@ struct dispatcher *dispatcher_free(struct dispatcher *d) {
                 d->unrecorded = t->next;
                 transfer_free(t);
         }
+        /* Only now, with every handle cleaned up, can the shared
+         * connection cache go. */
+        d->smtp = smtp_pool_free(d->smtp);
         curl_glue_free(d->glue);
         sd_event_source_disable_unref(d->wake);
         sd_event_source_disable_unref(d->defer);

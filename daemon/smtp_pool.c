@@ -25,6 +25,7 @@ struct smtp_pool {
         struct job *todo, *todo_tail, *done;
         bool stop;
         atomic_bool abort;
+        atomic_bool aborted_any; /* a transfer was cut short: its session is unclean */
         CURLSH *share;
         pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
         smtp_pool_done_fn done_fn;
@@ -66,6 +67,8 @@ static void *worker(void *arg) {
                 pthread_mutex_unlock(&p->lock);
 
                 j->result = atomic_load(&p->abort) ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(j->easy);
+                if (j->result == CURLE_ABORTED_BY_CALLBACK)
+                        atomic_store(&p->aborted_any, true);
 
                 pthread_mutex_lock(&p->lock);
                 j->next = p->done;
@@ -165,9 +168,9 @@ int smtp_pool_submit(struct smtp_pool *p, CURL *easy, void *userdata) {
 
 void smtp_pool_abort(struct smtp_pool *p) { atomic_store(&p->abort, true); }
 
-struct smtp_pool *smtp_pool_free(struct smtp_pool *p) {
-        if (!p)
-                return NULL;
+void smtp_pool_join(struct smtp_pool *p) {
+        if (!p || !p->threads)
+                return;
         atomic_store(&p->abort, true);
         pthread_mutex_lock(&p->lock);
         p->stop = true;
@@ -176,6 +179,14 @@ struct smtp_pool *smtp_pool_free(struct smtp_pool *p) {
         for (unsigned i = 0; i < p->n_threads; i++)
                 pthread_join(p->threads[i], NULL);
         free(p->threads);
+        p->threads = NULL;
+        p->n_threads = 0;
+}
+
+struct smtp_pool *smtp_pool_free(struct smtp_pool *p) {
+        if (!p)
+                return NULL;
+        smtp_pool_join(p);
         /* Jobs never collected: their handles belong to the dispatcher,
          * which has already released them. */
         for (struct job *j = p->done, *next; j; j = next) {
@@ -189,7 +200,11 @@ struct smtp_pool *smtp_pool_free(struct smtp_pool *p) {
         sd_event_source_disable_unref(p->efd_source);
         if (p->efd >= 0)
                 close(p->efd);
-        if (p->share)
+        /* Cleaning up the cache says QUIT on every cached session, and a
+         * session cut short mid-DATA would first wait out the server's
+         * reply (up to the timeout).  At exit after an abort, let the
+         * process end take them instead. */
+        if (p->share && !atomic_load(&p->aborted_any))
                 curl_share_cleanup(p->share);
         for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
                 pthread_mutex_destroy(&p->share_lock[i]);

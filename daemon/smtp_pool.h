@@ -25,5 +25,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct smtp_pool *, smtp_pool_free);
 
 /* Queue a prepared handle; `job` comes back in the done callback. */
 int smtp_pool_submit(struct smtp_pool *p, CURL *easy, void *job);
+/* Abort and join the workers: afterwards no handle is in use, and the
+ * caller may clean up its handles before smtp_pool_free (which frees the
+ * shared connection cache and needs them gone). */
+void smtp_pool_join(struct smtp_pool *p);
 /* Make every running and queued transfer end soon (CURLE_ABORTED_BY_CALLBACK). */
 void smtp_pool_abort(struct smtp_pool *p);

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # rapport-specific test helpers, sourced after tests/lib.sh.
-RAPPORTD=$T_ROOT/rapportd
-RAPPORTCTL=$T_ROOT/rapportctl
+# RAPPORT_BIN selects other builds of the programs (make check-asan).
+RAPPORTD=${RAPPORT_BIN:-$T_ROOT}/rapportd
+RAPPORTCTL=${RAPPORT_BIN:-$T_ROOT}/rapportctl
 
 # rapport_db — start PostgreSQL, load the reference crm schema, migrate.
 rapport_db() {
