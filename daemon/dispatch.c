@@ -316,10 +316,28 @@ static void arm_wake(struct dispatcher *d, uint64_t usec_from_now) {
 }
 
 static void flush_unrecorded(struct dispatcher *d) {
-        while (d->unrecorded && d->env->conn && PQstatus(d->env->conn) == CONNECTION_OK) {
+        if (!d->unrecorded || !d->env->conn || PQstatus(d->env->conn) != CONNECTION_OK)
+                return;
+        /* Sent messages: one statement for the lot. */
+        size_t n = 0;
+        for (struct transfer *t = d->unrecorded; t; t = t->next)
+                n += t->outcome.kind == OUTCOME_SENT;
+        if (n > 0) {
+                _cleanup_free_ struct outbox_sent *batch = calloc(n, sizeof *batch);
+                size_t k = 0;
+                for (struct transfer *t = d->unrecorded; batch && t; t = t->next)
+                        if (t->outcome.kind == OUTCOME_SENT)
+                                batch[k++] = (struct outbox_sent){&t->msg, t->io.provider_id, t->io.audit};
+                long recorded = batch ? outbox_mark_sent_many(d->env->conn, batch, k) : -ENOMEM;
+                if (recorded < 0)
+                        return; /* keep them for the next pump */
+                d->stats.sent += (unsigned long)recorded;
+        }
+        while (d->unrecorded) {
                 struct transfer *t = d->unrecorded;
                 d->unrecorded = t->next;
-                record_outcome(d, &t->msg, &t->outcome, &t->io);
+                if (t->outcome.kind != OUTCOME_SENT)
+                        record_outcome(d, &t->msg, &t->outcome, &t->io);
                 transfer_free(t);
         }
 }
@@ -435,23 +453,24 @@ static void transfer_finished(struct dispatcher *d, struct transfer *t, CURLcode
                 email_classify(t->easy, result, &t->io, &o);
         else
                 sms_classify(d->env->cfg->sms.format, t->easy, result, &t->io, &o);
-        if (d->env->conn && PQstatus(d->env->conn) == CONNECTION_OK) {
-                record_outcome(d, &t->msg, &o, &t->io);
-                transfer_free(t);
-        } else {
-                /* Keep the outcome until the database is back: recorded
-                 * within the lease, a sent message is not sent again. */
+        /* Outcomes are recorded in batches by the next pump (one statement
+         * for all messages sent meanwhile), or kept until the database is
+         * back: recorded within the lease, a sent message is not sent again. */
+        if (!d->env->conn || PQstatus(d->env->conn) != CONNECTION_OK) {
                 struct log_ctx ctx = {t->msg.job, t->msg.id, t->msg.channel};
                 log_full(LOG_NOTICE, 0, &ctx, "Database unavailable: outcome kept until it is back");
-                t->outcome = o;
-                t->prev = NULL;
-                t->next = d->unrecorded;
-                d->unrecorded = t;
         }
+        t->outcome = o;
+        t->prev = NULL;
+        t->next = d->unrecorded;
+        d->unrecorded = t;
         if (!d->stopping)
                 sd_event_source_set_enabled(d->defer, SD_EVENT_ONESHOT);
-        else if (!d->inflight && d->idle)
-                d->idle(d, d->idle_userdata);
+        else {
+                flush_unrecorded(d);
+                if (!d->inflight && d->idle)
+                        d->idle(d, d->idle_userdata);
+        }
 }
 
 static void on_done(struct curl_glue *g, CURL *easy, CURLcode result, void *userdata) {

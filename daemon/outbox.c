@@ -170,6 +170,66 @@ int outbox_mark_sent(PGconn *conn, const struct outbox_msg *m, const char *provi
                       "sent", provider_id, provider_id, rendered);
 }
 
+/* One element of a PostgreSQL array literal: quoted, \ and " escaped. */
+static void array_elem(struct buf *b, const char *v) {
+        if (b->len > 1)
+                buf_puts(b, ",");
+        if (!v) {
+                buf_puts(b, "NULL");
+                return;
+        }
+        buf_puts(b, "\"");
+        for (const char *p = v; *p; p++) {
+                if (*p == '"' || *p == '\\')
+                        buf_append(b, "\\", 1);
+                buf_append(b, p, 1);
+        }
+        buf_puts(b, "\"");
+}
+
+long outbox_mark_sent_many(PGconn *conn, const struct outbox_sent *sent, size_t n) {
+        _cleanup_buf_ struct buf ids = {0}, tokens = {0}, providers = {0}, rendered = {0};
+        buf_puts(&ids, "{"), buf_puts(&tokens, "{"), buf_puts(&providers, "{"), buf_puts(&rendered, "{");
+        for (size_t i = 0; i < n; i++) {
+                char id[32];
+                snprintf(id, sizeof id, "%" PRId64, sent[i].msg->id);
+                array_elem(&ids, id);
+                array_elem(&tokens, sent[i].msg->token);
+                array_elem(&providers, sent[i].provider_id);
+                array_elem(&rendered, sent[i].rendered);
+        }
+        buf_puts(&ids, "}"), buf_puts(&tokens, "}"), buf_puts(&providers, "}"), buf_puts(&rendered, "}");
+        if (!ids.data || !tokens.data || !providers.data || !rendered.data)
+                return -ENOMEM;
+        const char *p[] = {ids.data, tokens.data, providers.data, rendered.data};
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        int r = db_exec(conn, "Recording sent messages",
+                        "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[])"
+                        "             AS v(id, token, provider_id, rendered)),"
+                        " u AS (UPDATE rapport.outbox o SET state = 'sent', provider_id = v.provider_id,"
+                        "        rendered = v.rendered, sent_at = now(), lease_token = NULL, lease_until = NULL,"
+                        "        last_error = NULL, updated_at = now()"
+                        "       FROM v WHERE o.id = v.id AND o.lease_token = v.token AND o.state = 'sending'"
+                        "       RETURNING o.id, v.provider_id)"
+                        " INSERT INTO rapport.outbox_events (outbox_id, event, detail)"
+                        " SELECT id, 'sent', provider_id FROM u RETURNING outbox_id",
+                        4, p, &res);
+        if (r < 0)
+                return r;
+        long recorded = PQntuples(res);
+        for (size_t i = 0; (size_t)recorded < n && i < n; i++) {
+                /* Which ones lost their lease: log each, as the single path does. */
+                bool found = false;
+                for (long k = 0; k < recorded && !found; k++)
+                        found = strtoll(PQgetvalue(res, (int)k, 0), NULL, 10) == sent[i].msg->id;
+                if (!found) {
+                        struct log_ctx ctx = {sent[i].msg->job, sent[i].msg->id, sent[i].msg->channel};
+                        log_full(LOG_WARNING, 0, &ctx, "Lease lost before recording 'sent': another attempt owns this message now");
+                }
+        }
+        return recorded;
+}
+
 int outbox_mark_retry(PGconn *conn, const struct outbox_msg *m, const char *now, int64_t delay_s, const char *error) {
         /* Relative to the run's clock, so a --now run in the future does not
          * find its own retry already due. */

@@ -44,6 +44,13 @@ void outbox_msgs_free(struct outbox_msg *msgs, size_t n);
 /* Outcomes.  Return 1 when recorded, 0 when the lease was lost (fenced),
  * negative on database errors. */
 int outbox_mark_sent(PGconn *conn, const struct outbox_msg *m, const char *provider_id, const char *rendered);
+/* Record many sent messages in one statement; returns how many were
+ * recorded (the rest had lost their lease, and are logged). */
+struct outbox_sent {
+        const struct outbox_msg *msg;
+        const char *provider_id, *rendered;
+};
+long outbox_mark_sent_many(PGconn *conn, const struct outbox_sent *sent, size_t n);
 int outbox_mark_retry(PGconn *conn, const struct outbox_msg *m, const char *now, int64_t delay_s, const char *error);
 int outbox_mark_failed(PGconn *conn, const struct outbox_msg *m, const char *error);
 int outbox_mark_cancelled(PGconn *conn, const struct outbox_msg *m, const char *reason);

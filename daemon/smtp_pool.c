@@ -152,6 +152,9 @@ int smtp_pool_submit(struct smtp_pool *p, CURL *easy, void *userdata) {
         j->easy = easy;
         j->userdata = userdata;
         curl_easy_setopt(easy, CURLOPT_SHARE, p->share);
+        /* The shared cache keeps at most this many sessions: one per worker
+         * at least, or sessions are closed and reopened between messages. */
+        curl_easy_setopt(easy, CURLOPT_MAXCONNECTS, (long)p->n_threads * 2 + 2);
         curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(easy, CURLOPT_XFERINFODATA, p);
