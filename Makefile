@@ -151,3 +151,4 @@ install: all
 
 clean:
 	rm -rf $(OBJDIR) rapportd rapportctl
+include tests/bench.mk
