@@ -31,8 +31,11 @@ int db_connect(const struct rapport_config *c, const char *application_name, boo
                 }
                 return -ECONNREFUSED;
         }
-        /* Simple query protocol: several statements in one round trip. */
-        PGresult *r = PQexec(conn, "SET statement_timeout = '60s'; SET lock_timeout = '30s'; SET client_min_messages = warning; SET TIME ZONE 'UTC'");
+        /* Simple query protocol: several statements in one round trip.
+         * JIT off: planning statements are short and index-driven, and
+         * compiling them costs more than it saves (birthdays at 100k
+         * customers: 1.27 s with JIT, 0.30 s without). */
+        PGresult *r = PQexec(conn, "SET statement_timeout = '60s'; SET lock_timeout = '30s'; SET client_min_messages = warning; SET jit = off; SET TIME ZONE 'UTC'");
         PQclear(r);
         *ret = TAKE_PTR(conn);
         return 0;
