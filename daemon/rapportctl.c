@@ -832,7 +832,7 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv) {
 }
 
 static int simple_update(struct ctl *ctl, const char *cmd, const char *what, const char *sql, int n, const char *const *p,
-                         const char *done_fmt) {
+                         const char *done_fmt, bool none_is_ok) {
         _cleanup_(config_freep) struct rapport_config *c = NULL;
         _cleanup_(PQfinishp) PGconn *conn = NULL;
         int r = connect_db(ctl, &c, &conn, true);
@@ -842,7 +842,7 @@ static int simple_update(struct ctl *ctl, const char *cmd, const char *what, con
         if (db_exec(conn, what, sql, n, p, &res) < 0)
                 return EX_SOFTWARE;
         long rows = atol(PQcmdTuples(res));
-        if (rows == 0) {
+        if (rows == 0 && !none_is_ok) {
                 fprintf(stderr, "rapportctl %s: nothing to do (no matching message in a state that allows it)\n", cmd);
                 return EX_DATAERR;
         }
@@ -863,7 +863,7 @@ static int cmd_retry(struct ctl *ctl, int argc, char **argv) {
                                      "WITH u AS (UPDATE rapport.outbox SET state = 'queued', next_attempt_at = now(), attempts = 0,"
                                      " expires_at = NULL, updated_at = now() WHERE state = 'failed' RETURNING id)"
                                      " INSERT INTO rapport.outbox_events (outbox_id, event, detail) SELECT id, 'requeued', 'rapportctl retry' FROM u",
-                                     0, NULL, "requeued %ld failed message(s)");
+                                     0, NULL, "requeued %ld failed message(s)", true);
         if (parse_id("retry", argv[1]))
                 return EX_USAGE;
         const char *p[] = {argv[1]};
@@ -871,7 +871,7 @@ static int cmd_retry(struct ctl *ctl, int argc, char **argv) {
                              "WITH u AS (UPDATE rapport.outbox SET state = 'queued', next_attempt_at = now(), attempts = 0,"
                              " expires_at = NULL, updated_at = now() WHERE id = $1::bigint AND state IN ('failed', 'cancelled') RETURNING id)"
                              " INSERT INTO rapport.outbox_events (outbox_id, event, detail) SELECT id, 'requeued', 'rapportctl retry' FROM u",
-                             1, p, "requeued %ld message(s)");
+                             1, p, "requeued %ld message(s)", false);
 }
 
 static int cmd_cancel(struct ctl *ctl, int argc, char **argv) {
@@ -886,7 +886,7 @@ static int cmd_cancel(struct ctl *ctl, int argc, char **argv) {
                              "WITH u AS (UPDATE rapport.outbox SET state = 'cancelled', last_error = 'cancelled by rapportctl',"
                              " lease_token = NULL, updated_at = now() WHERE id = $1::bigint AND state = 'queued' RETURNING id)"
                              " INSERT INTO rapport.outbox_events (outbox_id, event, detail) SELECT id, 'cancelled', 'rapportctl cancel' FROM u",
-                             1, p, "cancelled %ld message(s)");
+                             1, p, "cancelled %ld message(s)", false);
 }
 
 static int cmd_suppress(struct ctl *ctl, int argc, char **argv) {
@@ -932,7 +932,7 @@ static int cmd_unsuppress(struct ctl *ctl, int argc, char **argv) {
                 return usage_error("unsuppress", "%s", "expected one ADDRESS");
         const char *p[] = {argv[1]};
         return simple_update(ctl, "unsuppress", "Unsuppressing", "DELETE FROM rapport.suppression WHERE address = lower($1)", 1, p,
-                             "removed %ld suppression(s)");
+                             "removed %ld suppression(s)", false);
 }
 
 static const struct command commands[] = {

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# rapportctl, command by command: --help, bad arguments (64), an unreachable
+# database (69, one clear line), and the happy path against a real database.
+set -uo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$T_LIB_DIR/rapport.sh"
+rapport_db
+smtp_start
+CONF=$T_TMP/c.conf
+rapport_config "$CONF"
+sed "s/port=$PGPORT/port=1/" "$CONF" >"$T_TMP/down.conf"
+
+for cmd in check migrate status queue show retry cancel suppress unsuppress run preview render next; do
+    assert_exit 0 "$cmd --help" -- "$RAPPORTCTL" --config "$CONF" "$cmd" --help
+    assert_contains "$T_OUT" "Usage: rapportctl $cmd" "$cmd --help: usage line"
+done
+assert_exit 0 "rapportctl --help" -- "$RAPPORTCTL" --help
+assert_exit 64 "no command" -- "$RAPPORTCTL" --config "$CONF"
+assert_exit 64 "unknown command" -- "$RAPPORTCTL" --config "$CONF" frobnicate
+assert_contains "$T_OUT" "unknown command 'frobnicate'" "unknown command named"
+
+# Commands that need the database: unreachable -> 69 and one line.
+for args in "status" "queue" "show 1" "retry 1" "cancel 1" "suppress a@example.com" "unsuppress a@example.com" "run birthdays" "preview birthdays" "migrate"; do
+    # shellcheck disable=SC2086
+    assert_exit 69 "$args: database unreachable" -- "$RAPPORTCTL" --config "$T_TMP/down.conf" $args
+    assert_eq 1 "$(printf '%s\n' "$T_OUT" | grep -c .)" "$args: one line of error"
+done
+
+# Bad arguments -> 64.
+assert_exit 0 "migrate" -- "$RAPPORTCTL" --config "$CONF" migrate
+assert_exit 64 "show without id" -- "$RAPPORTCTL" --config "$CONF" show
+assert_exit 64 "show with a bad id" -- "$RAPPORTCTL" --config "$CONF" show abc
+assert_exit 64 "queue with a bad state" -- "$RAPPORTCTL" --config "$CONF" queue --state lost
+assert_exit 64 "queue with a bad limit" -- "$RAPPORTCTL" --config "$CONF" queue --limit -3
+assert_exit 64 "retry without argument" -- "$RAPPORTCTL" --config "$CONF" retry
+assert_exit 64 "suppress a non-address" -- "$RAPPORTCTL" --config "$CONF" suppress not-a-number
+assert_exit 64 "run an unknown job" -- "$RAPPORTCTL" --config "$CONF" run nosuchjob
+assert_exit 64 "run with a bad --now" -- "$RAPPORTCTL" --config "$CONF" run birthdays --now yesterday-ish
+assert_exit 64 "preview with a bad channel" -- "$RAPPORTCTL" --config "$CONF" preview birthdays --channel fax
+assert_exit 78 "a job not configured" -- "$RAPPORTCTL" --config "$CONF" run digest
+
+# Happy paths.
+psql -XAtq -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO crm.reps (id, name, email, time_zone, locale, digest_hour, active) VALUES (1, '李娜', 'li.na@example.cn', 'UTC', 'zh-CN', 8, true);
+INSERT INTO crm.customers (id, name, tier, email, birthday, time_zone, locale, rep_id, consent_email, consent_sms, active) VALUES
+ (1, '王芳', 'A', 'wang.fang@example.cn', '1985-03-14', 'UTC', 'zh-CN', 1, true, false, true),
+ (2, 'Mary Major', 'B', 'mary@example.com', '1985-03-14', 'UTC', 'en', 1, true, false, true);
+SQL
+assert_exit 0 "run --dry-run" -- "$RAPPORTCTL" --config "$CONF" run birthdays --dry-run --now 2027-03-14T10:00:00Z
+assert_contains "$T_OUT" "2 message(s) would be queued" "dry run shows what would be queued"
+assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "dry run queues nothing"
+assert_exit 0 "run" -- "$RAPPORTCTL" --config "$CONF" run birthdays --now 2027-03-14T10:00:00Z
+assert_contains "$T_OUT" "planned 2 message(s)" "run plans"
+assert_eq 2 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "run queued two"
+assert_exit 0 "queue" -- "$RAPPORTCTL" --config "$CONF" queue
+assert_contains "$T_OUT" "wa***@example.cn" "queue masks recipients"
+assert_exit 0 "queue --show-recipients" -- "$RAPPORTCTL" --config "$CONF" queue --show-recipients
+assert_contains "$T_OUT" "wang.fang@example.cn" "queue --show-recipients shows them"
+assert_exit 0 "queue --json" -- "$RAPPORTCTL" --config "$CONF" queue --json
+assert_eq 2 "$(printf '%s' "$T_OUT" | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" "queue --json parses"
+id=$(psql_val "SELECT id FROM rapport.outbox WHERE customer_id = 2")
+assert_exit 0 "cancel" -- "$RAPPORTCTL" --config "$CONF" cancel "$id"
+assert_eq cancelled "$(psql_val "SELECT state FROM rapport.outbox WHERE id = $id")" "cancelled"
+assert_exit 65 "cancel twice: nothing to do" -- "$RAPPORTCTL" --config "$CONF" cancel "$id"
+assert_exit 0 "retry" -- "$RAPPORTCTL" --config "$CONF" retry "$id"
+assert_eq queued "$(psql_val "SELECT state FROM rapport.outbox WHERE id = $id")" "requeued"
+assert_exit 0 "show" -- "$RAPPORTCTL" --config "$CONF" show "$id"
+assert_contains "$T_OUT" "requeued" "show lists the history"
+assert_contains "$T_OUT" "ma***@example.com" "show masks the recipient"
+assert_exit 0 "show --json" -- "$RAPPORTCTL" --config "$CONF" show "$id" --json
+assert_eq "$id" "$(printf '%s' "$T_OUT" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')" "show --json parses"
+assert_exit 0 "suppress" -- "$RAPPORTCTL" --config "$CONF" suppress Mary@Example.com --reason "asked by phone"
+assert_eq "mary@example.com|asked by phone" "$(psql_val "SELECT address || '|' || reason FROM rapport.suppression")" "suppression stored lower-case with its reason"
+assert_exit 0 "send the queue" -- "$RAPPORTD" --config "$CONF" --once --now 2027-03-14T10:00:00Z
+assert_eq "sent,cancelled" "$(psql_val "SELECT string_agg(state, ',' ORDER BY customer_id) FROM rapport.outbox")" "suppressed address cancelled at send time"
+assert_exit 0 "unsuppress" -- "$RAPPORTCTL" --config "$CONF" unsuppress mary@example.com
+assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.suppression')" "unsuppressed"
+assert_exit 0 "status --json" -- "$RAPPORTCTL" --config "$CONF" status --json
+assert_eq "birthdays" "$(printf '%s' "$T_OUT" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["job"])')" "status --json parses"
+assert_exit 0 "retry --failed with nothing failed" -- "$RAPPORTCTL" --config "$CONF" retry --failed
+assert_contains "$T_OUT" "requeued 0 failed message(s)" "retry --failed says how many"
+t_summary
