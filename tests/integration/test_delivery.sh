@@ -240,7 +240,9 @@ smtp_restart --delay 30
 id_g=$(E_NB=$(at 15:45:00) enqueue grace:1 graceful@example.com 'Graceful')
 t_spawn graceful "$RAPPORTD" --config "$CONF" --once --now "$(at 15:45:00)"
 if wait_until "[[ \$(psql_val \"SELECT state FROM rapport.outbox WHERE id = $id_g\") == sending ]]" 10; then
-    sleep 0.5 # let the message reach the server
+    # the transfer is under way once a connection to the sink is established
+    port_hex=$(printf '%04X' "$SMTP_PORT")
+    wait_until "grep -qE ' [0-9A-F]{8}:$port_hex 01 ' /proc/net/tcp" 5 || true
     start=$(date +%s)
     t_stop graceful TERM 15
     took=$(($(date +%s) - start))
