@@ -172,6 +172,9 @@ wait_until() {
             _t_err "wait_until: timed out after ${timeout}s: $cmd"
             return 1
         fi
+        # Polling with a deadline: what tests wait for (a row's state, a file
+        # in a Maildir, a log line) has no file descriptor to wait on here
+        # (inotify-tools is not installed, PostgreSQL state is not a file).
         sleep 0.05
     done
 }

@@ -398,14 +398,14 @@ if wants idle; then
         wait_until prune_seen 150 2>/dev/null ||
             say "  (no retention prune seen within 150 s; measuring anyway)"
     fi
-    sleep 2
+    sleep 2 # settle after the prune's queries: the window must start quiet
     oncpu() { local sum=0 f x y z; for f in /proc/"$ipid"/task/*/schedstat; do read -r x y z <"$f"; sum=$((sum + x)); done; echo "$sum"; }
     runs() { local sum=0 f x y z; for f in /proc/"$ipid"/task/*/schedstat; do read -r x y z <"$f"; sum=$((sum + z)); done; echo "$sum"; }
     csw() { awk '/^voluntary_ctxt_switches/ { v = $2 } /^nonvoluntary_ctxt_switches/ { n = $2 } END { print v + n }' /proc/"$ipid"/status; }
     # Counters first, untraced (a tracer's stops would count as switches);
     # then strace alone for a second window to count the epoll waits.
     tk0=$(oncpu) r0=$(runs) c0=$(csw)
-    sleep "$idle_s"
+    sleep "$idle_s" # the measurement window itself: idle is measured over time
     tk1=$(oncpu) r1=$(runs) c1=$(csw)
     cpu_ms=$(calc '%.2f' "($tk1 - $tk0) / 1e6")
     row idle "idle CPU over ${idle_s} s" "$cpu_ms" "ms" "" "$(calc '%.4f' "($tk1 - $tk0) / 1e7 / $idle_s")% of one core (time on CPU, schedstat)"
