@@ -35,7 +35,7 @@ sms: {
   gateway_url = "${SMS_URL:-http://127.0.0.1:9/}";
   format = "${SMS_FORMAT:-json}";
   from = "+15550000000";
-  quiet_hours = "${SMS_QUIET:-21:00-08:00}";
+  quiet_hours = "${SMS_QUIET-21:00-08:00}";
   ${SMS_EXTRA:-}
 };
 outbox: { lease = "${LEASE:-5m}"; retry = [ 1, 1, 1 ]; max_attempts = 4; ${OUTBOX_EXTRA:-} };
