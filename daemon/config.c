@@ -536,8 +536,20 @@ static bool url_scheme_is(const char *url, const char *const *schemes) {
  * vet every @include, recursively, before handing the file over. */
 static int check_includes(const char *path, int depth) {
         _cleanup_free_ char *text = NULL;
-        if (read_file(path, &text, NULL) < 0)
+        size_t len = 0;
+        if (read_file(path, &text, &len) < 0)
                 return 0; /* libconfig reports unreadable files itself */
+        /* libconfig's scanner reads past a NUL byte (and then exits the whole
+         * process on some directives behind it), while the scan below would
+         * stop there: a text configuration never holds one, so refuse it. */
+        const char *nul = memchr(text, '\0', len);
+        if (nul) {
+                int at = 1;
+                for (const char *p = text; p < nul; p++)
+                        at += *p == '\n';
+                log_error("%s:%d: contains a NUL byte: not a text configuration file", path, at);
+                return -EINVAL;
+        }
         int line = 1;
         for (char *p = text; *p; line++) {
                 char *eol = strchr(p, '\n');

@@ -24,9 +24,11 @@
 #define TZ_DEFAULT_DIR "/usr/share/zoneinfo"
 #define TZ_NAME_MAX 255
 #define TZIF_MAX_SIZE (4 * 1024 * 1024)
-/* No real zone is further than 26 hours from UTC; the local -> UTC search
- * window below relies on that bound. */
-#define TZ_OFFSET_MAX (26 * 3600)
+/* No real zone has been a day or more from UTC (tzdata's extremes are
+ * about -15:57 and +15:13, both local mean time).  Offsets of 24 h or more
+ * are refused: ISO 8601 (and so tz_parse_iso8601) cannot write them back,
+ * and the local -> UTC search window below relies on a bound. */
+#define TZ_OFFSET_MAX (24 * 3600 - 1)
 /* Roughly +-31 million years: keeps every intermediate product in int64. */
 #define TZ_INSTANT_MAX INT64_C(1000000000000000)
 #define SECS_PER_DAY 86400

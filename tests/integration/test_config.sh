@@ -37,6 +37,11 @@ bad "unreadable secret" 's|^  tls = "none";|  tls = "none"; password_file = "/no
 printf '@include "/etc"\n' >"$T_TMP/inc.conf"
 assert_exit 78 "@include of a directory is refused, not fatal" -- "$RAPPORTD" --config "$T_TMP/inc.conf" -n
 assert_contains "$T_OUT" 'inc.conf:1: @include "/etc": not a readable regular file' "@include: file and line"
+# libconfig reads on past a NUL byte (and exits on an @include of a
+# directory behind it): such a file is refused as a whole.
+printf '# a\0b\n@include "/etc"\n' >"$T_TMP/nul.conf"
+assert_exit 78 "a NUL byte in the file is refused, not fatal" -- "$RAPPORTD" --config "$T_TMP/nul.conf" -n
+assert_contains "$T_OUT" 'nul.conf:1: contains a NUL byte' "NUL byte: file and line"
 assert_exit 78 "missing file: exit 78" -- "$RAPPORTD" --config "$T_TMP/nope.conf" -n
 assert_contains "$T_OUT" "nope.conf: cannot read configuration" "missing file: message"
 

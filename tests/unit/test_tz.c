@@ -177,6 +177,15 @@ static void test_load_corrupt(void **state) {
         assert_int_equal(tz_load("BadFooter2", &tz), -EBADMSG);
         write_footer_zone(dir, "BadFooter3", '3', "E5");
         assert_int_equal(tz_load("BadFooter3", &tz), -EBADMSG);
+        /* A day or more from UTC: ISO 8601 could not write such an offset
+         * back, so the zone is refused rather than half-supported. */
+        write_footer_zone(dir, "DayAhead", '2', "XXX-24");
+        assert_int_equal(tz_load("DayAhead", &tz), -EBADMSG);
+        write_footer_zone(dir, "DayAheadDst", '2', "XXX-23:30YYY,M3.2.0,M11.1.0");
+        assert_int_equal(tz_load("DayAheadDst", &tz), -EBADMSG);
+        write_footer_zone(dir, "AlmostDay", '2', "XXX-23:59:59");
+        assert_int_equal(tz_load("AlmostDay", &tz), 0);
+        tz = tz_free(tz);
         write_footer_zone(dir, "Good", '3', "EST5EDT,M3.2.0,M11.1.0");
         assert_int_equal(tz_load("Good", &tz), 0);
         assert_non_null(tz);
