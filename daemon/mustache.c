@@ -29,6 +29,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -36,10 +37,6 @@
 #define MAX_PARTIAL_DEPTH 64
 #define MAX_RENDER_DEPTH 4096
 #define MAX_DELIMITER_LEN 32
-/* Objects up to this size are searched in member order, larger ones hashed. */
-#define LINEAR_LOOKUP_MAX 16
-/* Name parts of one template that get a lookup hint during a render. */
-#define MAX_HINTS 256
 
 enum node_type {
         NODE_TEXT,
@@ -50,11 +47,24 @@ enum node_type {
         NODE_PARTIAL,  /* {{>name}} */
 };
 
+/* Every distinct name and name prefix of a template ("customer" and
+ * "customer.email" in {{customer.email}}) is one entry, its path: the last
+ * key, its json-c hash and the entry of the prefix before it.  Entries are
+ * numbered in the order they appear, a prefix before its extensions; the
+ * number indexes the render's per-path memo and lookup hint. */
+struct path {
+        char *key;          /* NUL-terminated */
+        unsigned long hash; /* mustache.hash_fn(key) */
+        uint32_t parent;    /* NO_PATH for the first key of a name */
+        bool anchored;      /* first key of a name with a leading dot */
+};
+#define NO_PATH UINT32_MAX
+
+/* A name in a tag: the paths of its prefixes, shortest first, so that the
+ * last one is the whole name. */
 struct name {
-        const char **keys; /* NUL-terminated parts of a dotted name */
-        size_t n_keys;     /* 0 with anchored: the implicit iterator {{.}} */
-        bool anchored;     /* leading dot: resolve against the top context only */
-        size_t hint;       /* index of keys[0]'s lookup hint, see struct render */
+        uint32_t *ids;
+        uint32_t n_ids; /* 0: the implicit iterator {{.}} */
 };
 
 struct node {
@@ -76,7 +86,13 @@ struct mustache {
         char *src; /* private copy: text nodes point into it */
         struct node *nodes;
         size_t n_nodes;
-        size_t n_hints; /* name parts in the template */
+        struct path *paths;
+        size_t n_paths;
+        lh_hash_fn *hash_fn; /* json-c's key hash when the template was parsed */
+        /* Length of the last rendering, to size the output buffer once:
+         * the one field a render writes (atomically: renders may run in
+         * several threads at once). */
+        _Atomic size_t last_len;
 };
 
 struct node_vec {
@@ -85,7 +101,7 @@ struct node_vec {
 };
 
 static void name_done(struct name *n) {
-        free(n->keys); /* keys and their bytes are one allocation */
+        free(n->ids);
         *n = (struct name){0};
 }
 
@@ -102,6 +118,9 @@ struct mustache *mustache_free(struct mustache *tpl) {
         if (!tpl)
                 return NULL;
         nodes_free(tpl->nodes, tpl->n_nodes);
+        for (size_t i = 0; i < tpl->n_paths; i++)
+                free(tpl->paths[i].key);
+        free(tpl->paths);
         free(tpl->src);
         free(tpl);
         return NULL;
@@ -140,7 +159,11 @@ struct frame {
 };
 
 struct parser {
-        size_t n_hints;
+        json_object *probe; /* an empty object whose table hashes names */
+        struct path *paths;
+        size_t n_paths, cap_paths;
+        uint32_t *index; /* open addressing over paths: id + 1, 0 = empty */
+        size_t index_cap;  /* a power of two, at least twice n_paths */
         const char *src;
         size_t len;
         int first_line;
@@ -157,6 +180,15 @@ static void parser_done(struct parser *p) {
         free(p->frames);
         p->frames = NULL;
         p->depth = 0;
+        json_object_put(p->probe);
+        p->probe = NULL;
+        for (size_t i = 0; i < p->n_paths; i++)
+                free(p->paths[i].key);
+        free(p->paths);
+        p->paths = NULL;
+        p->n_paths = 0;
+        free(p->index);
+        p->index = NULL;
 }
 
 static void position_of(const char *src, size_t off, int first_line, int *line, int *column) {
@@ -197,21 +229,84 @@ static const char *find(const char *hay, size_t hay_len, const char *needle, siz
         return memmem(hay, hay_len, needle, needle_len);
 }
 
-/* Splits a dotted name into NUL-terminated keys held in one allocation. */
+static size_t path_slot(const struct parser *p, unsigned long hash, uint32_t parent) {
+        uint64_t h = (uint64_t)hash * 0x9E3779B97F4A7C15ULL ^ ((uint64_t)parent + 1) * 0xC2B2AE3D27D4EB4FULL;
+        return (size_t)(h ^ (h >> 29)) & (p->index_cap - 1);
+}
+
+static int index_grow(struct parser *p) {
+        size_t cap = p->index_cap ? p->index_cap * 2 : 64;
+        uint32_t *index = calloc(cap, sizeof *index);
+        if (!index)
+                return -ENOMEM;
+        free(p->index);
+        p->index = index;
+        p->index_cap = cap;
+        for (size_t i = 0; i < p->n_paths; i++) {
+                size_t k = path_slot(p, p->paths[i].hash, p->paths[i].parent);
+                while (p->index[k])
+                        k = (k + 1) & (cap - 1);
+                p->index[k] = (uint32_t)i + 1;
+        }
+        return 0;
+}
+
+/* The id of the path (parent, anchored, key[0..len)), added if new. */
+static int intern_path(struct parser *p, uint32_t parent, bool anchored, const char *key, size_t len,
+                       uint32_t *ret) {
+        if (!p->probe) {
+                /* Any object's table: they all hash keys with one function. */
+                p->probe = json_object_new_object();
+                if (!p->probe)
+                        return -ENOMEM;
+        }
+        if (p->n_paths >= UINT32_MAX - 1)
+                return -ENOMEM;
+        if (2 * (p->n_paths + 1) > p->index_cap) {
+                int r = index_grow(p);
+                if (r < 0)
+                        return r;
+        }
+        _cleanup_free_ char *k = strndup(key, len);
+        if (!k)
+                return -ENOMEM;
+        unsigned long hash = lh_get_hash(json_object_get_object(p->probe), k);
+        size_t slot = path_slot(p, hash, parent);
+        for (; p->index[slot]; slot = (slot + 1) & (p->index_cap - 1)) {
+                const struct path *q = &p->paths[p->index[slot] - 1];
+                if (q->hash == hash && q->parent == parent && q->anchored == anchored && streq(q->key, k)) {
+                        *ret = p->index[slot] - 1;
+                        return 0;
+                }
+        }
+        if (p->n_paths == p->cap_paths) {
+                size_t cap = p->cap_paths ? p->cap_paths * 2 : 16;
+                struct path *v = realloc(p->paths, cap * sizeof *v);
+                if (!v)
+                        return -ENOMEM;
+                p->paths = v;
+                p->cap_paths = cap;
+        }
+        uint32_t id = (uint32_t)p->n_paths++;
+        p->paths[id] = (struct path){.key = TAKE_PTR(k), .hash = hash, .parent = parent, .anchored = anchored};
+        p->index[slot] = id + 1;
+        *ret = id;
+        return 0;
+}
+
+/* Splits a dotted name into its paths (see struct path). */
 static int parse_name(struct parser *p, size_t tag_off, const char *s, size_t len,
                       struct name *ret) {
-        struct name n = {0};
         size_t i = 0;
         if (len == 1 && s[0] == '.') {
-                *ret = (struct name){.anchored = true};
+                *ret = (struct name){0};
                 return 0;
         }
-        if (s[0] == '.') {
-                n.anchored = true;
+        bool anchored = s[0] == '.';
+        if (anchored)
                 i = 1;
-        }
-        /* Keys are split at NUL-terminated dots below: a NUL inside the
-         * name would leave keys unset, and no real name contains one. */
+        /* Keys end at NUL when they are looked up: a NUL inside the name
+         * would cut it short, and no real name contains one. */
         if (memchr(s, '\0', len))
                 return parse_error(p, tag_off, "invalid character (NUL) in tag name");
         size_t n_keys = 1;
@@ -225,24 +320,22 @@ static int parse_name(struct parser *p, size_t tag_off, const char *s, size_t le
                                                    (int)(len > 64 ? 64 : len), s);
                         start = j + 1;
                 }
-        char **keys = malloc(n_keys * sizeof(char *) + (len - i) + 1);
-        if (!keys)
+        if (n_keys > UINT32_MAX)
                 return -ENOMEM;
-        char *bytes = (char *)(keys + n_keys);
-        memcpy(bytes, s + i, len - i);
-        bytes[len - i] = '\0';
-        keys[0] = bytes;
-        size_t k = 1;
-        for (char *c = bytes; *c; c++)
-                if (*c == '.') {
-                        *c = '\0';
-                        keys[k++] = c + 1;
+        _cleanup_free_ uint32_t *ids = malloc(n_keys * sizeof *ids);
+        if (!ids)
+                return -ENOMEM;
+        uint32_t parent = NO_PATH;
+        size_t k = 0;
+        for (size_t j = i, start = i; j <= len; j++)
+                if (j == len || s[j] == '.') {
+                        int r = intern_path(p, parent, anchored && k == 0, s + start, j - start, &parent);
+                        if (r < 0)
+                                return r;
+                        ids[k++] = parent;
+                        start = j + 1;
                 }
-        n.keys = (const char **)keys;
-        n.n_keys = n_keys;
-        n.hint = p->n_hints;
-        p->n_hints += n_keys;
-        *ret = n;
+        *ret = (struct name){.ids = TAKE_PTR(ids), .n_ids = (uint32_t)n_keys};
         return 0;
 }
 
@@ -541,7 +634,10 @@ int mustache_parse(const char *src, size_t len, int first_line, struct mustache 
         }
         tpl->nodes = p.frames[0].nodes.v;
         tpl->n_nodes = p.frames[0].nodes.n;
-        tpl->n_hints = p.n_hints;
+        tpl->paths = TAKE_PTR(p.paths);
+        tpl->n_paths = p.n_paths;
+        p.n_paths = 0;
+        tpl->hash_fn = p.probe ? json_object_get_object(p.probe)->hash_fn : NULL;
         p.frames[0].nodes = (struct node_vec){0};
         parser_done(&p);
         *ret = TAKE_PTR(tpl);
@@ -550,10 +646,14 @@ int mustache_parse(const char *src, size_t len, int first_line, struct mustache 
 
 /* ---- rendering ---- */
 
+/* One frame of the context stack.  Names are only ever found in frames
+ * whose value is an object ("scopes"); the others are skipped. */
 struct context {
         json_object *obj;
-        struct lh_table *table; /* obj's members, NULL unless obj is an object */
-        const struct context *up;
+        struct lh_table *table;       /* obj's members, NULL unless obj is an object */
+        const struct context *scope;  /* the innermost scope: this frame or an outer one */
+        const struct context *outer;  /* in a scope: the next scope out */
+        uint64_t serial;              /* in a scope: its number, unique within the render */
 };
 
 /* Indentation of nested standalone partials, innermost first. */
@@ -562,6 +662,20 @@ struct indent {
         size_t len;
         const struct indent *outer;
 };
+
+/* Per path of the template being rendered: its value as last resolved, and
+ * from which scope.  A path resolves to the same value from a scope for as
+ * long as that scope lives, so repeated names in a list item
+ * ({{#customer.email}}{{customer.email}}{{/customer.email}}) look their
+ * keys up once, and every name under {{customer.*}} shares the lookup of
+ * "customer". */
+struct memo {
+        uint64_t serial; /* the scope's; 0: none */
+        json_object *v;
+};
+/* Paths of one template that get a memo and a lookup hint in a render:
+ * 4.3 KB of stack a template (and a partial level). */
+#define MEMO_MAX 256
 
 struct render {
         struct buf *out;
@@ -572,13 +686,31 @@ struct render {
         int depth;
         const struct indent *indent; /* NULL outside indented partials */
         bool line_start;              /* next template output starts a line */
-        /* Per name part of the template being rendered: 1 + the position of
-         * the key in the object where it was last found, 0 if unknown.
-         * Items of a list usually share one key order, so after the first
-         * item most lookups compare a single key. */
+        uint64_t serial;              /* scopes numbered so far */
+        /* The template (or partial) whose nodes are being rendered, and
+         * for its first n_memo paths: the memo, and 1 + the position in
+         * member order where the path's key was last found (0: unknown).
+         * The items of a list normally share one key order, so after the
+         * first item most lookups compare a single key. */
+        const struct mustache *tpl;
+        struct memo *memo;
         uint8_t *hints;
-        size_t n_hints;
+        size_t n_memo;
 };
+
+static void push(struct render *st, struct context *c, json_object *obj, const struct context *up) {
+        c->obj = obj;
+        c->table = json_object_get_object(obj);
+        if (c->table) {
+                c->scope = c;
+                c->outer = up ? up->scope : NULL;
+                c->serial = ++st->serial;
+        } else {
+                c->scope = up ? up->scope : NULL;
+                c->outer = NULL;
+                c->serial = 0;
+        }
+}
 
 static inline bool key_eq(const char *a, const char *b) {
         while (*a == *b) {
@@ -590,58 +722,81 @@ static inline bool key_eq(const char *a, const char *b) {
         return false;
 }
 
-static bool table_get(struct lh_table *t, json_object *obj, const char *key, uint8_t *hint,
-                      json_object **ret) {
+/* Looks path's key up in t (the members of an object; NULL for any other
+ * value): first where the hint says it was last time, then by hash.  The
+ * hash comes from the template unless t hashes with another function than
+ * the one the template was parsed with (json_global_set_string_hash()). */
+static bool table_get(const struct render *st, struct lh_table *t, const struct path *path,
+                      uint8_t *hint, json_object **ret) {
         if (!t)
                 return false;
-        struct lh_entry *e = lh_table_head(t);
+        struct lh_entry *e;
         if (hint && *hint) {
-                struct lh_entry *h = e;
-                for (unsigned i = 1; h && i < *hint; i++)
-                        h = lh_entry_next(h);
-                if (h && key_eq(lh_entry_k(h), key)) {
-                        *ret = (json_object *)lh_entry_v(h);
-                        return true;
-                }
-        }
-        for (unsigned pos = 1; e; e = lh_entry_next(e), pos++) {
-                if (pos > LINEAR_LOOKUP_MAX)
-                        return json_object_object_get_ex(obj, key, ret);
-                if (key_eq(lh_entry_k(e), key)) {
-                        if (hint)
-                                *hint = (uint8_t)pos;
+                e = lh_table_head(t);
+                for (unsigned i = 1; e && i < *hint; i++)
+                        e = lh_entry_next(e);
+                if (e && key_eq(lh_entry_k(e), path->key)) {
                         *ret = (json_object *)lh_entry_v(e);
                         return true;
                 }
         }
-        return false;
+        unsigned long h = t->hash_fn == st->tpl->hash_fn ? path->hash : lh_get_hash(t, path->key);
+        e = lh_table_lookup_entry_w_hash(t, path->key, h);
+        if (!e)
+                return false;
+        if (hint) {
+                unsigned pos = 1;
+                for (struct lh_entry *q = lh_table_head(t); q && q != e && pos <= UINT8_MAX; q = lh_entry_next(q))
+                        pos++;
+                *hint = pos <= UINT8_MAX ? (uint8_t)pos : 0;
+        }
+        *ret = (json_object *)lh_entry_v(e);
+        return true;
 }
 
-/* Returns false when the name does not resolve (renders like null). */
-static bool lookup(struct render *st, const struct context *ctx, const struct name *name,
-                   json_object **ret) {
-        json_object *v;
-        uint8_t *hints = name->hint + name->n_keys <= st->n_hints ? st->hints + name->hint : NULL;
-        if (name->anchored) {
-                if (name->n_keys == 0) {
-                        *ret = ctx->obj;
-                        return true;
-                }
-                if (!table_get(ctx->table, ctx->obj, name->keys[0], hints, &v))
-                        return false;
-        } else {
-                const struct context *c = ctx;
-                for (; c; c = c->up)
-                        if (table_get(c->table, c->obj, name->keys[0], hints, &v))
-                                break;
-                if (!c)
-                        return false;
+static inline void memo_set(struct render *st, uint32_t id, uint64_t serial, json_object *v) {
+        if (id < st->n_memo)
+                st->memo[id] = (struct memo){serial, v};
+}
+
+/* The value of name in ctx: NULL when it does not resolve, which renders
+ * exactly like a null value. */
+static json_object *lookup(struct render *st, const struct context *ctx, const struct name *name) {
+        if (name->n_ids == 0)
+                return ctx->obj;
+        const struct path *paths = st->tpl->paths;
+        const struct path *first = &paths[name->ids[0]];
+        const struct context *scope = first->anchored ? ctx->scope == ctx ? ctx : NULL : ctx->scope;
+        if (!scope)
+                return NULL;
+        uint64_t serial = scope->serial;
+        /* The longest prefix of the name already resolved from this scope. */
+        size_t n = name->n_ids, k = n;
+        for (; k > 0; k--) {
+                uint32_t id = name->ids[k - 1];
+                if (id < st->n_memo && st->memo[id].serial == serial)
+                        break;
         }
-        for (size_t i = 1; i < name->n_keys; i++)
-                if (!table_get(json_object_get_object(v), v, name->keys[i], hints ? hints + i : NULL, &v))
-                        return false;
-        *ret = v;
-        return true;
+        json_object *v = NULL;
+        if (k > 0)
+                v = st->memo[name->ids[k - 1]].v;
+        else {
+                uint32_t id = name->ids[0];
+                uint8_t *hint = id < st->n_memo ? &st->hints[id] : NULL;
+                for (const struct context *c = scope; c; c = first->anchored ? NULL : c->outer)
+                        if (table_get(st, c->table, first, hint, &v))
+                                break;
+                memo_set(st, id, serial, v);
+                k = 1;
+        }
+        for (; k < n && v; k++) {
+                uint32_t id = name->ids[k];
+                json_object *w = NULL;
+                table_get(st, json_object_get_object(v), &paths[id], id < st->n_memo ? &st->hints[id] : NULL, &w);
+                v = w;
+                memo_set(st, id, serial, v);
+        }
+        return v;
 }
 
 static bool truthy(json_object *v) {
@@ -794,6 +949,34 @@ static size_t format_int(json_object *v, char buf[static 24]) {
 /* Shortest of %.15g/%.16g/%.17g that reads back as the same double, so 1.210
  * prints as 1.21 rather than 1.2100000000000000 or the source spelling. */
 static size_t format_double(double d, char buf[static 32]) {
+        /* Most amounts have at most three decimals: such a d is m / 10^k
+         * with an integer m below 10^15, and the decimal m·10^-k, having at
+         * most 15 significant digits (DBL_DIG), is exactly what %.15g
+         * prints and reads back as d.  Written directly, without printf. */
+        static const double pow10[] = {1, 10, 100, 1000};
+        double a = fabs(d);
+        if (a >= 1e-3 && a < 1e15)
+                for (int k = 0; k < 4; k++) {
+                        double m = a * pow10[k];
+                        if (m >= 1e15 || m != floor(m) || m / pow10[k] != a)
+                                continue;
+                        uint64_t u = (uint64_t)m, p = (uint64_t)pow10[k];
+                        size_t n = format_u64(u / p, d < 0, buf);
+                        if (k > 0) {
+                                uint64_t f = u % p;
+                                buf[n++] = '.';
+                                for (int i = k - 1; i >= 0; i--) {
+                                        buf[n + (size_t)i] = (char)('0' + f % 10);
+                                        f /= 10;
+                                }
+                                n += (size_t)k;
+                                while (buf[n - 1] == '0') /* as %g: no trailing zeros */
+                                        n--;
+                                if (buf[n - 1] == '.')
+                                        n--;
+                        }
+                        return n;
+                }
         int n = 0;
         for (int prec = 15; prec <= 17; prec++) {
                 n = snprintf(buf, 32, "%.*g", prec, d);
@@ -837,7 +1020,10 @@ static int emit_value(struct render *st, json_object *v, bool escape) {
 static int render_nodes(struct render *st, const struct node *nodes, size_t n,
                         const struct context *ctx);
 
-static int render_partial(struct render *st, const struct node *node, const struct context *ctx) {
+/* Not inlined: its memo arrays must not land in render_nodes()' frame,
+ * which recursion repeats for every section level. */
+__attribute__((noinline)) static int render_partial(struct render *st, const struct node *node,
+                                                    const struct context *ctx) {
         const struct mustache *partial =
                 st->partials ? st->partials(node->partial_name, st->userdata) : NULL;
         if (!partial)
@@ -859,17 +1045,25 @@ static int render_partial(struct render *st, const struct node *node, const stru
                         return r;
                 st->indent = NULL;
         }
+        const struct mustache *saved_tpl = st->tpl;
+        struct memo *saved_memo = st->memo;
         uint8_t *saved_hints = st->hints;
-        size_t saved_n_hints = st->n_hints;
-        uint8_t hints[MAX_HINTS];
+        size_t saved_n_memo = st->n_memo;
+        struct memo memo[MEMO_MAX];
+        uint8_t hints[MEMO_MAX];
+        st->tpl = partial;
+        st->memo = memo;
         st->hints = hints;
-        st->n_hints = partial->n_hints < MAX_HINTS ? partial->n_hints : MAX_HINTS;
-        memset(hints, 0, st->n_hints);
+        st->n_memo = partial->n_paths < MEMO_MAX ? partial->n_paths : MEMO_MAX;
+        memset(memo, 0, st->n_memo * sizeof *memo);
+        memset(hints, 0, st->n_memo);
         st->partial_depth++;
         r = render_nodes(st, partial->nodes, partial->n_nodes, ctx);
         st->partial_depth--;
+        st->tpl = saved_tpl;
+        st->memo = saved_memo;
         st->hints = saved_hints;
-        st->n_hints = saved_n_hints;
+        st->n_memo = saved_n_memo;
         st->indent = saved;
         /* A standalone tag took its line with it, so the parent continues on
          * a fresh line; after an inline one it continues mid-line. */
@@ -878,10 +1072,8 @@ static int render_partial(struct render *st, const struct node *node, const stru
 }
 
 static int render_section(struct render *st, const struct node *node, const struct context *ctx) {
-        json_object *v = NULL;
-        bool found = lookup(st, ctx, &node->name, &v);
-        bool is_array = found && json_object_get_type(v) == json_type_array;
-        bool on = found && truthy(v);
+        json_object *v = lookup(st, ctx, &node->name);
+        bool on = truthy(v);
 
         if (node->type == NODE_INVERTED) {
                 if (on)
@@ -900,14 +1092,15 @@ static int render_section(struct render *st, const struct node *node, const stru
                 if (r < 0)
                         return r;
         }
-        if (!is_array) {
-                struct context c = {.obj = v, .table = json_object_get_object(v), .up = ctx};
+        if (!json_object_is_type(v, json_type_array)) {
+                struct context c;
+                push(st, &c, v, ctx);
                 return render_nodes(st, node->children, node->n_children, &c);
         }
         size_t count = json_object_array_length(v);
         for (size_t i = 0; i < count; i++) {
-                json_object *item = json_object_array_get_idx(v, i);
-                struct context c = {.obj = item, .table = json_object_get_object(item), .up = ctx};
+                struct context c;
+                push(st, &c, json_object_array_get_idx(v, i), ctx);
                 int r = render_nodes(st, node->children, node->n_children, &c);
                 if (r < 0)
                         return r;
@@ -936,9 +1129,9 @@ static int render_nodes(struct render *st, const struct node *nodes, size_t n,
                 case NODE_VAR:
                 case NODE_RAW: {
                         r = begin_output(st);
-                        json_object *v;
-                        if (r >= 0 && lookup(st, ctx, &node->name, &v))
-                                r = emit_value(st, v, st->html && node->type == NODE_VAR);
+                        if (r >= 0)
+                                r = emit_value(st, lookup(st, ctx, &node->name),
+                                               st->html && node->type == NODE_VAR);
                         break;
                 }
                 case NODE_SECTION:
@@ -964,13 +1157,37 @@ int mustache_render(const struct mustache *tpl, json_object *ctx, enum mustache_
                 .partials = partials,
                 .userdata = userdata,
         };
-        uint8_t hints[MAX_HINTS];
+        /* One reserve up front, as large as the last rendering of this
+         * template (a little more): renders of one template are alike, so
+         * the buffer is normally allocated once, not grown step by step. */
+        size_t start = out->len;
+        size_t guess = atomic_load_explicit(&tpl->last_len, memory_order_relaxed);
+        if (guess > 0) {
+                guess += guess / 16 + 64;
+                if (out->cap - out->len <= guess || !out->data) {
+                        int r = buf_reserve(out, guess);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        struct memo memo[MEMO_MAX];
+        uint8_t hints[MEMO_MAX];
+        st.tpl = tpl;
+        st.memo = memo;
         st.hints = hints;
-        st.n_hints = tpl->n_hints < MAX_HINTS ? tpl->n_hints : MAX_HINTS;
-        memset(hints, 0, st.n_hints);
-        struct context root = {.obj = ctx, .table = json_object_get_object(ctx)};
+        st.n_memo = tpl->n_paths < MEMO_MAX ? tpl->n_paths : MEMO_MAX;
+        memset(memo, 0, st.n_memo * sizeof *memo);
+        memset(hints, 0, st.n_memo);
+        struct context root;
+        push(&st, &root, ctx, NULL);
         int r = render_nodes(&st, tpl->nodes, tpl->n_nodes, &root);
         if (out->data)
                 out->data[out->len] = '\0';
+        if (r >= 0 && out->len - start != guess)
+                /* The template is shared, but this hint is only ever read
+                 * and written atomically: casting const away is sound (the
+                 * template was allocated by mustache_parse(), not const). */
+                atomic_store_explicit(&((struct mustache *)tpl)->last_len, out->len - start,
+                                      memory_order_relaxed);
         return r;
 }
