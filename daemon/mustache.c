@@ -62,10 +62,17 @@ struct path {
 
 /* A name in a tag: the paths of its prefixes, shortest first, so that the
  * last one is the whole name. */
+#define NAME_INLINE 2
 struct name {
-        uint32_t *ids;
         uint32_t n_ids; /* 0: the implicit iterator {{.}} */
+        bool anchored;  /* a leading dot: look up in the top context only */
+        uint32_t inl[NAME_INLINE]; /* the ids of a name of up to NAME_INLINE keys */
+        uint32_t *ext;             /* those of a longer one */
 };
+
+static inline const uint32_t *name_ids(const struct name *n) {
+        return n->n_ids <= NAME_INLINE ? n->inl : n->ext;
+}
 
 struct node {
         enum node_type type;
@@ -101,7 +108,7 @@ struct node_vec {
 };
 
 static void name_done(struct name *n) {
-        free(n->ids);
+        free(n->ext);
         *n = (struct name){0};
 }
 
@@ -322,20 +329,26 @@ static int parse_name(struct parser *p, size_t tag_off, const char *s, size_t le
                 }
         if (n_keys > UINT32_MAX)
                 return -ENOMEM;
-        _cleanup_free_ uint32_t *ids = malloc(n_keys * sizeof *ids);
-        if (!ids)
-                return -ENOMEM;
+        struct name n = {.n_ids = (uint32_t)n_keys, .anchored = anchored};
+        if (n_keys > NAME_INLINE) {
+                n.ext = malloc(n_keys * sizeof *n.ext);
+                if (!n.ext)
+                        return -ENOMEM;
+        }
+        uint32_t *ids = n_keys > NAME_INLINE ? n.ext : n.inl;
         uint32_t parent = NO_PATH;
         size_t k = 0;
         for (size_t j = i, start = i; j <= len; j++)
                 if (j == len || s[j] == '.') {
                         int r = intern_path(p, parent, anchored && k == 0, s + start, j - start, &parent);
-                        if (r < 0)
+                        if (r < 0) {
+                                free(n.ext);
                                 return r;
+                        }
                         ids[k++] = parent;
                         start = j + 1;
                 }
-        *ret = (struct name){.ids = TAKE_PTR(ids), .n_ids = (uint32_t)n_keys};
+        *ret = n;
         return 0;
 }
 
@@ -764,33 +777,34 @@ static inline void memo_set(struct render *st, uint32_t id, uint64_t serial, jso
 static json_object *lookup(struct render *st, const struct context *ctx, const struct name *name) {
         if (name->n_ids == 0)
                 return ctx->obj;
-        const struct path *paths = st->tpl->paths;
-        const struct path *first = &paths[name->ids[0]];
-        const struct context *scope = first->anchored ? ctx->scope == ctx ? ctx : NULL : ctx->scope;
+        const uint32_t *ids = name_ids(name);
+        const struct context *scope = name->anchored ? ctx->scope == ctx ? ctx : NULL : ctx->scope;
         if (!scope)
                 return NULL;
         uint64_t serial = scope->serial;
         /* The longest prefix of the name already resolved from this scope. */
         size_t n = name->n_ids, k = n;
         for (; k > 0; k--) {
-                uint32_t id = name->ids[k - 1];
+                uint32_t id = ids[k - 1];
                 if (id < st->n_memo && st->memo[id].serial == serial)
                         break;
         }
+        const struct path *paths = st->tpl->paths;
         json_object *v = NULL;
         if (k > 0)
-                v = st->memo[name->ids[k - 1]].v;
+                v = st->memo[ids[k - 1]].v;
         else {
-                uint32_t id = name->ids[0];
+                uint32_t id = ids[0];
+                const struct path *first = &paths[id];
                 uint8_t *hint = id < st->n_memo ? &st->hints[id] : NULL;
-                for (const struct context *c = scope; c; c = first->anchored ? NULL : c->outer)
+                for (const struct context *c = scope; c; c = name->anchored ? NULL : c->outer)
                         if (table_get(st, c->table, first, hint, &v))
                                 break;
                 memo_set(st, id, serial, v);
                 k = 1;
         }
         for (; k < n && v; k++) {
-                uint32_t id = name->ids[k];
+                uint32_t id = ids[k];
                 json_object *w = NULL;
                 table_get(st, json_object_get_object(v), &paths[id], id < st->n_memo ? &st->hints[id] : NULL, &w);
                 v = w;

@@ -468,6 +468,99 @@ static void test_section_truthiness(void **state) {
         check("{{#l}}({{.}}{{k}}){{/l}}", "{\"k\":\"!\",\"l\":[1,\"a\",{\"k\":\"?\"},true]}", "(1!)(a!)(?)(true!)");
 }
 
+/* Lookups are memoized per scope and name prefix, hinted by the position
+ * where a key was last found, and hashed at parse time: none of it may
+ * change what a name resolves to. */
+static void test_lookup_cache(void **state) {
+        (void)state;
+        /* List items with other key orders, missing keys, null and
+         * non-object values where an object was seen before. */
+        check("{{#l}}[{{a.b}}|{{a.c}}|{{#a}}{{b}}{{/a}}|{{x}}|{{.x}}]{{/l}}",
+              "{\"x\":\"O\",\"l\":[{\"a\":{\"b\":1,\"c\":2},\"x\":\"i\"},{\"x\":\"j\",\"a\":{\"c\":3}},"
+              "{\"a\":null},{\"z\":1},{\"a\":{\"b\":{\"c\":5}}},{\"a\":\"s\"},{\"a\":{\"c\":6,\"b\":7},\"x\":\"k\"}]}",
+              "[1|2|1|i|i][|3||j|j][|||O|][|||O|][|||O|][|||O|][7|6|7|k|k]");
+        /* The same name in nested scopes, before and after them. */
+        check("{{#o}}{{n}}{{#p}}{{n}}{{/p}}{{n}}{{/o}}", "{\"o\":{\"n\":1,\"p\":{\"n\":2}}}", "121");
+        check("{{#o}}{{n}}{{#p}}{{n}}{{/p}}{{n}}{{/o}}", "{\"o\":{\"n\":1,\"p\":{\"m\":2}}}", "111");
+        check("{{#l}}{{n}}{{#p}}{{n}}{{/p}}{{/l}}",
+              "{\"n\":0,\"l\":[{\"p\":{\"n\":1}},{\"n\":2,\"p\":true},{\"p\":[{\"n\":3},{}]},{}]}", "01220300");
+        /* A section on a name prefix, then the longer name inside and out. */
+        check("{{c.e}}{{#c.e}}<{{c.e}}{{.}}>{{/c.e}}{{#c}}{{e}}{{/c}}{{c.p}}",
+              "{\"c\":{\"e\":\"m\",\"p\":\"t\"}}", "m<mm>mt");
+        /* Names longer than those kept inline, sharing prefixes. */
+        check("{{a.b.c.d}}{{#a.b}}{{c.d}}{{#c}}{{d}}{{/c}}{{/a.b}}{{a.b.c.x}}{{.a.b.c.d}}",
+              "{\"a\":{\"b\":{\"c\":{\"d\":\"D\",\"x\":\"X\"}}}}", "DDDXD");
+        /* Anchored and plain names with the same keys are different names. */
+        check("{{#i}}{{.k}}/{{k}};{{/i}}", "{\"k\":\"r\",\"i\":[{\"k\":1},{\"j\":2}]}", "1/1;/r;");
+        /* A partial has its own names: the same ones in another order. */
+        {
+                const char *const partials[] = {"p", "{{z}}{{x.y}}{{a}}"};
+                int r;
+                _cleanup_free_ char *out =
+                        render_full("{{#l}}{{a}}{{x.y}}-{{>p}};{{/l}}",
+                                    "{\"z\":\"Z\",\"l\":[{\"a\":1,\"x\":{\"y\":2}},{\"x\":{\"y\":3},\"z\":4},{}]}",
+                                    MUSTACHE_ESCAPE_NONE, partials, 1, &r);
+                assert_int_equal(r, 0);
+                assert_string_equal(out, "12-Z21;3-43;-Z;");
+        }
+        /* More distinct names than get a memo and a hint. */
+        {
+                _cleanup_buf_ struct buf tpl = {0}, data = {0}, want = {0};
+                assert_int_equal(buf_puts(&data, "{\"l\":[{"), 0);
+                for (int i = 0; i < 600; i++) {
+                        assert_int_equal(buf_printf(&tpl, "{{#l}}{{k%d}}{{/l}}", i), 0);
+                        assert_int_equal(buf_printf(&data, "%s\"k%d\":%d", i ? "," : "", i, i), 0);
+                        assert_int_equal(buf_printf(&want, "%d", i), 0);
+                }
+                assert_int_equal(buf_puts(&data, "}]}"), 0);
+                check(tpl.data, data.data, want.data);
+        }
+}
+
+/* Objects whose tables hash keys with another function than the one the
+ * template was parsed with still resolve (the hash is recomputed). */
+static void test_lookup_other_hash(void **state) {
+        (void)state;
+        _cleanup_(mustache_freep) struct mustache *tpl = NULL;
+        const char *src = "{{a}}{{#o}}{{b}}{{c.d}}{{/o}}";
+        assert_int_equal(mustache_parse(src, strlen(src), 1, &tpl, NULL), 0);
+        assert_int_equal(json_global_set_string_hash(JSON_C_STR_HASH_PERLLIKE), 0);
+        json_object *ctx = parse_json("{\"a\":1,\"o\":{\"b\":2,\"c\":{\"d\":3}}}");
+        assert_int_equal(json_global_set_string_hash(JSON_C_STR_HASH_DFLT), 0);
+        assert_non_null(ctx);
+        _cleanup_buf_ struct buf out = {0};
+        assert_int_equal(mustache_render(tpl, ctx, MUSTACHE_ESCAPE_NONE, NULL, NULL, &out), 0);
+        json_object_put(ctx);
+        assert_string_equal(out.data, "123");
+}
+
+/* The output buffer is sized from the template's previous rendering: a
+ * long rendering, then a short one, then one appended to existing text. */
+static void test_render_sizes(void **state) {
+        (void)state;
+        _cleanup_(mustache_freep) struct mustache *tpl = NULL;
+        const char *src = "{{#l}}{{.}}{{/l}}";
+        assert_int_equal(mustache_parse(src, strlen(src), 1, &tpl, NULL), 0);
+        _cleanup_json_ json_object *big = json_object_new_object(), *small = parse_json("{\"l\":[\"x\"]}");
+        json_object *l = json_object_new_array();
+        for (int i = 0; i < 5000; i++)
+                json_object_array_add(l, json_object_new_string("0123456789"));
+        json_object_object_add(big, "l", l);
+        for (int k = 0; k < 2; k++) {
+                _cleanup_buf_ struct buf a = {0}, b = {0}, c = {0};
+                assert_int_equal(mustache_render(tpl, big, MUSTACHE_ESCAPE_HTML, NULL, NULL, &a), 0);
+                assert_int_equal(a.len, 50000);
+                assert_int_equal(strlen(a.data), 50000);
+                assert_int_equal(mustache_render(tpl, small, MUSTACHE_ESCAPE_HTML, NULL, NULL, &b), 0);
+                assert_string_equal(b.data, "x");
+                assert_int_equal(buf_puts(&c, "head:"), 0);
+                assert_int_equal(mustache_render(tpl, small, MUSTACHE_ESCAPE_HTML, NULL, NULL, &c), 0);
+                assert_int_equal(mustache_render(tpl, big, MUSTACHE_ESCAPE_HTML, NULL, NULL, &c), 0);
+                assert_int_equal(c.len, 5 + 1 + 50000);
+                assert_memory_equal(c.data, "head:x0123456789", 16);
+        }
+}
+
 static void test_render_appends(void **state) {
         (void)state;
         _cleanup_(mustache_freep) struct mustache *tpl = NULL;
@@ -733,6 +826,9 @@ int main(void) {
                 cmocka_unit_test(test_value_formatting),
                 cmocka_unit_test(test_section_truthiness),
                 cmocka_unit_test(test_render_appends),
+                cmocka_unit_test(test_lookup_cache),
+                cmocka_unit_test(test_lookup_other_hash),
+                cmocka_unit_test(test_render_sizes),
                 cmocka_unit_test(test_parse_errors),
                 cmocka_unit_test(test_deep_nesting),
                 cmocka_unit_test(test_large_value),
