@@ -3,20 +3,30 @@
  * Why this shape: the dispatcher renders the same few templates thousands of
  * times, so all the work that does not depend on the data happens in
  * mustache_parse(): delimiters, standalone-line trimming, section matching,
- * splitting dotted names into NUL-terminated keys, and attaching the text
+ * interning dotted names (see below), and attaching the text
  * before each tag to the tag's node (a typical row is text-tag-text-tag...,
  * so this halves the nodes to walk).  Rendering is a tree walk appending
  * straight into the caller's struct buf; the context stack lives on the C
- * stack, one frame per section level, so a render allocates nothing but
- * the output.
+ * stack, one frame per section level.
  *
  * Lookups dominate rendering a long list, and json-c's cost there is cache
- * misses on separately allocated keys, not hashing.  Small objects are
- * therefore scanned in member order, and each render keeps, per name in
- * the template, the position where the key was last found: the items of a
- * list normally share one key order, so after the first item a lookup
- * compares a single key.  The hints live in the render, never in the
- * template, which stays immutable and shareable between threads.
+ * misses on separately allocated keys, not hashing.  So each distinct name
+ * and name prefix of a template is interned at parse time as a "path" with
+ * its key's json-c hash, and a render keeps two things per path, never in
+ * the template (which stays immutable and shareable between threads):
+ *   - a memo: the value the path resolved to, and from which scope (frame
+ *     holding an object).  A name resolves to the same value from a scope
+ *     for as long as the scope lives, so in a list item
+ *     {{#customer.email}}{{customer.email}}{{/customer.email}} looks "customer"
+ *     and "email" up once, and {{customer.name}} reuses "customer";
+ *   - a hint: the position in member order where the key was last found.
+ *     The items of a list normally share one key order, so after the first
+ *     item a lookup compares a single key; when the hint fails the key is
+ *     found by json-c's hash table with the precomputed hash
+ *     (lh_table_lookup_entry_w_hash()), so a miss costs a probe or two
+ *     rather than a comparison with every key.
+ * The output buffer is reserved once, as large as the template's previous
+ * rendering: apart from it a render allocates nothing.
  *
  * Standalone lines are resolved at parse time by trimming the text around
  * the tag.  A standalone partial keeps its indentation in its node; the

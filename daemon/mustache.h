@@ -2,8 +2,9 @@
  * inverted sections, comments, partials, set delimiters; no lambdas, no
  * dynamic names, no inheritance) rendered against a json-c context.
  *
- * Parse once, render many times: a parsed template is immutable and may be
- * rendered from several threads at once. */
+ * Parse once, render many times: a parsed template is immutable (but for
+ * an atomic size hint, see mustache_render()) and may be rendered from
+ * several threads at once. */
 #pragma once
 
 #include <stddef.h>
@@ -41,6 +42,10 @@ int mustache_parse(const char *src, size_t len, int first_line, struct mustache 
 typedef const struct mustache *(*mustache_partial_fn)(const char *name, void *userdata);
 
 /* Appends the rendering of tpl against ctx to out.  partials may be NULL.
+ * out is grown once up front to about the size of tpl's previous rendering
+ * (a relaxed atomic in tpl, the only thing a render writes there), so a
+ * render allocates nothing else and memory per render stays within a small
+ * factor of its output.
  * Returns 0, -ENOMEM, -EINVAL (tpl or out NULL), or -ELOOP when partials
  * nest deeper than 64 levels (or sections and partials together deeper than
  * 4096).  On error out
