@@ -19,6 +19,8 @@
  *     for as long as the scope lives, so in a list item
  *     {{#customer.email}}{{customer.email}}{{/customer.email}} looks "customer"
  *     and "email" up once, and {{customer.name}} reuses "customer";
+ *     A name an item lacks is memoized under the next scope out too, so
+ *     the items of a list share one walk to the scopes around the list;
  *   - a hint: the position in member order where the key was last found.
  *     The items of a list normally share one key order, so after the first
  *     item a lookup compares a single key; when the hint fails the key is
@@ -696,8 +698,8 @@ struct memo {
         uint64_t serial; /* the scope's; 0: none */
         json_object *v;
 };
-/* Paths of one template that get a memo and a lookup hint in a render:
- * 4.3 KB of stack a template (and a partial level). */
+/* Paths of one template that get memos and a lookup hint in a render:
+ * 8.4 KB of stack a template (and a partial level). */
 #define MEMO_MAX 256
 
 struct render {
@@ -717,6 +719,7 @@ struct render {
          * first item most lookups compare a single key. */
         const struct mustache *tpl;
         struct memo *memo;
+        struct memo *outer_memo; /* a path's first key from the scope out of the memo's */
         uint8_t *hints;
         size_t n_memo;
 };
@@ -807,9 +810,20 @@ static json_object *lookup(struct render *st, const struct context *ctx, const s
                 uint32_t id = ids[0];
                 const struct path *first = &paths[id];
                 uint8_t *hint = id < st->n_memo ? &st->hints[id] : NULL;
-                for (const struct context *c = scope; c; c = name->anchored ? NULL : c->outer)
-                        if (table_get(st, c->table, first, hint, &v))
-                                break;
+                if (table_get(st, scope->table, first, hint, &v) || name->anchored || !scope->outer) {
+                        /* found in the innermost scope, or nowhere else to look */
+                } else if (id < st->n_memo && st->outer_memo[id].serial == scope->outer->serial) {
+                        v = st->outer_memo[id].v;
+                } else {
+                        /* Not in the innermost scope: what the walk finds
+                         * from the next scope out holds for every item of a
+                         * list, so it is memoized under that scope. */
+                        for (const struct context *c = scope->outer; c; c = c->outer)
+                                if (table_get(st, c->table, first, hint, &v))
+                                        break;
+                        if (id < st->n_memo)
+                                st->outer_memo[id] = (struct memo){scope->outer->serial, v};
+                }
                 memo_set(st, id, serial, v);
                 k = 1;
         }
@@ -1070,22 +1084,25 @@ __attribute__((noinline)) static int render_partial(struct render *st, const str
                 st->indent = NULL;
         }
         const struct mustache *saved_tpl = st->tpl;
-        struct memo *saved_memo = st->memo;
+        struct memo *saved_memo = st->memo, *saved_outer_memo = st->outer_memo;
         uint8_t *saved_hints = st->hints;
         size_t saved_n_memo = st->n_memo;
-        struct memo memo[MEMO_MAX];
+        struct memo memo[MEMO_MAX], outer_memo[MEMO_MAX];
         uint8_t hints[MEMO_MAX];
         st->tpl = partial;
         st->memo = memo;
+        st->outer_memo = outer_memo;
         st->hints = hints;
         st->n_memo = partial->n_paths < MEMO_MAX ? partial->n_paths : MEMO_MAX;
         memset(memo, 0, st->n_memo * sizeof *memo);
+        memset(outer_memo, 0, st->n_memo * sizeof *outer_memo);
         memset(hints, 0, st->n_memo);
         st->partial_depth++;
         r = render_nodes(st, partial->nodes, partial->n_nodes, ctx);
         st->partial_depth--;
         st->tpl = saved_tpl;
         st->memo = saved_memo;
+        st->outer_memo = saved_outer_memo;
         st->hints = saved_hints;
         st->n_memo = saved_n_memo;
         st->indent = saved;
@@ -1194,13 +1211,15 @@ int mustache_render(const struct mustache *tpl, json_object *ctx, enum mustache_
                                 return r;
                 }
         }
-        struct memo memo[MEMO_MAX];
+        struct memo memo[MEMO_MAX], outer_memo[MEMO_MAX];
         uint8_t hints[MEMO_MAX];
         st.tpl = tpl;
         st.memo = memo;
+        st.outer_memo = outer_memo;
         st.hints = hints;
         st.n_memo = tpl->n_paths < MEMO_MAX ? tpl->n_paths : MEMO_MAX;
         memset(memo, 0, st.n_memo * sizeof *memo);
+        memset(outer_memo, 0, st.n_memo * sizeof *outer_memo);
         memset(hints, 0, st.n_memo);
         struct context root;
         push(&st, &root, ctx, NULL);

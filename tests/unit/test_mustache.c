@@ -484,6 +484,12 @@ static void test_lookup_cache(void **state) {
         check("{{#o}}{{n}}{{#p}}{{n}}{{/p}}{{n}}{{/o}}", "{\"o\":{\"n\":1,\"p\":{\"m\":2}}}", "111");
         check("{{#l}}{{n}}{{#p}}{{n}}{{/p}}{{/l}}",
               "{\"n\":0,\"l\":[{\"p\":{\"n\":1}},{\"n\":2,\"p\":true},{\"p\":[{\"n\":3},{}]},{}]}", "01220300");
+        /* Names an item lacks come from the scopes around the list, which
+         * change from one outer item to the next. */
+        check("{{#a}}{{#l}}{{k}}{{/l}}|{{/a}}",
+              "{\"k\":0,\"a\":[{\"k\":1,\"l\":[{},{\"k\":2},{}]},{\"l\":[{},{}]},{\"k\":3,\"l\":[{}]},"
+              "{\"k\":null,\"l\":[{},{\"k\":4}]}]}",
+              "121|00|3|4|");
         /* A section on a name prefix, then the longer name inside and out. */
         check("{{c.e}}{{#c.e}}<{{c.e}}{{.}}>{{/c.e}}{{#c}}{{e}}{{/c}}{{c.p}}",
               "{\"c\":{\"e\":\"m\",\"p\":\"t\"}}", "m<mm>mt");
