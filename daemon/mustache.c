@@ -18,7 +18,7 @@
  *     holding an object).  A name resolves to the same value from a scope
  *     for as long as the scope lives, so in a list item
  *     {{#customer.email}}{{customer.email}}{{/customer.email}} looks "customer"
- *     and "email" up once, and {{customer.name}} reuses "customer";
+ *     and "email" up once, and {{customer.name}} reuses "customer".
  *     A name an item lacks is memoized under the next scope out too, so
  *     the items of a list share one walk to the scopes around the list;
  *   - a hint: the position in member order where the key was last found.
