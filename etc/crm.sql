@@ -128,9 +128,28 @@ CREATE INDEX IF NOT EXISTS interactions_customer_happened_idx
 CREATE INDEX IF NOT EXISTS invoices_customer_issued_idx
     ON crm.invoices (customer_id, issued_on DESC);
 
+-- Dormancy: the customers whose last activity may fall in a threshold's due
+-- window are those with activity in that window (a few days of history),
+-- found by date; the per-customer indexes above then confirm nothing came
+-- later.  customer_id is part of the key so the range scans are index-only.
+CREATE INDEX IF NOT EXISTS interactions_happened_idx
+    ON crm.interactions (happened_at, customer_id);
+CREATE INDEX IF NOT EXISTS invoices_issued_idx
+    ON crm.invoices (issued_on, customer_id);
+-- ... and customers who never had any activity count from created_at.
+CREATE INDEX IF NOT EXISTS customers_created_idx
+    ON crm.customers (created_at)
+    WHERE active;
+
 -- Receivables: only unpaid invoices, by how overdue they are.
 CREATE INDEX IF NOT EXISTS invoices_unpaid_due_idx
     ON crm.invoices (due_on)
+    WHERE paid_on IS NULL;
+
+-- Digest: a rep's customers' unpaid invoices, one short probe per customer
+-- (most have none) instead of reading every invoice they ever had.
+CREATE INDEX IF NOT EXISTS invoices_unpaid_customer_idx
+    ON crm.invoices (customer_id)
     WHERE paid_on IS NULL;
 
 -- Complaints: open ones by age; recently resolved ones for call-backs.

@@ -55,6 +55,13 @@ static const char plan_sql[] =
         "    AND k.opened_at >= $1::timestamptz - make_interval(secs => ($4::jsonb->>'max_lateness')::bigint)\n"
         "                       - make_interval(hours => 2 * (SELECT max(hours) FROM sev)::int + 1)\n"
         "    AND k.opened_at <= $1::timestamptz - make_interval(hours => (SELECT min(hours) FROM sev)::int - 1)\n"
+        /* The alert's own due test (deadline passed, within max_lateness),
+         * before any customer or rep is looked up: it depends on no zone. */
+        "    AND EXISTS (SELECT 1 FROM sev\n"
+        "                WHERE sev.severity = k.severity\n"
+        "                  AND k.opened_at + make_interval(secs => (a.factor * sev.hours * 3600)::double precision) <= $1::timestamptz\n"
+        "                  AND $1::timestamptz <= k.opened_at + make_interval(secs => (a.factor * sev.hours * 3600)::double precision)\n"
+        "                                         + make_interval(secs => ($4::jsonb->>'max_lateness')::bigint))\n"
         "),\n"
         "/* Resolved complaints whose survey day is within max_lateness: a range on\n"
         " * the partial index of resolved complaints. */\n"

@@ -9,11 +9,14 @@
  * recipient's zone, within max_lateness (default 7 days here: a late alert
  * about a lapsing customer is still worth having) and on or after
  * effective_from, so switching the job on never reports the customers who
- * went quiet years ago.  Finding "whose latest activity is N days old"
- * needs the latest activity of every customer: the contract has no recency
- * index, so this is one ordered pass over the per-customer indexes — the
- * cost grows with the CRM, not with what is due; hence the default
- * schedule is every six hours, not hourly (max_lateness covers the gap). */
+ * went quiet years ago.  Only a customer whose last activity falls in a
+ * threshold's due window (a few days, per distinct dormant_days) can be
+ * due: those with activity in the window are found by date (the
+ * (happened_at, customer_id) and (issued_on, customer_id) indexes of
+ * etc/crm.sql, and customers by created_at for the never active), then one
+ * probe of the per-customer indexes confirms nothing came later.  The cost
+ * follows a few days of activity, not the whole history.  The default
+ * schedule stays every six hours (max_lateness covers the gap). */
 #include "jobs.h"
 
 static const struct setting_spec dormant_settings[] = {
@@ -38,21 +41,53 @@ static const char plan_sql[] =
         "                  ($1::timestamptz AT TIME ZONE 'UTC')::date) AS eff_from\n"
         "),\n"
         "zones AS MATERIALIZED (SELECT name FROM pg_timezone_names),\n"
-        "/* Last activity per customer.  The CRM contract has no index that finds\n"
-        " * \"customers whose latest activity is N days old\" directly, so this is one\n"
-        " * ordered pass over the (customer_id, happened_at) and (customer_id,\n"
-        " * issued_on) indexes; everything after it touches only the customers in\n"
-        " * the window that makes them due now. */\n"
-        "li AS (SELECT customer_id, max(happened_at) AS last_at FROM crm.interactions GROUP BY customer_id),\n"
-        "lv AS (SELECT customer_id, max(issued_on) AS last_inv FROM crm.invoices GROUP BY customer_id),\n"
+        /* The due window of each dormancy threshold, as a UTC superset with a
+         * day of slack each side for the zones: a customer whose last
+         * activity falls in it may be due now.  Tiers other than A, B and C
+         * get 180 days whatever the configuration says. */
+        "win AS MATERIALIZED (\n"
+        "  SELECT d.days, cfg.now - make_interval(days => d.days + 2) - cfg.lateness AS lo,\n"
+        "         cfg.now - make_interval(days => d.days - 1) AS hi\n"
+        "  FROM cfg, (SELECT DISTINCT coalesce((cfg.s->'dormant_days'->>t.tier)::int, t.def) AS days\n"
+        "             FROM cfg, (VALUES ('A', 30), ('B', 60), ('C', 180), (NULL, 180)) AS t(tier, def)) d\n"
+        "),\n"
+        /* Customers with some activity inside a window: range scans on the
+         * (happened_at, customer_id) and (issued_on, customer_id) indexes, and
+         * on customers by created_at for those who never had any.  Only these
+         * can have their last activity there; the cost follows the activity of
+         * a few days, not the whole history. */
+        "hits AS (\n"
+        "  SELECT i.customer_id AS id, w.days FROM win w\n"
+        "  JOIN crm.interactions i ON i.happened_at BETWEEN w.lo AND w.hi\n"
+        "  UNION\n"
+        "  SELECT v.customer_id, w.days FROM win w\n"
+        "  JOIN crm.invoices v ON v.issued_on BETWEEN (w.lo AT TIME ZONE 'UTC')::date - 1 AND (w.hi AT TIME ZONE 'UTC')::date - 1\n"
+        "  UNION\n"
+        "  SELECT c.id, w.days FROM win w\n"
+        "  JOIN crm.customers c ON c.active AND c.created_at BETWEEN w.lo AND w.hi\n"
+        "),\n"
+        /* Of those, the customers whose tier has that threshold and who have
+         * not been active after the window (one probe of the per-customer
+         * index each) ... */
+        "h1 AS MATERIALIZED (\n"
+        "  SELECT h.id, h.days, w.lo, w.hi, c.created_at,\n"
+        "         (SELECT max(i.happened_at) FROM crm.interactions i WHERE i.customer_id = h.id) AS last_at\n"
+        "  FROM hits h CROSS JOIN cfg\n"
+        "  JOIN win w ON w.days = h.days\n"
+        "  JOIN crm.customers c ON c.id = h.id AND c.active\n"
+        "  WHERE coalesce((cfg.s->'dormant_days'->>c.tier)::int,\n"
+        "                 CASE c.tier WHEN 'A' THEN 30 WHEN 'B' THEN 60 ELSE 180 END) = h.days\n"
+        "),\n"
+        /* ... and whose last activity, invoices included, is in the window:
+         * the same test as over every customer. */
+        "h2 AS MATERIALIZED (\n"
+        "  SELECT h1.*, (SELECT max(v.issued_on) FROM crm.invoices v WHERE v.customer_id = h1.id) AS last_inv\n"
+        "  FROM h1 WHERE h1.last_at IS NULL OR h1.last_at <= h1.hi\n"
+        "),\n"
         "act AS (\n"
-        "  SELECT c.id, c.tier, li.last_at, lv.last_inv, c.created_at,\n"
-        "         coalesce((cfg.s->'dormant_days'->>c.tier)::int,\n"
-        "                  CASE c.tier WHEN 'A' THEN 30 WHEN 'B' THEN 60 ELSE 180 END) AS days\n"
-        "  FROM crm.customers c CROSS JOIN cfg\n"
-        "  LEFT JOIN li ON li.customer_id = c.id\n"
-        "  LEFT JOIN lv ON lv.customer_id = c.id\n"
-        "  WHERE c.active\n"
+        "  SELECT h2.* FROM h2\n"
+        "  WHERE coalesce(greatest(h2.last_at, (h2.last_inv + 1)::timestamp AT TIME ZONE 'UTC'), h2.created_at)\n"
+        "        BETWEEN h2.lo AND h2.hi\n"
         "),\n"
         "cand AS MATERIALIZED (\n"
         "  SELECT c.id, c.name, c.tier, c.email, c.phone, c.consent_email, c.consent_sms, c.created_at,\n"
@@ -67,10 +102,6 @@ static const char plan_sql[] =
         "  FROM act a CROSS JOIN cfg\n"
         "  JOIN crm.customers c ON c.id = a.id\n"
         "  LEFT JOIN crm.reps r ON r.id = c.rep_id\n"
-        "  /* UTC superset of the due window, a day of slack each side for zones. */\n"
-        "  WHERE coalesce(greatest(a.last_at, (a.last_inv + 1)::timestamp AT TIME ZONE 'UTC'), a.created_at)\n"
-        "        BETWEEN cfg.now - make_interval(days => a.days + 2) - cfg.lateness\n"
-        "            AND cfg.now - make_interval(days => a.days - 1)\n"
         "),\n"
         "ep AS (\n"
         "  SELECT cand.*, l.last_date, l.last_date + cand.days AS due,\n"
