@@ -16,7 +16,7 @@ CC          ?= cc
 PKGS         = libcurl libpq libconfig libsystemd json-c
 DEB_PKGS     = build-essential pkg-config libcurl4-openssl-dev libpq-dev libconfig-dev \
                libsystemd-dev libjson-c-dev libcmocka-dev postgresql python3-aiosmtpd \
-               tzdata curl ca-certificates
+               tzdata curl ca-certificates jq
 CFLAGS      ?= -O2 -g
 ALL_CFLAGS   = -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror $(CFLAGS) \
                -Idaemon -Ijobs -Ibuild $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \

@@ -298,6 +298,34 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
         return 0;
 }
 
+/* A secret that was set and now reads as empty or missing is far more often
+ * a secret file cut short (a full disk, an editor interrupted) or removed
+ * by mistake than a wish to log in without one: refuse that reload, so a
+ * running daemon never loses its database or gateway login to it.
+ * Dropping a secret on purpose takes a restart. */
+static int reload_keeps_secrets(const struct rapport_config *old, const struct rapport_config *new) {
+        static const struct {
+                const char *name;
+                size_t offset;
+        } secrets[] = {
+                {"database password", offsetof(struct rapport_config, db_password)},
+                {"SMTP password", offsetof(struct rapport_config, email.password)},
+                {"SMS token", offsetof(struct rapport_config, sms.token)},
+        };
+        int r = 0;
+        for (size_t i = 0; i < ELEMENTSOF(secrets); i++) {
+                const char *was = *(char *const *)((const char *)old + secrets[i].offset);
+                const char *now = *(char *const *)((const char *)new + secrets[i].offset);
+                if (was && !now) {
+                        log_error("%s: the %s was set and its file or credential is now empty or missing "
+                                  "(cut short by a full disk?); restart rapportd to run without it",
+                                  new->path, secrets[i].name);
+                        r = -EINVAL;
+                }
+        }
+        return r;
+}
+
 static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         (void)s, (void)si;
         struct daemon *d = userdata;
@@ -311,6 +339,8 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
         _cleanup_(template_set_freep) struct template_set *t = NULL;
         int nerr = 0;
         int r = config_load(d->cfg->path, true, &c);
+        if (r >= 0)
+                r = reload_keeps_secrets(d->cfg, c);
         if (r >= 0)
                 r = template_set_load(c->templates_dir, &t, &nerr);
         if (r < 0) {
@@ -469,6 +499,8 @@ int main(int argc, char **argv) {
         sd_notify(0, "STATUS=Connecting to the database");
 
         r = sd_event_loop(d.event);
+        if (r < 0) /* a timer or descriptor the kernel refused: never die without a word */
+                log_error_errno(r, "Event loop failed: %m");
 
         dispatcher_free(d.dispatcher);
         sd_event_source_disable_unref(d.sched_timer);
