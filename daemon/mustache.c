@@ -698,9 +698,10 @@ struct memo {
         uint64_t serial; /* the scope's; 0: none */
         json_object *v;
 };
-/* Paths of one template that get memos and a lookup hint in a render:
- * 8.4 KB of stack a template (and a partial level). */
-#define MEMO_MAX 256
+/* Paths of one template that get memos and a lookup hint in a render (the
+ * shipped templates have at most 50): 4.2 KB of stack a template, and as
+ * much a partial level.  Paths past it are looked up every time. */
+#define MEMO_MAX 128
 
 struct render {
         struct buf *out;
