@@ -39,7 +39,7 @@ Q = $(if $(V),,@)
 say = $(if $(V),,@echo "  $(1)  $(2)";)
 CORE_OBJS = $(patsubst %.c,$(OBJDIR)/%.o,$(CORE_SRCS)) $(OBJDIR)/migrations.o
 
-.PHONY: all check check-asan unit-tests demo deps deps-check install clean faults
+.PHONY: all check check-asan check-valgrind unit-tests demo deps deps-check install clean faults
 all: rapportd rapportctl
 
 $(OBJDIR)/migrations.c: $(MIGRATIONS) daemon/embed.sh
@@ -108,6 +108,11 @@ check-asan: deps-check
 	@RAPPORT_BIN=$(CURDIR)/$(ASAN_BIN) ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:exitcode=99 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  bash tests/run.sh integration
+
+# The integration tests once under valgrind memcheck (slow; not in check).
+check-valgrind: deps-check
+	@$(MAKE) --no-print-directory -j$$(nproc) all
+	@bash tests/valgrind.sh
 
 # The fault suite at full size (10,000 messages a scenario, one-minute
 # outages); `make check` runs a small version of it.
