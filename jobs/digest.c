@@ -117,7 +117,7 @@ static const char plan_sql[] =
         "       LATERAL (SELECT CASE WHEN c.next_follow_up IS NOT NULL\n"
         "                             AND (c.last_local IS NULL OR c.last_local::date < c.next_follow_up)\n"
         "                            THEN c.next_follow_up END AS plan_due,\n"
-        "                       coalesce(c.last_local::date, (c.created_at AT TIME ZONE c.ctz)::date) + c.cadence AS cadence_due) x,\n"
+        "                       coalesce(c.last_local::date, (c.created_at AT TIME ZONE c.ztz)::date) + c.cadence AS cadence_due) x,\n"
         "       LATERAL (SELECT least(CASE WHEN x.plan_due <= c.today THEN x.plan_due END,\n"
         "                             CASE WHEN x.cadence_due <= c.today THEN x.cadence_due END) AS due_on,\n"
         "                       x.plan_due IS NOT NULL AND x.plan_due <= c.today AS planned) d\n"
