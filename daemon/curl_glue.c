@@ -13,6 +13,7 @@ struct curl_glue {
         sd_event *event;
         CURLM *multi;
         sd_event_source *timer;
+        sd_event_source *now;  /* curl asked to be called again at once */
         curl_glue_done_fn done;
         unsigned running;
 };
@@ -86,14 +87,35 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+static int on_now(sd_event_source *s, void *userdata) {
+        return on_timer(s, 0, userdata);
+}
+
+/* curl re-arms its timer several times per transfer, mostly to "now" (0):
+ * that runs from a defer source, with no timerfd_settime() system call, and
+ * real timeouts (connect, transfer) get a coarse accuracy so that re-arming
+ * them to nearly the same time leaves the timerfd alone. */
 static int on_timer_request(CURLM *multi, long timeout_ms, void *userp) {
         (void)multi;
         struct curl_glue *g = userp;
-        if (timeout_ms < 0)
-                return sd_event_source_set_enabled(g->timer, SD_EVENT_OFF) < 0 ? -1 : 0;
+        if (timeout_ms < 0) {
+                if (sd_event_source_set_enabled(g->now, SD_EVENT_OFF) < 0 ||
+                    sd_event_source_set_enabled(g->timer, SD_EVENT_OFF) < 0)
+                        return -1;
+                return 0;
+        }
+        if (timeout_ms == 0) {
+                if (sd_event_source_set_enabled(g->timer, SD_EVENT_OFF) < 0 ||
+                    sd_event_source_set_enabled(g->now, SD_EVENT_ONESHOT) < 0)
+                        return -1;
+                return 0;
+        }
         uint64_t now;
         sd_event_now(g->event, CLOCK_MONOTONIC, &now);
-        if (sd_event_source_set_time(g->timer, now + (uint64_t)timeout_ms * 1000) < 0 ||
+        uint64_t accuracy = timeout_ms >= 1000 ? 50000 : timeout_ms >= 100 ? 5000 : 1000;
+        if (sd_event_source_set_enabled(g->now, SD_EVENT_OFF) < 0 ||
+            sd_event_source_set_time_accuracy(g->timer, accuracy) < 0 ||
+            sd_event_source_set_time(g->timer, now + (uint64_t)timeout_ms * 1000) < 0 ||
             sd_event_source_set_enabled(g->timer, SD_EVENT_ONESHOT) < 0)
                 return -1;
         return 0;
@@ -113,6 +135,11 @@ int curl_glue_new(sd_event *event, curl_glue_done_fn done, struct curl_glue **re
                 return log_error_errno(r, "Cannot create curl timer: %m");
         sd_event_source_set_description(g->timer, "curl-timer");
         sd_event_source_set_enabled(g->timer, SD_EVENT_OFF);
+        r = sd_event_add_defer(event, &g->now, on_now, g);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create curl event: %m");
+        sd_event_source_set_description(g->now, "curl-now");
+        sd_event_source_set_enabled(g->now, SD_EVENT_OFF);
         curl_multi_setopt(g->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
         curl_multi_setopt(g->multi, CURLMOPT_SOCKETDATA, g);
         curl_multi_setopt(g->multi, CURLMOPT_TIMERFUNCTION, on_timer_request);
@@ -146,6 +173,7 @@ struct curl_glue *curl_glue_free(struct curl_glue *g) {
         if (g->multi)
                 curl_multi_cleanup(g->multi);
         sd_event_source_disable_unref(g->timer);
+        sd_event_source_disable_unref(g->now);
         sd_event_unref(g->event);
         free(g);
         return NULL;

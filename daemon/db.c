@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "config.h"
 #include "log.h"
@@ -41,17 +42,106 @@ int db_connect(const struct rapport_config *c, const char *application_name, boo
         return 0;
 }
 
+static int fail(PGconn *conn, PGresult *res, const char *what);
+static bool result_ok(PGresult *res);
+
 int db_exec(PGconn *conn, const char *what, const char *sql, int n, const char *const *params, PGresult **ret) {
         PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-        ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-                char msg[1024];
-                snprintf(msg, sizeof msg, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
-                msg[strcspn(msg, "\n")] = '\0';
-                log_error("%s: %s", what, msg);
+        if (!result_ok(res))
+                return fail(conn, res, what);
+        if (ret)
+                *ret = res;
+        else
                 PQclear(res);
-                return -EIO;
+        return 0;
+}
+
+static int fail(PGconn *conn, PGresult *res, const char *what) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+        msg[strcspn(msg, "\n")] = '\0';
+        log_error("%s: %s", what, msg);
+        PQclear(res);
+        return -EIO;
+}
+
+static bool result_ok(PGresult *res) {
+        ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+        return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+static bool result_sqlstate(PGresult *res, const char *state) {
+        const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        return s && streq(s, state);
+}
+
+/* Which statements each connection has prepared.  A connection is known by
+ * its handle and its server process: a reconnect gets a new backend (and
+ * usually a new handle), and its statements are prepared again.  Should the
+ * bookkeeping ever be wrong — the server forgot them (DISCARD ALL, a pooler)
+ * or already has them — the server's answer corrects it (26000, 42P05). */
+#define DB_CONNS_MAX 4
+#define DB_STMTS_MAX 32
+static struct db_prepared {
+        PGconn *conn;
+        int pid;
+        unsigned n;
+        const struct db_stmt *stmts[DB_STMTS_MAX];
+        unsigned long used;
+} prepared[DB_CONNS_MAX];
+static unsigned long prepared_clock;
+
+static struct db_prepared *prepared_for(PGconn *conn) {
+        int pid = PQbackendPID(conn);
+        struct db_prepared *slot = &prepared[0];
+        for (size_t i = 0; i < DB_CONNS_MAX; i++) {
+                if (prepared[i].conn == conn && prepared[i].pid == pid) {
+                        slot = &prepared[i];
+                        slot->used = ++prepared_clock;
+                        return slot;
+                }
+                if (prepared[i].used < slot->used)
+                        slot = &prepared[i];
         }
+        /* New (or reconnected) connection: take the least recently used
+         * slot; forgetting another connection's statements only costs it a
+         * "duplicate statement" answer later. */
+        *slot = (struct db_prepared){.conn = conn, .pid = pid, .used = ++prepared_clock};
+        return slot;
+}
+
+static bool prepared_has(const struct db_prepared *p, const struct db_stmt *s) {
+        for (unsigned i = 0; i < p->n; i++)
+                if (p->stmts[i] == s)
+                        return true;
+        return false;
+}
+
+static int prepare(PGconn *conn, struct db_prepared *p, const struct db_stmt *s, const char *what) {
+        PGresult *res = PQprepare(conn, s->name, s->sql, s->n_params, NULL);
+        if (!result_ok(res) && !result_sqlstate(res, "42P05")) /* duplicate_prepared_statement */
+                return fail(conn, res, what);
+        PQclear(res);
+        if (p->n < DB_STMTS_MAX)
+                p->stmts[p->n++] = s;
+        return 0;
+}
+
+int db_exec_prepared(PGconn *conn, const char *what, const struct db_stmt *s, const char *const *params, PGresult **ret) {
+        struct db_prepared *p = prepared_for(conn);
+        int r;
+        if (!prepared_has(p, s) && (r = prepare(conn, p, s, what)) < 0)
+                return r;
+        PGresult *res = PQexecPrepared(conn, s->name, s->n_params, params, NULL, NULL, 0);
+        if (!result_ok(res) && result_sqlstate(res, "26000")) { /* invalid_sql_statement_name */
+                PQclear(res);
+                p->n = 0;
+                if ((r = prepare(conn, p, s, what)) < 0)
+                        return r;
+                res = PQexecPrepared(conn, s->name, s->n_params, params, NULL, NULL, 0);
+        }
+        if (!result_ok(res))
+                return fail(conn, res, what);
         if (ret)
                 *ret = res;
         else

@@ -21,6 +21,18 @@ int db_connect(const struct rapport_config *c, const char *application_name, boo
  * the caller does not need the result. */
 int db_exec(PGconn *conn, const char *what, const char *sql, int n, const char *const *params, PGresult **ret);
 
+/* A statement prepared once per connection (PQprepare) and then executed
+ * by name: the hot dispatcher statements skip parsing and, after a few
+ * runs, planning.  `name` must be unique in the program; a reconnected or
+ * reset session prepares again by itself. */
+struct db_stmt {
+        const char *name;
+        const char *sql;
+        int n_params;
+};
+/* As db_exec, for a prepared statement. */
+int db_exec_prepared(PGconn *conn, const char *what, const struct db_stmt *s, const char *const *params, PGresult **ret);
+
 /* True when the connection is gone (the daemon then reconnects). */
 bool db_broken(PGconn *conn);
 

@@ -23,6 +23,7 @@
 #include "templates.h"
 
 enum { CH_EMAIL, CH_SMS, CH_MAX };
+#define SPARE_MAX 64
 static const char *const channel_names[CH_MAX] = {"email", "sms"};
 
 struct transfer {
@@ -62,6 +63,11 @@ struct dispatcher {
         sd_event_source *wake;   /* next due message or rate token */
         sd_event_source *defer;  /* pump from a clean stack */
         sd_event_source *grace;  /* end of graceful stop */
+        /* Finished handles kept for the next message (curl_easy_reset):
+         * creating one per message costs allocations and, for e-mail, the
+         * private multi handle curl_easy_perform sets up (sockets too). */
+        CURL *spare[CH_MAX][SPARE_MAX];
+        unsigned n_spare[CH_MAX];
         bool stopping, pumping;
         dispatch_idle_fn idle;
         void *idle_userdata;
@@ -127,11 +133,34 @@ static int64_t backoff(const struct rapport_config *c, int attempts) {
         return v < 1 ? 1 : v;
 }
 
+static CURL *easy_get(struct dispatcher *d, int ch) {
+        if (d->n_spare[ch] > 0)
+                return d->spare[ch][--d->n_spare[ch]];
+        return curl_easy_init();
+}
+
+/* Keep at most one spare per connection. */
+static void easy_put(struct dispatcher *d, int ch, CURL *easy) {
+        if (!easy)
+                return;
+        if (d->n_spare[ch] < SPARE_MAX && d->n_spare[ch] < channel_connections(d->env->cfg, ch)) {
+                curl_easy_reset(easy);
+                d->spare[ch][d->n_spare[ch]++] = easy;
+        } else
+                curl_easy_cleanup(easy);
+}
+
+static void spares_free(struct dispatcher *d) {
+        for (int ch = 0; ch < CH_MAX; ch++) {
+                while (d->n_spare[ch] > 0)
+                        curl_easy_cleanup(d->spare[ch][--d->n_spare[ch]]);
+        }
+}
+
 static void transfer_free(struct transfer *t) {
         if (!t)
                 return;
-        if (t->easy)
-                curl_easy_cleanup(t->easy);
+        easy_put(t->d, t->ch, t->easy);
         transfer_io_clear(&t->io);
         outbox_msg_clear(&t->msg);
         free(t);
@@ -238,7 +267,7 @@ static void start_one(struct dispatcher *d, int ch, struct outbox_msg *m) {
                 t->d = d;
                 t->ch = ch;
                 t->io.retry_after = -1;
-                t->easy = curl_easy_init();
+                t->easy = easy_get(d, ch);
                 int sr = -ENOMEM;
                 if (t->easy) {
                         curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
@@ -266,8 +295,7 @@ static void start_one(struct dispatcher *d, int ch, struct outbox_msg *m) {
                 }
                 if (!fail.error[0])
                         snprintf(fail.error, sizeof fail.error, "cannot prepare the transfer: %s", strerror(-sr));
-                if (t->easy)
-                        curl_easy_cleanup(t->easy);
+                easy_put(d, ch, t->easy);
                 transfer_io_clear(&t->io);
         }
         rendered_clear(&r);
@@ -595,6 +623,9 @@ int dispatcher_new(sd_event *e, struct dispatch_env *env, struct dispatcher **re
         if (r < 0)
                 return log_error_errno(r, "Cannot create dispatcher event: %m");
         sd_event_source_set_description(d->defer, "dispatch-pump");
+        /* After every other ready event: completions that arrive together
+         * are recorded together, in one statement, by one pump. */
+        sd_event_source_set_priority(d->defer, SD_EVENT_PRIORITY_NORMAL + 10);
         sd_event_source_set_enabled(d->defer, SD_EVENT_OFF);
         *ret = TAKE_PTR(d);
         return 0;
@@ -621,6 +652,7 @@ struct dispatcher *dispatcher_free(struct dispatcher *d) {
                 d->unrecorded = t->next;
                 transfer_free(t);
         }
+        spares_free(d);
         /* Only now, with every handle cleaned up, can the shared
          * connection cache go. */
         d->smtp = smtp_pool_free(d->smtp);

@@ -341,19 +341,40 @@ static int append_date(struct buf *out, int64_t date) {
                           tm.tm_sec);
 }
 
+/* Random bytes for Message-IDs and boundaries, drawn from the kernel a
+ * block at a time rather than with one getrandom() per use. */
+static int random_bytes(unsigned char *dst, size_t n) {
+        static _Thread_local unsigned char pool[256];
+        static _Thread_local size_t avail;
+        while (n > 0) {
+                if (avail == 0) {
+                        ssize_t k = getrandom(pool, sizeof pool, 0);
+                        if (k < 0) {
+                                if (errno == EINTR)
+                                        continue;
+                                return -errno;
+                        }
+                        avail = (size_t)k;
+                        continue;
+                }
+                size_t take = n < avail ? n : avail;
+                /* Consume from the end and wipe what was handed out. */
+                memcpy(dst, pool + avail - take, take);
+                memset(pool + avail - take, 0, take);
+                avail -= take;
+                dst += take;
+                n -= take;
+        }
+        return 0;
+}
+
 static int random_hex(char *dst, size_t n_bytes) {
         unsigned char raw[32];
         if (n_bytes > sizeof raw)
                 return -EINVAL;
-        for (size_t got = 0; got < n_bytes;) {
-                ssize_t k = getrandom(raw + got, n_bytes - got, 0);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                got += (size_t)k;
-        }
+        int r = random_bytes(raw, n_bytes);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < n_bytes; i++) {
                 dst[2 * i] = "0123456789abcdef"[raw[i] >> 4];
                 dst[2 * i + 1] = "0123456789abcdef"[raw[i] & 0xF];
@@ -392,28 +413,51 @@ static bool header_name_reserved(const char *name) {
         return strncasecmp(name, "Content-", 8) == 0;
 }
 
+/* Bytes a QP encoder may write as themselves: printable ASCII but '=';
+ * space and tab too (2), except at the end of a line. */
+static const unsigned char qp_class[256] = {
+        ['\t'] = 2, [' '] = 2,
+#define R4(c) [c] = 1, [c + 1] = 1, [c + 2] = 1, [c + 3] = 1
+#define R16(c) R4(c), R4(c + 4), R4(c + 8), R4(c + 12)
+        [33] = 1, [34] = 1, [35] = 1, R4(36), R4(40), R4(44), R4(48), R4(52), R4(56), [60] = 1, /* '=' is 61 */
+        [62] = 1, [63] = 1, R16(64), R16(80), R16(96), R4(112), R4(116), R4(120), [124] = 1, [125] = 1, [126] = 1,
+#undef R16
+#undef R4
+};
+
 /* Appends QP (RFC 2045 6.7) of s.  \r\n, \r and \n all end a line and
  * become CRLF.  A '.' or "From " starting an output line is escaped too, so
  * neither SMTP dot-stuffing nor mbox "From " quoting can alter the text.
- * *ends_with_break tells whether the output ends in CRLF. */
+ * *ends_with_break tells whether the output ends in CRLF.
+ *
+ * The output is written straight into room reserved once: every input byte
+ * becomes at most 3 bytes (a line break 2), and a soft break (3 bytes)
+ * follows at least 73 output bytes, i.e. at least 24 input bytes — under
+ * 4 bytes per input byte in all. */
 static int append_quoted_printable(struct buf *out, const char *s, bool *ends_with_break) {
         static const char hex[] = "0123456789ABCDEF";
-        int r;
+        size_t len = strlen(s);
         *ends_with_break = false;
+        if (len > (SIZE_MAX - 16) / 4)
+                return -ENOMEM;
+        int r = buf_reserve(out, len * 4 + 16);
+        if (r < 0)
+                return r;
+        char *o = out->data + out->len;
 
-        while (*s) {
-                size_t line_len = strcspn(s, "\r\n");
+        const char *p = s, *end = s + len;
+        while (p < end) {
+                size_t line_len = strcspn(p, "\r\n");
                 size_t col = 0;
                 for (size_t i = 0; i < line_len; i++) {
-                        unsigned char c = (unsigned char)s[i];
+                        unsigned char c = (unsigned char)p[i];
                         bool last = i + 1 == line_len;
-                        size_t width;
                         bool literal;
+                        size_t width;
                         for (;;) {
-                                literal = (c >= 33 && c <= 126 && c != '=') ||
-                                          (is_wsp((char)c) && !last);
+                                literal = qp_class[c] == 1 || (qp_class[c] == 2 && !last);
                                 if (col == 0 && (c == '.' || (c == 'F' && line_len - i >= 5 &&
-                                                              memcmp(s + i, "From ", 5) == 0)))
+                                                              memcmp(p + i, "From ", 5) == 0)))
                                         literal = false;
                                 width = literal ? 1 : 3;
                                 /* Room for the '=' of a soft break, unless
@@ -421,27 +465,31 @@ static int append_quoted_printable(struct buf *out, const char *s, bool *ends_wi
                                 if (col + width <= ENCODED_LINE_MAX - 1 ||
                                     (last && col + width <= ENCODED_LINE_MAX))
                                         break;
-                                if ((r = buf_puts(out, "=\r\n")) < 0)
-                                        return r;
+                                memcpy(o, "=\r\n", 3);
+                                o += 3;
                                 col = 0;
                         }
                         if (literal)
-                                r = buf_append(out, (const char *)&c, 1);
-                        else
-                                r = buf_printf(out, "=%c%c", hex[c >> 4], hex[c & 0xF]);
-                        if (r < 0)
-                                return r;
+                                *o++ = (char)c;
+                        else {
+                                o[0] = '=';
+                                o[1] = hex[c >> 4];
+                                o[2] = hex[c & 0xF];
+                                o += 3;
+                        }
                         col += width;
                 }
-                s += line_len;
+                p += line_len;
                 *ends_with_break = false;
-                if (*s == '\r' || *s == '\n') {
-                        s += (s[0] == '\r' && s[1] == '\n') ? 2 : 1;
-                        if ((r = buf_puts(out, "\r\n")) < 0)
-                                return r;
+                if (p < end) {
+                        p += (p[0] == '\r' && p[1] == '\n') ? 2 : 1;
+                        memcpy(o, "\r\n", 2);
+                        o += 2;
                         *ends_with_break = true;
                 }
         }
+        out->len = (size_t)(o - out->data);
+        out->data[out->len] = '\0';
         return 0;
 }
 

@@ -42,45 +42,66 @@ static const char defer_quiet_sql[] =
         "  (w.qs > w.qe AND (w.t >= '00:00'::time + w.qs OR w.t < '00:00'::time + w.qe)) OR\n"
         "  (w.qs < w.qe AND w.t >= '00:00'::time + w.qs AND w.t < '00:00'::time + w.qe))";
 
-static const char claim_sql[] =
-        "WITH due AS (\n"
-        "  SELECT id FROM rapport.outbox\n"
-        "  WHERE state = 'queued' AND next_attempt_at <= coalesce($1::timestamptz, now())\n"
-        "    AND not_before <= coalesce($1::timestamptz, now())\n"
-        "    AND ($5::text IS NULL OR channel = $5)\n"
-        "  ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED\n"
-        "), expired AS (\n"
-        "  SELECT id FROM rapport.outbox\n"
-        "  WHERE state = 'sending' AND lease_until < now() AND ($5::text IS NULL OR channel = $5)\n"
-        "  ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED\n"
-        "), claimed AS (\n"
-        "  UPDATE rapport.outbox o SET state = 'sending', attempts = o.attempts + 1,\n"
-        "         lease_token = gen_random_uuid(), lease_until = now() + make_interval(secs => $3::int),\n"
-        "         leased_by = $4, updated_at = now()\n"
-        "  WHERE o.id IN (SELECT id FROM due UNION SELECT id FROM expired)\n"
-        "  RETURNING o.*\n"
-        ")\n"
-        "SELECT c.id, c.job, c.channel, c.audience, c.recipient, c.recipient_name, c.template, c.locale,\n"
-        "       c.time_zone, c.context::text, c.dedupe_key, c.lease_token::text, c.marketing, c.attempts,\n"
-        "       extract(epoch FROM coalesce($1::timestamptz, now()) - c.created_at)::bigint,\n"
-        "       CASE\n"
-        "         WHEN c.expires_at IS NOT NULL AND c.expires_at < coalesce($1::timestamptz, now())\n"
-        "           THEN 'too late: past the job''s max_lateness'\n"
-        "         WHEN EXISTS (SELECT 1 FROM rapport.suppression s WHERE s.address = lower(c.recipient))\n"
-        "           THEN 'recipient address is suppressed'\n"
-        "         WHEN c.audience = 'customer' AND NOT coalesce(cu.active, false)\n"
-        "           THEN 'customer inactive or deleted'\n"
-        "         WHEN c.audience = 'customer' AND c.marketing AND c.channel = 'email' AND NOT coalesce(cu.consent_email, false)\n"
-        "           THEN 'customer withdrew e-mail consent'\n"
-        "         WHEN c.audience = 'customer' AND c.marketing AND c.channel = 'sms' AND NOT coalesce(cu.consent_sms, false)\n"
-        "           THEN 'customer withdrew SMS consent'\n"
-        "         WHEN c.audience IN ('rep', 'manager') AND NOT coalesce(r.active, false)\n"
-        "           THEN 'rep inactive or deleted'\n"
-        "       END\n"
-        "FROM claimed c\n"
-        "LEFT JOIN crm.customers cu ON cu.id = c.customer_id\n"
-        "LEFT JOIN crm.reps r ON r.id = c.rep_id\n"
-        "ORDER BY c.id";
+/* The claim.  Prepared once per connection and run with a generic plan,
+ * so it is written for one: the channel is a plain equality (an index
+ * condition on outbox_due_by_channel, not "$5 IS NULL OR …", which a
+ * generic plan cannot use), and the rows are updated through their primary
+ * key (= ANY(ARRAY(…))) rather than a join the planner may turn into a scan
+ * of the whole outbox.  The limit and the channel are behind sub-selects
+ * (still index conditions) so that a custom plan cannot look cheaper than
+ * the generic one and PostgreSQL settles on the generic plan instead of
+ * planning every claim again.  Due rows are queued and expired ones are
+ * sending: the two sets never overlap. */
+#define CLAIM_SQL(CHANNEL_COND)                                                                                   \
+        "WITH due AS (\n"                                                                                         \
+        "  SELECT id FROM rapport.outbox\n"                                                                       \
+        "  WHERE state = 'queued' " CHANNEL_COND " AND next_attempt_at <= coalesce($1::timestamptz, now())\n"    \
+        "    AND not_before <= coalesce($1::timestamptz, now())\n"                                                \
+        "  ORDER BY next_attempt_at, id LIMIT (SELECT $2::int) FOR UPDATE SKIP LOCKED\n"                                        \
+        "), expired AS (\n"                                                                                       \
+        "  SELECT id FROM rapport.outbox\n"                                                                       \
+        "  WHERE state = 'sending' AND lease_until < now() " CHANNEL_COND "\n"                                    \
+        "  ORDER BY lease_until LIMIT (SELECT $2::int) FOR UPDATE SKIP LOCKED\n"                                                \
+        "), claimed AS (\n"                                                                                       \
+        "  UPDATE rapport.outbox o SET state = 'sending', attempts = o.attempts + 1,\n"                           \
+        "         lease_token = gen_random_uuid(), lease_until = now() + make_interval(secs => $3::int),\n"       \
+        "         leased_by = $4, updated_at = now()\n"                                                           \
+        "  WHERE o.id = ANY (ARRAY(SELECT id FROM due UNION ALL SELECT id FROM expired))\n"                       \
+        "  RETURNING o.id, o.job, o.channel, o.audience, o.recipient, o.recipient_name, o.template, o.locale,\n"  \
+        "            o.time_zone, o.context, o.dedupe_key, o.lease_token, o.marketing, o.attempts,\n"             \
+        "            o.created_at, o.expires_at, o.customer_id, o.rep_id\n"                                       \
+        ")\n"                                                                                                     \
+        "SELECT c.id, c.job, c.channel, c.audience, c.recipient, c.recipient_name, c.template, c.locale,\n"       \
+        "       c.time_zone, c.context::text, c.dedupe_key, c.lease_token::text, c.marketing, c.attempts,\n"      \
+        "       extract(epoch FROM coalesce($1::timestamptz, now()) - c.created_at)::bigint,\n"                   \
+        "       CASE\n"                                                                                           \
+        "         WHEN c.expires_at IS NOT NULL AND c.expires_at < coalesce($1::timestamptz, now())\n"            \
+        "           THEN 'too late: past the job''s max_lateness'\n"                                              \
+        "         WHEN EXISTS (SELECT 1 FROM rapport.suppression s WHERE s.address = lower(c.recipient))\n"       \
+        "           THEN 'recipient address is suppressed'\n"                                                     \
+        "         WHEN c.audience = 'customer' AND NOT coalesce(cu.active, false)\n"                              \
+        "           THEN 'customer inactive or deleted'\n"                                                        \
+        "         WHEN c.audience = 'customer' AND c.marketing AND c.channel = 'email' AND NOT coalesce(cu.consent_email, false)\n" \
+        "           THEN 'customer withdrew e-mail consent'\n"                                                    \
+        "         WHEN c.audience = 'customer' AND c.marketing AND c.channel = 'sms' AND NOT coalesce(cu.consent_sms, false)\n" \
+        "           THEN 'customer withdrew SMS consent'\n"                                                       \
+        "         WHEN c.audience IN ('rep', 'manager') AND NOT coalesce(r.active, false)\n"                      \
+        "           THEN 'rep inactive or deleted'\n"                                                             \
+        "       END\n"                                                                                            \
+        "FROM claimed c\n"                                                                                        \
+        /* Index lookups per claimed row, whatever the size of the CRM                                       \
+         * (OFFSET 0 keeps the planner from turning them into joins). */                                      \
+        "LEFT JOIN LATERAL (SELECT active, consent_email, consent_sms FROM crm.customers\n"                      \
+        "                   WHERE id = c.customer_id OFFSET 0) cu ON true\n"                                     \
+        "LEFT JOIN LATERAL (SELECT active FROM crm.reps WHERE id = c.rep_id OFFSET 0) r ON true\n"               \
+        "ORDER BY c.id"
+
+static const struct db_stmt claim_channel_stmt = {
+        "rapport_claim_channel", CLAIM_SQL("AND channel = (SELECT $5::text)"), 5,
+};
+static const struct db_stmt claim_any_stmt = {
+        "rapport_claim_any", CLAIM_SQL("AND $5::text IS NULL"), 5,
+};
 
 static char *dupval(PGresult *res, int row, int col) {
         return PQgetisnull(res, row, col) ? NULL : strdup(PQgetvalue(res, row, col));
@@ -103,7 +124,7 @@ int outbox_claim(PGconn *conn, const struct outbox_claim_opts *o, struct outbox_
         snprintf(lease, sizeof lease, "%" PRId64, o->lease);
         const char *p[] = {o->now, limit, lease, o->instance, o->channel};
         _cleanup_(PQclearp) PGresult *res = NULL;
-        r = db_exec(conn, "Claiming due messages", claim_sql, 5, p, &res);
+        r = db_exec_prepared(conn, "Claiming due messages", o->channel ? &claim_channel_stmt : &claim_any_stmt, p, &res);
         if (r < 0)
                 return r;
         size_t rows = (size_t)PQntuples(res);
@@ -136,23 +157,63 @@ int outbox_claim(PGconn *conn, const struct outbox_claim_opts *o, struct outbox_
         return 0;
 }
 
-/* One statement per outcome: fenced update plus its history event. */
-static int record(PGconn *conn, const struct outbox_msg *m, const char *what, const char *sql, const char *event,
-                  const char *detail, const char *p3, const char *p4) {
+/* One statement per outcome: fenced update plus its history event.
+ * $1 id, $2 lease token, $3 and $4 the update's own, $5 the event's detail. */
+#define RECORD_SQL(UPDATE, EVENT)                                                                         \
+        "WITH u AS (" UPDATE " WHERE id = $1::bigint AND lease_token = $2::uuid AND state = 'sending' RETURNING id)\n" \
+        "INSERT INTO rapport.outbox_events (outbox_id, event, detail)\n"                                  \
+        "SELECT id, '" EVENT "', $5::text FROM u RETURNING outbox_id"
+
+static const struct db_stmt sent_stmt = {
+        "rapport_mark_sent",
+        RECORD_SQL("UPDATE rapport.outbox SET state = 'sent', provider_id = $3::text, rendered = $4::text, sent_at = now(),"
+                   " lease_token = NULL, lease_until = NULL, last_error = NULL, updated_at = now()",
+                   "sent"),
+        5,
+};
+/* Relative to the run's clock ($3 is "now|seconds"), so a --now run in the
+ * future does not find its own retry already due. */
+static const struct db_stmt retry_stmt = {
+        "rapport_mark_retry",
+        RECORD_SQL("UPDATE rapport.outbox SET state = 'queued', next_attempt_at = greatest(now(),"
+                   " coalesce(nullif(split_part($3::text, '|', 1), '')::timestamptz, now()))"
+                   " + make_interval(secs => split_part($3::text, '|', 2)::bigint),"
+                   " last_error = $4::text, lease_token = NULL, lease_until = NULL, updated_at = now()",
+                   "retry"),
+        5,
+};
+static const struct db_stmt failed_stmt = {
+        "rapport_mark_failed",
+        RECORD_SQL("UPDATE rapport.outbox SET state = 'failed', last_error = $4::text, lease_token = NULL, lease_until = NULL,"
+                   " updated_at = now(), provider_id = coalesce($3::text, provider_id)",
+                   "failed"),
+        5,
+};
+static const struct db_stmt cancelled_stmt = {
+        "rapport_mark_cancelled",
+        RECORD_SQL("UPDATE rapport.outbox SET state = 'cancelled', last_error = $4::text, lease_token = NULL, lease_until = NULL,"
+                   " updated_at = now(), provider_id = coalesce($3::text, provider_id)",
+                   "cancelled"),
+        5,
+};
+static const struct db_stmt released_stmt = {
+        "rapport_release",
+        RECORD_SQL("UPDATE rapport.outbox SET state = 'queued', attempts = greatest(attempts - 1, 0),"
+                   " lease_token = NULL, lease_until = NULL, updated_at = now(),"
+                   " provider_id = coalesce($3::text, provider_id), last_error = coalesce($4::text, last_error)",
+                   "released"),
+        5,
+};
+
+static int record(PGconn *conn, const struct outbox_msg *m, const char *what, const struct db_stmt *stmt,
+                  const char *event, const char *detail, const char *p3, const char *p4) {
         char id[32];
         snprintf(id, sizeof id, "%" PRId64, m->id);
-        _cleanup_free_ char *full = NULL;
-        if (asprintf(&full,
-                     "WITH u AS (%s WHERE id = $1 AND lease_token = $2::uuid AND state = 'sending' RETURNING id)\n"
-                     "INSERT INTO rapport.outbox_events (outbox_id, event, detail)\n"
-                     "SELECT id, '%s', $5 FROM u RETURNING outbox_id",
-                     sql, event) < 0)
-                return -ENOMEM;
         const char *p[] = {id, m->token, p3, p4, detail};
         _cleanup_(PQclearp) PGresult *res = NULL;
         struct log_ctx ctx = {m->job, m->id, m->channel};
         PGresult *tmp = NULL;
-        int r = db_exec(conn, what, full, 5, p, &tmp);
+        int r = db_exec_prepared(conn, what, stmt, p, &tmp);
         res = tmp;
         if (r < 0)
                 return r;
@@ -164,10 +225,7 @@ static int record(PGconn *conn, const struct outbox_msg *m, const char *what, co
 }
 
 int outbox_mark_sent(PGconn *conn, const struct outbox_msg *m, const char *provider_id, const char *rendered) {
-        return record(conn, m, "Recording a sent message",
-                      "UPDATE rapport.outbox SET state = 'sent', provider_id = $3, rendered = $4, sent_at = now(),"
-                      " lease_token = NULL, lease_until = NULL, last_error = NULL, updated_at = now()",
-                      "sent", provider_id, provider_id, rendered);
+        return record(conn, m, "Recording a sent message", &sent_stmt, "sent", provider_id, provider_id, rendered);
 }
 
 /* One element of a PostgreSQL array literal: quoted, \ and " escaped. */
@@ -187,7 +245,31 @@ static void array_elem(struct buf *b, const char *v) {
         buf_puts(b, "\"");
 }
 
+/* The fencing join goes through the primary key whatever the statistics
+ * say (a generic plan must not hash the whole outbox for a few rows).
+ * The arrays are hidden from the planner behind sub-selects: a custom plan
+ * that sees their length always looks cheaper than the generic one, and
+ * PostgreSQL would then plan anew at every call (most of the statement's
+ * cost when it records one or two rows). */
+static const struct db_stmt sent_many_stmt = {
+        "rapport_mark_sent_many",
+        "WITH v AS (SELECT * FROM unnest((SELECT $1::bigint[]), (SELECT $2::uuid[]), (SELECT $3::text[]), (SELECT $4::text[]))"
+        "             AS v(id, token, provider_id, rendered)),"
+        " u AS (UPDATE rapport.outbox o SET state = 'sent', provider_id = v.provider_id,"
+        "        rendered = v.rendered, sent_at = now(), lease_token = NULL, lease_until = NULL,"
+        "        last_error = NULL, updated_at = now()"
+        "       FROM v WHERE o.id = v.id AND o.lease_token = v.token AND o.state = 'sending'"
+        "       RETURNING o.id, v.provider_id)"
+        " INSERT INTO rapport.outbox_events (outbox_id, event, detail)"
+        " SELECT id, 'sent', provider_id FROM u RETURNING outbox_id",
+        4,
+};
+
 long outbox_mark_sent_many(PGconn *conn, const struct outbox_sent *sent, size_t n) {
+        if (n == 0)
+                return 0;
+        if (n == 1) /* the plain statement: no arrays to build, parse and unnest */
+                return outbox_mark_sent(conn, sent[0].msg, sent[0].provider_id, sent[0].rendered);
         _cleanup_buf_ struct buf ids = {0}, tokens = {0}, providers = {0}, rendered = {0};
         buf_puts(&ids, "{"), buf_puts(&tokens, "{"), buf_puts(&providers, "{"), buf_puts(&rendered, "{");
         for (size_t i = 0; i < n; i++) {
@@ -203,17 +285,7 @@ long outbox_mark_sent_many(PGconn *conn, const struct outbox_sent *sent, size_t 
                 return -ENOMEM;
         const char *p[] = {ids.data, tokens.data, providers.data, rendered.data};
         _cleanup_(PQclearp) PGresult *res = NULL;
-        int r = db_exec(conn, "Recording sent messages",
-                        "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[])"
-                        "             AS v(id, token, provider_id, rendered)),"
-                        " u AS (UPDATE rapport.outbox o SET state = 'sent', provider_id = v.provider_id,"
-                        "        rendered = v.rendered, sent_at = now(), lease_token = NULL, lease_until = NULL,"
-                        "        last_error = NULL, updated_at = now()"
-                        "       FROM v WHERE o.id = v.id AND o.lease_token = v.token AND o.state = 'sending'"
-                        "       RETURNING o.id, v.provider_id)"
-                        " INSERT INTO rapport.outbox_events (outbox_id, event, detail)"
-                        " SELECT id, 'sent', provider_id FROM u RETURNING outbox_id",
-                        4, p, &res);
+        int r = db_exec_prepared(conn, "Recording sent messages", &sent_many_stmt, p, &res);
         if (r < 0)
                 return r;
         long recorded = PQntuples(res);
@@ -231,39 +303,22 @@ long outbox_mark_sent_many(PGconn *conn, const struct outbox_sent *sent, size_t 
 }
 
 int outbox_mark_retry(PGconn *conn, const struct outbox_msg *m, const char *now, int64_t delay_s, const char *error) {
-        /* Relative to the run's clock, so a --now run in the future does not
-         * find its own retry already due. */
         _cleanup_free_ char *delay = NULL;
         if (asprintf(&delay, "%s|%" PRId64, now ? now : "", delay_s) < 0)
                 return -ENOMEM;
-        return record(conn, m, "Scheduling a retry",
-                      "UPDATE rapport.outbox SET state = 'queued', next_attempt_at = greatest(now(),"
-                      " coalesce(nullif(split_part($3, '|', 1), '')::timestamptz, now()))"
-                      " + make_interval(secs => split_part($3, '|', 2)::bigint),"
-                      " last_error = $4, lease_token = NULL, lease_until = NULL, updated_at = now()",
-                      "retry", error, delay, error);
+        return record(conn, m, "Scheduling a retry", &retry_stmt, "retry", error, delay, error);
 }
 
 int outbox_mark_failed(PGconn *conn, const struct outbox_msg *m, const char *error) {
-        return record(conn, m, "Recording a failed message",
-                      "UPDATE rapport.outbox SET state = 'failed', last_error = $4, lease_token = NULL, lease_until = NULL,"
-                      " updated_at = now(), provider_id = coalesce($3, provider_id)",
-                      "failed", error, NULL, error);
+        return record(conn, m, "Recording a failed message", &failed_stmt, "failed", error, NULL, error);
 }
 
 int outbox_mark_cancelled(PGconn *conn, const struct outbox_msg *m, const char *reason) {
-        return record(conn, m, "Cancelling a message",
-                      "UPDATE rapport.outbox SET state = 'cancelled', last_error = $4, lease_token = NULL, lease_until = NULL,"
-                      " updated_at = now(), provider_id = coalesce($3, provider_id)",
-                      "cancelled", reason, NULL, reason);
+        return record(conn, m, "Cancelling a message", &cancelled_stmt, "cancelled", reason, NULL, reason);
 }
 
 int outbox_release(PGconn *conn, const struct outbox_msg *m) {
-        return record(conn, m, "Releasing a message",
-                      "UPDATE rapport.outbox SET state = 'queued', attempts = greatest(attempts - 1, 0),"
-                      " lease_token = NULL, lease_until = NULL, updated_at = now(),"
-                      " provider_id = coalesce($3, provider_id), last_error = coalesce($4, last_error)",
-                      "released", "released at shutdown", NULL, NULL);
+        return record(conn, m, "Releasing a message", &released_stmt, "released", "released at shutdown", NULL, NULL);
 }
 
 int outbox_suppress(PGconn *conn, const char *address, const char *channel, const char *reason) {

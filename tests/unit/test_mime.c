@@ -355,6 +355,66 @@ static void test_body_round_trips(void **state) {
         json_object_put(report);
 }
 
+/* The quoted-printable encoder writes into reserved room with a table;
+ * this is the straightforward byte-at-a-time version it replaced, kept
+ * as the reference the fast one must match byte for byte. */
+static void reference_qp(struct buf *out, const char *s) {
+        static const char hex[] = "0123456789ABCDEF";
+        while (*s) {
+                size_t line_len = strcspn(s, "\r\n"), col = 0;
+                for (size_t i = 0; i < line_len; i++) {
+                        unsigned char c = (unsigned char)s[i];
+                        bool last = i + 1 == line_len, literal;
+                        size_t width;
+                        for (;;) {
+                                literal = (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !last);
+                                if (col == 0 && (c == '.' || (c == 'F' && line_len - i >= 5 && memcmp(s + i, "From ", 5) == 0)))
+                                        literal = false;
+                                width = literal ? 1 : 3;
+                                if (col + width <= 75 || (last && col + width <= 76))
+                                        break;
+                                assert_int_equal(buf_puts(out, "=\r\n"), 0);
+                                col = 0;
+                        }
+                        if (literal)
+                                assert_int_equal(buf_append(out, (const char *)&c, 1), 0);
+                        else
+                                assert_int_equal(buf_printf(out, "=%c%c", hex[c >> 4], hex[c & 0xF]), 0);
+                        col += width;
+                }
+                s += line_len;
+                if (*s == '\r' || *s == '\n') {
+                        s += (s[0] == '\r' && s[1] == '\n') ? 2 : 1;
+                        assert_int_equal(buf_puts(out, "\r\n"), 0);
+                } else if (line_len > 0)
+                        assert_int_equal(buf_puts(out, "=\r\n"), 0); /* the builder's closing soft break */
+        }
+}
+
+static void test_quoted_printable_matches_reference(void **state) {
+        (void)state;
+        static const char *const pieces[] = {"a", "Z", " ", "\t", ".", "F", "From ", "=", "\r", "\n", "\r\n",
+                                             "汉", "é", "~", "!", "  ", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"};
+        uint32_t seed = 12345;
+        for (int round = 0; round < 400; round++) {
+                _cleanup_buf_ struct buf text = {0}, expected = {0}, out = {0};
+                size_t n = (size_t)(round % 7 == 0 ? 400 : round % 50);
+                for (size_t i = 0; i < n; i++) {
+                        seed = seed * 1103515245u + 12345u;
+                        assert_int_equal(buf_puts(&text, pieces[(seed >> 16) % ELEMENTSOF(pieces)]), 0);
+                }
+                struct mail_message m = basic_message();
+                m.text = text.data ? text.data : "";
+                m.message_id = "<fixed@example.com>";
+                assert_int_equal(smtp_build_message(&m, &out, NULL), 0);
+                const char *body = strstr(out.data, "\r\n\r\n");
+                assert_non_null(body);
+                body += 4;
+                reference_qp(&expected, m.text);
+                assert_string_equal(body, expected.data ? expected.data : "");
+        }
+}
+
 static void test_empty_and_newline_only_bodies(void **state) {
         (void)state;
         static const char *const texts[] = {"", "\n", "x", "\r\n\r\n"};
@@ -606,6 +666,7 @@ int main(void) {
                 cmocka_unit_test(test_header_injection_is_inert),
                 cmocka_unit_test(test_ascii_display_names),
                 cmocka_unit_test(test_body_round_trips),
+                cmocka_unit_test(test_quoted_printable_matches_reference),
                 cmocka_unit_test(test_empty_and_newline_only_bodies),
                 cmocka_unit_test(test_multipart_alternative),
                 cmocka_unit_test(test_headers_date_message_id),
