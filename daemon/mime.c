@@ -277,15 +277,19 @@ static bool is_atext(char c) {
         return u < 0x80 && (isalnum(u) || (u && strchr("!#$%&'*+-/=?^_`{|}~", u)));
 }
 
+/* Longer display names are cut (with an ellipsis): no one's name is longer,
+ * and mail clients show far less. */
+#define DISPLAY_NAME_MAX_CHARS 100
+
 /* "From: Name <addr>" with the display name as atoms, a quoted-string or
  * encoded-words, whichever represents it exactly. */
 static int append_address_header(struct buf *out, const char *header, const char *name,
                                  const char *addr) {
         _cleanup_free_ char *v = header_value_inert(name ? name : "");
-        if (!v)
+        /* A display name comes from the CRM as it is: any bytes, any size. */
+        if (!v || utf8_repair(&v) < 0)
                 return -ENOMEM;
-        if (!utf8_valid(v))
-                return -EILSEQ;
+        utf8_shorten(v, DISPLAY_NAME_MAX_CHARS);
         int r = buf_printf(out, "%s: ", header);
         if (r < 0)
                 return r;

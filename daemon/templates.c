@@ -312,6 +312,16 @@ static void flatten_line(char *s) {
         memmove(s, s + lead, n - lead + 1);
 }
 
+/* A subject is what a mail client shows in one list row: a name of a
+ * megabyte must not make one of that size (some parsers choke on it).  Cut
+ * at a character boundary, marked with an ellipsis, and said in the log. */
+#define SUBJECT_MAX_CHARS 250
+static void shorten_subject(const char *template_name, char *s) {
+        size_t total = utf8_shorten(s, SUBJECT_MAX_CHARS);
+        if (total)
+                log_warning("%s: rendered subject of %zu characters shortened to %d", template_name, total, SUBJECT_MAX_CHARS);
+}
+
 int template_render(const struct template_set *s, const struct message_template *t, json_object *ctx, struct rendered *out) {
         struct partial_lookup pl = {s, t->locale};
         *out = (struct rendered){0};
@@ -339,8 +349,23 @@ int template_render(const struct template_set *s, const struct message_template 
                         return -ENOMEM;
                 }
         }
-        if (out->subject)
+        /* Data from a database that does not check its encoding (SQL_ASCII)
+         * can hold any bytes: what goes out is UTF-8 whatever came in. */
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+                if (!*parts[i].dst)
+                        continue;
+                int r = utf8_repair(parts[i].dst);
+                if (r < 0) {
+                        rendered_clear(out);
+                        return r;
+                }
+                if (r > 0)
+                        log_warning("%s: %d malformed UTF-8 sequence(s) in the data replaced by U+FFFD", t->name, r);
+        }
+        if (out->subject) {
                 flatten_line(out->subject);
+                shorten_subject(t->name, out->subject);
+        }
         if (streq(t->channel, "sms") && out->text) {
                 size_t n = strlen(out->text);
                 while (n && (out->text[n - 1] == '\n' || out->text[n - 1] == '\r'))

@@ -87,6 +87,66 @@ int read_file(const char *path, char **out, size_t *len) {
         return *out ? 0 : -ENOMEM;
 }
 
+/* Replaces every malformed UTF-8 sequence in *s (one byte at a time, as
+ * decoders conventionally do) with U+FFFD.  Returns how many it replaced,
+ * or -ENOMEM (then *s is unchanged). */
+int utf8_repair(char **s) {
+        const unsigned char *p = (const unsigned char *)*s;
+        size_t len = strlen(*s), i = 0;
+        uint32_t cp;
+        for (size_t n; i < len && (n = utf8_decode(p + i, len - i, &cp)) > 0;)
+                i += n;
+        if (i == len)
+                return 0;
+
+        _cleanup_buf_ struct buf b = {0};
+        int replaced = 0;
+        if (buf_append(&b, *s, i) < 0)
+                return -ENOMEM;
+        while (i < len) {
+                size_t n = utf8_decode(p + i, len - i, &cp);
+                if (n == 0) {
+                        if (buf_append(&b, "\xEF\xBF\xBD", 3) < 0)
+                                return -ENOMEM;
+                        replaced++;
+                        i++;
+                        continue;
+                }
+                if (buf_append(&b, (const char *)p + i, n) < 0)
+                        return -ENOMEM;
+                i += n;
+        }
+        char *fixed = buf_steal(&b);
+        if (!fixed)
+                return -ENOMEM;
+        free(*s);
+        *s = fixed;
+        return replaced;
+}
+
+/* Cuts well-formed UTF-8 text longer than max_chars characters at a
+ * character boundary and ends it with U+2026; returns the characters it
+ * had before (so the caller can say what it did), or 0 if it fitted. */
+size_t utf8_shorten(char *s, size_t max_chars) {
+        size_t len = strlen(s), i = 0, chars = 0, n;
+        uint32_t cp;
+        while (i < len && chars < max_chars && (n = utf8_decode((const unsigned char *)s + i, len - i, &cp)) > 0)
+                i += n, chars++;
+        if (i >= len)
+                return 0;
+        size_t total = chars;
+        for (size_t j = i; j < len && (n = utf8_decode((const unsigned char *)s + j, len - j, &cp)) > 0; total++)
+                j += n;
+        /* The ellipsis takes 3 bytes where the cut-off text took fewer. */
+        while (i > 0 && len - i < 3) {
+                do
+                        i--;
+                while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80);
+        }
+        memcpy(s + i, "\xE2\x80\xA6", 4);
+        return total;
+}
+
 /* Decodes one well-formed UTF-8 character (no overlongs, surrogates or
  * values past U+10FFFF); returns its length or 0. */
 size_t utf8_decode(const unsigned char *s, size_t left, uint32_t *cp_ret) {

@@ -76,3 +76,9 @@ int read_file(const char *path, char **out, size_t *len);
 /* Decodes one well-formed UTF-8 character at s (no overlongs, surrogates or
  * values past U+10FFFF) into *cp; returns its length, or 0 if malformed. */
 size_t utf8_decode(const unsigned char *s, size_t left, uint32_t *cp);
+/* Replaces malformed UTF-8 in the heap string *s with U+FFFD; returns the
+ * number of replacements or -ENOMEM. */
+int utf8_repair(char **s);
+/* Shortens well-formed UTF-8 to max_chars characters ending in U+2026;
+ * returns the original length in characters, or 0 if it fitted. */
+size_t utf8_shorten(char *s, size_t max_chars);

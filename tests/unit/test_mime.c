@@ -576,14 +576,34 @@ static void test_build_rejects_bad_input(void **state) {
         m.html = "surrogate \xed\xa0\x80";
         assert_int_equal(smtp_build_message(&m, &out, NULL), -EILSEQ);
         m = basic_message();
-        m.to_name = "truncated \xe7\x8e";
-        assert_int_equal(smtp_build_message(&m, &out, NULL), -EILSEQ);
-        m = basic_message();
         m.date = -1;
         assert_int_equal(smtp_build_message(&m, &out, NULL), -ERANGE);
 
         assert_int_equal(out.len, 4);
         assert_string_equal(out.data, "keep");
+}
+
+/* Display names come straight from the CRM: malformed UTF-8 is replaced
+ * (U+FFFD) and an absurd length cut, never a failed message. */
+static void test_display_name_from_the_crm(void **state) {
+        (void)state;
+        _cleanup_buf_ struct buf out = {0};
+        struct mail_message m = basic_message();
+        m.to_name = "truncated \xe7\x8e";
+        assert_int_equal(smtp_build_message(&m, &out, NULL), 0);
+        assert_non_null(strstr(out.data, "To: =?UTF-8?"));
+        buf_free(&out);
+
+        char name[5000];
+        memset(name, 'x', sizeof name - 1);
+        name[sizeof name - 1] = '\0';
+        m.to_name = name;
+        assert_int_equal(smtp_build_message(&m, &out, NULL), 0);
+        const char *to = strstr(out.data, "\r\nTo: ");
+        assert_non_null(to);
+        const char *end = strstr(to + 2, "\r\nSubject: ");
+        assert_non_null(end);
+        assert_true(end - to < 400); /* 100 characters, encoded and folded */
 }
 
 static void test_email_address_valid(void **state) {
@@ -671,6 +691,7 @@ int main(void) {
                 cmocka_unit_test(test_multipart_alternative),
                 cmocka_unit_test(test_headers_date_message_id),
                 cmocka_unit_test(test_build_rejects_bad_input),
+                cmocka_unit_test(test_display_name_from_the_crm),
                 cmocka_unit_test(test_email_address_valid),
                 cmocka_unit_test(test_encode_header_text),
         };

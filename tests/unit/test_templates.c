@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "templates.h"
@@ -101,6 +102,43 @@ static void test_sms_and_subject_flattening(void **state) {
         json_object_put(ctx);
 }
 
+/* Bytes from a database that does not check encodings, and names of any
+ * length: the output is UTF-8 and the subject one readable line. */
+static void test_malformed_utf8_and_long_subject(void **state) {
+        (void)state;
+        _cleanup_(template_set_freep) struct template_set *s = NULL;
+        int nerr;
+        assert_int_equal(template_set_load(dir, &s, &nerr), 0);
+        json_object *ctx = json_object_new_object();
+        json_object_object_add(ctx, "name", json_object_new_string("A\xff\xc3\x28" "B\xe2\x82"));
+        const struct message_template *en = template_find(s, "greet", "email", "en", "en");
+        struct rendered r;
+        assert_int_equal(template_render(s, en, ctx, &r), 0);
+        assert_string_equal(r.subject, "Hello A\xEF\xBF\xBD\xEF\xBF\xBD(B\xEF\xBF\xBD\xEF\xBF\xBD");
+        assert_string_equal(r.text, "Dear A\xEF\xBF\xBD\xEF\xBF\xBD(B\xEF\xBF\xBD\xEF\xBF\xBD,\n");
+        rendered_clear(&r);
+
+        char long_name[4000];
+        for (size_t i = 0; i + 3 < sizeof long_name; i += 3)
+                memcpy(long_name + i, "\xE5\x90\x8D", 3); /* 名 */
+        long_name[sizeof long_name - 1 - (sizeof long_name - 1) % 3] = '\0';
+        json_object_object_add(ctx, "name", json_object_new_string(long_name));
+        assert_int_equal(template_render(s, en, ctx, &r), 0);
+        size_t chars = 0;
+        for (const unsigned char *p = (const unsigned char *)r.subject; *p; p++)
+                chars += (*p & 0xC0) != 0x80;
+        assert_int_equal(chars, 251); /* 250 and the ellipsis */
+        assert_string_equal(r.subject + strlen(r.subject) - 3, "\xE2\x80\xA6");
+        assert_true(strlen(r.text) > 3000); /* the body is never cut */
+        rendered_clear(&r);
+        json_object_put(ctx);
+
+        char ascii[16] = "abcdefghij";
+        assert_int_equal(utf8_shorten(ascii, 10), 0);
+        assert_int_equal(utf8_shorten(ascii, 9), 10);
+        assert_string_equal(ascii, "abcdefg\xE2\x80\xA6"); /* room for the 3-byte ellipsis */
+}
+
 static void test_broken_template_rejects_the_whole_set(void **state) {
         (void)state;
         /* A reload that meets a broken file fails as a whole: the caller keeps the old set. */
@@ -145,6 +183,7 @@ int main(void) {
                 cmocka_unit_test(test_email_layout_and_escaping),
                 cmocka_unit_test(test_locale_fallback),
                 cmocka_unit_test(test_sms_and_subject_flattening),
+                cmocka_unit_test(test_malformed_utf8_and_long_subject),
                 cmocka_unit_test(test_broken_template_rejects_the_whole_set),
                 cmocka_unit_test(test_missing_directory),
                 cmocka_unit_test(test_default_templates_parse),
