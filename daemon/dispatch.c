@@ -47,6 +47,7 @@ struct bucket {
 struct ready {
         struct outbox_msg *msgs;
         size_t n, head;
+        uint64_t claimed_usec; /* monotonic: when their lease began */
 };
 
 struct dispatcher {
@@ -387,6 +388,28 @@ static void ready_clear(struct ready *rq) {
         *rq = (struct ready){0};
 }
 
+/* A claimed message waits for a free connection; when connections are
+ * slower than the claim size assumed (a server taking seconds a message),
+ * the last of a batch would start near or past the end of its lease and
+ * another claim (ours or another instance's) could take it over while it
+ * is being sent: a duplicate.  Past half the lease, the rest of the batch
+ * goes back to the queue instead, and a fresh claim follows. */
+static bool lease_running_short(struct dispatcher *d, const struct ready *rq) {
+        return rq->head < rq->n &&
+               now_usec(d) - rq->claimed_usec > (uint64_t)d->env->cfg->outbox.lease * 1000000ULL / 2;
+}
+
+static void release_ready(struct dispatcher *d, int ch) {
+        struct ready *rq = &d->ready[ch];
+        unsigned released = 0;
+        for (; rq->head < rq->n; rq->head++)
+                if (outbox_release(d->env->conn, &rq->msgs[rq->head], "lease half over before a connection was free") > 0)
+                        released++;
+        if (released)
+                log_info("%u claimed %s message(s) released: half their lease passed before a connection was free",
+                         released, channel_names[ch]);
+}
+
 static void pump(struct dispatcher *d) {
         if (d->pumping || !d->env->conn || PQstatus(d->env->conn) != CONNECTION_OK)
                 return;
@@ -417,9 +440,13 @@ static void pump(struct dispatcher *d) {
                                 };
                                 if (outbox_claim(d->env->conn, &o, &rq->msgs, &rq->n) < 0 || rq->n == 0)
                                         break;
+                                rq->claimed_usec = now_usec(d);
                                 if ((int)rq->n == o.limit)
                                         claimed_full = true;
                                 apply_still_due(d, rq->msgs, rq->n);
+                        } else if (lease_running_short(d, rq)) {
+                                release_ready(d, ch);
+                                continue;
                         }
                         uint64_t w;
                         if (bucket_take_allowance(d, ch, 1, &w) == 0) {
@@ -538,14 +565,14 @@ static void release_all(struct dispatcher *d) {
         for (int ch = 0; ch < CH_MAX; ch++) {
                 struct ready *rq = &d->ready[ch];
                 for (; rq->head < rq->n; rq->head++)
-                        if (d->env->conn && outbox_release(d->env->conn, &rq->msgs[rq->head]) > 0)
+                        if (d->env->conn && outbox_release(d->env->conn, &rq->msgs[rq->head], "released at shutdown") > 0)
                                 d->stats.released++;
                 ready_clear(rq);
         }
         while (d->inflight) {
                 struct transfer *t = d->inflight;
                 unlink_transfer(d, t);
-                if (d->env->conn && outbox_release(d->env->conn, &t->msg) > 0)
+                if (d->env->conn && outbox_release(d->env->conn, &t->msg, "released at shutdown") > 0)
                         d->stats.released++;
                 if (t->ch == CH_EMAIL) {
                         /* Its thread still holds the handle: park it until

@@ -317,8 +317,8 @@ int outbox_mark_cancelled(PGconn *conn, const struct outbox_msg *m, const char *
         return record(conn, m, "Cancelling a message", &cancelled_stmt, "cancelled", reason, NULL, reason);
 }
 
-int outbox_release(PGconn *conn, const struct outbox_msg *m) {
-        return record(conn, m, "Releasing a message", &released_stmt, "released", "released at shutdown", NULL, NULL);
+int outbox_release(PGconn *conn, const struct outbox_msg *m, const char *why) {
+        return record(conn, m, "Releasing a message", &released_stmt, "released", why, NULL, NULL);
 }
 
 int outbox_suppress(PGconn *conn, const char *address, const char *channel, const char *reason) {

@@ -54,8 +54,9 @@ long outbox_mark_sent_many(PGconn *conn, const struct outbox_sent *sent, size_t 
 int outbox_mark_retry(PGconn *conn, const struct outbox_msg *m, const char *now, int64_t delay_s, const char *error);
 int outbox_mark_failed(PGconn *conn, const struct outbox_msg *m, const char *error);
 int outbox_mark_cancelled(PGconn *conn, const struct outbox_msg *m, const char *reason);
-/* Give an unstarted or interrupted claim back to the queue (graceful stop). */
-int outbox_release(PGconn *conn, const struct outbox_msg *m);
+/* Give an unstarted or interrupted claim back to the queue (graceful stop,
+ * a lease about to run out); `why` goes into the message's history. */
+int outbox_release(PGconn *conn, const struct outbox_msg *m, const char *why);
 
 /* Delete up to `batch` finished messages older than retention_days (their
  * audit text with them); *deleted says how many. */
