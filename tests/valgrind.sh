@@ -12,6 +12,7 @@ command -v valgrind >/dev/null || { echo "valgrind: not installed (apt-get insta
 dir=$root/build/valgrind
 rm -rf "$dir"
 mkdir -p "$dir/logs" "$dir/bin"
+chmod 1777 "$dir/logs" # some tests run rapportd as nobody
 # Copies: a rebuild while the (long) run goes on must not change the programs.
 cp "$root/rapportd" "$root/rapportctl" "$dir/bin/" || exit 1
 for p in rapportd rapportctl; do
