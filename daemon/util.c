@@ -90,14 +90,36 @@ int read_file(const char *path, char **out, size_t *len) {
 /* Replaces every malformed UTF-8 sequence in *s (one byte at a time, as
  * decoders conventionally do) with U+FFFD.  Returns how many it replaced,
  * or -ENOMEM (then *s is unchanged). */
+/* Length of the well-formed UTF-8 prefix of s.  Rendered messages run to
+ * 100 KB and more and are mostly ASCII markup: eight bytes at a time. */
+static size_t utf8_valid_prefix(const unsigned char *s, size_t len) {
+        size_t i = 0;
+        uint32_t cp;
+        while (i < len) {
+                uint64_t v;
+                if (i + 8 <= len && (memcpy(&v, s + i, 8), (v & UINT64_C(0x8080808080808080)) == 0)) {
+                        i += 8;
+                        continue;
+                }
+                if (s[i] < 0x80) {
+                        i++;
+                        continue;
+                }
+                size_t n = utf8_decode(s + i, len - i, &cp);
+                if (n == 0)
+                        break;
+                i += n;
+        }
+        return i;
+}
+
 int utf8_repair(char **s) {
         const unsigned char *p = (const unsigned char *)*s;
-        size_t len = strlen(*s), i = 0;
-        uint32_t cp;
-        for (size_t n; i < len && (n = utf8_decode(p + i, len - i, &cp)) > 0;)
-                i += n;
+        size_t len = strlen(*s);
+        size_t i = utf8_valid_prefix(p, len);
         if (i == len)
                 return 0;
+        uint32_t cp;
 
         _cleanup_buf_ struct buf b = {0};
         int replaced = 0;
