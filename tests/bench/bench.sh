@@ -225,7 +225,7 @@ if wants plan; then
         # every few minutes, a run plans only the reps whose hour just came:
         # 13:55Z plans everyone due by then (untimed), 14:05Z then plans the
         # New York reps whose 09:00 has just come.
-        if [[ " $jobs_list " == *" digest "* ]]; then
+        if grep -qx digest <<<"$jobs_list"; then
             reset_queue
             dconf=$T_TMP/plan-digest.conf
             if "$RAPPORTCTL" --config "$dconf" run digest --now "${today}T13:55:00Z" >/dev/null 2>&1 &&
