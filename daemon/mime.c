@@ -36,17 +36,6 @@ static size_t utf8_seq_len(const unsigned char *s, size_t left) {
         return utf8_decode(s, left, &cp);
 }
 
-static bool utf8_valid(const char *s) {
-        size_t len = strlen(s);
-        for (size_t i = 0; i < len;) {
-                size_t n = utf8_seq_len((const unsigned char *)s + i, len - i);
-                if (n == 0)
-                        return false;
-                i += n;
-        }
-        return true;
-}
-
 static bool is_wsp(char c) { return c == ' ' || c == '\t'; }
 
 /* Copy of s in which nothing can end or start a header line. */

@@ -27,15 +27,6 @@ bool sms_number_valid(const char *e164) {
         return e164[1 + digits] == '\0' && digits >= 8 && digits <= 15;
 }
 
-static bool utf8_valid(const char *s) {
-        size_t len = strlen(s);
-        uint32_t cp;
-        for (size_t i = 0, n; i < len; i += n)
-                if ((n = utf8_decode((const unsigned char *)s + i, len - i, &cp)) == 0)
-                        return false;
-        return true;
-}
-
 /* Septets a character takes in GSM 03.38 (default alphabet 1, extension
  * table 2), or 0 if it has no GSM-7 encoding. */
 static unsigned gsm7_septets(uint32_t cp) {

@@ -87,9 +87,6 @@ int read_file(const char *path, char **out, size_t *len) {
         return *out ? 0 : -ENOMEM;
 }
 
-/* Replaces every malformed UTF-8 sequence in *s (one byte at a time, as
- * decoders conventionally do) with U+FFFD.  Returns how many it replaced,
- * or -ENOMEM (then *s is unchanged). */
 /* Length of the well-formed UTF-8 prefix of s.  Rendered messages run to
  * 100 KB and more and are mostly ASCII markup: eight bytes at a time. */
 static size_t utf8_valid_prefix(const unsigned char *s, size_t len) {
@@ -113,30 +110,34 @@ static size_t utf8_valid_prefix(const unsigned char *s, size_t len) {
         return i;
 }
 
+bool utf8_valid(const char *s) {
+        size_t len = strlen(s);
+        return utf8_valid_prefix((const unsigned char *)s, len) == len;
+}
+
+/* Replaces every malformed UTF-8 sequence in *s (one byte at a time, as
+ * decoders conventionally do) with U+FFFD.  Returns how many it replaced,
+ * or -ENOMEM (then *s is unchanged). */
 int utf8_repair(char **s) {
         const unsigned char *p = (const unsigned char *)*s;
         size_t len = strlen(*s);
         size_t i = utf8_valid_prefix(p, len);
         if (i == len)
                 return 0;
-        uint32_t cp;
 
         _cleanup_buf_ struct buf b = {0};
         int replaced = 0;
-        if (buf_append(&b, *s, i) < 0)
-                return -ENOMEM;
-        while (i < len) {
-                size_t n = utf8_decode(p + i, len - i, &cp);
-                if (n == 0) {
-                        if (buf_append(&b, "\xEF\xBF\xBD", 3) < 0)
-                                return -ENOMEM;
-                        replaced++;
-                        i++;
-                        continue;
-                }
-                if (buf_append(&b, (const char *)p + i, n) < 0)
+        for (;;) {
+                if (buf_append(&b, (const char *)p, i) < 0)
                         return -ENOMEM;
-                i += n;
+                if (i == len)
+                        break;
+                if (buf_append(&b, "\xEF\xBF\xBD", 3) < 0)
+                        return -ENOMEM;
+                replaced++;
+                p += i + 1;
+                len -= i + 1;
+                i = utf8_valid_prefix(p, len);
         }
         char *fixed = buf_steal(&b);
         if (!fixed)

@@ -6,6 +6,7 @@
  * NULL so every early return is safe. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,8 @@ int read_file(const char *path, char **out, size_t *len);
 /* Decodes one well-formed UTF-8 character at s (no overlongs, surrogates or
  * values past U+10FFFF) into *cp; returns its length, or 0 if malformed. */
 size_t utf8_decode(const unsigned char *s, size_t left, uint32_t *cp);
+/* Whether s is entirely well-formed UTF-8. */
+bool utf8_valid(const char *s);
 /* Replaces malformed UTF-8 in the heap string *s with U+FFFD; returns the
  * number of replacements or -ENOMEM. */
 int utf8_repair(char **s);
