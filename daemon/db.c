@@ -45,8 +45,9 @@ int db_connect(const struct rapport_config *c, const char *application_name, boo
 static int fail(PGconn *conn, PGresult *res, const char *what);
 static bool result_ok(PGresult *res);
 
-int db_exec(PGconn *conn, const char *what, const char *sql, int n, const char *const *params, PGresult **ret) {
-        PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+/* A statement's result to the caller (or cleared if it wants none), or
+ * its failure logged once. */
+static int hand_over(PGconn *conn, PGresult *res, const char *what, PGresult **ret) {
         if (!result_ok(res))
                 return fail(conn, res, what);
         if (ret)
@@ -54,6 +55,10 @@ int db_exec(PGconn *conn, const char *what, const char *sql, int n, const char *
         else
                 PQclear(res);
         return 0;
+}
+
+int db_exec(PGconn *conn, const char *what, const char *sql, int n, const char *const *params, PGresult **ret) {
+        return hand_over(conn, PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0), what, ret);
 }
 
 static int fail(PGconn *conn, PGresult *res, const char *what) {
@@ -140,13 +145,7 @@ int db_exec_prepared(PGconn *conn, const char *what, const struct db_stmt *s, co
                         return r;
                 res = PQexecPrepared(conn, s->name, s->n_params, params, NULL, NULL, 0);
         }
-        if (!result_ok(res))
-                return fail(conn, res, what);
-        if (ret)
-                *ret = res;
-        else
-                PQclear(res);
-        return 0;
+        return hand_over(conn, res, what, ret);
 }
 
 bool db_broken(PGconn *conn) { return !conn || PQstatus(conn) != CONNECTION_OK; }

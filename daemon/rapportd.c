@@ -303,27 +303,20 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
  * by mistake than a wish to log in without one: refuse that reload, so a
  * running daemon never loses its database or gateway login to it.
  * Dropping a secret on purpose takes a restart. */
+static int secret_kept(const char *path, const char *what, const char *was, const char *now) {
+        if (!was || now)
+                return 0;
+        log_error("%s: the %s was set and its file or credential is now empty or missing "
+                  "(cut short by a full disk?); restart rapportd to run without it",
+                  path, what);
+        return -EINVAL;
+}
+
 static int reload_keeps_secrets(const struct rapport_config *old, const struct rapport_config *new) {
-        static const struct {
-                const char *name;
-                size_t offset;
-        } secrets[] = {
-                {"database password", offsetof(struct rapport_config, db_password)},
-                {"SMTP password", offsetof(struct rapport_config, email.password)},
-                {"SMS token", offsetof(struct rapport_config, sms.token)},
-        };
-        int r = 0;
-        for (size_t i = 0; i < ELEMENTSOF(secrets); i++) {
-                const char *was = *(char *const *)((const char *)old + secrets[i].offset);
-                const char *now = *(char *const *)((const char *)new + secrets[i].offset);
-                if (was && !now) {
-                        log_error("%s: the %s was set and its file or credential is now empty or missing "
-                                  "(cut short by a full disk?); restart rapportd to run without it",
-                                  new->path, secrets[i].name);
-                        r = -EINVAL;
-                }
-        }
-        return r;
+        int r = secret_kept(new->path, "database password", old->db_password, new->db_password);
+        int r2 = secret_kept(new->path, "SMTP password", old->email.password, new->email.password);
+        int r3 = secret_kept(new->path, "SMS token", old->sms.token, new->sms.token);
+        return r < 0 ? r : r2 < 0 ? r2 : r3;
 }
 
 static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
