@@ -21,11 +21,16 @@ N=${FAULT_N:-10000}
 DOWN=${FAULT_DOWN:-60}
 CONNS=8
 
+# fault_config FILE [CONNECTIONS=4] — rapport_config (its environment
+# hooks apply) with no jobs and retries that outlast any outage here.
+fault_config() {
+    rapport_config "$1" 'birthdays: { enabled = false; };'
+    sed -i "s/connections = 4;/connections = ${2:-4};/; s/retry = \[ 1, 1, 1 \]; max_attempts = 4;/retry = [ 1, 2, 4 ]; max_attempts = 50;/" "$1"
+}
+
 rapport_db
 smtp_start
-LEASE=15s OUTBOX_EXTRA='max_age = "1d"; batch = 200;' EMAIL_EXTRA="" rapport_config "$T_TMP/rapport.conf" \
-    'birthdays: { enabled = false; };'
-sed -i "s/connections = 4;/connections = $CONNS;/; s/retry = \[ 1, 1, 1 \]; max_attempts = 4;/retry = [ 1, 2, 4 ]; max_attempts = 50;/" "$T_TMP/rapport.conf"
+LEASE=15s OUTBOX_EXTRA='max_age = "1d"; batch = 200;' EMAIL_EXTRA="" fault_config "$T_TMP/rapport.conf" "$CONNS"
 CONF=$T_TMP/rapport.conf
 "$RAPPORTCTL" --config "$CONF" migrate >/dev/null
 psql -XAtq -c "INSERT INTO crm.reps (id, name, email, time_zone, locale, digest_hour, active) VALUES (1, 'Fault Rep', 'rep@example.com', 'UTC', 'en', 8, true)"
@@ -168,8 +173,7 @@ scenario_smtp_slow() {
 scenario_sms_gateway() {
     local N=$((N / 10 > 50 ? N / 10 : 50))
     sms_start
-    SMS_QUIET="" SMS_EXTRA='timeout = 2; connections = 4;' rapport_config "$T_TMP/sms.conf" 'birthdays: { enabled = false; };'
-    sed -i "s/retry = \[ 1, 1, 1 \]; max_attempts = 4;/retry = [ 1, 2, 4 ]; max_attempts = 50;/" "$T_TMP/sms.conf"
+    SMS_QUIET="" SMS_EXTRA='timeout = 2; connections = 4;' fault_config "$T_TMP/sms.conf"
     sms_script 500 500 '429 Retry-After=2' 500 hang '429 Retry-After=1' close 500 hang 503
     queue smsgw sms
     start_daemon d "$T_TMP/sms.conf"
@@ -199,8 +203,7 @@ scenario_stale_worker() {
     mkdir -p "$slow_dir"
     _t_launch smtp_slow "$T_PY" "$T_LIB_DIR/sinks/smtp_sink.py" --port 0 --maildir "$slow_dir/Maildir" --delay 15 || return 1
     local slow_port=$_T_LAUNCH_PORT
-    LEASE=10s OUTBOX_EXTRA='max_age = "1d"; batch = 20;' SMTP_PORT=$slow_port rapport_config "$T_TMP/stale1.conf" 'birthdays: { enabled = false; };'
-    sed -i "s/retry = \[ 1, 1, 1 \]; max_attempts = 4;/retry = [ 1, 2, 4 ]; max_attempts = 50;/" "$T_TMP/stale1.conf"
+    LEASE=10s OUTBOX_EXTRA='max_age = "1d"; batch = 20;' SMTP_PORT=$slow_port fault_config "$T_TMP/stale1.conf"
     queue stale
     start_daemon d1 "$T_TMP/stale1.conf"
     wait_until "[[ \$(psql_val \"SELECT count(*) FROM rapport.outbox WHERE dedupe_key LIKE 'stale:%' AND state = 'sending'\") -gt 0 ]]" 30
@@ -266,8 +269,7 @@ scenario_reload_files() {
     creds=$dir/creds
     printf 's3cret\n' >"$creds/db-password"
     chmod 644 "$dir"/templates/* "$creds/db-password"
-    TEMPLATES_DIR=$dir/templates rapport_config "$dir/rapport.conf" 'birthdays: { enabled = false; };'
-    sed -i "s/retry = \[ 1, 1, 1 \]; max_attempts = 4;/retry = [ 1, 2, 4 ]; max_attempts = 50;/; s/connections = 4;/connections = 2;/" "$dir/rapport.conf"
+    TEMPLATES_DIR=$dir/templates fault_config "$dir/rapport.conf" 2
     chmod 644 "$dir/rapport.conf"
     local -a as=()
     ((EUID != 0)) || as=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
