@@ -556,11 +556,14 @@ def alive(pid):
             return f.read().rpartition(")")[2].split()[0] != "Z"
     except OSError:
         return False
-try:
-    select.select([os.pidfd_open(owner)], [], [])
-except OSError:  # no pidfd (kernel < 5.3): poll instead
-    while alive(owner):
-        time.sleep(0.5)
+def wait_exit(pid, timeout=None):
+    try:
+        select.select([os.pidfd_open(pid)], [], [], timeout)
+    except OSError:  # no pidfd (kernel < 5.3, or gone): poll with the same deadline
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while alive(pid) and (deadline is None or time.monotonic() < deadline):
+            time.sleep(0.1)
+wait_exit(owner)
 if not os.path.isdir(tmp):
     sys.exit(0)
 def first_int(path):
@@ -580,9 +583,7 @@ for f in glob.glob(os.path.join(tmp, "pg.*", "data", "postmaster.pid")):
         continue
     try: os.kill(pid, signal.SIGQUIT)  # PostgreSQL immediate shutdown
     except OSError: continue
-    deadline = time.monotonic() + 10
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_exit(pid, 10)
     try: os.kill(pid, signal.SIGKILL)
     except OSError: pass
 shutil.rmtree(tmp, ignore_errors=True)

@@ -396,7 +396,7 @@ if wants e2e; then
             ((${a:-0} > max_anon)) && max_anon=$a
             ((${f:-0} > max_file)) && max_file=$f
         fi
-        sleep 0.2
+        sleep 0.2 # a sampling interval: no event reports resident memory
     done
     wait "$e2e_pid"
     t1=$(now_s)

@@ -105,6 +105,8 @@ assert_eq "1" "$(sms_json -1 | jq -r .json.a)" "sms: JSON body parsed"
 
 # ---- generic helpers
 # shellcheck disable=SC2016  # expanded by the child shell
+# The child's sleeps are the subject, not a wait: a file that appears a
+# moment later (what wait_for_file must catch), then a process to stop.
 t_spawn marker bash -c 'sleep 0.3; touch "$T_TMP/marker"; exec sleep 600'
 if wait_for_file "$T_TMP/marker" 5; then t_pass "wait_for_file"; else t_fail "wait_for_file" "marker never appeared"; fi
 if wait_until false 0.2 2>/dev/null; then t_fail "wait_until times out" "returned success"; else t_pass "wait_until times out"; fi

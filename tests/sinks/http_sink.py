@@ -168,6 +168,8 @@ class Handler(BaseHTTPRequestHandler):
             sink.log(entry)
 
         if kind == "hang":
+            # The fault itself: a gateway that takes the request and never
+            # answers; the client's timeout, not this, ends the exchange.
             time.sleep(600)
             self.close_connection = True
             return

@@ -63,6 +63,7 @@ class SinkHandler:
 
     async def handle_DATA(self, server, session, envelope):
         if self.delay > 0:
+            # The fault itself (--delay): a server slow to accept a message.
             await asyncio.sleep(self.delay)
         if self.tempfail_left > 0:
             self.tempfail_left -= 1
