@@ -19,6 +19,7 @@
 #include "curl_glue.h"
 #include "log.h"
 #include "outbox.h"
+#include "planner.h"
 #include "smtp_pool.h"
 #include "templates.h"
 
@@ -250,7 +251,10 @@ static void start_one(struct dispatcher *d, int ch, struct outbox_msg *m) {
         struct outcome fail = {.kind = OUTCOME_FAILED, .retry_after = -1};
         struct rendered r = {0};
         _cleanup_free_ struct transfer *t = calloc(1, sizeof *t);
-        if (!tpl) {
+        if (m->retry_reason) {
+                fail.kind = OUTCOME_RETRY;
+                snprintf(fail.error, sizeof fail.error, "%s", m->retry_reason);
+        } else if (!tpl) {
                 /* A missing template is the administrator's to fix: retry
                  * on the backoff schedule rather than lose the message. */
                 fail.kind = OUTCOME_RETRY;
@@ -335,6 +339,48 @@ static void apply_still_due(struct dispatcher *d, struct outbox_msg *msgs, size_
                         for (size_t k = i; k < n; k++)
                                 if (msgs[k].id == id && !msgs[k].cancel_reason)
                                         msgs[k].cancel_reason = strdup(PQgetvalue(res, r, 1));
+                }
+        }
+}
+
+/* Messages built at send time (the digest), one query per job per batch.
+ * One the query does not build waits for a retry: a message is never sent
+ * with only its planned skeleton. */
+static void apply_build(struct dispatcher *d, struct outbox_msg *msgs, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                if (msgs[i].cancel_reason)
+                        continue;
+                const struct job_def *def = job_def_find(msgs[i].job);
+                if (!def || !def->build_sql)
+                        continue;
+                bool seen = false;
+                for (size_t k = 0; k < i && !seen; k++)
+                        seen = !msgs[k].cancel_reason && streq(msgs[k].job, msgs[i].job);
+                if (seen)
+                        continue; /* built with the first message of this job */
+                _cleanup_free_ int64_t *ids = calloc(n - i, sizeof *ids);
+                size_t m = 0;
+                for (size_t k = i; ids && k < n; k++)
+                        if (!msgs[k].cancel_reason && streq(msgs[k].job, def->name))
+                                ids[m++] = msgs[k].id;
+                _cleanup_(PQclearp) PGresult *res = NULL;
+                int r = ids ? planner_build(d->env->conn, d->env->cfg, def, d->env->now, ids, m, &res) : -ENOMEM;
+                for (size_t k = i; k < n; k++) {
+                        struct outbox_msg *msg = &msgs[k];
+                        if (msg->cancel_reason || !streq(msg->job, def->name))
+                                continue;
+                        int row = -1;
+                        for (int x = 0; r >= 0 && x < PQntuples(res) && row < 0; x++)
+                                if (strtoll(PQgetvalue(res, x, 0), NULL, 10) == msg->id)
+                                        row = x;
+                        char *ctx = row >= 0 && PQgetisnull(res, row, 1) ? strdup(PQgetvalue(res, row, 2)) : NULL;
+                        if (row >= 0 && !PQgetisnull(res, row, 1))
+                                msg->cancel_reason = strdup(PQgetvalue(res, row, 1));
+                        else if (ctx) {
+                                free(msg->context);
+                                msg->context = ctx;
+                        } else
+                                msg->retry_reason = strdup(r < 0 ? "building the message failed" : "the message could not be built");
                 }
         }
 }
@@ -444,6 +490,7 @@ static void pump(struct dispatcher *d) {
                                 if ((int)rq->n == o.limit)
                                         claimed_full = true;
                                 apply_still_due(d, rq->msgs, rq->n);
+                                apply_build(d, rq->msgs, rq->n);
                         } else if (lease_running_short(d, rq)) {
                                 release_ready(d, ch);
                                 continue;

@@ -13,6 +13,7 @@ void outbox_msg_clear(struct outbox_msg *m) {
         free(m->recipient), free(m->recipient_name);
         free(m->template_name), free(m->locale), free(m->time_zone);
         free(m->context), free(m->dedupe_key), free(m->token), free(m->cancel_reason);
+        free(m->retry_reason);
         *m = (struct outbox_msg){0};
 }
 

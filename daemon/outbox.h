@@ -19,6 +19,7 @@ struct outbox_msg {
         char *dedupe_key;
         char *token;   /* lease token of this attempt */
         char *cancel_reason; /* non-NULL: no longer wanted, don't send */
+        char *retry_reason;  /* non-NULL: cannot go yet (not built), retry later */
         bool marketing;
         int attempts;  /* including this one */
         int64_t age;   /* seconds since planned */

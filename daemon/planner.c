@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -25,8 +26,69 @@ void format_sql_time(int64_t t, char *buf, size_t len) {
 
 static void rollback(PGconn *conn) { PQclear(PQexec(conn, "ROLLBACK")); }
 
+int planner_build(PGconn *conn, const struct rapport_config *c, const struct job_def *def, const char *now,
+                  const int64_t *ids, size_t n, PGresult **ret) {
+        const struct job_config *j = config_job(c, def->name);
+        _cleanup_buf_ struct buf arr = {0};
+        buf_puts(&arr, "{");
+        for (size_t i = 0; i < n; i++)
+                buf_printf(&arr, "%s%" PRId64, i ? "," : "", ids[i]);
+        buf_puts(&arr, "}");
+        if (!arr.data)
+                return log_error_errno(-ENOMEM, "Building messages: %m");
+        const char *p[] = {arr.data, now ? now : "now", j ? j->settings_json : "{}", c->time_zone};
+        return db_exec(conn, "Building messages", def->build_sql, 4, p, ret);
+}
+
+/* A dry run's rows as they would be sent: the built context in place of
+ * the planned one, and without the messages building would cancel. */
+static int build_preview(PGconn *conn, const struct rapport_config *c, const struct job_def *def, const char *now,
+                         struct plan_result *ret) {
+        PGresult *rows = ret->preview;
+        int n = PQntuples(rows);
+        if (n == 0)
+                return 0;
+        _cleanup_free_ int64_t *ids = calloc((size_t)n, sizeof *ids);
+        if (!ids)
+                return log_error_errno(-ENOMEM, "Building messages: %m");
+        for (int i = 0; i < n; i++)
+                ids[i] = strtoll(PQgetvalue(rows, i, 0), NULL, 10);
+        _cleanup_(PQclearp) PGresult *built = NULL;
+        int r = planner_build(conn, c, def, now, ids, (size_t)n, &built);
+        if (r < 0)
+                return r;
+        PGresult *copy = PQcopyResult(rows, PG_COPYRES_ATTRS);
+        if (!copy)
+                return log_error_errno(-ENOMEM, "Building messages: %m");
+        int out = 0;
+        for (int i = 0; i < n; i++) {
+                int b = -1;
+                for (int k = 0; k < PQntuples(built) && b < 0; k++)
+                        if (strtoll(PQgetvalue(built, k, 0), NULL, 10) == ids[i])
+                                b = k;
+                if (b >= 0 && !PQgetisnull(built, b, 1)) {
+                        ret->cancelled_when_built++;
+                        continue;
+                }
+                for (int k = 0; k < PQnfields(rows); k++) {
+                        bool ctx = k == 7 && b >= 0;
+                        PGresult *from = ctx ? built : rows;
+                        int row = ctx ? b : i, col = ctx ? 2 : k;
+                        if (!PQsetvalue(copy, out, k, PQgetvalue(from, row, col),
+                                        PQgetisnull(from, row, col) ? -1 : PQgetlength(from, row, col))) {
+                                PQclear(copy);
+                                return log_error_errno(-ENOMEM, "Building messages: %m");
+                        }
+                }
+                out++;
+        }
+        PQclear(rows);
+        ret->preview = copy;
+        return 0;
+}
+
 int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_config *j, int64_t scheduled_for,
-                const char *now, bool dry_run, bool manual, struct plan_result *ret) {
+                const char *now, bool dry_run, const struct plan_filter *filter, bool manual, struct plan_result *ret) {
         *ret = (struct plan_result){0};
         struct log_ctx ctx = {j->name, 0, NULL};
         char sched[64];
@@ -94,13 +156,20 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
         ret->skip_reasons = strdup(PQgetvalue(res, 0, 2));
 
         if (dry_run) {
+                const char *fp[] = {filter ? filter->who : NULL, filter ? filter->id : NULL,
+                                    filter ? filter->channel : NULL};
                 PGresult *prev = NULL;
                 r = db_exec(conn, "Reading the planned rows",
                             "SELECT id, channel, audience, recipient, recipient_name, template, locale, context::text,"
                             " not_before, dedupe_key, marketing FROM rapport.outbox"
-                            " WHERE xmin::text = (pg_current_xact_id()::xid)::text ORDER BY id",
-                            0, NULL, &prev);
+                            " WHERE xmin::text = (pg_current_xact_id()::xid)::text"
+                            "   AND ($1::text IS NULL OR context->$1->>'id' = $2::text)"
+                            "   AND ($3::text IS NULL OR channel = $3::text) ORDER BY id",
+                            3, fp, &prev);
                 ret->preview = prev;
+                /* Built inside the transaction: the planned rows vanish with it. */
+                if (r >= 0 && j->def->build_sql)
+                        r = build_preview(conn, c, j->def, now_param, ret);
                 rollback(conn);
                 return r;
         }

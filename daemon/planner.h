@@ -11,6 +11,14 @@
 
 struct rapport_config;
 struct job_config;
+struct job_def;
+
+/* Which planned rows a dry run returns: all (NULL), or only those about
+ * one customer or rep ("customer"/"rep" and the id), on one channel. */
+struct plan_filter {
+        const char *who, *id;
+        const char *channel;
+};
 
 struct plan_result {
         bool won;        /* false: another instance planned this occurrence */
@@ -18,12 +26,22 @@ struct plan_result {
         long long planned, skipped;
         char *skip_reasons; /* JSON object reason -> count */
         PGresult *preview;  /* dry run: the rows that would be queued */
+        long long cancelled_when_built; /* dry run: rows building cancelled */
 };
 void plan_result_clear(struct plan_result *r);
 
-/* now: ISO 8601 override, or NULL for the database's clock. */
+/* now: ISO 8601 override, or NULL for the database's clock.  A dry run
+ * rolls back and returns in ret->preview the rows that would be queued
+ * (those `filter` selects), built as they would be sent. */
 int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_config *j, int64_t scheduled_for,
-                const char *now, bool dry_run, bool manual, struct plan_result *ret);
+                const char *now, bool dry_run, const struct plan_filter *filter, bool manual, struct plan_result *ret);
+
+/* The messages of a job whose content is made when it is sent
+ * (job_def.build_sql), for these outbox ids: *ret holds a row
+ * (id, reason, context) for each message built.  The settings are the
+ * job's as configured now, or its defaults if it is no longer configured. */
+int planner_build(PGconn *conn, const struct rapport_config *c, const struct job_def *def, const char *now,
+                  const int64_t *ids, size_t n, PGresult **ret);
 
 /* Record occurrences that will not run (catch-up policy / window). */
 int planner_record_skipped_many(PGconn *conn, const struct rapport_config *c, const struct job_config *j,

@@ -348,7 +348,7 @@ static void warn_long_sms(PGconn *conn, const struct rapport_config *c, const st
         if (!sms)
                 return;
         struct plan_result res;
-        if (planner_run(conn, c, j, (int64_t)time(NULL), NULL, true, true, &res) < 0 || !res.preview) {
+        if (planner_run(conn, c, j, (int64_t)time(NULL), NULL, true, NULL, true, &res) < 0 || !res.preview) {
                 plan_result_clear(&res);
                 return;
         }
@@ -594,7 +594,10 @@ static int plan_job(struct ctl *ctl, const char *cmd, const char *job, const cha
         if (dry_run && template_set_load(c->templates_dir, &t, &nerr) < 0)
                 return EX_CONFIG;
         struct plan_result res;
-        r = planner_run(conn, c, j, now, iso[0] ? iso : NULL, dry_run, true, &res);
+        /* A dry run selects the rows asked about before building them: a
+         * digest built for one rep costs that rep's customers only. */
+        struct plan_filter f = {filter_col, filter_val, channel};
+        r = planner_run(conn, c, j, now, iso[0] ? iso : NULL, dry_run, &f, true, &res);
         if (r < 0)
                 return EX_SOFTWARE;
         if (!dry_run) {
@@ -603,37 +606,15 @@ static int plan_job(struct ctl *ctl, const char *cmd, const char *job, const cha
                 plan_result_clear(&res);
                 return 0;
         }
-        /* Dry run: keep only the rows asked about, then render them. */
         int bad = 0, shown = 0;
         PGresult *rows = res.preview;
-        if (filter_col || channel) {
-                /* Filter in C: the preview result is small. */
-                int n = PQntuples(rows);
-                PGresult *copy = PQcopyResult(rows, PG_COPYRES_ATTRS);
-                int out = 0;
-                for (int i = 0; i < n; i++) {
-                        json_object *ctxo = json_tokener_parse(PQgetvalue(rows, i, 7)), *sub, *id;
-                        bool keep = true;
-                        if (filter_col) {
-                                keep = ctxo && json_object_object_get_ex(ctxo, filter_col, &sub) &&
-                                       json_object_object_get_ex(sub, "id", &id) && streq(json_object_get_string(id), filter_val);
-                        }
-                        if (channel && !streq(PQgetvalue(rows, i, 1), channel))
-                                keep = false;
-                        json_object_put(ctxo);
-                        if (!keep)
-                                continue;
-                        for (int k = 0; k < PQnfields(rows); k++)
-                                PQsetvalue(copy, out, k, PQgetvalue(rows, i, k), PQgetisnull(rows, i, k) ? -1 : PQgetlength(rows, i, k));
-                        out++;
-                }
-                PQclear(res.preview);
-                res.preview = rows = copy;
-        }
         shown = PQntuples(rows);
         bad = preview_print(stdout, rows, c, t, show);
-        printf("%s %s: %d message(s) would be queued (planned %lld in all, skipped %lld%s%s); nothing was sent\n",
-               cmd, job, shown, res.planned, res.skipped, res.skipped ? " " : "", res.skipped ? res.skip_reasons : "");
+        printf("%s %s: %d message(s) would be queued (planned %lld in all, skipped %lld%s%s", cmd, job, shown,
+               res.planned, res.skipped, res.skipped ? " " : "", res.skipped ? res.skip_reasons : "");
+        if (res.cancelled_when_built)
+                printf("; %lld would be cancelled when built, e.g. with nothing to report", res.cancelled_when_built);
+        printf("); nothing was sent\n");
         plan_result_clear(&res);
         return bad ? EX_DATAERR : 0;
 }

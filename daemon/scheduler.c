@@ -19,7 +19,7 @@ static int run_one(const struct run_opts *o, const struct job_config *j, int64_t
         struct plan_result res;
         struct log_ctx ctx = {j->name, 0, NULL};
         bool dry_run = o->dry_run || j->dry_run;
-        int r = planner_run(o->conn, o->cfg, j, occ, o->now_iso, dry_run, false, &res);
+        int r = planner_run(o->conn, o->cfg, j, occ, o->now_iso, dry_run, NULL, false, &res);
         if (r < 0) {
                 st->failed++;
                 plan_result_clear(&res);

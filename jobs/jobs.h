@@ -35,7 +35,12 @@ struct setting_spec {
  *   $4 jsonb        the job's settings      $5 bigint the job_runs id
  * It must return one row: planned bigint, skipped bigint, skip_reasons jsonb.
  * Parameters of still_due_sql: $1 bigint[] outbox ids, $2 timestamptz now.
- * It returns (id bigint, reason text) for each message no longer wanted. */
+ * It returns (id bigint, reason text) for each message no longer wanted.
+ * Parameters of build_sql, for a job whose message is built when it is
+ * sent: $1 bigint[] outbox ids, $2 timestamptz now, $3 jsonb the job's
+ * settings, $4 text default time zone.  It returns (id bigint, reason
+ * text, context jsonb) for every id it can build: a reason cancels the
+ * message, otherwise the context replaces the planned one. */
 struct job_def {
         const char *name;
         const char *description;
@@ -43,6 +48,7 @@ struct job_def {
         const struct setting_spec *settings; /* terminated by {NULL} */
         const char *plan_sql;
         const char *still_due_sql; /* NULL: only the generic checks apply */
+        const char *build_sql;     /* NULL: the planned context is the message's */
         /* Settings naming a template sent on the job's `channels` (to
          * customers); every other *template setting is an e-mail to a rep.
          * Nested objects with their own "channels" (receivables levels)

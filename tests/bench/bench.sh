@@ -226,8 +226,19 @@ if wants plan; then
         # 13:55Z plans everyone due by then (untimed), 14:05Z then plans the
         # New York reps whose 09:00 has just come.
         if grep -qx digest <<<"$jobs_list"; then
+            # Planning a digest only picks the reps; its content is built
+            # when it is sent.  A dry run plans, builds and renders them all:
+            # the work the dispatcher spreads over its claims.
             reset_queue
             dconf=$T_TMP/plan-digest.conf
+            t0=$(now_s)
+            if out=$("$RAPPORTCTL" --config "$dconf" run digest --dry-run --now "$now_iso" 2>/dev/null | tail -n 1); then
+                t1=$(now_s)
+                k=$(grep -oE '^run digest: [0-9]+' <<<"$out" | grep -oE '[0-9]+$')
+                ms=$(calc '%.0f' "($t1 - $t0) * 1000")
+                row plan "digests built at send time @ $label customers" "$(calc '%.2f' "$ms / (${k:-0} > 0 ? $k : 1)")" "ms/digest" "" "${k:-0} digest(s) planned, built and rendered in $ms ms (rapportctl run digest --dry-run); the dispatcher builds each claimed batch in one query"
+            fi
+            reset_queue
             if "$RAPPORTCTL" --config "$dconf" run digest --now "${today}T13:55:00Z" >/dev/null 2>&1 &&
                 "$RAPPORTCTL" --config "$dconf" run digest --now "${today}T14:05:00Z" >/dev/null 2>&1; then
                 read -r ms planned < <(psql_val "SELECT round(extract(epoch FROM finished_at - started_at) * 1000, 1), planned

@@ -117,6 +117,7 @@ run() { # run NAME CONF NOW
 }
 MARK=0
 mark() { MARK=$(mail_count); }
+mail_count_since_mark() { echo $(($(mail_count) - MARK)); }
 SMS_MARK=0
 sms_mark() { SMS_MARK=$(sms_count); }
 # who_since — "recipient|subject" of every mail since the last mark, sorted.
@@ -207,10 +208,28 @@ assert_contains "$t" "Kim Complainer [A]: #1 Order arrived damaged (critical), o
 assert_eq "0" "$(grep -c 'Ina Inactive\|Lou Longwait\|张伟' <<<"$t")" "rep digest: only own, active customers"
 assert_eq "0" "$(grep -c 'ESCALATIONS' <<<"$t")" "rep digest: no escalations for a rep without a team"
 assert_eq "rep has an unknown time zone" "$(psql_val "SELECT reason FROM rapport.skipped WHERE job = 'digest' AND customer_id = 6")" "rep with a bad zone skipped with a reason"
-assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE job = 'digest' AND rep_id IN (3, 6, 7)")" "no digest for inactive, misconfigured or idle reps"
+assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE job = 'digest' AND rep_id IN (3, 6)")" "no digest for inactive or misconfigured reps"
+assert_eq "cancelled|nothing to report (send_empty = false)" "$(psql_val "SELECT state, last_error FROM rapport.outbox WHERE job = 'digest' AND rep_id = 7")" "idle rep: the digest built empty is cancelled, not sent"
 mark
 run "digest again at 13:45Z" "$DIG" 2026-11-23T13:45:00Z
 assert_eq "" "$(who_since)" "one digest per rep per day"
+
+# The digest is built when it is sent, not when it is planned: a complaint
+# resolved in between is not in it.  (Restored afterwards for the sections
+# below.)
+mark
+out=$("$RAPPORTCTL" --config "$DIG" preview digest --rep 2 --now 2026-11-24T13:30:00Z 2>&1)
+assert_contains "$out" "Kim Complainer [A]: #1 Order arrived damaged" "preview: the digest as it would be built now"
+assert_contains "$out" "preview digest: 1 message(s) would be queued" "preview: only the rep asked about"
+assert_exit 0 "digest of the 24th planned only" -- "$RAPPORTCTL" --config "$DIG" run digest --now 2026-11-24T13:30:00Z
+assert_eq "0" "$(mail_count_since_mark)" "planning alone sends nothing"
+psql_val "UPDATE crm.complaints SET resolved_at = '2026-11-24T13:00:00Z' WHERE id = 1" >/dev/null
+run "digest of the 24th sent" "$DIG" 2026-11-24T13:31:00Z
+settle
+t=$(mail_to alice@example.com text)
+assert_contains "$t" "Here is what needs your attention today, 2026-11-24." "digest of the 24th sent"
+assert_eq "0" "$(grep -c 'Kim Complainer' <<<"$t")" "built at send time: a complaint resolved after planning is not listed"
+psql_val "UPDATE crm.complaints SET resolved_at = NULL WHERE id = 1" >/dev/null
 
 # ============================================================ follow_ups
 FU=$T_TMP/follow_ups.conf
