@@ -186,7 +186,7 @@ reset_queue() {
     # costs ~5x more.
     psql_val "DELETE FROM pg_statistic WHERE starelid = 'rapport.outbox'::regclass" >/dev/null
 }
-declare -A plan_ms=()
+declare -A plan_ms=() plan_rows=()
 if wants plan; then
     say "== planning time per job (demo data; jobs: $(echo $jobs_list))"
     for n in "${sizes[@]}"; do
@@ -216,6 +216,7 @@ if wants plan; then
             fi
             med=$(printf '%s\n' "${times[@]:0:3}" | sort -g | sed -n 2p)
             plan_ms[$job@$n]=$med
+            plan_rows[$job@$n]=${counts[0]}
             same=$(printf '%s\n' "${counts[@]}" | sort -u | wc -l)
             row plan "plan $job @ $label customers" "$med" "ms" "<=1000" "${counts[0]} message(s) planned$( ((same > 1)) && echo " (runs planned ${counts[*]})"); median of 3 (${times[0]}, ${times[1]}, ${times[2]} ms)"
             row plan "plan $job @ $label customers, jit=off" "${times[3]}" "ms" "" "same statement with PostgreSQL JIT disabled (PGOPTIONS=-c jit=off)"
@@ -252,6 +253,12 @@ if wants plan; then
             a=${plan_ms[$job@100000]:-} b=${plan_ms[$job@1000000]:-}
             if [[ -n $a && -n $b ]]; then
                 row plan "plan $job: 1M / 100k" "$(calc '%.1f' "$b / ($a > 0 ? $a : 0.001)")" "×" "" "10× the customers; ≈ 10 means it scans them all, ≈ 1 that it follows what is due"
+                # The demo data has ~10x the due rows at 1M, so compare the
+                # time per planned row: the cost where the due rows are equal.
+                ra=${plan_rows[$job@100000]:-0} rb=${plan_rows[$job@1000000]:-0}
+                if ((ra > 0 && rb > 0)); then
+                    row plan "plan $job: 1M / 100k per planned row" "$(calc '%.2f' "($b / $rb) / ($a / $ra)")" "×" "<=1.5" "$(calc '%.3f' "$a / $ra") ms/row @ 100k ($ra rows), $(calc '%.3f' "$b / $rb") ms/row @ 1M ($rb rows)"
+                fi
             fi
         done
     fi
