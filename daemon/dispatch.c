@@ -343,32 +343,33 @@ static void apply_still_due(struct dispatcher *d, struct outbox_msg *msgs, size_
         }
 }
 
-/* Messages built at send time (the digest), one query per job per batch.
- * One the query does not build waits for a retry: a message is never sent
- * with only its planned skeleton. */
+/* Messages built at send time (the digest), one query per job for the few
+ * about to start: a digest over a large book takes milliseconds to build,
+ * and building a whole claim at once would hold the event loop for as long
+ * as the sum.  One the query does not build waits for a retry: a message
+ * is never sent with only its planned skeleton. */
+enum { BUILD_AHEAD = 8 };
 static void apply_build(struct dispatcher *d, struct outbox_msg *msgs, size_t n) {
         for (size_t i = 0; i < n; i++) {
-                if (msgs[i].cancel_reason)
+                if (msgs[i].cancel_reason || msgs[i].built)
                         continue;
                 const struct job_def *def = job_def_find(msgs[i].job);
-                if (!def || !def->build_sql)
+                if (!def || !def->build_sql) {
+                        msgs[i].built = true;
                         continue;
-                bool seen = false;
-                for (size_t k = 0; k < i && !seen; k++)
-                        seen = !msgs[k].cancel_reason && streq(msgs[k].job, msgs[i].job);
-                if (seen)
-                        continue; /* built with the first message of this job */
+                }
                 _cleanup_free_ int64_t *ids = calloc(n - i, sizeof *ids);
                 size_t m = 0;
                 for (size_t k = i; ids && k < n; k++)
-                        if (!msgs[k].cancel_reason && streq(msgs[k].job, def->name))
+                        if (!msgs[k].cancel_reason && !msgs[k].built && streq(msgs[k].job, def->name))
                                 ids[m++] = msgs[k].id;
                 _cleanup_(PQclearp) PGresult *res = NULL;
                 int r = ids ? planner_build(d->env->conn, d->env->cfg, def, d->env->now, ids, m, &res) : -ENOMEM;
                 for (size_t k = i; k < n; k++) {
                         struct outbox_msg *msg = &msgs[k];
-                        if (msg->cancel_reason || !streq(msg->job, def->name))
+                        if (msg->cancel_reason || msg->built || !streq(msg->job, def->name))
                                 continue;
+                        msg->built = true;
                         int row = -1;
                         for (int x = 0; r >= 0 && x < PQntuples(res) && row < 0; x++)
                                 if (strtoll(PQgetvalue(res, x, 0), NULL, 10) == msg->id)
@@ -490,7 +491,6 @@ static void pump(struct dispatcher *d) {
                                 if ((int)rq->n == o.limit)
                                         claimed_full = true;
                                 apply_still_due(d, rq->msgs, rq->n);
-                                apply_build(d, rq->msgs, rq->n);
                         } else if (lease_running_short(d, rq)) {
                                 release_ready(d, ch);
                                 continue;
@@ -500,6 +500,10 @@ static void pump(struct dispatcher *d) {
                                 if (w && (!wait || w < wait))
                                         wait = w;
                                 break;
+                        }
+                        if (!rq->msgs[rq->head].built) {
+                                size_t ahead = rq->n - rq->head;
+                                apply_build(d, &rq->msgs[rq->head], ahead < BUILD_AHEAD ? ahead : BUILD_AHEAD);
                         }
                         start_one(d, ch, &rq->msgs[rq->head++]);
                 }

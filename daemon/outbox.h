@@ -20,6 +20,7 @@ struct outbox_msg {
         char *token;   /* lease token of this attempt */
         char *cancel_reason; /* non-NULL: no longer wanted, don't send */
         char *retry_reason;  /* non-NULL: cannot go yet (not built), retry later */
+        bool built;          /* built at send time already (job_def.build_sql) */
         bool marketing;
         int attempts;  /* including this one */
         int64_t age;   /* seconds since planned */
