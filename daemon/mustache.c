@@ -21,14 +21,27 @@
  *     and "email" up once, and {{customer.name}} reuses "customer".
  *     A name an item lacks is memoized under the next scope out too, so
  *     the items of a list share one walk to the scopes around the list;
- *   - a hint: the position in member order where the key was last found.
- *     The items of a list normally share one key order, so after the first
- *     item a lookup compares a single key; when the hint fails the key is
- *     found by json-c's hash table with the precomputed hash
+ *   - a hint: the slot of the object's hash table where the key was last
+ *     found.  The items of a list normally have the same keys, added in the
+ *     same order, so the same slots: after the first item a lookup reads
+ *     one slot and compares one key; when the hint fails the key is found
+ *     by json-c's hash table with the precomputed hash
  *     (lh_table_lookup_entry_w_hash()), so a miss costs a probe or two
- *     rather than a comparison with every key.
+ *     rather than a comparison with every key.  (Whether an item has the
+ *     "same shape" as the one before cannot be known without reading its
+ *     keys, which is all a hinted lookup reads.)
  * The output buffer is reserved once, as large as the template's previous
- * rendering: apart from it a render allocates nothing.
+ * rendering: apart from it a render allocates nothing (but a copy of the
+ * tail when it repairs malformed UTF-8, below).
+ *
+ * Output that must be UTF-8 (mustache_render_utf8()) is made so as it is
+ * written, not by a second pass over a rendering of 100 KB: template text
+ * is checked when parsed, each value as it is emitted (short, and just
+ * read anyway), and only a malformed one is repaired, in the output, with
+ * utf8_repair()'s rule.  The only thing that can cross from one piece of
+ * output to the next is a sequence cut short at the end of a value, which
+ * the next value might complete: those bytes wait (struct render's
+ * pending) until the next output decides them.
  *
  * Standalone lines are resolved at parse time by trimming the text around
  * the tag.  A standalone partial keeps its indentation in its node; the
@@ -89,6 +102,9 @@ static inline const uint32_t *name_ids(const struct name *n) {
 struct node {
         enum node_type type;
         bool standalone; /* section or partial tag alone on its line */
+        /* Whether text and prefix are well-formed UTF-8, known at parse
+         * time so a render that must produce UTF-8 checks only values. */
+        bool text_valid, prefix_valid;
         const char *text; /* TEXT: span in mustache.src; PARTIAL: its indentation */
         size_t len;
         /* Template text right before a tag travels with the tag's node:
@@ -150,6 +166,7 @@ static int vec_push(struct node_vec *vec, struct node *node) {
                 vec->n--;
                 node->prefix = vec->v[vec->n].text;
                 node->prefix_len = vec->v[vec->n].len;
+                node->prefix_valid = vec->v[vec->n].text_valid;
         }
         if (vec->n == vec->cap) {
                 size_t cap = vec->cap ? vec->cap * 2 : 8;
@@ -454,7 +471,8 @@ static int close_section(struct parser *p, size_t tag_off, const char *name, siz
 static int add_text(struct parser *p, const char *s, size_t len) {
         if (len == 0)
                 return 0;
-        struct node node = {.type = NODE_TEXT, .text = s, .len = len};
+        struct node node = {.type = NODE_TEXT, .text = s, .len = len,
+                            .text_valid = utf8_valid_prefix(s, len) == len};
         return vec_push(&p->frames[p->depth - 1].nodes, &node);
 }
 
@@ -596,6 +614,7 @@ static int parse(struct parser *p) {
                                 .standalone = standalone,
                                 .text = src + ls,
                                 .len = standalone ? t - ls : 0,
+                                .text_valid = true, /* blanks */
                                 .partial_name = strndup(name, name_len),
                         };
                         if (!node.partial_name)
@@ -706,6 +725,15 @@ struct memo {
 struct render {
         struct buf *out;
         bool html;
+        /* mustache_render_utf8(): the output is well-formed UTF-8.  Values
+         * are checked as they are emitted; a malformed one is repaired in
+         * the output together with what it follows, as utf8_repair() would
+         * repair the whole output.  The last pending bytes of out are a
+         * sequence a value left cut short, judged once the next output
+         * shows whether it completes them. */
+        bool utf8;
+        size_t pending;
+        size_t replaced;
         mustache_partial_fn partials;
         void *userdata;
         int partial_depth;
@@ -714,21 +742,24 @@ struct render {
         bool line_start;              /* next template output starts a line */
         uint64_t serial;              /* scopes numbered so far */
         /* The template (or partial) whose nodes are being rendered, and
-         * for its first n_memo paths: the memo, and 1 + the position in
-         * member order where the path's key was last found (0: unknown).
-         * The items of a list normally share one key order, so after the
-         * first item most lookups compare a single key. */
+         * for its first n_memo paths: the memo, and 1 + the slot of the
+         * object's hash table where the path's key was last found (0:
+         * unknown).  The items of a list normally have the same keys added
+         * in the same order, so the same slots: after the first item most
+         * lookups compare a single key. */
         const struct mustache *tpl;
         struct memo *memo;
         struct memo *outer_memo; /* a path's first key from the scope out of the memo's */
-        uint8_t *hints;
+        uint16_t *hints;
         size_t n_memo;
 };
 
-static void push(struct render *st, struct context *c, json_object *obj, const struct context *up) {
+/* table: obj's members, NULL unless obj is an object. */
+static void push(struct render *st, struct context *c, json_object *obj, struct lh_table *table,
+                 const struct context *up) {
         c->obj = obj;
-        c->table = json_object_get_object(obj);
-        if (c->table) {
+        c->table = table;
+        if (table) {
                 c->scope = c;
                 c->outer = up ? up->scope : NULL;
                 c->serial = ++st->serial;
@@ -739,6 +770,8 @@ static void push(struct render *st, struct context *c, json_object *obj, const s
         }
 }
 
+/* A plain loop: keys are short, and libc's strcmp() costs more in its
+ * set-up than it saves on them. */
 static inline bool key_eq(const char *a, const char *b) {
         while (*a == *b) {
                 if (!*a)
@@ -750,32 +783,32 @@ static inline bool key_eq(const char *a, const char *b) {
 }
 
 /* Looks path's key up in t (the members of an object; NULL for any other
- * value): first where the hint says it was last time, then by hash.  The
- * hash comes from the template unless t hashes with another function than
- * the one the template was parsed with (json_global_set_string_hash()). */
-static bool table_get(const struct render *st, struct lh_table *t, const struct path *path,
-                      uint8_t *hint, json_object **ret) {
+ * value): first in the slot the hint names, then by hash.  The hash comes
+ * from the template unless t hashes with another function than the one the
+ * template was parsed with (json_global_set_string_hash()).
+ *
+ * The slot is read from the table's public layout (json-c's linkhash.h):
+ * a slot holds a key, LH_EMPTY or LH_FREED, and the key is compared, so a
+ * stale hint costs one comparison, never a wrong value. */
+static inline __attribute__((always_inline)) bool table_get(const struct render *st, struct lh_table *t,
+                                                            const struct path *path, uint16_t *hint,
+                                                            json_object **ret) {
         if (!t)
                 return false;
-        struct lh_entry *e;
-        if (hint && *hint) {
-                e = lh_table_head(t);
-                for (unsigned i = 1; e && i < *hint; i++)
-                        e = lh_entry_next(e);
-                if (e && key_eq(lh_entry_k(e), path->key)) {
-                        *ret = (json_object *)lh_entry_v(e);
+        if (hint && *hint && *hint <= t->size) {
+                const struct lh_entry *e = &t->table[*hint - 1];
+                if (e->k != LH_EMPTY && e->k != LH_FREED && key_eq(e->k, path->key)) {
+                        *ret = (json_object *)e->v;
                         return true;
                 }
         }
         unsigned long h = t->hash_fn == st->tpl->hash_fn ? path->hash : lh_get_hash(t, path->key);
-        e = lh_table_lookup_entry_w_hash(t, path->key, h);
+        struct lh_entry *e = lh_table_lookup_entry_w_hash(t, path->key, h);
         if (!e)
                 return false;
         if (hint) {
-                unsigned pos = 1;
-                for (struct lh_entry *q = lh_table_head(t); q && q != e && pos <= UINT8_MAX; q = lh_entry_next(q))
-                        pos++;
-                *hint = pos <= UINT8_MAX ? (uint8_t)pos : 0;
+                ptrdiff_t slot = e - t->table;
+                *hint = slot >= 0 && slot < UINT16_MAX ? (uint16_t)(slot + 1) : 0;
         }
         *ret = (json_object *)lh_entry_v(e);
         return true;
@@ -810,7 +843,7 @@ static json_object *lookup(struct render *st, const struct context *ctx, const s
         else {
                 uint32_t id = ids[0];
                 const struct path *first = &paths[id];
-                uint8_t *hint = id < st->n_memo ? &st->hints[id] : NULL;
+                uint16_t *hint = id < st->n_memo ? &st->hints[id] : NULL;
                 if (table_get(st, scope->table, first, hint, &v) || name->anchored || !scope->outer) {
                         /* found in the innermost scope, or nowhere else to look */
                 } else if (id < st->n_memo && st->outer_memo[id].serial == scope->outer->serial) {
@@ -838,8 +871,8 @@ static json_object *lookup(struct render *st, const struct context *ctx, const s
         return v;
 }
 
-static bool truthy(json_object *v) {
-        switch (json_object_get_type(v)) {
+static bool truthy(json_object *v, enum json_type type) {
+        switch (type) {
         case json_type_null:
                 return false;
         case json_type_boolean:
@@ -862,7 +895,7 @@ static bool truthy(json_object *v) {
  * mostly short appends.  The fast path leaves room for but does not write
  * the terminating NUL; mustache_render() writes it once at the end. */
 static inline int append(struct buf *out, const char *s, size_t n) {
-        if (out->cap - out->len <= n || !out->data)
+        if (__builtin_expect(out->cap - out->len <= n, 0))
                 return buf_append(out, s, n);
         char *d = out->data + out->len;
         if (n >= 8 && n <= 16) {
@@ -886,18 +919,43 @@ static int emit_indent(struct buf *out, const struct indent *in) {
         return append(out, in->s, in->len);
 }
 
+/* Repairs the output from `from` on (where the unjudged bytes start, see
+ * struct render) after something that may be malformed was appended:
+ * rare, so it copies.  final: nothing follows (or only output that starts
+ * with a byte no sequence can continue, which judges alike). */
+__attribute__((noinline)) static int repair_tail(struct render *st, size_t from, bool final) {
+        struct buf *out = st->out;
+        size_t n = out->len - from;
+        _cleanup_free_ char *tail = malloc(n ? n : 1);
+        if (!tail)
+                return -ENOMEM;
+        memcpy(tail, out->data + from, n);
+        out->len = from;
+        return utf8_repair_append(out, tail, n, final, &st->replaced, &st->pending);
+}
+
+/* Before output known to be well-formed and not empty (template text,
+ * numbers, indentation): it starts with a byte that cannot continue a
+ * sequence, so unjudged bytes are judged as at the end. */
+static inline int settle(struct render *st) {
+        if (__builtin_expect(st->pending != 0, 0))
+                return repair_tail(st, st->out->len - st->pending, true);
+        return 0;
+}
+
 /* Called before any output of a node: inside an indented partial, the first
  * output on a template line gets the indentation. */
 static inline int begin_output(struct render *st) {
         if (!st->indent || !st->line_start)
                 return 0;
         st->line_start = false;
+        int r = settle(st);
+        if (r < 0)
+                return r;
         return emit_indent(st->out, st->indent);
 }
 
-static int emit_text(struct render *st, const char *s, size_t len) {
-        if (!st->indent)
-                return append(st->out, s, len);
+static int emit_lines(struct render *st, const char *s, size_t len) {
         while (len > 0) {
                 int r = begin_output(st);
                 if (r < 0)
@@ -914,13 +972,34 @@ static int emit_text(struct render *st, const char *s, size_t len) {
         return 0;
 }
 
-static inline bool needs_escape(char c) { return c == '&' || c == '<' || c == '>' || c == '"'; }
+/* Template text; valid: it is well-formed UTF-8 (checked when parsed). */
+static inline __attribute__((always_inline)) int emit_text(struct render *st, const char *s, size_t len,
+                                                           bool valid) {
+        if (__builtin_expect(!st->indent && !st->pending && (valid || !st->utf8), 1))
+                return append(st->out, s, len);
+        int r;
+        if (valid || !st->utf8) {
+                r = settle(st);
+                if (r >= 0)
+                        r = st->indent ? emit_lines(st, s, len) : append(st->out, s, len);
+                return r;
+        }
+        size_t from = st->out->len - st->pending;
+        r = st->indent ? emit_lines(st, s, len) : append(st->out, s, len);
+        return r < 0 ? r : repair_tail(st, from, false);
+}
 
-/* Non-zero when one of the 8 bytes of x is & < > or " (exact: the classic
- * zero-byte test applied to x xor each character). */
+/* Non-zero for the bytes HTML escaping replaces: the index of their entity. */
+static const uint8_t escape_index[256] = {['&'] = 1, ['<'] = 2, ['>'] = 3, ['"'] = 4};
+static const struct {
+        char s[7];
+        uint8_t len;
+} entities[] = {{"", 0}, {"&amp;", 5}, {"&lt;", 4}, {"&gt;", 4}, {"&quot;", 6}};
+
 /* Non-zero when one of the 8 bytes of x is & < > or ".  '<' and '>' differ
- * only in bit 1, '"' and '&' only in bit 2, so two exact zero-byte tests
- * cover all four. */
+ * only in bit 1, '"' and '&' only in bit 2, so two zero-byte tests cover
+ * all four.  Such a test may also flag a byte above a flagged one (a
+ * borrow), never one below: the lowest flag is exact. */
 static inline uint64_t word_needs_escape(uint64_t x) {
         const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
         uint64_t angle = (x | 0x0202020202020202ULL) ^ 0x3E3E3E3E3E3E3E3EULL;
@@ -928,37 +1007,45 @@ static inline uint64_t word_needs_escape(uint64_t x) {
         return (((angle - ones) & ~angle) | ((amp_quote - ones) & ~amp_quote)) & highs;
 }
 
+/* Length of the prefix of s that HTML escaping leaves alone: values are
+ * short, so a word at a time including one last word that overlaps the
+ * bytes already seen, rather than a byte loop for the tail. */
 static size_t plain_prefix(const char *s, size_t len) {
-        size_t i = 0;
-        for (; i + 8 <= len; i += 8) {
-                uint64_t x;
-                memcpy(&x, s + i, 8);
-                if (word_needs_escape(x))
-                        break;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (len >= 8) {
+                uint64_t x, m;
+                size_t i = 0;
+                for (; i + 8 <= len; i += 8) {
+                        memcpy(&x, s + i, 8);
+                        if ((m = word_needs_escape(x)))
+                                return i + (size_t)__builtin_ctzll(m) / 8;
+                }
+                if (i == len)
+                        return len;
+                memcpy(&x, s + len - 8, 8);
+                m = word_needs_escape(x);
+                return m ? len - 8 + (size_t)__builtin_ctzll(m) / 8 : len;
         }
-        while (i < len && !needs_escape(s[i]))
+#endif
+        size_t i = 0;
+        while (i < len && !escape_index[(unsigned char)s[i]])
                 i++;
         return i;
 }
 
 static int emit_escaped(struct buf *out, const char *s, size_t len) {
-        while (len > 0) {
+        for (;;) {
                 size_t n = plain_prefix(s, len);
                 int r = append(out, s, n);
                 if (r < 0 || n == len)
                         return r;
-                switch (s[n]) {
-                case '&': r = append(out, "&amp;", 5); break;
-                case '<': r = append(out, "&lt;", 4); break;
-                case '>': r = append(out, "&gt;", 4); break;
-                default: r = append(out, "&quot;", 6); break;
-                }
+                unsigned k = escape_index[(unsigned char)s[n]];
+                r = append(out, entities[k].s, entities[k].len);
                 if (r < 0)
                         return r;
                 s += n + 1;
                 len -= n + 1;
         }
-        return 0;
 }
 
 static size_t format_u64(uint64_t u, bool negative, char buf[static 24]) {
@@ -1030,6 +1117,32 @@ static size_t format_double(double d, char buf[static 32]) {
         return (size_t)n;
 }
 
+/* Whether s[0..len) is ASCII: most values are (dates, numbers, e-mail
+ * addresses, codes), and those need no closer look to be well-formed. */
+static inline bool is_ascii(const char *s, size_t len) {
+        const uint64_t highs = 0x8080808080808080ULL;
+        uint64_t x, y;
+        if (len >= 8) {
+                uint64_t acc = 0;
+                for (size_t i = 0; i + 8 <= len; i += 8) {
+                        memcpy(&x, s + i, 8);
+                        acc |= x;
+                }
+                memcpy(&y, s + len - 8, 8);
+                return ((acc | y) & highs) == 0;
+        }
+        if (len >= 4) {
+                uint32_t a, b;
+                memcpy(&a, s, 4);
+                memcpy(&b, s + len - 4, 4);
+                return ((a | b) & 0x80808080U) == 0;
+        }
+        unsigned acc = 0;
+        for (size_t i = 0; i < len; i++)
+                acc |= (unsigned char)s[i];
+        return acc < 0x80;
+}
+
 static int emit_value(struct render *st, json_object *v, bool escape) {
         char num[32];
         size_t n;
@@ -1037,23 +1150,40 @@ static int emit_value(struct render *st, json_object *v, bool escape) {
         case json_type_string: {
                 const char *s = json_object_get_string(v);
                 size_t len = (size_t)json_object_get_string_len(v);
+                if (st->utf8 && len > 0) {
+                        if (!is_ascii(s, len) && utf8_valid_prefix(s, len) != len) {
+                                /* Escaping only replaces ASCII with ASCII: it
+                                 * changes no verdict on the other bytes. */
+                                size_t from = st->out->len - st->pending;
+                                int r = escape ? emit_escaped(st->out, s, len) : append(st->out, s, len);
+                                return r < 0 ? r : repair_tail(st, from, false);
+                        }
+                        int r = settle(st);
+                        if (r < 0)
+                                return r;
+                }
                 return escape ? emit_escaped(st->out, s, len) : append(st->out, s, len);
         }
         case json_type_int:
                 n = format_int(v, num);
-                return append(st->out, num, n);
+                break;
         case json_type_double:
                 n = format_double(json_object_get_double(v), num);
-                return append(st->out, num, n);
+                break;
         case json_type_boolean:
-                return json_object_get_boolean(v) ? append(st->out, "true", 4)
-                                                  : append(st->out, "false", 5);
+                n = json_object_get_boolean(v) ? 4 : 5;
+                memcpy(num, n == 4 ? "true" : "false", n);
+                break;
         case json_type_null:
         case json_type_object:
         case json_type_array:
+        default:
                 return 0;
         }
-        return 0;
+        if (n == 0)
+                return 0;
+        int r = settle(st);
+        return r < 0 ? r : append(st->out, num, n);
 }
 
 static int render_nodes(struct render *st, const struct node *nodes, size_t n,
@@ -1086,10 +1216,10 @@ __attribute__((noinline)) static int render_partial(struct render *st, const str
         }
         const struct mustache *saved_tpl = st->tpl;
         struct memo *saved_memo = st->memo, *saved_outer_memo = st->outer_memo;
-        uint8_t *saved_hints = st->hints;
+        uint16_t *saved_hints = st->hints;
         size_t saved_n_memo = st->n_memo;
         struct memo memo[MEMO_MAX], outer_memo[MEMO_MAX];
-        uint8_t hints[MEMO_MAX];
+        uint16_t hints[MEMO_MAX];
         st->tpl = partial;
         st->memo = memo;
         st->outer_memo = outer_memo;
@@ -1097,7 +1227,7 @@ __attribute__((noinline)) static int render_partial(struct render *st, const str
         st->n_memo = partial->n_paths < MEMO_MAX ? partial->n_paths : MEMO_MAX;
         memset(memo, 0, st->n_memo * sizeof *memo);
         memset(outer_memo, 0, st->n_memo * sizeof *outer_memo);
-        memset(hints, 0, st->n_memo);
+        memset(hints, 0, st->n_memo * sizeof *hints);
         st->partial_depth++;
         r = render_nodes(st, partial->nodes, partial->n_nodes, ctx);
         st->partial_depth--;
@@ -1115,7 +1245,8 @@ __attribute__((noinline)) static int render_partial(struct render *st, const str
 
 static int render_section(struct render *st, const struct node *node, const struct context *ctx) {
         json_object *v = lookup(st, ctx, &node->name);
-        bool on = truthy(v);
+        enum json_type type = json_object_get_type(v);
+        bool on = truthy(v, type);
 
         if (node->type == NODE_INVERTED) {
                 if (on)
@@ -1134,15 +1265,17 @@ static int render_section(struct render *st, const struct node *node, const stru
                 if (r < 0)
                         return r;
         }
-        if (!json_object_is_type(v, json_type_array)) {
+        if (type != json_type_array) {
                 struct context c;
-                push(st, &c, v, ctx);
+                push(st, &c, v, type == json_type_object ? json_object_get_object(v) : NULL, ctx);
                 return render_nodes(st, node->children, node->n_children, &c);
         }
-        size_t count = json_object_array_length(v);
-        for (size_t i = 0; i < count; i++) {
+        /* The items straight from the array (arraylist.h is public). */
+        const struct array_list *items = json_object_get_array(v);
+        for (size_t i = 0; i < items->length; i++) {
                 struct context c;
-                push(st, &c, json_object_array_get_idx(v, i), ctx);
+                json_object *item = items->array[i];
+                push(st, &c, item, json_object_get_object(item), ctx);
                 int r = render_nodes(st, node->children, node->n_children, &c);
                 if (r < 0)
                         return r;
@@ -1160,13 +1293,13 @@ static int render_nodes(struct render *st, const struct node *nodes, size_t n,
         for (size_t i = 0; i < n && r >= 0; i++) {
                 const struct node *node = &nodes[i];
                 if (node->prefix_len) {
-                        r = emit_text(st, node->prefix, node->prefix_len);
+                        r = emit_text(st, node->prefix, node->prefix_len, node->prefix_valid);
                         if (r < 0)
                                 break;
                 }
                 switch (node->type) {
                 case NODE_TEXT:
-                        r = emit_text(st, node->text, node->len);
+                        r = emit_text(st, node->text, node->len, node->text_valid);
                         break;
                 case NODE_VAR:
                 case NODE_RAW: {
@@ -1189,13 +1322,14 @@ static int render_nodes(struct render *st, const struct node *nodes, size_t n,
         return r;
 }
 
-int mustache_render(const struct mustache *tpl, json_object *ctx, enum mustache_escape esc,
-                    mustache_partial_fn partials, void *userdata, struct buf *out) {
+static int render(const struct mustache *tpl, json_object *ctx, enum mustache_escape esc,
+                  mustache_partial_fn partials, void *userdata, struct buf *out, size_t *replaced) {
         if (!tpl || !out)
                 return -EINVAL;
         struct render st = {
                 .out = out,
                 .html = esc == MUSTACHE_ESCAPE_HTML,
+                .utf8 = replaced != NULL,
                 .partials = partials,
                 .userdata = userdata,
         };
@@ -1204,16 +1338,16 @@ int mustache_render(const struct mustache *tpl, json_object *ctx, enum mustache_
          * the buffer is normally allocated once, not grown step by step. */
         size_t start = out->len;
         size_t guess = atomic_load_explicit(&tpl->last_len, memory_order_relaxed);
-        if (guess > 0) {
+        if (guess > 0)
                 guess += guess / 16 + 64;
-                if (out->cap - out->len <= guess || !out->data) {
-                        int r = buf_reserve(out, guess);
-                        if (r < 0)
-                                return r;
-                }
+        /* Also gives out a buffer, which append() relies on. */
+        if (out->cap - out->len <= guess || !out->data) {
+                int r = buf_reserve(out, guess);
+                if (r < 0)
+                        return r;
         }
         struct memo memo[MEMO_MAX], outer_memo[MEMO_MAX];
-        uint8_t hints[MEMO_MAX];
+        uint16_t hints[MEMO_MAX];
         st.tpl = tpl;
         st.memo = memo;
         st.outer_memo = outer_memo;
@@ -1221,10 +1355,12 @@ int mustache_render(const struct mustache *tpl, json_object *ctx, enum mustache_
         st.n_memo = tpl->n_paths < MEMO_MAX ? tpl->n_paths : MEMO_MAX;
         memset(memo, 0, st.n_memo * sizeof *memo);
         memset(outer_memo, 0, st.n_memo * sizeof *outer_memo);
-        memset(hints, 0, st.n_memo);
+        memset(hints, 0, st.n_memo * sizeof *hints);
         struct context root;
-        push(&st, &root, ctx, NULL);
+        push(&st, &root, ctx, json_object_get_object(ctx), NULL);
         int r = render_nodes(&st, tpl->nodes, tpl->n_nodes, &root);
+        if (r >= 0 && st.pending)
+                r = repair_tail(&st, out->len - st.pending, true);
         if (out->data)
                 out->data[out->len] = '\0';
         if (r >= 0 && out->len - start != guess)
@@ -1233,5 +1369,19 @@ int mustache_render(const struct mustache *tpl, json_object *ctx, enum mustache_
                  * template was allocated by mustache_parse(), not const). */
                 atomic_store_explicit(&((struct mustache *)tpl)->last_len, out->len - start,
                                       memory_order_relaxed);
+        if (replaced)
+                *replaced = st.replaced;
         return r;
+}
+
+int mustache_render(const struct mustache *tpl, json_object *ctx, enum mustache_escape esc,
+                    mustache_partial_fn partials, void *userdata, struct buf *out) {
+        return render(tpl, ctx, esc, partials, userdata, out, NULL);
+}
+
+int mustache_render_utf8(const struct mustache *tpl, json_object *ctx, enum mustache_escape esc,
+                         mustache_partial_fn partials, void *userdata, struct buf *out,
+                         size_t *replaced) {
+        size_t dummy;
+        return render(tpl, ctx, esc, partials, userdata, out, replaced ? replaced : &dummy);
 }

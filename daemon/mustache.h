@@ -59,6 +59,18 @@ typedef const struct mustache *(*mustache_partial_fn)(const char *name, void *us
 int mustache_render(const struct mustache *tpl, json_object *ctx, enum mustache_escape esc,
                     mustache_partial_fn partials, void *userdata, struct buf *out);
 
+/* mustache_render() for text that must be well-formed UTF-8 whatever the
+ * data holds (a database that does not check encodings hands over any
+ * bytes): each malformed sequence in what it appends becomes U+FFFD, as
+ * utf8_repair() of the appended text would make it, and *replaced (may be
+ * NULL) is set to the number of replacements, for the caller to report.
+ * Template text is checked when parsed and each value as it is emitted,
+ * so well-formed data costs no second pass over the output (a malformed
+ * value costs a temporary copy of the output from where it starts). */
+int mustache_render_utf8(const struct mustache *tpl, json_object *ctx, enum mustache_escape esc,
+                         mustache_partial_fn partials, void *userdata, struct buf *out,
+                         size_t *replaced);
+
 /* Takes NULL, returns NULL. */
 struct mustache *mustache_free(struct mustache *tpl);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct mustache *, mustache_free);

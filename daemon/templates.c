@@ -337,30 +337,25 @@ int template_render(const struct template_set *s, const struct message_template 
         for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
                 if (!parts[i].tpl)
                         continue;
+                /* Data from a database that does not check its encoding
+                 * (SQL_ASCII) can hold any bytes: what goes out is UTF-8
+                 * whatever came in. */
                 _cleanup_buf_ struct buf b = {0};
-                int r = mustache_render(parts[i].tpl, ctx, parts[i].esc, s ? find_partial : NULL, &pl, &b);
+                size_t replaced = 0;
+                int r = mustache_render_utf8(parts[i].tpl, ctx, parts[i].esc, s ? find_partial : NULL, &pl, &b,
+                                             &replaced);
                 if (r < 0) {
                         rendered_clear(out);
                         return r;
                 }
+                if (replaced > 0)
+                        log_warning("%s: %zu malformed UTF-8 sequence(s) in the data replaced by U+FFFD", t->name,
+                                    replaced);
                 *parts[i].dst = buf_steal(&b);
                 if (!*parts[i].dst) {
                         rendered_clear(out);
                         return -ENOMEM;
                 }
-        }
-        /* Data from a database that does not check its encoding (SQL_ASCII)
-         * can hold any bytes: what goes out is UTF-8 whatever came in. */
-        for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
-                if (!*parts[i].dst)
-                        continue;
-                int r = utf8_repair(parts[i].dst);
-                if (r < 0) {
-                        rendered_clear(out);
-                        return r;
-                }
-                if (r > 0)
-                        log_warning("%s: %d malformed UTF-8 sequence(s) in the data replaced by U+FFFD", t->name, r);
         }
         if (out->subject) {
                 flatten_line(out->subject);

@@ -10,9 +10,15 @@ int buf_reserve(struct buf *b, size_t extra) {
         size_t need = b->len + extra + 1;
         if (need <= b->cap)
                 return 0;
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < need)
-                cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+        /* Doubling keeps appends amortized O(1); a reservation larger than
+         * that gets exactly what it asked for (a renderer reserves its
+         * output's expected size once: a power of two above it would waste
+         * up to half). */
+        size_t cap = b->cap > SIZE_MAX / 2 ? SIZE_MAX : b->cap * 2;
+        if (cap < 64)
+                cap = 64;
+        if (cap < need)
+                cap = need;
         char *p = realloc(b->data, cap);
         if (!p)
                 return -ENOMEM;
@@ -87,32 +93,48 @@ int read_file(const char *path, char **out, size_t *len) {
         return *out ? 0 : -ENOMEM;
 }
 
-/* Length of the well-formed UTF-8 prefix of s.  Rendered messages run to
- * 100 KB and more and are mostly ASCII markup: eight bytes at a time. */
-static size_t utf8_valid_prefix(const unsigned char *s, size_t len) {
+/* What utf8_decode() accepts, spelled out per lead byte (the bounds on the
+ * second byte exclude overlongs, surrogates and values past U+10FFFF):
+ * every value a render emits is checked, so this is a hot loop.  Most text
+ * is ASCII (markup, names, numbers): eight bytes at a time. */
+size_t utf8_valid_prefix(const char *str, size_t len) {
+        const unsigned char *s = (const unsigned char *)str;
         size_t i = 0;
-        uint32_t cp;
         while (i < len) {
-                uint64_t v;
-                if (i + 8 <= len && (memcpy(&v, s + i, 8), (v & UINT64_C(0x8080808080808080)) == 0)) {
-                        i += 8;
+                unsigned c = s[i];
+                if (c < 0x80) {
+                        uint64_t v;
+                        if (i + 8 <= len && (memcpy(&v, s + i, 8), (v & UINT64_C(0x8080808080808080)) == 0))
+                                i += 8;
+                        else
+                                i++;
                         continue;
                 }
-                if (s[i] < 0x80) {
-                        i++;
-                        continue;
-                }
-                size_t n = utf8_decode(s + i, len - i, &cp);
-                if (n == 0)
+                size_t left = len - i;
+                if (c >= 0xC2 && c <= 0xDF) {
+                        if (left < 2 || (s[i + 1] & 0xC0) != 0x80)
+                                break;
+                        i += 2;
+                } else if (c >= 0xE0 && c <= 0xEF) {
+                        unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+                        if (left < 3 || s[i + 1] < lo || s[i + 1] > hi || (s[i + 2] & 0xC0) != 0x80)
+                                break;
+                        i += 3;
+                } else if (c >= 0xF0 && c <= 0xF4) {
+                        unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+                        if (left < 4 || s[i + 1] < lo || s[i + 1] > hi || (s[i + 2] & 0xC0) != 0x80 ||
+                            (s[i + 3] & 0xC0) != 0x80)
+                                break;
+                        i += 4;
+                } else
                         break;
-                i += n;
         }
         return i;
 }
 
 bool utf8_valid(const char *s) {
         size_t len = strlen(s);
-        return utf8_valid_prefix((const unsigned char *)s, len) == len;
+        return utf8_valid_prefix(s, len) == len;
 }
 
 /* Replaces every malformed UTF-8 sequence in *s (one byte at a time, as
@@ -121,7 +143,7 @@ bool utf8_valid(const char *s) {
 int utf8_repair(char **s) {
         const unsigned char *p = (const unsigned char *)*s;
         size_t len = strlen(*s);
-        size_t i = utf8_valid_prefix(p, len);
+        size_t i = utf8_valid_prefix(*s, len);
         if (i == len)
                 return 0;
 
@@ -137,7 +159,7 @@ int utf8_repair(char **s) {
                 replaced++;
                 p += i + 1;
                 len -= i + 1;
-                i = utf8_valid_prefix(p, len);
+                i = utf8_valid_prefix((const char *)p, len);
         }
         char *fixed = buf_steal(&b);
         if (!fixed)
@@ -145,6 +167,45 @@ int utf8_repair(char **s) {
         free(*s);
         *s = fixed;
         return replaced;
+}
+
+/* Whether the malformed sequence at s is only cut short by the end of the
+ * text: a lead byte followed by fewer continuation bytes than it needs, so
+ * that more text could still make it well-formed (or prove it overlong). */
+static bool utf8_cut_short(const unsigned char *s, size_t left) {
+        size_t n = (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+        if (left >= n)
+                return false;
+        for (size_t i = 1; i < left; i++)
+                if ((s[i] & 0xC0) != 0x80)
+                        return false;
+        return true;
+}
+
+/* utf8_repair() a piece at a time, for text produced in pieces (a rendering
+ * of template text and values): the verdict on a byte depends on the three
+ * bytes after it at most, so only a sequence at the very end of a piece can
+ * need the next piece's bytes. */
+int utf8_repair_append(struct buf *b, const char *s, size_t len, bool final, size_t *replaced,
+                       size_t *unjudged) {
+        size_t i = 0;
+        *unjudged = 0;
+        for (;;) {
+                size_t n = utf8_valid_prefix(s + i, len - i);
+                if (buf_append(b, s + i, n) < 0)
+                        return -ENOMEM;
+                i += n;
+                if (i == len)
+                        return 0;
+                if (!final && utf8_cut_short((const unsigned char *)s + i, len - i)) {
+                        *unjudged = len - i;
+                        return buf_append(b, s + i, len - i);
+                }
+                if (buf_append(b, "\xEF\xBF\xBD", 3) < 0)
+                        return -ENOMEM;
+                (*replaced)++;
+                i++;
+        }
 }
 
 /* Cuts well-formed UTF-8 text longer than max_chars characters at a

@@ -79,9 +79,19 @@ int read_file(const char *path, char **out, size_t *len);
 size_t utf8_decode(const unsigned char *s, size_t left, uint32_t *cp);
 /* Whether s is entirely well-formed UTF-8. */
 bool utf8_valid(const char *s);
+/* Length of the well-formed UTF-8 prefix of s[0..len). */
+size_t utf8_valid_prefix(const char *s, size_t len);
 /* Replaces malformed UTF-8 in the heap string *s with U+FFFD; returns the
  * number of replacements or -ENOMEM. */
 int utf8_repair(char **s);
+/* Appends s[0..len) to b with malformed UTF-8 replaced as utf8_repair()
+ * replaces it in a text that goes on after s.  Unless final, a sequence
+ * that the end of s cuts short and that what follows could still complete
+ * is appended unjudged: *unjudged is its length (else 0), and the caller
+ * passes those bytes again ahead of what follows.  Adds the replacements
+ * to *replaced; returns 0 or -ENOMEM. */
+int utf8_repair_append(struct buf *b, const char *s, size_t len, bool final, size_t *replaced,
+                       size_t *unjudged);
 /* Shortens well-formed UTF-8 to max_chars characters ending in U+2026;
  * returns the original length in characters, or 0 if it fitted. */
 size_t utf8_shorten(char *s, size_t max_chars);

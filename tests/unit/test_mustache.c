@@ -407,6 +407,135 @@ static void test_utf8_passthrough(void **state) {
               "张三:甲、乙、");
 }
 
+/* mustache_render_utf8() must give what repairing the whole rendering
+ * gave before it (utf8_repair() of mustache_render()'s output), byte for
+ * byte and replacement for replacement, although it checks only values
+ * and template text that is malformed.  Returns the replacements. */
+static size_t check_utf8(const char *template, json_object *ctx, enum mustache_escape esc,
+                         const char *const *partials, size_t n_partials) {
+        _cleanup_(mustache_freep) struct mustache *tpl = NULL;
+        assert_int_equal(mustache_parse(template, strlen(template), 1, &tpl, NULL), 0);
+        struct partial_store store = {.sources = partials, .n = n_partials};
+        _cleanup_buf_ struct buf raw = {0}, out = {0};
+        assert_int_equal(mustache_render(tpl, ctx, esc, store_lookup, &store, &raw), 0);
+        size_t replaced = 12345;
+        assert_int_equal(mustache_render_utf8(tpl, ctx, esc, store_lookup, &store, &out, &replaced), 0);
+        store_done(&store);
+        _cleanup_free_ char *want = buf_steal(&raw);
+        assert_non_null(want);
+        int r = utf8_repair(&want);
+        assert_true(r >= 0);
+        if (strcmp(out.data, want) != 0 || replaced != (size_t)r)
+                print_message("template [%s]: %zu replaced, want %d\n", template, replaced, r);
+        assert_string_equal(out.data, want);
+        assert_int_equal(out.len, strlen(want));
+        assert_int_equal(replaced, r);
+        assert_true(utf8_valid(out.data));
+        return replaced;
+}
+
+static json_object *strings_ctx(const char *a, const char *b, const char *c) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "a", json_object_new_string(a));
+        json_object_object_add(o, "b", json_object_new_string(b));
+        json_object_object_add(o, "c", json_object_new_string(c));
+        return o;
+}
+
+/* Malformed UTF-8 in data (and in template text) becomes U+FFFD as it is
+ * emitted, exactly as if the whole output had been repaired afterwards:
+ * a sequence cut short at the end of one value may be completed by the
+ * next value, but never by template text or numbers. */
+static void test_utf8_by_construction(void **state) {
+        (void)state;
+        static const struct {
+                const char *tpl, *a, *b, *c;
+                size_t replaced;
+        } cases[] = {
+                /* 中 split over two and three values: well-formed output. */
+                {"{{a}}{{b}}", "\xE4\xB8", "\xAD", "", 0},
+                {"{{a}}{{b}}{{c}}", "\xE4", "\xB8", "\xAD", 0},
+                {"{{a}}{{#l}}{{b}}{{/l}}{{c}}", "\xF0\x9F", "\x98", "\x80", 0},
+                /* ... but not when anything else comes between. */
+                {"{{a}}x{{b}}", "\xE4\xB8", "\xAD", "", 3},
+                {"{{a}}{{n}}{{b}}", "\xE4\xB8", "\xAD", "", 3},
+                {"{{a}}<{{b}}", "\xE4\xB8", "\xAD", "", 3},
+                /* Cut short at the end of the output, of a section. */
+                {"{{a}}", "ok\xE4\xB8", "", "", 2},
+                {"{{#l}}{{a}}{{/l}}", "\xF0\x9F\x98", "", "", 3},
+                /* An empty value or a missing name adds no bytes. */
+                {"{{a}}{{c}}{{nope}}{{b}}", "\xE2\x82", "\xAC", "", 0},
+                /* Overlongs, surrogates, past U+10FFFF, bytes no sequence
+                 * starts with, lone continuation bytes. */
+                {"[{{a}}|{{b}}|{{c}}]", "\xC0\x80\xE0\x80\x80", "\xED\xA0\x80\xF4\x90\x80\x80", "\xF5\xFF\x80\xBF", 16},
+                {"{{a}}{{b}}", "\xE0", "\x9F\xBF", "", 3},
+                {"{{a}}{{b}}", "\xED", "\xBF\xBF", "", 3},
+                {"{{a}}{{b}}", "\xC3", "\x28", "", 1},
+                /* Malformed template text, alone and next to values. */
+                {"\xE4{{a}}", "\xB8\xAD", "", "", 0},
+                {"{{a}}\xAD x \xFF", "\xE4\xB8", "", "", 1},
+                {"\xF0\x9F{{a}}\x80", "\x98", "", "", 0},
+                {"\xC3 {{a}}", "\xA9", "", "", 2},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_json_ json_object *ctx = strings_ctx(cases[i].a, cases[i].b, cases[i].c);
+                json_object_object_add(ctx, "n", json_object_new_int(7));
+                json_object_object_add(ctx, "l", json_object_new_array());
+                json_object_array_add(json_object_object_get(ctx, "l"), json_object_new_boolean(1));
+                for (int esc = 0; esc < 2; esc++)
+                        assert_int_equal(check_utf8(cases[i].tpl, ctx, (enum mustache_escape)esc, NULL, 0),
+                                         cases[i].replaced);
+        }
+
+        /* Random values from hostile pieces, in templates where values
+         * meet each other, template text (well-formed or not), numbers,
+         * escapes, section ends, indented partials and the end. */
+        static const char *const pieces[] = {
+                "a", " ", "&", "<", "\"", "\n", "中", "é", "😀", "\xE4\xB8", "\xE4", "\xB8", "\xAD", "\xB8\xAD",
+                "\xF0\x9F", "\xF0\x9F\x98", "\x98\x80", "\x80", "\xC0\x80", "\xC1\xBF", "\xE0\x80\x80",
+                "\xE0\xA0\x80", "\xF0\x80\x80\x80", "\xF0\x90\x80\x80", "\xED\xA0\x80", "\xED\x9F\xBF",
+                "\xF4\x8F\xBF\xBF", "\xF4\x90\x80\x80", "\xF5", "\xFE", "\xFF", "\xC3", "\xC3\x28", "\xE2\x82",
+                "\xE2\x28\xA1", "12345678",
+        };
+        static const char *const templates[] = {
+                "{{a}}{{b}}{{c}}",
+                "{{{a}}}{{{b}}}|{{c}}\n",
+                "<{{a}}>{{#l}}{{.}}{{/l}}{{b}}{{^l}}x{{/l}}{{c}}",
+                "\xE4{{a}}\xB8{{b}}\xF0\x9F{{c}}\x98",
+                "{{#l}}\n  {{a}}{{.}}\n{{/l}}{{n}}{{b}}\xC3",
+                "  {{>p}}\n{{c}}",
+        };
+        static const char *const partials[] = {"p", "{{a}}\n{{b}}\xE2\x82\n\xAC{{c}}\n"};
+        uint64_t rng = 0x9E3779B97F4A7C15ULL;
+        size_t total = 0;
+        for (int iter = 0; iter < 3000; iter++) {
+                char v[3][32];
+                for (int k = 0; k < 3; k++) {
+                        size_t n = 0;
+                        v[k][0] = '\0';
+                        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+                        for (uint64_t m = rng % 4, x = rng >> 8; m > 0; m--, x /= ELEMENTSOF(pieces)) {
+                                const char *p = pieces[x % ELEMENTSOF(pieces)];
+                                memcpy(v[k] + n, p, strlen(p) + 1);
+                                n += strlen(p);
+                        }
+                }
+                _cleanup_json_ json_object *ctx = strings_ctx(v[0], v[1], v[2]);
+                json_object_object_add(ctx, "n", json_object_new_double(1.5));
+                json_object *l = json_object_new_array();
+                for (uint64_t m = rng % 3; m > 0; m--)
+                        json_object_array_add(l, json_object_new_string(v[m % 3]));
+                json_object_object_add(ctx, "l", l);
+                const char *tpl = templates[iter % ELEMENTSOF(templates)];
+                total += check_utf8(tpl, ctx, (enum mustache_escape)(iter / ELEMENTSOF(templates) % 2), partials, 1);
+        }
+        assert_true(total > 1000); /* the inputs were hostile enough */
+
+        /* Well-formed data renders as mustache_render() renders it. */
+        _cleanup_json_ json_object *ctx = strings_ctx("王伟 <A&B>", "😀 ok", "");
+        assert_int_equal(check_utf8("{{a}}|{{{b}}}|{{c}}", ctx, MUSTACHE_ESCAPE_HTML, NULL, 0), 0);
+}
+
 static void test_escape_modes(void **state) {
         (void)state;
         const char *tpl = "{{v}}|{{{v}}}|{{& v}}";
@@ -557,6 +686,10 @@ static void test_render_sizes(void **state) {
                 assert_int_equal(mustache_render(tpl, big, MUSTACHE_ESCAPE_HTML, NULL, NULL, &a), 0);
                 assert_int_equal(a.len, 50000);
                 assert_int_equal(strlen(a.data), 50000);
+                /* Once the size is known, the buffer is that much and a
+                 * sixteenth, not the next power of two. */
+                if (k > 0)
+                        assert_true(a.cap <= 50000 + 50000 / 16 + 64 + 1);
                 assert_int_equal(mustache_render(tpl, small, MUSTACHE_ESCAPE_HTML, NULL, NULL, &b), 0);
                 assert_string_equal(b.data, "x");
                 assert_int_equal(buf_puts(&c, "head:"), 0);
@@ -828,6 +961,7 @@ static void benchmark(void) {
 int main(void) {
         const struct CMUnitTest extras[] = {
                 cmocka_unit_test(test_utf8_passthrough),
+                cmocka_unit_test(test_utf8_by_construction),
                 cmocka_unit_test(test_escape_modes),
                 cmocka_unit_test(test_value_formatting),
                 cmocka_unit_test(test_section_truthiness),

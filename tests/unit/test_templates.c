@@ -139,6 +139,33 @@ static void test_malformed_utf8_and_long_subject(void **state) {
         assert_string_equal(ascii, "abcdefg\xE2\x80\xA6"); /* room for the 3-byte ellipsis */
 }
 
+/* utf8_valid_prefix() spells out per lead byte what utf8_decode() accepts;
+ * compared on every pair of leading bytes followed by bytes of each kind. */
+static void test_utf8_valid_prefix(void **state) {
+        (void)state;
+        static const unsigned char tails[] = {0x41, 0x80, 0xBF, 0xC3};
+        for (unsigned b0 = 0; b0 < 256; b0++)
+                for (unsigned b1 = 0; b1 < 256; b1++)
+                        for (unsigned t = 0; t < 16; t++) {
+                                unsigned char s[4] = {(unsigned char)b0, (unsigned char)b1, tails[t % 4], tails[t / 4]};
+                                for (size_t len = 1; len <= 4; len++) {
+                                        /* The reference: decode characters until one fails. */
+                                        size_t want = 0, n;
+                                        uint32_t cp;
+                                        while (want < len && (n = utf8_decode(s + want, len - want, &cp)) > 0)
+                                                want += n;
+                                        size_t got = utf8_valid_prefix((const char *)s, len);
+                                        if (got != want)
+                                                print_message("%02x %02x %02x %02x len %zu: %zu, want %zu\n", s[0], s[1],
+                                                              s[2], s[3], len, got, want);
+                                        assert_int_equal(got, want);
+                                }
+                        }
+        /* The eight-bytes-at-a-time path, and a stop right after it. */
+        assert_int_equal(utf8_valid_prefix("abcdefgh\xE4\xB8\xADijklmnop", 19), 19);
+        assert_int_equal(utf8_valid_prefix("abcdefghijklmnop\xFF", 17), 16);
+}
+
 static void test_broken_template_rejects_the_whole_set(void **state) {
         (void)state;
         /* A reload that meets a broken file fails as a whole: the caller keeps the old set. */
@@ -184,6 +211,7 @@ int main(void) {
                 cmocka_unit_test(test_locale_fallback),
                 cmocka_unit_test(test_sms_and_subject_flattening),
                 cmocka_unit_test(test_malformed_utf8_and_long_subject),
+                cmocka_unit_test(test_utf8_valid_prefix),
                 cmocka_unit_test(test_broken_template_rejects_the_whole_set),
                 cmocka_unit_test(test_missing_directory),
                 cmocka_unit_test(test_default_templates_parse),
