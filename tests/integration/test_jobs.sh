@@ -230,6 +230,14 @@ t=$(mail_to alice@example.com text)
 assert_contains "$t" "Here is what needs your attention today, 2026-11-24." "digest of the 24th sent"
 assert_eq "0" "$(grep -c 'Kim Complainer' <<<"$t")" "built at send time: a complaint resolved after planning is not listed"
 psql_val "UPDATE crm.complaints SET resolved_at = NULL WHERE id = 1" >/dev/null
+# send_empty = true: Emma (UTC, 08:00) gets her empty digest of the 25th.
+DIGE=$T_TMP/digest-empty.conf
+conf "$DIGE" 'digest: { schedule = "*/15 * * * *"; effective_from = "2026-11-01"; send_empty = true; };'
+mark
+run "digest with send_empty" "$DIGE" 2026-11-25T13:45:00Z
+settle
+assert_contains "$(who_since)" "emma@example.com|Your customer digest for 2026-11-25: nothing due" "send_empty: the empty digest is sent"
+assert_contains "$(mail_to emma@example.com text)" "Nothing needs your attention today." "send_empty: it says there is nothing to do"
 
 # ============================================================ follow_ups
 FU=$T_TMP/follow_ups.conf
