@@ -141,9 +141,14 @@ CREATE INDEX IF NOT EXISTS customers_created_idx
     ON crm.customers (created_at)
     WHERE active;
 
--- Receivables: only unpaid invoices, by how overdue they are.
-CREATE INDEX IF NOT EXISTS invoices_unpaid_due_idx
-    ON crm.invoices (due_on)
+-- Receivables: only unpaid invoices, by how overdue they are.  The ladder
+-- reads a few days of due dates per level and needs every column below of
+-- each of those invoices: carried in the index, they are read index-only,
+-- without a visit to one invoice row per message (a fifth of the planning
+-- time at a million customers).  Supersedes invoices_unpaid_due_idx (due_on
+-- only), which an existing install may drop.
+CREATE INDEX IF NOT EXISTS invoices_unpaid_due_cover_idx
+    ON crm.invoices (due_on) INCLUDE (id, customer_id, number, amount, currency, issued_on)
     WHERE paid_on IS NULL;
 
 -- Digest: a rep's customers' unpaid invoices, one short probe per customer

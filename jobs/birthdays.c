@@ -7,7 +7,14 @@
  * plus max_lateness days back, so a daemon that was down yesterday still
  * greets yesterday's customers if max_lateness allows, and the dedupe key
  * (birthday:CHANNEL:CUSTOMER:YEAR) makes re-planning harmless.  Feb 29
- * birthdays are always candidates and resolved by the feb29 policy. */
+ * birthdays are always candidates and resolved by the feb29 policy.
+ *
+ * Cost: one probe of the (month, day) index per candidate date and one
+ * read of each candidate's row -- every candidate is checked, for the
+ * skip reasons too.  What depends only on the zone and the date (zone
+ * validity, local today, this year's occurrence, send time) is computed
+ * once per (zone, month, day), and reps are read only for the customers
+ * that are due. */
 #include "jobs.h"
 
 static const char *const feb29_choices[] = {"feb28", "mar1", "skip", NULL};
@@ -41,63 +48,60 @@ static const char plan_sql[] =
         "                            (now AT TIME ZONE 'UTC')::date + 1, interval '1 day') AS g\n"
         "  UNION SELECT 2, 29\n"
         "),\n"
-        /* The zone list is built once per statement (pg_timezone_names reads
-         * the zone files) and looked up by hash (a hashed subplan): one probe
-         * per candidate, not a scan of ~1,200 names each. */
+        /* pg_timezone_names reads the zone files: once per statement, and
+         * probed once per distinct zone (in occ), not once per customer. */
         "zones AS MATERIALIZED (SELECT name FROM pg_timezone_names),\n"
-        "cand AS (\n"
+        /* The only per-customer read: the birthday index and the row.  The
+         * rep is looked up later, for the customers that are due. */
+        "cand AS MATERIALIZED (\n"
         "  SELECT c.id, c.name, c.tier, c.email, c.phone, c.birthday, c.consent_email, c.consent_sms,\n"
+        "         c.rep_id AS crep_id,\n"
         "         coalesce(nullif(c.time_zone, ''), cfg.dtz) AS tz,\n"
         "         coalesce(nullif(c.locale, ''), cfg.dloc) AS locale,\n"
-        "         r.id AS rep_id, r.name AS rep_name, r.email AS rep_email, r.phone AS rep_phone\n"
+        "         days.m AS bm, days.d AS bd\n"
         "  FROM cfg CROSS JOIN days\n"
         "  JOIN crm.customers c ON extract(month FROM c.birthday) = days.m AND extract(day FROM c.birthday) = days.d\n"
-        "  LEFT JOIN crm.reps r ON r.id = c.rep_id AND r.active\n"
         "  WHERE c.active\n"
         "),\n"
-        "loc AS MATERIALIZED (\n"
-        "  SELECT cand.*, z.tz_ok,\n"
-        "         CASE WHEN z.tz_ok THEN (cfg.now AT TIME ZONE cand.tz)::date END AS today,\n"
-        "         extract(month FROM cand.birthday)::int AS bm, extract(day FROM cand.birthday)::int AS bd\n"
-        "  FROM cand CROSS JOIN cfg,\n"
-        "       LATERAL (SELECT cand.tz IN (SELECT name FROM zones) AS tz_ok) z\n"
-        "),\n"
-        /* This year's occurrence in the customer's calendar, or last year's
+        /* What depends only on the zone and the month/day -- the local date,
+         * this year's occurrence in the customer's calendar, or last year's
          * if this year's is still ahead (late December / early January) or
-         * does not exist (feb29 = skip in a common year). */
-        "occ2 AS (\n"
-        "  SELECT loc.*,\n"
-        "         CASE WHEN loc.bm = 2 AND loc.bd = 29\n"
-        "                   AND NOT (y.y % 4 = 0 AND (y.y % 100 <> 0 OR y.y % 400 = 0)) THEN\n"
-        "                CASE cfg.feb29 WHEN 'feb28' THEN make_date(y.y, 2, 28) WHEN 'mar1' THEN make_date(y.y, 3, 1) END\n"
-        "              ELSE make_date(y.y, loc.bm, loc.bd) END AS this_year,\n"
-        "         CASE WHEN loc.bm = 2 AND loc.bd = 29\n"
-        "                   AND NOT ((y.y - 1) % 4 = 0 AND ((y.y - 1) % 100 <> 0 OR (y.y - 1) % 400 = 0)) THEN\n"
-        "                CASE cfg.feb29 WHEN 'feb28' THEN make_date(y.y - 1, 2, 28) WHEN 'mar1' THEN make_date(y.y - 1, 3, 1) END\n"
-        "              ELSE make_date(y.y - 1, loc.bm, loc.bd) END AS last_year\n"
-        "  FROM loc CROSS JOIN cfg, LATERAL (SELECT extract(year FROM loc.today)::int AS y) y\n"
+         * does not exist (feb29 = skip in a common year), and its send time
+         * -- is computed once per (zone, month, day): a few zones times a few
+         * dates, however many customers share them. */
+        "occ AS MATERIALIZED (\n"
+        "  SELECT z.tz, z.tz_ok, l.today, days.m, days.d, o.occ,\n"
+        "         CASE WHEN l.today IS NULL THEN NULL ELSE (o.occ + cfg.send_at) AT TIME ZONE z.tz END AS not_before\n"
+        "  FROM (SELECT t.tz, t.tz IN (SELECT name FROM zones) AS tz_ok FROM (SELECT DISTINCT tz FROM cand) t) z\n"
+        "  CROSS JOIN days CROSS JOIN cfg,\n"
+        "  LATERAL (SELECT CASE WHEN z.tz_ok THEN (cfg.now AT TIME ZONE z.tz)::date END AS today) l,\n"
+        "  LATERAL (SELECT extract(year FROM l.today)::int AS y) y,\n"
+        "  LATERAL (SELECT\n"
+        "    CASE WHEN days.m = 2 AND days.d = 29 AND NOT (y.y % 4 = 0 AND (y.y % 100 <> 0 OR y.y % 400 = 0)) THEN\n"
+        "           CASE cfg.feb29 WHEN 'feb28' THEN make_date(y.y, 2, 28) WHEN 'mar1' THEN make_date(y.y, 3, 1) END\n"
+        "         ELSE make_date(y.y, days.m, days.d) END AS this_year,\n"
+        "    CASE WHEN days.m = 2 AND days.d = 29\n"
+        "              AND NOT ((y.y - 1) % 4 = 0 AND ((y.y - 1) % 100 <> 0 OR (y.y - 1) % 400 = 0)) THEN\n"
+        "           CASE cfg.feb29 WHEN 'feb28' THEN make_date(y.y - 1, 2, 28) WHEN 'mar1' THEN make_date(y.y - 1, 3, 1) END\n"
+        "         ELSE make_date(y.y - 1, days.m, days.d) END AS last_year) oy,\n"
+        "  LATERAL (SELECT CASE WHEN oy.this_year <= l.today THEN oy.this_year ELSE oy.last_year END AS occ) o\n"
+        "  WHERE l.today IS NULL OR o.occ IS NOT NULL\n"
         "),\n"
-        "occ AS (\n"
-        "  SELECT o.* FROM (\n"
-        "    SELECT occ2.*, CASE WHEN occ2.this_year <= occ2.today THEN occ2.this_year ELSE occ2.last_year END AS occ\n"
-        "    FROM occ2) o\n"
-        "  WHERE o.today IS NULL OR o.occ IS NOT NULL\n"
-        "),\n"
-        "per_channel AS (\n"
-        "  SELECT occ.*, ch.channel,\n"
-        "         CASE WHEN occ.today IS NULL THEN NULL ELSE ((occ.occ + cfg.send_at) AT TIME ZONE occ.tz) END AS not_before,\n"
+        "per_channel AS MATERIALIZED (\n"
+        "  SELECT c.*, o.tz_ok, o.today, o.occ, o.not_before, ch.channel,\n"
         "         CASE\n"
-        "           WHEN NOT occ.tz_ok THEN 'unknown time zone'\n"
-        "           WHEN occ.birthday > occ.today THEN 'birthday in the future'\n"
-        "           WHEN occ.birthday < DATE '1900-01-01' THEN 'implausible birthday'\n"
-        "           WHEN ch.channel = 'email' AND occ.consent_email AND occ.email IS NOT NULL\n"
-        "                AND NOT rapport.email_ok(occ.email) THEN 'invalid e-mail address'\n"
-        "           WHEN ch.channel = 'sms' AND occ.consent_sms AND occ.phone IS NOT NULL\n"
-        "                AND NOT rapport.phone_ok(occ.phone) THEN 'invalid phone number'\n"
+        "           WHEN NOT o.tz_ok THEN 'unknown time zone'\n"
+        "           WHEN c.birthday > o.today THEN 'birthday in the future'\n"
+        "           WHEN c.birthday < DATE '1900-01-01' THEN 'implausible birthday'\n"
+        "           WHEN ch.channel = 'email' AND c.consent_email AND c.email IS NOT NULL\n"
+        "                AND NOT rapport.email_ok(c.email) THEN 'invalid e-mail address'\n"
+        "           WHEN ch.channel = 'sms' AND c.consent_sms AND c.phone IS NOT NULL\n"
+        "                AND NOT rapport.phone_ok(c.phone) THEN 'invalid phone number'\n"
         "         END AS skip_reason,\n"
-        "         CASE ch.channel WHEN 'email' THEN occ.consent_email AND occ.email IS NOT NULL\n"
-        "                         WHEN 'sms' THEN occ.consent_sms AND occ.phone IS NOT NULL END AS reachable\n"
-        "  FROM occ, cfg, jsonb_array_elements_text(cfg.channels) AS ch(channel)\n"
+        "         CASE ch.channel WHEN 'email' THEN c.consent_email AND c.email IS NOT NULL\n"
+        "                         WHEN 'sms' THEN c.consent_sms AND c.phone IS NOT NULL END AS reachable\n"
+        "  FROM cand c JOIN occ o ON o.tz = c.tz AND o.m = c.bm AND o.d = c.bd\n"
+        "  CROSS JOIN cfg CROSS JOIN jsonb_array_elements_text(cfg.channels) AS ch(channel)\n"
         "),\n"
         "due AS (\n"
         "  SELECT p.*, CASE p.channel WHEN 'email' THEN lower(p.email) ELSE p.phone END AS recipient\n"
@@ -107,7 +111,8 @@ static const char plan_sql[] =
         "    AND cfg.now <= p.not_before + cfg.lateness\n"
         "),\n"
         "wanted AS (\n"
-        "  SELECT due.* FROM due\n"
+        "  SELECT due.*, r.id AS rep_id, r.name AS rep_name, r.email AS rep_email, r.phone AS rep_phone\n"
+        "  FROM due LEFT JOIN crm.reps r ON r.id = due.crep_id AND r.active\n"
         "  WHERE NOT EXISTS (SELECT 1 FROM rapport.suppression s WHERE s.address = due.recipient)\n"
         "),\n"
         "ins AS (\n"

@@ -9,7 +9,9 @@
  * Keys: complaint:ID:rep, complaint:ID:manager, survey:CHANNEL:ID.  Due
  * means the deadline (or survey day) has come, within max_lateness
  * (default 3 days) and on or after effective_from.  Both scans are ranges
- * on the partial indexes of open and of resolved complaints.  still_due
+ * on the partial indexes of open and of resolved complaints, followed by
+ * one customer probe per complaint; zone validity and the local date are
+ * worked out once per distinct recipient zone, not per message.  still_due
  * cancels an alert once the complaint is resolved, and a survey if the
  * complaint was reopened. */
 #include "jobs.h"
@@ -88,8 +90,8 @@ static const char plan_sql[] =
         "  LEFT JOIN crm.reps r ON r.id = c.rep_id\n"
         "  LEFT JOIN crm.reps m ON m.id = r.manager_id\n"
         "),\n"
-        "msg AS (\n"
-        "  SELECT b.*, ch.channel, t.*, t.who_tz IN (SELECT name FROM zones) AS tz_ok,\n"
+        "msg AS MATERIALIZED (\n"
+        "  SELECT b.*, ch.channel, t.*,\n"
         "         CASE WHEN b.audience = 'customer' THEN NULL\n"
         "              ELSE b.opened_at + make_interval(secs => (b.factor * b.hours * 3600)::double precision) END AS deadline\n"
         "  FROM base b CROSS JOIN cfg,\n"
@@ -112,16 +114,23 @@ static const char plan_sql[] =
         "              WHEN b.audience = 'rep' AND b.rep_active THEN b.rlocale ELSE b.mlocale END AS who_locale,\n"
         "         b.audience = 'rep' AND NOT b.rep_active AND b.mgr_active AS covering) t\n"
         "),\n"
+        "/* Whether a zone is known, the zone the message is timed in and its\n"
+        " * date today, once per distinct recipient zone rather than per message. */\n"
+        "mz AS MATERIALIZED (\n"
+        "  SELECT x.who_tz, x.tz_ok, l.tz, (cfg.now AT TIME ZONE l.tz)::date AS today\n"
+        "  FROM (SELECT d.who_tz, d.who_tz IN (SELECT name FROM zones) AS tz_ok FROM (SELECT DISTINCT who_tz FROM msg) d) x\n"
+        "  CROSS JOIN cfg, LATERAL (SELECT CASE WHEN x.tz_ok THEN x.who_tz ELSE cfg.dtz END AS tz) l\n"
+        "),\n"
         "timed AS (\n"
-        "  SELECT msg.*, l.tz, l.today,\n"
+        "  SELECT msg.*, l.tz_ok, l.tz, l.today,\n"
         "         CASE WHEN msg.audience = 'customer'\n"
         "              THEN (((msg.resolved_at AT TIME ZONE l.tz)::date + cfg.survey_after) + cfg.send_at) AT TIME ZONE l.tz\n"
         "              ELSE msg.deadline END AS not_before,\n"
         "         CASE\n"
-        "           WHEN msg.audience = 'customer' AND NOT msg.tz_ok THEN 'unknown time zone'\n"
+        "           WHEN msg.audience = 'customer' AND NOT l.tz_ok THEN 'unknown time zone'\n"
         "           WHEN msg.audience = 'rep' AND msg.who_rep_id IS NULL THEN 'no active owning rep or manager'\n"
         "           WHEN msg.audience = 'manager' AND msg.who_rep_id IS NULL THEN 'no active manager'\n"
-        "           WHEN NOT msg.tz_ok THEN 'rep has an unknown time zone'\n"
+        "           WHEN NOT l.tz_ok THEN 'rep has an unknown time zone'\n"
         "           WHEN msg.audience <> 'customer' AND NOT rapport.email_ok(msg.who_addr) THEN 'rep has an invalid e-mail address'\n"
         "           WHEN msg.audience = 'customer' AND msg.channel = 'email' AND msg.consent_email AND msg.email IS NOT NULL\n"
         "                AND NOT rapport.email_ok(msg.email) THEN 'invalid e-mail address'\n"
@@ -131,9 +140,7 @@ static const char plan_sql[] =
         "         CASE WHEN msg.audience <> 'customer' THEN true\n"
         "              WHEN msg.channel = 'email' THEN msg.consent_email AND msg.email IS NOT NULL\n"
         "              ELSE msg.consent_sms AND msg.phone IS NOT NULL END AS reachable\n"
-        "  FROM msg, cfg,\n"
-        "       LATERAL (SELECT CASE WHEN msg.tz_ok THEN msg.who_tz ELSE cfg.dtz END AS tz) z,\n"
-        "       LATERAL (SELECT z.tz, (cfg.now AT TIME ZONE z.tz)::date AS today) l\n"
+        "  FROM msg JOIN mz l ON l.who_tz = msg.who_tz CROSS JOIN cfg\n"
         "),\n"
         "due AS (\n"
         "  SELECT t.* FROM timed t, cfg\n"
