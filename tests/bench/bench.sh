@@ -221,6 +221,16 @@ if wants plan; then
             row plan "plan $job @ $label customers" "$med" "ms" "<=1000" "${counts[0]} message(s) planned$( ((same > 1)) && echo " (runs planned ${counts[*]})"); median of 3 (${times[0]}, ${times[1]}, ${times[2]} ms)"
             row plan "plan $job @ $label customers, jit=off" "${times[3]}" "ms" "" "same statement with PostgreSQL JIT disabled (PGOPTIONS=-c jit=off)"
         done
+        # The daemon plans on a connection it keeps: time each job again on
+        # one connection, four dry runs, the first (a new session touching
+        # every page for the first time) apart from the rest.
+        for job in $jobs_list; do
+            reset_queue
+            while IFS=$'\t' read -r name value unit note; do
+                [[ $name == *"warm connection" ]] || continue
+                row plan "${name/plan $job, warm connection/plan $job @ $label customers, warm connection}" "$value" "$unit" "<=1000" "$note"
+            done < <("$root/build/bench/bench_micro" plan "$T_TMP/plan-$job.conf" "$job" "$now_iso" 4 2>/dev/null)
+        done
         # The run above is the morning's first: every rep's digest hour has
         # come (demo reps have hours 7-9 in four zones).  Once the job runs
         # every few minutes, a run plans only the reps whose hour just came:
