@@ -180,7 +180,7 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
         const char *up[] = {run_id, planned, skipped, ret->skip_reasons};
         r = db_exec(conn, "Finishing the run",
                     "UPDATE rapport.job_runs SET status = 'ok', finished_at = clock_timestamp(),"
-                    " planned = $2, skipped = $3, skip_reasons = $4::jsonb WHERE id = $1",
+                    " planned = $2, skipped = $3, skip_reasons = $4::jsonb, cancelled = 0 WHERE id = $1",
                     4, up, NULL);
         if (r >= 0)
                 r = db_exec(conn, "Committing the plan", "COMMIT", 0, NULL, NULL);

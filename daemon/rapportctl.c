@@ -470,23 +470,26 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                 return r;
         json_object *root = json_object_new_object(), *jobs = json_object_new_array();
         if (!ctl->json)
-                printf("JOBS\n%-12s %-8s %-16s %-16s %-26s %-8s %-8s %s\n", "job", "enabled", "schedule", "zone", "last run", "status", "planned", "next run");
+                printf("JOBS\n%-12s %-8s %-16s %-16s %-26s %-8s %-8s %-8s %-9s %s\n", "job", "enabled", "schedule", "zone", "last run",
+                       "status", "planned", "skipped", "cancelled", "next run");
         for (size_t i = 0; i < c->n_jobs; i++) {
                 const struct job_config *j = &c->jobs[i];
                 const char *p[] = {j->name};
                 _cleanup_(PQclearp) PGresult *res = NULL;
                 db_exec(conn, "Reading job runs",
-                        "SELECT extract(epoch FROM scheduled_for)::bigint, status, coalesce(planned, 0), coalesce(skipped, 0), coalesce(error, '')"
+                        "SELECT extract(epoch FROM scheduled_for)::bigint, status, coalesce(planned, 0), coalesce(skipped, 0), coalesce(error, ''),"
+                        " coalesce(cancelled, 0)"
                         " FROM rapport.job_runs WHERE job = $1 AND status <> 'skipped' ORDER BY scheduled_for DESC LIMIT 1",
                         1, p, &res);
                 char last[64] = "never", next[64] = "-";
-                const char *status = "-", *planned = "0", *skipped = "0", *error = "";
+                const char *status = "-", *planned = "0", *skipped = "0", *error = "", *cancelled = "0";
                 if (res && PQntuples(res) > 0) {
                         tz_format_iso8601(j->tz, strtoll(PQgetvalue(res, 0, 0), NULL, 10), last, sizeof last);
                         status = PQgetvalue(res, 0, 1);
                         planned = PQgetvalue(res, 0, 2);
                         skipped = PQgetvalue(res, 0, 3);
                         error = PQgetvalue(res, 0, 4);
+                        cancelled = PQgetvalue(res, 0, 5);
                 }
                 int64_t n;
                 if (j->enabled && cron_next(&j->cron, j->tz, (int64_t)time(NULL), &n) == 0)
@@ -501,12 +504,13 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                         json_object_object_add(o, "last_status", json_object_new_string(status));
                         json_object_object_add(o, "last_planned", json_object_new_int64(atoll(planned)));
                         json_object_object_add(o, "last_skipped", json_object_new_int64(atoll(skipped)));
+                        json_object_object_add(o, "last_cancelled", json_object_new_int64(atoll(cancelled)));
                         json_object_object_add(o, "last_error", json_object_new_string(error));
                         json_object_object_add(o, "next_run", json_object_new_string(next));
                         json_object_array_add(jobs, o);
                 } else {
-                        printf("%-12s %-8s %-16s %-16s %-26s %-8s %-8s %s\n", j->name, j->enabled ? "yes" : "no", j->schedule,
-                               j->time_zone, last, status, planned, next);
+                        printf("%-12s %-8s %-16s %-16s %-26s %-8s %-8s %-8s %-9s %s\n", j->name, j->enabled ? "yes" : "no", j->schedule,
+                               j->time_zone, last, status, planned, skipped, cancelled, next);
                         if (*error)
                                 printf("  last error: %s\n", error);
                 }
@@ -865,7 +869,8 @@ static int cmd_cancel(struct ctl *ctl, int argc, char **argv) {
         const char *p[] = {argv[1]};
         return simple_update(ctl, "cancel", "Cancelling a message",
                              "WITH u AS (UPDATE rapport.outbox SET state = 'cancelled', last_error = 'cancelled by rapportctl',"
-                             " lease_token = NULL, updated_at = now() WHERE id = $1::bigint AND state = 'queued' RETURNING id)"
+                             " lease_token = NULL, updated_at = now() WHERE id = $1::bigint AND state = 'queued' RETURNING id, run_id),"
+                             " r AS (UPDATE rapport.job_runs j SET cancelled = coalesce(j.cancelled, 0) + 1 FROM u WHERE j.id = u.run_id)"
                              " INSERT INTO rapport.outbox_events (outbox_id, event, detail) SELECT id, 'cancelled', 'rapportctl cancel' FROM u",
                              1, p, "cancelled %ld message(s)", false);
 }

@@ -210,6 +210,10 @@ assert_eq "0" "$(grep -c 'ESCALATIONS' <<<"$t")" "rep digest: no escalations for
 assert_eq "rep has an unknown time zone" "$(psql_val "SELECT reason FROM rapport.skipped WHERE job = 'digest' AND customer_id = 6")" "rep with a bad zone skipped with a reason"
 assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE job = 'digest' AND rep_id IN (3, 6)")" "no digest for inactive or misconfigured reps"
 assert_eq "cancelled|nothing to report (send_empty = false)" "$(psql_val "SELECT state, last_error FROM rapport.outbox WHERE job = 'digest' AND rep_id = 7")" "idle rep: the digest built empty is cancelled, not sent"
+assert_eq "2|1" "$(psql_val "SELECT planned, cancelled FROM rapport.job_runs WHERE id = (SELECT run_id FROM rapport.outbox WHERE job = 'digest' AND rep_id = 7)")" \
+    "the run records what it planned and, later, what was cancelled of it"
+assert_exit 0 "status" -- "$RAPPORTCTL" --config "$DIG" status
+assert_contains "$T_OUT" "cancelled" "status: a cancelled column"
 mark
 run "digest again at 13:45Z" "$DIG" 2026-11-23T13:45:00Z
 assert_eq "" "$(who_since)" "one digest per rep per day"
