@@ -60,21 +60,22 @@ static int build_preview(PGconn *conn, const struct rapport_config *c, const str
         PGresult *copy = PQcopyResult(rows, PG_COPYRES_ATTRS);
         if (!copy)
                 return log_error_errno(-ENOMEM, "Building messages: %m");
-        int out = 0;
+        /* Both in id order (the preview's ORDER BY id, build_sql's
+         * contract): one merge pass, not a search per row. */
+        int out = 0, nb = PQntuples(built), k = 0;
         for (int i = 0; i < n; i++) {
-                int b = -1;
-                for (int k = 0; k < PQntuples(built) && b < 0; k++)
-                        if (strtoll(PQgetvalue(built, k, 0), NULL, 10) == ids[i])
-                                b = k;
+                while (k < nb && strtoll(PQgetvalue(built, k, 0), NULL, 10) < ids[i])
+                        k++;
+                int b = k < nb && strtoll(PQgetvalue(built, k, 0), NULL, 10) == ids[i] ? k : -1;
                 if (b >= 0 && !PQgetisnull(built, b, 1)) {
                         ret->cancelled_when_built++;
                         continue;
                 }
-                for (int k = 0; k < PQnfields(rows); k++) {
-                        bool ctx = k == 7 && b >= 0;
+                for (int f = 0; f < PQnfields(rows); f++) {
+                        bool ctx = f == 7 && b >= 0;
                         PGresult *from = ctx ? built : rows;
-                        int row = ctx ? b : i, col = ctx ? 2 : k;
-                        if (!PQsetvalue(copy, out, k, PQgetvalue(from, row, col),
+                        int row = ctx ? b : i, col = ctx ? 2 : f;
+                        if (!PQsetvalue(copy, out, f, PQgetvalue(from, row, col),
                                         PQgetisnull(from, row, col) ? -1 : PQgetlength(from, row, col))) {
                                 PQclear(copy);
                                 return log_error_errno(-ENOMEM, "Building messages: %m");

@@ -109,7 +109,7 @@ static const char plan_sql[] =
 
 /* Parameters as jobs.h says: $1 the claimed digests' outbox ids, $2 now,
  * $3 the job's settings, $4 the default time zone.  "Today" is the day
- * the digest was planned for, in the rep's zone. */
+ * the digest was planned for, in the rep's zone.  Rows come in id order. */
 static const char build_sql[] =
         "WITH cfg AS (\n"
         "  SELECT $2::timestamptz AS now, $4::text AS dtz, $3::jsonb AS s,\n"
@@ -361,7 +361,8 @@ static const char build_sql[] =
         "           'escalations', CASE WHEN b.esc_n > 0 THEN jsonb_build_object(\n"
         "               'count', b.esc_n, 'invoices', b.n_inv, 'complaints', b.n_cp,\n"
         "               'items', b.esc_items, 'more', greatest(b.esc_n - cfg.max_items, 0)) END) AS context\n"
-        "FROM body b, cfg\n";
+        "FROM body b, cfg\n"
+        "ORDER BY b.oid\n";
 
 const struct job_def job_digest = {
         .name = "digest",

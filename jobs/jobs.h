@@ -39,8 +39,8 @@ struct setting_spec {
  * Parameters of build_sql, for a job whose message is built when it is
  * sent: $1 bigint[] outbox ids, $2 timestamptz now, $3 jsonb the job's
  * settings, $4 text default time zone.  It returns (id bigint, reason
- * text, context jsonb) for every id it can build: a reason cancels the
- * message, otherwise the context replaces the planned one. */
+ * text, context jsonb) for every id it can build, in id order: a reason
+ * cancels the message, otherwise the context replaces the planned one. */
 struct job_def {
         const char *name;
         const char *description;

@@ -157,6 +157,10 @@ mark
 # due), Pago Pago 16:00 on the 22nd (rep 5: 07:00 was 11 h ago, within the
 # 12 h max_lateness), New York 22:00 on the 22nd (rep 2: 08:00 was 14 h ago,
 # too late: no stale digest).
+out=$("$RAPPORTCTL" --config "$DIG" run digest --dry-run --now 2026-11-23T03:00:00Z 2>&1)
+assert_eq "Subject: 2026-11-23 客户日报：7 项待办
+Subject: Your customer digest for 2026-11-22: 1 item
+Subject: Your customer digest for 2026-11-23: 1 item" "$(grep '^Subject: ' <<<"$out" | sort)" "dry run: every due digest built as it would be sent"
 run "digest at 03:00Z" "$DIG" 2026-11-23T03:00:00Z
 settle
 assert_eq "kiri@example.co.nz|Your customer digest for 2026-11-23: 1 item
