@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 
@@ -141,32 +142,19 @@ bool utf8_valid(const char *s) {
  * decoders conventionally do) with U+FFFD.  Returns how many it replaced,
  * or -ENOMEM (then *s is unchanged). */
 int utf8_repair(char **s) {
-        const unsigned char *p = (const unsigned char *)*s;
         size_t len = strlen(*s);
-        size_t i = utf8_valid_prefix(*s, len);
-        if (i == len)
+        if (utf8_valid_prefix(*s, len) == len)
                 return 0;
-
         _cleanup_buf_ struct buf b = {0};
-        int replaced = 0;
-        for (;;) {
-                if (buf_append(&b, (const char *)p, i) < 0)
-                        return -ENOMEM;
-                if (i == len)
-                        break;
-                if (buf_append(&b, "\xEF\xBF\xBD", 3) < 0)
-                        return -ENOMEM;
-                replaced++;
-                p += i + 1;
-                len -= i + 1;
-                i = utf8_valid_prefix((const char *)p, len);
-        }
+        size_t replaced = 0, unjudged;
+        if (utf8_repair_append(&b, *s, len, true, &replaced, &unjudged) < 0)
+                return -ENOMEM;
         char *fixed = buf_steal(&b);
         if (!fixed)
                 return -ENOMEM;
         free(*s);
         *s = fixed;
-        return replaced;
+        return replaced > INT_MAX ? INT_MAX : (int)replaced;
 }
 
 /* Whether the malformed sequence at s is only cut short by the end of the
