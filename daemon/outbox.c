@@ -190,16 +190,11 @@ static const struct db_stmt failed_stmt = {
                    "failed"),
         5,
 };
-/* A cancellation also counts against the run that planned the message
- * (job_runs.cancelled): most happen at send time, long after the run. */
 static const struct db_stmt cancelled_stmt = {
         "rapport_mark_cancelled",
-        "WITH u AS (UPDATE rapport.outbox SET state = 'cancelled', last_error = $4::text, lease_token = NULL, lease_until = NULL,"
-        "            updated_at = now(), provider_id = coalesce($3::text, provider_id)"
-        "           WHERE id = $1::bigint AND lease_token = $2::uuid AND state = 'sending' RETURNING id, run_id),\n"
-        " r AS (UPDATE rapport.job_runs j SET cancelled = coalesce(j.cancelled, 0) + 1 FROM u WHERE j.id = u.run_id)\n"
-        "INSERT INTO rapport.outbox_events (outbox_id, event, detail)\n"
-        "SELECT id, 'cancelled', $5::text FROM u RETURNING outbox_id",
+        RECORD_SQL("UPDATE rapport.outbox SET state = 'cancelled', last_error = $4::text, lease_token = NULL, lease_until = NULL,"
+                   " updated_at = now(), provider_id = coalesce($3::text, provider_id)",
+                   "cancelled"),
         5,
 };
 static const struct db_stmt released_stmt = {

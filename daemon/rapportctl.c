@@ -869,8 +869,7 @@ static int cmd_cancel(struct ctl *ctl, int argc, char **argv) {
         const char *p[] = {argv[1]};
         return simple_update(ctl, "cancel", "Cancelling a message",
                              "WITH u AS (UPDATE rapport.outbox SET state = 'cancelled', last_error = 'cancelled by rapportctl',"
-                             " lease_token = NULL, updated_at = now() WHERE id = $1::bigint AND state = 'queued' RETURNING id, run_id),"
-                             " r AS (UPDATE rapport.job_runs j SET cancelled = coalesce(j.cancelled, 0) + 1 FROM u WHERE j.id = u.run_id)"
+                             " lease_token = NULL, updated_at = now() WHERE id = $1::bigint AND state = 'queued' RETURNING id)"
                              " INSERT INTO rapport.outbox_events (outbox_id, event, detail) SELECT id, 'cancelled', 'rapportctl cancel' FROM u",
                              1, p, "cancelled %ld message(s)", false);
 }

@@ -62,6 +62,8 @@ id=$(psql_val "SELECT id FROM rapport.outbox WHERE customer_id = 2")
 assert_exit 0 "cancel" -- "$RAPPORTCTL" --config "$CONF" cancel "$id"
 assert_eq cancelled "$(psql_val "SELECT state FROM rapport.outbox WHERE id = $id")" "cancelled"
 assert_exit 65 "cancel twice: nothing to do" -- "$RAPPORTCTL" --config "$CONF" cancel "$id"
+assert_eq 1 "$(psql_val "SELECT cancelled FROM rapport.job_runs WHERE id = (SELECT run_id FROM rapport.outbox WHERE id = $id)")" \
+    "the cancellation counts against the run that planned it, once"
 assert_exit 0 "retry" -- "$RAPPORTCTL" --config "$CONF" retry "$id"
 assert_eq queued "$(psql_val "SELECT state FROM rapport.outbox WHERE id = $id")" "requeued"
 assert_exit 0 "show" -- "$RAPPORTCTL" --config "$CONF" show "$id"
