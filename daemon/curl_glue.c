@@ -87,6 +87,12 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+void curl_glue_kick(struct curl_glue *g) {
+        int running;
+        curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        check_finished(g);
+}
+
 static int on_now(sd_event_source *s, void *userdata) {
         return on_timer(s, 0, userdata);
 }

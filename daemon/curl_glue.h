@@ -19,6 +19,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct curl_glue *, curl_glue_free);
 
 /* Start a transfer; userdata comes back in the done callback. */
 int curl_glue_add(struct curl_glue *g, CURL *easy, void *userdata);
+/* Let curl act now on transfers just added (connect, write the request)
+ * instead of on the next turn of the loop: for a caller about to block
+ * on something else, such as a database round trip. */
+void curl_glue_kick(struct curl_glue *g);
 /* Abort a transfer that has not finished (no callback is made). */
 void curl_glue_remove(struct curl_glue *g, CURL *easy);
 unsigned curl_glue_running(const struct curl_glue *g);

@@ -25,6 +25,7 @@
 
 enum { CH_EMAIL, CH_SMS, CH_MAX };
 #define SPARE_MAX 64
+#define QUIET_CHANNEL_USEC 1000000ULL
 static const char *const channel_names[CH_MAX] = {"email", "sms"};
 
 struct transfer {
@@ -61,6 +62,12 @@ struct dispatcher {
         struct transfer *unrecorded; /* finished while the database was away */
         struct smtp_pool *smtp;
         unsigned n_inflight[CH_MAX];
+        /* A channel whose last claim came back short has nothing more due:
+         * it is not claimed again before this (monotonic) time unless
+         * something says there is new work (NOTIFY, the wake-up timer, an
+         * idle dispatcher).  Otherwise every completion on a busy channel
+         * would cost an empty claim on the quiet one. */
+        uint64_t quiet_until[CH_MAX];
         struct bucket bucket[CH_MAX];
         sd_event_source *wake;   /* next due message or rate token */
         sd_event_source *defer;  /* pump from a clean stack */
@@ -386,6 +393,11 @@ static void apply_build(struct dispatcher *d, struct outbox_msg *msgs, size_t n)
         }
 }
 
+static void channels_wake(struct dispatcher *d) {
+        for (int ch = 0; ch < CH_MAX; ch++)
+                d->quiet_until[ch] = 0;
+}
+
 static void arm_wake(struct dispatcher *d, uint64_t usec_from_now) {
         sd_event_source_set_time(d->wake, now_usec(d) + usec_from_now);
         sd_event_source_set_enabled(d->wake, SD_EVENT_ONESHOT);
@@ -460,9 +472,10 @@ static void release_ready(struct dispatcher *d, int ch) {
 static void pump(struct dispatcher *d) {
         if (d->pumping || !d->env->conn || PQstatus(d->env->conn) != CONNECTION_OK)
                 return;
-        flush_unrecorded(d);
-        if (d->stopping)
+        if (d->stopping) {
+                flush_unrecorded(d);
                 return;
+        }
         d->pumping = true;
         const struct rapport_config *c = d->env->cfg;
         bool claimed_full = false;
@@ -476,7 +489,7 @@ static void pump(struct dispatcher *d) {
                 while (d->n_inflight[ch] < conns) {
                         if (rq->head == rq->n) {
                                 ready_clear(rq);
-                                if (claimed)
+                                if (claimed || now_usec(d) < d->quiet_until[ch])
                                         break; /* one claim per channel per pump */
                                 claimed = true;
                                 struct outbox_claim_opts o = {
@@ -485,7 +498,10 @@ static void pump(struct dispatcher *d) {
                                         .quiet_start = ch == CH_SMS ? c->sms.quiet_start : c->email.quiet_start,
                                         .quiet_end = ch == CH_SMS ? c->sms.quiet_end : c->email.quiet_end,
                                 };
-                                if (outbox_claim(d->env->conn, &o, &rq->msgs, &rq->n) < 0 || rq->n == 0)
+                                if (outbox_claim(d->env->conn, &o, &rq->msgs, &rq->n) < 0)
+                                        break;
+                                d->quiet_until[ch] = (int)rq->n < o.limit ? now_usec(d) + QUIET_CHANNEL_USEC : 0;
+                                if (rq->n == 0)
                                         break;
                                 rq->claimed_usec = now_usec(d);
                                 if ((int)rq->n == o.limit)
@@ -510,6 +526,11 @@ static void pump(struct dispatcher *d) {
                 if (rq->head < rq->n)
                         claimed_full = true; /* claimed and waiting for a connection or a token */
         }
+        /* The outcomes that freed the connections are recorded only now,
+         * with the next messages already on their way: the e-mail threads
+         * and (kicked) curl send while this waits for the database. */
+        curl_glue_kick(d->glue);
+        flush_unrecorded(d);
         d->pumping = false;
 
         if (claimed_full && d->inflight == NULL) {
@@ -527,6 +548,8 @@ static void pump(struct dispatcher *d) {
         int64_t next = -1;
         if (outbox_next_due(d->env->conn, d->env->now, &next) < 0)
                 next = 60;
+        if (next == 0)
+                channels_wake(d); /* due now: claim every channel again */
         if (d->idle) {
                 /* --once: what is due now is done. */
                 if (next != 0 || d->env->now)
@@ -592,6 +615,7 @@ static void on_smtp_done(CURL *easy, CURLcode result, void *job, void *userdata)
 
 static int on_wake(sd_event_source *s, uint64_t usec, void *userdata) {
         (void)s, (void)usec;
+        channels_wake(userdata);
         pump(userdata);
         return 0;
 }
@@ -603,6 +627,7 @@ static int on_defer(sd_event_source *s, void *userdata) {
 }
 
 void dispatcher_kick(struct dispatcher *d) {
+        channels_wake(d);
         if (!d->stopping)
                 sd_event_source_set_enabled(d->defer, SD_EVENT_ONESHOT);
 }
