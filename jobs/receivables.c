@@ -16,7 +16,10 @@
  * carry at that level and channel because the ledger holds it.
  * Recipients: the rep level goes to the owning rep, or to the rep's manager
  * standing in when the rep is inactive; the manager level to the rep's
- * manager.  still_due cancels a message once every invoice in it is paid.
+ * manager.  The plan records which invoices a message is about; its
+ * content is built when it is sent (build_sql), from the invoices still
+ * unpaid then, so a reminder never lists an invoice paid since planning.
+ * still_due cancels a message once every invoice in it is paid.
  *
  * Cost: per distinct level, one range of the unpaid-invoice index by due_on
  * (etc/crm.sql's invoices_unpaid_due_cover_idx carries the invoice columns,
@@ -171,27 +174,15 @@ static const char plan_sql[] =
         "items AS (\n"
         "  SELECT w.* FROM wanted w JOIN led ON led.invoice_number = w.number AND led.level_days = w.days AND led.channel = w.channel\n"
         "),\n"
+        "/* One message per customer, level, channel and recipient.  Its content\n"
+        " * (the invoices still unpaid, totals, days overdue) is built when it is\n"
+        " * sent (build_sql): the plan carries only which invoices it is about. */\n"
         "grp AS (\n"
         "  SELECT i.customer_id, i.days, i.channel, i.audience, i.recipient, i.template,\n"
         "         min(i.who_name) AS who_name, min(i.who_rep_id) AS who_rep_id, min(i.who_locale) AS who_locale,\n"
-        "         min(i.who_tz) AS who_tz, bool_or(i.covering) AS covering,\n"
-        "         min(i.name) AS name, min(i.tier) AS tier, min(i.email) AS email, min(i.phone) AS phone,\n"
-        "         min(i.rep_id) AS rep_id, min(i.rep_name) AS rep_name, min(i.rep_email) AS rep_email, min(i.rep_phone) AS rep_phone,\n"
-        "         min(i.mgr_name) AS mgr_name,\n"
-        "         min(i.today) AS today,\n"
+        "         min(i.who_tz) AS who_tz, bool_or(i.covering) AS covering, min(i.rep_id) AS rep_id,\n"
         "         min(i.number) AS first_number, count(*) AS n, max(i.not_before) AS not_before,\n"
-        "         jsonb_agg(jsonb_build_object(\n"
-        "             'id', i.id, 'number', i.number,\n"
-        "             'amount', to_char(i.amount, 'FM999,999,999,999,990.00'), 'currency', i.currency,\n"
-        "             'issued_on', to_char(i.issued_on, 'YYYY-MM-DD'), 'due_on', to_char(i.due_on, 'YYYY-MM-DD'),\n"
-        "             'days_overdue', greatest(i.today - i.due_on, 0), 'days_until_due', greatest(i.due_on - i.today, 0),\n"
-        "             'days_overdue_plural', greatest(i.today - i.due_on, 0) <> 1,\n"
-        "             'overdue', i.today > i.due_on)\n"
-        "           ORDER BY i.due_on, i.number) AS invoices,\n"
-        "         jsonb_agg(i.id ORDER BY i.id) AS invoice_ids,\n"
-        "         array_agg(i.currency) AS currencies, array_agg(i.amount) AS amounts,\n"
-        "         min(i.currency) AS min_currency, max(i.currency) AS max_currency, sum(i.amount) AS total,\n"
-        "         max(i.today - i.due_on) AS max_days_overdue\n"
+        "         jsonb_agg(i.id ORDER BY i.id) AS invoice_ids\n"
         "  FROM items i\n"
         "  GROUP BY i.customer_id, i.days, i.channel, i.audience, i.recipient, i.template\n"
         "),\n"
@@ -202,32 +193,10 @@ static const char plan_sql[] =
         "  SELECT 'receivables', cfg.run_id, g.channel, g.audience, g.recipient, g.who_name, g.customer_id,\n"
         "         CASE WHEN g.audience = 'customer' THEN g.rep_id ELSE g.who_rep_id END,\n"
         "         g.template, g.who_locale, g.who_tz,\n"
-        "         jsonb_build_object(\n"
-        "           'customer', jsonb_build_object('id', g.customer_id, 'name', g.name, 'tier', g.tier, 'key_account', g.tier = 'A')\n"
-        "                       || CASE WHEN g.audience = 'customer' THEN '{}'::jsonb\n"
-        "                               ELSE jsonb_build_object('email', g.email, 'phone', g.phone) END,\n"
-        "           'rep', CASE WHEN g.rep_id IS NULL THEN NULL ELSE\n"
-        "                  jsonb_build_object('id', g.rep_id, 'name', g.rep_name, 'email', g.rep_email, 'phone', g.rep_phone) END,\n"
-        "           'recipient', jsonb_build_object('name', g.who_name),\n"
-        "           'covering', g.covering,\n"
-        "           'level', jsonb_build_object('days', g.days, 'before_due', g.days < 0, 'days_before', greatest(-g.days, 0),\n"
-        "                                       'bad_debt_risk', g.days >= cfg.bad_debt_days),\n"
-        "           'invoices', g.invoices,\n"
-        "           'invoice_ids', g.invoice_ids,\n"
-        "           'invoice_count', g.n,\n"
-        "           'multiple', g.n > 1,\n"
-        "           'max_days_overdue', greatest(g.max_days_overdue, 0),\n"
-        "           /* Nearly every message is in one currency: its total needs\n"
-        "            * no subquery of its own. */\n"
-        "           'totals', CASE WHEN g.min_currency = g.max_currency\n"
-        "                          THEN jsonb_build_array(jsonb_build_object('currency', g.min_currency,\n"
-        "                                                 'amount', to_char(g.total, 'FM999,999,999,999,990.00')))\n"
-        "                          ELSE (SELECT jsonb_agg(jsonb_build_object('currency', u.currency,\n"
-        "                                                                    'amount', to_char(u.total, 'FM999,999,999,999,990.00'))\n"
-        "                                                 ORDER BY u.currency)\n"
-        "                                FROM (SELECT x.currency, sum(x.amount) AS total\n"
-        "                                      FROM unnest(g.currencies, g.amounts) AS x(currency, amount) GROUP BY 1) u) END,\n"
-        "           'today', to_char(g.today, 'YYYY-MM-DD')),\n"
+        "         jsonb_build_object('customer', jsonb_build_object('id', g.customer_id),\n"
+        "                            'level', jsonb_build_object('days', g.days),\n"
+        "                            'covering', g.covering,\n"
+        "                            'invoice_ids', g.invoice_ids, 'invoice_count', g.n, 'multiple', g.n > 1),\n"
         "         false,\n"
         "         'dunning:' || g.first_number || ':' || g.days || ':' || g.channel,\n"
         "         g.not_before, g.not_before, g.not_before + cfg.lateness\n"
@@ -259,6 +228,76 @@ static const char still_due_sql[] =
         "                  JOIN crm.invoices v ON v.id = x.id::bigint\n"
         "                  WHERE v.paid_on IS NULL AND v.amount > 0)\n";
 
+/* The message as sent: only the invoices of the plan still unpaid (one
+ * paid since planning is neither listed nor totalled), totals per
+ * currency and days overdue as of the recipient's today, the customer and
+ * the owning rep as the CRM has them now.  A message whose invoices are
+ * all paid is cancelled with the reason. */
+static const char build_sql[] =
+        "WITH cfg AS (\n"
+        "  SELECT $2::timestamptz AS now, $4::text AS dtz, coalesce(($3::jsonb->>'bad_debt_days')::int, 60) AS bad_debt_days\n"
+        "),\n"
+        "m AS MATERIALIZED (\n"
+        "  SELECT o.id AS oid, o.audience, o.customer_id, o.recipient_name, o.context AS planned,\n"
+        "         (o.context->'level'->>'days')::int AS days,\n"
+        "         (cfg.now AT TIME ZONE coalesce(nullif(o.time_zone, ''), cfg.dtz))::date AS today\n"
+        "  FROM rapport.outbox o CROSS JOIN cfg\n"
+        "  WHERE o.id = ANY ($1::bigint[]) AND o.job = 'receivables'\n"
+        "),\n"
+        "inv AS MATERIALIZED (\n"
+        "  SELECT m.oid, m.today, v.id, v.number, v.amount, v.currency, v.issued_on, v.due_on\n"
+        "  FROM m, jsonb_array_elements_text(m.planned->'invoice_ids') AS x(id)\n"
+        "  JOIN crm.invoices v ON v.id = x.id::bigint\n"
+        "  WHERE v.paid_on IS NULL AND v.amount > 0\n"
+        "),\n"
+        "agg AS (\n"
+        "  SELECT i.oid, count(*) AS n, max(i.today - i.due_on) AS max_days_overdue,\n"
+        "         jsonb_agg(jsonb_build_object(\n"
+        "             'id', i.id, 'number', i.number,\n"
+        "             'amount', to_char(i.amount, 'FM999,999,999,999,990.00'), 'currency', i.currency,\n"
+        "             'issued_on', to_char(i.issued_on, 'YYYY-MM-DD'), 'due_on', to_char(i.due_on, 'YYYY-MM-DD'),\n"
+        "             'days_overdue', greatest(i.today - i.due_on, 0), 'days_until_due', greatest(i.due_on - i.today, 0),\n"
+        "             'days_overdue_plural', greatest(i.today - i.due_on, 0) <> 1,\n"
+        "             'overdue', i.today > i.due_on)\n"
+        "           ORDER BY i.due_on, i.number) AS invoices,\n"
+        "         jsonb_agg(i.id ORDER BY i.id) AS invoice_ids\n"
+        "  FROM inv i GROUP BY i.oid\n"
+        "),\n"
+        "tot AS (\n"
+        "  SELECT t.oid, jsonb_agg(jsonb_build_object('currency', t.currency,\n"
+        "                                             'amount', to_char(t.total, 'FM999,999,999,999,990.00'))\n"
+        "                          ORDER BY t.currency) AS totals\n"
+        "  FROM (SELECT i.oid, i.currency, sum(i.amount) AS total FROM inv i GROUP BY 1, 2) t\n"
+        "  GROUP BY t.oid\n"
+        ")\n"
+        "SELECT m.oid,\n"
+        "       CASE WHEN a.oid IS NULL THEN\n"
+        "         CASE WHEN jsonb_array_length(m.planned->'invoice_ids') = 1 THEN 'the invoice has been paid'\n"
+        "              ELSE 'every invoice in the message has been paid' END END AS reason,\n"
+        "       CASE WHEN a.oid IS NOT NULL THEN jsonb_build_object(\n"
+        "         'customer', jsonb_build_object('id', m.customer_id, 'name', c.name, 'tier', c.tier, 'key_account', c.tier = 'A')\n"
+        "                     || CASE WHEN m.audience = 'customer' THEN '{}'::jsonb\n"
+        "                             ELSE jsonb_build_object('email', c.email, 'phone', c.phone) END,\n"
+        "         'rep', CASE WHEN r.id IS NULL THEN NULL ELSE\n"
+        "                jsonb_build_object('id', r.id, 'name', r.name, 'email', r.email, 'phone', r.phone) END,\n"
+        "         'recipient', jsonb_build_object('name', m.recipient_name),\n"
+        "         'covering', coalesce((m.planned->>'covering')::boolean, false),\n"
+        "         'level', jsonb_build_object('days', m.days, 'before_due', m.days < 0, 'days_before', greatest(-m.days, 0),\n"
+        "                                     'bad_debt_risk', m.days >= cfg.bad_debt_days),\n"
+        "         'invoices', a.invoices,\n"
+        "         'invoice_ids', a.invoice_ids,\n"
+        "         'invoice_count', a.n,\n"
+        "         'multiple', a.n > 1,\n"
+        "         'max_days_overdue', greatest(a.max_days_overdue, 0),\n"
+        "         'totals', t.totals,\n"
+        "         'today', to_char(m.today, 'YYYY-MM-DD')) END AS context\n"
+        "FROM m CROSS JOIN cfg\n"
+        "LEFT JOIN agg a ON a.oid = m.oid\n"
+        "LEFT JOIN tot t ON t.oid = m.oid\n"
+        "LEFT JOIN crm.customers c ON c.id = m.customer_id\n"
+        "LEFT JOIN crm.reps r ON r.id = c.rep_id\n"
+        "ORDER BY m.oid\n";
+
 const struct job_def job_receivables = {
         .name = "receivables",
         .description = "dunning ladder: reminders to customers, call requests to reps, escalations to managers",
@@ -266,4 +305,5 @@ const struct job_def job_receivables = {
         .settings = receivables_settings,
         .plan_sql = plan_sql,
         .still_due_sql = still_due_sql,
+        .build_sql = build_sql,
 };

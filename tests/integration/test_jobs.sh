@@ -282,6 +282,18 @@ conf "$AR" 'receivables: {
              { days = 30; audience = "rep"; channels = ["email"]; template = "dunning_rep_call"; },
              { days = 60; audience = "manager"; channels = ["email"]; template = "dunning_manager"; } );
 };'
+# Added only now (the digests above count every customer): two invoices in
+# one New York reminder, one of them paid between planning and sending.
+psql -XAtq -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO crm.customers (id, name, tier, email, phone, birthday, time_zone, locale, rep_id,
+                           consent_email, consent_sms, next_follow_up, created_at, active) VALUES
+ (307, 'Pat Partial', 'B', 'pat@example.com', NULL, NULL, 'America/New_York', 'en', 2, false, false, NULL, '2020-01-01', true);
+INSERT INTO crm.invoices (customer_id, number, amount, currency, issued_on, due_on, paid_on) VALUES
+ (307, 'INV-307-A', 100.00, 'USD', '2026-10-23', '2026-11-22', NULL),
+ (307, 'INV-307-B', 200.00, 'EUR', '2026-10-23', '2026-11-22', NULL);
+INSERT INTO crm.interactions (customer_id, rep_id, kind, happened_at, note) VALUES
+ (307, 2, 'call', '2026-11-20T15:00:00Z', 'asked for a copy of the invoices');
+SQL
 mark
 sms_mark
 run "receivables at 12:00Z" "$AR" 2026-11-23T12:00:00Z
@@ -311,19 +323,28 @@ assert_eq "INV-301-A:1:email,INV-301-B:1:email,INV-301-C:15:email,INV-301-C:15:s
     "$(psql_val "SELECT string_agg(invoice_number || ':' || level_days || ':' || channel, ',' ORDER BY invoice_number, level_days, channel) FROM rapport.dunning_items WHERE customer_id = 301")" \
     "ledger: each invoice once per level and channel"
 assert_eq "invalid e-mail address" "$(psql_val "SELECT reason FROM rapport.skipped WHERE job = 'receivables' AND customer_id = 306")" "bad address skipped with a reason"
-assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE job = 'receivables' AND (context::text LIKE '%INV-301-OLD%' OR context::text LIKE '%INV-301-PAID%' OR customer_id = 601)")" \
+assert_eq "00" "$(psql_val "SELECT count(*) FROM rapport.dunning_items WHERE invoice_number IN ('INV-301-OLD', 'INV-301-PAID') OR customer_id = 601")$(psql_val "SELECT count(*) FROM rapport.outbox WHERE job = 'receivables' AND customer_id = 601")" \
     "years-old, paid and inactive customers' invoices not chased"
+assert_eq "2" "$(psql_val "SELECT context->>'invoice_count' FROM rapport.outbox WHERE dedupe_key = 'dunning:INV-307-A:1:email'")" \
+    "the plan holds which invoices a message is about (its content is built when sent)"
 assert_eq "2026-11-23" "$(psql_val "SELECT first_enabled FROM rapport.job_state WHERE job = 'receivables'")" \
     "effective_from defaults to the day the job was first enabled"
 assert_eq "queued" "$(state_of dunning:INV-302:1:email)" "New York reminder waits for 10:00 local"
 assert_eq "queued" "$(state_of dunning:INV-303:30:email)" "rep call request waits for the rep's 10:00"
 # The customer pays after planning, before sending.
-psql_val "UPDATE crm.invoices SET paid_on = '2026-11-23' WHERE number = 'INV-302'" >/dev/null
+psql_val "UPDATE crm.invoices SET paid_on = '2026-11-23' WHERE number IN ('INV-302', 'INV-307-A')" >/dev/null
 mark
 run "receivables at 15:30Z" "$AR" 2026-11-23T15:30:00Z
 settle
-assert_eq "alice@example.com|Please call Carl Caller: 1 invoice 30+ days overdue" "$(who_since)" "15:30Z: rep asked to call; the paid invoice is not chased"
+assert_eq "alice@example.com|Please call Carl Caller: 1 invoice 30+ days overdue
+pat@example.com|A friendly reminder: invoice INV-307-B past due" "$(who_since)" "15:30Z: rep asked to call; the paid invoices are not chased"
 assert_eq "cancelled" "$(state_of dunning:INV-302:1:email)" "invoice paid after planning: reminder cancelled at send time (still_due)"
+t=$(mail_to pat@example.com text)
+assert_contains "$t" "  - INV-307-B: EUR 200.00, due 2026-11-22 (1 day overdue)
+Total:
+  EUR 200.00
+" "one of two invoices paid after planning: the reminder lists and totals only the unpaid one"
+assert_eq "0" "$(grep -c 'INV-307-A\|USD' <<<"$t")" "the invoice paid after planning is not chased"
 mark
 sms_mark
 run "receivables again" "$AR" 2026-11-23T16:00:00Z
