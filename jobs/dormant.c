@@ -47,10 +47,14 @@ static const char plan_sql[] =
         "zones AS MATERIALIZED (SELECT name FROM pg_timezone_names),\n"
         /* The due window of each dormancy threshold, as a UTC superset with a
          * day of slack each side for the zones: a customer whose last
-         * activity falls in it may be due now.  Tiers other than A, B and C
-         * get 180 days whatever the configuration says. */
+         * activity falls in it may be due now.  It starts no earlier than
+         * effective_from allows (an episode due before it is never
+         * planned), so the first runs after a job is switched on read a
+         * day or two of activity, not max_lateness of it.  Tiers other
+         * than A, B and C get 180 days whatever the configuration says. */
         "win AS MATERIALIZED (\n"
-        "  SELECT d.days, cfg.now - make_interval(days => d.days + 2) - cfg.lateness AS lo,\n"
+        "  SELECT d.days, greatest(cfg.now - make_interval(days => d.days + 2) - cfg.lateness,\n"
+        "                          (cfg.eff_from - d.days - 2)::timestamp AT TIME ZONE 'UTC') AS lo,\n"
         "         cfg.now - make_interval(days => d.days - 1) AS hi\n"
         "  FROM cfg, (SELECT DISTINCT coalesce((cfg.s->'dormant_days'->>t.tier)::int, t.def) AS days\n"
         "             FROM cfg, (VALUES ('A', 30), ('B', 60), ('C', 180), (NULL, 180)) AS t(tier, def)) d\n"
