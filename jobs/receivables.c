@@ -5,15 +5,19 @@
  * and on or after effective_from.  Dunning is transactional: no consent
  * needed, no unsubscribe; suppressed addresses are still never contacted.
  *
- * A customer whose several invoices reach a level together gets ONE
- * message listing them with totals per currency.  "Once per invoice" is
- * therefore kept in a ledger, rapport.dunning_items (invoice number, level,
- * channel), not in the outbox key: the statement inserts the ledger rows
- * first and builds each message only from the rows it really inserted
- * (RETURNING), so a racing run can neither duplicate nor swallow an
- * invoice.  The message's dedupe key is dunning:FIRST-INVOICE:LEVEL:CHANNEL
- * — the smallest invoice number of the group, which no other message can
- * carry at that level and channel because the ledger holds it.
+ * A customer whose several invoices reach a level at the same time, at
+ * one level or at several, gets ONE message per recipient and channel
+ * listing them with totals per currency, in the words (template) of the
+ * highest level among them.  "Once per invoice" is therefore kept in a
+ * ledger, rapport.dunning_items (invoice number, level, channel), not in
+ * the outbox key: the statement inserts the ledger rows first and builds
+ * each message only from the rows it really inserted (RETURNING), so a
+ * racing run can neither duplicate nor swallow an invoice.  The message's
+ * dedupe key is dunning:FIRST-INVOICE:LEVEL:CHANNEL — LEVEL the highest of
+ * the group and FIRST-INVOICE the smallest invoice number at that level,
+ * which no other message can carry at that level and channel because the
+ * ledger holds it.  A level's channels are `channels` (a list) or
+ * `channel` (one).
  * Recipients: the rep level goes to the owning rep, or to the rep's manager
  * standing in when the rep is inactive; the manager level to the rep's
  * manager.  The plan records which invoices a message is about; its
@@ -58,14 +62,24 @@ static const char plan_sql[] =
         "lv AS MATERIALIZED (\n"
         "  SELECT x.days, x.audience, ch.channel, x.template,\n"
         "         CASE WHEN x.days IS NULL OR x.audience NOT IN ('customer', 'rep', 'manager')\n"
-        "                   OR ch.channel NOT IN ('email', 'sms') OR x.template IS NULL\n"
-        "              THEN ('jobs.receivables.levels[' || x.ord - 1 || ']: needs days (integer), audience (customer, rep or manager), '\n"
-        "                    || 'channels (email, sms) and template; got ' || x.l::text)::int END AS invalid\n"
+        "                   OR ch.channel NOT IN ('email', 'sms') OR x.template IS NULL OR x.unknown IS NOT NULL\n"
+        "              THEN ('jobs.receivables.levels[' || x.ord - 1 || ']: '\n"
+        "                    || coalesce('unknown setting \"' || x.unknown || '\"; ', '')\n"
+        "                    || 'needs days (integer), audience (customer, rep or manager), '\n"
+        "                    || 'channel or channels (email, sms) and template; got ' || x.l::text)::int END AS invalid\n"
         "  FROM cfg,\n"
         "       jsonb_array_elements(cfg.s->'levels') WITH ORDINALITY AS e(l, ord),\n"
         "       LATERAL (SELECT e.l, e.ord, (e.l->>'days')::int AS days, coalesce(e.l->>'audience', 'customer') AS audience,\n"
-        "                       e.l->>'template' AS template) x,\n"
-        "       LATERAL jsonb_array_elements_text(coalesce(e.l->'channels', '[\"email\"]'::jsonb)) AS ch(channel)\n"
+        "                       e.l->>'template' AS template,\n"
+        "                       CASE WHEN jsonb_typeof(e.l) = 'object' THEN\n"
+        "                         (SELECT min(k) FROM jsonb_object_keys(e.l) AS k\n"
+        "                          WHERE k NOT IN ('days', 'audience', 'channel', 'channels', 'template')) END AS unknown,\n"
+        "                       /* `channel = \"sms\"` (one) or `channels = [...]`. */\n"
+        "                       coalesce(e.l->'channels',\n"
+        "                                CASE jsonb_typeof(e.l->'channel') WHEN 'array' THEN e.l->'channel'\n"
+        "                                     WHEN 'string' THEN jsonb_build_array(e.l->'channel') END,\n"
+        "                                '[\"email\"]'::jsonb) AS channels) x,\n"
+        "       LATERAL jsonb_array_elements_text(x.channels) AS ch(channel)\n"
         "),\n"
         "zones AS MATERIALIZED (SELECT name FROM pg_timezone_names),\n"
         "/* Unpaid invoices on which some level falls in the lateness window (and\n"
@@ -174,19 +188,27 @@ static const char plan_sql[] =
         "  RETURNING invoice_number, level_days, channel\n"
         "),\n"
         "items AS (\n"
-        "  SELECT w.* FROM wanted w JOIN led ON led.invoice_number = w.number AND led.level_days = w.days AND led.channel = w.channel\n"
+        "  SELECT w.*, max(w.days) OVER (PARTITION BY w.customer_id, w.audience, w.channel, w.recipient) AS top_days\n"
+        "  FROM wanted w JOIN led ON led.invoice_number = w.number AND led.level_days = w.days AND led.channel = w.channel\n"
         "),\n"
-        "/* One message per customer, level, channel and recipient.  Its content\n"
-        " * (the invoices still unpaid, totals, days overdue) is built when it is\n"
-        " * sent (build_sql): the plan carries only which invoices it is about. */\n"
+        "/* One message per customer, recipient and channel: the invoices reaching\n"
+        " * a level now, whatever the level, go in one message in the words (the\n"
+        " * template) of the highest level among them.  Its dedupe key names an\n"
+        " * invoice at that level, which the ledger gives to no other message.\n"
+        " * Its content (the invoices still unpaid, totals, days overdue) is\n"
+        " * built when it is sent (build_sql): the plan carries only which\n"
+        " * invoices, at which level, it is about. */\n"
         "grp AS (\n"
-        "  SELECT i.customer_id, i.days, i.channel, i.audience, i.recipient, i.template,\n"
+        "  SELECT i.customer_id, i.top_days AS days, i.channel, i.audience, i.recipient,\n"
+        "         min(i.template) FILTER (WHERE i.days = i.top_days) AS template,\n"
         "         min(i.who_name) AS who_name, min(i.who_rep_id) AS who_rep_id, min(i.who_locale) AS who_locale,\n"
         "         min(i.who_tz) AS who_tz, bool_or(i.covering) AS covering, min(i.rep_id) AS rep_id,\n"
-        "         min(i.number) AS first_number, count(*) AS n, max(i.not_before) AS not_before,\n"
-        "         jsonb_agg(i.id ORDER BY i.id) AS invoice_ids\n"
+        "         min(i.number) FILTER (WHERE i.days = i.top_days) AS first_number,\n"
+        "         count(DISTINCT i.id) AS n, max(i.not_before) AS not_before,\n"
+        "         jsonb_agg(DISTINCT i.id) AS invoice_ids,\n"
+        "         jsonb_object_agg(i.id::text, i.days ORDER BY i.days) AS invoice_levels\n"
         "  FROM items i\n"
-        "  GROUP BY i.customer_id, i.days, i.channel, i.audience, i.recipient, i.template\n"
+        "  GROUP BY i.customer_id, i.top_days, i.channel, i.audience, i.recipient\n"
         "),\n"
         "ins AS (\n"
         "  INSERT INTO rapport.outbox (job, run_id, channel, audience, recipient, recipient_name, customer_id, rep_id,\n"
@@ -198,7 +220,8 @@ static const char plan_sql[] =
         "         jsonb_build_object('customer', jsonb_build_object('id', g.customer_id),\n"
         "                            'level', jsonb_build_object('days', g.days),\n"
         "                            'covering', g.covering,\n"
-        "                            'invoice_ids', g.invoice_ids, 'invoice_count', g.n, 'multiple', g.n > 1),\n"
+        "                            'invoice_ids', g.invoice_ids, 'invoice_levels', g.invoice_levels,\n"
+        "                            'invoice_count', g.n, 'multiple', g.n > 1),\n"
         "         false,\n"
         "         'dunning:' || g.first_number || ':' || g.days || ':' || g.channel,\n"
         "         g.not_before, g.not_before, g.not_before + cfg.lateness\n"
@@ -247,7 +270,8 @@ static const char build_sql[] =
         "  WHERE o.id = ANY ($1::bigint[]) AND o.job = 'receivables'\n"
         "),\n"
         "inv AS MATERIALIZED (\n"
-        "  SELECT m.oid, m.today, v.id, v.number, v.amount, v.currency, v.issued_on, v.due_on\n"
+        "  SELECT m.oid, m.today, v.id, v.number, v.amount, v.currency, v.issued_on, v.due_on,\n"
+        "         coalesce((m.planned->'invoice_levels'->>x.id)::int, m.days) AS level_days\n"
         "  FROM m, jsonb_array_elements_text(m.planned->'invoice_ids') AS x(id)\n"
         "  JOIN crm.invoices v ON v.id = x.id::bigint\n"
         "  WHERE v.paid_on IS NULL AND v.amount > 0\n"
@@ -260,9 +284,10 @@ static const char build_sql[] =
         "             'issued_on', to_char(i.issued_on, 'YYYY-MM-DD'), 'due_on', to_char(i.due_on, 'YYYY-MM-DD'),\n"
         "             'days_overdue', greatest(i.today - i.due_on, 0), 'days_until_due', greatest(i.due_on - i.today, 0),\n"
         "             'days_overdue_plural', greatest(i.today - i.due_on, 0) <> 1,\n"
-        "             'overdue', i.today > i.due_on)\n"
+        "             'overdue', i.today > i.due_on, 'level_days', i.level_days)\n"
         "           ORDER BY i.due_on, i.number) AS invoices,\n"
-        "         jsonb_agg(i.id ORDER BY i.id) AS invoice_ids\n"
+        "         jsonb_agg(i.id ORDER BY i.id) AS invoice_ids,\n"
+        "         count(DISTINCT i.level_days) > 1 AS mixed_levels\n"
         "  FROM inv i GROUP BY i.oid\n"
         "),\n"
         "tot AS (\n"
@@ -290,6 +315,7 @@ static const char build_sql[] =
         "         'invoice_ids', a.invoice_ids,\n"
         "         'invoice_count', a.n,\n"
         "         'multiple', a.n > 1,\n"
+        "         'mixed_levels', a.mixed_levels,\n"
         "         'max_days_overdue', greatest(a.max_days_overdue, 0),\n"
         "         'totals', t.totals,\n"
         "         'today', to_char(m.today, 'YYYY-MM-DD')) END AS context\n"

@@ -299,26 +299,27 @@ sms_mark
 run "receivables at 12:00Z" "$AR" 2026-11-23T12:00:00Z
 settle
 wait_for_sms 1 10 || true
+# Customer 301 has two invoices reaching +1 and one reaching +15 today: one
+# e-mail lists all three, in the words of the firmer level.
 assert_eq "evan@example.com|Invoice INV-305 is due soon
-lina@example.cn|付款提醒：2 张发票已到期
-lina@example.cn|第二次付款提醒：发票 INV-301-C 已逾期
+lina@example.cn|第二次付款提醒：3 张发票已逾期
 wang.manager@example.cn|【升级】客户 Dana Debt 有 1 张发票逾期超过 60 天（坏账风险）" "$(who_since)" \
-    "12:00Z: courtesy, one grouped friendly reminder, firm reminder, manager escalation for an inactive rep's customer"
+    "12:00Z: courtesy, one reminder for all of a customer's invoices due now, manager escalation for an inactive rep's customer"
 t=$(mail_to lina@example.cn text)
-assert_contains "$(mail_json | "$T_PY" -c '
-import json,sys
-m=json.load(sys.stdin)
-print(next(x["text"] for x in m if x["subject"].startswith("付款提醒")))')" "  - INV-301-A：CNY 1,200.00，到期日 2026-11-22（已逾期 1 天）
+assert_contains "$t" "以下发票目前仍未结清，其中最早的已逾期 15 天：
+
+  - INV-301-C：CNY 8,000.00，到期日 2026-11-08（已逾期 15 天）
+  - INV-301-A：CNY 1,200.00，到期日 2026-11-22（已逾期 1 天）
   - INV-301-B：USD 350.50，到期日 2026-11-22（已逾期 1 天）
 合计：
-  CNY 1,200.00
-  USD 350.50" "grouped reminder lists both invoices with totals per currency"
+  CNY 9,200.00
+  USD 350.50" "one reminder lists the customer's invoices at +1 and +15 with totals per currency"
 assert_eq "+8613900000301|第二次付款提醒：发票INV-301-C（CNY 8,000.00）已逾期15天。请于7日内付款，如有疑问请联系王经理 +8613800000001。——Acme Customer Care" \
     "$(sms_since)" "firm reminder also by SMS"
 assert_eq "" "$(mail_to evan@example.com list_unsubscribe)" "dunning is transactional: no List-Unsubscribe"
 assert_contains "$(mail_to wang.manager@example.cn text)" "Gone Rep 负责的客户 Dana Debt" "manager escalation names the rep"
-assert_eq "dunning:INV-301-A:1:email" "$(psql_val "SELECT dedupe_key FROM rapport.outbox WHERE job = 'receivables' AND customer_id = 301 AND context->>'multiple' = 'true'")" \
-    "grouped message keyed by its first invoice"
+assert_eq "dunning:INV-301-C:15:email" "$(psql_val "SELECT dedupe_key FROM rapport.outbox WHERE job = 'receivables' AND customer_id = 301 AND context->>'multiple' = 'true'")" \
+    "grouped message keyed by its first invoice at its highest level"
 assert_eq "INV-301-A:1:email,INV-301-B:1:email,INV-301-C:15:email,INV-301-C:15:sms" \
     "$(psql_val "SELECT string_agg(invoice_number || ':' || level_days || ':' || channel, ',' ORDER BY invoice_number, level_days, channel) FROM rapport.dunning_items WHERE customer_id = 301")" \
     "ledger: each invoice once per level and channel"
@@ -350,6 +351,19 @@ sms_mark
 run "receivables again" "$AR" 2026-11-23T16:00:00Z
 settle
 assert_eq "" "$(who_since)$(sms_since)" "re-planning sends nothing twice"
+# A level may name one channel (`channel`) instead of a list (`channels`);
+# a misspelt setting fails the run with a message naming it.
+AR1=$T_TMP/receivables-channel.conf
+conf "$AR1" 'receivables: { effective_from = "2026-11-01";
+  levels = ( { days = 1; audience = "customer"; channel = "sms"; template = "dunning_friendly"; } ); };'
+out=$("$RAPPORTCTL" --config "$AR1" run receivables --dry-run --now 2026-11-23T12:00:00Z 2>&1)
+assert_contains "$out" "=== sms to" "a level's channel = \"sms\" sends by SMS"
+assert_eq "0" "$(grep -c '=== email to' <<<"$out")" "... and not by e-mail"
+AR2=$T_TMP/receivables-typo.conf
+conf "$AR2" 'receivables: { levels = ( { days = 15; audience = "customer"; chanels = ["sms"]; template = "dunning_firm"; } ); };'
+assert_exit 70 "a misspelt level setting fails the run" -- "$RAPPORTCTL" --config "$AR2" run receivables --dry-run --now 2026-11-23T12:00:00Z
+assert_contains "$("$RAPPORTCTL" --config "$AR2" run receivables --dry-run --now 2026-11-23T12:00:00Z 2>&1)" \
+    'jobs.receivables.levels[0]: unknown setting "chanels"' "... with a message naming it"
 
 # ============================================================ complaints
 CP=$T_TMP/complaints.conf
