@@ -361,6 +361,17 @@ static const struct setting_spec sms_specs[] = {
         {"timeout", SET_DURATION, "30", NULL, 1, 3600},
         {"quiet_hours", SET_STRING, "\"21:00-08:00\"", NULL, 0, 0},
         {"max_segments", SET_INT, "3", NULL, 1, 20},
+        {"json_fields", SET_ANY, NULL, NULL, 0, 0},
+        {"json_reply_id", SET_ANY, NULL, NULL, 0, 0},
+        {NULL, 0, NULL, NULL, 0, 0},
+};
+
+/* sms.json_fields: the member names of a "json" request. */
+static const struct setting_spec sms_json_fields_specs[] = {
+        {"to", SET_STRING, "\"to\"", NULL, 0, 0},
+        {"from", SET_STRING, "\"from\"", NULL, 0, 0},
+        {"text", SET_STRING, "\"text\"", NULL, 0, 0},
+        {"idempotency_key", SET_STRING, "\"idempotency_key\"", NULL, 0, 0},
         {NULL, 0, NULL, NULL, 0, 0},
 };
 
@@ -476,6 +487,97 @@ static void load_job(struct loader *l, struct rapport_config *c, config_setting_
         json_object_put(o);
 }
 
+static struct job_config *find_job(struct rapport_config *c, const char *name) {
+        for (size_t i = 0; i < c->n_jobs; i++)
+                if (streq(c->jobs[i].name, name))
+                        return &c->jobs[i];
+        return NULL;
+}
+
+/* The dunning ladder's levels after the due date, for the digest's
+ * sections: [1, 15, 30, 60] from the default ladder. */
+static json_object *ladder_days_of(json_object *levels) {
+        int days[64];
+        size_t n = 0;
+        for (size_t i = 0; json_object_is_type(levels, json_type_array) && i < json_object_array_length(levels); i++) {
+                json_object *d;
+                if (!json_object_object_get_ex(json_object_array_get_idx(levels, i), "days", &d) ||
+                    !json_object_is_type(d, json_type_int))
+                        continue;
+                int v = json_object_get_int(d);
+                bool seen = v < 1;
+                for (size_t k = 0; k < n && !seen; k++)
+                        seen = days[k] == v;
+                if (!seen && n < sizeof days / sizeof *days)
+                        days[n++] = v;
+        }
+        if (n == 0)
+                return NULL;
+        for (size_t a = 0; a < n; a++)
+                for (size_t b = a + 1; b < n; b++)
+                        if (days[b] < days[a]) {
+                                int x = days[a];
+                                days[a] = days[b], days[b] = x;
+                        }
+        json_object *arr = json_object_new_array();
+        for (size_t i = 0; arr && i < n; i++)
+                json_object_array_add(arr, json_object_new_int(days[i]));
+        return arr;
+}
+
+/* The digest shows what the other jobs act on, so it uses their
+ * thresholds: each one the digest's own group does not set is copied from
+ * the job that owns it (as configured there, defaults included), and one
+ * place in the configuration changes both the messages and the digest. */
+static int share_digest_settings(struct rapport_config *c, config_setting_t *jobs_group) {
+        static const struct {
+                const char *digest_key, *job, *key;
+        } shared[] = {
+                {"birthday_lookahead_days", "birthdays", "lookahead_days"},
+                {"feb29", "birthdays", "feb29"},
+                {"cadence_days", "follow_ups", "cadence_days"},
+                {"dormant_days", "dormant", "dormant_days"},
+                {"response_hours", "complaints", "response_hours"},
+                {"bad_debt_days", "receivables", "bad_debt_days"},
+                {"ladder_days", "receivables", "levels"},
+        };
+        struct job_config *digest = find_job(c, "digest");
+        config_setting_t *dg = jobs_group ? config_setting_lookup(jobs_group, "digest") : NULL;
+        if (!digest || !digest->settings_json)
+                return 0;
+        json_object *ds = json_tokener_parse(digest->settings_json);
+        if (!ds)
+                return -ENOMEM;
+        bool changed = false;
+        for (size_t i = 0; i < sizeof shared / sizeof *shared; i++) {
+                const struct job_config *src = find_job(c, shared[i].job);
+                if (!src || !src->settings_json || (dg && config_setting_lookup(dg, shared[i].digest_key)))
+                        continue;
+                json_object *ss = json_tokener_parse(src->settings_json), *v;
+                if (ss && json_object_object_get_ex(ss, shared[i].key, &v)) {
+                        json_object *copy = streq(shared[i].digest_key, "ladder_days") ? ladder_days_of(v) : NULL;
+                        if (!copy && !streq(shared[i].digest_key, "ladder_days"))
+                                json_object_deep_copy(v, &copy, NULL);
+                        if (copy) {
+                                json_object_object_add(ds, shared[i].digest_key, copy);
+                                changed = true;
+                        }
+                }
+                json_object_put(ss);
+        }
+        int r = 0;
+        if (changed) {
+                char *js = strdup(json_object_to_json_string_ext(ds, JSON_C_TO_STRING_PLAIN));
+                if (js) {
+                        free(digest->settings_json);
+                        digest->settings_json = js;
+                } else
+                        r = -ENOMEM;
+        }
+        json_object_put(ds);
+        return r;
+}
+
 static int load_retry(struct loader *l, struct rapport_config *c, config_setting_t *g) {
         const config_setting_t *s = g ? config_setting_lookup(g, "retry") : NULL;
         static const int64_t def[] = {60, 300, 1800, 7200, 43200};
@@ -522,6 +624,73 @@ static void load_quiet_hours(struct loader *l, config_setting_t *g, json_object 
                 complain(l, config_setting_lookup(g, "quiet_hours"), "expected \"HH:MM-HH:MM\" or \"\" for none");
         else
                 *start = a, *end = b;
+}
+
+static void strv_free(char **v) {
+        for (char **p = v; p && *p; p++)
+                free(*p);
+        free(v);
+}
+
+/* sms.json_fields and sms.json_reply_id: a provider's own names for the
+ * request's members and the reply's message id.  Checked here, with the
+ * file and line, because a clash or an empty name would otherwise only
+ * show as every SMS failing (or silently losing a field) at send time. */
+static int load_sms_json(struct loader *l, struct rapport_config *c, config_setting_t *g) {
+        config_setting_t *f = g ? config_setting_lookup(g, "json_fields") : NULL;
+        config_setting_t *rid = g ? config_setting_lookup(g, "json_reply_id") : NULL;
+        if (c->sms.format != SMS_FORMAT_JSON) {
+                if (f)
+                        complain(l, f, "only used with format = \"json\"");
+                if (rid)
+                        complain(l, rid, "only used with format = \"json\"");
+        }
+
+        json_object *o = convert_group(l, f, sms_json_fields_specs, NULL);
+        c->sms.json_to = json_dup_string(o, "to");
+        c->sms.json_from = json_dup_string(o, "from");
+        c->sms.json_text = json_dup_string(o, "text");
+        c->sms.json_idempotency_key = json_dup_string(o, "idempotency_key");
+        json_object_put(o);
+        if (!c->sms.json_to || !c->sms.json_from || !c->sms.json_text || !c->sms.json_idempotency_key)
+                return -ENOMEM;
+        const char *const names[] = {"to", "from", "text", "idempotency_key"};
+        const char *const values[] = {c->sms.json_to, c->sms.json_from, c->sms.json_text, c->sms.json_idempotency_key};
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                config_setting_t *where = f ? config_setting_lookup(f, names[i]) ?: f : g;
+                if (!*values[i] && i < 3)
+                        complain(l, where, "must not be empty");
+                else if (!utf8_valid(values[i]))
+                        complain(l, where, "not valid UTF-8");
+                for (size_t k = 0; k < i; k++)
+                        if (*values[i] && streq(values[i], values[k]))
+                                complain(l, where, "\"%s\" is already the name of json_fields.%s", values[i], names[k]);
+        }
+
+        if (!rid)
+                return 0;
+        int t = config_setting_type(rid);
+        bool list = t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST;
+        if ((!list && t != CONFIG_TYPE_STRING) || (list && config_setting_length(rid) == 0)) {
+                complain(l, rid, "expected a member name or path, or a non-empty list of them, e.g. [\"id\", \"data.id\"]");
+                return 0;
+        }
+        int n = list ? config_setting_length(rid) : 1;
+        c->sms.json_reply_id = calloc((size_t)n + 1, sizeof(char *));
+        if (!c->sms.json_reply_id)
+                return -ENOMEM;
+        for (int i = 0; i < n; i++) {
+                config_setting_t *e = list ? config_setting_get_elem(rid, i) : rid;
+                const char *v = config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
+                if (!sms_reply_path_valid(v)) {
+                        complain(l, e, "expected a member name or a dotted path such as \"data.id\" or \"messages.0.id\"");
+                        continue;
+                }
+                c->sms.json_reply_id[i] = strdup(v);
+                if (!c->sms.json_reply_id[i])
+                        return -ENOMEM;
+        }
+        return 0;
 }
 
 static bool url_scheme_is(const char *url, const char *const *schemes) {
@@ -700,6 +869,10 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
         c->sms.timeout = (int)json_get_int(o, "timeout");
         c->sms.max_segments = (int)json_get_int(o, "max_segments");
         json_object_put(o);
+        if (load_sms_json(&l, c, g) < 0) {
+                config_destroy(&cfg);
+                return -ENOMEM;
+        }
 
         /* outbox */
         g = config_setting_lookup(root, "outbox");
@@ -732,6 +905,10 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
                                 continue;
                         }
                         load_job(&l, c, jg, def, &c->jobs[c->n_jobs++]);
+                }
+                if (share_digest_settings(c, g) < 0) {
+                        config_destroy(&cfg);
+                        return log_error_errno(-ENOMEM, "Loading %s: %m", path);
                 }
         }
 
@@ -801,6 +978,11 @@ struct rapport_config *config_free(struct rapport_config *c) {
         free(c->sms.from);
         free(c->sms.username);
         erase_free(c->sms.token);
+        free(c->sms.json_to);
+        free(c->sms.json_from);
+        free(c->sms.json_text);
+        free(c->sms.json_idempotency_key);
+        strv_free(c->sms.json_reply_id);
         free(c->outbox.retry);
         free(c);
         return NULL;

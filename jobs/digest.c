@@ -14,16 +14,22 @@
  * bad_debt_days, complaints past twice the deadline).  Each section shows
  * at most max_items items plus a count of the rest.  The digest needs the
  * other jobs' thresholds and takes them as its own settings, with the same
- * defaults.  Building costs, per customer of the reps in the claimed
+ * defaults; the configuration loader copies them from those jobs
+ * (birthdays lookahead_days and feb29, follow_ups cadence_days, dormant
+ * dormant_days, complaints response_hours, receivables levels and
+ * bad_debt_days) unless the digest sets them itself.  Building costs, per customer of the reps in the claimed
  * batch, one probe for the last interaction, one of the unpaid-invoice
  * partial index (most find nothing), and one for the last invoice only
  * when no recent interaction already rules dormancy out. */
 #include "jobs.h"
 
+static const char *const feb29_choices[] = {"feb28", "mar1", "skip", NULL};
+
 static const struct setting_spec digest_settings[] = {
         {"send_empty", SET_BOOL, "false", NULL, 0, 0},
         {"max_items", SET_INT, "50", NULL, 1, 1000},
         {"birthday_lookahead_days", SET_INT, "7", NULL, 0, 60},
+        {"feb29", SET_ENUM, "\"feb28\"", feb29_choices, 0, 0},
         {"cadence_days", SET_TIER_MAP, "{\"A\":7,\"B\":30,\"C\":90}", NULL, 0, 0},
         {"dormant_days", SET_TIER_MAP, "{\"A\":30,\"B\":60,\"C\":180}", NULL, 0, 0},
         {"response_hours", SET_ANY, "{\"critical\":4,\"high\":24,\"normal\":72,\"low\":168}", NULL, 0, 0},
@@ -116,6 +122,7 @@ static const char build_sql[] =
         "         coalesce(($3::jsonb->>'max_items')::int, 50) AS max_items,\n"
         "         coalesce(($3::jsonb->>'send_empty')::boolean, false) AS send_empty,\n"
         "         coalesce(($3::jsonb->>'birthday_lookahead_days')::int, 7) AS lookahead,\n"
+        "         coalesce($3::jsonb->>'feb29', 'feb28') AS feb29,\n"
         "         coalesce(($3::jsonb->>'bad_debt_days')::int, 60) AS bad_debt_days\n"
         "),\n"
         "zones AS MATERIALIZED (SELECT name FROM pg_timezone_names),\n"
@@ -188,16 +195,22 @@ static const char build_sql[] =
         "  FROM (SELECT fu.*, row_number() OVER (PARTITION BY for_msg ORDER BY days_overdue DESC, tier, name) AS rn FROM fu) f\n"
         "  GROUP BY for_msg\n"
         "),\n"
-        "/* Birthdays in the coming lookahead_days (Feb 29 on Feb 28 in common years). */\n"
+        "/* Birthdays in the coming lookahead_days.  Born on Feb 29: in a common\n"
+        " * year on the day the birthdays job greets them (feb29: Feb 28, Mar 1,\n"
+        " * or not at all). */\n"
         "bd AS (\n"
         "  SELECT c.for_msg, c.id, c.name, c.tier, c.email, c.phone, o.occ, o.occ - c.today AS in_days, extract(year FROM o.occ)::int - extract(year FROM c.birthday)::int AS age\n"
         "  FROM cust c CROSS JOIN cfg,\n"
         "       LATERAL (SELECT extract(year FROM c.today)::int AS y,\n"
         "                       extract(month FROM c.birthday)::int AS bm, extract(day FROM c.birthday)::int AS bd) b,\n"
         "       LATERAL (SELECT CASE WHEN b.bm = 2 AND b.bd = 29 AND NOT (b.y % 4 = 0 AND (b.y % 100 <> 0 OR b.y % 400 = 0))\n"
-        "                            THEN make_date(b.y, 2, 28) ELSE make_date(b.y, b.bm, b.bd) END AS this_year,\n"
+        "                            THEN CASE cfg.feb29 WHEN 'mar1' THEN make_date(b.y, 3, 1) WHEN 'skip' THEN NULL\n"
+        "                                                ELSE make_date(b.y, 2, 28) END\n"
+        "                            ELSE make_date(b.y, b.bm, b.bd) END AS this_year,\n"
         "                       CASE WHEN b.bm = 2 AND b.bd = 29 AND NOT ((b.y + 1) % 4 = 0 AND ((b.y + 1) % 100 <> 0 OR (b.y + 1) % 400 = 0))\n"
-        "                            THEN make_date(b.y + 1, 2, 28) ELSE make_date(b.y + 1, b.bm, b.bd) END AS next_year) yy,\n"
+        "                            THEN CASE cfg.feb29 WHEN 'mar1' THEN make_date(b.y + 1, 3, 1) WHEN 'skip' THEN NULL\n"
+        "                                                ELSE make_date(b.y + 1, 2, 28) END\n"
+        "                            ELSE make_date(b.y + 1, b.bm, b.bd) END AS next_year) yy,\n"
         "       LATERAL (SELECT CASE WHEN yy.this_year >= c.today THEN yy.this_year ELSE yy.next_year END AS occ) o\n"
         "  WHERE c.birthday IS NOT NULL AND o.occ <= c.today + cfg.lookahead\n"
         "),\n"

@@ -77,5 +77,28 @@ assert_eq "birthday:email:8:2027" "$(psql_val "SELECT dedupe_key FROM rapport.ou
 assert_exit 0 "mar 1 run" -- "$RAPPORTD" --config "$CONF" --once --now 2027-03-01T12:00:00Z
 assert_eq 5 "$(mail_count)" "not greeted again on Mar 1"
 
+# The other feb29 policies, in a common year not yet greeted (2031), and a
+# leap year: dry runs show who would be greeted that day.  The digest of the
+# customer's rep lists the birthday on the day the policy greets it.
+bd_to() { # bd_to CONF NOW -> recipients the birthdays job would greet
+    "$RAPPORTCTL" --config "$1" run birthdays --dry-run --now "$2" 2>&1 | sed -n 's/^=== email to .*<\(.*\)>.*/\1/p' | sort | tr '\n' ' '
+}
+for policy in mar1 skip; do
+    rapport_config "$T_TMP/feb29-$policy.conf" "birthdays: { send_at = \"09:00\"; channels = [ \"email\" ]; feb29 = \"$policy\"; effective_from = \"2020-01-01\"; };
+      digest: { effective_from = \"2020-01-01\"; send_empty = true; };"
+done
+assert_not_contains "$(bd_to "$T_TMP/feb29-mar1.conf" 2031-02-28T12:00:00Z)" "le***@example.com" "feb29 = mar1: not greeted on Feb 28 in a common year"
+assert_contains "$(bd_to "$T_TMP/feb29-mar1.conf" 2031-03-01T12:00:00Z)" "le***@example.com" "feb29 = mar1: greeted on Mar 1"
+assert_not_contains "$(bd_to "$T_TMP/feb29-skip.conf" 2031-02-28T12:00:00Z)$(bd_to "$T_TMP/feb29-skip.conf" 2031-03-01T12:00:00Z)" \
+    "le***@example.com" "feb29 = skip: not greeted at all in a common year"
+assert_contains "$(bd_to "$T_TMP/feb29-skip.conf" 2032-02-29T12:00:00Z)" "le***@example.com" "feb29 = skip: greeted on Feb 29 in a leap year"
+assert_not_contains "$(bd_to "$CONF" 2028-02-28T12:00:00Z)" "le***@example.com" "leap year: not greeted on Feb 28 (default policy)"
+assert_contains "$(bd_to "$CONF" 2028-02-29T12:00:00Z)" "le***@example.com" "leap year: greeted on Feb 29"
+# Alice (New York, 08:00) gets her digest at 13:00Z; Leap Day is hers.
+out=$("$RAPPORTCTL" --config "$T_TMP/feb29-mar1.conf" preview digest --rep 2 --now 2031-02-27T13:30:00Z 2>&1)
+assert_contains "$out" "Leap Day [B]: 2031-03-01, in 2 days" "digest follows feb29 = mar1: the birthday is on Mar 1"
+out=$("$RAPPORTCTL" --config "$T_TMP/feb29-skip.conf" preview digest --rep 2 --now 2031-02-27T13:30:00Z 2>&1)
+assert_not_contains "$out" "Leap Day [B]" "digest follows feb29 = skip: no birthday in a common year"
+
 assert_eq "ok" "$(psql_val "SELECT string_agg(DISTINCT status, ',') FROM rapport.job_runs WHERE job = 'birthdays' AND status <> 'skipped'")" "job runs recorded ok"
 t_summary

@@ -161,6 +161,20 @@ out=$("$RAPPORTCTL" --config "$DIG" run digest --dry-run --now 2026-11-23T03:00:
 assert_eq "Subject: 2026-11-23 客户日报：7 项待办
 Subject: Your customer digest for 2026-11-22: 1 item
 Subject: Your customer digest for 2026-11-23: 1 item" "$(grep '^Subject: ' <<<"$out" | sort)" "dry run: every due digest built as it would be sent"
+# The digest takes its thresholds from the jobs that own them: birthdays'
+# lookahead_days = 2 leaves Mere's birthday (in 3 days) out of Kiri's digest,
+# which is then empty; the digest's own birthday_lookahead_days still wins.
+DIG2=$T_TMP/digest-shared.conf
+conf "$DIG2" 'digest: { effective_from = "2026-11-01"; max_items = 2; };
+  birthdays: { enabled = false; lookahead_days = 2; };'
+out=$("$RAPPORTCTL" --config "$DIG2" run digest --dry-run --now 2026-11-23T03:00:00Z 2>&1)
+assert_eq "Subject: 2026-11-23 客户日报：7 项待办
+Subject: Your customer digest for 2026-11-22: 1 item" "$(grep '^Subject: ' <<<"$out" | sort)" \
+    "digest: birthdays.lookahead_days = 2 applies to the digest (Kiri's only item was 3 days ahead)"
+conf "$DIG2" 'digest: { effective_from = "2026-11-01"; max_items = 2; birthday_lookahead_days = 3; };
+  birthdays: { enabled = false; lookahead_days = 2; };'
+out=$("$RAPPORTCTL" --config "$DIG2" run digest --dry-run --now 2026-11-23T03:00:00Z 2>&1)
+assert_contains "$out" "Subject: Your customer digest for 2026-11-23: 1 item" "digest: its own birthday_lookahead_days wins over the birthdays job's"
 run "digest at 03:00Z" "$DIG" 2026-11-23T03:00:00Z
 settle
 assert_eq "kiri@example.co.nz|Your customer digest for 2026-11-23: 1 item
