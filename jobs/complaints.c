@@ -4,7 +4,8 @@
  * resolved complaint gets a satisfaction survey to the customer
  * survey_after_days later at send_at in the customer's zone, once per
  * channel (marketing: consent and unsubscribe), linking to
- * survey_url?complaint=ID; no survey_url, no surveys.
+ * survey_url?complaint=ID, or without a survey_url asking for a 0-10
+ * score by reply; survey = false sends none.
  *
  * Keys: complaint:ID:rep, complaint:ID:manager, survey:CHANNEL:ID.  Due
  * means the deadline (or survey day) has come, within max_lateness
@@ -19,6 +20,7 @@
 static const struct setting_spec complaints_settings[] = {
         {"response_hours", SET_ANY, "{\"critical\":4,\"high\":24,\"normal\":72,\"low\":168}", NULL, 0, 0},
         {"survey_after_days", SET_INT, "2", NULL, 0, 365},
+        {"survey", SET_BOOL, "true", NULL, 0, 0},
         {"survey_url", SET_STRING, NULL, NULL, 0, 0},
         {"send_at", SET_TIME_OF_DAY, "\"10:00:00\"", NULL, 0, 0},
         {"template", SET_STRING, "\"complaint_overdue\"", NULL, 0, 0},
@@ -71,7 +73,7 @@ static const char plan_sql[] =
         "  SELECT k.id, k.customer_id, k.severity, k.summary, k.opened_at, k.resolved_at, 'customer'::text AS audience, 0 AS factor\n"
         "  FROM crm.complaints k\n"
         "  WHERE k.resolved_at IS NOT NULL\n"
-        "    AND (SELECT survey_url FROM cfg) IS NOT NULL\n"
+        "    AND coalesce(($4::jsonb->>'survey')::boolean, true)\n"
         "    AND k.resolved_at >= $1::timestamptz - make_interval(days => coalesce(($4::jsonb->>'survey_after_days')::int, 2) + 2)\n"
         "                         - make_interval(secs => ($4::jsonb->>'max_lateness')::bigint)\n"
         "    AND k.resolved_at <= $1::timestamptz - make_interval(days => coalesce(($4::jsonb->>'survey_after_days')::int, 2) - 1)\n"

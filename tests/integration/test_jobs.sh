@@ -380,6 +380,17 @@ assert_contains "$("$RAPPORTCTL" --config "$AR2" run receivables --dry-run --now
     'jobs.receivables.levels[0]: unknown setting "chanels"' "... with a message naming it"
 
 # ============================================================ complaints
+# Without a survey_url the survey asks for the score by reply; survey =
+# false sends none (dry runs, before the real runs below).
+CP0=$T_TMP/complaints-nourl.conf
+conf "$CP0" 'complaints: { effective_from = "2026-11-01"; };'
+out=$("$RAPPORTCTL" --config "$CP0" run complaints --dry-run --now 2026-11-23T12:00:00Z 2>&1)
+assert_contains "$out" "Simply reply to this e-mail with a number from 0 (not at all) to 10 (completely)" \
+    "no survey_url: the survey still goes, asking for a 0-10 score by reply"
+conf "$CP0" 'complaints: { effective_from = "2026-11-01"; survey = false; };'
+out=$("$RAPPORTCTL" --config "$CP0" run complaints --dry-run --now 2026-11-23T12:00:00Z 2>&1)
+assert_eq "0" "$(grep -c 'How did we do' <<<"$out")" "survey = false: no survey"
+assert_contains "$out" "Subject: URGENT: complaint from Kim Complainer" "survey = false: alerts still go"
 CP=$T_TMP/complaints.conf
 conf "$CP" 'complaints: { schedule = "*/15 * * * *"; survey_url = "https://survey.example.com/s"; effective_from = "2026-11-01"; };'
 mark
