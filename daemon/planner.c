@@ -13,6 +13,7 @@
 
 void plan_result_clear(struct plan_result *r) {
         free(r->skip_reasons);
+        free(r->disabled);
         PQclear(r->preview);
         *r = (struct plan_result){0};
 }
@@ -96,9 +97,34 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
         format_sql_time(scheduled_for, sched, sizeof sched);
         const char *now_param = now ? now : "now";
 
+        int r;
+        /* Switched off with `rapportctl disable`: the scheduler's occurrence
+         * is recorded as skipped, not planned (a manual run is the
+         * administrator's own decision and goes ahead). */
+        if (!manual) {
+                const char *dp[] = {j->name};
+                _cleanup_(PQclearp) PGresult *dis = NULL;
+                r = db_exec(conn, "Checking whether the job is disabled",
+                            "SELECT 'disabled with rapportctl disable since '"
+                            " || to_char(disabled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI \"UTC\"')"
+                            " || coalesce(' by ' || disabled_by, '') || coalesce(': ' || reason, '')"
+                            " FROM rapport.job_disabled WHERE job = $1",
+                            1, dp, &dis);
+                if (r < 0)
+                        return r;
+                if (PQntuples(dis) > 0) {
+                        ret->disabled = strdup(PQgetvalue(dis, 0, 0));
+                        if (!ret->disabled)
+                                return log_error_errno(-ENOMEM, "Planning: %m");
+                        ret->won = true;
+                        if (!dry_run)
+                                r = planner_record_skipped_many(conn, c, j, &scheduled_for, 1, ret->disabled);
+                        return r;
+                }
+        }
+
         /* The day a job was first enabled is its default effective_from
          * (a dry run leaves no trace, so it does not count). */
-        int r;
         if (!dry_run) {
                 const char *sp[] = {j->name, now_param};
                 r = db_exec(conn, "Recording the job's first enabled day",

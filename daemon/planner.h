@@ -27,6 +27,7 @@ struct plan_result {
         char *skip_reasons; /* JSON object reason -> count */
         PGresult *preview;  /* dry run: the rows that would be queued */
         long long cancelled_when_built; /* dry run: rows building cancelled */
+        char *disabled;  /* set (why) when `rapportctl disable` stopped the occurrence */
 };
 void plan_result_clear(struct plan_result *r);
 

@@ -25,7 +25,11 @@ static int run_one(const struct run_opts *o, const struct job_config *j, int64_t
                 plan_result_clear(&res);
                 return r;
         }
-        if (!res.won)
+        if (res.disabled) {
+                char when[64];
+                tz_format_iso8601(j->tz, occ, when, sizeof when);
+                log_full(LOG_INFO, 0, &ctx, "Occurrence %s skipped: %s", when, res.disabled);
+        } else if (!res.won)
                 st->lost_race++;
         else {
                 st->ran++;
