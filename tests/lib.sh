@@ -210,6 +210,23 @@ assert_contains() {
     fi
 }
 
+assert_not_contains() {
+    if [[ "$1" != *"$2"* ]]; then
+        t_pass "$3"
+    else
+        t_fail "$3" "[$2] found in [${1:0:2000}]"
+    fi
+}
+
+# A test that calls a command that does not exist (a misspelt helper)
+# would otherwise go on, its check silently missing: count it as a failure,
+# in a file, because the call may happen in a subshell ($(...)).
+command_not_found_handle() {
+    printf 'FAIL - command not found: %s\n' "$1" >&2
+    [[ -n ${T_TMP:-} && -d ${T_TMP:-} ]] && echo "$1" >>"$T_TMP/.commands-not-found"
+    return 127
+}
+
 # assert_exit CODE NAME -- CMD... — run CMD (errexit off inside it), check its
 # exit status; its stdout+stderr are left in T_OUT.
 assert_exit() {
@@ -227,6 +244,10 @@ assert_exit() {
 
 t_summary() {
     _T_SUMMARY_DONE=1
+    if [[ -s ${T_TMP:-/nonexistent}/.commands-not-found ]]; then
+        T_FAIL=$((T_FAIL + $(wc -l <"$T_TMP/.commands-not-found")))
+        printf 'FAIL - commands not found: %s\n' "$(sort -u "$T_TMP/.commands-not-found" | tr '\n' ' ')"
+    fi
     printf '%d passed, %d failed\n' "$T_PASS" "$T_FAIL"
     if ((T_FAIL > 0)); then exit 1; fi
     exit 0
