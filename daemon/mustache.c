@@ -202,7 +202,7 @@ struct parser {
         size_t index_cap;  /* a power of two, at least twice n_paths */
         const char *src;
         size_t len;
-        int first_line;
+        int first_line, first_column;
         struct mustache_error *err;
         struct frame *frames;
         size_t depth; /* frames in use */
@@ -227,7 +227,9 @@ static void parser_done(struct parser *p) {
         p->index = NULL;
 }
 
-static void position_of(const char *src, size_t off, int first_line, int *line, int *column) {
+/* first_column applies to the first line only: the later ones start at
+ * the start of a line of the file. */
+static void position_of(const char *src, size_t off, int first_line, int first_column, int *line, int *column) {
         int l = first_line;
         size_t line_start = 0;
         for (size_t i = 0; i < off; i++)
@@ -235,7 +237,7 @@ static void position_of(const char *src, size_t off, int first_line, int *line, 
                         l++;
                         line_start = i + 1;
                 }
-        int c = 1;
+        int c = l == first_line ? first_column : 1;
         for (size_t i = line_start; i < off; i++)
                 if (((unsigned char)src[i] & 0xC0) != 0x80)
                         c++;
@@ -246,7 +248,7 @@ static void position_of(const char *src, size_t off, int first_line, int *line, 
 _printf_(3, 4) static int parse_error(struct parser *p, size_t off, const char *fmt, ...) {
         if (p->err) {
                 *p->err = (struct mustache_error){0};
-                position_of(p->src, off, p->first_line, &p->err->line, &p->err->column);
+                position_of(p->src, off, p->first_line, p->first_column, &p->err->line, &p->err->column);
                 va_list ap;
                 va_start(ap, fmt);
                 vsnprintf(p->err->message, sizeof p->err->message, fmt, ap);
@@ -643,6 +645,11 @@ static int parse(struct parser *p) {
 
 int mustache_parse(const char *src, size_t len, int first_line, struct mustache **ret,
                    struct mustache_error *err) {
+        return mustache_parse_at(src, len, first_line, 1, ret, err);
+}
+
+int mustache_parse_at(const char *src, size_t len, int first_line, int first_column, struct mustache **ret,
+                      struct mustache_error *err) {
         _cleanup_(mustache_freep) struct mustache *tpl = calloc(1, sizeof *tpl);
         if (!tpl)
                 return -ENOMEM;
@@ -657,6 +664,7 @@ int mustache_parse(const char *src, size_t len, int first_line, struct mustache 
                 .src = tpl->src,
                 .len = len,
                 .first_line = first_line,
+                .first_column = first_column,
                 .err = err,
                 .frames = calloc(MAX_SECTION_NESTING + 2, sizeof(struct frame)),
                 .depth = 1,
@@ -667,7 +675,7 @@ int mustache_parse(const char *src, size_t len, int first_line, struct mustache 
         if (r >= 0 && p.depth > 1) {
                 struct frame *f = &p.frames[p.depth - 1];
                 int line, column;
-                position_of(p.src, f->tag_off, first_line, &line, &column);
+                position_of(p.src, f->tag_off, first_line, first_column, &line, &column);
                 r = parse_error(&p, f->tag_off, "unclosed section '%.*s' opened at line %d column %d",
                                 (int)(f->name_len > 64 ? 64 : f->name_len), p.src + f->name_off,
                                 line, column);

@@ -36,6 +36,12 @@ struct mustache;
 int mustache_parse(const char *src, size_t len, int first_line, struct mustache **ret,
                    struct mustache_error *err);
 
+/* mustache_parse() of a template that starts mid-line in its file (an
+ * e-mail template's subject, after "Subject: "): first_column is the file
+ * column of src[0], so positions on the first line are the file's too. */
+int mustache_parse_at(const char *src, size_t len, int first_line, int first_column, struct mustache **ret,
+                      struct mustache_error *err);
+
 /* Returns the already-parsed partial called name, or NULL (a missing partial
  * renders as the empty string, as the spec requires).  The returned template
  * must stay valid until mustache_render() returns. */

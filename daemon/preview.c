@@ -1,11 +1,145 @@
 #include "preview.h"
 
+#include <curl/curl.h>
+#include <errno.h>
 #include <json-c/json.h>
+#include <strings.h>
 
+#include "channel.h"
 #include "config.h"
 #include "log.h"
+#include "mime.h"
+#include "outbox.h"
 #include "sms_text.h"
 #include "templates.h"
+
+static int base64_value(char c) {
+        if (c >= 'A' && c <= 'Z')
+                return c - 'A';
+        if (c >= 'a' && c <= 'z')
+                return c - 'a' + 26;
+        if (c >= '0' && c <= '9')
+                return c - '0' + 52;
+        return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* The text of a "=?UTF-8?B?…?=" encoded-word starting at p (the only kind
+ * mime.c writes), into out; its length, or 0 when p holds none. */
+static size_t decode_encoded_word(const char *p, const char *end, struct buf *out) {
+        static const char prefix[] = "=?UTF-8?B?";
+        size_t plen = sizeof prefix - 1;
+        if ((size_t)(end - p) < plen + 2 || strncasecmp(p, prefix, plen) != 0)
+                return 0;
+        const char *text = p + plen, *q = text;
+        while (q + 1 < end && !(q[0] == '?' && q[1] == '='))
+                q++;
+        if (q + 1 >= end)
+                return 0;
+        uint32_t acc = 0;
+        int bits = 0;
+        char bytes[3];
+        for (const char *c = text; c < q && *c != '='; c++) {
+                int v = base64_value(*c);
+                if (v < 0)
+                        return 0;
+                acc = acc << 6 | (uint32_t)v;
+                bits += 6;
+                if (bits >= 8) {
+                        bits -= 8;
+                        bytes[0] = (char)(acc >> bits & 0xFF);
+                        if (buf_append(out, bytes, 1) < 0)
+                                return 0;
+                }
+        }
+        return (size_t)(q + 2 - p);
+}
+
+/* A header value as a mail reader shows it: encoded-words decoded, and the
+ * blanks between two of them dropped (RFC 2047 section 6.2). */
+static int decode_header_value(const char *v, const char *end, struct buf *out) {
+        bool after_word = false;
+        int r;
+        for (const char *p = v; p < end;) {
+                const char *blank = p;
+                while (p < end && (*p == ' ' || *p == '\t'))
+                        p++;
+                _cleanup_buf_ struct buf word = {0};
+                size_t n = p < end ? decode_encoded_word(p, end, &word) : 0;
+                if (n > 0) {
+                        if (!after_word && (r = buf_append(out, blank, (size_t)(p - blank))) < 0)
+                                return r;
+                        if (word.len && (r = buf_append(out, word.data, word.len)) < 0)
+                                return r;
+                        p += n;
+                        after_word = true;
+                        continue;
+                }
+                const char *next = p;
+                while (next < end && *next != ' ' && *next != '\t')
+                        next++;
+                if ((r = buf_append(out, blank, (size_t)(next - blank))) < 0)
+                        return r;
+                p = next;
+                after_word = false;
+        }
+        return 0;
+}
+
+/* The header block of a built message, unfolded and decoded, one field a
+ * line. */
+static int print_header_block(FILE *out, const char *msg, size_t len) {
+        const char *end = msg + len, *p = msg;
+        while (p < end) {
+                const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+                if (!eol || eol == p)
+                        break; /* the empty line before the body */
+                /* A field runs on over lines that start with a blank. */
+                _cleanup_buf_ struct buf field = {0};
+                for (;;) {
+                        int r = buf_append(&field, p, (size_t)(eol - p));
+                        if (r < 0)
+                                return r;
+                        p = eol + 2;
+                        if (p >= end || (*p != ' ' && *p != '\t'))
+                                break;
+                        eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+                        if (!eol)
+                                eol = end;
+                }
+                const char *colon = field.data ? strchr(field.data, ':') : NULL;
+                if (!colon)
+                        continue;
+                _cleanup_buf_ struct buf value = {0};
+                int r = decode_header_value(colon + 1, field.data + field.len, &value);
+                if (r < 0)
+                        return r;
+                fprintf(out, "%.*s:%s\n", (int)(colon - field.data), field.data, value.data ? value.data : "");
+        }
+        return 0;
+}
+
+/* The headers the dispatcher would send, made by the code that sends them
+ * (channel_email.c and mime.c, on a transfer that is never started), shown
+ * decoded. */
+static int print_email_headers(FILE *out, const struct rapport_config *c, const struct outbox_msg *m,
+                               const struct rendered *r, char *why, size_t whylen) {
+        CURL *easy = curl_easy_init();
+        if (!easy) {
+                snprintf(why, whylen, "out of memory");
+                return -ENOMEM;
+        }
+        struct transfer_io io = {.retry_after = -1};
+        int ret = email_setup(c, m, r, easy, &io, why, whylen);
+        curl_easy_cleanup(easy);
+        if (ret >= 0) {
+                ret = print_header_block(out, io.payload.data, io.payload.len);
+                if (ret < 0)
+                        snprintf(why, whylen, "%s", strerror(-ret));
+        } else if (!why[0])
+                snprintf(why, whylen, "%s", strerror(-ret));
+        transfer_io_clear(&io);
+        return ret;
+}
 
 int preview_print(FILE *out, PGresult *rows, const struct rapport_config *c, const struct template_set *t,
                   bool show_recipients) {
@@ -27,6 +161,10 @@ int preview_print(FILE *out, PGresult *rows, const struct rapport_config *c, con
                         continue;
                 }
                 json_object *ctx = json_tokener_parse(PQgetvalue(rows, i, 7));
+                if (!ctx || !json_object_is_type(ctx, json_type_object)) {
+                        json_object_put(ctx);
+                        ctx = json_object_new_object();
+                }
                 if (c->email.from_name)
                         json_object_object_add(ctx, "sender", json_object_new_string(c->email.from_name));
                 if (PQgetvalue(rows, i, 10)[0] == 't' && c->email.unsubscribe_url)
@@ -40,19 +178,28 @@ int preview_print(FILE *out, PGresult *rows, const struct rapport_config *c, con
                         continue;
                 }
                 if (streq(channel, "email")) {
-                        fprintf(out, "From: %s%s<%s>\n", c->email.from_name ? c->email.from_name : "",
-                                c->email.from_name ? " " : "", c->email.from_addr ? c->email.from_addr : "");
-                        fprintf(out, "To: %s <%s>\n", PQgetvalue(rows, i, 4), show_recipients ? recipient : masked);
-                        if (c->email.redirect_to)
-                                fprintf(out, "(redirected to %s by email.redirect_to)\n", c->email.redirect_to);
-                        if (PQgetvalue(rows, i, 10)[0] == 't' && (c->email.unsubscribe_mailto || c->email.unsubscribe_url))
-                                fprintf(out, "List-Unsubscribe: %s%s%s\n", c->email.unsubscribe_mailto ? "<mailto:" : "",
-                                        c->email.unsubscribe_mailto ? c->email.unsubscribe_mailto : "",
-                                        c->email.unsubscribe_mailto ? ">" : "");
-                } else
+                        /* The address is checked as sent; the masked form
+                         * stands in for it in what is shown. */
+                        struct outbox_msg m = {
+                                .id = strtoll(PQgetvalue(rows, i, 0), NULL, 10),
+                                .channel = PQgetvalue(rows, i, 1),
+                                .recipient = email_address_valid(recipient) && !show_recipients ? masked
+                                                                                                 : PQgetvalue(rows, i, 3),
+                                .recipient_name = PQgetvalue(rows, i, 4),
+                                .marketing = PQgetvalue(rows, i, 10)[0] == 't',
+                        };
+                        char why[512] = "";
+                        if (print_email_headers(out, c, &m, &r, why, sizeof why) < 0) {
+                                fprintf(out, "!!! cannot build the message: %s\n\n", why);
+                                rendered_clear(&r);
+                                bad++;
+                                continue;
+                        }
+                } else {
                         fprintf(out, "To: %s\n", show_recipients ? recipient : masked);
-                if (r.subject)
-                        fprintf(out, "Subject: %s\n", r.subject);
+                        if (r.subject)
+                                fprintf(out, "Subject: %s\n", r.subject);
+                }
                 fprintf(out, "\n%s", r.text ? r.text : "");
                 if (r.text && r.text[0] && r.text[strlen(r.text) - 1] != '\n')
                         fputc('\n', out);

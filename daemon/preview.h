@@ -1,6 +1,8 @@
 #pragma once
 /* Printing what a job would send, for --dry-run and `rapportctl preview`:
- * the complete rendered messages, never queued. */
+ * the complete rendered messages, never queued.  An e-mail's headers are
+ * built by the e-mail channel itself (email_setup, as the dispatcher sends
+ * it) and shown decoded; bodies are shown as rendered text. */
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdio.h>

@@ -3,7 +3,9 @@
  * wrong in one clear line, and exits with a sysexits code. */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <json-c/json.h>
+#include <libconfig.h>
 #include <stdio.h>
 #include <sysexits.h>
 #include <time.h>
@@ -192,6 +194,20 @@ static int cmd_next(struct ctl *ctl, int argc, char **argv) {
 }
 
 /* ---- render ----------------------------------------------------------- */
+/* By the file's own name, not its directory's. */
+static bool is_html_file(const char *path) {
+        const char *slash = strrchr(path, '/');
+        const char *name = slash ? slash + 1 : path;
+        static const char *const suffixes[] = {".html", ".htm", ".html.mustache", ".htm.mustache"};
+        size_t n = strlen(name);
+        for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+                size_t k = strlen(suffixes[i]);
+                if (n > k && strcmp(name + n - k, suffixes[i]) == 0)
+                        return true;
+        }
+        return false;
+}
+
 static int cmd_render(struct ctl *ctl, int argc, char **argv) {
         (void)ctl;
         static const struct option opts[] = {{"template", required_argument, NULL, 't'}, {"data", required_argument, NULL, 'd'},
@@ -210,8 +226,11 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
                         printf("Usage: rapportctl render --template FILE --data FILE.json [--partials DIR] [--escape html|none]\n\n"
                                "Render one Mustache file against a JSON context to standard output, byte for\n"
                                "byte, nothing appended.  {{> name}} loads DIR/name.mustache (DIR defaults to the\n"
-                               "template's directory).  Escaping defaults to html for HTML files (*.html,\n"
-                               "*.html.mustache, *.htm) and none otherwise.\n");
+                               "template's directory).  Without --escape, an e-mail template\n"
+                               "(NAME.email.LOCALE.mustache) renders part by part as it is sent: subject and\n"
+                               "text unescaped, the HTML part HTML-escaped, the file's layout kept; an HTML\n"
+                               "file (*.html, *.htm, *.html.mustache, *.htm.mustache) escapes html; anything\n"
+                               "else none.  --escape applies one mode to the whole file.\n");
                         return 0;
                 default: return usage_error("render", "%s", "bad option");
                 }
@@ -230,12 +249,11 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
                         esc = MUSTACHE_ESCAPE_NONE;
                 else
                         return usage_error("render", "--escape must be html or none, not '%s'", escape);
-        } else {
-                size_t n = strlen(file);
-                bool html = (n > 5 && strcmp(file + n - 5, ".html") == 0) || (n > 4 && strcmp(file + n - 4, ".htm") == 0) ||
-                            strstr(file, ".html.") != NULL;
-                esc = html ? MUSTACHE_ESCAPE_HTML : MUSTACHE_ESCAPE_NONE;
-        }
+        } else
+                esc = is_html_file(file) ? MUSTACHE_ESCAPE_HTML : MUSTACHE_ESCAPE_NONE;
+        /* An e-mail template holds parts escaped differently (text, HTML):
+         * only an explicit --escape makes it one template. */
+        bool by_parts = !escape && streq_ptr(template_file_channel(file), "email");
         _cleanup_free_ char *src = NULL, *json = NULL, *dir = NULL;
         size_t len, jlen;
         int r = read_file(file, &src, &len);
@@ -259,7 +277,7 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
         }
         struct mustache_error merr = {0};
         _cleanup_(mustache_freep) struct mustache *tpl = NULL;
-        r = mustache_parse(src, len, 1, &tpl, &merr);
+        r = by_parts ? 0 : mustache_parse(src, len, 1, &tpl, &merr);
         if (r < 0) {
                 fprintf(stderr, "%s:%d:%d: %s\n", file, merr.line, merr.column, merr.message);
                 json_object_put(ctx);
@@ -276,9 +294,14 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
         }
         _cleanup_buf_ struct buf out = {0};
         struct partial_dir pd = {.dir = partials};
-        r = mustache_render(tpl, ctx, esc, partial_dir_lookup, &pd, &out);
+        if (by_parts)
+                r = template_render_email_file(file, src, len, ctx, partial_dir_lookup, &pd, &out);
+        else
+                r = mustache_render(tpl, ctx, esc, partial_dir_lookup, &pd, &out);
         partial_dir_clear(&pd);
         json_object_put(ctx);
+        if (r == -EINVAL && by_parts)
+                return EX_DATAERR; /* the layout or parse errors are logged */
         if (r < 0) {
                 fprintf(stderr, "rapportctl render: %s: %s\n", file, r == -ELOOP ? "partials nest too deeply" : strerror(-r));
                 return EX_DATAERR;
@@ -292,6 +315,9 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
 static int need_template(const struct rapport_config *c, const struct template_set *t, const struct job_config *j,
                          const char *name, const char *channel) {
         if (template_find(t, name, channel, c->locale, c->locale))
+                return 0;
+        /* Its file is there but broken: reported (and counted) already. */
+        if (template_broken(t, name, channel, c->locale, c->locale))
                 return 0;
         fprintf(stderr, "%s: job %s sends %s but there is no template %s.%s.%s.mustache\n", c->templates_dir, j->name,
                 channel, name, channel, c->locale);
@@ -379,6 +405,29 @@ static void warn_long_sms(PGconn *conn, const struct rapport_config *c, const st
         plan_result_clear(&res);
 }
 
+/* templates.dir read straight from a configuration that did not load, so
+ * that `check` still checks the templates; the default when unset.  Only
+ * from a file libconfig can read safely: it exits the whole process on some
+ * @include targets, which config.c vets only as part of a whole load. */
+static char *raw_templates_dir(const char *path) {
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        if (read_file(path, &text, &len) < 0 || strlen(text) != len || strstr(text, "@include"))
+                return NULL;
+        config_t cfg;
+        config_init(&cfg);
+        char *dir = NULL;
+        const char *s;
+        if (config_read_string(&cfg, text)) {
+                if (config_lookup_string(&cfg, "templates.dir", &s))
+                        dir = strdup(s);
+                else if (!config_lookup(&cfg, "templates.dir"))
+                        dir = strdup(RAPPORT_TEMPLATES_DIR);
+        }
+        config_destroy(&cfg);
+        return dir;
+}
+
 static int cmd_check(struct ctl *ctl, int argc, char **argv) {
         if (wants_help(argc, argv)) {
                 printf("Usage: rapportctl check\n\nValidate the configuration, every template, the database connection and\n"
@@ -386,39 +435,60 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                        "Reports every problem found; exits 0 only when there are none.\n");
                 return 0;
         }
+        /* Everything that can be checked is, whatever failed before it:
+         * each problem printed, then their count. */
         int problems = 0;
+        bool config_ok = true, db_problem = false;
         _cleanup_(config_freep) struct rapport_config *c = NULL;
+        _cleanup_free_ char *raw_dir = NULL;
         if (config_load(ctl->config_path, true, &c) < 0) {
-                printf("configuration: errors (see above)\n");
-                return EX_CONFIG;
-        }
-        printf("configuration: %s OK (%zu job(s))\n", ctl->config_path, c->n_jobs);
+                config_ok = false;
+                problems++;
+                printf("configuration: %s has errors (above)\n", ctl->config_path);
+                /* Without its secrets it may still load (they are all that
+                 * was wrong): then the jobs' templates can be checked too.
+                 * Quietly: its errors were logged just now. */
+                log_set_max_priority(LOG_CRIT);
+                if (config_load(ctl->config_path, false, &c) < 0)
+                        c = NULL;
+                log_set_max_priority(LOG_WARNING);
+                if (!c)
+                        raw_dir = raw_templates_dir(ctl->config_path);
+        } else
+                printf("configuration: %s OK (%zu job(s))\n", ctl->config_path, c->n_jobs);
 
+        /* A broken template does not stop the check: what did load is
+         * checked against the jobs too. */
         _cleanup_(template_set_freep) struct template_set *t = NULL;
-        int nerr = 0;
-        if (template_set_load(c->templates_dir, &t, &nerr) < 0) {
-                printf("templates: %d problem(s) in %s\n", nerr, c->templates_dir);
-                problems += nerr;
-        } else {
-                for (size_t i = 0; i < c->n_jobs; i++) {
-                        const struct job_config *j = &c->jobs[i];
-                        if (!j->enabled)
-                                continue;
-                        problems += check_job_templates(c, t, j);
-                }
-                printf("templates: %s %s\n", c->templates_dir, problems ? "has problems" : "OK");
+        const char *dir = c ? c->templates_dir : raw_dir;
+        if (!dir)
+                printf("templates: not checked (the configuration cannot be read for templates.dir)\n");
+        else {
+                int nerr = 0, missing = 0;
+                if (template_set_load_all(dir, &t, &nerr) < 0 && nerr == 0)
+                        nerr = 1; /* out of memory, logged */
+                for (size_t i = 0; t && c && i < c->n_jobs; i++)
+                        if (c->jobs[i].enabled)
+                                missing += check_job_templates(c, t, &c->jobs[i]);
+                problems += nerr + missing;
+                if (nerr + missing)
+                        printf("templates: %d problem(s) in %s\n", nerr + missing, dir);
+                else
+                        printf("templates: %s OK%s\n", dir, c ? "" : " (jobs not checked against them)");
         }
 
         _cleanup_(PQfinishp) PGconn *conn = NULL;
-        if (db_connect(c, "rapportctl", false, &conn) < 0) {
+        int have = 0, want = 0;
+        if (!config_ok)
+                printf("database: not checked (the configuration has errors)\n");
+        else if (db_connect(c, "rapportctl", false, &conn) < 0) {
                 printf("database: unreachable\n");
-                return EX_UNAVAILABLE;
-        }
-        int have, want;
-        int r = db_check_migrated(conn, &have, &want);
-        if (r < 0) {
+                problems++;
+                db_problem = true;
+        } else if (db_check_migrated(conn, &have, &want) < 0) {
                 printf("database: schema at version %d of %d — run 'rapportctl migrate'\n", have, want);
                 problems++;
+                db_problem = true;
         } else {
                 printf("database: OK (schema version %d)\n", have);
                 for (size_t i = 0; i < c->n_jobs; i++) {
@@ -437,8 +507,11 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                         if (j->def->still_due_sql) {
                                 res = PQprepare(conn, "", j->def->still_due_sql, 2, NULL);
                                 if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-                                        fprintf(stderr, "job %s: its still-due check does not run against this database: %s",
-                                                j->name, PQresultErrorMessage(res));
+                                        char msg[512];
+                                        snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(res));
+                                        msg[strcspn(msg, "\n")] = '\0';
+                                        fprintf(stderr, "job %s: its still-due check does not run against this database: %s\n",
+                                                j->name, msg);
                                         problems++;
                                 }
                                 PQclear(res);
@@ -447,12 +520,14 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                                 warn_long_sms(conn, c, t, j);
                 }
         }
-        if (problems) {
-                printf("%d problem(s) found\n", problems);
-                return EX_CONFIG;
+        if (!problems) {
+                printf("all checks passed\n");
+                return 0;
         }
-        printf("all checks passed\n");
-        return 0;
+        printf("%d problem(s) found\n", problems);
+        /* 69 means "try again later": only when the database is all that
+         * is wrong.  Anything else is for the administrator to fix (78). */
+        return db_problem && problems == 1 ? EX_UNAVAILABLE : EX_CONFIG;
 }
 
 /* ---- status ----------------------------------------------------------- */
@@ -491,13 +566,22 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                         error = PQgetvalue(res, 0, 4);
                         cancelled = PQgetvalue(res, 0, 5);
                 }
+                _cleanup_(PQclearp) PGresult *dis = NULL;
+                db_exec(conn, "Reading whether the job is disabled",
+                        "SELECT 'since ' || to_char(disabled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI \"UTC\"')"
+                        " || coalesce(' by ' || disabled_by, '') || coalesce(': ' || reason, '')"
+                        " FROM rapport.job_disabled WHERE job = $1",
+                        1, p, &dis);
+                const char *disabled = dis && PQntuples(dis) > 0 ? PQgetvalue(dis, 0, 0) : NULL;
+                bool enabled = j->enabled && !disabled;
                 int64_t n;
-                if (j->enabled && cron_next(&j->cron, j->tz, (int64_t)time(NULL), &n) == 0)
+                if (enabled && cron_next(&j->cron, j->tz, (int64_t)time(NULL), &n) == 0)
                         tz_format_iso8601(j->tz, n, next, sizeof next);
                 if (ctl->json) {
                         json_object *o = json_object_new_object();
                         json_object_object_add(o, "job", json_object_new_string(j->name));
-                        json_object_object_add(o, "enabled", json_object_new_boolean(j->enabled));
+                        json_object_object_add(o, "enabled", json_object_new_boolean(enabled));
+                        json_object_object_add(o, "disabled", disabled ? json_object_new_string(disabled) : NULL);
                         json_object_object_add(o, "schedule", json_object_new_string(j->schedule));
                         json_object_object_add(o, "time_zone", json_object_new_string(j->time_zone));
                         json_object_object_add(o, "last_run", json_object_new_string(last));
@@ -509,8 +593,10 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                         json_object_object_add(o, "next_run", json_object_new_string(next));
                         json_object_array_add(jobs, o);
                 } else {
-                        printf("%-12s %-8s %-16s %-16s %-26s %-8s %-8s %-8s %-9s %s\n", j->name, j->enabled ? "yes" : "no", j->schedule,
+                        printf("%-12s %-8s %-16s %-16s %-26s %-8s %-8s %-8s %-9s %s\n", j->name, enabled ? "yes" : "no", j->schedule,
                                j->time_zone, last, status, planned, skipped, cancelled, next);
+                        if (disabled)
+                                printf("  disabled with rapportctl disable %s\n", disabled);
                         if (*error)
                                 printf("  last error: %s\n", error);
                 }
@@ -654,21 +740,23 @@ static int cmd_preview(struct ctl *ctl, int argc, char **argv) {
                                              {"rep", required_argument, NULL, 'r'}, {"channel", required_argument, NULL, 'C'},
                                              {"show-recipients", no_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
                                              {0, 0, 0, 0}};
-        const char *now = NULL, *col = NULL, *val = NULL, *channel = NULL;
+        const char *now = NULL, *customer = NULL, *rep = NULL, *channel = NULL;
         bool show = false;
         int o;
         reset_getopt();
         while ((o = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (o) {
                 case 'N': now = optarg; break;
-                case 'c': col = "customer", val = optarg; break;
-                case 'r': col = "rep", val = optarg; break;
+                case 'c': customer = optarg; break;
+                case 'r': rep = optarg; break;
                 case 'C': channel = optarg; break;
                 case 's': show = true; break;
                 case 'h':
-                        printf("Usage: rapportctl preview JOB [--customer ID | --rep ID] [--channel email|sms] [--now ISO8601]\n\n"
-                               "Show the complete messages JOB would produce now (or at --now): headers, text,\n"
-                               "HTML and SMS, with segment counts — without sending or queueing anything.\n");
+                        printf("Usage: rapportctl preview JOB [--customer ID | --rep ID] [--channel email|sms] [--now ISO8601]\n"
+                               "                          [--show-recipients]\n\n"
+                               "Show the complete messages JOB would produce now (or at --now): e-mail headers\n"
+                               "as the dispatcher builds them (decoded for reading), text and HTML, and SMS\n"
+                               "with segment counts — without sending or queueing anything.\n");
                         return 0;
                 default: return usage_error("preview", "%s", "bad option");
                 }
@@ -677,7 +765,11 @@ static int cmd_preview(struct ctl *ctl, int argc, char **argv) {
                 return usage_error("preview", "%s", "expected one JOB name");
         if (channel && !streq(channel, "email") && !streq(channel, "sms"))
                 return usage_error("preview", "--channel must be email or sms, not '%s'", channel);
-        return plan_job(ctl, "preview", argv[optind], now, true, show, col, val, channel);
+        /* One recipient filter: with both, one would silently win. */
+        if (customer && rep)
+                return usage_error("preview", "%s", "--customer and --rep exclude each other: give one");
+        return plan_job(ctl, "preview", argv[optind], now, true, show, customer ? "customer" : rep ? "rep" : NULL,
+                        customer ? customer : rep, channel);
 }
 
 /* ---- queue, show, retry, cancel, suppress ----------------------------- */
@@ -874,6 +966,92 @@ static int cmd_cancel(struct ctl *ctl, int argc, char **argv) {
                              1, p, "cancelled %ld message(s)", false);
 }
 
+/* ---- enable / disable -------------------------------------------------- */
+/* Kept in the database (rapport.job_disabled), not the configuration: it
+ * takes effect at every instance's next occurrence of the job, with no
+ * reload, and says who switched it off and why. */
+static int switch_job(struct ctl *ctl, int argc, char **argv, bool disable) {
+        const char *cmd = disable ? "disable" : "enable";
+        static const struct option opts[] = {{"reason", required_argument, NULL, 'r'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+        const char *reason = NULL;
+        int o;
+        reset_getopt();
+        while ((o = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+                switch (o) {
+                case 'r':
+                        if (!disable)
+                                return usage_error(cmd, "%s", "--reason goes with disable");
+                        reason = optarg;
+                        break;
+                case 'h':
+                        if (disable)
+                                printf("Usage: rapportctl disable JOB [--reason TEXT]\n\nStop planning JOB without editing the configuration: from its next\n"
+                                       "occurrence on, every rapportd instance records the occurrence as skipped\n"
+                                       "instead of planning it, until 'rapportctl enable JOB'.  Messages it has\n"
+                                       "already queued are still sent ('rapportctl cancel ID' stops one);\n"
+                                       "'rapportctl run JOB' still plans it once when asked.\n");
+                        else
+                                printf("Usage: rapportctl enable JOB\n\nUndo 'rapportctl disable JOB': its next occurrence is planned as usual.\n"
+                                       "Occurrences missed while it was disabled are not caught up.  A job the\n"
+                                       "configuration disables (enabled = false) stays disabled.\n");
+                        return 0;
+                default: return usage_error(cmd, "%s", "bad option");
+                }
+        }
+        if (optind + 1 != argc)
+                return usage_error(cmd, "%s", "expected one JOB");
+        const char *job = argv[optind];
+        if (!job_def_find(job)) {
+                char msg[512];
+                int len = snprintf(msg, sizeof msg, "unknown job '%s' (known jobs:", job);
+                for (size_t k = 0; job_defs[k] && len > 0 && (size_t)len < sizeof msg; k++)
+                        len += snprintf(msg + len, sizeof msg - (size_t)len, "%s %s", k ? "," : "", job_defs[k]->name);
+                if (len > 0 && (size_t)len < sizeof msg - 1)
+                        strcat(msg, ")");
+                return usage_error(cmd, "%s", msg);
+        }
+        _cleanup_(config_freep) struct rapport_config *c = NULL;
+        _cleanup_(PQfinishp) PGconn *conn = NULL;
+        int r = connect_db(ctl, &c, &conn, true);
+        if (r)
+                return r;
+        const struct job_config *j = config_job(c, job);
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        if (disable) {
+                const struct passwd *pw = getpwuid(getuid());
+                const char *who = getenv("SUDO_USER") ? getenv("SUDO_USER") : pw ? pw->pw_name : NULL;
+                const char *p[] = {job, who, reason};
+                if (db_exec(conn, "Disabling the job",
+                            "WITH d AS (INSERT INTO rapport.job_disabled (job, disabled_by, reason) VALUES ($1, $2, $3)"
+                            "           ON CONFLICT (job) DO UPDATE SET reason = coalesce(EXCLUDED.reason, rapport.job_disabled.reason)"
+                            "           RETURNING 1)"
+                            " SELECT (SELECT count(*) FROM rapport.outbox WHERE job = $1 AND state IN ('queued', 'sending'))",
+                            3, p, &res) < 0)
+                        return EX_SOFTWARE;
+                long queued = atol(PQgetvalue(res, 0, 0));
+                printf("job %s disabled: rapportd plans nothing for it until 'rapportctl enable %s'\n", job, job);
+                if (queued)
+                        printf("%ld message(s) it planned earlier are still queued and will be sent ('rapportctl queue --job %s' lists them, 'rapportctl cancel ID' stops one)\n",
+                               queued, job);
+        } else {
+                const char *p[] = {job};
+                if (db_exec(conn, "Enabling the job", "DELETE FROM rapport.job_disabled WHERE job = $1", 1, p, &res) < 0)
+                        return EX_SOFTWARE;
+                if (atol(PQcmdTuples(res)) == 0)
+                        printf("job %s was not disabled with 'rapportctl disable': nothing to do\n", job);
+                else
+                        printf("job %s enabled: its next occurrence is planned as usual (those missed while disabled are not caught up)\n", job);
+        }
+        if (!j)
+                printf("note: the configuration does not configure job %s, so rapportd does not run it either way\n", job);
+        else if (!j->enabled)
+                printf("note: the configuration disables job %s (enabled = false), which only a configuration change undoes\n", job);
+        return 0;
+}
+
+static int cmd_disable(struct ctl *ctl, int argc, char **argv) { return switch_job(ctl, argc, argv, true); }
+static int cmd_enable(struct ctl *ctl, int argc, char **argv) { return switch_job(ctl, argc, argv, false); }
+
 static int cmd_suppress(struct ctl *ctl, int argc, char **argv) {
         static const struct option opts[] = {{"reason", required_argument, NULL, 'r'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
         const char *reason = "manual";
@@ -931,6 +1109,8 @@ static const struct command commands[] = {
         {"suppress", "ADDRESS [--reason R]", "never contact an address", cmd_suppress},
         {"unsuppress", "ADDRESS", "lift a suppression", cmd_unsuppress},
         {"run", "JOB [--now T] [--dry-run]", "plan a job once now", cmd_run},
+        {"disable", "JOB [--reason TEXT]", "stop planning a job (no config edit)", cmd_disable},
+        {"enable", "JOB", "undo disable", cmd_enable},
         {"preview", "JOB [--customer ID|--rep ID]", "render what a job would send", cmd_preview},
         {"render", "--template F --data F.json", "render one template file", cmd_render},
         {"next", "'CRON' --tz ZONE [--count N]", "print next fire times", cmd_next},

@@ -17,6 +17,10 @@ struct template_set {
         size_t n_msgs;
         struct partial *partials;
         size_t n_partials;
+        /* template_set_load_all(): "NAME.CHANNEL.LOCALE" of the message
+         * files that did not load, so `check` does not call them missing. */
+        char **broken;
+        size_t n_broken;
 };
 
 void message_template_free(struct message_template *t) {
@@ -32,9 +36,10 @@ void message_template_free(struct message_template *t) {
         free(t);
 }
 
-static int parse_part(const char *path, const char *src, size_t len, int first_line, struct mustache **ret) {
+static int parse_part(const char *path, const char *src, size_t len, int first_line, int first_column,
+                      struct mustache **ret) {
         struct mustache_error err = {0};
-        int r = mustache_parse(src, len, first_line, ret, &err);
+        int r = mustache_parse_at(src, len, first_line, first_column, ret, &err);
         if (r == -EINVAL)
                 log_error("%s:%d:%d: %s", path, err.line, err.column, err.message);
         else if (r < 0)
@@ -49,44 +54,50 @@ static int count_lines(const char *from, const char *to) {
         return n;
 }
 
-static int parse_email(struct message_template *t, const char *src, size_t len) {
+int template_email_layout(const char *path, const char *src, size_t len, struct email_layout *ret) {
         const char *end = src + len, *p = src;
-        const char *subject = NULL;
-        size_t subject_len = 0;
-        int line = 1, subject_line = 1;
-        /* Header block: "Subject: …" lines up to the first empty line. */
+        struct email_layout l = {0};
+        bool have_subject = false;
+        int line = 1;
+        /* Header block: the "Subject: …" line up to the first empty line. */
         while (p < end) {
                 const char *eol = memchr(p, '\n', (size_t)(end - p));
                 if (!eol)
                         eol = end;
+                const char *next = eol < end ? eol + 1 : end;
                 size_t n = (size_t)(eol - p);
                 if (n && p[n - 1] == '\r')
                         n--;
                 if (n == 0) {
-                        p = eol < end ? eol + 1 : end;
+                        p = next;
                         line++;
                         break;
                 }
                 if (n >= 8 && strncasecmp(p, "Subject:", 8) == 0) {
-                        subject = p + 8;
-                        subject_len = n - 8;
-                        while (subject_len && (*subject == ' ' || *subject == '\t'))
-                                subject++, subject_len--;
-                        subject_line = line;
+                        /* A second one would silently win over the first. */
+                        if (have_subject) {
+                                log_error("%s:%d:1: a second \"Subject:\" line (an e-mail template has one)", path, line);
+                                return -EINVAL;
+                        }
+                        size_t skip = 8;
+                        while (skip < n && (p[skip] == ' ' || p[skip] == '\t'))
+                                skip++;
+                        l.subject_off = (size_t)(p - src) + skip;
+                        l.subject_len = n - skip;
+                        l.subject_line = line;
+                        l.subject_column = (int)skip + 1; /* "Subject:" and blanks are ASCII */
+                        have_subject = true;
                 } else {
-                        log_error("%s:%d:1: unknown header line (an e-mail template starts with \"Subject: …\", then an empty line, then the text)", t->path, line);
+                        log_error("%s:%d:1: unknown header line (an e-mail template starts with \"Subject: …\", then an empty line, then the text)", path, line);
                         return -EINVAL;
                 }
-                p = eol < end ? eol + 1 : end;
+                p = next;
                 line++;
         }
-        if (!subject) {
-                log_error("%s:1:1: e-mail template has no \"Subject:\" line", t->path);
+        if (!have_subject) {
+                log_error("%s:1:1: e-mail template has no \"Subject:\" line", path);
                 return -EINVAL;
         }
-        int r = parse_part(t->path, subject, subject_len, subject_line, &t->subject);
-        if (r < 0)
-                return r;
 
         /* Text part, then the optional HTML part after the separator line. */
         const char *text = p, *text_end = end, *html = NULL;
@@ -103,15 +114,60 @@ static int parse_email(struct message_template *t, const char *src, size_t len) 
                 }
                 q = next;
         }
-        r = parse_part(t->path, text, (size_t)(text_end - text), line, &t->text);
-        if (r < 0)
-                return r;
-        if (html)
-                r = parse_part(t->path, html, (size_t)(end - html), line + count_lines(text, html), &t->html);
-        return r;
+        l.text_off = (size_t)(text - src);
+        l.text_len = (size_t)(text_end - text);
+        l.text_line = line;
+        if (html) {
+                l.has_html = true;
+                l.html_off = (size_t)(html - src);
+                l.html_len = (size_t)(end - html);
+                l.html_line = line + count_lines(text, html);
+        }
+        *ret = l;
+        return 0;
 }
 
-int template_parse_file(const char *path, const char *channel, struct message_template **ret) {
+/* Parses every part even after one failed, so that each problem in the
+ * file is reported; returns the first error and counts them all. */
+static int parse_email_parts(const char *path, const char *src, const struct email_layout *l, struct mustache **subject,
+                             struct mustache **text, struct mustache **html, int *n_errors) {
+        const struct {
+                size_t off, len;
+                int line, column;
+                struct mustache **dst;
+        } parts[] = {
+                {l->subject_off, l->subject_len, l->subject_line, l->subject_column, subject},
+                {l->text_off, l->text_len, l->text_line, 1, text},
+                {l->html_off, l->html_len, l->html_line, 1, l->has_html ? html : NULL},
+        };
+        int first = 0;
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+                if (!parts[i].dst)
+                        continue;
+                int r = parse_part(path, src + parts[i].off, parts[i].len, parts[i].line, parts[i].column, parts[i].dst);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        (*n_errors)++;
+                        if (!first)
+                                first = r;
+                }
+        }
+        return first;
+}
+
+static int parse_email(struct message_template *t, const char *src, size_t len, int *n_errors) {
+        struct email_layout l;
+        int r = template_email_layout(t->path, src, len, &l);
+        if (r < 0) {
+                (*n_errors)++;
+                return r;
+        }
+        return parse_email_parts(t->path, src, &l, &t->subject, &t->text, &t->html, n_errors);
+}
+
+/* template_parse_file() counting every problem logged in *n_errors. */
+static int parse_file(const char *path, const char *channel, struct message_template **ret, int *n_errors) {
         struct message_template *t = calloc(1, sizeof *t);
         if (!t)
                 return -ENOMEM;
@@ -119,6 +175,7 @@ int template_parse_file(const char *path, const char *channel, struct message_te
         t->channel = strdup(channel);
         _cleanup_free_ char *src = NULL;
         size_t len;
+        int errors = 0;
         int r = read_file(path, &src, &len);
         if (r < 0) {
                 log_error_errno(r, "%s: cannot read template: %m", path);
@@ -126,15 +183,21 @@ int template_parse_file(const char *path, const char *channel, struct message_te
                 log_error("%s: template contains a NUL byte", path);
                 r = -EINVAL;
         } else if (streq(channel, "email"))
-                r = parse_email(t, src, len);
+                r = parse_email(t, src, len, &errors);
         else
-                r = parse_part(path, src, len, 1, &t->text);
+                r = parse_part(path, src, len, 1, 1, &t->text);
         if (r < 0) {
+                *n_errors += errors ? errors : 1;
                 message_template_free(t);
                 return r;
         }
         *ret = t;
         return 0;
+}
+
+int template_parse_file(const char *path, const char *channel, struct message_template **ret) {
+        int n_errors = 0;
+        return parse_file(path, channel, ret, &n_errors);
 }
 
 /* NAME.CHANNEL.LOCALE.mustache → message; anything else → partial. */
@@ -158,7 +221,65 @@ static bool split_name(const char *file, char **name, char **channel, char **loc
         return true;
 }
 
-int template_set_load(const char *dir, struct template_set **ret, int *n_errors) {
+const char *template_file_channel(const char *path) {
+        const char *slash = strrchr(path, '/');
+        _cleanup_free_ char *name = NULL, *channel = NULL, *locale = NULL;
+        if (!split_name(slash ? slash + 1 : path, &name, &channel, &locale))
+                return NULL;
+        return streq(channel, "email") ? "email" : "sms";
+}
+
+static int add_message(struct template_set *s, struct message_template *t) {
+        struct message_template **m = realloc(s->msgs, (s->n_msgs + 1) * sizeof *m);
+        if (!m) {
+                message_template_free(t);
+                return log_error_errno(-ENOMEM, "Loading templates: %m");
+        }
+        s->msgs = m;
+        s->msgs[s->n_msgs++] = t;
+        return 0;
+}
+
+static int add_broken(struct template_set *s, const char *file, size_t len) {
+        char **b = realloc(s->broken, (s->n_broken + 1) * sizeof *b);
+        if (!b)
+                return log_error_errno(-ENOMEM, "Loading templates: %m");
+        s->broken = b;
+        s->broken[s->n_broken] = strndup(file, len - strlen(".mustache"));
+        if (!s->broken[s->n_broken])
+                return log_error_errno(-ENOMEM, "Loading templates: %m");
+        s->n_broken++;
+        return 0;
+}
+
+static int load_partial(struct template_set *s, const char *path, const char *file, size_t len, int *n_errors) {
+        _cleanup_free_ char *src = NULL;
+        size_t slen;
+        struct mustache *tpl = NULL;
+        int r = read_file(path, &src, &slen);
+        if (r < 0) {
+                (*n_errors)++;
+                log_error_errno(r, "%s: cannot read template: %m", path);
+                return 0;
+        }
+        r = parse_part(path, src, slen, 1, 1, &tpl);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                (*n_errors)++;
+                return 0;
+        }
+        struct partial *p = realloc(s->partials, (s->n_partials + 1) * sizeof *p);
+        if (!p) {
+                mustache_free(tpl);
+                return log_error_errno(-ENOMEM, "Loading templates: %m");
+        }
+        s->partials = p;
+        s->partials[s->n_partials++] = (struct partial){strndup(file, len - strlen(".mustache")), tpl};
+        return 0;
+}
+
+int template_set_load_all(const char *dir, struct template_set **ret, int *n_errors) {
         *n_errors = 0;
         _cleanup_(template_set_freep) struct template_set *s = calloc(1, sizeof *s);
         if (!s)
@@ -169,51 +290,49 @@ int template_set_load(const char *dir, struct template_set **ret, int *n_errors)
                 (*n_errors)++;
                 return log_error_errno(-errno, "%s: cannot read templates directory: %m", dir);
         }
-        for (int i = 0; i < n; i++) {
+        int r = 0;
+        for (int i = 0; i < n && r >= 0; i++) {
                 const char *file = list[i]->d_name;
                 size_t len = strlen(file);
                 if (file[0] == '.' || len < 10 || strcmp(file + len - 9, ".mustache") != 0)
                         continue;
                 _cleanup_free_ char *path = NULL;
-                if (asprintf(&path, "%s/%s", dir, file) < 0)
+                if (asprintf(&path, "%s/%s", dir, file) < 0) {
+                        r = log_error_errno(-ENOMEM, "Loading templates: %m");
                         break;
-                char *name = NULL, *channel = NULL, *locale = NULL;
-                if (split_name(file, &name, &channel, &locale)) {
-                        struct message_template *t = NULL;
-                        if (template_parse_file(path, channel, &t) < 0) {
-                                (*n_errors)++;
-                                free(name), free(channel), free(locale);
-                                continue;
-                        }
-                        free(t->channel);
-                        t->name = name, t->channel = channel, t->locale = locale;
-                        struct message_template **m = realloc(s->msgs, (s->n_msgs + 1) * sizeof *m);
-                        if (!m) {
-                                message_template_free(t);
-                                break;
-                        }
-                        s->msgs = m;
-                        s->msgs[s->n_msgs++] = t;
-                } else {
-                        _cleanup_free_ char *src = NULL;
-                        size_t slen;
-                        struct mustache *tpl = NULL;
-                        if (read_file(path, &src, &slen) < 0 || parse_part(path, src, slen, 1, &tpl) < 0) {
-                                (*n_errors)++;
-                                continue;
-                        }
-                        struct partial *p = realloc(s->partials, (s->n_partials + 1) * sizeof *p);
-                        if (!p) {
-                                mustache_free(tpl);
-                                break;
-                        }
-                        s->partials = p;
-                        s->partials[s->n_partials++] = (struct partial){strndup(file, len - 9), tpl};
                 }
+                char *name = NULL, *channel = NULL, *locale = NULL;
+                if (!split_name(file, &name, &channel, &locale)) {
+                        r = load_partial(s, path, file, len, n_errors);
+                        continue;
+                }
+                struct message_template *t = NULL;
+                r = parse_file(path, channel, &t, n_errors);
+                if (r < 0) {
+                        free(name), free(channel), free(locale);
+                        r = r == -ENOMEM ? r : add_broken(s, file, len);
+                        continue;
+                }
+                free(t->channel);
+                t->name = name, t->channel = channel, t->locale = locale;
+                r = add_message(s, t);
         }
         for (int i = 0; i < n; i++)
                 free(list[i]);
         free(list);
+        /* Out of memory part way: a set missing templates is no set at all. */
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+int template_set_load(const char *dir, struct template_set **ret, int *n_errors) {
+        _cleanup_(template_set_freep) struct template_set *s = NULL;
+        int r = template_set_load_all(dir, &s, n_errors);
+        if (r < 0)
+                return r;
+        /* A set is all or nothing: a reload keeps the old one. */
         if (*n_errors > 0)
                 return -EINVAL;
         *ret = TAKE_PTR(s);
@@ -231,6 +350,9 @@ struct template_set *template_set_free(struct template_set *s) {
                 mustache_free(s->partials[i].tpl);
         }
         free(s->partials);
+        for (size_t i = 0; i < s->n_broken; i++)
+                free(s->broken[i]);
+        free(s->broken);
         free(s);
         return NULL;
 }
@@ -269,6 +391,21 @@ const struct message_template *template_find(const struct template_set *s, const
                         return t;
         }
         return NULL;
+}
+
+bool template_broken(const struct template_set *s, const char *name, const char *channel, const char *locale,
+                     const char *default_locale) {
+        char chain[4][32];
+        int n = locale_chain(locale, default_locale, chain);
+        for (int i = 0; i < n; i++) {
+                _cleanup_free_ char *key = NULL;
+                if (asprintf(&key, "%s.%s.%s", name, channel, chain[i]) < 0)
+                        return false;
+                for (size_t k = 0; k < s->n_broken; k++)
+                        if (strcasecmp(s->broken[k], key) == 0)
+                                return true;
+        }
+        return false;
 }
 
 struct partial_lookup {
@@ -383,7 +520,7 @@ const struct mustache *partial_dir_lookup(const char *name, void *userdata) {
                 if (asprintf(&path, fmts[f], pd->dir, name) < 0 || read_file(path, &src, &len) < 0)
                         continue;
                 struct mustache *tpl = NULL;
-                if (parse_part(path, src, len, 1, &tpl) < 0)
+                if (parse_part(path, src, len, 1, 1, &tpl) < 0)
                         return NULL;
                 struct partial_dir_entry *e = realloc(pd->entries, (pd->n + 1) * sizeof *e);
                 if (!e) {
@@ -405,4 +542,39 @@ void partial_dir_clear(struct partial_dir *pd) {
         free(pd->entries);
         pd->entries = NULL;
         pd->n = 0;
+}
+
+int template_render_email_file(const char *path, const char *src, size_t len, json_object *ctx,
+                               mustache_partial_fn partials, void *userdata, struct buf *out) {
+        struct email_layout l;
+        int r = template_email_layout(path, src, len, &l);
+        if (r < 0)
+                return r;
+        _cleanup_(mustache_freep) struct mustache *subject = NULL, *text = NULL, *html = NULL;
+        int n_errors = 0;
+        r = parse_email_parts(path, src, &l, &subject, &text, &html, &n_errors);
+        if (r < 0)
+                return r;
+        /* Each part preceded by the file's bytes since the previous one. */
+        const struct {
+                size_t off, len;
+                const struct mustache *tpl;
+                enum mustache_escape esc;
+        } parts[] = {
+                {l.subject_off, l.subject_len, subject, MUSTACHE_ESCAPE_NONE},
+                {l.text_off, l.text_len, text, MUSTACHE_ESCAPE_NONE},
+                {l.html_off, l.html_len, html, MUSTACHE_ESCAPE_HTML},
+        };
+        size_t done = 0;
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+                if (!parts[i].tpl)
+                        continue;
+                if (parts[i].off > done && (r = buf_append(out, src + done, parts[i].off - done)) < 0)
+                        return r;
+                r = mustache_render(parts[i].tpl, ctx, parts[i].esc, partials, userdata, out);
+                if (r < 0)
+                        return r;
+                done = parts[i].off + parts[i].len;
+        }
+        return 0;
 }

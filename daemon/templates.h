@@ -14,8 +14,11 @@
  *     plain-text part …
  *     --- html ---
  *     optional HTML part …
- * Subject and text render with no escaping, the HTML part with HTML
- * escaping.  An SMS template is plain text; one trailing newline is dropped. */
+ * (one Subject line, case-insensitive, as the only header).  Subject and
+ * text render with no escaping, the HTML part with HTML escaping.  An SMS
+ * template is plain text; one trailing newline is dropped.  Every problem
+ * is reported as FILE:LINE:COLUMN, the position in the file whichever part
+ * it is in. */
 #include <json-c/json.h>
 #include <stdbool.h>
 
@@ -35,6 +38,17 @@ struct template_set;
 /* Loads every template in dir, logging each problem as FILE:LINE:COLUMN:
  * message.  Returns 0, or -EINVAL after reporting all problems (*n_errors). */
 int template_set_load(const char *dir, struct template_set **ret, int *n_errors);
+/* template_set_load() for `rapportctl check`, which reports everything: it
+ * goes on past broken files and returns 0 with the set of those that did
+ * load, so what depends on them can be checked too, *n_errors counting the
+ * problems logged.  Fails (*n_errors 1) only when dir cannot be read, or
+ * with -ENOMEM.  Such a set must never be used to send. */
+int template_set_load_all(const char *dir, struct template_set **ret, int *n_errors);
+/* After template_find() found nothing: whether a file for it exists in
+ * the same locale chain but failed to load (so was reported already, and
+ * is not missing).  Only a set from template_set_load_all() has any. */
+bool template_broken(const struct template_set *s, const char *name, const char *channel, const char *locale,
+                     const char *default_locale);
 struct template_set *template_set_free(struct template_set *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct template_set *, template_set_free);
 
@@ -54,6 +68,35 @@ int template_render(const struct template_set *s, const struct message_template 
  * `rapportctl check`/tests); logs errors like template_set_load. */
 int template_parse_file(const char *path, const char *channel, struct message_template **ret);
 void message_template_free(struct message_template *t);
+
+/* "email" or "sms" for a message template's file name
+ * (TEMPLATE.CHANNEL.LOCALE.mustache, in any directory), NULL for anything
+ * else. */
+const char *template_file_channel(const char *path);
+
+/* Where the parts of an e-mail template lie in its source: byte ranges, and
+ * the file position (1-based) each starts at.  The text part runs to the
+ * separator line or the end, the HTML part from after that line to the end. */
+struct email_layout {
+        size_t subject_off, subject_len;
+        size_t text_off, text_len;
+        size_t html_off, html_len;
+        bool has_html;
+        int subject_line, subject_column, text_line, html_line;
+};
+/* Logs a layout problem as PATH:LINE:COLUMN and returns -EINVAL. */
+int template_email_layout(const char *path, const char *src, size_t len, struct email_layout *ret);
+
+/* Appends a whole e-mail template file rendered as the daemon renders its
+ * parts — subject and text unescaped, the HTML part HTML-escaped — with the
+ * file's own bytes around them ("Subject: ", the empty line, the separator
+ * line) kept as they are: the bytes a render of the whole file with no
+ * escaping gives, but for the HTML part's escaping.  The subject is not made
+ * one line or shortened (that is for sending).  Returns 0; -EINVAL after
+ * logging every layout or parse problem as PATH:LINE:COLUMN; or what
+ * mustache_render() returns. */
+int template_render_email_file(const char *path, const char *src, size_t len, json_object *ctx,
+                               mustache_partial_fn partials, void *userdata, struct buf *out);
 
 /* Partials loaded on demand from one directory (NAME.mustache, or NAME),
  * for `rapportctl render --partials DIR`; parsed once per run. */

@@ -49,6 +49,13 @@ SQL
 assert_exit 0 "run --dry-run" -- "$RAPPORTCTL" --config "$CONF" run birthdays --dry-run --now 2027-03-14T10:00:00Z
 assert_contains "$T_OUT" "2 message(s) would be queued" "dry run shows what would be queued"
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "dry run queues nothing"
+# preview shows the headers the dispatcher really sends (compared with the
+# message delivered below; ids, Date, Message-ID and boundary are per message).
+assert_exit 0 "preview --show-recipients" -- "$RAPPORTCTL" --config "$CONF" preview birthdays --customer 1 --show-recipients --now 2027-03-14T10:00:00Z
+preview_headers=$(printf '%s\n' "$T_OUT" | sed -n '/^=== email/,/^$/p' | sed '1d;$d' |
+    sed -E -e 's/^(Date|Message-ID|X-Rapport-Id): .*/\1: */' -e 's/id=[0-9]+/id=N/' -e 's/boundary="[^"]*"/boundary=B/')
+assert_contains "$preview_headers" "List-Unsubscribe-Post: List-Unsubscribe=One-Click" "preview: headers found"
+assert_exit 64 "preview --customer with --rep" -- "$RAPPORTCTL" --config "$CONF" preview birthdays --customer 1 --rep 1
 assert_exit 0 "run" -- "$RAPPORTCTL" --config "$CONF" run birthdays --now 2027-03-14T10:00:00Z
 assert_contains "$T_OUT" "planned 2 message(s)" "run plans"
 assert_eq 2 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "run queued two"
@@ -75,6 +82,17 @@ assert_exit 0 "suppress" -- "$RAPPORTCTL" --config "$CONF" suppress Mary@Example
 assert_eq "mary@example.com|asked by phone" "$(psql_val "SELECT address || '|' || reason FROM rapport.suppression")" "suppression stored lower-case with its reason"
 assert_exit 0 "send the queue" -- "$RAPPORTD" --config "$CONF" --once --now 2027-03-14T10:00:00Z
 assert_eq "sent,cancelled" "$(psql_val "SELECT string_agg(state, ',' ORDER BY customer_id) FROM rapport.outbox")" "suppressed address cancelled at send time"
+sent_headers=$(mail_json 1 | "$T_PY" -c '
+import json, re, sys
+m = json.load(sys.stdin)
+for name, value in m["headers"]:
+    value = re.sub(r"\s+", " ", value)
+    if name in ("Date", "Message-ID", "X-Rapport-Id"):
+        value = "*"
+    value = re.sub(r"id=[0-9]+", "id=N", value)
+    value = re.sub(r"boundary=\"[^\"]*\"", "boundary=B", value)
+    print(f"{name}: {value}")')
+assert_eq "$sent_headers" "$preview_headers" "preview shows the headers that were sent"
 assert_exit 0 "unsuppress" -- "$RAPPORTCTL" --config "$CONF" unsuppress mary@example.com
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.suppression')" "unsuppressed"
 assert_exit 0 "status --json" -- "$RAPPORTCTL" --config "$CONF" status --json

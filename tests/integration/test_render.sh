@@ -35,6 +35,32 @@ assert_exit 64 "bad --escape" -- "$RAPPORTCTL" render --template "$D/a.mustache"
 assert_exit 0 "render --help" -- "$RAPPORTCTL" render --help
 assert_contains "$T_OUT" "Usage: rapportctl render" "help text"
 
+# A whole e-mail template: subject and text unescaped, the HTML part
+# escaped, the file's own bytes (CRLF, blank line, separator) kept.
+printf 'Subject: Hi {{name}} & co\r\n\r\nDear {{name}},\n{{#items}}\n- {{.}}\n{{/items}}\n--- html ---\n<p>{{name}} {{> foot}}</p>\n' \
+    >"$D/greet.email.en.mustache"
+"$RAPPORTCTL" render --template "$D/greet.email.en.mustache" --data "$D/d.json" --partials "$D/partials" >"$D/mail"
+assert_eq "$(printf 'Subject: Hi <王> & co\r\n\r\nDear <王>,\n- 1\n- 2\n- 3\n--- html ---\n<p>&lt;王&gt;   -- A&amp;B &\n</p>\n' | od -An -tx1)" \
+    "$(od -An -tx1 <"$D/mail")" "e-mail template: only the HTML part escaped, layout byte-exact"
+"$RAPPORTCTL" render --template "$D/greet.email.en.mustache" --data "$D/d.json" --partials "$D/partials" --escape none >"$D/mail-none"
+assert_eq "$(sed -n '1,7p' "$D/mail-none" | od -An -tx1)" "$(sed -n '1,7p' "$D/mail" | od -An -tx1)" \
+    "e-mail template: the same bytes as --escape none up to the HTML part"
+assert_eq "<p><王>   -- A&B &" "$(sed -n 8p "$D/mail-none")" "--escape none applies to the whole file"
+"$RAPPORTCTL" render --template "$D/greet.email.en.mustache" --data "$D/d.json" --partials "$D/partials" --escape html >"$D/mail-html"
+assert_eq "Subject: Hi &lt;王&gt; & co" "$(head -1 "$D/mail-html" | tr -d '\r')" "--escape html applies to the whole file"
+printf 'Subject: Hi {{#a}}\n\ntext {{/b}}\n--- html ---\n<p>{{#c}}</p>\n' >"$D/bad.email.en.mustache"
+assert_exit 65 "e-mail template with errors exits 65" -- "$RAPPORTCTL" render --template "$D/bad.email.en.mustache" --data "$D/d.json"
+assert_contains "$T_OUT" "bad.email.en.mustache:1:13: unclosed section 'a'" "subject error: the column in the file"
+assert_contains "$T_OUT" "bad.email.en.mustache:3:6: closing tag 'b'" "text error reported too"
+assert_contains "$T_OUT" "bad.email.en.mustache:5:4: unclosed section 'c'" "HTML error reported too, at its line in the file"
+# HTML by the file's own name only.
+printf '<b>{{name}}</b>' >"$D/page.html"
+assert_eq "<b>&lt;王&gt;</b>" "$("$RAPPORTCTL" render --template "$D/page.html" --data "$D/d.json")" "*.html escapes by default"
+mkdir -p "$D/site.html.d"
+printf '<b>{{name}}</b>' >"$D/site.html.d/note.mustache"
+assert_eq "<b><王></b>" "$("$RAPPORTCTL" render --template "$D/site.html.d/note.mustache" --data "$D/d.json")" \
+    "a directory named *.html.* does not make a file HTML"
+
 # check reports every broken template, not just the first.
 rapport_db
 mkdir -p "$T_TMP/tpl"
@@ -46,7 +72,42 @@ TEMPLATES_DIR=$T_TMP/tpl rapport_config "$T_TMP/c.conf"
 assert_exit 78 "check fails on broken templates" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" check
 assert_contains "$T_OUT" "one.email.en.mustache:3:1:" "first broken template reported"
 assert_contains "$T_OUT" "two.email.en.mustache:3:1:" "second broken template reported too"
-rm "$T_TMP"/tpl/one.* "$T_TMP"/tpl/two.*
+assert_contains "$T_OUT" "2 problem(s) found" "check counts them"
+# Past broken templates, the jobs are still checked against the rest; a
+# broken file is not reported missing as well; every part of a file is
+# checked, positions in the file.
+mv "$T_TMP/tpl/birthday.email.en.mustache" "$T_TMP/birthday.email.en.mustache"
+printf 'Subject: Hi {{#a}}\n\nok\n--- html ---\n<p>{{/b}}</p>\n' >"$T_TMP/tpl/three.email.en.mustache"
+assert_exit 78 "check with broken and missing templates" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" check
+assert_contains "$T_OUT" "three.email.en.mustache:1:13: unclosed section 'a'" "subject error at its column in the file"
+assert_contains "$T_OUT" "three.email.en.mustache:5:4: closing tag 'b'" "HTML error in the same file reported too"
+assert_contains "$T_OUT" "job birthdays sends email but there is no template birthday.email.en.mustache" \
+    "missing template reported despite broken ones"
+assert_contains "$T_OUT" "5 problem(s) found" "every problem counted"
+assert_contains "$T_OUT" "database: OK" "the database is checked too"
+printf 'Subject: x\n\n{{#a}}\n' >"$T_TMP/tpl/birthday.email.en.mustache"
+assert_exit 78 "check with the job's template broken" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" check
+[[ $T_OUT != *"no template birthday.email.en.mustache"* ]] && t_pass "a broken template is not also called missing" ||
+    t_fail "a broken template is not also called missing" "$T_OUT"
+assert_contains "$T_OUT" "5 problem(s) found" "broken job template counted once"
+# An invalid configuration: the templates are still checked.
+sed 's/tls = "none";/tls = "sometimes";/' "$T_TMP/c.conf" >"$T_TMP/badconf.conf"
+assert_exit 78 "check with an invalid configuration" -- "$RAPPORTCTL" --config "$T_TMP/badconf.conf" check
+assert_contains "$T_OUT" "email.tls: expected one of" "configuration error reported"
+assert_contains "$T_OUT" "one.email.en.mustache:3:1:" "templates checked despite the configuration error"
+assert_contains "$T_OUT" "three.email.en.mustache:1:13:" "every broken template listed"
+assert_contains "$T_OUT" "6 problem(s) found" "configuration error and templates counted"
+# The database unreachable: the rest still checked, counted, then 69 if
+# that is all, 78 when there is more.
+sed "s/port=$PGPORT/port=1/" "$T_TMP/c.conf" >"$T_TMP/down.conf"
+assert_exit 78 "check with broken templates and the database down" -- "$RAPPORTCTL" --config "$T_TMP/down.conf" check
+assert_contains "$T_OUT" "database: unreachable" "database problem reported"
+assert_contains "$T_OUT" "two.email.en.mustache:3:1:" "templates reported with the database down"
+assert_contains "$T_OUT" "6 problem(s) found" "the database counted too"
+rm "$T_TMP"/tpl/one.* "$T_TMP"/tpl/two.* "$T_TMP"/tpl/three.*
+mv "$T_TMP/birthday.email.en.mustache" "$T_TMP/tpl/birthday.email.en.mustache"
+assert_exit 69 "check with only the database down" -- "$RAPPORTCTL" --config "$T_TMP/down.conf" check
+assert_contains "$T_OUT" "1 problem(s) found" "count line with the database down"
 
 # preview: complete messages for one customer, nothing queued or sent.
 psql -XAtq -v ON_ERROR_STOP=1 <<'SQL'
@@ -61,6 +122,21 @@ assert_contains "$T_OUT" "To: 王芳 <wa***@example.cn>" "preview masks the reci
 assert_contains "$T_OUT" "--- html ---" "preview shows the HTML part"
 assert_contains "$T_OUT" "1 message(s) would be queued" "only the asked-for customer"
 [[ $T_OUT != *"Mary Major"* ]] && t_pass "other customers not shown" || t_fail "other customers not shown" "$T_OUT"
+# The headers the dispatcher sends, decoded for reading.
+assert_contains "$T_OUT" "From: Acme Customer Care <care@example.com>" "preview: From"
+assert_contains "$T_OUT" "Date: " "preview: Date"
+assert_contains "$T_OUT" "Message-ID: <" "preview: Message-ID"
+assert_contains "$T_OUT" "MIME-Version: 1.0" "preview: MIME-Version"
+assert_contains "$T_OUT" "List-Unsubscribe: <mailto:unsubscribe@example.com?subject=unsubscribe>, <https://example.com/unsubscribe?id=" \
+    "preview: List-Unsubscribe, mailto and https"
+assert_contains "$T_OUT" "List-Unsubscribe-Post: List-Unsubscribe=One-Click" "preview: one-click unsubscribe of a marketing message"
+assert_contains "$T_OUT" "<p>王芳，您好：</p>" "preview: the HTML body decoded"
+EMAIL_EXTRA='redirect_to = "qa@example.com";' TEMPLATES_DIR=$T_TMP/tpl rapport_config "$T_TMP/redirect.conf"
+assert_exit 0 "preview with email.redirect_to" -- "$RAPPORTCTL" --config "$T_TMP/redirect.conf" preview birthdays --customer 1 --now 2027-03-14T10:00:00+08:00
+assert_contains "$T_OUT" "To: 王芳 <qa@example.com>" "preview: redirected To"
+assert_contains "$T_OUT" "X-Rapport-Original-To: wa***@example.cn" "preview: the redirect header, masked"
+assert_exit 64 "preview with both --customer and --rep" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" preview birthdays --customer 1 --rep 1
+assert_contains "$T_OUT" "--customer and --rep exclude each other" "preview: says why"
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "preview queues nothing"
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.job_runs')" "preview records no run"
 # check warns when an SMS it would send now needs more than one segment.

@@ -725,6 +725,28 @@ static void test_render_appends(void **state) {
         buf_free(&o2);
 }
 
+/* A template that starts mid-line in its file (an e-mail subject after
+ * "Subject: "): positions on its first line are file columns, and so are
+ * those quoted in the message; later lines start at column 1. */
+static void test_parse_errors_at_column(void **state) {
+        (void)state;
+        struct mustache *tpl = NULL;
+        struct mustache_error err;
+        assert_int_equal(mustache_parse_at("Hi {{#a}}", 9, 1, 10, &tpl, &err), -EINVAL);
+        assert_null(tpl);
+        assert_int_equal(err.line, 1);
+        assert_int_equal(err.column, 13);
+        assert_non_null(strstr(err.message, "opened at line 1 column 13"));
+        assert_int_equal(mustache_parse_at("你好 {{/x}}", strlen("你好 {{/x}}"), 4, 10, &tpl, &err), -EINVAL);
+        assert_int_equal(err.line, 4);
+        assert_int_equal(err.column, 13); /* characters, not bytes */
+        assert_int_equal(mustache_parse_at("ok\n  {{/x}}", 11, 4, 10, &tpl, &err), -EINVAL);
+        assert_int_equal(err.line, 5);
+        assert_int_equal(err.column, 3);
+        assert_int_equal(mustache_parse_at("{{x}}", 5, 1, 10, &tpl, &err), 0);
+        mustache_free(tpl);
+}
+
 static void test_parse_errors(void **state) {
         (void)state;
         check_error("Hello\n  {{#items}}\n  x\n", 5, 6, 3, "unclosed section 'items' opened at line 6 column 3");
@@ -970,6 +992,7 @@ int main(void) {
                 cmocka_unit_test(test_lookup_other_hash),
                 cmocka_unit_test(test_render_sizes),
                 cmocka_unit_test(test_parse_errors),
+                cmocka_unit_test(test_parse_errors_at_column),
                 cmocka_unit_test(test_deep_nesting),
                 cmocka_unit_test(test_large_value),
                 cmocka_unit_test(test_partial_recursion_limit),

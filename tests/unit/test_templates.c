@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "templates.h"
 #include "util.h"
@@ -186,6 +187,121 @@ static void test_broken_template_rejects_the_whole_set(void **state) {
         unlink(path);
 }
 
+/* What the template code logs while fn runs (it logs to stderr here). */
+static char *captured_stderr(void (*fn)(void *), void *arg) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/stderr.log", dir);
+        fflush(stderr);
+        int saved = dup(STDERR_FILENO);
+        FILE *f = fopen(path, "w+");
+        assert_non_null(f);
+        dup2(fileno(f), STDERR_FILENO);
+        fn(arg);
+        fflush(stderr);
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+        fclose(f);
+        char *text = NULL;
+        size_t len;
+        assert_int_equal(read_file(path, &text, &len), 0);
+        unlink(path);
+        return text;
+}
+
+static void remove_file(const char *name) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        unlink(path);
+}
+
+struct load_result {
+        int r, nerr;
+};
+
+static void load_all(void *arg) {
+        struct load_result *lr = arg;
+        struct template_set *s = NULL;
+        lr->r = template_set_load(dir, &s, &lr->nerr);
+        template_set_free(s);
+}
+
+/* Every problem of a file is reported at its position in the file: the
+ * subject's columns count from the start of its line, the HTML part's lines
+ * from the top of the file. */
+static void test_error_positions_are_file_positions(void **state) {
+        (void)state;
+        write_file("pos.email.en.mustache", "Subject: Hi {{#a}}\n\ntext {{/b}}\n--- html ---\n<p>{{#c}}</p>\n");
+        write_file("tab.email.en.mustache", "subject:\t {{/x}}\r\n\r\nok\r\n  {{/y}}\r\n");
+        struct load_result lr;
+        _cleanup_free_ char *log = captured_stderr(load_all, &lr);
+        assert_int_equal(lr.r, -EINVAL);
+        assert_int_equal(lr.nerr, 5); /* each part's error, not each file's first */
+        if (!strstr(log, "pos.email.en.mustache:1:13: unclosed section 'a' opened at line 1 column 13") ||
+            !strstr(log, "pos.email.en.mustache:3:6: closing tag 'b' without an open section") ||
+            !strstr(log, "pos.email.en.mustache:5:4: unclosed section 'c' opened at line 5 column 4") ||
+            !strstr(log, "tab.email.en.mustache:1:11: closing tag 'x'") ||
+            !strstr(log, "tab.email.en.mustache:4:3: closing tag 'y'"))
+                fail_msg("log: %s", log);
+        remove_file("pos.email.en.mustache");
+        remove_file("tab.email.en.mustache");
+}
+
+static void test_second_subject_line(void **state) {
+        (void)state;
+        write_file("twice.email.en.mustache", "Subject: one\nSubject: two\n\ntext\n");
+        struct load_result lr;
+        _cleanup_free_ char *log = captured_stderr(load_all, &lr);
+        assert_int_equal(lr.r, -EINVAL);
+        assert_int_equal(lr.nerr, 1);
+        assert_non_null(strstr(log, "twice.email.en.mustache:2:1: a second \"Subject:\" line"));
+        remove_file("twice.email.en.mustache");
+}
+
+/* `rapportctl check` goes on past a broken file: the rest of the set is
+ * there to check the jobs against, and the broken one is not "missing". */
+static void test_load_all_keeps_going(void **state) {
+        (void)state;
+        write_file("aaa.email.en.mustache", "Subject: x\n\n{{#open}}\n");
+        write_file("zzz.sms.en.mustache", "{{/close}}\n");
+        struct template_set *s = NULL;
+        int nerr = 0;
+        assert_int_equal(template_set_load_all(dir, &s, &nerr), 0);
+        assert_int_equal(nerr, 2);
+        assert_non_null(s);
+        assert_non_null(template_find(s, "greet", "email", "en", "en"));
+        assert_null(template_find(s, "aaa", "email", "en", "en"));
+        assert_true(template_broken(s, "aaa", "email", "en-GB", "en"));
+        assert_true(template_broken(s, "zzz", "sms", "en", "zh-CN"));
+        assert_false(template_broken(s, "aaa", "sms", "en", "en"));
+        assert_false(template_broken(s, "nosuch", "email", "en", "en"));
+        template_set_free(s);
+        remove_file("aaa.email.en.mustache");
+        remove_file("zzz.sms.en.mustache");
+}
+
+/* The file as the daemon renders its parts, with the file's own bytes
+ * around them: only the HTML part escaped, the subject left as written. */
+static void test_render_email_file(void **state) {
+        (void)state;
+        const char *src = "Subject:  {{name}} & co\r\n\r\n{{#items}}\n- {{.}}\n{{/items}}\n--- html ---\r\n<p>{{name}}</p>\n";
+        json_object *ctx = json_tokener_parse("{\"name\":\"<王 & 李>\",\"items\":[\"a<b\"]}");
+        _cleanup_buf_ struct buf out = {0};
+        assert_int_equal(template_render_email_file("x.email.en.mustache", src, strlen(src), ctx, NULL, NULL, &out), 0);
+        assert_string_equal(out.data, "Subject:  <王 & 李> & co\r\n\r\n- a<b\n--- html ---\r\n<p>&lt;王 &amp; 李&gt;</p>\n");
+        /* Without an HTML part: the whole file, unescaped. */
+        const char *plain = "Subject: {{name}}\n\n{{name}}";
+        buf_free(&out);
+        assert_int_equal(template_render_email_file("x.email.en.mustache", plain, strlen(plain), ctx, NULL, NULL, &out), 0);
+        assert_string_equal(out.data, "Subject: <王 & 李>\n\n<王 & 李>");
+        json_object_put(ctx);
+
+        assert_string_equal(template_file_channel("/a/b.c/birthday.email.zh-CN.mustache"), "email");
+        assert_string_equal(template_file_channel("birthday.sms.en.mustache"), "sms");
+        assert_null(template_file_channel("/x/birthday.email.en.mustache/footer.mustache"));
+        assert_null(template_file_channel("footer.zh-CN.mustache"));
+        assert_null(template_file_channel("page.html"));
+}
+
 static void test_missing_directory(void **state) {
         (void)state;
         struct template_set *s = NULL;
@@ -214,6 +330,10 @@ int main(void) {
                 cmocka_unit_test(test_utf8_valid_prefix),
                 cmocka_unit_test(test_broken_template_rejects_the_whole_set),
                 cmocka_unit_test(test_missing_directory),
+                cmocka_unit_test(test_error_positions_are_file_positions),
+                cmocka_unit_test(test_second_subject_line),
+                cmocka_unit_test(test_load_all_keeps_going),
+                cmocka_unit_test(test_render_email_file),
                 cmocka_unit_test(test_default_templates_parse),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
