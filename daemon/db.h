@@ -39,5 +39,8 @@ bool db_broken(PGconn *conn);
 /* Apply every missing migration (etc/migrations, compiled in) in one
  * transaction under an advisory lock.  *applied receives how many ran. */
 int db_migrate(PGconn *conn, int *applied);
+/* Copy PostgreSQL's zone names (pg_timezone_names, slow to query) into
+ * rapport.time_zones, which the jobs check recipients' zones against. */
+int db_refresh_time_zones(PGconn *conn);
 /* 0 when the schema is at the latest version, -ESTALE when behind. */
 int db_check_migrated(PGconn *conn, int *have, int *want);

@@ -35,6 +35,14 @@ int db_check_migrated(PGconn *conn, int *have, int *want) {
         return *have >= *want ? 0 : -ESTALE;
 }
 
+int db_refresh_time_zones(PGconn *conn) {
+        return db_exec(conn, "Refreshing the list of time zones",
+                       "WITH cur AS MATERIALIZED (SELECT DISTINCT name FROM pg_timezone_names),"
+                       " gone AS (DELETE FROM rapport.time_zones t WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.name = t.name))"
+                       " INSERT INTO rapport.time_zones (name) SELECT name FROM cur ON CONFLICT DO NOTHING",
+                       0, NULL, NULL);
+}
+
 int db_migrate(PGconn *conn, int *applied) {
         *applied = 0;
         int r = db_exec(conn, "Starting migration", "BEGIN", 0, NULL, NULL);
@@ -70,6 +78,12 @@ int db_migrate(PGconn *conn, int *applied) {
                         (*applied)++;
                 }
         }
+        if (r < 0) {
+                PQclear(PQexec(conn, "ROLLBACK"));
+                *applied = 0;
+                return r;
+        }
+        r = db_refresh_time_zones(conn);
         if (r < 0) {
                 PQclear(PQexec(conn, "ROLLBACK"));
                 *applied = 0;

@@ -198,6 +198,8 @@ static int connected(struct daemon *d) {
                 }
                 return r;
         }
+        /* A tzdata update since the last start is picked up here. */
+        (void)db_refresh_time_zones(d->conn);
         r = db_exec(d->conn, "Listening for new work", "LISTEN rapport_outbox", 0, NULL, NULL);
         if (r < 0)
                 return r;

@@ -48,9 +48,9 @@ static const char plan_sql[] =
         "                            (now AT TIME ZONE 'UTC')::date + 1, interval '1 day') AS g\n"
         "  UNION SELECT 2, 29\n"
         "),\n"
-        /* pg_timezone_names reads the zone files: once per statement, and
+        /* The known zones (rapport.time_zones, PostgreSQL's own list):
          * probed once per distinct zone (in occ), not once per customer. */
-        "zones AS MATERIALIZED (SELECT name FROM pg_timezone_names),\n"
+        "zones AS MATERIALIZED (SELECT name FROM rapport.time_zones),\n"
         /* The only per-customer read: the birthday index and the row.  The
          * rep is looked up later, for the customers that are due. */
         "cand AS MATERIALIZED (\n"

@@ -48,7 +48,7 @@ static const char plan_sql[] =
         "  SELECT d.severity, coalesce((cfg.s->'response_hours'->>d.severity)::numeric, d.hours) AS hours\n"
         "  FROM cfg, (VALUES ('critical', 4), ('high', 24), ('normal', 72), ('low', 168)) AS d(severity, hours)\n"
         "),\n"
-        "zones AS MATERIALIZED (SELECT name FROM pg_timezone_names),\n"
+        "zones AS MATERIALIZED (SELECT name FROM rapport.time_zones),\n"
         "/* Open complaints whose rep deadline (1x) or manager deadline (2x) fell\n"
         " * within max_lateness: a range on the partial index of open complaints. */\n"
         "open_c AS (\n"

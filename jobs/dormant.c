@@ -44,7 +44,7 @@ static const char plan_sql[] =
         "                  (SELECT first_enabled FROM rapport.job_state WHERE job = 'dormant'),\n"
         "                  ($1::timestamptz AT TIME ZONE 'UTC')::date) AS eff_from\n"
         "),\n"
-        "zones AS MATERIALIZED (SELECT name FROM pg_timezone_names),\n"
+        "zones AS MATERIALIZED (SELECT name FROM rapport.time_zones),\n"
         /* The due window of each dormancy threshold, as a UTC superset with a
          * day of slack each side for the zones: a customer whose last
          * activity falls in it may be due now.  It starts no earlier than

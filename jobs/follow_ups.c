@@ -30,7 +30,7 @@ static const char plan_sql[] =
         "                  (SELECT first_enabled FROM rapport.job_state WHERE job = 'follow_ups'),\n"
         "                  ($1::timestamptz AT TIME ZONE 'UTC')::date) AS eff_from\n"
         "),\n"
-        "zones AS MATERIALIZED (SELECT name FROM pg_timezone_names),\n"
+        "zones AS MATERIALIZED (SELECT name FROM rapport.time_zones),\n"
         "base AS (\n"
         "  SELECT c.id, c.name, c.tier, c.email, c.phone, c.next_follow_up, c.created_at, c.rep_id,\n"
         "         coalesce((cfg.s->'cadence_days'->>c.tier)::int,\n"

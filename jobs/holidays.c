@@ -44,7 +44,7 @@ static const char plan_sql[] =
         "                        AND (cfg.now AT TIME ZONE 'UTC')::date + 1\n"
         "    AND hol_all.day >= cfg.eff_from\n"
         "),\n"
-        "zones AS MATERIALIZED (SELECT name FROM pg_timezone_names),\n"
+        "zones AS MATERIALIZED (SELECT name FROM rapport.time_zones),\n"
         "cand AS (\n"
         "  SELECT hol.name AS holiday, hol.day, hol.template, c.id, c.name, c.tier, c.email, c.phone,\n"
         "         c.consent_email, c.consent_sms,\n"

@@ -81,7 +81,7 @@ static const char plan_sql[] =
         "                                '[\"email\"]'::jsonb) AS channels) x,\n"
         "       LATERAL jsonb_array_elements_text(x.channels) AS ch(channel)\n"
         "),\n"
-        "zones AS MATERIALIZED (SELECT name FROM pg_timezone_names),\n"
+        "zones AS MATERIALIZED (SELECT name FROM rapport.time_zones),\n"
         "/* Unpaid invoices on which some level falls in the lateness window (and\n"
         " * not before effective_from: a level due earlier is never planned): one\n"
         " * range per distinct level on the partial index of unpaid invoices by\n"

@@ -171,13 +171,14 @@ load_demo() {
     psql_val "VACUUM (ANALYZE)" >/dev/null
     say "  (demo data: $n customers loaded, vacuumed and analyzed in $(elapsed "$t0" "$(now_s)") s)"
 }
-# Everything rapport keeps except the schema version: outbox, runs, and
+# Everything rapport keeps except the schema version and the zone list:
+# outbox, runs, and
 # whatever per-job state the jobs record (e.g. dunning levels already sent),
 # so each run plans from scratch.
 reset_queue() {
     local tables
     tables=$(psql_val "SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') FROM pg_tables
-                       WHERE schemaname = 'rapport' AND tablename <> 'schema_migrations'")
+                       WHERE schemaname = 'rapport' AND tablename NOT IN ('schema_migrations', 'time_zones')")
     psql_val "TRUNCATE $tables" >/dev/null
     # TRUNCATE keeps the old statistics (and ANALYZE of an empty table does
     # not replace them; autovacuum is off here for steady timings): forget

@@ -449,13 +449,13 @@ static int emit_message(const char *templates_dir) {
         return 0;
 }
 
-/* Everything rapport keeps except the schema version (outbox, runs,
- * ledgers), so that each timed run plans from scratch on clean tables: no
+/* Everything rapport keeps except the schema version and the zone list
+ * (outbox, runs, ledgers), so that each timed run plans from scratch on clean tables: no
  * dead rows or index entries left by the run before. */
 static int bench_reset_queue(PGconn *conn) {
         static const char sql[] =
                 "DO $$ BEGIN EXECUTE (SELECT 'TRUNCATE ' || string_agg(format('%I.%I', schemaname, tablename), ', ')"
-                " FROM pg_tables WHERE schemaname = 'rapport' AND tablename <> 'schema_migrations'); END $$";
+                " FROM pg_tables WHERE schemaname = 'rapport' AND tablename NOT IN ('schema_migrations', 'time_zones')); END $$";
         return db_exec(conn, "Emptying rapport's tables", sql, 0, NULL, NULL);
 }
 
