@@ -19,6 +19,12 @@ struct transfer_io {
         int64_t retry_after; /* seconds, from a Retry-After header, or -1 */
         char *provider_id;   /* Message-ID for e-mail */
         char *audit;         /* rendered text kept with the sent row */
+        char **reply_id;     /* SMS json: where the reply holds the id (NULL: built-in) */
+        /* E-mail: curl's own words on a failure ("RCPT failed: 550") and
+         * the server's last reply line, which together say at which step
+         * of the SMTP transaction, and why, a message was refused. */
+        char errbuf[CURL_ERROR_SIZE];
+        char reply[256];
 };
 void transfer_io_clear(struct transfer_io *io);
 
@@ -34,6 +40,10 @@ struct outcome {
  * many SMS segments) — the dispatcher then marks it failed. */
 int email_setup(const struct rapport_config *c, const struct outbox_msg *m, const struct rendered *r,
                 CURL *easy, struct transfer_io *io, char *why, size_t whylen);
+/* Only a recipient refused at RCPT TO with 550, 551 or 553 is a hard
+ * bounce (the address is suppressed); any other 5xx — MAIL FROM, DATA,
+ * the reply to the message itself (content, policy) — fails the message
+ * permanently and leaves the address alone. */
 void email_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct outcome *o);
 
 int sms_setup(const struct rapport_config *c, const struct outbox_msg *m, const struct rendered *r,

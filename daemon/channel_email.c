@@ -6,6 +6,7 @@
 
 #include "channel.h"
 #include "config.h"
+#include "log.h"
 #include "mime.h"
 #include "outbox.h"
 #include "templates.h"
@@ -17,7 +18,27 @@ void transfer_io_clear(struct transfer_io *io) {
         curl_slist_free_all(io->headers);
         free(io->provider_id);
         free(io->audit);
+        for (char **p = io->reply_id; p && *p; p++)
+                free(*p);
+        free(io->reply_id);
         *io = (struct transfer_io){.retry_after = -1};
+}
+
+/* libcurl hands every SMTP reply line to the header callback.  The last
+ * refusal (4xx, 5xx) is the server's answer to whatever failed: the 221
+ * to the QUIT curl sends after a failure must not hide it. */
+static size_t read_reply(char *data, size_t size, size_t nmemb, void *userdata) {
+        struct transfer_io *io = userdata;
+        size_t n = size * nmemb, len = n;
+        if (n == 0 || (data[0] != '4' && data[0] != '5'))
+                return n;
+        while (len > 0 && (data[len - 1] == '\r' || data[len - 1] == '\n'))
+                len--;
+        if (len >= sizeof io->reply)
+                len = sizeof io->reply - 1;
+        memcpy(io->reply, data, len);
+        io->reply[len] = '\0';
+        return n;
 }
 
 static size_t read_payload(char *dst, size_t size, size_t nmemb, void *userdata) {
@@ -112,11 +133,47 @@ int email_setup(const struct rapport_config *c, const struct outbox_msg *m, cons
         if (c->email.ca_file)
                 curl_easy_setopt(easy, CURLOPT_CAINFO, c->email.ca_file);
         curl_easy_setopt(easy, CURLOPT_TIMEOUT, (long)c->email.timeout);
+        curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, io->errbuf);
+        curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, read_reply);
+        curl_easy_setopt(easy, CURLOPT_HEADERDATA, io);
         return 0;
 }
 
+/* The server's reply as it may be stored and logged: printable ASCII
+ * only (last_error is UTF-8 text, the journal gets no control characters)
+ * and every address in it masked — a rejection usually quotes the
+ * recipient, and logs never carry a full address. */
+static void clean_reply(const char *reply, char *out, size_t outlen) {
+        static const char delims[] = " \t<>()[],;:\"'";
+        size_t o = 0;
+        for (const char *p = reply; *p && o + 1 < outlen;) {
+                size_t run = strcspn(p, delims);
+                if (run == 0) {
+                        out[o++] = *p++;
+                        continue;
+                }
+                char word[256], masked[256];
+                snprintf(word, sizeof word, "%.*s", (int)(run < sizeof word ? run : sizeof word - 1), p);
+                const char *w = word;
+                if (strchr(word, '@')) {
+                        log_mask_address(word, masked, sizeof masked);
+                        w = masked;
+                }
+                for (; *w && o + 1 < outlen; w++)
+                        out[o++] = *w;
+                p += run;
+        }
+        out[o] = '\0';
+        for (char *q = out; *q; q++)
+                if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f)
+                        *q = '?';
+}
+
+static bool starts_with(const char *s, const char *prefix) {
+        return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
 void email_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct outcome *o) {
-        (void)io;
         long code = 0;
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
         o->retry_after = -1;
@@ -124,16 +181,58 @@ void email_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct 
                 o->kind = OUTCOME_SENT;
                 return;
         }
-        snprintf(o->error, sizeof o->error, "SMTP %ld: %s", code, curl_easy_strerror(result));
-        if (code >= 500 && code < 600) {
-                /* 550/551/553 on RCPT: the mailbox does not exist — a hard
-                 * bounce, never to be tried again. */
-                o->kind = (code == 550 || code == 551 || code == 553) ? OUTCOME_BOUNCED : OUTCOME_FAILED;
-        } else if (result == CURLE_LOGIN_DENIED || result == CURLE_USE_SSL_FAILED) {
-                /* Our own configuration is wrong: retrying later gives the
-                 * administrator time to fix it without losing anything. */
+        if (result == CURLE_USE_SSL_FAILED) {
+                /* email.tls = "required" and the server offers no STARTTLS:
+                 * curl stops before MAIL FROM, so nothing went out in clear
+                 * text.  Our own configuration (or the server's) is wrong:
+                 * retrying gives the administrator time to fix it. */
+                snprintf(o->error, sizeof o->error,
+                         "SMTP: TLS required (email.tls = \"required\") but the server did not start it,"
+                         " nothing sent in clear text: %s",
+                         io->errbuf[0] ? io->errbuf : curl_easy_strerror(result));
                 o->kind = OUTCOME_RETRY;
-        } else {
-                o->kind = OUTCOME_RETRY;
+                return;
         }
+
+        /* Which step failed.  CURLINFO_RESPONSE_CODE is only the last reply
+         * received, whatever it answered: curl's error text says which
+         * command it was ("RCPT failed: 550", CURLE_SEND_ERROR), and a
+         * refusal of the message itself comes after the payload was read
+         * (CURLE_WEIRD_SERVER_REPLY, CURLE_RECV_ERROR in older libcurl,
+         * with no text of its own). */
+        const char *stage = NULL;
+        if (result == CURLE_SEND_ERROR && starts_with(io->errbuf, "RCPT failed"))
+                stage = "RCPT TO";
+        else if (result == CURLE_SEND_ERROR && starts_with(io->errbuf, "MAIL failed"))
+                stage = "MAIL FROM";
+        else if (result == CURLE_SEND_ERROR && starts_with(io->errbuf, "DATA failed"))
+                stage = "DATA";
+        else if (code >= 400 && io->read_off > 0)
+                stage = "end of DATA";
+
+        char codestr[16];
+        snprintf(codestr, sizeof codestr, "%ld", code);
+        if (code >= 400 && starts_with(io->reply, codestr)) {
+                char reply[sizeof io->reply];
+                clean_reply(io->reply, reply, sizeof reply);
+                snprintf(o->error, sizeof o->error, "SMTP %ld%s%s: %s", code, stage ? " at " : "", stage ? stage : "", reply);
+        } else {
+                const char *what = curl_easy_strerror(result);
+                bool detail = io->errbuf[0] && !streq(io->errbuf, what);
+                snprintf(o->error, sizeof o->error, "SMTP %ld%s%s: %s%s%s%s", code, stage ? " at " : "", stage ? stage : "",
+                         what, detail ? " (" : "", detail ? io->errbuf : "", detail ? ")" : "");
+        }
+        if (result == CURLE_LOGIN_DENIED) {
+                /* A 535 is about our credentials, not this message: retrying
+                 * gives the administrator time to fix them without losing
+                 * every message queued meanwhile. */
+                o->kind = OUTCOME_RETRY;
+        } else if (code >= 500 && code < 600) {
+                /* Only the mailbox refused at RCPT TO is a hard bounce; a
+                 * message refused for its content or by policy would be
+                 * refused again, but says nothing against the address. */
+                bool bounce = stage && streq(stage, "RCPT TO") && (code == 550 || code == 551 || code == 553);
+                o->kind = bounce ? OUTCOME_BOUNCED : OUTCOME_FAILED;
+        } else
+                o->kind = OUTCOME_RETRY; /* 4xx, connection errors, timeouts */
 }

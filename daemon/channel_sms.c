@@ -1,6 +1,10 @@
 /* The SMS channel: one HTTP POST per message to the gateway (Twilio's
- * Messages API shape or a generic JSON body), with an idempotency key so
- * that a retry after a lost response cannot send twice at the gateway. */
+ * Messages API shape or a generic JSON body).  The JSON shape carries an
+ * idempotency key (header and body) so that a gateway honouring it does
+ * not send twice when a retry follows a lost response.  Twilio's Messages
+ * API has no such key (I-Twilio-Idempotency-Token is a header Twilio puts
+ * on the webhooks it sends, not one its API reads), so nothing is sent
+ * that would suggest otherwise: for Twilio that window stays open. */
 #include <ctype.h>
 #include <errno.h>
 #include <strings.h>
@@ -58,20 +62,45 @@ int sms_setup(const struct rapport_config *c, const struct outbox_msg *m, const 
                 return -EMSGSIZE;
         }
         const char *ctype = NULL;
-        int ret = sms_build_request(c->sms.format, c->sms.from ? c->sms.from : "", m->recipient, body, m->dedupe_key,
-                                    &io->payload, &ctype);
+        const char *from = c->sms.from ? c->sms.from : "";
+        int ret;
+        if (c->sms.format == SMS_FORMAT_JSON) {
+                const struct sms_json_fields fields = {
+                        .to = c->sms.json_to, .from = c->sms.json_from, .text = c->sms.json_text,
+                        .idempotency_key = c->sms.json_idempotency_key,
+                };
+                ret = sms_build_json_request(&fields, from, m->recipient, body, m->dedupe_key, &io->payload, &ctype);
+        } else
+                ret = sms_build_request(c->sms.format, from, m->recipient, body, m->dedupe_key, &io->payload, &ctype);
         if (ret < 0) {
                 snprintf(why, whylen, "cannot build the gateway request: %s", strerror(-ret));
                 return ret;
         }
         io->audit = strdup(body);
+        /* The reply is read after the transfer, possibly after a reload
+         * freed this configuration: the transfer keeps its own copy. */
+        if (c->sms.format == SMS_FORMAT_JSON && c->sms.json_reply_id) {
+                size_t n = 0;
+                while (c->sms.json_reply_id[n])
+                        n++;
+                io->reply_id = calloc(n + 1, sizeof(char *));
+                if (!io->reply_id)
+                        return -ENOMEM;
+                for (size_t i = 0; i < n; i++)
+                        if (!(io->reply_id[i] = strdup(c->sms.json_reply_id[i])))
+                                return -ENOMEM;
+        }
         _cleanup_free_ char *ct = NULL, *idem = NULL, *bearer = NULL;
-        if (asprintf(&ct, "Content-Type: %s", ctype) < 0 ||
-            asprintf(&idem, "%s: %s", c->sms.format == SMS_FORMAT_TWILIO ? "I-Twilio-Idempotency-Token" : "Idempotency-Key",
-                     m->dedupe_key) < 0)
+        if (asprintf(&ct, "Content-Type: %s", ctype) < 0)
                 return -ENOMEM;
         io->headers = curl_slist_append(io->headers, ct);
-        io->headers = curl_slist_append(io->headers, idem);
+        /* The key comes from the database: one that could end the header
+         * line is left out rather than let it add headers of its own. */
+        if (c->sms.format == SMS_FORMAT_JSON && m->dedupe_key && !strpbrk(m->dedupe_key, "\r\n")) {
+                if (asprintf(&idem, "Idempotency-Key: %s", m->dedupe_key) < 0)
+                        return -ENOMEM;
+                io->headers = curl_slist_append(io->headers, idem);
+        }
         io->headers = curl_slist_append(io->headers, "Accept: application/json");
         io->headers = curl_slist_append(io->headers, "Expect:");
         if (c->sms.token) {
@@ -110,7 +139,11 @@ void sms_classify(enum sms_format fmt, CURL *easy, CURLcode result, struct trans
         if (code >= 200 && code < 300) {
                 o->kind = OUTCOME_SENT;
                 char *id = NULL;
-                (void)sms_parse_response(fmt, io->response.data ? io->response.data : "", io->response.len, &id);
+                const char *reply = io->response.data ? io->response.data : "";
+                if (fmt == SMS_FORMAT_JSON && io->reply_id)
+                        (void)sms_parse_response_paths((const char *const *)io->reply_id, reply, io->response.len, &id);
+                else
+                        (void)sms_parse_response(fmt, reply, io->response.len, &id);
                 io->provider_id = id;
                 return;
         }

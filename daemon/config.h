@@ -66,6 +66,11 @@ struct rapport_config {
                 int timeout;
                 int quiet_start, quiet_end; /* minutes after local midnight; equal = none */
                 int max_segments;
+                /* format "json": the request's member names (never NULL;
+                 * json_idempotency_key "" = not in the body) and where the
+                 * reply holds the message id (NULL = "id", then "message_id"). */
+                char *json_to, *json_from, *json_text, *json_idempotency_key;
+                char **json_reply_id; /* NULL-terminated paths */
         } sms;
 
         struct {

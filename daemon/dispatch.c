@@ -196,12 +196,28 @@ static void record_outcome(struct dispatcher *d, struct outbox_msg *m, const str
                         log_full(LOG_DEBUG, 0, &ctx, "Sent (attempt %d)", m->attempts);
                 }
                 return;
-        case OUTCOME_BOUNCED:
-                log_full(LOG_NOTICE, 0, &ctx, "Hard bounce, recipient suppressed: %s", o->error);
-                (void)outbox_suppress(conn, m->recipient, m->channel, "hard bounce");
+        case OUTCOME_BOUNCED: {
+                /* Suppress only the address the server refused.  Under
+                 * email.redirect_to (staging) that is the redirect address,
+                 * not the intended recipient.  The transfer's own envelope
+                 * decides, not the configuration, which a reload may have
+                 * changed since the message went out. */
+                const char *env = io->rcpt ? io->rcpt->data : NULL;
+                size_t n = strlen(m->recipient);
+                bool intended = env ? env[0] == '<' && strncmp(env + 1, m->recipient, n) == 0 && streq(env + 1 + n, ">")
+                                    : !(streq(m->channel, "email") && c->email.redirect_to);
+                if (!intended) {
+                        log_full(LOG_WARNING, 0, &ctx,
+                                 "Failed permanently: the redirect address was refused, the intended recipient is not suppressed: %s",
+                                 o->error);
+                } else {
+                        log_full(LOG_NOTICE, 0, &ctx, "Hard bounce, recipient suppressed: %s", o->error);
+                        (void)outbox_suppress(conn, m->recipient, m->channel, "hard bounce");
+                }
                 if (outbox_mark_failed(conn, m, o->error) > 0)
                         d->stats.failed++;
                 return;
+        }
         case OUTCOME_FAILED:
                 log_full(LOG_WARNING, 0, &ctx, "Failed permanently: %s", o->error);
                 if (outbox_mark_failed(conn, m, o->error) > 0)

@@ -25,23 +25,53 @@ void outbox_msgs_free(struct outbox_msg *msgs, size_t n) {
 
 /* Messages due inside the recipient's quiet hours for their channel wait
  * for the end: push next_attempt_at to the end of the quiet window in the
- * recipient's own zone. */
+ * recipient's own zone.
+ *
+ * A message whose lease expired (its sender died) is due again, and must
+ * wait out quiet hours like any other: so on a channel with quiet hours
+ * this statement also takes the expired leases back into the queue —
+ * deferred when inside the window — and the claim that follows takes
+ * queued rows only.  The lease token is cleared, so the stale worker, if
+ * it still runs, stays fenced off; the attempt it made stays counted.
+ * $1 the run's clock (NULL: the database's), $2/$3 quiet start and end
+ * (minutes after local midnight), $4 the channel. */
 static const char defer_quiet_sql[] =
-        "WITH q AS (\n"
-        "  SELECT o.id, o.time_zone, (coalesce($1::timestamptz, now()) AT TIME ZONE o.time_zone) AS lt\n"
+        "WITH expired AS (\n"
+        "  SELECT id FROM rapport.outbox\n"
+        "  WHERE state = 'sending' AND lease_until < now() AND channel = $4\n"
+        "  FOR UPDATE SKIP LOCKED\n"
+        "), q AS (\n"
+        "  SELECT o.id, o.time_zone, (coalesce($1::timestamptz, now()) AT TIME ZONE o.time_zone) AS lt, false AS expired\n"
         "  FROM rapport.outbox o\n"
         "  WHERE o.state = 'queued' AND o.channel = $4\n"
         "    AND o.next_attempt_at <= coalesce($1::timestamptz, now()) AND o.not_before <= coalesce($1::timestamptz, now())\n"
         "    AND EXISTS (SELECT 1 FROM pg_timezone_names z WHERE z.name = o.time_zone)\n"
+        "  UNION ALL\n"
+        "  SELECT o.id, o.time_zone, (coalesce($1::timestamptz, now()) AT TIME ZONE o.time_zone), true\n"
+        "  FROM rapport.outbox o JOIN expired e ON e.id = o.id\n"
+        "  WHERE EXISTS (SELECT 1 FROM pg_timezone_names z WHERE z.name = o.time_zone)\n"
+        "), t AS (\n"
+        "  SELECT id, time_zone, expired, lt, lt::time AS t, make_interval(mins => $2::int) AS qs, make_interval(mins => $3::int) AS qe FROM q\n"
         "), w AS (\n"
-        "  SELECT id, time_zone, lt, lt::time AS t, make_interval(mins => $2::int) AS qs, make_interval(mins => $3::int) AS qe FROM q\n"
+        "  SELECT id, expired,\n"
+        "    (t.qs > t.qe AND (t.t >= '00:00'::time + t.qs OR t.t < '00:00'::time + t.qe)) OR\n"
+        "    (t.qs < t.qe AND t.t >= '00:00'::time + t.qs AND t.t < '00:00'::time + t.qe) AS quiet,\n"
+        "    ((t.lt::date + t.qe + CASE WHEN t.qs > t.qe AND t.t >= '00:00'::time + t.qs THEN interval '1 day' ELSE interval '0' END)\n"
+        "     AT TIME ZONE t.time_zone) AS quiet_end\n"
+        "  FROM t\n"
+        "), requeued AS (\n"
+        "  UPDATE rapport.outbox o SET state = 'queued', lease_token = NULL, lease_until = NULL, updated_at = now(),\n"
+        "         next_attempt_at = CASE WHEN w.quiet THEN w.quiet_end ELSE o.next_attempt_at END\n"
+        "  FROM expired e LEFT JOIN w ON w.id = e.id\n"
+        "  WHERE o.id = e.id\n"
+        "  RETURNING o.id, o.leased_by\n"
+        "), history AS (\n"
+        "  INSERT INTO rapport.outbox_events (outbox_id, event, detail)\n"
+        "  SELECT id, 'expired', 'lease of ' || coalesce(leased_by, 'an unknown instance') || ' expired: back in the queue'\n"
+        "  FROM requeued\n"
         ")\n"
-        "UPDATE rapport.outbox o SET next_attempt_at =\n"
-        "  ((w.lt::date + w.qe + CASE WHEN w.qs > w.qe AND w.t >= '00:00'::time + w.qs THEN interval '1 day' ELSE interval '0' END)\n"
-        "   AT TIME ZONE w.time_zone), updated_at = now()\n"
-        "FROM w WHERE o.id = w.id AND (\n"
-        "  (w.qs > w.qe AND (w.t >= '00:00'::time + w.qs OR w.t < '00:00'::time + w.qe)) OR\n"
-        "  (w.qs < w.qe AND w.t >= '00:00'::time + w.qs AND w.t < '00:00'::time + w.qe))";
+        "UPDATE rapport.outbox o SET next_attempt_at = w.quiet_end, updated_at = now()\n"
+        "FROM w WHERE o.id = w.id AND NOT w.expired AND w.quiet";
 
 /* The claim.  Prepared once per connection and run with a generic plan,
  * so it is written for one: the channel is a plain equality (an index
@@ -52,7 +82,9 @@ static const char defer_quiet_sql[] =
  * (still index conditions) so that a custom plan cannot look cheaper than
  * the generic one and PostgreSQL settles on the generic plan instead of
  * planning every claim again.  Due rows are queued and expired ones are
- * sending: the two sets never overlap. */
+ * sending: the two sets never overlap.  Expired rows are taken only when
+ * $6 is true, i.e. on a channel without quiet hours; otherwise the
+ * deferral above has already put them back in the queue. */
 #define CLAIM_SQL(CHANNEL_COND)                                                                                   \
         "WITH due AS (\n"                                                                                         \
         "  SELECT id FROM rapport.outbox\n"                                                                       \
@@ -61,7 +93,7 @@ static const char defer_quiet_sql[] =
         "  ORDER BY next_attempt_at, id LIMIT (SELECT $2::int) FOR UPDATE SKIP LOCKED\n"                                        \
         "), expired AS (\n"                                                                                       \
         "  SELECT id FROM rapport.outbox\n"                                                                       \
-        "  WHERE state = 'sending' AND lease_until < now() " CHANNEL_COND "\n"                                    \
+        "  WHERE state = 'sending' AND lease_until < now() " CHANNEL_COND " AND (SELECT $6::bool)\n"              \
         "  ORDER BY lease_until LIMIT (SELECT $2::int) FOR UPDATE SKIP LOCKED\n"                                                \
         "), claimed AS (\n"                                                                                       \
         "  UPDATE rapport.outbox o SET state = 'sending', attempts = o.attempts + 1,\n"                           \
@@ -98,10 +130,10 @@ static const char defer_quiet_sql[] =
         "ORDER BY c.id"
 
 static const struct db_stmt claim_channel_stmt = {
-        "rapport_claim_channel", CLAIM_SQL("AND channel = (SELECT $5::text)"), 5,
+        "rapport_claim_channel", CLAIM_SQL("AND channel = (SELECT $5::text)"), 6,
 };
 static const struct db_stmt claim_any_stmt = {
-        "rapport_claim_any", CLAIM_SQL("AND $5::text IS NULL"), 5,
+        "rapport_claim_any", CLAIM_SQL("AND $5::text IS NULL"), 6,
 };
 
 static char *dupval(PGresult *res, int row, int col) {
@@ -113,7 +145,8 @@ int outbox_claim(PGconn *conn, const struct outbox_claim_opts *o, struct outbox_
         *n = 0;
         char qs[16], qe[16], limit[16], lease[32];
         int r;
-        if (o->quiet_start != o->quiet_end && o->channel) {
+        bool quiet = o->quiet_start != o->quiet_end && o->channel;
+        if (quiet) {
                 snprintf(qs, sizeof qs, "%d", o->quiet_start);
                 snprintf(qe, sizeof qe, "%d", o->quiet_end);
                 const char *p[] = {o->now, qs, qe, o->channel};
@@ -123,7 +156,7 @@ int outbox_claim(PGconn *conn, const struct outbox_claim_opts *o, struct outbox_
         }
         snprintf(limit, sizeof limit, "%d", o->limit);
         snprintf(lease, sizeof lease, "%" PRId64, o->lease);
-        const char *p[] = {o->now, limit, lease, o->instance, o->channel};
+        const char *p[] = {o->now, limit, lease, o->instance, o->channel, quiet ? "false" : "true"};
         _cleanup_(PQclearp) PGresult *res = NULL;
         r = db_exec_prepared(conn, "Claiming due messages", o->channel ? &claim_channel_stmt : &claim_any_stmt, p, &res);
         if (r < 0)

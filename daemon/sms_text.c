@@ -138,22 +138,9 @@ int sms_build_request(enum sms_format fmt, const char *from, const char *to, con
                     (r = buf_puts(&b, "&Body=")) < 0 || (r = append_form_value(&b, body)) < 0)
                         return r;
                 break;
-        case SMS_FORMAT_JSON: {
-                content_type = "application/json";
-                _cleanup_json_ json_object *obj = json_object_new_object();
-                if (!obj)
-                        return -ENOMEM;
-                if ((r = json_add_string(obj, "to", to)) < 0 ||
-                    (r = json_add_string(obj, "from", from)) < 0 ||
-                    (r = json_add_string(obj, "text", body)) < 0 ||
-                    (idempotency_key && (r = json_add_string(obj, "idempotency_key", idempotency_key)) < 0))
-                        return r;
-                const char *s = json_object_to_json_string_ext(
-                        obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-                if (!s || (r = buf_puts(&b, s)) < 0)
-                        return s ? r : -ENOMEM;
-                break;
-        }
+        case SMS_FORMAT_JSON:
+                return sms_build_json_request(&sms_json_default_fields, from, to, body, idempotency_key, out_body,
+                                              content_type_ret);
         default:
                 return -EINVAL;
         }
@@ -164,16 +151,56 @@ int sms_build_request(enum sms_format fmt, const char *from, const char *to, con
         return 0;
 }
 
+const struct sms_json_fields sms_json_default_fields = {
+        .to = "to", .from = "from", .text = "text", .idempotency_key = "idempotency_key",
+};
+
+static bool field_name_ok(const char *name) {
+        return name && *name && utf8_valid(name);
+}
+
+int sms_build_json_request(const struct sms_json_fields *fields, const char *from, const char *to,
+                           const char *body, const char *idempotency_key, struct buf *out_body,
+                           const char **content_type_ret) {
+        int r;
+        if (!fields || !from || !*from || !body || !*body || !out_body || !content_type_ret || !sms_number_valid(to))
+                return -EINVAL;
+        /* json-c keeps one member per name: a clash would silently drop a
+         * field (the number, say), so it is refused rather than sent. */
+        const char *key_name = fields->idempotency_key && *fields->idempotency_key ? fields->idempotency_key : NULL;
+        if (!field_name_ok(fields->to) || !field_name_ok(fields->from) || !field_name_ok(fields->text) ||
+            (key_name && !utf8_valid(key_name)) || streq(fields->to, fields->from) || streq(fields->to, fields->text) ||
+            streq(fields->from, fields->text) ||
+            (key_name && (streq(key_name, fields->to) || streq(key_name, fields->from) || streq(key_name, fields->text))))
+                return -EINVAL;
+        if (!utf8_valid(from) || !utf8_valid(body) || (idempotency_key && !utf8_valid(idempotency_key)))
+                return -EILSEQ;
+
+        _cleanup_json_ json_object *obj = json_object_new_object();
+        if (!obj)
+                return -ENOMEM;
+        if ((r = json_add_string(obj, fields->to, to)) < 0 || (r = json_add_string(obj, fields->from, from)) < 0 ||
+            (r = json_add_string(obj, fields->text, body)) < 0 ||
+            (key_name && idempotency_key && (r = json_add_string(obj, key_name, idempotency_key)) < 0))
+                return r;
+        const char *s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (!s)
+                return -ENOMEM;
+        if ((r = buf_puts(out_body, s)) < 0)
+                return r;
+        *content_type_ret = "application/json";
+        return 0;
+}
+
 static void json_tokener_freep(json_tokener **t) {
         if (*t)
                 json_tokener_free(*t);
 }
 
-/* 0 with *found set, -ENOENT if key is absent or null/empty, -EBADMSG for a
- * value that cannot be an id. */
-static int id_member(json_object *obj, const char *key, json_object **found) {
-        json_object *v = NULL;
-        if (!json_object_object_get_ex(obj, key, &v) || !v)
+/* 0 with *found set, -ENOENT if the value is null or empty, -EBADMSG for
+ * a value that cannot be an id. */
+static int id_value(json_object *v, json_object **found) {
+        if (!v)
                 return -ENOENT;
         switch (json_object_get_type(v)) {
         case json_type_string:
@@ -189,8 +216,56 @@ static int id_member(json_object *obj, const char *key, json_object **found) {
         return 0;
 }
 
-int sms_parse_response(enum sms_format fmt, const char *body, size_t len, char **provider_id_ret) {
-        if (!provider_id_ret || (fmt != SMS_FORMAT_TWILIO && fmt != SMS_FORMAT_JSON))
+/* Longest component of a reply path; sms_reply_path_valid enforces it. */
+#define PATH_COMPONENT_MAX 255
+
+bool sms_reply_path_valid(const char *path) {
+        if (!path || !*path || !utf8_valid(path))
+                return false;
+        for (const char *p = path;;) {
+                size_t n = strcspn(p, ".");
+                if (n == 0 || n > PATH_COMPONENT_MAX)
+                        return false;
+                if (!p[n])
+                        return true;
+                p += n + 1;
+        }
+}
+
+/* Walks path from root: members of objects, digit-only components as
+ * indexes of arrays.  Anything that does not lead on is "absent". */
+static int id_at_path(json_object *root, const char *path, json_object **found) {
+        json_object *cur = root;
+        for (const char *p = path;;) {
+                size_t n = strcspn(p, ".");
+                char comp[PATH_COMPONENT_MAX + 1];
+                if (n == 0 || n > PATH_COMPONENT_MAX || !cur)
+                        return -ENOENT;
+                memcpy(comp, p, n);
+                comp[n] = '\0';
+                json_object *next = NULL;
+                if (json_object_is_type(cur, json_type_object)) {
+                        if (!json_object_object_get_ex(cur, comp, &next))
+                                return -ENOENT;
+                } else if (json_object_is_type(cur, json_type_array) && n <= 9 && strspn(comp, "0123456789") == n) {
+                        size_t idx = strtoul(comp, NULL, 10);
+                        if (idx >= json_object_array_length(cur))
+                                return -ENOENT;
+                        next = json_object_array_get_idx(cur, idx);
+                } else
+                        return -ENOENT;
+                if (!p[n])
+                        return id_value(next, found);
+                cur = next;
+                p += n + 1;
+        }
+}
+
+/* array_root: whether the reply may be a JSON array (a configured path
+ * can index it); the built-in shapes always answer with an object. */
+static int parse_reply(const char *const *paths, bool array_root, const char *body, size_t len,
+                       char **provider_id_ret) {
+        if (!provider_id_ret || !paths || !paths[0])
                 return -EINVAL;
         if (!body || len == 0 || len >= INT_MAX)
                 return -EBADMSG;
@@ -200,21 +275,16 @@ int sms_parse_response(enum sms_format fmt, const char *body, size_t len, char *
                 return -ENOMEM;
         _cleanup_json_ json_object *root = json_tokener_parse_ex(tok, body, (int)len);
         if (!root || json_tokener_get_error(tok) != json_tokener_success ||
-            !json_object_is_type(root, json_type_object))
+            !(json_object_is_type(root, json_type_object) || (array_root && json_object_is_type(root, json_type_array))))
                 return -EBADMSG;
         for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
                 if (!strchr(" \t\r\n", body[i]) || body[i] == '\0')
                         return -EBADMSG;
 
         json_object *id = NULL;
-        int r;
-        if (fmt == SMS_FORMAT_TWILIO)
-                r = id_member(root, "sid", &id);
-        else {
-                r = id_member(root, "id", &id);
-                if (r == -ENOENT)
-                        r = id_member(root, "message_id", &id);
-        }
+        int r = -ENOENT;
+        for (size_t i = 0; paths[i] && r == -ENOENT; i++)
+                r = id_at_path(root, paths[i], &id);
         if (r < 0)
                 return r;
         char *dup = strdup(json_object_get_string(id));
@@ -222,4 +292,16 @@ int sms_parse_response(enum sms_format fmt, const char *body, size_t len, char *
                 return -ENOMEM;
         *provider_id_ret = dup;
         return 0;
+}
+
+int sms_parse_response(enum sms_format fmt, const char *body, size_t len, char **provider_id_ret) {
+        static const char *const twilio[] = {"sid", NULL};
+        static const char *const json[] = {"id", "message_id", NULL};
+        if (fmt != SMS_FORMAT_TWILIO && fmt != SMS_FORMAT_JSON)
+                return -EINVAL;
+        return parse_reply(fmt == SMS_FORMAT_TWILIO ? twilio : json, false, body, len, provider_id_ret);
+}
+
+int sms_parse_response_paths(const char *const *paths, const char *body, size_t len, char **provider_id_ret) {
+        return parse_reply(paths, true, body, len, provider_id_ret);
 }

@@ -28,15 +28,44 @@ enum sms_format {
 
 /* Appends the request body to out_body; *content_type_ret points to a
  * static string.  to must pass sms_number_valid; from must be non-empty
- * (a number or sender id); body non-empty valid UTF-8.  Twilio takes the
- * idempotency key as a header (I-Twilio-Idempotency-Token), so it is not
- * put into the Twilio body; for JSON it is included when non-NULL.
+ * (a number or sender id); body non-empty valid UTF-8.  Twilio's Messages
+ * API has no idempotency parameter, so the key is never put into the
+ * Twilio body; for JSON it is included when non-NULL.
  * Errors: -EINVAL, -EILSEQ, -ENOMEM.  out_body is untouched on error. */
 int sms_build_request(enum sms_format fmt, const char *from, const char *to, const char *body,
                       const char *idempotency_key, struct buf *out_body,
                       const char **content_type_ret);
 
+/* The member names of a JSON request (sms.json_fields): a provider other
+ * than the built-in shape names its fields differently.  to, from and text
+ * must be non-empty and distinct; idempotency_key NULL or "" leaves the key
+ * out of the body (it still goes in the Idempotency-Key header). */
+struct sms_json_fields {
+        const char *to, *from, *text, *idempotency_key;
+};
+extern const struct sms_json_fields sms_json_default_fields;
+
+/* As sms_build_request for SMS_FORMAT_JSON, with the given member names.
+ * Names and values are encoded by json-c, so neither can change the
+ * body's structure.  -EINVAL also for missing, empty or clashing names. */
+int sms_build_json_request(const struct sms_json_fields *fields, const char *from, const char *to,
+                           const char *body, const char *idempotency_key, struct buf *out_body,
+                           const char **content_type_ret);
+
 /* Extracts the provider's message id from its JSON reply (a string or an
  * integer).  0 and a strdup'd id; -ENOENT if absent, null or ""; -EBADMSG
  * if the body is not exactly one JSON object or the id has another type. */
 int sms_parse_response(enum sms_format fmt, const char *body, size_t len, char **provider_id_ret);
+
+/* As sms_parse_response, with the id looked up at each of the
+ * NULL-terminated paths in turn (sms.json_reply_id) until one is present:
+ * a path is member names joined by '.', and a component of digits only
+ * indexes an array ("messages.0.message-id"), so the reply may also be
+ * one JSON array.  A path that leads nowhere counts as absent (-ENOENT);
+ * one that ends at a value which cannot be an id is -EBADMSG. */
+int sms_parse_response_paths(const char *const *paths, const char *body, size_t len, char **provider_id_ret);
+
+/* Whether path is usable by sms_parse_response_paths: non-empty, valid
+ * UTF-8, no empty component (no leading, trailing or doubled '.') and
+ * none longer than 255 bytes. */
+bool sms_reply_path_valid(const char *path);

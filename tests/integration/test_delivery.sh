@@ -154,6 +154,7 @@ assert_eq "1" "$(mq 'len(to("tempfail@example.com"))')" "tempfail: delivered exa
 smtp_restart --fail-rcpt bounce@example.com
 id_b1=$(E_NB=$(at 13:00:00) enqueue bounce:1 bounce@example.com 'Bouncy')
 once "run: 550" "$(at 13:00:00)"
+cp "$T_TMP/last.log" "$T_TMP/bounce.log"
 assert_eq "failed" "$(row "$id_b1" state)" "550: failed"
 assert_contains "$(row "$id_b1" last_error)" "550" "550: reason names the code"
 assert_eq "email:hard bounce" "$(psql_val "SELECT channel || ':' || reason FROM rapport.suppression WHERE address = 'bounce@example.com'")" "550: address suppressed as a hard bounce"
@@ -161,6 +162,30 @@ id_b2=$(E_NB=$(at 13:05:00) enqueue bounce:2 bounce@example.com 'Bouncy')
 once "run: message to a bounced address" "$(at 13:05:00)"
 assert_eq "cancelled:recipient address is suppressed" "$(row "$id_b2" "state || ':' || last_error")" "later message to the bounced address cancelled"
 assert_eq "1" "$(grep -c '"addr": "bounce@example.com"' "$SMTP_EVENTS")" "the bounced address was tried only once"
+assert_contains "$(row "$id_b1" last_error)" "at RCPT TO: 550 5.1.1 <bo***@example.com>: Recipient address rejected" "550: reason is the server's answer to RCPT TO"
+if [[ $(row "$id_b1" last_error) != *bounce@example.com* ]] && ! grep -q 'bounce@example.com' "$T_TMP/bounce.log"; then
+    t_pass "550: the address is masked in the reason and the log"
+else t_fail "550: the address is masked in the reason and the log" "$(row "$id_b1" last_error)"; fi
+
+# ---------------------------------------------------------------- 5xx after DATA: failed, not a bounce
+# The mailbox was accepted at RCPT TO; the server refused the message
+# itself (content, policy).  Permanent, but nothing against the address —
+# whatever the code: many servers refuse spam with 550.
+smtp_restart --reject-data policy@example.com --reject-data spammy@example.com=550
+id_p1=$(E_NB=$(at 13:10:00) enqueue policy:1 policy@example.com 'Policy Refused')
+id_s1=$(E_NB=$(at 13:10:00) enqueue spammy:1 spammy@example.com 'Spam Refused')
+once "run: 554 and 550 after DATA" "$(at 13:10:00)"
+assert_eq "failed:1,failed:1" "$(row "$id_p1" "state || ':' || attempts"),$(row "$id_s1" "state || ':' || attempts")" "5xx after DATA: failed at once"
+assert_contains "$(row "$id_p1" last_error)" "SMTP 554 at end of DATA: 554 5.7.1 Message rejected: content policy" "554 after DATA: reason names the step and the server's answer"
+assert_contains "$(row "$id_s1" last_error)" "SMTP 550 at end of DATA: 550 5.7.1" "550 after DATA: reason names the step"
+assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.suppression WHERE address IN ('policy@example.com', 'spammy@example.com')")" "5xx after DATA (554, 550): address not suppressed"
+assert_eq "1:1" "$(grep -c '"code": 554' "$SMTP_EVENTS"):$(grep -c '"data", "code": 550' "$SMTP_EVENTS")" "the sink refused each message once"
+smtp_restart --no-faults
+id_p2=$(E_NB=$(at 13:15:00) enqueue policy:2 policy@example.com 'Policy Refused')
+id_s2=$(E_NB=$(at 13:15:00) enqueue spammy:2 spammy@example.com 'Spam Refused')
+once "run: next messages to those addresses" "$(at 13:15:00)"
+assert_eq "sent,sent" "$(row "$id_p2" state),$(row "$id_s2" state)" "5xx after DATA: later messages to the same addresses are still sent"
+assert_eq "1:1" "$(mq 'str(len(to("policy@example.com"))) + ":" + str(len(to("spammy@example.com")))')" "5xx after DATA: only the later messages were delivered"
 
 # ---------------------------------------------------------------- max_attempts
 smtp_stop
@@ -348,6 +373,54 @@ assert_eq '["real.one@example.com"]' "$(mq "hdr(by_id($id_r1)[0], \"X-Rapport-Or
 assert_eq '["real.two@example.org"]' "$(mq "hdr(by_id($id_r2)[0], \"X-Rapport-Original-To\")")" "redirect: second intended recipient noted"
 assert_eq "Happy birthday, Real One!" "$(mq "by_id($id_r1)[0][\"subject\"]")" "redirect: content unchanged"
 assert_eq "0" "$(mq 'sum(1 for x in m if hdr(x, "X-Rapport-Original-To") and not "staging@example.com" in x["envelope_to"])')" "no X-Rapport-Original-To outside staging"
+
+# The staging address refused at RCPT TO: the intended recipient did not
+# bounce and must not be suppressed.
+smtp_restart --fail-rcpt staging-gone@example.com
+EMAIL_EXTRA='redirect_to = "staging-gone@example.com";' rapport_config "$T_TMP/staging-gone.conf"
+id_r3=$(E_NB=$(at 20:10:00) enqueue redir:3 real.three@example.com 'Real Three')
+once "run: staging address refused" "$(at 20:10:00)" "$T_TMP/staging-gone.conf"
+assert_eq "failed" "$(row "$id_r3" state)" "redirect refused: failed"
+assert_contains "$(row "$id_r3" last_error)" "550" "redirect refused: reason names the code"
+assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.suppression WHERE address IN ('real.three@example.com', 'staging-gone@example.com')")" "redirect refused: intended recipient not suppressed (nor anyone)"
+assert_contains "$(cat "$T_TMP/last.log")" "the intended recipient is not suppressed" "redirect refused: the log says why nobody was suppressed"
+smtp_restart --no-faults
+id_r4=$(E_NB=$(at 20:15:00) enqueue redir:4 real.three@example.com 'Real Three')
+once "run: the intended recipient, without staging" "$(at 20:15:00)"
+assert_eq "sent:1" "$(row "$id_r4" state):$(mq 'len(to("real.three@example.com"))')" "redirect refused: the real address is still reachable"
+
+# ---------------------------------------------------------------- email.tls against a server without STARTTLS
+# The sink speaks plain SMTP and offers no STARTTLS.  "required" must not
+# fall back to clear text: the message waits (retry) with a reason naming
+# TLS, and the server never sees even the envelope.  "opportunistic" sends.
+sed 's/tls = "none";/tls = "required";/' "$CONF" >"$T_TMP/tls-required.conf"
+sed 's/tls = "none";/tls = "opportunistic";/' "$CONF" >"$T_TMP/tls-opportunistic.conf"
+id_tls=$(E_NB=$(at 20:30:00) enqueue tls:1 tls.only@example.com 'TLS Only')
+once "run: tls = required, no STARTTLS offered" "$(at 20:30:00)" "$T_TMP/tls-required.conf"
+assert_eq "queued:1" "$(row "$id_tls" "state || ':' || attempts")" "tls required: not sent, queued for retry"
+assert_contains "$(row "$id_tls" last_error)" "TLS required (email.tls = \"required\")" "tls required: the reason names TLS and the setting"
+assert_contains "$(row "$id_tls" last_error)" "nothing sent in clear text" "tls required: the reason says nothing went out"
+assert_eq "0" "$(grep -c 'tls.only@example.com' "$SMTP_EVENTS")" "tls required: the server never saw the recipient"
+assert_eq "0" "$(mq 'len(to("tls.only@example.com"))')" "tls required: nothing delivered"
+once "run: tls = opportunistic" "$(at 20:31:00)" "$T_TMP/tls-opportunistic.conf"
+assert_eq "sent:2" "$(row "$id_tls" "state || ':' || attempts")" "tls opportunistic: sent without STARTTLS"
+assert_eq "1" "$(mq 'len(to("tls.only@example.com"))')" "tls opportunistic: delivered once"
+
+# ---------------------------------------------------------------- a wrong SMTP password is ours to fix, not the message's
+# 535 is a 5xx, but it refuses our credentials: the message waits (retry)
+# instead of failing for good with everything else queued meanwhile.
+smtp_restart --auth rapport:right-pass
+printf 'wrong-pass\n' >"$T_TMP/smtp-pw-wrong"
+printf 'right-pass\n' >"$T_TMP/smtp-pw-right"
+EMAIL_EXTRA="username = \"rapport\"; password_file = \"$T_TMP/smtp-pw-wrong\";" rapport_config "$T_TMP/auth-wrong.conf"
+EMAIL_EXTRA="username = \"rapport\"; password_file = \"$T_TMP/smtp-pw-right\";" rapport_config "$T_TMP/auth-right.conf"
+id_auth=$(E_NB=$(at 20:40:00) enqueue auth:1 auth.user@example.com 'Auth User')
+once "run: wrong SMTP password" "$(at 20:40:00)" "$T_TMP/auth-wrong.conf"
+assert_eq "queued:1" "$(row "$id_auth" "state || ':' || attempts")" "535 (wrong password): queued for retry, not failed"
+assert_contains "$(row "$id_auth" last_error)" "SMTP 535" "535: last_error names the code"
+once "run: password fixed" "$(at 20:41:00)" "$T_TMP/auth-right.conf"
+assert_eq "sent:2:1" "$(row "$id_auth" "state || ':' || attempts"):$(mq 'len(to("auth.user@example.com"))')" "535: sent once the password is fixed"
+smtp_restart --no-faults
 
 # ---------------------------------------------------------------- rapportctl queue / show / retry / cancel
 assert_exit 0 "rapportctl queue" -- "$RAPPORTCTL" --config "$CONF" queue --limit 1000

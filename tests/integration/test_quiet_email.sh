@@ -29,4 +29,22 @@ VALUES ('q', 'email', 'rep', 1, 'r@example.com', 'birthday', 'en', 'Asia/Shangha
 assert_exit 0 "run without email quiet hours" -- "$RAPPORTD" --config "$T_TMP/n.conf" --once
 wait_for_mail 2 10 || true
 assert_eq 2 "$(mail_count)" "e-mail has no quiet hours by default"
+
+# A message whose sender crashed mid-send (lease expired) is due again and
+# must wait out quiet hours too, not go straight into a new attempt.
+stale=$(psql_val "INSERT INTO rapport.outbox (job, channel, audience, rep_id, recipient, template, locale, time_zone, context,
+        dedupe_key, not_before, next_attempt_at, state, attempts, lease_token, lease_until, leased_by)
+    VALUES ('q', 'email', 'rep', 1, 'r@example.com', 'birthday', 'en', 'Asia/Shanghai', '{\"customer\":{\"name\":\"Q\"}}',
+        'q:3', '${D}T14:00:00Z', '${D}T14:00:00Z', 'sending', 1, gen_random_uuid(), now() - interval '1 minute', 'crashed:1')
+    RETURNING lease_token")
+assert_exit 0 "run at 23:30 local, a lease expired" -- "$RAPPORTD" --config "$T_TMP/q.conf" --once --now ${D}T15:30:00Z
+assert_eq 2 "$(mail_count)" "expired lease inside quiet hours: not sent"
+assert_eq "queued:1::$D 23:00:00+00" "$(psql_val "SELECT state || ':' || attempts || ':' || coalesce(lease_token::text, '') || ':' || next_attempt_at FROM rapport.outbox WHERE dedupe_key = 'q:3'")" \
+    "expired lease: back in the queue, token cleared, deferred to 07:00 local"
+assert_eq "expired" "$(psql_val "SELECT string_agg(event, ',') FROM rapport.outbox_events e JOIN rapport.outbox o ON o.id = e.outbox_id WHERE o.dedupe_key = 'q:3'")" "expired lease: history says so"
+assert_eq 0 "$(psql_val "WITH u AS (UPDATE rapport.outbox SET state = 'sent' WHERE dedupe_key = 'q:3' AND lease_token = '$stale' AND state = 'sending' RETURNING 1) SELECT count(*) FROM u")" \
+    "expired lease: the crashed worker's token records nothing"
+assert_exit 0 "run at 07:30 local" -- "$RAPPORTD" --config "$T_TMP/q.conf" --once --now ${D}T23:30:00Z
+wait_for_mail 3 10 || true
+assert_eq "3:sent:2" "$(mail_count):$(psql_val "SELECT state || ':' || attempts FROM rapport.outbox WHERE dedupe_key = 'q:3'")" "expired lease: sent once quiet hours end"
 t_summary

@@ -91,15 +91,55 @@ assert_eq "json:1" "$(req 2 '.headers["idempotency-key"]')" "json: Idempotency-K
 assert_eq "null" "$(req 2 '.headers["i-twilio-idempotency-token"]')" "json: no Twilio header"
 assert_eq "sent:1:2" "$(row "$id_j" "state || ':' || attempts || ':' || provider_id")" "json: sent, gateway id stored"
 
+# ---------------------------------------------------------------- json format, a provider's own names
+# sms.json_fields renames the request's members, sms.json_reply_id says
+# where the reply keeps the message id (here Vonage's shape).
+FIELDS_CONF=$T_TMP/fields.conf
+SMS_FORMAT=json SMS_EXTRA='json_fields = { to = "msisdn"; from = "sender"; text = "message"; idempotency_key = "client_ref"; }; json_reply_id = [ "messages.0.message-id", "id" ];' \
+    rapport_config "$FIELDS_CONF" "$SMS_JOBS"
+id_f=$(E_NB=$(at 10:15:00) enqueue fields:1 +12125550112 'Quote "Q" \ Back')
+sms_script '200 body={"message-count":"1","messages":[{"to":"12125550112","message-id":"VON-77","status":"0"}]}'
+once "run: renamed json fields" "$FIELDS_CONF" "$(at 10:15:00)"
+assert_eq "msisdn,sender,message,client_ref" "$(req -1 '.json | keys_unsorted | join(",")')" "json_fields: the members as configured, nothing else"
+assert_eq "+12125550112|+15550000000|$(EN_TEXT 'Quote "Q" \ Back')|fields:1" "$(req -1 '[.json.msisdn, .json.sender, .json.message, .json.client_ref] | join("|")')" "json_fields: values arrive intact (JSON-encoded)"
+assert_eq "fields:1" "$(req -1 '.headers["idempotency-key"]')" "json_fields: Idempotency-Key header still sent"
+assert_eq "sent:VON-77" "$(row "$id_f" "state || ':' || provider_id")" "json_reply_id: the id read from messages.0.message-id"
+FIELDS2_CONF=$T_TMP/fields2.conf
+SMS_FORMAT=json SMS_EXTRA='json_fields = { idempotency_key = ""; }; json_reply_id = "data.id";' rapport_config "$FIELDS2_CONF" "$SMS_JOBS"
+id_f2=$(E_NB=$(at 10:20:00) enqueue fields:2 +12125550113 'Keyless')
+sms_script '200 body={"data":{"id":12345,"status":"accepted"}}'
+once "run: no key in the body, nested reply id" "$FIELDS2_CONF" "$(at 10:20:00)"
+assert_eq "to,from,text" "$(req -1 '.json | keys_unsorted | join(",")')" "json_fields.idempotency_key = \"\": the key is left out of the body"
+assert_eq "fields:2" "$(req -1 '.headers["idempotency-key"]')" "json_fields.idempotency_key = \"\": still in the header"
+assert_eq "sent:12345" "$(row "$id_f2" "state || ':' || provider_id")" "json_reply_id as a string: the id read from data.id"
+
+# Bad settings are refused at load time with file, line and setting.
+bad_sms() { # NAME FORMAT SMS_EXTRA EXPECTED
+    local f=$T_TMP/bad-sms-$RANDOM.conf line
+    SMS_FORMAT=$2 SMS_EXTRA=$3 rapport_config "$f" "$SMS_JOBS"
+    line=$(grep -n 'json_' "$f" | head -n 1 | cut -d: -f1)
+    assert_exit 78 "$1: exit 78" -- "$RAPPORTD" --config "$f" -n
+    assert_contains "$T_OUT" "${f##*/}:$line: $4" "$1: file, line, setting and reason"
+}
+bad_sms "empty field name" json 'json_fields = { to = ""; };' "sms.json_fields.to: must not be empty"
+bad_sms "clashing field names" json 'json_fields = { text = "to"; };' 'sms.json_fields.text: "to" is already the name of json_fields.to'
+bad_sms "unknown field" json 'json_fields = { body = "x"; };' "sms.json_fields.body: unknown setting"
+bad_sms "field name not a string" json 'json_fields = { to = 1; };' "sms.json_fields.to: expected a string"
+bad_sms "bad reply path" json 'json_reply_id = [ "id", "data..id" ];' 'sms.json_reply_id[1]: expected a member name or a dotted path'
+bad_sms "reply id of the wrong type" json 'json_reply_id = 5;' "sms.json_reply_id: expected a member name or path"
+bad_sms "json settings with twilio" twilio 'json_reply_id = "id";' 'sms.json_reply_id: only used with format = "json"'
+
 # ---------------------------------------------------------------- twilio format
 id_t=$(E_NB=$(at 10:30:00) enqueue twilio:1 +12125550122 'Jane Roe & Co=1')
 once "run: twilio format" "$TWILIO_CONF" "$(at 10:30:00)"
-wait_for_sms 3 10 || true
-assert_eq "application/x-www-form-urlencoded" "$(req 3 '.headers["content-type"]')" "twilio: form-encoded"
-assert_eq "To,From,Body" "$(req 3 '[.form_list[][0]] | join(",")')" "twilio: exactly To, From, Body"
-assert_eq "+12125550122|+15550000000|$(EN_TEXT 'Jane Roe & Co=1')" "$(req 3 '[.form.To, .form.From, .form.Body] | join("|")')" "twilio: fields decoded intact (& and = encoded)"
-assert_eq "twilio:1" "$(req 3 '.headers["i-twilio-idempotency-token"]')" "twilio: I-Twilio-Idempotency-Token header"
-assert_eq "AC0123:tw-s3cret-t0ken" "$(req 3 '.auth_user + ":" + .auth_pass')" "twilio: Basic auth from username and token_file"
+wait_for_sms 5 10 || true
+assert_eq "application/x-www-form-urlencoded" "$(req 5 '.headers["content-type"]')" "twilio: form-encoded"
+assert_eq "To,From,Body" "$(req 5 '[.form_list[][0]] | join(",")')" "twilio: exactly To, From, Body"
+assert_eq "+12125550122|+15550000000|$(EN_TEXT 'Jane Roe & Co=1')" "$(req 5 '[.form.To, .form.From, .form.Body] | join("|")')" "twilio: fields decoded intact (& and = encoded)"
+# Twilio's Messages API has no idempotency key (I-Twilio-Idempotency-Token
+# is what Twilio puts on its own webhooks): nothing pretends otherwise.
+assert_eq "null:null" "$(req 5 '[.headers["i-twilio-idempotency-token"], .headers["idempotency-key"]] | map(tostring) | join(":")')" "twilio: no idempotency header"
+assert_eq "AC0123:tw-s3cret-t0ken" "$(req 5 '.auth_user + ":" + .auth_pass')" "twilio: Basic auth from username and token_file"
 assert_eq "sent:SM3" "$(row "$id_t" "state || ':' || provider_id")" "twilio: the message sid is stored as provider id"
 if [[ $T_OUT != *tw-s3cret-t0ken* ]]; then t_pass "token never printed"; else t_fail "token never printed" "$T_OUT"; fi
 
@@ -140,7 +180,7 @@ once "run: twilio 503" "$TWILIO_CONF" "$(at 12:30:00)"
 assert_eq "queued:1" "$(row "$id_t2" "state || ':' || attempts")" "twilio 503: queued for retry"
 once "run: twilio 200" "$TWILIO_CONF" "$(at 12:31:00)"
 assert_eq "sent:2" "$(row "$id_t2" "state || ':' || attempts")" "twilio retry: sent"
-assert_eq "2:twilio:2" "$(reqs_for +12125550155 '(length | tostring) + ":" + (map(.headers["i-twilio-idempotency-token"]) | unique | join(","))')" "same I-Twilio-Idempotency-Token on both attempts"
+assert_eq "2:1" "$(reqs_for +12125550155 '(length | tostring) + ":" + (map(.body) | unique | length | tostring)')" "twilio retry: the same request again, after a 503"
 
 # ---------------------------------------------------------------- gateway hangs
 id_h=$(E_NB=$(at 13:00:00) enqueue hang:1 +12125550166 'Hung Up')
@@ -222,7 +262,21 @@ once "run: 08:30 in Shanghai" "$JSON_CONF" "${DAY2}T00:30:00Z"
 assert_eq "sent:1" "$(row "$id_q" "state || ':' || attempts")" "after 08:00 local: sent"
 assert_eq "李娜，祝您生日快乐，万事如意！感谢您一直以来的支持。——Acme Customer Care" "$(reqs_for +8613900000021 '.[0].json.text')" "deferred Chinese SMS arrives intact"
 
+# A sender that died mid-send leaves its lease to expire; the message is
+# then due again, and quiet hours hold for it as for any other.
+id_qc=$(E_NB=$(at 15:00:00) E_TZ=Asia/Shanghai E_LOC=zh-CN enqueue quiet:3 +8613900000022 '王芳')
+stale=$(psql_val "UPDATE rapport.outbox SET state = 'sending', attempts = 1, lease_token = gen_random_uuid(),
+                  lease_until = now() - interval '1 minute', leased_by = 'crashed-host:1' WHERE id = $id_qc RETURNING lease_token")
+once "run: 00:00 in Shanghai, a lease expired" "$JSON_CONF" "$(at 16:00:00)"
+assert_eq "0" "$(reqs_for +8613900000022 length)" "expired lease inside quiet hours: nothing reached the gateway"
+assert_eq "queued:1:${DAY2} 00:00:00+00:" "$(row "$id_qc" "state || ':' || attempts || ':' || next_attempt_at || ':' || coalesce(lease_token::text, '')")" \
+    "expired lease: back in the queue until 08:00 Shanghai, token cleared"
+assert_eq "0" "$(psql_val "WITH u AS (UPDATE rapport.outbox SET state = 'sent' WHERE id = $id_qc AND lease_token = '$stale' AND state = 'sending' RETURNING 1) SELECT count(*) FROM u")" \
+    "expired lease: the crashed sender's token can record nothing"
+once "run: 08:40 in Shanghai" "$JSON_CONF" "${DAY2}T00:40:00Z"
+assert_eq "sent:2:1" "$(row "$id_qc" "state || ':' || attempts"):$(reqs_for +8613900000022 length)" "expired lease: sent once, after quiet hours"
+
 # ---------------------------------------------------------------- nothing doubled
-assert_eq "0" "$(sms_json | jq '[.[] | select(.reply == 200 or .reply == "default") | (.headers["idempotency-key"] // .headers["i-twilio-idempotency-token"])] | group_by(.) | map(select(length > 1)) | length')" "no message accepted twice by the gateway"
+assert_eq "0" "$(sms_json | jq '[.[] | select(.reply == 200 or .reply == "default") | (.headers["idempotency-key"] // (.form.To + "|" + .form.Body))] | group_by(.) | map(select(length > 1)) | length')" "no message accepted twice by the gateway"
 assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE state IN ('queued', 'sending')")" "nothing left in the queue"
 t_summary

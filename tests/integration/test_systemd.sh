@@ -114,7 +114,7 @@ INSERT INTO crm.customers (id, name, tier, email, birthday, time_zone, locale, r
 SQL
 assert_exit 0 "rapportctl run birthdays" -- "$RAPPORTCTL" --config "$CONF.good" run birthdays
 # 09:00 UTC send_at: before it the greeting is queued for later, after it it goes now.
-if (($(date -u +%H) >= 9)); then
+if ((10#$(date -u +%H) >= 9)); then
     wait_for_mail 1 15 || true
     assert_eq 1 "$(mail_count)" "old configuration still delivers (NOTIFY woke the dispatcher)"
 else

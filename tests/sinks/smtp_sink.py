@@ -8,7 +8,14 @@ envelope (which is not part of the message) and the delivery order.
 
 Faults for the daemon's error paths:
   --fail-rcpt ADDR     550 to RCPT TO:<ADDR> (hard bounce); repeatable
+  --reject-data ADDR[=CODE]
+                       accept RCPT TO:<ADDR>, then answer CODE (default 554)
+                       to the end of DATA of a message for it: a content or
+                       policy rejection, permanent but not a bad mailbox (many
+                       servers say 550 for spam); repeatable
   --tempfail-first N   451 to the first N DATA transactions (across sessions)
+  --auth USER:PASS     require AUTH (PLAIN/LOGIN, over plain text: a test
+                       sink) with these credentials; others get 535
   --delay SECONDS      wait before the final reply to DATA (slow server)
 
 Every SMTP-level decision is also appended to --events as a JSON line
@@ -29,13 +36,17 @@ import signal
 import sys
 import time
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class SinkHandler:
     def __init__(self, args):
         self.maildir = mailbox.Maildir(args.maildir, create=True)
         self.fail_rcpt = {a.lower() for a in args.fail_rcpt}
+        self.reject_data = {}
+        for a in args.reject_data:
+            addr, _, code = a.partition("=")
+            self.reject_data[addr.lower()] = int(code or 554)
         self.tempfail_left = args.tempfail_first
         self.delay = args.delay
         self.events_path = args.events
@@ -70,6 +81,12 @@ class SinkHandler:
             self.event(event="data", code=451, mail_from=envelope.mail_from,
                        rcpt_to=envelope.rcpt_tos)
             return "451 4.3.0 Temporary failure, try again later"
+        codes = [self.reject_data[r.lower()] for r in envelope.rcpt_tos
+                 if r.lower() in self.reject_data]
+        if codes:
+            self.event(event="data", code=codes[0], mail_from=envelope.mail_from,
+                       rcpt_to=envelope.rcpt_tos)
+            return "%d 5.7.1 Message rejected: content policy" % codes[0]
 
         self.seq += 1
         self.queue_seq += 1
@@ -103,8 +120,10 @@ def parse_args():
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--maildir", required=True)
     p.add_argument("--fail-rcpt", action="append", default=[], metavar="ADDR")
+    p.add_argument("--reject-data", action="append", default=[], metavar="ADDR[=CODE]")
     p.add_argument("--tempfail-first", type=int, default=0, metavar="N")
     p.add_argument("--delay", type=float, default=0.0, metavar="SECONDS")
+    p.add_argument("--auth", metavar="USER:PASS")
     p.add_argument("--events", help="append JSON lines describing decisions")
     p.add_argument("--ready-file", help='write "ready PORT" here once listening')
     return p.parse_args()
@@ -113,9 +132,20 @@ def parse_args():
 async def serve(args):
     loop = asyncio.get_running_loop()
     handler = SinkHandler(args)
+    auth = {}
+    if args.auth:
+        user, _, password = args.auth.partition(":")
+
+        def authenticator(server, session, envelope, mechanism, data):
+            ok = (isinstance(data, LoginPassword) and data.login == user.encode()
+                  and data.password == password.encode())
+            handler.event(event="auth", mechanism=mechanism, ok=ok)
+            # handled=False: aiosmtpd then answers the 535 itself.
+            return AuthResult(success=ok, handled=False, auth_data=data)
+        auth = dict(authenticator=authenticator, auth_required=True, auth_require_tls=False)
     server = await loop.create_server(
         lambda: SMTP(handler, enable_SMTPUTF8=True, hostname="sink.rapport.test",
-                     ident="rapport-smtp-sink", timeout=120),
+                     ident="rapport-smtp-sink", timeout=120, **auth),
         host=args.host, port=args.port, reuse_address=True)
     port = server.sockets[0].getsockname()[1]
 

@@ -246,6 +246,92 @@ static void test_parse_response(void **state) {
         assert_int_equal(sms_parse_response(SMS_FORMAT_JSON, NULL, 0, &id), -EBADMSG);
 }
 
+static void test_build_json_fields(void **state) {
+        (void)state;
+        _cleanup_buf_ struct buf out = {0};
+        const char *ct = NULL;
+        const struct sms_json_fields vonage = {"msisdn", "sender", "message", "client_ref"};
+        assert_int_equal(sms_build_json_request(&vonage, "Acme", "+8613800138000", "a \"b\"\n中", "k:1", &out, &ct), 0);
+        assert_string_equal(ct, "application/json");
+        assert_string_equal(out.data, "{\"msisdn\":\"+8613800138000\",\"sender\":\"Acme\","
+                                      "\"message\":\"a \\\"b\\\"\\n中\",\"client_ref\":\"k:1\"}");
+
+        /* A name is encoded like a value: it cannot break out of its string. */
+        buf_free(&out);
+        const struct sms_json_fields odd = {"to\"x", "from", "text", ""};
+        assert_int_equal(sms_build_json_request(&odd, "A", "+8613800138000", "x", "k:1", &out, &ct), 0);
+        assert_string_equal(out.data, "{\"to\\\"x\":\"+8613800138000\",\"from\":\"A\",\"text\":\"x\"}");
+
+        /* The defaults are today's shape. */
+        buf_free(&out);
+        assert_int_equal(sms_build_json_request(&sms_json_default_fields, "R", "+14155552671", "x", NULL, &out, &ct), 0);
+        assert_string_equal(out.data, "{\"to\":\"+14155552671\",\"from\":\"R\",\"text\":\"x\"}");
+
+        /* Empty, missing or clashing names would lose a field: refused. */
+        buf_free(&out);
+        assert_int_equal(buf_puts(&out, "keep"), 0);
+        const struct sms_json_fields bad[] = {
+                {"", "from", "text", NULL},         {"to", NULL, "text", NULL},      {"to", "to", "text", NULL},
+                {"to", "from", "to", NULL},         {"to", "from", "text", "text"}, {"t\xff", "from", "text", NULL},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                if (sms_build_json_request(&bad[i], "R", "+14155552671", "x", "k", &out, &ct) != -EINVAL)
+                        fail_msg("fields #%zu accepted", i);
+        assert_int_equal(sms_build_json_request(NULL, "R", "+14155552671", "x", "k", &out, &ct), -EINVAL);
+        assert_int_equal(sms_build_json_request(&vonage, "R", "+14155552671", "bad \xff", "k", &out, &ct), -EILSEQ);
+        assert_string_equal(out.data, "keep");
+}
+
+static void assert_path_response(const char *const *paths, const char *body, int expected_r, const char *expected_id) {
+        char *id = NULL;
+        int r = sms_parse_response_paths(paths, body, strlen(body), &id);
+        if (r != expected_r)
+                fail_msg("%s: got %d, want %d", body, r, expected_r);
+        if (expected_id)
+                assert_string_equal(id, expected_id);
+        else
+                assert_null(id);
+        free(id);
+}
+
+static void test_parse_response_paths(void **state) {
+        (void)state;
+        const char *const vonage[] = {"messages.0.message-id", "id", NULL};
+        assert_path_response(vonage, "{\"message-count\":\"1\",\"messages\":[{\"message-id\":\"V1\",\"status\":\"0\"}]}", 0,
+                             "V1");
+        assert_path_response(vonage, "{\"messages\":[],\"id\":\"fallback\"}", 0, "fallback");
+        assert_path_response(vonage, "{\"messages\":{\"0\":{\"message-id\":\"obj\"}}}", 0, "obj");
+        assert_path_response(vonage, "{\"messages\":[{\"message-id\":true}]}", -EBADMSG, NULL);
+        assert_path_response(vonage, "{\"messages\":\"none\"}", -ENOENT, NULL);
+        assert_path_response(vonage, "{\"messages\":[null]}", -ENOENT, NULL);
+        const char *const nested[] = {"data.id", NULL};
+        assert_path_response(nested, "{\"data\":{\"id\":42}}", 0, "42");
+        assert_path_response(nested, "{\"data\":null}", -ENOENT, NULL);
+        assert_path_response(nested, "{\"data\":{\"id\":\"\"}}", -ENOENT, NULL);
+        const char *const top[] = {"0.id", NULL};
+        assert_path_response(top, "[{\"id\":\"a1\"}]", 0, "a1");
+        assert_path_response(top, "[]", -ENOENT, NULL);
+        assert_path_response(top, "[{\"id\":\"a1\"}] x", -EBADMSG, NULL);
+        const char *const none[] = {NULL};
+        char *id = NULL;
+        assert_int_equal(sms_parse_response_paths(none, "{}", 2, &id), -EINVAL);
+        assert_int_equal(sms_parse_response_paths(NULL, "{}", 2, &id), -EINVAL);
+        assert_null(id);
+
+        assert_true(sms_reply_path_valid("id"));
+        assert_true(sms_reply_path_valid("messages.0.message-id"));
+        assert_false(sms_reply_path_valid(""));
+        assert_false(sms_reply_path_valid(NULL));
+        assert_false(sms_reply_path_valid(".id"));
+        assert_false(sms_reply_path_valid("id."));
+        assert_false(sms_reply_path_valid("data..id"));
+        assert_false(sms_reply_path_valid("bad\xff"));
+        char longname[300];
+        memset(longname, 'a', sizeof longname - 1);
+        longname[sizeof longname - 1] = '\0';
+        assert_false(sms_reply_path_valid(longname));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_number_valid),
@@ -256,6 +342,8 @@ int main(void) {
                 cmocka_unit_test(test_build_json),
                 cmocka_unit_test(test_build_rejects),
                 cmocka_unit_test(test_parse_response),
+                cmocka_unit_test(test_build_json_fields),
+                cmocka_unit_test(test_parse_response_paths),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
