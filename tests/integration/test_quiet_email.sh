@@ -47,4 +47,19 @@ assert_eq 0 "$(psql_val "WITH u AS (UPDATE rapport.outbox SET state = 'sent' WHE
 assert_exit 0 "run at 07:30 local" -- "$RAPPORTD" --config "$T_TMP/q.conf" --once --now ${D}T23:30:00Z
 wait_for_mail 3 10 || true
 assert_eq "3:sent:2" "$(mail_count):$(psql_val "SELECT state || ':' || attempts FROM rapport.outbox WHERE dedupe_key = 'q:3'")" "expired lease: sent once quiet hours end"
+
+# A backlog several claims deep inside quiet hours: each claim looks at its
+# own size of due rows, and passes repeat until nothing more is deferred,
+# so not one of them goes out before the window ends.
+EMAIL_EXTRA='quiet_hours = "22:00-07:00";' OUTBOX_EXTRA='batch = 5;' rapport_config "$T_TMP/b.conf" 'birthdays: { enabled = false; };'
+psql -XAtq -c "INSERT INTO rapport.outbox (job, channel, audience, rep_id, recipient, template, locale, time_zone, context, dedupe_key, not_before, next_attempt_at)
+SELECT 'q', 'email', 'rep', 1, 'r' || g || '@example.com', 'birthday', 'en', 'Asia/Shanghai', '{\"customer\":{\"name\":\"Q\"}}', 'qb:' || g,
+       '${D}T14:00:00Z', '${D}T14:00:00Z'::timestamptz - make_interval(secs => g) FROM generate_series(1, 23) g"
+assert_exit 0 "backlog of 23 at 23:00 local, claims of 5" -- "$RAPPORTD" --config "$T_TMP/b.conf" --once --now ${D}T15:00:00Z
+assert_eq 3 "$(mail_count)" "backlog inside quiet hours: nothing sent"
+assert_eq "23|$D 23:00:00+00" "$(psql_val "SELECT count(*) || '|' || min(next_attempt_at) FROM rapport.outbox WHERE dedupe_key LIKE 'qb:%' AND state = 'queued' AND next_attempt_at = '$D 23:00:00+00'")" \
+    "backlog: every one deferred to 07:00 local"
+assert_exit 0 "backlog at 07:30 local" -- "$RAPPORTD" --config "$T_TMP/b.conf" --once --now ${D}T23:30:00Z
+wait_for_mail 26 10 || true
+assert_eq 26 "$(mail_count)" "backlog: all sent once quiet hours end"
 t_summary
