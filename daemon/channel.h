@@ -2,6 +2,7 @@
 /* What the e-mail and SMS channels share with the dispatcher: the state
  * of one transfer and the classification of its outcome. */
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "sms_text.h"
@@ -34,6 +35,14 @@ struct outcome {
         int64_t retry_after; /* -1: use the backoff schedule */
         char error[512];
 };
+
+/* The context a message is rendered with: its own (planned, or built at
+ * send time) plus what the configuration adds — the sender's name and, on
+ * marketing messages, the recipient's own unsubscribe link.  The
+ * dispatcher and `rapportctl preview` both use it, so a preview shows the
+ * words that go out.  NULL only when out of memory. */
+struct json_object;
+struct json_object *message_context(const struct rapport_config *c, const char *context_json, int64_t id, bool marketing);
 
 /* Prepare `easy` for one message.  Returns 0, or a negative code with
  * *why set when the message itself can never be sent (bad address, too

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <time.h>
 
+#include <json-c/json.h>
+
 #include "channel.h"
 #include "config.h"
 #include "log.h"
@@ -59,6 +61,31 @@ static int build_audit(const struct rendered *r, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
+/* The message id identifies the recipient to the unsubscribe endpoint;
+ * never the address itself. */
+static void unsubscribe_link(const struct rapport_config *c, int64_t id, char *buf, size_t len) {
+        snprintf(buf, len, "%s%sid=%lld", c->email.unsubscribe_url, strchr(c->email.unsubscribe_url, '?') ? "&" : "?",
+                 (long long)id);
+}
+
+json_object *message_context(const struct rapport_config *c, const char *context_json, int64_t id, bool marketing) {
+        json_object *ctx = json_tokener_parse(context_json ? context_json : "{}");
+        if (!ctx || !json_object_is_type(ctx, json_type_object)) {
+                json_object_put(ctx);
+                ctx = json_object_new_object();
+        }
+        if (!ctx)
+                return NULL;
+        if (c->email.from_name)
+                json_object_object_add(ctx, "sender", json_object_new_string(c->email.from_name));
+        if (marketing && c->email.unsubscribe_url) {
+                char link[1024];
+                unsubscribe_link(c, id, link, sizeof link);
+                json_object_object_add(ctx, "unsubscribe_url", json_object_new_string(link));
+        }
+        return ctx;
+}
+
 int email_setup(const struct rapport_config *c, const struct outbox_msg *m, const struct rendered *r, CURL *easy,
                 struct transfer_io *io, char *why, size_t whylen) {
         if (!email_address_valid(m->recipient)) {
@@ -80,10 +107,9 @@ int email_setup(const struct rapport_config *c, const struct outbox_msg *m, cons
                 if (c->email.unsubscribe_mailto)
                         buf_printf(&u, "<mailto:%s?subject=unsubscribe>", c->email.unsubscribe_mailto);
                 if (c->email.unsubscribe_url) {
-                        /* The message id identifies the recipient to the
-                         * unsubscribe endpoint; never the address itself. */
-                        const char *sep = strchr(c->email.unsubscribe_url, '?') ? "&" : "?";
-                        buf_printf(&u, "%s<%s%sid=%lld>", u.len ? ", " : "", c->email.unsubscribe_url, sep, (long long)m->id);
+                        char link[1024];
+                        unsubscribe_link(c, m->id, link, sizeof link);
+                        buf_printf(&u, "%s<%s>", u.len ? ", " : "", link);
                 }
                 unsub = buf_steal(&u);
                 extra[n++] = (struct mail_header){"List-Unsubscribe", unsub};

@@ -241,24 +241,6 @@ static void record_outcome(struct dispatcher *d, struct outbox_msg *m, const str
                 d->stats.retried++;
 }
 
-static json_object *build_context(const struct dispatcher *d, const struct outbox_msg *m) {
-        json_object *ctx = json_tokener_parse(m->context ? m->context : "{}");
-        if (!ctx || !json_object_is_type(ctx, json_type_object)) {
-                json_object_put(ctx);
-                ctx = json_object_new_object();
-        }
-        const struct rapport_config *c = d->env->cfg;
-        if (c->email.from_name)
-                json_object_object_add(ctx, "sender", json_object_new_string(c->email.from_name));
-        if (m->marketing && c->email.unsubscribe_url) {
-                char url[1024];
-                snprintf(url, sizeof url, "%s%sid=%lld", c->email.unsubscribe_url,
-                         strchr(c->email.unsubscribe_url, '?') ? "&" : "?", (long long)m->id);
-                json_object_object_add(ctx, "unsubscribe_url", json_object_new_string(url));
-        }
-        return ctx;
-}
-
 /* Start one claimed message, or settle it at once if it cannot go. */
 static void start_one(struct dispatcher *d, int ch, struct outbox_msg *m) {
         struct log_ctx ctx = {m->job, m->id, m->channel};
@@ -283,9 +265,11 @@ static void start_one(struct dispatcher *d, int ch, struct outbox_msg *m) {
                 fail.kind = OUTCOME_RETRY;
                 snprintf(fail.error, sizeof fail.error, "no template %s.%s for locale %s", m->template_name, m->channel, m->locale);
         } else {
-                json_object *jctx = build_context(d, m);
-                int rr = template_render(d->env->templates, tpl, jctx, &r);
+                json_object *jctx = message_context(d->env->cfg, m->context, m->id, m->marketing);
+                int rr = jctx ? template_render(d->env->templates, tpl, jctx, &r) : -ENOMEM;
                 json_object_put(jctx);
+                if (rr == -ENOMEM)
+                        fail.kind = OUTCOME_RETRY;
                 if (rr < 0)
                         snprintf(fail.error, sizeof fail.error, "rendering %s failed: %s", tpl->path, strerror(-rr));
         }

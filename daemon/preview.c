@@ -160,17 +160,10 @@ int preview_print(FILE *out, PGresult *rows, const struct rapport_config *c, con
                         bad++;
                         continue;
                 }
-                json_object *ctx = json_tokener_parse(PQgetvalue(rows, i, 7));
-                if (!ctx || !json_object_is_type(ctx, json_type_object)) {
-                        json_object_put(ctx);
-                        ctx = json_object_new_object();
-                }
-                if (c->email.from_name)
-                        json_object_object_add(ctx, "sender", json_object_new_string(c->email.from_name));
-                if (PQgetvalue(rows, i, 10)[0] == 't' && c->email.unsubscribe_url)
-                        json_object_object_add(ctx, "unsubscribe_url", json_object_new_string(c->email.unsubscribe_url));
+                json_object *ctx = message_context(c, PQgetvalue(rows, i, 7), strtoll(PQgetvalue(rows, i, 0), NULL, 10),
+                                                   PQgetvalue(rows, i, 10)[0] == 't');
                 struct rendered r;
-                int rr = template_render(t, tpl, ctx, &r);
+                int rr = ctx ? template_render(t, tpl, ctx, &r) : -ENOMEM;
                 json_object_put(ctx);
                 if (rr < 0) {
                         fprintf(out, "!!! cannot render %s: %s\n\n", tpl->path, strerror(-rr));

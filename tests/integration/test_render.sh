@@ -131,6 +131,8 @@ assert_contains "$T_OUT" "List-Unsubscribe: <mailto:unsubscribe@example.com?subj
     "preview: List-Unsubscribe, mailto and https"
 assert_contains "$T_OUT" "List-Unsubscribe-Post: List-Unsubscribe=One-Click" "preview: one-click unsubscribe of a marketing message"
 assert_contains "$T_OUT" "<p>王芳，您好：</p>" "preview: the HTML body decoded"
+assert_contains "$T_OUT" "如不希望再收到此类问候，请点击：https://example.com/unsubscribe?id=" \
+    "preview: the body's unsubscribe link is the recipient's own, as sent (?id=)"
 EMAIL_EXTRA='redirect_to = "qa@example.com";' TEMPLATES_DIR=$T_TMP/tpl rapport_config "$T_TMP/redirect.conf"
 assert_exit 0 "preview with email.redirect_to" -- "$RAPPORTCTL" --config "$T_TMP/redirect.conf" preview birthdays --customer 1 --now 2027-03-14T10:00:00+08:00
 assert_contains "$T_OUT" "To: 王芳 <qa@example.com>" "preview: redirected To"
