@@ -45,42 +45,12 @@ INSERT INTO crm.reps (id, name, email, phone, time_zone, locale, digest_hour, ma
 SQL
 
 # ---------------------------------------------------------------- helpers
-run() { # run NAME CONF NOW
-    assert_exit 0 "$1" -- "$RAPPORTD" --config "$2" --once --now "$3"
-}
 load() { psql -XAtq -v ON_ERROR_STOP=1 >/dev/null; }
-MARK=0
-mark() { MARK=$(mail_count); }
-SMS_MARK=0
-sms_mark() { SMS_MARK=$(sms_count); }
-# who_since -- "recipient|subject" of every mail since the last mark, sorted.
-who_since() {
-    mail_json | "$T_PY" -c '
-import json, sys
-m = json.load(sys.stdin)[int(sys.argv[1]):]
-print("\n".join(sorted(",".join(x["envelope_to"]) + "|" + (x["subject"] or "") for x in m)))' "$MARK"
-}
-# mail_to ADDR FIELD -- FIELD (text, subject, ...) of the last mail to ADDR
-# since the mark.
-mail_to() {
-    mail_json | "$T_PY" -c '
-import json, sys
-m = json.load(sys.stdin)[int(sys.argv[1]):]
-x = [x for x in m if sys.argv[2] in x["envelope_to"]]
-print((x[-1][sys.argv[3]] or "") if x else "NO MAIL")' "$MARK" "$1" "$2"
-}
 # all_subjects -- "recipient|subject" of every mail of the whole test.
 all_subjects() {
     mail_json | "$T_PY" -c '
 import json, sys
 print("\n".join(",".join(x["envelope_to"]) + "|" + (x["subject"] or "") for x in json.load(sys.stdin)))'
-}
-sms_since() {
-    if [[ ! -s $SMS_LOG ]]; then return 0; fi
-    jq -rs --argjson n "$SMS_MARK" '.[$n:] | map((.json.to // .form.To) + "|" + (.json.body // .json.text // .form.Body)) | sort | .[]' "$SMS_LOG"
-}
-settle() { # wait until nothing is left in flight
-    wait_until "[[ \$(psql_val \"SELECT count(*) FROM rapport.outbox WHERE state = 'sending'\") == 0 ]]" 10 || true
 }
 # step NAME CONF NOW -- mark, run the daemon once at NOW, wait for it to settle.
 step() {
