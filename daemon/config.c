@@ -487,13 +487,6 @@ static void load_job(struct loader *l, struct rapport_config *c, config_setting_
         json_object_put(o);
 }
 
-static struct job_config *find_job(struct rapport_config *c, const char *name) {
-        for (size_t i = 0; i < c->n_jobs; i++)
-                if (streq(c->jobs[i].name, name))
-                        return &c->jobs[i];
-        return NULL;
-}
-
 /* The dunning ladder's levels after the due date, for the digest's
  * sections: [1, 15, 30, 60] from the default ladder. */
 static json_object *ladder_days_of(json_object *levels) {
@@ -541,7 +534,8 @@ static int share_digest_settings(struct rapport_config *c, config_setting_t *job
                 {"bad_debt_days", "receivables", "bad_debt_days"},
                 {"ladder_days", "receivables", "levels"},
         };
-        struct job_config *digest = find_job(c, "digest");
+        /* The loader's own configuration, not yet handed out: writable. */
+        struct job_config *digest = (struct job_config *)config_job(c, "digest");
         config_setting_t *dg = jobs_group ? config_setting_lookup(jobs_group, "digest") : NULL;
         if (!digest || !digest->settings_json)
                 return 0;
@@ -550,7 +544,7 @@ static int share_digest_settings(struct rapport_config *c, config_setting_t *job
                 return -ENOMEM;
         bool changed = false;
         for (size_t i = 0; i < sizeof shared / sizeof *shared; i++) {
-                const struct job_config *src = find_job(c, shared[i].job);
+                const struct job_config *src = config_job(c, shared[i].job);
                 if (!src || !src->settings_json || (dg && config_setting_lookup(dg, shared[i].digest_key)))
                         continue;
                 json_object *ss = json_tokener_parse(src->settings_json), *v;
@@ -898,9 +892,8 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
                         config_setting_t *jg = config_setting_get_elem(g, i);
                         const struct job_def *def = job_def_find(config_setting_name(jg));
                         if (!def) {
-                                char known[256] = "";
-                                for (size_t k = 0; job_defs[k]; k++)
-                                        snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k ? ", " : "", job_defs[k]->name);
+                                char known[256];
+                                job_def_names(known, sizeof known);
                                 complain(&l, jg, "unknown job (known jobs: %s)", known);
                                 continue;
                         }

@@ -89,6 +89,21 @@ static int build_preview(PGconn *conn, const struct rapport_config *c, const str
         return 0;
 }
 
+int planner_job_disabled(PGconn *conn, const char *job, char **ret) {
+        *ret = NULL;
+        const char *p[] = {job};
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        int r = db_exec(conn, "Checking whether the job is disabled",
+                        "SELECT 'since ' || to_char(disabled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI \"UTC\"')"
+                        " || coalesce(' by ' || disabled_by, '') || coalesce(': ' || reason, '')"
+                        " FROM rapport.job_disabled WHERE job = $1",
+                        1, p, &res);
+        if (r < 0 || PQntuples(res) == 0)
+                return r;
+        *ret = strdup(PQgetvalue(res, 0, 0));
+        return *ret ? 0 : log_error_errno(-ENOMEM, "Checking whether the job is disabled: %m");
+}
+
 int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_config *j, int64_t scheduled_for,
                 const char *now, bool dry_run, const struct plan_filter *filter, bool manual, struct plan_result *ret) {
         *ret = (struct plan_result){0};
@@ -102,20 +117,15 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
          * is recorded as skipped, not planned (a manual run is the
          * administrator's own decision and goes ahead). */
         if (!manual) {
-                const char *dp[] = {j->name};
-                _cleanup_(PQclearp) PGresult *dis = NULL;
-                r = db_exec(conn, "Checking whether the job is disabled",
-                            "SELECT 'disabled with rapportctl disable since '"
-                            " || to_char(disabled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI \"UTC\"')"
-                            " || coalesce(' by ' || disabled_by, '') || coalesce(': ' || reason, '')"
-                            " FROM rapport.job_disabled WHERE job = $1",
-                            1, dp, &dis);
+                _cleanup_free_ char *since = NULL;
+                r = planner_job_disabled(conn, j->name, &since);
                 if (r < 0)
                         return r;
-                if (PQntuples(dis) > 0) {
-                        ret->disabled = strdup(PQgetvalue(dis, 0, 0));
-                        if (!ret->disabled)
+                if (since) {
+                        if (asprintf(&ret->disabled, "disabled with rapportctl disable %s", since) < 0) {
+                                ret->disabled = NULL;
                                 return log_error_errno(-ENOMEM, "Planning: %m");
+                        }
                         ret->won = true;
                         if (!dry_run)
                                 r = planner_record_skipped_many(conn, c, j, &scheduled_for, 1, ret->disabled);

@@ -44,6 +44,10 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
 int planner_build(PGconn *conn, const struct rapport_config *c, const struct job_def *def, const char *now,
                   const int64_t *ids, size_t n, PGresult **ret);
 
+/* Switched off with `rapportctl disable`: *ret is "since WHEN by WHO: WHY",
+ * or NULL when the job is not disabled. */
+int planner_job_disabled(PGconn *conn, const char *job, char **ret);
+
 /* Record occurrences that will not run (catch-up policy / window). */
 int planner_record_skipped_many(PGconn *conn, const struct rapport_config *c, const struct job_config *j,
                                 const int64_t *occ, size_t n, const char *why);

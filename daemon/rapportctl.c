@@ -566,13 +566,8 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                         error = PQgetvalue(res, 0, 4);
                         cancelled = PQgetvalue(res, 0, 5);
                 }
-                _cleanup_(PQclearp) PGresult *dis = NULL;
-                db_exec(conn, "Reading whether the job is disabled",
-                        "SELECT 'since ' || to_char(disabled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI \"UTC\"')"
-                        " || coalesce(' by ' || disabled_by, '') || coalesce(': ' || reason, '')"
-                        " FROM rapport.job_disabled WHERE job = $1",
-                        1, p, &dis);
-                const char *disabled = dis && PQntuples(dis) > 0 ? PQgetvalue(dis, 0, 0) : NULL;
+                _cleanup_free_ char *disabled = NULL;
+                (void)planner_job_disabled(conn, j->name, &disabled);
                 bool enabled = j->enabled && !disabled;
                 int64_t n;
                 if (enabled && cron_next(&j->cron, j->tz, (int64_t)time(NULL), &n) == 0)
@@ -1002,12 +997,9 @@ static int switch_job(struct ctl *ctl, int argc, char **argv, bool disable) {
                 return usage_error(cmd, "%s", "expected one JOB");
         const char *job = argv[optind];
         if (!job_def_find(job)) {
-                char msg[512];
-                int len = snprintf(msg, sizeof msg, "unknown job '%s' (known jobs:", job);
-                for (size_t k = 0; job_defs[k] && len > 0 && (size_t)len < sizeof msg; k++)
-                        len += snprintf(msg + len, sizeof msg - (size_t)len, "%s %s", k ? "," : "", job_defs[k]->name);
-                if (len > 0 && (size_t)len < sizeof msg - 1)
-                        strcat(msg, ")");
+                char known[256], msg[512];
+                job_def_names(known, sizeof known);
+                snprintf(msg, sizeof msg, "unknown job '%s' (known jobs: %s)", job, known);
                 return usage_error(cmd, "%s", msg);
         }
         _cleanup_(config_freep) struct rapport_config *c = NULL;

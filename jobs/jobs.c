@@ -1,5 +1,6 @@
 #include "jobs.h"
 
+#include <stdio.h>
 #include <string.h>
 
 extern const struct job_def job_birthdays;
@@ -31,6 +32,17 @@ const struct setting_spec job_common_settings[] = {
         {"channels", SET_STRING_LIST, "[\"email\"]", channel_choices, 0, 0},
         {NULL, 0, NULL, NULL, 0, 0},
 };
+
+void job_def_names(char *buf, size_t len) {
+        size_t used = 0;
+        buf[0] = '\0';
+        for (size_t i = 0; job_defs[i] && used < len; i++) {
+                int n = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", job_defs[i]->name);
+                if (n < 0)
+                        break;
+                used += (size_t)n;
+        }
+}
 
 const struct job_def *job_def_find(const char *name) {
         for (size_t i = 0; job_defs[i]; i++)

@@ -58,6 +58,8 @@ struct job_def {
 
 extern const struct job_def *const job_defs[];
 const struct job_def *job_def_find(const char *name);
+/* "follow_ups, birthdays, …": the built-in jobs, for error messages. */
+void job_def_names(char *buf, size_t len);
 
 /* Settings every job accepts (schedule, time_zone, catch_up, …). */
 extern const struct setting_spec job_common_settings[];
