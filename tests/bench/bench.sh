@@ -466,7 +466,13 @@ if wants idle; then
         wait_until prune_seen 150 2>/dev/null ||
             say "  (no retention prune seen within 150 s; measuring anyway)"
     fi
-    sleep 2 # settle after the prune's queries: the window must start quiet
+    # The window must start quiet: wait (polling, with a deadline) until
+    # rapportd's session has finished the prune's queries.
+    rapportd_idle() {
+        (($(psql_val "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rapportd'
+                      AND state <> 'idle'") == 0))
+    }
+    wait_until rapportd_idle 30 2>/dev/null || say "  (rapportd still busy after 30 s; measuring anyway)"
     oncpu() { local sum=0 f x y z; for f in /proc/"$ipid"/task/*/schedstat; do read -r x y z <"$f"; sum=$((sum + x)); done; echo "$sum"; }
     runs() { local sum=0 f x y z; for f in /proc/"$ipid"/task/*/schedstat; do read -r x y z <"$f"; sum=$((sum + z)); done; echo "$sum"; }
     csw() { awk '/^voluntary_ctxt_switches/ { v = $2 } /^nonvoluntary_ctxt_switches/ { n = $2 } END { print v + n }' /proc/"$ipid"/status; }
