@@ -192,9 +192,8 @@ static void test_build_rejects(void **state) {
         assert_string_equal(out.data, "keep");
 }
 
-static void assert_response(enum sms_format fmt, const char *body, int expected_r, const char *expected_id) {
-        char *id = NULL;
-        int r = sms_parse_response(fmt, body, strlen(body), &id);
+/* What a reply parser returned for body, against what was expected. */
+static void check_parsed(const char *body, int r, char *id, int expected_r, const char *expected_id) {
         if (r != expected_r)
                 fail_msg("%s: got %d, want %d", body, r, expected_r);
         if (expected_id)
@@ -202,6 +201,12 @@ static void assert_response(enum sms_format fmt, const char *body, int expected_
         else
                 assert_null(id);
         free(id);
+}
+
+static void assert_response(enum sms_format fmt, const char *body, int expected_r, const char *expected_id) {
+        char *id = NULL;
+        int r = sms_parse_response(fmt, body, strlen(body), &id);
+        check_parsed(body, r, id, expected_r, expected_id);
 }
 
 static void test_parse_response(void **state) {
@@ -285,13 +290,7 @@ static void test_build_json_fields(void **state) {
 static void assert_path_response(const char *const *paths, const char *body, int expected_r, const char *expected_id) {
         char *id = NULL;
         int r = sms_parse_response_paths(paths, body, strlen(body), &id);
-        if (r != expected_r)
-                fail_msg("%s: got %d, want %d", body, r, expected_r);
-        if (expected_id)
-                assert_string_equal(id, expected_id);
-        else
-                assert_null(id);
-        free(id);
+        check_parsed(body, r, id, expected_r, expected_id);
 }
 
 static void test_parse_response_paths(void **state) {
