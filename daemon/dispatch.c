@@ -26,6 +26,10 @@
 enum { CH_EMAIL, CH_SMS, CH_MAX };
 #define SPARE_MAX 64
 #define QUIET_CHANNEL_USEC 1000000ULL
+/* Outcomes wait for a batch this big, or this long, before they are
+ * recorded: see maybe_flush_unrecorded(). */
+#define RECORD_BATCH 64
+#define RECORD_DELAY_USEC 10000ULL
 static const char *const channel_names[CH_MAX] = {"email", "sms"};
 
 struct transfer {
@@ -59,7 +63,9 @@ struct dispatcher {
         struct curl_glue *glue;
         struct transfer *inflight;
         struct transfer *abandoned; /* released at stop, e-mail thread not yet done */
-        struct transfer *unrecorded; /* finished while the database was away */
+        struct transfer *unrecorded; /* finished, outcome not yet in the database */
+        unsigned n_unrecorded;
+        uint64_t unrecorded_since; /* monotonic: when the oldest of them finished */
         struct smtp_pool *smtp;
         unsigned n_inflight[CH_MAX];
         /* A channel whose last claim came back short has nothing more due:
@@ -68,10 +74,15 @@ struct dispatcher {
          * idle dispatcher).  Otherwise every completion on a busy channel
          * would cost an empty claim on the quiet one. */
         uint64_t quiet_until[CH_MAX];
+        /* The channel's last claim was full: more is likely due on it, so
+         * when its batch is done it is claimed again at once, without first
+         * asking the database when the next message is due. */
+        bool claim_full[CH_MAX];
         struct bucket bucket[CH_MAX];
         sd_event_source *wake;   /* next due message or rate token */
         sd_event_source *defer;  /* pump from a clean stack */
         sd_event_source *grace;  /* end of graceful stop */
+        sd_event_source *record; /* RECORD_DELAY_USEC after the oldest unrecorded outcome */
         /* Finished handles kept for the next message (curl_easy_reset):
          * creating one per message costs allocations and, for e-mail, the
          * private multi handle curl_easy_perform sets up (sockets too). */
@@ -428,6 +439,38 @@ static void flush_unrecorded(struct dispatcher *d) {
                         record_outcome(d, &t->msg, &t->outcome, &t->io);
                 transfer_free(t);
         }
+        d->n_unrecorded = 0;
+        sd_event_source_set_enabled(d->record, SD_EVENT_OFF);
+}
+
+/* Recording an outcome costs a database round trip and a commit whether
+ * it covers one message or a hundred, and the loop waits for it.  E-mail
+ * goes out from threads, which keep sending meanwhile: recording at every
+ * pump costs them nothing.  SMS transfers run on this loop (and a local
+ * gateway often answers within the pump that started them): a record per
+ * completion would hold the next request behind that round trip and spend
+ * the server's time on commits.  So while SMS is moving, outcomes wait for
+ * a batch, for at most RECORD_DELAY_USEC, or until nothing is in flight and
+ * no pump is coming: the window in which a crash could send a message
+ * again grows by that much, no more. */
+static void maybe_flush_unrecorded(struct dispatcher *d) {
+        if (!d->unrecorded)
+                return;
+        uint64_t due = d->unrecorded_since + RECORD_DELAY_USEC;
+        int pump_pending = SD_EVENT_OFF;
+        sd_event_source_get_enabled(d->defer, &pump_pending);
+        bool sms_moving = d->n_inflight[CH_SMS] > 0 || d->ready[CH_SMS].head < d->ready[CH_SMS].n;
+        if (!sms_moving || d->n_unrecorded >= RECORD_BATCH || now_usec(d) >= due ||
+            (!d->inflight && pump_pending == SD_EVENT_OFF)) {
+                flush_unrecorded(d);
+                return;
+        }
+        int enabled = SD_EVENT_OFF;
+        sd_event_source_get_enabled(d->record, &enabled);
+        if (enabled == SD_EVENT_OFF) {
+                sd_event_source_set_time(d->record, due);
+                sd_event_source_set_enabled(d->record, SD_EVENT_ONESHOT);
+        }
 }
 
 /* How many to claim at once: enough that a claim's round trip is shared
@@ -478,14 +521,14 @@ static void pump(struct dispatcher *d) {
         }
         d->pumping = true;
         const struct rapport_config *c = d->env->cfg;
-        bool claimed_full = false;
+        bool more_now = false;
         uint64_t wait = 0;
         for (int ch = 0; ch < CH_MAX; ch++) {
                 if (!channel_configured(c, ch))
                         continue;
                 unsigned conns = channel_connections(c, ch);
                 struct ready *rq = &d->ready[ch];
-                bool claimed = false;
+                bool claimed = false, token_wait = false;
                 while (d->n_inflight[ch] < conns) {
                         if (rq->head == rq->n) {
                                 ready_clear(rq);
@@ -500,12 +543,11 @@ static void pump(struct dispatcher *d) {
                                 };
                                 if (outbox_claim(d->env->conn, &o, &rq->msgs, &rq->n) < 0)
                                         break;
-                                d->quiet_until[ch] = (int)rq->n < o.limit ? now_usec(d) + QUIET_CHANNEL_USEC : 0;
+                                d->claim_full[ch] = (int)rq->n == o.limit;
+                                d->quiet_until[ch] = d->claim_full[ch] ? 0 : now_usec(d) + QUIET_CHANNEL_USEC;
                                 if (rq->n == 0)
                                         break;
                                 rq->claimed_usec = now_usec(d);
-                                if ((int)rq->n == o.limit)
-                                        claimed_full = true;
                                 apply_still_due(d, rq->msgs, rq->n);
                         } else if (lease_running_short(d, rq)) {
                                 release_ready(d, ch);
@@ -515,6 +557,7 @@ static void pump(struct dispatcher *d) {
                         if (bucket_take_allowance(d, ch, 1, &w) == 0) {
                                 if (w && (!wait || w < wait))
                                         wait = w;
+                                token_wait = true;
                                 break;
                         }
                         if (!rq->msgs[rq->head].built) {
@@ -523,19 +566,23 @@ static void pump(struct dispatcher *d) {
                         }
                         start_one(d, ch, &rq->msgs[rq->head++]);
                 }
-                if (rq->head < rq->n)
-                        claimed_full = true; /* claimed and waiting for a connection or a token */
+                /* Claimed and waiting for a connection, or everything
+                 * claimed already settled (cancelled, failed, or sent
+                 * within this pump) after a full claim.  A channel waiting
+                 * for a rate token has its wake-up timer instead. */
+                if (!token_wait && (rq->head < rq->n || d->claim_full[ch]))
+                        more_now = true;
         }
         /* The outcomes that freed the connections are recorded only now,
          * with the next messages already on their way: the e-mail threads
          * and (kicked) curl send while this waits for the database. */
         curl_glue_kick(d->glue);
-        flush_unrecorded(d);
+        maybe_flush_unrecorded(d);
         d->pumping = false;
 
-        if (claimed_full && d->inflight == NULL) {
-                /* Everything claimed settled at once (cancelled, failed):
-                 * there may be more due — go again from the loop. */
+        if (more_now && d->inflight == NULL) {
+                /* Nothing in flight to pump again, and more may be due:
+                 * go again from the loop. */
                 sd_event_source_set_enabled(d->defer, SD_EVENT_ONESHOT);
                 return;
         }
@@ -592,7 +639,10 @@ static void transfer_finished(struct dispatcher *d, struct transfer *t, CURLcode
         t->outcome = o;
         t->prev = NULL;
         t->next = d->unrecorded;
+        if (!d->unrecorded)
+                d->unrecorded_since = now_usec(d);
         d->unrecorded = t;
+        d->n_unrecorded++;
         if (!d->stopping)
                 sd_event_source_set_enabled(d->defer, SD_EVENT_ONESHOT);
         else {
@@ -617,6 +667,12 @@ static int on_wake(sd_event_source *s, uint64_t usec, void *userdata) {
         (void)s, (void)usec;
         channels_wake(userdata);
         pump(userdata);
+        return 0;
+}
+
+static int on_record(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void)s, (void)usec;
+        flush_unrecorded(userdata);
         return 0;
 }
 
@@ -722,6 +778,11 @@ int dispatcher_new(sd_event *e, struct dispatch_env *env, struct dispatcher **re
                 return log_error_errno(r, "Cannot create dispatcher timer: %m");
         sd_event_source_set_description(d->grace, "dispatch-grace");
         sd_event_source_set_enabled(d->grace, SD_EVENT_OFF);
+        r = sd_event_add_time(e, &d->record, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_record, d);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create dispatcher timer: %m");
+        sd_event_source_set_description(d->record, "dispatch-record");
+        sd_event_source_set_enabled(d->record, SD_EVENT_OFF);
         r = sd_event_add_defer(e, &d->defer, on_defer, d);
         if (r < 0)
                 return log_error_errno(r, "Cannot create dispatcher event: %m");
@@ -763,6 +824,7 @@ struct dispatcher *dispatcher_free(struct dispatcher *d) {
         sd_event_source_disable_unref(d->wake);
         sd_event_source_disable_unref(d->defer);
         sd_event_source_disable_unref(d->grace);
+        sd_event_source_disable_unref(d->record);
         sd_event_unref(d->event);
         free(d);
         return NULL;
