@@ -140,9 +140,6 @@ static const char defer_quiet_sql[] =
 static const struct db_stmt claim_channel_stmt = {
         "rapport_claim_channel", CLAIM_SQL("AND channel = (SELECT $5::text)"), 6,
 };
-static const struct db_stmt claim_any_stmt = {
-        "rapport_claim_any", CLAIM_SQL("AND $5::text IS NULL"), 6,
-};
 
 static char *dupval(PGresult *res, int row, int col) {
         return PQgetisnull(res, row, col) ? NULL : strdup(PQgetvalue(res, row, col));
@@ -153,7 +150,7 @@ int outbox_claim(PGconn *conn, const struct outbox_claim_opts *o, struct outbox_
         *n = 0;
         char qs[16], qe[16], limit[16], lease[32];
         int r;
-        bool quiet = o->quiet_start != o->quiet_end && o->channel;
+        bool quiet = o->quiet_start != o->quiet_end;
         snprintf(limit, sizeof limit, "%d", o->limit);
         if (quiet) {
                 snprintf(qs, sizeof qs, "%d", o->quiet_start);
@@ -172,7 +169,7 @@ int outbox_claim(PGconn *conn, const struct outbox_claim_opts *o, struct outbox_
         snprintf(lease, sizeof lease, "%" PRId64, o->lease);
         const char *p[] = {o->now, limit, lease, o->instance, o->channel, quiet ? "false" : "true"};
         _cleanup_(PQclearp) PGresult *res = NULL;
-        r = db_exec_prepared(conn, "Claiming due messages", o->channel ? &claim_channel_stmt : &claim_any_stmt, p, &res);
+        r = db_exec_prepared(conn, "Claiming due messages", &claim_channel_stmt, p, &res);
         if (r < 0)
                 return r;
         size_t rows = (size_t)PQntuples(res);
@@ -386,7 +383,8 @@ int outbox_next_due(PGconn *conn, const char *now, int64_t *seconds) {
                         "SELECT CASE WHEN t IS NULL THEN NULL"
                         " ELSE ceil(greatest(0, extract(epoch FROM t - coalesce($1::timestamptz, now()))))::bigint END"
                         " FROM (SELECT least("
-                        "  (SELECT min(next_attempt_at) FROM rapport.outbox WHERE state = 'queued'),"
+                        "  (SELECT min(next_attempt_at) FROM rapport.outbox WHERE state = 'queued' AND channel = 'email'),"
+                        "  (SELECT min(next_attempt_at) FROM rapport.outbox WHERE state = 'queued' AND channel = 'sms'),"
                         "  (SELECT min(lease_until) FROM rapport.outbox WHERE state = 'sending')) AS t) x",
                         1, p, &res);
         if (r < 0)

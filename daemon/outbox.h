@@ -33,7 +33,7 @@ struct outbox_claim_opts {
         int limit;
         int64_t lease;        /* seconds */
         const char *instance;
-        const char *channel;  /* only this channel, or NULL */
+        const char *channel;  /* claims are per channel (the index is) */
         int quiet_start, quiet_end; /* the channel's quiet hours, minutes; equal = none */
 };
 

@@ -605,7 +605,10 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                  "SELECT state, channel, count(*) AS messages FROM rapport.outbox GROUP BY 1, 2 ORDER BY 1, 2"},
                 {"oldest_queued", "OLDEST QUEUED",
                  "SELECT id, job, channel, not_before, next_attempt_at, attempts, coalesce(last_error, '') AS last_error"
-                 " FROM rapport.outbox WHERE state = 'queued' ORDER BY next_attempt_at LIMIT 1"},
+                 " FROM ((SELECT * FROM rapport.outbox WHERE state = 'queued' AND channel = 'email' ORDER BY next_attempt_at LIMIT 1)"
+                 "       UNION ALL"
+                 "       (SELECT * FROM rapport.outbox WHERE state = 'queued' AND channel = 'sms' ORDER BY next_attempt_at LIMIT 1)) o"
+                 " ORDER BY next_attempt_at LIMIT 1"},
                 {"failures_24h", "FAILURES IN THE LAST 24 HOURS",
                  "SELECT job, channel, count(*) AS failed, max(last_error) AS example FROM rapport.outbox"
                  " WHERE state = 'failed' AND updated_at > now() - interval '24 hours' GROUP BY 1, 2 ORDER BY 3 DESC"},
