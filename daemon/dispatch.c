@@ -30,6 +30,7 @@ enum { CH_EMAIL, CH_SMS, CH_MAX };
  * recorded: see maybe_flush_unrecorded(). */
 #define RECORD_BATCH 64
 #define RECORD_DELAY_USEC 10000ULL
+#define PUMP_ROUNDS 16
 static const char *const channel_names[CH_MAX] = {"email", "sms"};
 
 struct transfer {
@@ -89,6 +90,7 @@ struct dispatcher {
         CURL *spare[CH_MAX][SPARE_MAX];
         unsigned n_spare[CH_MAX];
         bool stopping, pumping;
+        unsigned long finished; /* transfers finished so far */
         dispatch_idle_fn idle;
         void *idle_userdata;
         struct dispatch_stats stats;
@@ -512,29 +514,25 @@ static void release_ready(struct dispatcher *d, int ch) {
                          released, channel_names[ch]);
 }
 
-static void pump(struct dispatcher *d) {
-        if (d->pumping || !d->env->conn || PQstatus(d->env->conn) != CONNECTION_OK)
-                return;
-        if (d->stopping) {
-                flush_unrecorded(d);
-                return;
-        }
-        d->pumping = true;
+/* Start what the free connections and rate tokens allow on each channel,
+ * claiming at most once per channel per pump.  Returns whether more can
+ * start at once (see the end of the loop); *wait is the earliest rate
+ * token. */
+static bool pump_channels(struct dispatcher *d, bool claimed[CH_MAX], uint64_t *wait) {
         const struct rapport_config *c = d->env->cfg;
         bool more_now = false;
-        uint64_t wait = 0;
         for (int ch = 0; ch < CH_MAX; ch++) {
                 if (!channel_configured(c, ch))
                         continue;
                 unsigned conns = channel_connections(c, ch);
                 struct ready *rq = &d->ready[ch];
-                bool claimed = false, token_wait = false;
+                bool token_wait = false;
                 while (d->n_inflight[ch] < conns) {
                         if (rq->head == rq->n) {
                                 ready_clear(rq);
-                                if (claimed || now_usec(d) < d->quiet_until[ch])
+                                if (claimed[ch] || now_usec(d) < d->quiet_until[ch])
                                         break; /* one claim per channel per pump */
-                                claimed = true;
+                                claimed[ch] = true;
                                 struct outbox_claim_opts o = {
                                         .now = d->env->now, .limit = claim_size(c, ch), .lease = c->outbox.lease,
                                         .instance = c->instance, .channel = channel_names[ch],
@@ -555,8 +553,8 @@ static void pump(struct dispatcher *d) {
                         }
                         uint64_t w;
                         if (bucket_take_allowance(d, ch, 1, &w) == 0) {
-                                if (w && (!wait || w < wait))
-                                        wait = w;
+                                if (w && (!*wait || w < *wait))
+                                        *wait = w;
                                 token_wait = true;
                                 break;
                         }
@@ -573,10 +571,33 @@ static void pump(struct dispatcher *d) {
                 if (!token_wait && (rq->head < rq->n || d->claim_full[ch]))
                         more_now = true;
         }
+        return more_now;
+}
+
+static void pump(struct dispatcher *d) {
+        if (d->pumping || !d->env->conn || PQstatus(d->env->conn) != CONNECTION_OK)
+                return;
+        if (d->stopping) {
+                flush_unrecorded(d);
+                return;
+        }
+        d->pumping = true;
+        bool claimed[CH_MAX] = {false}, more_now;
+        uint64_t wait;
+        for (unsigned round = 1;; round++) {
+                unsigned long finished = d->finished;
+                wait = 0;
+                more_now = pump_channels(d, claimed, &wait);
+                /* A local gateway often answers within the kick that sent
+                 * the request: start the next messages now rather than after
+                 * another turn of the event loop (an epoll_wait each). */
+                curl_glue_kick(d->glue);
+                if (d->finished == finished || round == PUMP_ROUNDS || d->stopping)
+                        break;
+        }
         /* The outcomes that freed the connections are recorded only now,
          * with the next messages already on their way: the e-mail threads
          * and (kicked) curl send while this waits for the database. */
-        curl_glue_kick(d->glue);
         maybe_flush_unrecorded(d);
         d->pumping = false;
 
@@ -624,6 +645,7 @@ static void transfer_finished(struct dispatcher *d, struct transfer *t, CURLcode
                 return;
         }
         unlink_transfer(d, t);
+        d->finished++;
         struct outcome o = {0};
         if (t->ch == CH_EMAIL)
                 email_classify(t->easy, result, &t->io, &o);
