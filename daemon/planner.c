@@ -105,8 +105,10 @@ int planner_job_disabled(PGconn *conn, const char *job, char **ret) {
 }
 
 int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_config *j, int64_t scheduled_for,
-                const char *now, bool dry_run, const struct plan_filter *filter, bool manual, struct plan_result *ret) {
+                const char *now, bool dry_run, const struct plan_filter *filter, enum plan_claim claim,
+                struct plan_result *ret) {
         *ret = (struct plan_result){0};
+        bool manual = claim == PLAN_MANUAL;
         struct log_ctx ctx = {j->name, 0, NULL};
         char sched[64];
         format_sql_time(scheduled_for, sched, sizeof sched);
@@ -150,12 +152,39 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
                 return r;
 
         char run_id[32] = "";
+        if (!dry_run && !manual) {
+                /* Whoever plans an occurrence holds this lock until it
+                 * commits.  Without it, a second instance's insert of the
+                 * same key would wait on the first's uncommitted row: its
+                 * event loop stalled for as long as the planning takes, and
+                 * past lock_timeout the occurrence was given up.  Busy: the
+                 * caller comes back shortly; if the holder dies, its lock
+                 * and row go with it and the next try wins.  A one-shot
+                 * run has nothing else to do and waits for the lock. */
+                const char *p[] = {j->name, sched};
+                _cleanup_(PQclearp) PGresult *res = NULL;
+                r = db_exec(conn, "Claiming the occurrence",
+                            claim == PLAN_OCCURRENCE_WAIT
+                                    ? "SELECT true FROM pg_advisory_xact_lock(hashtextextended($1 || ' ' || $2::timestamptz::text, 0))"
+                                    : "SELECT pg_try_advisory_xact_lock(hashtextextended($1 || ' ' || $2::timestamptz::text, 0))",
+                            2, p, &res);
+                if (r < 0) {
+                        rollback(conn);
+                        return r;
+                }
+                if (PQgetvalue(res, 0, 0)[0] != 't') {
+                        rollback(conn);
+                        ret->busy = true;
+                        return 0;
+                }
+        }
         if (!dry_run) {
                 const char *p[] = {j->name, sched, c->instance, manual ? "t" : "f"};
                 _cleanup_(PQclearp) PGresult *res = NULL;
                 r = db_exec(conn, "Claiming the occurrence",
                             "INSERT INTO rapport.job_runs (job, scheduled_for, instance, started_at, manual)"
-                            " VALUES ($1, $2, $3, clock_timestamp(), $4) ON CONFLICT (job, scheduled_for) DO NOTHING RETURNING id",
+                            " VALUES ($1, $2, $3, clock_timestamp(), $4)"
+                            " ON CONFLICT (job, scheduled_for) WHERE NOT manual DO NOTHING RETURNING id",
                             4, p, &res);
                 if (r < 0) {
                         rollback(conn);
@@ -194,12 +223,12 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
                 err[strcspn(err, "\n")] = '\0';
                 rollback(conn);
                 if (!dry_run) {
-                        const char *fp[] = {j->name, sched, c->instance, err};
+                        const char *fp[] = {j->name, sched, c->instance, err, manual ? "t" : "f"};
                         (void)db_exec(conn, "Recording the failed run",
-                                      "INSERT INTO rapport.job_runs (job, scheduled_for, instance, started_at, finished_at, status, error)"
-                                      " VALUES ($1, $2, $3, now(), clock_timestamp(), 'failed', $4)"
-                                      " ON CONFLICT (job, scheduled_for) DO NOTHING",
-                                      4, fp, NULL);
+                                      "INSERT INTO rapport.job_runs (job, scheduled_for, instance, started_at, finished_at, status, error, manual)"
+                                      " VALUES ($1, $2, $3, now(), clock_timestamp(), 'failed', $4, $5)"
+                                      " ON CONFLICT (job, scheduled_for) WHERE NOT manual DO NOTHING",
+                                      5, fp, NULL);
                 }
                 return log_full(LOG_ERR, -EIO, &ctx, "Planning failed; the occurrence is recorded as failed");
         }
@@ -262,7 +291,7 @@ int planner_record_skipped_many(PGconn *conn, const struct rapport_config *c, co
                 int r = db_exec(conn, "Recording skipped occurrences",
                                 "INSERT INTO rapport.job_runs (job, scheduled_for, instance, started_at, finished_at, status, error)"
                                 " SELECT $1, s, $3, now(), now(), 'skipped', $4 FROM unnest($2::timestamptz[]) AS s"
-                                " ON CONFLICT (job, scheduled_for) DO NOTHING",
+                                " ON CONFLICT (job, scheduled_for) WHERE NOT manual DO NOTHING",
                                 4, p, NULL);
                 if (r < 0)
                         return r;

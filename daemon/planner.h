@@ -22,6 +22,7 @@ struct plan_filter {
 
 struct plan_result {
         bool won;        /* false: another instance planned this occurrence */
+        bool busy;       /* another instance is planning it right now: try again shortly */
         int64_t run_id;
         long long planned, skipped;
         char *skip_reasons; /* JSON object reason -> count */
@@ -31,11 +32,19 @@ struct plan_result {
 };
 void plan_result_clear(struct plan_result *r);
 
+/* How a run is recorded in rapport.job_runs. */
+enum plan_claim {
+        PLAN_MANUAL,          /* `rapportctl run`: a log entry, never in conflict */
+        PLAN_OCCURRENCE_TRY,  /* a schedule occurrence; another instance planning it: ret->busy */
+        PLAN_OCCURRENCE_WAIT, /* the same, waiting for that instance (--once: nothing else to do) */
+};
+
 /* now: ISO 8601 override, or NULL for the database's clock.  A dry run
  * rolls back and returns in ret->preview the rows that would be queued
  * (those `filter` selects), built as they would be sent. */
 int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_config *j, int64_t scheduled_for,
-                const char *now, bool dry_run, const struct plan_filter *filter, bool manual, struct plan_result *ret);
+                const char *now, bool dry_run, const struct plan_filter *filter, enum plan_claim claim,
+                struct plan_result *ret);
 
 /* The messages of a job whose content is made when it is sent
  * (job_def.build_sql), for these outbox ids: *ret holds a row

@@ -46,6 +46,7 @@ struct daemon {
         bool once, dry_run, ready, stopping, failed;
         const char *now_iso;
         int64_t now_override;
+        int64_t live_since; /* schedules run since (start, reconnect, reload) */
         unsigned long runs, planned;
 };
 
@@ -65,17 +66,23 @@ static int64_t current_time(struct daemon *d) { return d->now_iso ? d->now_overr
 static void drop_connection(struct daemon *d, const char *why);
 static void schedule_reconnect(struct daemon *d);
 
+/* Seconds before an occurrence another instance is planning is looked at
+ * again (it is ours if that instance died). */
+#define BUSY_RETRY 5
+
 /* Run every job whose occurrence is due, then arm the timer for the next. */
 static void run_schedules(struct daemon *d) {
         if (!d->conn || d->stopping)
                 return;
         int64_t now = current_time(d);
+        bool busy = false;
         for (size_t i = 0; i < d->cfg->n_jobs; i++) {
                 struct catch_up_stats st = {0};
-                struct run_opts o = {d->conn, d->cfg, d->now_iso, d->dry_run, d->templates};
+                struct run_opts o = {d->conn, d->cfg, d->now_iso, d->dry_run, d->templates, d->live_since, d->once};
                 int r = scheduler_run_due(&o, &d->cfg->jobs[i], now, &st);
                 d->runs += st.ran;
                 d->planned += (unsigned long)st.planned;
+                busy = busy || st.busy;
                 if (r < 0 || st.failed)
                         d->failed = true;
                 if (db_broken(d->conn)) {
@@ -85,7 +92,12 @@ static void run_schedules(struct daemon *d) {
         }
         if (d->once)
                 return;
-        int64_t next = scheduler_next_wakeup(d->cfg, (int64_t)time(NULL));
+        /* Next after the instant just handled, not after the clock now:
+         * what fell due while this pass was planning is due at once (a
+         * timer in the past fires straight away). */
+        int64_t next = scheduler_next_wakeup(d->cfg, d->now_iso ? (int64_t)time(NULL) : now);
+        if (busy && next > (int64_t)time(NULL) + BUSY_RETRY)
+                next = (int64_t)time(NULL) + BUSY_RETRY;
         if (next == INT64_MAX)
                 sd_event_source_set_enabled(d->sched_timer, SD_EVENT_OFF);
         else {
@@ -224,6 +236,7 @@ static int connected(struct daemon *d) {
                 d->ready = true;
                 sd_notify(0, "READY=1");
         }
+        d->live_since = current_time(d);
         run_schedules(d);
         if (!d->conn)
                 return 0;
@@ -338,6 +351,8 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 r = reload_keeps_secrets(d->cfg, c);
         if (r >= 0)
                 r = template_set_load(c->templates_dir, &t, &nerr);
+        if (r >= 0 && templates_check_config(t, c) > 0)
+                r = -ENOENT;
         if (r < 0) {
                 log_error("Reload failed: keeping the previous configuration and templates");
         } else {
@@ -356,8 +371,10 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 log_info("Configuration reloaded: %zu job(s)", d->cfg->n_jobs);
                 if (!same_db && d->conn)
                         drop_connection(d, "database settings changed");
-                else
+                else {
+                        d->live_since = current_time(d);
                         run_schedules(d);
+                }
                 if (d->dispatcher)
                         dispatcher_kick(d->dispatcher);
         }
@@ -433,6 +450,15 @@ int main(int argc, char **argv) {
         r = template_set_load(d.cfg->templates_dir, &d.templates, &nerr);
         if (r < 0) {
                 log_error("%d problem(s) in templates under %s", nerr, d.cfg->templates_dir);
+                config_free(d.cfg);
+                return EXIT_CONFIG;
+        }
+        /* A job with no template for a channel it uses would retry every
+         * message until it gives up: refuse to start instead. */
+        int missing = templates_check_config(d.templates, d.cfg);
+        if (missing > 0) {
+                log_error("%d template(s) the configuration needs are missing under %s", missing, d.cfg->templates_dir);
+                template_set_free(d.templates);
                 config_free(d.cfg);
                 return EXIT_CONFIG;
         }

@@ -19,11 +19,20 @@ static int run_one(const struct run_opts *o, const struct job_config *j, int64_t
         struct plan_result res;
         struct log_ctx ctx = {j->name, 0, NULL};
         bool dry_run = o->dry_run || j->dry_run;
-        int r = planner_run(o->conn, o->cfg, j, occ, o->now_iso, dry_run, NULL, false, &res);
+        int r = planner_run(o->conn, o->cfg, j, occ, o->now_iso, dry_run, NULL,
+                            o->wait_for_claim ? PLAN_OCCURRENCE_WAIT : PLAN_OCCURRENCE_TRY, &res);
         if (r < 0) {
                 st->failed++;
                 plan_result_clear(&res);
                 return r;
+        }
+        if (res.busy) {
+                char when[64];
+                tz_format_iso8601(j->tz, occ, when, sizeof when);
+                log_full(LOG_INFO, 0, &ctx, "Occurrence %s is being planned by another instance; looking again shortly", when);
+                st->busy++;
+                plan_result_clear(&res);
+                return -EAGAIN;
         }
         if (res.disabled) {
                 char when[64];
@@ -106,9 +115,13 @@ int scheduler_run_due(const struct run_opts *o, const struct job_config *j, int6
         case CATCH_UP_ALL:
                 first_run = n - in_window > (size_t)j->catch_up_max ? n - (size_t)j->catch_up_max : in_window;
                 break;
-        case CATCH_UP_NONE:
-                first_run = occ[n - 1] >= now - CURRENT_SLACK ? n - 1 : n;
+        case CATCH_UP_NONE: {
+                int64_t current = now - CURRENT_SLACK;
+                if (o->live_since > 0 && o->live_since < current)
+                        current = o->live_since;
+                first_run = occ[n - 1] >= current ? n - 1 : n;
                 break;
+        }
         }
         if (first_run > in_window && !o->dry_run)
                 (void)planner_record_skipped_many(conn, c, j, occ + in_window, first_run - in_window,
@@ -118,6 +131,8 @@ int scheduler_run_due(const struct run_opts *o, const struct job_config *j, int6
         st->skipped += (unsigned)(first_run - in_window);
         for (size_t i = first_run; i < n; i++) {
                 r = run_one(o, j, occ[i], st);
+                if (r == -EAGAIN)
+                        return 0; /* the rest after it, in order, on the retry */
                 if (r < 0)
                         return r;
         }

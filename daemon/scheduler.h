@@ -13,6 +13,7 @@ struct job_config;
 
 struct catch_up_stats {
         unsigned ran, lost_race, skipped, failed;
+        unsigned busy; /* occurrences another instance is planning right now */
         long long planned;
 };
 
@@ -24,6 +25,15 @@ struct run_opts {
         const char *now_iso; /* --now override passed down to SQL, or NULL */
         bool dry_run;        /* plan in a rolled-back transaction ... */
         const struct template_set *templates; /* ... and print the rendered messages */
+        /* Since when this daemon has been running the schedules (its start,
+         * reconnect or reload); 0 when unknown (one-shot runs).  An
+         * occurrence that came due after it was not missed: it is run
+         * whatever the catch_up policy, even when planning something else
+         * kept the daemon busy past it. */
+        int64_t live_since;
+        /* An occurrence another instance is planning: wait for it (a
+         * one-shot run has nothing else to do) rather than come back. */
+        bool wait_for_claim;
 };
 
 /* Run what is due for job j at `now` (epoch seconds). */

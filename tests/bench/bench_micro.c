@@ -503,7 +503,7 @@ static int bench_plan(const char *config, const char *job, const char *now, int 
                 if (r < 0)
                         break;
                 double t0 = now_ns();
-                r = planner_run(conn, c, j, 0, now, false, NULL, true, &res);
+                r = planner_run(conn, c, j, 0, now, false, NULL, PLAN_MANUAL, &res);
                 ms[i] = (now_ns() - t0) / 1e6;
                 if (r >= 0 && i == 0)
                         printf("plan %s, first run on a new connection\t%.1f\tms\t%lld message(s) planned\n", job, ms[0], res.planned);

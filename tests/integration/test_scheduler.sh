@@ -5,8 +5,9 @@
 # occurrence to the others; `rapportctl status` reports it all.
 #
 # Time is driven with `rapportd --once --now T` so nothing waits for the
-# wall clock, except the last part, which runs two real daemons across a
-# few minute boundaries (about two and a half minutes).
+# wall clock, except the last part, which runs three real daemons across a
+# few minute boundaries (about three minutes).
+# run.sh: clock-bound
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$T_LIB_DIR/rapport.sh"
@@ -245,43 +246,102 @@ next=$(field next_run)
 if [[ $next == "$n1" || $next == "$n2" ]]; then t_pass "status --json: next_run"; else t_fail "status --json: next_run" "[$next], expected [$n1] or [$n2]"; fi
 if [[ $line == *"$n1"* || $line == *"$n2"* ]]; then t_pass "status: next run"; else t_fail "status: next run" "[$line], expected [$n1]"; fi
 
-# --------------------------------------------------------------- two daemons
+# ------------------------------------------- a manual run beside an occurrence
+# `rapportctl run` at the very instant of an occurrence: the manual run is a
+# log entry, the occurrence still has its own claim and runs; a second
+# manual run in the same second plans as well.
+TM=$(date -u -d 2027-06-16T11:00:00Z +%s)
+history_from $((TM - 60))
+assert_exit 0 "manual run at an occurrence's instant" -- "$RAPPORTCTL" --config "$CONF" run birthdays --now "$(iso "$TM")"
+once "$CONF" "$TM"
+assert_eq "ok|manual ok|occurrence" "$(psql_val "SELECT string_agg(status || '|' || CASE WHEN manual THEN 'manual' ELSE 'occurrence' END, ' ' ORDER BY manual DESC)
+                                   FROM rapport.job_runs WHERE scheduled_for = $(sqlt "$TM")")" \
+    "manual run and scheduled occurrence both recorded, both ok"
+assert_exit 0 "a second manual run in the same second" -- "$RAPPORTCTL" --config "$CONF" run birthdays --now "$(iso "$TM")"
+assert_eq 2 "$(psql_val "SELECT count(*) FROM rapport.job_runs WHERE scheduled_for = $(sqlt "$TM") AND manual AND status = 'ok'")" \
+    "the second manual run is recorded too"
+
+# ------------------------------------------------------------- three daemons
 # Real time now.  History says the last occurrence handled is the current
-# minute; two daemons share the job from here on.
+# minute; three daemons share the job from here on.
 base=$(($(date +%s) / 60 * 60))
 history_from "$base"
-job_conf "$T_TMP/a.conf" latest 1h 100 daemon-a
-job_conf "$T_TMP/b.conf" latest 1h 100 daemon-b
-t_spawn daemon-a "$RAPPORTD" --config "$T_TMP/a.conf"
-t_spawn daemon-b "$RAPPORTD" --config "$T_TMP/b.conf"
-wait_until "grep -q 'Connected to the database' '$(t_log daemon-a)' && grep -q 'Connected to the database' '$(t_log daemon-b)'" 20
-after_base() { psql_val "SELECT count(*) FROM rapport.job_runs WHERE scheduled_for > $(sqlt "$base") $1"; }
-if wait_until '(( $(after_base "") >= 2 ))' 150; then
-    t_pass "daemons: two minute occurrences planned"
+daemons=(daemon-a daemon-b daemon-c)
+for dn in "${daemons[@]}"; do
+    job_conf "$T_TMP/$dn.conf" latest 1h 100 "$dn"
+    t_spawn "$dn" "$RAPPORTD" --config "$T_TMP/$dn.conf"
+done
+for dn in "${daemons[@]}"; do
+    wait_until "grep -q 'Connected to the database' '$(t_log "$dn")'" 20
+done
+after_base() { psql_val "SELECT count(*) FROM rapport.job_runs WHERE scheduled_for > $(sqlt "$base") AND NOT manual $1"; }
+if wait_until '(( $(after_base "") >= 1 ))' 90; then
+    t_pass "daemons: a minute occurrence planned"
 else
-    t_fail "daemons: two minute occurrences planned" "$(psql_val "SELECT scheduled_for, status, instance FROM rapport.job_runs ORDER BY 1")"
+    t_fail "daemons: a minute occurrence planned" "$(psql_val "SELECT scheduled_for, status, instance FROM rapport.job_runs ORDER BY 1")"
 fi
+# A reload in between neither re-runs nor loses an occurrence.
+kill -HUP "${_T_PIDS[daemon-b]}"
+wait_until "grep -q 'Configuration reloaded' '$(t_log daemon-b)'" 10
+assert_contains "$(cat "$(t_log daemon-b)")" "Configuration reloaded" "daemons: daemon-b reloaded (SIGHUP)"
+
+# Another instance is planning the next occurrence (its advisory lock is
+# held here): the daemons neither wait on it nor give it up; once it is
+# released they plan it.
+busy=$(( $(psql_val "SELECT extract(epoch FROM max(scheduled_for))::bigint FROM rapport.job_runs WHERE NOT manual") + 60 ))
+mkfifo "$T_TMP/busy.fifo"
+psql -XAtq -v ON_ERROR_STOP=1 <"$T_TMP/busy.fifo" >"$T_TMP/busy.out" 2>&1 &
+busy_psql=$!
+exec {busy_fd}>"$T_TMP/busy.fifo"
+echo "SET TimeZone = 'UTC'; SELECT pg_advisory_lock(hashtextextended('birthdays ' || $(sqlt "$busy")::text, 0)); SELECT 'held';" >&"$busy_fd"
+wait_until "grep -q held '$T_TMP/busy.out'" 10
+busy_logged() { cat "$(t_log daemon-a)" "$(t_log daemon-b)" "$(t_log daemon-c)" | grep -c 'being planned by another instance' || true; }
+if wait_until '(( $(busy_logged) >= 3 ))' 90; then
+    t_pass "daemons: the busy occurrence is left to its planner, and looked at again"
+else
+    t_fail "daemons: the busy occurrence is left to its planner, and looked at again" "$(busy_logged) log line(s)"
+fi
+assert_eq 0 "$(psql_val "SELECT count(*) FROM rapport.job_runs WHERE scheduled_for = $(sqlt "$busy")")" \
+    "daemons: nobody claimed the busy occurrence meanwhile"
+assert_eq 0 "$(psql_val "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rapportd' AND wait_event_type = 'Lock'")" \
+    "daemons: no daemon waits on a lock"
+echo "SELECT pg_advisory_unlock_all();" >&"$busy_fd"
+exec {busy_fd}>&-
+wait "$busy_psql" || true
+if wait_until "[[ \$(psql_val \"SELECT status FROM rapport.job_runs WHERE scheduled_for = $(sqlt "$busy")\") == ok ]]" 20; then
+    t_pass "daemons: released, the occurrence is planned within seconds"
+else
+    t_fail "daemons: released, the occurrence is planned within seconds" "$(psql_val "SELECT scheduled_for, status, instance FROM rapport.job_runs ORDER BY 1")"
+fi
+
 got=$(after_base "")
-assert_eq "$got" "$(after_base "AND status = 'ok' AND instance IN ('daemon-a', 'daemon-b')")" \
-    "daemons: each occurrence ran ok, by one of the two"
-assert_eq "$got" "$(psql_val "SELECT (extract(epoch FROM max(scheduled_for) - $(sqlt "$base")) / 60)::int FROM rapport.job_runs")" \
+assert_eq "$got" "$(after_base "AND status = 'ok' AND instance IN ('daemon-a', 'daemon-b', 'daemon-c')")" \
+    "daemons: each occurrence ran ok, by one of the three"
+assert_eq "$got" "$(psql_val "SELECT (extract(epoch FROM max(scheduled_for) - $(sqlt "$base")) / 60)::int FROM rapport.job_runs WHERE NOT manual")" \
     "daemons: no minute lost"
 
-# Kill the instance that planned the last occurrence; the other carries on.
-last=$(psql_val "SELECT extract(epoch FROM max(scheduled_for))::bigint FROM rapport.job_runs")
-winner=$(psql_val "SELECT instance FROM rapport.job_runs WHERE scheduled_for = $(sqlt "$last")")
-if [[ $winner == daemon-b ]]; then survivor=daemon-a; else survivor=daemon-b; fi
+# Kill the instance that planned the last occurrence; the others carry on.
+last=$(psql_val "SELECT extract(epoch FROM max(scheduled_for))::bigint FROM rapport.job_runs WHERE NOT manual")
+winner=$(psql_val "SELECT instance FROM rapport.job_runs WHERE scheduled_for = $(sqlt "$last") AND NOT manual")
 t_stop "$winner" KILL
 assert_eq 137 "$T_STOP_RC" "daemons: $winner killed with SIGKILL"
 next_occ=$((last + 60))
+survivors=()
+for dn in "${daemons[@]}"; do [[ $dn == "$winner" ]] || survivors+=("$dn"); done
 if wait_until "[[ -n \$(psql_val \"SELECT 1 FROM rapport.job_runs WHERE scheduled_for = $(sqlt "$next_occ")\") ]]" 75; then
     t_pass "daemons: the next occurrence was planned after the kill"
 else
-    t_fail "daemons: the next occurrence was planned after the kill" "$(tail -n 20 "$(t_log "$survivor")")"
+    t_fail "daemons: the next occurrence was planned after the kill" "$(tail -n 20 "$(t_log "${survivors[0]}")")"
 fi
-assert_eq "ok|$survivor" "$(psql_val "SELECT status, instance FROM rapport.job_runs WHERE scheduled_for = $(sqlt "$next_occ")")" \
-    "daemons: the survivor ran it"
-t_stop "$survivor" TERM 15
-assert_eq 0 "$T_STOP_RC" "daemons: SIGTERM stops the survivor with status 0"
-assert_eq 0 "$(cat "$(t_log daemon-a)" "$(t_log daemon-b)" | grep -ci 'planning failed\|error' || true)" "daemons: no errors logged"
+ran_by=$(psql_val "SELECT status || '|' || instance FROM rapport.job_runs WHERE scheduled_for = $(sqlt "$next_occ")")
+if [[ $ran_by == "ok|${survivors[0]}" || $ran_by == "ok|${survivors[1]}" ]]; then
+    t_pass "daemons: a survivor ran it"
+else
+    t_fail "daemons: a survivor ran it" "$ran_by"
+fi
+for dn in "${survivors[@]}"; do
+    t_stop "$dn" TERM 15
+    assert_eq 0 "$T_STOP_RC" "daemons: SIGTERM stops $dn with status 0"
+done
+assert_eq 0 "$(cat "$(t_log daemon-a)" "$(t_log daemon-b)" "$(t_log daemon-c)" | grep -ci 'planning failed\|error' || true)" "daemons: no errors logged"
 t_summary

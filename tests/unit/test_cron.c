@@ -365,6 +365,27 @@ static void test_next_lord_howe_dst(void **state) {
                    "2049-10-04T02:00:00+11:00");
 }
 
+/* Asia/Kolkata today has no DST, but tzdata records four wartime
+ * transitions at local midnight: the gaps 1941-10-01 and 1942-09-01
+ * (00:00 IST -> 01:00 +06:30) and the folds 1942-05-15 and 1945-10-15
+ * (00:00 +06:30 -> 23:00 IST the day before). */
+static void test_next_kolkata_dst(void **state) {
+        (void)state;
+        const char *ko = "Asia/Kolkata";
+        CHECK_NEXT(ko, "30 0 * * *", "1941-09-30T12:00:00+05:30", "1941-10-01T01:00:00+06:30",
+                   "1941-10-02T00:30:00+06:30");
+        CHECK_NEXT(ko, "*/20 * * * *", "1942-08-31T23:30:00+05:30", "1942-08-31T23:40:00+05:30",
+                   "1942-09-01T01:00:00+06:30", "1942-09-01T01:20:00+06:30");
+        CHECK_NEXT(ko, "30 23 * * *", "1942-05-14T12:00:00+06:30", "1942-05-14T23:30:00+06:30",
+                   "1942-05-15T23:30:00+05:30");
+        CHECK_NEXT(ko, "*/30 * * * *", "1942-05-14T23:15:00+06:30", "1942-05-14T23:30:00+06:30",
+                   "1942-05-15T00:00:00+05:30", "1942-05-15T00:30:00+05:30");
+        CHECK_NEXT(ko, "0 23 * * *", "1945-10-14T12:00:00+06:30", "1945-10-14T23:00:00+06:30",
+                   "1945-10-15T23:00:00+05:30");
+        /* From inside the repeated hour (second pass): nothing repeats. */
+        CHECK_NEXT(ko, "30 23 * * *", "1945-10-14T23:10:00+05:30", "1945-10-15T23:30:00+05:30");
+}
+
 static void test_next_errors(void **state) {
         (void)state;
         _cleanup_(tz_freep) struct tz *utc = NULL;
@@ -437,6 +458,7 @@ static void test_next_matches_reference(void **state) {
                 {"Australia/Lord_Howe", "2027-04-03T15:00:00Z"}, {"Australia/Lord_Howe", "2027-10-02T15:30:00Z"},
                 {"Asia/Kathmandu", "2027-01-01T00:00:00Z"},     {"America/New_York", "2046-03-11T07:00:00Z"},
                 {"Pacific/Chatham", "2027-04-04T14:00:00Z"},    {"America/St_Johns", "2027-11-07T04:30:00Z"},
+                {"Asia/Kolkata", "1941-09-30T18:30:00Z"},       {"Asia/Kolkata", "1942-05-14T17:30:00Z"},
         };
         _cleanup_(tz_freep) struct tz *utc = NULL;
         assert_int_equal(tz_load("UTC", &utc), 0);
@@ -505,6 +527,7 @@ int main(void) {
                 cmocka_unit_test(test_next_new_york_dst),
                 cmocka_unit_test(test_next_berlin_dst),
                 cmocka_unit_test(test_next_lord_howe_dst),
+                cmocka_unit_test(test_next_kolkata_dst),
                 cmocka_unit_test(test_next_errors),
                 cmocka_unit_test(test_next_matches_reference),
                 cmocka_unit_test(test_next_speed),
