@@ -312,58 +312,6 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
 }
 
 /* ---- check ------------------------------------------------------------ */
-static int need_template(const struct rapport_config *c, const struct template_set *t, const struct job_config *j,
-                         const char *name, const char *channel) {
-        if (template_find(t, name, channel, c->locale, c->locale))
-                return 0;
-        /* Its file is there but broken: reported (and counted) already. */
-        if (template_broken(t, name, channel, c->locale, c->locale))
-                return 0;
-        fprintf(stderr, "%s: job %s sends %s but there is no template %s.%s.%s.mustache\n", c->templates_dir, j->name,
-                channel, name, channel, c->locale);
-        return 1;
-}
-
-static bool is_template_key(const char *key) {
-        size_t n = strlen(key);
-        return streq(key, "template") || (n > 9 && streq(key + n - 9, "_template"));
-}
-
-/* Every template a job's settings name must exist for each channel it goes
- * out on (see job_def.channel_templates).  Returns the number missing. */
-static int check_job_templates(const struct rapport_config *c, const struct template_set *t, const struct job_config *j) {
-        int missing = 0;
-        json_object *o = json_tokener_parse(j->settings_json);
-        json_object_object_foreach(o, key, val) {
-                if (is_template_key(key) && json_object_is_type(val, json_type_string)) {
-                        bool on_channels = false;
-                        for (const char *const *k = j->def->channel_templates; k && *k; k++)
-                                on_channels = on_channels || streq(*k, key);
-                        if (!on_channels)
-                                missing += need_template(c, t, j, json_object_get_string(val), "email");
-                        for (char **ch = j->channels; on_channels && ch && *ch; ch++)
-                                missing += need_template(c, t, j, json_object_get_string(val), *ch);
-                } else if (json_object_is_type(val, json_type_array)) {
-                        /* receivables levels, holiday dates: their own template and channels */
-                        for (size_t i = 0; i < json_object_array_length(val); i++) {
-                                json_object *e = json_object_array_get_idx(val, i), *name, *chans;
-                                if (!json_object_is_type(e, json_type_object) || !json_object_object_get_ex(e, "template", &name) ||
-                                    !json_object_is_type(name, json_type_string))
-                                        continue;
-                                if (json_object_object_get_ex(e, "channels", &chans) && json_object_is_type(chans, json_type_array)) {
-                                        for (size_t k = 0; k < json_object_array_length(chans); k++)
-                                                missing += need_template(c, t, j, json_object_get_string(name),
-                                                                         json_object_get_string(json_object_array_get_idx(chans, k)));
-                                } else
-                                        for (char **ch = j->channels; ch && *ch; ch++)
-                                                missing += need_template(c, t, j, json_object_get_string(name), *ch);
-                        }
-                }
-        }
-        json_object_put(o);
-        return missing;
-}
-
 /* Render the SMS a job would send now (a dry run) and warn about any that
  * need more than one segment: each extra segment is billed. */
 static void warn_long_sms(PGconn *conn, const struct rapport_config *c, const struct template_set *t,
@@ -374,7 +322,7 @@ static void warn_long_sms(PGconn *conn, const struct rapport_config *c, const st
         if (!sms)
                 return;
         struct plan_result res;
-        if (planner_run(conn, c, j, (int64_t)time(NULL), NULL, true, NULL, true, &res) < 0 || !res.preview) {
+        if (planner_run(conn, c, j, (int64_t)time(NULL), NULL, true, NULL, PLAN_MANUAL, &res) < 0 || !res.preview) {
                 plan_result_clear(&res);
                 return;
         }
@@ -467,9 +415,8 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                 int nerr = 0, missing = 0;
                 if (template_set_load_all(dir, &t, &nerr) < 0 && nerr == 0)
                         nerr = 1; /* out of memory, logged */
-                for (size_t i = 0; t && c && i < c->n_jobs; i++)
-                        if (c->jobs[i].enabled)
-                                missing += check_job_templates(c, t, &c->jobs[i]);
+                if (t && c)
+                        missing = templates_check_config(t, c);
                 problems += nerr + missing;
                 if (nerr + missing)
                         printf("templates: %d problem(s) in %s\n", nerr + missing, dir);
@@ -685,7 +632,7 @@ static int plan_job(struct ctl *ctl, const char *cmd, const char *job, const cha
         /* A dry run selects the rows asked about before building them: a
          * digest built for one rep costs that rep's customers only. */
         struct plan_filter f = {filter_col, filter_val, channel};
-        r = planner_run(conn, c, j, now, iso[0] ? iso : NULL, dry_run, &f, true, &res);
+        r = planner_run(conn, c, j, now, iso[0] ? iso : NULL, dry_run, &f, PLAN_MANUAL, &res);
         if (r < 0)
                 return EX_SOFTWARE;
         if (!dry_run) {
@@ -1108,14 +1055,14 @@ static const struct command commands[] = {
         {"enable", "JOB", "undo disable", cmd_enable},
         {"preview", "JOB [--customer ID|--rep ID]", "render what a job would send", cmd_preview},
         {"render", "--template F --data F.json", "render one template file", cmd_render},
-        {"next", "'CRON' --tz ZONE [--count N]", "print next fire times", cmd_next},
+        {"next", "'CRON' --tz Z [--from T] [--count N]", "print next fire times", cmd_next},
 };
 
 static void help(void) {
         printf("Usage: rapportctl [--config FILE] COMMAND [ARGS]\n\n"
                "The administrator's tool for rapport.  Commands:\n");
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-                printf("  %-10s %-32s %s\n", commands[i].name, commands[i].args, commands[i].summary);
+                printf("  %-10s %-37s %s\n", commands[i].name, commands[i].args, commands[i].summary);
         printf("\nOptions:\n"
                "  -c, --config FILE   configuration (default $RAPPORT_CONFIG or %s)\n"
                "      --json          machine-readable output where it fits\n"

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <strings.h>
 
+#include "../jobs/jobs.h"
+#include "config.h"
 #include "log.h"
 
 struct partial {
@@ -577,4 +579,68 @@ int template_render_email_file(const char *path, const char *src, size_t len, js
                 done = parts[i].off + parts[i].len;
         }
         return 0;
+}
+
+static int need_template(const struct rapport_config *c, const struct template_set *t, const struct job_config *j,
+                         const char *name, const char *channel) {
+        if (template_find(t, name, channel, c->locale, c->locale))
+                return 0;
+        /* Its file is there but broken: reported (and counted) already. */
+        if (template_broken(t, name, channel, c->locale, c->locale))
+                return 0;
+        log_error("%s: job %s sends %s but there is no template %s.%s.%s.mustache", c->templates_dir, j->name,
+                  channel, name, channel, c->locale);
+        return 1;
+}
+
+static bool is_template_key(const char *key) {
+        size_t n = strlen(key);
+        return streq(key, "template") || (n > 9 && streq(key + n - 9, "_template"));
+}
+
+/* Every template a job's settings name must exist for each channel it goes
+ * out on (see job_def.channel_templates).  Returns the number missing. */
+static int check_job_templates(const struct rapport_config *c, const struct template_set *t, const struct job_config *j) {
+        int missing = 0;
+        json_object *o = json_tokener_parse(j->settings_json);
+        json_object_object_foreach(o, key, val) {
+                if (is_template_key(key) && json_object_is_type(val, json_type_string)) {
+                        bool on_channels = false;
+                        for (const char *const *k = j->def->channel_templates; k && *k; k++)
+                                on_channels = on_channels || streq(*k, key);
+                        if (!on_channels)
+                                missing += need_template(c, t, j, json_object_get_string(val), "email");
+                        for (char **ch = j->channels; on_channels && ch && *ch; ch++)
+                                missing += need_template(c, t, j, json_object_get_string(val), *ch);
+                } else if (json_object_is_type(val, json_type_array)) {
+                        /* receivables levels, holiday dates: their own template and channels */
+                        for (size_t i = 0; i < json_object_array_length(val); i++) {
+                                json_object *e = json_object_array_get_idx(val, i), *name, *chans;
+                                if (!json_object_is_type(e, json_type_object) || !json_object_object_get_ex(e, "template", &name) ||
+                                    !json_object_is_type(name, json_type_string))
+                                        continue;
+                                if (json_object_object_get_ex(e, "channels", &chans) && json_object_is_type(chans, json_type_array)) {
+                                        for (size_t k = 0; k < json_object_array_length(chans); k++)
+                                                missing += need_template(c, t, j, json_object_get_string(name),
+                                                                         json_object_get_string(json_object_array_get_idx(chans, k)));
+                                } else if (json_object_object_get_ex(e, "channel", &chans) &&
+                                           json_object_is_type(chans, json_type_string)) {
+                                        missing += need_template(c, t, j, json_object_get_string(name),
+                                                                 json_object_get_string(chans));
+                                } else
+                                        for (char **ch = j->channels; ch && *ch; ch++)
+                                                missing += need_template(c, t, j, json_object_get_string(name), *ch);
+                        }
+                }
+        }
+        json_object_put(o);
+        return missing;
+}
+
+int templates_check_config(const struct template_set *t, const struct rapport_config *c) {
+        int missing = 0;
+        for (size_t i = 0; i < c->n_jobs; i++)
+                if (c->jobs[i].enabled)
+                        missing += check_job_templates(c, t, &c->jobs[i]);
+        return missing;
 }

@@ -110,3 +110,9 @@ struct partial_dir {
 };
 const struct mustache *partial_dir_lookup(const char *name, void *partial_dir);
 void partial_dir_clear(struct partial_dir *pd);
+
+struct rapport_config;
+/* The templates the configuration needs: each one an enabled job's
+ * settings name, for every channel it goes out on, in the default locale
+ * (the last fallback).  Each one missing is logged; returns how many. */
+int templates_check_config(const struct template_set *t, const struct rapport_config *c);

@@ -104,8 +104,17 @@ assert_exit 78 "check with broken templates and the database down" -- "$RAPPORTC
 assert_contains "$T_OUT" "database: unreachable" "database problem reported"
 assert_contains "$T_OUT" "two.email.en.mustache:3:1:" "templates reported with the database down"
 assert_contains "$T_OUT" "6 problem(s) found" "the database counted too"
-rm "$T_TMP"/tpl/one.* "$T_TMP"/tpl/two.* "$T_TMP"/tpl/three.*
+rm "$T_TMP"/tpl/one.* "$T_TMP"/tpl/two.* "$T_TMP"/tpl/three.* "$T_TMP/tpl/birthday.email.en.mustache"
+# A template the configuration needs, missing: a configuration error for
+# the daemon as well (exit 78 from -n and at start), not a retry per message.
+assert_exit 78 "rapportd -n with a job's template missing" -- "$RAPPORTD" --config "$T_TMP/c.conf" -n
+assert_contains "$T_OUT" "job birthdays sends email but there is no template birthday.email.en.mustache" \
+    "rapportd -n names the missing template"
+assert_not_contains "$T_OUT" "configuration OK" "rapportd -n does not call it OK"
+assert_exit 78 "rapportd --once refuses to start without it" -- "$RAPPORTD" --config "$T_TMP/c.conf" --once
 mv "$T_TMP/birthday.email.en.mustache" "$T_TMP/tpl/birthday.email.en.mustache"
+assert_exit 0 "rapportd -n with every template there" -- "$RAPPORTD" --config "$T_TMP/c.conf" -n
+assert_contains "$T_OUT" "configuration OK" "rapportd -n: configuration OK"
 assert_exit 69 "check with only the database down" -- "$RAPPORTCTL" --config "$T_TMP/down.conf" check
 assert_contains "$T_OUT" "1 problem(s) found" "count line with the database down"
 
