@@ -47,7 +47,7 @@ struct json_object *message_context(const struct rapport_config *c, const char *
 /* Prepare `easy` for one message.  Returns 0, or a negative code with
  * *why set when the message itself can never be sent (bad address, too
  * many SMS segments) — the dispatcher then marks it failed. */
-int email_setup(const struct rapport_config *c, const struct outbox_msg *m, const struct rendered *r,
+int email_setup(const struct rapport_config *c, const struct outbox_msg *m, const struct rendered *r, time_t date,
                 CURL *easy, struct transfer_io *io, char *why, size_t whylen);
 /* Only a recipient refused at RCPT TO with 550, 551 or 553 is a hard
  * bounce (the address is suppressed); any other 5xx — MAIL FROM, DATA,

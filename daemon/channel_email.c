@@ -86,7 +86,7 @@ json_object *message_context(const struct rapport_config *c, const char *context
         return ctx;
 }
 
-int email_setup(const struct rapport_config *c, const struct outbox_msg *m, const struct rendered *r, CURL *easy,
+int email_setup(const struct rapport_config *c, const struct outbox_msg *m, const struct rendered *r, time_t date, CURL *easy,
                 struct transfer_io *io, char *why, size_t whylen) {
         if (!email_address_valid(m->recipient)) {
                 snprintf(why, whylen, "invalid e-mail address");
@@ -125,7 +125,7 @@ int email_setup(const struct rapport_config *c, const struct outbox_msg *m, cons
                 .subject = r->subject ? r->subject : "",
                 .text = r->text ? r->text : "",
                 .html = r->html,
-                .date = time(NULL),
+                .date = date,
                 .extra = extra,
                 .n_extra = n,
         };

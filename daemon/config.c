@@ -399,7 +399,12 @@ static int64_t json_get_int(json_object *o, const char *key) {
 
 /* Secrets: a *_file setting wins; otherwise systemd's credential of the
  * given name if the service has one. */
-static char *load_secret(struct loader *l, const config_setting_t *where, const char *file, const char *credential, bool required) {
+static char *load_secret(struct loader *l, const config_setting_t *group, const char *key, const char *file,
+                         const char *credential, bool required) {
+        /* Complaints name the setting (email.password_file), not its group. */
+        const config_setting_t *where = group ? config_setting_lookup((config_setting_t *)group, key) : NULL;
+        if (!where)
+                where = group;
         _cleanup_free_ char *path = NULL;
         if (file)
                 path = strdup(file);
@@ -743,12 +748,38 @@ static int check_includes(const char *path, int depth) {
         return 0;
 }
 
+/* BCP 47 in the shape template file names use: a 2-3 letter language and
+ * optional subtags (zh-CN, en, zh-Hant-TW).  It becomes part of a file name,
+ * so nothing else is let through. */
+static bool language_tag_ok(const char *tag) {
+        if (!tag)
+                return false;
+        size_t n = strspn(tag, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
+        if (n < 2 || n > 3)
+                return false;
+        for (const char *p = tag + n; *p;) {
+                if (*p++ != '-')
+                        return false;
+                size_t k = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+                if (k < 1 || k > 8)
+                        return false;
+                p += k;
+        }
+        return true;
+}
+
 int config_load(const char *path, bool check_secrets, struct rapport_config **ret) {
         _cleanup_(config_freep) struct rapport_config *c = calloc(1, sizeof *c);
         if (!c)
                 return -ENOMEM;
         c->path = strdup(path);
 
+        /* libconfig says only "file I/O error", and leaves errno as it
+         * happens to be. */
+        if (access(path, R_OK) < 0) {
+                log_error_errno(-errno, "%s: cannot read configuration: %m", path);
+                return -EINVAL;
+        }
         if (check_includes(path, 0) < 0)
                 return -EINVAL;
         config_t cfg;
@@ -768,6 +799,9 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
         json_object *top = convert_group(&l, root, top_specs, NULL);
         c->time_zone = json_dup_string(top, "time_zone");
         c->locale = json_dup_string(top, "locale");
+        if (!language_tag_ok(c->locale))
+                complain(&l, config_setting_lookup(root, "locale") ?: root,
+                         "\"%s\" is not a language tag such as zh-CN or en", c->locale ? c->locale : "");
         c->instance = json_dup_string(top, "instance");
         json_object_put(top);
         if (tz_load(c->time_zone, &c->tz) < 0)
@@ -787,7 +821,7 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
                 complain(&l, g ?: root, "database.conninfo is required");
         {
                 _cleanup_free_ char *pf = json_dup_string(o, "password_file");
-                c->db_password = load_secret(&l, g, pf, "db-password", check_secrets);
+                c->db_password = load_secret(&l, g, "password_file", pf, "db-password", check_secrets);
         }
         json_object_put(o);
 
@@ -814,7 +848,7 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
                 if (c->email.from_addr && (strchr(c->email.from_addr, '@') == NULL || strpbrk(c->email.from_addr, " \r\n\t")))
                         complain(&l, config_setting_lookup(g, "from"), "\"%s\" is not an e-mail address", c->email.from_addr);
                 _cleanup_free_ char *pf = json_dup_string(o, "password_file");
-                c->email.password = load_secret(&l, g, pf, "smtp-password", check_secrets);
+                c->email.password = load_secret(&l, g, "password_file", pf, "smtp-password", check_secrets);
         }
         c->email.username = json_dup_string(o, "username");
         {
@@ -850,7 +884,7 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
                 _cleanup_free_ char *fmt = json_dup_string(o, "format");
                 c->sms.format = streq_ptr(fmt, "twilio") ? SMS_FORMAT_TWILIO : SMS_FORMAT_JSON;
                 _cleanup_free_ char *tf = json_dup_string(o, "token_file");
-                c->sms.token = load_secret(&l, g, tf, "sms-token", check_secrets);
+                c->sms.token = load_secret(&l, g, "token_file", tf, "sms-token", check_secrets);
                 load_quiet_hours(&l, g, o, &c->sms.quiet_start, &c->sms.quiet_end);
         }
         c->sms.from = json_dup_string(o, "from");

@@ -22,6 +22,7 @@
 #include "planner.h"
 #include "smtp_pool.h"
 #include "templates.h"
+#include "tz.h"
 
 enum { CH_EMAIL, CH_SMS, CH_MAX };
 #define SPARE_MAX 64
@@ -91,6 +92,7 @@ struct dispatcher {
         unsigned n_spare[CH_MAX];
         bool stopping, pumping;
         unsigned long finished; /* transfers finished so far */
+        int64_t now_epoch;      /* env->now as seconds, or 0 */
         dispatch_idle_fn idle;
         void *idle_userdata;
         struct dispatch_stats stats;
@@ -297,7 +299,9 @@ static void start_one(struct dispatcher *d, int ch, struct outbox_msg *m) {
                 if (t->easy) {
                         curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
                         curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT, 10L);
-                        sr = ch == CH_EMAIL ? email_setup(d->env->cfg, m, &r, t->easy, &t->io, fail.error, sizeof fail.error)
+                        /* --now: the whole run, sending too, is at that instant. */
+                        time_t date = d->now_epoch ? (time_t)d->now_epoch : time(NULL);
+                        sr = ch == CH_EMAIL ? email_setup(d->env->cfg, m, &r, date, t->easy, &t->io, fail.error, sizeof fail.error)
                                             : sms_setup(d->env->cfg, m, &r, t->easy, &t->io, fail.error, sizeof fail.error);
                 }
                 if (sr >= 0) {
@@ -781,6 +785,8 @@ int dispatcher_new(sd_event *e, struct dispatch_env *env, struct dispatcher **re
                 return -ENOMEM;
         d->event = sd_event_ref(e);
         d->env = env;
+        if (env->now && tz_parse_iso8601(env->now, NULL, &d->now_epoch) < 0)
+                d->now_epoch = 0;
         int r = curl_glue_new(e, on_done, &d->glue);
         if (r < 0)
                 return r;

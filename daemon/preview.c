@@ -129,7 +129,7 @@ static int print_email_headers(FILE *out, const struct rapport_config *c, const 
                 return -ENOMEM;
         }
         struct transfer_io io = {.retry_after = -1};
-        int ret = email_setup(c, m, r, easy, &io, why, whylen);
+        int ret = email_setup(c, m, r, time(NULL), easy, &io, why, whylen);
         curl_easy_cleanup(easy);
         if (ret >= 0) {
                 ret = print_header_block(out, io.payload.data, io.payload.len);

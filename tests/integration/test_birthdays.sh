@@ -43,6 +43,10 @@ assert_eq "生日快乐，张伟！" "$(check '' 'print(next(x["subject"] for x 
 assert_eq "Happy birthday, John Doe!" "$(check '' 'print(next(x["subject"] for x in m if "john.doe@example.com" in x["envelope_to"]))')" "English subject"
 assert_contains "$(check '' 'print(next(x["text"] for x in m if "zhang.wei@example.cn" in x["envelope_to"]))')" "张伟，您好" "Chinese body"
 assert_contains "$(check '' 'print(next(x["html"] or "" for x in m if "zhang.wei@example.cn" in x["envelope_to"]))')" "<table" "HTML part"
+# --now covers sending too: the Date header is the run's instant.
+assert_eq "Mon, 23 Nov 2026 12:00:00 +0000" \
+    "$(check '' 'print(next(v for x in m if "zhang.wei@example.cn" in x["envelope_to"] for k, v in x["headers"] if k == "Date"))')" \
+    "Date header: the --now instant"
 assert_contains "$(check '' 'print(next(x["from"] for x in m))')" "care@example.com" "From header"
 assert_contains "$(check '' 'print(next((x["list_unsubscribe"] or "") for x in m))')" "https://example.com/unsubscribe" "List-Unsubscribe on greetings"
 assert_eq "0" "$(check '' 'print(sum(1 for x in m for h in x["header_names"] if h.lower() in ("bcc","x-evil")))')" "no injected header in any message"
