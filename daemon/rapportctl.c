@@ -15,6 +15,7 @@
 #include "cron.h"
 #include "db.h"
 #include "log.h"
+#include "mime.h"
 #include "mustache.h"
 #include "planner.h"
 #include "preview.h"
@@ -30,6 +31,7 @@ struct ctl {
 struct command {
         const char *name, *args, *summary;
         int (*run)(struct ctl *ctl, int argc, char **argv);
+        bool json; /* has --json output */
 };
 
 static int usage_error(const char *cmd, const char *fmt, const char *arg) {
@@ -37,6 +39,19 @@ static int usage_error(const char *cmd, const char *fmt, const char *arg) {
         fprintf(stderr, fmt, arg);
         fprintf(stderr, "\nTry 'rapportctl %s --help'.\n", cmd);
         return EX_USAGE;
+}
+
+/* A database id (bigint, > 0) in decimal; -EINVAL otherwise. */
+static int parse_positive_id(const char *s) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        return end == s || *end || v <= 0 || errno == ERANGE ? -EINVAL : 0;
+}
+
+/* For commands that take no arguments besides --help. */
+static int no_arguments(const char *cmd, int argc, char **argv) {
+        return argc > 1 ? usage_error(cmd, "unexpected argument '%s'", argv[1]) : 0;
 }
 
 static int load_config(struct ctl *ctl, bool secrets, struct rapport_config **c) {
@@ -73,6 +88,25 @@ static bool wants_help(int argc, char **argv) {
         return false;
 }
 
+/* A result cell as JSON: integers and booleans as such (counts, ids,
+ * attempts), NULL as null, everything else (numeric amounts included, to
+ * keep their precision) as the text PostgreSQL gave. */
+static json_object *json_cell(PGresult *res, int row, int col) {
+        if (PQgetisnull(res, row, col))
+                return NULL;
+        const char *v = PQgetvalue(res, row, col);
+        switch (PQftype(res, col)) {
+        case 20: /* int8 */
+        case 21: /* int2 */
+        case 23: /* int4 */
+                return json_object_new_int64(strtoll(v, NULL, 10));
+        case 16: /* bool */
+                return json_object_new_boolean(v[0] == 't');
+        default:
+                return json_object_new_string(v);
+        }
+}
+
 static void print_table(PGresult *res, bool json) {
         int rows = PQntuples(res), cols = PQnfields(res);
         if (json) {
@@ -80,8 +114,7 @@ static void print_table(PGresult *res, bool json) {
                 for (int i = 0; i < rows; i++) {
                         json_object *o = json_object_new_object();
                         for (int k = 0; k < cols; k++)
-                                json_object_object_add(o, PQfname(res, k),
-                                                       PQgetisnull(res, i, k) ? NULL : json_object_new_string(PQgetvalue(res, i, k)));
+                                json_object_object_add(o, PQfname(res, k), json_cell(res, i, k));
                         json_object_array_add(a, o);
                 }
                 printf("%s\n", json_object_to_json_string_ext(a, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -383,6 +416,9 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                        "Reports every problem found; exits 0 only when there are none.\n");
                 return 0;
         }
+        int bad = no_arguments("check", argc, argv);
+        if (bad)
+                return bad;
         /* Everything that can be checked is, whatever failed before it:
          * each problem printed, then their count. */
         int problems = 0;
@@ -485,6 +521,9 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                        "addresses; CRM rows skipped for bad data.\n");
                 return 0;
         }
+        int bad = no_arguments("status", argc, argv);
+        if (bad)
+                return bad;
         _cleanup_(config_freep) struct rapport_config *c = NULL;
         _cleanup_(PQfinishp) PGconn *conn = NULL;
         int r = connect_db(ctl, &c, &conn, true);
@@ -574,7 +613,7 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                         for (int row = 0; row < PQntuples(res); row++) {
                                 json_object *o = json_object_new_object();
                                 for (int k = 0; k < PQnfields(res); k++)
-                                        json_object_object_add(o, PQfname(res, k), json_object_new_string(PQgetvalue(res, row, k)));
+                                        json_object_object_add(o, PQfname(res, k), json_cell(res, row, k));
                                 json_object_array_add(a, o);
                         }
                         json_object_object_add(root, sections[i].key, a);
@@ -606,16 +645,20 @@ static int plan_job(struct ctl *ctl, const char *cmd, const char *job, const cha
                     const char *filter_col, const char *filter_val, const char *channel) {
         _cleanup_(config_freep) struct rapport_config *c = NULL;
         _cleanup_(PQfinishp) PGconn *conn = NULL;
-        int r = connect_db(ctl, &c, &conn, true);
+        /* What the command line says is checked before the database is
+         * asked anything: a typo is a usage error (64) even when the
+         * database is down. */
+        if (!job_def_find(job)) {
+                fprintf(stderr, "rapportctl %s: unknown job '%s'\n", cmd, job);
+                return EX_USAGE;
+        }
+        if (filter_val && parse_positive_id(filter_val) < 0)
+                return usage_error(cmd, "'%s' is not a customer or rep id", filter_val);
+        int r = load_config(ctl, true, &c);
         if (r)
                 return r;
         const struct job_config *j = config_job(c, job);
-        _cleanup_free_ struct job_config *tmp = NULL;
         if (!j) {
-                if (!job_def_find(job)) {
-                        fprintf(stderr, "rapportctl %s: unknown job '%s'\n", cmd, job);
-                        return EX_USAGE;
-                }
                 fprintf(stderr, "rapportctl %s: job '%s' is not configured in %s\n", cmd, job, c->path);
                 return EX_CONFIG;
         }
@@ -624,6 +667,13 @@ static int plan_job(struct ctl *ctl, const char *cmd, const char *job, const cha
         r = parse_now(cmd, c, now_arg, iso, sizeof iso, &now);
         if (r)
                 return r;
+        config_free(TAKE_PTR(c));
+        r = connect_db(ctl, &c, &conn, true);
+        if (r)
+                return r;
+        j = config_job(c, job);
+        if (!j)
+                return EX_CONFIG;
         _cleanup_(template_set_freep) struct template_set *t = NULL;
         int nerr;
         if (dry_run && template_set_load(c->templates_dir, &t, &nerr) < 0)
@@ -751,9 +801,10 @@ static int cmd_queue(struct ctl *ctl, int argc, char **argv) {
         if (!ok)
                 return usage_error("queue", "unknown state '%s' (queued, sending, sent, failed, cancelled)", state);
         char *end;
+        errno = 0;
         long lim = strtol(limit, &end, 10);
-        if (*end || lim < 1)
-                return usage_error("queue", "--limit: '%s' is not a positive number", limit);
+        if (end == limit || *end || lim < 1 || lim > 1000000 || errno == ERANGE)
+                return usage_error("queue", "--limit: '%s' is not a number from 1 to 1000000", limit);
         _cleanup_(config_freep) struct rapport_config *c = NULL;
         _cleanup_(PQfinishp) PGconn *conn = NULL;
         int r = connect_db(ctl, &c, &conn, true);
@@ -780,9 +831,7 @@ static int cmd_queue(struct ctl *ctl, int argc, char **argv) {
 }
 
 static int parse_id(const char *cmd, const char *s) {
-        char *end;
-        long long v = strtoll(s, &end, 10);
-        if (*end || v <= 0)
+        if (parse_positive_id(s) < 0)
                 return usage_error(cmd, "'%s' is not a message id", s);
         return 0;
 }
@@ -831,12 +880,12 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv) {
         if (ctl->json) {
                 json_object *o = json_object_new_object();
                 for (int k = 0; k < PQnfields(res); k++)
-                        json_object_object_add(o, PQfname(res, k), PQgetisnull(res, 0, k) ? NULL : json_object_new_string(PQgetvalue(res, 0, k)));
+                        json_object_object_add(o, PQfname(res, k), json_cell(res, 0, k));
                 json_object *h = json_object_new_array();
                 for (int i = 0; ev && i < PQntuples(ev); i++) {
                         json_object *e = json_object_new_object();
                         for (int k = 0; k < 3; k++)
-                                json_object_object_add(e, PQfname(ev, k), json_object_new_string(PQgetvalue(ev, i, k)));
+                                json_object_object_add(e, PQfname(ev, k), json_cell(ev, i, k));
                         json_object_array_add(h, e);
                 }
                 json_object_object_add(o, "history", h);
@@ -1013,8 +1062,11 @@ static int cmd_suppress(struct ctl *ctl, int argc, char **argv) {
                 return usage_error("suppress", "%s", "expected one ADDRESS");
         const char *addr = argv[optind];
         const char *channel = strchr(addr, '@') ? "email" : "sms";
-        if (streq(channel, "sms") && !sms_number_valid(addr))
-                return usage_error("suppress", "'%s' is neither an e-mail address nor an E.164 phone number", addr);
+        /* A suppression must match what the dispatcher compares: a bare
+         * address or number, not "Name <a@b>" (which would never match and
+         * leave the person contactable). */
+        if (streq(channel, "email") ? !email_address_valid(addr) : !sms_number_valid(addr))
+                return usage_error("suppress", "'%s' is neither a bare e-mail address nor an E.164 phone number", addr);
         const char *p[] = {addr, channel, reason};
         _cleanup_(config_freep) struct rapport_config *c = NULL;
         _cleanup_(PQfinishp) PGconn *conn = NULL;
@@ -1035,37 +1087,52 @@ static int cmd_unsuppress(struct ctl *ctl, int argc, char **argv) {
         }
         if (argc != 2)
                 return usage_error("unsuppress", "%s", "expected one ADDRESS");
+        if (argv[1][0] == '-')
+                return usage_error("unsuppress", "unknown option '%s'", argv[1]);
         const char *p[] = {argv[1]};
-        return simple_update(ctl, "unsuppress", "Unsuppressing", "DELETE FROM rapport.suppression WHERE address = lower($1)", 1, p,
-                             "removed %ld suppression(s)", false);
+        _cleanup_(config_freep) struct rapport_config *c = NULL;
+        _cleanup_(PQfinishp) PGconn *conn = NULL;
+        int r = connect_db(ctl, &c, &conn, true);
+        if (r)
+                return r;
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        if (db_exec(conn, "Unsuppressing", "DELETE FROM rapport.suppression WHERE address = lower($1)", 1, p, &res) < 0)
+                return EX_SOFTWARE;
+        long n = atol(PQcmdTuples(res));
+        if (n == 0) {
+                fprintf(stderr, "rapportctl unsuppress: '%s' is not suppressed\n", argv[1]);
+                return EX_DATAERR;
+        }
+        printf("removed %ld suppression(s)\n", n);
+        return 0;
 }
 
 static const struct command commands[] = {
-        {"check", "", "validate config, templates, database and job SQL", cmd_check},
-        {"migrate", "", "apply missing database migrations", cmd_migrate},
-        {"status", "[--json]", "jobs, queue depth, failures, suppressions", cmd_status},
-        {"queue", "[--state S] [--job J] [--limit N]", "list messages", cmd_queue},
-        {"show", "ID", "one message with its history", cmd_show},
-        {"retry", "ID|--failed", "requeue failed messages", cmd_retry},
-        {"cancel", "ID", "cancel a queued message", cmd_cancel},
-        {"suppress", "ADDRESS [--reason R]", "never contact an address", cmd_suppress},
-        {"unsuppress", "ADDRESS", "lift a suppression", cmd_unsuppress},
-        {"run", "JOB [--now T] [--dry-run]", "plan a job once now", cmd_run},
-        {"disable", "JOB [--reason TEXT]", "stop planning a job (no config edit)", cmd_disable},
-        {"enable", "JOB", "undo disable", cmd_enable},
-        {"preview", "JOB [--customer ID|--rep ID]", "render what a job would send", cmd_preview},
-        {"render", "--template F --data F.json", "render one template file", cmd_render},
-        {"next", "'CRON' --tz Z [--from T] [--count N]", "print next fire times", cmd_next},
+        {"check", "", "validate config, templates, database and job SQL", cmd_check, false},
+        {"migrate", "", "apply missing database migrations", cmd_migrate, false},
+        {"status", "[--json]", "jobs, queue depth, failures, suppressions", cmd_status, true},
+        {"queue", "[--state S] [--job J] [--limit N]", "list messages (--json)", cmd_queue, true},
+        {"show", "ID [--show-recipients] [--json]", "one message with its history", cmd_show, true},
+        {"retry", "ID|--failed", "requeue failed messages", cmd_retry, false},
+        {"cancel", "ID", "cancel a queued message", cmd_cancel, false},
+        {"suppress", "ADDRESS [--reason R]", "never contact an address", cmd_suppress, false},
+        {"unsuppress", "ADDRESS", "lift a suppression", cmd_unsuppress, false},
+        {"run", "JOB [--now T] [--dry-run]", "plan a job once now", cmd_run, false},
+        {"disable", "JOB [--reason TEXT]", "stop planning a job (no config edit)", cmd_disable, false},
+        {"enable", "JOB", "undo disable", cmd_enable, false},
+        {"preview", "JOB [--customer ID|--rep ID]", "render what a job would send", cmd_preview, false},
+        {"render", "--template F --data F.json", "render one template file", cmd_render, false},
+        {"next", "'CRON' --tz Z [--from T] [--count N]", "print next fire times", cmd_next, false},
 };
 
 static void help(void) {
         printf("Usage: rapportctl [--config FILE] COMMAND [ARGS]\n\n"
                "The administrator's tool for rapport.  Commands:\n");
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-                printf("  %-10s %-37s %s\n", commands[i].name, commands[i].args, commands[i].summary);
+                printf("  %-10s %-39s %s\n", commands[i].name, commands[i].args, commands[i].summary);
         printf("\nOptions:\n"
                "  -c, --config FILE   configuration (default $RAPPORT_CONFIG or %s)\n"
-               "      --json          machine-readable output where it fits\n"
+               "      --json          machine-readable output (status, queue, show)\n"
                "  -h, --help          this help; 'rapportctl COMMAND --help' for a command\n"
                "\nExit codes follow sysexits(3): 64 usage, 65 bad data, 69 database unavailable,\n"
                "78 configuration error.  See rapportctl(8).\n",
@@ -1079,6 +1146,10 @@ int main(int argc, char **argv) {
         for (; i < argc && argv[i][0] == '-'; i++) {
                 if ((streq(argv[i], "-c") || streq(argv[i], "--config")) && i + 1 < argc)
                         ctl.config_path = argv[++i];
+                else if (streq(argv[i], "-c") || streq(argv[i], "--config")) {
+                        fprintf(stderr, "rapportctl: %s needs a FILE\nTry 'rapportctl --help'.\n", argv[i]);
+                        return EX_USAGE;
+                }
                 else if (strncmp(argv[i], "--config=", 9) == 0)
                         ctl.config_path = argv[i] + 9;
                 else if (streq(argv[i], "--json"))
@@ -1095,7 +1166,7 @@ int main(int argc, char **argv) {
                 }
         }
         if (i >= argc) {
-                help();
+                fprintf(stderr, "rapportctl: no command given\nTry 'rapportctl --help'.\n");
                 return EX_USAGE;
         }
         /* Accept --config / --json after the command name too. */
@@ -1114,8 +1185,11 @@ int main(int argc, char **argv) {
         }
         sub[subc] = NULL;
         for (size_t k = 0; k < ELEMENTSOF(commands); k++)
-                if (streq(sub[0], commands[k].name))
+                if (streq(sub[0], commands[k].name)) {
+                        if (ctl.json && !commands[k].json)
+                                return usage_error(sub[0], "%s", "--json: this command has no JSON output (status, queue and show do)");
                         return commands[k].run(&ctl, subc, sub);
+                }
         fprintf(stderr, "rapportctl: unknown command '%s'\nTry 'rapportctl --help'.\n", sub[0]);
         return EX_USAGE;
 }

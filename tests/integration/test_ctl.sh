@@ -37,6 +37,23 @@ assert_exit 64 "suppress a non-address" -- "$RAPPORTCTL" --config "$CONF" suppre
 assert_exit 64 "run an unknown job" -- "$RAPPORTCTL" --config "$CONF" run nosuchjob
 assert_exit 64 "run with a bad --now" -- "$RAPPORTCTL" --config "$CONF" run birthdays --now yesterday-ish
 assert_exit 64 "preview with a bad channel" -- "$RAPPORTCTL" --config "$CONF" preview birthdays --channel fax
+# Bad arguments are usage errors (64) whatever else: extra arguments, ids
+# that are not ids or out of range, a junk suppression, --json where there
+# is none; and checked before the database is asked (down: still 64).
+assert_exit 64 "check with an extra argument" -- "$RAPPORTCTL" --config "$CONF" check --bogus
+assert_exit 64 "status with an extra argument" -- "$RAPPORTCTL" --config "$CONF" status foo
+assert_exit 64 "preview with a non-numeric customer" -- "$RAPPORTCTL" --config "$CONF" preview birthdays --customer abc
+assert_exit 64 "queue --limit out of range" -- "$RAPPORTCTL" --config "$CONF" queue --limit 99999999999
+assert_exit 64 "show with an id out of range" -- "$RAPPORTCTL" --config "$CONF" show 99999999999999999999
+assert_exit 64 "suppress a display-name address" -- "$RAPPORTCTL" --config "$CONF" suppress 'Mary <mary@example.com>'
+assert_exit 64 "suppress a lone @" -- "$RAPPORTCTL" --config "$CONF" suppress '@'
+assert_exit 64 "unsuppress with an option" -- "$RAPPORTCTL" --config "$CONF" unsuppress --bogus
+assert_exit 64 "--json on a command without JSON output" -- "$RAPPORTCTL" --config "$CONF" next '* * * * *' --tz UTC --json
+assert_contains "$T_OUT" "no JSON output" "--json refusal says why"
+assert_exit 64 "--config without a file" -- "$RAPPORTCTL" --config
+assert_exit 64 "run an unknown job, database down" -- "$RAPPORTCTL" --config "$T_TMP/down.conf" run nosuchjob
+assert_exit 64 "run with a bad --now, database down" -- "$RAPPORTCTL" --config "$T_TMP/down.conf" run birthdays --now garbage
+assert_exit 64 "preview an unknown job, database down" -- "$RAPPORTCTL" --config "$T_TMP/down.conf" preview nosuchjob
 assert_exit 78 "a job not configured" -- "$RAPPORTCTL" --config "$CONF" run digest
 
 # Happy paths.
@@ -95,6 +112,8 @@ for name, value in m["headers"]:
 assert_eq "$sent_headers" "$preview_headers" "preview shows the headers that were sent"
 assert_exit 0 "unsuppress" -- "$RAPPORTCTL" --config "$CONF" unsuppress mary@example.com
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.suppression')" "unsuppressed"
+assert_exit 65 "unsuppress an address that is not suppressed" -- "$RAPPORTCTL" --config "$CONF" unsuppress mary@example.com
+assert_contains "$T_OUT" "is not suppressed" "unsuppress says so"
 assert_exit 0 "status --json" -- "$RAPPORTCTL" --config "$CONF" status --json
 assert_eq "birthdays" "$(printf '%s' "$T_OUT" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["job"])')" "status --json parses"
 assert_exit 0 "retry --failed with nothing failed" -- "$RAPPORTCTL" --config "$CONF" retry --failed
