@@ -875,7 +875,15 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv) {
                 return EX_DATAERR;
         }
         db_exec(conn, "Reading the message history",
-                "SELECT at, event, coalesce(detail, '') AS detail FROM rapport.outbox_events WHERE outbox_id = $1::bigint ORDER BY at, id",
+                /* Planning itself writes no event: its row's creation is
+                 * the first line of the history. */
+                "SELECT at, event, detail FROM ("
+                " SELECT created_at AS at, 'planned' AS event,"
+                "  'by ' || job || coalesce(' run ' || run_id, '') AS detail, 0::bigint AS seq"
+                "  FROM rapport.outbox WHERE id = $1::bigint"
+                " UNION ALL"
+                " SELECT at, event, coalesce(detail, ''), id FROM rapport.outbox_events WHERE outbox_id = $1::bigint) h"
+                " ORDER BY at, seq",
                 1, p, &ev);
         if (ctl->json) {
                 json_object *o = json_object_new_object();
@@ -898,7 +906,13 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv) {
         printf("\nHISTORY\n");
         if (ev)
                 print_table(ev, false);
-        printf("\nRENDERED\n%s\n", PQgetisnull(res, 0, PQnfields(res) - 1) ? "(not sent yet)" : PQgetvalue(res, 0, PQnfields(res) - 1));
+        int last = PQnfields(res) - 1;
+        const char *state = PQgetvalue(res, 0, 4);
+        printf("\nRENDERED\n%s\n",
+               !PQgetisnull(res, 0, last) ? PQgetvalue(res, 0, last)
+               : streq(state, "queued") || streq(state, "sending")
+                       ? "(not sent yet: the text is made when it is sent; 'rapportctl preview' shows what its job produces)"
+                       : "(never sent, so there is no text: see last_error and the history above)");
         return 0;
 }
 

@@ -92,6 +92,11 @@ assert_exit 0 "retry" -- "$RAPPORTCTL" --config "$CONF" retry "$id"
 assert_eq queued "$(psql_val "SELECT state FROM rapport.outbox WHERE id = $id")" "requeued"
 assert_exit 0 "show" -- "$RAPPORTCTL" --config "$CONF" show "$id"
 assert_contains "$T_OUT" "requeued" "show lists the history"
+assert_contains "$T_OUT" "planned    by birthdays run" "show: the history starts with its planning"
+assert_contains "$T_OUT" "not sent yet" "show: a queued message has no text yet, and says so"
+assert_exit 0 "queue --json: numbers" -- "$RAPPORTCTL" --config "$CONF" queue --json
+assert_eq "int int" "$(printf '%s' "$T_OUT" | /usr/bin/python3 -c 'import json,sys; m=json.load(sys.stdin)[0]; print(type(m["id"]).__name__, type(m["attempts"]).__name__)')" \
+    "queue --json: id and attempts are numbers"
 assert_contains "$T_OUT" "ma***@example.com" "show masks the recipient"
 assert_exit 0 "show --json" -- "$RAPPORTCTL" --config "$CONF" show "$id" --json
 assert_eq "$id" "$(printf '%s' "$T_OUT" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')" "show --json parses"
