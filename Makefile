@@ -143,13 +143,15 @@ install: all
 	           $(DESTDIR)$(TMPFILESDIR)
 	install -m 0755 rapportd $(DESTDIR)$(SBINDIR)/rapportd
 	install -m 0755 rapportctl $(DESTDIR)$(BINDIR)/rapportctl
-	install -m 0644 templates/*.mustache $(DESTDIR)$(DATADIR)/templates/
+	install -m 0644 templates/*.mustache templates/README.md $(DESTDIR)$(DATADIR)/templates/
 	install -m 0644 etc/crm.sql etc/demo.sql $(DESTDIR)$(DATADIR)/sql/
 	test -e $(DESTDIR)$(SYSCONFDIR)/rapport/rapport.conf || { \
 	  sed 's|"/usr/local/share/rapport/templates"|"$(DATADIR)/templates"|' etc/rapport.conf > $(DESTDIR)$(SYSCONFDIR)/rapport/rapport.conf && \
 	  chmod 0640 $(DESTDIR)$(SYSCONFDIR)/rapport/rapport.conf; }
 	sed 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/rapport.tmpfiles > $(DESTDIR)$(TMPFILESDIR)/rapport.conf
+	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/rapport.conf
 	sed 's|@SBINDIR@|$(SBINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/rapportd.service > $(DESTDIR)$(UNITDIR)/rapportd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/rapportd.service
 	install -m 0644 systemd/rapport.sysusers $(DESTDIR)$(SYSUSERSDIR)/rapport.conf
 	install -m 0644 daemon/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 daemon/*.8 $(DESTDIR)$(MANDIR)/man8/

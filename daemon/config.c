@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <libgen.h>
 #include <json-c/json.h>
 #include <libconfig.h>
 #include <limits.h>
@@ -410,12 +411,22 @@ static char *load_secret(struct loader *l, const config_setting_t *group, const 
                 path = strdup(file);
         else {
                 const char *dir = getenv("CREDENTIALS_DIRECTORY");
-                if (!dir)
-                        return NULL;
-                if (asprintf(&path, "%s/%s", dir, credential) < 0)
-                        return NULL;
-                if (access(path, F_OK) < 0)
-                        return NULL;
+                if (dir) {
+                        if (asprintf(&path, "%s/%s", dir, credential) < 0)
+                                return NULL;
+                        if (access(path, F_OK) < 0)
+                                return NULL;
+                } else {
+                        /* Outside the unit (rapportctl, or rapportd run by
+                         * hand): the file the unit's LoadCredential= reads,
+                         * beside the configuration, when this user may read
+                         * it; otherwise no secret, as before. */
+                        _cleanup_free_ char *cfg = strdup(l->file);
+                        if (!cfg || asprintf(&path, "%s/%s", dirname(cfg), credential) < 0)
+                                return NULL;
+                        if (access(path, R_OK) < 0)
+                                return NULL;
+                }
         }
         char *data = NULL;
         int r = read_file(path, &data, NULL);

@@ -132,5 +132,12 @@ assert_contains "$(cat "$D2/lib/systemd/system/rapportd.service" 2>/dev/null)" $
     "other prefix: ExecStart follows PREFIX"
 assert_contains "$(cat "$D2/etc/rapport/rapport.conf" 2>/dev/null)" 'dir = "/opt/rapport/share/rapport/templates"' \
     "other prefix: the sample config points at its templates"
+assert_eq 644 "$(mode "$D$P/share/rapport/templates/README.md")" "the template guide installed beside the templates"
+
+# ---- a strict umask: installed files keep their modes ----------------------
+D3=$T_TMP/root3
+assert_exit 0 "make install under umask 077" -- bash -c "umask 077 && make -C '$T_ROOT' install DESTDIR='$D3' PREFIX='$P'"
+assert_eq 644 "$(mode "$D3/lib/systemd/system/rapportd.service")" "umask 077: the unit is 644"
+assert_eq 644 "$(mode "$D3/usr/lib/tmpfiles.d/rapport.conf")" "umask 077: the tmpfiles file is 644"
 
 t_summary
