@@ -111,11 +111,13 @@ check-asan: deps-check
 
 # The integration tests once under valgrind memcheck (slow; not in check).
 check-valgrind: deps-check
+	$(call tool_dep,valgrind,valgrind)
 	@$(MAKE) --no-print-directory -j$$(nproc) all
 	@bash tests/valgrind.sh
 
 # The fault suite at full size (10,000 messages a scenario, one-minute
-# outages); `make check` runs a small version of it.
+# outages); `make check` runs a small version of it.  FAULTS="kill9 three"
+# runs only those scenarios.
 faults: deps-check
 	@$(MAKE) --no-print-directory -j$$(nproc) all
 	@FAULT_N=$${FAULT_N:-10000} FAULT_DOWN=$${FAULT_DOWN:-60} bash tests/faults/faults.sh

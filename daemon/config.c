@@ -763,14 +763,17 @@ static int check_includes(const char *path, int depth) {
  * optional subtags (zh-CN, en, zh-Hant-TW).  It becomes part of a file name,
  * so nothing else is let through. */
 static bool language_tag_ok(const char *tag) {
-        if (!tag)
+        /* Template lookups keep 31 bytes of a locale; "zh_CN" is taken as
+         * zh-CN there, so it is accepted here too. */
+        if (!tag || strlen(tag) > 31)
                 return false;
         size_t n = strspn(tag, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
         if (n < 2 || n > 3)
                 return false;
         for (const char *p = tag + n; *p;) {
-                if (*p++ != '-')
+                if (*p != '-' && *p != '_')
                         return false;
+                p++;
                 size_t k = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
                 if (k < 1 || k > 8)
                         return false;

@@ -92,6 +92,7 @@ struct dispatcher {
         unsigned n_spare[CH_MAX];
         bool stopping, pumping;
         unsigned long finished; /* transfers finished so far */
+        bool claim_failed;      /* in this pump */
         int64_t now_epoch;      /* env->now as seconds, or 0 */
         dispatch_idle_fn idle;
         void *idle_userdata;
@@ -543,8 +544,15 @@ static bool pump_channels(struct dispatcher *d, bool claimed[CH_MAX], uint64_t *
                                         .quiet_start = ch == CH_SMS ? c->sms.quiet_start : c->email.quiet_start,
                                         .quiet_end = ch == CH_SMS ? c->sms.quiet_end : c->email.quiet_end,
                                 };
-                                if (outbox_claim(d->env->conn, &o, &rq->msgs, &rq->n) < 0)
+                                if (outbox_claim(d->env->conn, &o, &rq->msgs, &rq->n) < 0) {
+                                        /* Logged; try again in a while, not at
+                                         * once (a claim that fails now, on a
+                                         * working connection, fails next time). */
+                                        d->claim_full[ch] = false;
+                                        d->quiet_until[ch] = now_usec(d) + QUIET_CHANNEL_USEC;
+                                        d->claim_failed = true;
                                         break;
+                                }
                                 d->claim_full[ch] = (int)rq->n == o.limit;
                                 d->quiet_until[ch] = d->claim_full[ch] ? 0 : now_usec(d) + QUIET_CHANNEL_USEC;
                                 if (rq->n == 0)
@@ -586,6 +594,7 @@ static void pump(struct dispatcher *d) {
                 return;
         }
         d->pumping = true;
+        d->claim_failed = false;
         bool claimed[CH_MAX] = {false}, more_now;
         uint64_t wait;
         for (unsigned round = 1;; round++) {
@@ -623,8 +632,9 @@ static void pump(struct dispatcher *d) {
         if (next == 0)
                 channels_wake(d); /* due now: claim every channel again */
         if (d->idle) {
-                /* --once: what is due now is done. */
-                if (next != 0 || d->env->now)
+                /* --once: what is due now is done (or cannot be claimed:
+                 * logged, and trying again at once would only spin). */
+                if (next != 0 || d->env->now || d->claim_failed)
                         d->idle(d, d->idle_userdata);
                 else
                         sd_event_source_set_enabled(d->defer, SD_EVENT_ONESHOT);

@@ -413,12 +413,13 @@ int outbox_prune(PGconn *conn, int retention_days, int batch, long *deleted) {
         *deleted = atol(PQcmdTuples(res));
         if (*deleted < batch) {
                 /* The queue is clean: trim the side tables too, keeping each
-                 * job's latest run (catch-up needs it). */
+                 * job's latest scheduled run (catch-up needs it; a manual
+                 * run is no occurrence). */
                 (void)db_exec(conn, "Pruning old skip records",
                               "DELETE FROM rapport.skipped WHERE day < current_date - $1::int AND $2::int > 0", 2, p, NULL);
                 (void)db_exec(conn, "Pruning old job runs",
                               "DELETE FROM rapport.job_runs j WHERE scheduled_for < now() - make_interval(days => $1::int)"
-                              " AND $2::int > 0 AND scheduled_for < (SELECT max(scheduled_for) FROM rapport.job_runs k WHERE k.job = j.job)",
+                              " AND $2::int > 0 AND scheduled_for < (SELECT max(scheduled_for) FROM rapport.job_runs k WHERE k.job = j.job AND NOT k.manual)",
                               2, p, NULL);
         }
         return 0;

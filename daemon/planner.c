@@ -11,6 +11,12 @@
 #include "db.h"
 #include "log.h"
 
+/* The advisory lock an occurrence is planned under: the job's name and the
+ * occurrence's minute (cron has no finer grain), so the key depends on no
+ * session setting; the namespace keeps it apart from other applications'
+ * single-key locks on the same database. */
+#define OCCURRENCE_LOCK(JOB, TS) "hashtext('rapport occurrence ' || " JOB "), (extract(epoch FROM " TS ")::bigint / 60)::int"
+
 void plan_result_clear(struct plan_result *r) {
         free(r->skip_reasons);
         free(r->disabled);
@@ -165,8 +171,8 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
                 _cleanup_(PQclearp) PGresult *res = NULL;
                 r = db_exec(conn, "Claiming the occurrence",
                             claim == PLAN_OCCURRENCE_WAIT
-                                    ? "SELECT true FROM pg_advisory_xact_lock(hashtextextended($1 || ' ' || $2::timestamptz::text, 0))"
-                                    : "SELECT pg_try_advisory_xact_lock(hashtextextended($1 || ' ' || $2::timestamptz::text, 0))",
+                                    ? "SELECT true FROM pg_advisory_xact_lock(" OCCURRENCE_LOCK("$1", "$2::timestamptz") ")"
+                                    : "SELECT pg_try_advisory_xact_lock(" OCCURRENCE_LOCK("$1", "$2::timestamptz") ")",
                             2, p, &res);
                 if (r < 0) {
                         rollback(conn);
@@ -288,9 +294,13 @@ int planner_record_skipped_many(PGconn *conn, const struct rapport_config *c, co
                 }
                 buf_puts(&arr, "}");
                 const char *p[] = {j->name, arr.data, c->instance, why};
+                /* An occurrence another instance holds (it is planning it)
+                 * is left alone: waiting on its uncommitted row would stall
+                 * the loop, and it is recorded by its planner anyway. */
                 int r = db_exec(conn, "Recording skipped occurrences",
                                 "INSERT INTO rapport.job_runs (job, scheduled_for, instance, started_at, finished_at, status, error)"
                                 " SELECT $1, s, $3, now(), now(), 'skipped', $4 FROM unnest($2::timestamptz[]) AS s"
+                                " WHERE pg_try_advisory_xact_lock(" OCCURRENCE_LOCK("$1", "s") ")"
                                 " ON CONFLICT (job, scheduled_for) WHERE NOT manual DO NOTHING",
                                 4, p, NULL);
                 if (r < 0)

@@ -163,6 +163,16 @@ static int cmd_migrate(struct ctl *ctl, int argc, char **argv) {
                 printf("applied %d migration(s); schema at version %d\n", applied, have);
         else
                 printf("schema is up to date (version %d)\n", have);
+        /* A daemon started before the migration still runs the statements
+         * of its own version: restart it (see rapportctl(8), migrate). */
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        if (applied && db_exec(conn, "Looking for running daemons",
+                               "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rapportd'"
+                               " AND datname = current_database()", 0, NULL, &res) == 0 &&
+            atol(PQgetvalue(res, 0, 0)) > 0)
+                fprintf(stderr, "rapportctl migrate: %s rapportd session(s) are connected: restart every rapportd now "
+                                "(one built before this schema may fail to plan against it)\n",
+                        PQgetvalue(res, 0, 0));
         return 0;
 }
 

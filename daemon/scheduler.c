@@ -12,6 +12,8 @@
 
 /* An occurrence this recent is the current one, not a missed one. */
 #define CURRENT_SLACK 120
+/* How far back "came due while this daemon was busy" reaches. */
+#define LIVE_SLACK 900
 /* Enumeration bound: a once-a-minute job over a year-long window. */
 #define MAX_OCCURRENCES 600000
 
@@ -116,9 +118,12 @@ int scheduler_run_due(const struct run_opts *o, const struct job_config *j, int6
                 first_run = n - in_window > (size_t)j->catch_up_max ? n - (size_t)j->catch_up_max : in_window;
                 break;
         case CATCH_UP_NONE: {
+                /* Since the daemon went live, but not further back than a
+                 * long planning could take: a suspended VM or a stopped
+                 * process did miss what fell due meanwhile. */
                 int64_t current = now - CURRENT_SLACK;
                 if (o->live_since > 0 && o->live_since < current)
-                        current = o->live_since;
+                        current = o->live_since > now - LIVE_SLACK ? o->live_since : now - LIVE_SLACK;
                 first_run = occ[n - 1] >= current ? n - 1 : n;
                 break;
         }

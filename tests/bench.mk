@@ -6,7 +6,7 @@
 #   make fuzz  FUZZ_SECONDS=0      replay the regression corpus only
 #   make fuzz-build                build the targets into build/fuzz/ only
 
-.PHONY: bench fuzz fuzz-build
+.PHONY: bench fuzz fuzz-build fuzz-deps
 
 # --- benchmarks --------------------------------------------------------------
 BENCH_DIR = build/bench
@@ -19,6 +19,17 @@ bench: deps-check
 	@$(MAKE) --no-print-directory -j2 all $(BENCH_DIR)/bench_micro
 	@bash tests/bench/bench.sh
 
+# A tool only some targets need, installed the way `make deps` installs the
+# build's packages: as root with apt-get, otherwise the command is printed.
+# $(call tool_dep,COMMAND,PACKAGE)
+define tool_dep
+	@command -v $(1) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then echo "deps: installing $(2)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(2) >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(2) >/dev/null; }; \
+	  else echo "Run as root:  apt-get install -y $(2)"; exit 1; fi; }
+endef
+
 # --- fuzzing (clang libFuzzer + ASan + UBSan) -----------------------------------
 FUZZ_CC      ?= clang
 FUZZ_DIR      = build/fuzz
@@ -30,15 +41,18 @@ FUZZ_SAN      = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno
 FUZZ_CFLAGS   = $(filter-out -Werror -O2 -O3,$(ALL_CFLAGS)) $(FUZZ_SAN)
 FUZZ_OBJS     = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(CORE_SRCS)) $(FUZZ_DIR)/obj/migrations.o
 
-$(FUZZ_DIR)/obj/%.o: %.c $(wildcard daemon/*.h jobs/*.h)
+fuzz-deps:
+	$(call tool_dep,$(FUZZ_CC),clang)
+
+$(FUZZ_DIR)/obj/%.o: %.c $(wildcard daemon/*.h jobs/*.h) | fuzz-deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
-$(FUZZ_DIR)/obj/migrations.o: $(OBJDIR)/migrations.c
+$(FUZZ_DIR)/obj/migrations.o: $(OBJDIR)/migrations.c | fuzz-deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
-$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJS)
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJS) | fuzz-deps
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror -fsanitize=fuzzer -Itests/fuzz $< $(FUZZ_OBJS) $(LIBS) -lm -o $@
 
 # Kept between runs: they are pattern-rule intermediates otherwise.

@@ -94,6 +94,7 @@ t_spawn() {
     T_SPAWN_PID=$!
     _T_PIDS[$name]=$T_SPAWN_PID
     echo "$T_SPAWN_PID" >"$T_TMP/pids/$name.pid"
+    echo "$name" >>"$T_TMP/.spawned"
 }
 
 # t_stop NAME [SIGNAL [TIMEOUT]] — stop a t_spawn'ed process; its exit
@@ -244,6 +245,17 @@ assert_exit() {
 
 t_summary() {
     _T_SUMMARY_DONE=1
+    # Background processes (t_spawn) report sanitizer findings only in their
+    # logs (under make check-asan): each log with one is a failure.
+    local f
+    for f in $(sort -u "${T_TMP:-/nonexistent}/.spawned" 2>/dev/null); do
+        f=$T_TMP/$f.log
+        if [[ -f $f ]] && grep -qE 'ERROR: (Address|Leak|Undefined|Thread)Sanitizer|runtime error:' "$f"; then
+            T_FAIL=$((T_FAIL + 1))
+            printf 'FAIL - sanitizer report in %s:\n' "${f##*/}"
+            grep -m 5 -E 'Sanitizer|runtime error:|^    #' "$f" | sed 's/^/    /'
+        fi
+    done
     if [[ -s ${T_TMP:-/nonexistent}/.commands-not-found ]]; then
         T_FAIL=$((T_FAIL + $(wc -l <"$T_TMP/.commands-not-found")))
         printf 'FAIL - commands not found: %s\n' "$(sort -u "$T_TMP/.commands-not-found" | tr '\n' ' ')"
@@ -255,11 +267,23 @@ t_summary() {
 
 # --------------------------------------------------------------- postgresql
 
+# A port below the kernel's ephemeral range (32768-60999 by default), so
+# that no client's outgoing connection takes it between this probe and the
+# server's bind, chosen at random so that scripts running side by side
+# (tests/run.sh runs clock-bound ones beside the others) rarely meet.
 free_port() {
-    "$T_PY" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
+    "$T_PY" -c 'import random, socket
+for _ in range(200):
+    p = random.randint(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break'
 }
 
 _t_pg_bindir() {

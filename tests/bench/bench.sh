@@ -76,7 +76,11 @@ smtp_port=
 sink_log=$T_TMP/smtp-sink.log
 start_smtp_sink() {
     smtp_port=$(free_port)
-    t_spawn smtp-sink smtp-sink -c -u nobody "127.0.0.1:$smtp_port" 1000
+    # As root, smtp-sink must drop privileges to some user; as anyone
+    # else it cannot (initgroups fails) and need not.
+    local user=()
+    ((EUID == 0)) && user=(-u nobody)
+    t_spawn smtp-sink smtp-sink -c "${user[@]}" "127.0.0.1:$smtp_port" 1000
     wait_until "exec 3<>/dev/tcp/127.0.0.1/$smtp_port" 10 2>/dev/null && exec 3>&- 3<&-
 }
 # The sink's -c counter line is rewritten with CR; the last number is the

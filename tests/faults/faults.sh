@@ -13,7 +13,7 @@
 # SMS, stale-worker and clock ones use a fraction of N to bound their time).
 #   FAULT_N=10000 (messages per scenario)   FAULT_DOWN=60 (outage seconds)
 #   FAULT_VERBOSE=1 (show the daemons' logs)
-#   tests/faults/faults.sh [SCENARIO...]
+#   tests/faults/faults.sh [SCENARIO...], or FAULTS="SCENARIO..." make faults
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$T_LIB_DIR/rapport.sh"
@@ -69,7 +69,8 @@ report() { # SCENARIO ALLOWED_DUPLICATES [COUNTS "distinct total"]
     read -r d t < <(if (($# > 2)); then echo "$3"; else delivered_counts "$1"; fi)
     failed=$(psql_val "SELECT count(*) FROM rapport.outbox WHERE dedupe_key LIKE '$1:%' AND state <> 'sent'")
     local lost=$((N - d)) dup=$((t - d))
-    printf '%s: sent=%d lost=%d duplicated=%d\n' "$1" "$d" "$lost" "$dup"
+    # Named as it is selected (faults.sh pg_restart, FAULTS=pg_restart).
+    printf '%s: sent=%d lost=%d duplicated=%d\n' "${FUNCNAME[1]#scenario_}" "$d" "$lost" "$dup"
     assert_eq 0 "$lost" "$1: nothing lost"
     assert_eq 0 "$failed" "$1: every message ends sent"
     if ((dup <= $2)); then t_pass "$1: duplicates $dup <= $2 allowed"; else t_fail "$1: duplicates" "$dup > $2 allowed"; fi
@@ -312,6 +313,7 @@ scenario_reload_files() {
 }
 
 scenarios=("$@")
+((${#scenarios[@]})) || read -ra scenarios <<<"${FAULTS:-}"
 ((${#scenarios[@]})) || scenarios=(kill9 three pg_restart pg_down_at_start smtp_down smtp_slow sighup_broken
                                    sms_gateway stale_worker clock_skew reload_files)
 for s in "${scenarios[@]}"; do

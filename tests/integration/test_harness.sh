@@ -113,4 +113,18 @@ if wait_until false 0.2 2>/dev/null; then t_fail "wait_until times out" "returne
 t_stop marker
 assert_eq "143" "$T_STOP_RC" "t_stop reports the exit status"
 
+# A background process's sanitizer report fails the script that spawned it
+# (its log is read by t_summary, even after the process was stopped).
+cat >"$T_TMP/inner.sh" <<INNER
+source "$T_LIB_DIR/lib.sh"
+t_spawn daemon bash -c 'echo "daemon.c:42:7: runtime error: signed integer overflow"'
+wait
+t_stop daemon
+t_pass "inner check"
+t_summary
+INNER
+assert_exit 1 "a sanitizer report in a spawned process's log fails the script" -- bash "$T_TMP/inner.sh"
+assert_contains "$T_OUT" "FAIL - sanitizer report in daemon.log" "the report is named"
+assert_contains "$T_OUT" "1 passed, 1 failed" "and counted"
+
 t_summary

@@ -293,7 +293,7 @@ mkfifo "$T_TMP/busy.fifo"
 psql -XAtq -v ON_ERROR_STOP=1 <"$T_TMP/busy.fifo" >"$T_TMP/busy.out" 2>&1 &
 busy_psql=$!
 exec {busy_fd}>"$T_TMP/busy.fifo"
-echo "SET TimeZone = 'UTC'; SELECT pg_advisory_lock(hashtextextended('birthdays ' || $(sqlt "$busy")::text, 0)); SELECT 'held';" >&"$busy_fd"
+echo "SELECT pg_advisory_lock(hashtext('rapport occurrence birthdays'), $((busy / 60))); SELECT 'held';" >&"$busy_fd"
 wait_until "grep -q held '$T_TMP/busy.out'" 10
 busy_logged() { cat "$(t_log daemon-a)" "$(t_log daemon-b)" "$(t_log daemon-c)" | grep -c 'being planned by another instance' || true; }
 if wait_until '(( $(busy_logged) >= 3 ))' 90; then
