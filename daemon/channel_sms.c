@@ -50,7 +50,12 @@ int sms_setup(const struct rapport_config *c, const struct outbox_msg *m, const 
                 snprintf(why, whylen, "invalid phone number (E.164 expected)");
                 return -EINVAL;
         }
-        const char *body = r->text ? r->text : "";
+        _cleanup_free_ char *body = strdup(r->text ? r->text : "");
+        if (!body) {
+                snprintf(why, whylen, "out of memory");
+                return -ENOMEM;
+        }
+        sms_text_clean(body);
         struct sms_segments seg;
         if (sms_count_segments(body, &seg) < 0) {
                 snprintf(why, whylen, "message is not valid UTF-8");

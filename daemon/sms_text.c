@@ -51,6 +51,18 @@ static unsigned gsm7_septets(uint32_t cp) {
         return 0;
 }
 
+void sms_text_clean(char *text) {
+        char *w = text;
+        for (const char *p = text; p && *p; p++) {
+                unsigned char ch = (unsigned char)*p;
+                if (ch == '\r' && p[1] == '\n')
+                        continue;
+                *w++ = ch == '\n' || (ch >= 0x20 && ch != 0x7f) ? (char)ch : ' ';
+        }
+        if (w)
+                *w = '\0';
+}
+
 int sms_count_segments(const char *utf8, struct sms_segments *ret) {
         if (!utf8 || !ret)
                 return -EINVAL;

@@ -9,6 +9,12 @@
 /* E.164 with leading '+': ^\+[1-9][0-9]{7,14}$ */
 bool sms_number_valid(const char *e164);
 
+/* In place: control characters (C0 but line feed, and DEL), which no
+ * handset shows and some gateways refuse, become spaces; a CR before a line
+ * feed is dropped.  Data from the CRM (a name with an escape sequence)
+ * reaches the text through templates. */
+void sms_text_clean(char *text);
+
 struct sms_segments {
         bool ucs2;       /* some character is outside GSM 03.38 (+ extension table) */
         size_t units;    /* GSM-7 septets, or UTF-16 code units when ucs2 */

@@ -143,6 +143,16 @@ assert_eq "AC0123:tw-s3cret-t0ken" "$(req 5 '.auth_user + ":" + .auth_pass')" "t
 assert_eq "sent:SM3" "$(row "$id_t" "state || ':' || provider_id")" "twilio: the message sid is stored as provider id"
 if [[ $T_OUT != *tw-s3cret-t0ken* ]]; then t_pass "token never printed"; else t_fail "token never printed" "$T_OUT"; fi
 
+# ---------------------------------------------------------------- control characters
+# A CRM name with an escape sequence and a bell: no handset shows them and
+# some gateways refuse them; they reach the gateway (and the audit copy) as
+# spaces, the rest of the text intact.
+id_cc=$(E_NB=$(at 10:40:00) enqueue ctrl:1 +13105550101 $'Esc\e[31mRed\a')
+once "run: a name with control characters" "$JSON_CONF" "$(at 10:40:00)"
+assert_eq "$(EN_TEXT 'Esc [31mRed ')" "$(reqs_for +13105550101 '.[0].json.text')" "control characters sent as spaces"
+assert_eq "sent" "$(row "$id_cc" state)" "the message went"
+assert_eq "$(EN_TEXT 'Esc [31mRed ')" "$(row "$id_cc" rendered)" "the audit copy is what was sent"
+
 # ---------------------------------------------------------------- 500, 429 Retry-After, 200
 id_r=$(E_NB=$(at 11:00:00) enqueue retry:1 +12125550133 'Retry Me')
 sms_script 500 '429 Retry-After=120' 200

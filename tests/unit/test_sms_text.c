@@ -52,6 +52,20 @@ static void assert_repeat_segments(const char *unit, size_t n, bool ucs2, size_t
         assert_segments(text, ucs2, units, segments);
 }
 
+static void test_text_clean(void **state) {
+        (void)state;
+        char a[] = "Hi \033[31mAnn\033[0m,\r\nbye\x01\x7f.\tok\n";
+        sms_text_clean(a);
+        assert_string_equal(a, "Hi  [31mAnn [0m,\nbye  . ok\n");
+        char b[] = "李娜，生日快乐！\r";
+        sms_text_clean(b);
+        assert_string_equal(b, "李娜，生日快乐！ ");
+        char c[] = "";
+        sms_text_clean(c);
+        assert_string_equal(c, "");
+        sms_text_clean(NULL);
+}
+
 static void test_segments_gsm7(void **state) {
         (void)state;
         assert_segments("", false, 0, 1);
@@ -334,6 +348,7 @@ static void test_parse_response_paths(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_number_valid),
+                cmocka_unit_test(test_text_clean),
                 cmocka_unit_test(test_segments_gsm7),
                 cmocka_unit_test(test_segments_ucs2),
                 cmocka_unit_test(test_segments_invalid),
