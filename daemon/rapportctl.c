@@ -58,15 +58,13 @@ static int load_config(struct ctl *ctl, bool secrets, struct rapport_config **c)
         return config_load(ctl->config_path, secrets, c) < 0 ? EX_CONFIG : 0;
 }
 
-static int connect_db(struct ctl *ctl, struct rapport_config **c, PGconn **conn, bool need_schema) {
-        int r = load_config(ctl, true, c);
-        if (r)
-                return r;
-        if (db_connect(*c, "rapportctl", false, conn) < 0)
+/* Connect with a configuration already loaded (see connect_db). */
+static int open_db(const struct rapport_config *c, PGconn **conn, bool need_schema) {
+        if (db_connect(c, "rapportctl", false, conn) < 0)
                 return EX_UNAVAILABLE;
         if (need_schema) {
                 int have, want;
-                r = db_check_migrated(*conn, &have, &want);
+                int r = db_check_migrated(*conn, &have, &want);
                 if (r == -ESTALE) {
                         fprintf(stderr, "rapportctl: the database schema is at version %d of %d: run 'rapportctl migrate'\n", have, want);
                         return EX_UNAVAILABLE;
@@ -75,6 +73,11 @@ static int connect_db(struct ctl *ctl, struct rapport_config **c, PGconn **conn,
                         return EX_UNAVAILABLE;
         }
         return 0;
+}
+
+static int connect_db(struct ctl *ctl, struct rapport_config **c, PGconn **conn, bool need_schema) {
+        int r = load_config(ctl, true, c);
+        return r ? r : open_db(*c, conn, need_schema);
 }
 
 /* Reset getopt for a subcommand's own options. */
@@ -677,13 +680,9 @@ static int plan_job(struct ctl *ctl, const char *cmd, const char *job, const cha
         r = parse_now(cmd, c, now_arg, iso, sizeof iso, &now);
         if (r)
                 return r;
-        config_free(TAKE_PTR(c));
-        r = connect_db(ctl, &c, &conn, true);
+        r = open_db(c, &conn, true);
         if (r)
                 return r;
-        j = config_job(c, job);
-        if (!j)
-                return EX_CONFIG;
         _cleanup_(template_set_freep) struct template_set *t = NULL;
         int nerr;
         if (dry_run && template_set_load(c->templates_dir, &t, &nerr) < 0)
@@ -926,8 +925,11 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv) {
         return 0;
 }
 
+/* One statement; done_fmt gets the rows it changed.  Changing none is
+ * fine when when_none is NULL, else that (why) and EX_DATAERR. */
+#define NO_MATCHING_MESSAGE "nothing to do (no matching message in a state that allows it)"
 static int simple_update(struct ctl *ctl, const char *cmd, const char *what, const char *sql, int n, const char *const *p,
-                         const char *done_fmt, bool none_is_ok) {
+                         const char *done_fmt, const char *when_none) {
         _cleanup_(config_freep) struct rapport_config *c = NULL;
         _cleanup_(PQfinishp) PGconn *conn = NULL;
         int r = connect_db(ctl, &c, &conn, true);
@@ -937,8 +939,8 @@ static int simple_update(struct ctl *ctl, const char *cmd, const char *what, con
         if (db_exec(conn, what, sql, n, p, &res) < 0)
                 return EX_SOFTWARE;
         long rows = atol(PQcmdTuples(res));
-        if (rows == 0 && !none_is_ok) {
-                fprintf(stderr, "rapportctl %s: nothing to do (no matching message in a state that allows it)\n", cmd);
+        if (rows == 0 && when_none) {
+                fprintf(stderr, "rapportctl %s: %s\n", cmd, when_none);
                 return EX_DATAERR;
         }
         printf(done_fmt, rows);
@@ -958,7 +960,7 @@ static int cmd_retry(struct ctl *ctl, int argc, char **argv) {
                                      "WITH u AS (UPDATE rapport.outbox SET state = 'queued', next_attempt_at = now(), attempts = 0,"
                                      " expires_at = NULL, updated_at = now() WHERE state = 'failed' RETURNING id)"
                                      " INSERT INTO rapport.outbox_events (outbox_id, event, detail) SELECT id, 'requeued', 'rapportctl retry' FROM u",
-                                     0, NULL, "requeued %ld failed message(s)", true);
+                                     0, NULL, "requeued %ld failed message(s)", NULL);
         if (parse_id("retry", argv[1]))
                 return EX_USAGE;
         const char *p[] = {argv[1]};
@@ -966,7 +968,7 @@ static int cmd_retry(struct ctl *ctl, int argc, char **argv) {
                              "WITH u AS (UPDATE rapport.outbox SET state = 'queued', next_attempt_at = now(), attempts = 0,"
                              " expires_at = NULL, updated_at = now() WHERE id = $1::bigint AND state IN ('failed', 'cancelled') RETURNING id)"
                              " INSERT INTO rapport.outbox_events (outbox_id, event, detail) SELECT id, 'requeued', 'rapportctl retry' FROM u",
-                             1, p, "requeued %ld message(s)", false);
+                             1, p, "requeued %ld message(s)", NO_MATCHING_MESSAGE);
 }
 
 static int cmd_cancel(struct ctl *ctl, int argc, char **argv) {
@@ -981,7 +983,7 @@ static int cmd_cancel(struct ctl *ctl, int argc, char **argv) {
                              "WITH u AS (UPDATE rapport.outbox SET state = 'cancelled', last_error = 'cancelled by rapportctl',"
                              " lease_token = NULL, updated_at = now() WHERE id = $1::bigint AND state = 'queued' RETURNING id)"
                              " INSERT INTO rapport.outbox_events (outbox_id, event, detail) SELECT id, 'cancelled', 'rapportctl cancel' FROM u",
-                             1, p, "cancelled %ld message(s)", false);
+                             1, p, "cancelled %ld message(s)", NO_MATCHING_MESSAGE);
 }
 
 /* ---- enable / disable -------------------------------------------------- */
@@ -1114,21 +1116,11 @@ static int cmd_unsuppress(struct ctl *ctl, int argc, char **argv) {
         if (argv[1][0] == '-')
                 return usage_error("unsuppress", "unknown option '%s'", argv[1]);
         const char *p[] = {argv[1]};
-        _cleanup_(config_freep) struct rapport_config *c = NULL;
-        _cleanup_(PQfinishp) PGconn *conn = NULL;
-        int r = connect_db(ctl, &c, &conn, true);
-        if (r)
-                return r;
-        _cleanup_(PQclearp) PGresult *res = NULL;
-        if (db_exec(conn, "Unsuppressing", "DELETE FROM rapport.suppression WHERE address = lower($1)", 1, p, &res) < 0)
+        _cleanup_free_ char *none = NULL;
+        if (asprintf(&none, "'%s' is not suppressed", argv[1]) < 0)
                 return EX_SOFTWARE;
-        long n = atol(PQcmdTuples(res));
-        if (n == 0) {
-                fprintf(stderr, "rapportctl unsuppress: '%s' is not suppressed\n", argv[1]);
-                return EX_DATAERR;
-        }
-        printf("removed %ld suppression(s)\n", n);
-        return 0;
+        return simple_update(ctl, "unsuppress", "Unsuppressing", "DELETE FROM rapport.suppression WHERE address = lower($1)", 1, p,
+                             "removed %ld suppression(s)", none);
 }
 
 static const struct command commands[] = {

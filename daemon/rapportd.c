@@ -95,9 +95,10 @@ static void run_schedules(struct daemon *d) {
         /* Next after the instant just handled, not after the clock now:
          * what fell due while this pass was planning is due at once (a
          * timer in the past fires straight away). */
-        int64_t next = scheduler_next_wakeup(d->cfg, d->now_iso ? (int64_t)time(NULL) : now);
-        if (busy && next > (int64_t)time(NULL) + BUSY_RETRY)
-                next = (int64_t)time(NULL) + BUSY_RETRY;
+        int64_t wall = (int64_t)time(NULL);
+        int64_t next = scheduler_next_wakeup(d->cfg, d->now_iso ? wall : now);
+        if (busy && next > wall + BUSY_RETRY)
+                next = wall + BUSY_RETRY;
         if (next == INT64_MAX)
                 sd_event_source_set_enabled(d->sched_timer, SD_EVENT_OFF);
         else {
