@@ -68,6 +68,27 @@ history_from() {
               VALUES ('birthdays', $(sqlt "$1"), 'ok', 'seed', now(), now(), 0, 0)" >/dev/null
 }
 
+# session_open NAME SQL — a psql session kept open (fed through a fifo)
+# that has run SQL: it holds whatever locks SQL took until
+# session_close NAME [SQL] runs SQL and ends it.
+declare -A session_fd=() session_pid=()
+session_open() {
+    local fd
+    mkfifo "$T_TMP/$1.fifo"
+    psql -XAtq -v ON_ERROR_STOP=1 <"$T_TMP/$1.fifo" >"$T_TMP/$1.out" 2>&1 &
+    session_pid[$1]=$!
+    exec {fd}>"$T_TMP/$1.fifo"
+    session_fd[$1]=$fd
+    echo "$2 SELECT 'session-ready';" >&"$fd"
+    wait_until "grep -q session-ready '$T_TMP/$1.out'" 10
+}
+session_close() {
+    local fd=${session_fd[$1]}
+    [[ -n ${2:-} ]] && echo "$2" >&"$fd"
+    exec {fd}>&-
+    wait "${session_pid[$1]}" || true
+}
+
 # ---------------------------------------------------------------- exactly once
 # Birthdays of customers 1-3 are due (09:00 UTC) from the first minute on.
 T0=$(date -u -d 2027-06-15T10:00:00Z +%s)
@@ -189,12 +210,7 @@ psql_val "INSERT INTO crm.customers (id, name, tier, email, birthday, time_zone,
           VALUES (6, 'Fay Six', 'A', 'fay@example.com', '1985-06-16', 'UTC', 'en', 1, true, true)" >/dev/null
 TK=$(date -u -d 2027-06-16T10:00:00Z +%s)
 history_from $((TK - 60))
-mkfifo "$T_TMP/lock.fifo"
-psql -XAtq -v ON_ERROR_STOP=1 <"$T_TMP/lock.fifo" >"$T_TMP/lock.out" 2>&1 &
-lock_psql=$!
-exec {lock_fd}>"$T_TMP/lock.fifo"
-echo "BEGIN; LOCK TABLE rapport.outbox IN EXCLUSIVE MODE; SELECT 'locked';" >&"$lock_fd"
-wait_until "grep -q locked '$T_TMP/lock.out'" 10
+session_open lock "BEGIN; LOCK TABLE rapport.outbox IN EXCLUSIVE MODE;"
 waiting() { psql_val "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rapportd --once' AND wait_event_type = 'Lock'"; }
 "$RAPPORTD" --config "$CONF" --once --now "$(iso "$TK")" >"$T_TMP/kill-a.log" 2>&1 &
 pid_a=$!
@@ -209,9 +225,7 @@ kill -KILL "$pid_a"
 rc_a=0
 { wait "$pid_a"; } 2>/dev/null || rc_a=$?
 assert_eq 137 "$rc_a" "A killed mid-run"
-echo "COMMIT;" >&"$lock_fd"
-exec {lock_fd}>&-
-wait "$lock_psql" || true
+session_close lock "COMMIT;"
 rc_b=0
 wait "$pid_b" || rc_b=$?
 assert_eq 0 "$rc_b" "B exits 0 after A died"
@@ -289,12 +303,7 @@ assert_contains "$(cat "$(t_log daemon-b)")" "Configuration reloaded" "daemons: 
 # held here): the daemons neither wait on it nor give it up; once it is
 # released they plan it.
 busy=$(( $(psql_val "SELECT extract(epoch FROM max(scheduled_for))::bigint FROM rapport.job_runs WHERE NOT manual") + 60 ))
-mkfifo "$T_TMP/busy.fifo"
-psql -XAtq -v ON_ERROR_STOP=1 <"$T_TMP/busy.fifo" >"$T_TMP/busy.out" 2>&1 &
-busy_psql=$!
-exec {busy_fd}>"$T_TMP/busy.fifo"
-echo "SELECT pg_advisory_lock(hashtext('rapport occurrence birthdays'), $((busy / 60))); SELECT 'held';" >&"$busy_fd"
-wait_until "grep -q held '$T_TMP/busy.out'" 10
+session_open busy "SELECT pg_advisory_lock(hashtext('rapport occurrence birthdays'), $((busy / 60)));"
 busy_logged() { cat "$(t_log daemon-a)" "$(t_log daemon-b)" "$(t_log daemon-c)" | grep -c 'being planned by another instance' || true; }
 if wait_until '(( $(busy_logged) >= 3 ))' 90; then
     t_pass "daemons: the busy occurrence is left to its planner, and looked at again"
@@ -305,9 +314,7 @@ assert_eq 0 "$(psql_val "SELECT count(*) FROM rapport.job_runs WHERE scheduled_f
     "daemons: nobody claimed the busy occurrence meanwhile"
 assert_eq 0 "$(psql_val "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rapportd' AND wait_event_type = 'Lock'")" \
     "daemons: no daemon waits on a lock"
-echo "SELECT pg_advisory_unlock_all();" >&"$busy_fd"
-exec {busy_fd}>&-
-wait "$busy_psql" || true
+session_close busy "SELECT pg_advisory_unlock_all();"
 if wait_until "[[ \$(psql_val \"SELECT status FROM rapport.job_runs WHERE scheduled_for = $(sqlt "$busy")\") == ok ]]" 20; then
     t_pass "daemons: released, the occurrence is planned within seconds"
 else
