@@ -15,7 +15,7 @@ TMPFILESDIR ?= /usr/lib/tmpfiles.d
 CC          ?= cc
 PKGS         = libcurl libpq libconfig libsystemd json-c
 DEB_PKGS     = build-essential pkg-config libcurl4-openssl-dev libpq-dev libconfig-dev \
-               libsystemd-dev libjson-c-dev libcmocka-dev postgresql python3-aiosmtpd \
+               libsystemd-dev libjson-c-dev libcmocka-dev postgresql python3-aiosmtpd python3-croniter \
                tzdata curl ca-certificates jq
 CFLAGS      ?= -O2 -g
 ALL_CFLAGS   = -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror $(CFLAGS) \
