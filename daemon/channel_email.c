@@ -20,9 +20,7 @@ void transfer_io_clear(struct transfer_io *io) {
         curl_slist_free_all(io->headers);
         free(io->provider_id);
         free(io->audit);
-        for (char **p = io->reply_id; p && *p; p++)
-                free(*p);
-        free(io->reply_id);
+        strv_free(io->reply_id);
         *io = (struct transfer_io){.retry_after = -1};
 }
 

@@ -84,17 +84,8 @@ int sms_setup(const struct rapport_config *c, const struct outbox_msg *m, const 
         io->audit = strdup(body);
         /* The reply is read after the transfer, possibly after a reload
          * freed this configuration: the transfer keeps its own copy. */
-        if (c->sms.format == SMS_FORMAT_JSON && c->sms.json_reply_id) {
-                size_t n = 0;
-                while (c->sms.json_reply_id[n])
-                        n++;
-                io->reply_id = calloc(n + 1, sizeof(char *));
-                if (!io->reply_id)
-                        return -ENOMEM;
-                for (size_t i = 0; i < n; i++)
-                        if (!(io->reply_id[i] = strdup(c->sms.json_reply_id[i])))
-                                return -ENOMEM;
-        }
+        if (c->sms.format == SMS_FORMAT_JSON && strv_copy(c->sms.json_reply_id, &io->reply_id) < 0)
+                return -ENOMEM;
         _cleanup_free_ char *ct = NULL, *idem = NULL, *bearer = NULL;
         if (asprintf(&ct, "Content-Type: %s", ctype) < 0)
                 return -ENOMEM;

@@ -636,12 +636,6 @@ static void load_quiet_hours(struct loader *l, config_setting_t *g, json_object 
                 *start = a, *end = b;
 }
 
-static void strv_free(char **v) {
-        for (char **p = v; p && *p; p++)
-                free(*p);
-        free(v);
-}
-
 /* sms.json_fields and sms.json_reply_id: a provider's own names for the
  * request's members and the reply's message id.  Checked here, with the
  * file and line, because a clash or an empty name would otherwise only
@@ -992,9 +986,7 @@ struct rapport_config *config_free(struct rapport_config *c) {
                 free(j->schedule);
                 free(j->time_zone);
                 tz_free(j->tz);
-                for (char **ch = j->channels; ch && *ch; ch++)
-                        free(*ch);
-                free(j->channels);
+                strv_free(j->channels);
                 free(j->settings_json);
         }
         free(c->jobs);

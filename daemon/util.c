@@ -74,6 +74,31 @@ char *buf_steal(struct buf *b) {
         return p;
 }
 
+void strv_free(char **v) {
+        for (char **p = v; p && *p; p++)
+                free(*p);
+        free(v);
+}
+
+int strv_copy(char *const *v, char ***ret) {
+        *ret = NULL;
+        if (!v)
+                return 0;
+        size_t n = 0;
+        while (v[n])
+                n++;
+        char **copy = calloc(n + 1, sizeof *copy);
+        if (!copy)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (!(copy[i] = strdup(v[i]))) {
+                        strv_free(copy);
+                        return -ENOMEM;
+                }
+        *ret = copy;
+        return 0;
+}
+
 int read_file(const char *path, char **out, size_t *len) {
         _cleanup_fclose_ FILE *f = fopen(path, "re");
         if (!f)

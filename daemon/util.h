@@ -71,6 +71,11 @@ char *buf_steal(struct buf *b);
 static inline void buf_freep(struct buf *b) { buf_free(b); }
 #define _cleanup_buf_ _cleanup_(buf_freep)
 
+/* NULL-terminated lists of heap strings.  strv_free() takes NULL;
+ * strv_copy() returns 0 (*ret NULL for a NULL list) or -ENOMEM. */
+void strv_free(char **v);
+int strv_copy(char *const *v, char ***ret);
+
 /* Read a whole file; returns 0 or -errno. *out is NUL-terminated. */
 int read_file(const char *path, char **out, size_t *len);
 
