@@ -110,16 +110,26 @@ static json_object *json_cell(PGresult *res, int row, int col) {
         }
 }
 
+/* One result row as an object keyed by column name. */
+static json_object *json_row(PGresult *res, int row) {
+        json_object *o = json_object_new_object();
+        for (int k = 0; k < PQnfields(res); k++)
+                json_object_object_add(o, PQfname(res, k), json_cell(res, row, k));
+        return o;
+}
+
+/* Every row (none for a NULL result: a query that failed, logged). */
+static json_object *json_rows(PGresult *res) {
+        json_object *a = json_object_new_array();
+        for (int i = 0; res && i < PQntuples(res); i++)
+                json_object_array_add(a, json_row(res, i));
+        return a;
+}
+
 static void print_table(PGresult *res, bool json) {
         int rows = PQntuples(res), cols = PQnfields(res);
         if (json) {
-                json_object *a = json_object_new_array();
-                for (int i = 0; i < rows; i++) {
-                        json_object *o = json_object_new_object();
-                        for (int k = 0; k < cols; k++)
-                                json_object_object_add(o, PQfname(res, k), json_cell(res, i, k));
-                        json_object_array_add(a, o);
-                }
+                json_object *a = json_rows(res);
                 printf("%s\n", json_object_to_json_string_ext(a, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(a);
                 return;
@@ -622,14 +632,7 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                 if (db_exec(conn, sections[i].title, sections[i].sql, 0, NULL, &res) < 0)
                         continue;
                 if (ctl->json) {
-                        json_object *a = json_object_new_array();
-                        for (int row = 0; row < PQntuples(res); row++) {
-                                json_object *o = json_object_new_object();
-                                for (int k = 0; k < PQnfields(res); k++)
-                                        json_object_object_add(o, PQfname(res, k), json_cell(res, row, k));
-                                json_object_array_add(a, o);
-                        }
-                        json_object_object_add(root, sections[i].key, a);
+                        json_object_object_add(root, sections[i].key, json_rows(res));
                 } else {
                         printf("\n%s\n", sections[i].title);
                         print_table(res, false);
@@ -895,17 +898,8 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv) {
                 " ORDER BY at, seq",
                 1, p, &ev);
         if (ctl->json) {
-                json_object *o = json_object_new_object();
-                for (int k = 0; k < PQnfields(res); k++)
-                        json_object_object_add(o, PQfname(res, k), json_cell(res, 0, k));
-                json_object *h = json_object_new_array();
-                for (int i = 0; ev && i < PQntuples(ev); i++) {
-                        json_object *e = json_object_new_object();
-                        for (int k = 0; k < 3; k++)
-                                json_object_object_add(e, PQfname(ev, k), json_cell(ev, i, k));
-                        json_object_array_add(h, e);
-                }
-                json_object_object_add(o, "history", h);
+                json_object *o = json_row(res, 0);
+                json_object_object_add(o, "history", json_rows(ev));
                 printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(o);
                 return 0;
