@@ -126,14 +126,19 @@ demo: deps-check
 	@$(MAKE) --no-print-directory -j$$(nproc) all
 	@bash etc/demo.sh
 
+# apt-get install of $(1), refreshing the package lists first only when
+# the install fails without them (a fresh image has none).  Shared with
+# tests/bench.mk's tool_dep.
+apt_install = DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(1) >/dev/null || \
+	  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(1) >/dev/null; }
+
 # Installs what is missing (as root), or prints the command to run.
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  echo "deps: installing$$(echo $$missing | sed 's/^/ /')"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null || \
-	  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null; }; \
+	  $(call apt_install,$$missing); \
 	else echo "Run as root:  apt-get install -y $$missing"; exit 1; fi
 
 deps-check: deps

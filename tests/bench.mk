@@ -25,8 +25,7 @@ bench: deps-check
 define tool_dep
 	@command -v $(1) >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then echo "deps: installing $(2)"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(2) >/dev/null 2>&1 || \
-	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(2) >/dev/null; }; \
+	    $(call apt_install,$(2)); \
 	  else echo "Run as root:  apt-get install -y $(2)"; exit 1; fi; }
 endef
 
