@@ -11,9 +11,22 @@ int db_connect(const struct rapport_config *c, const char *application_name, boo
         /* Order matters: with expand_dbname, later keywords override earlier
          * ones, so our defaults go before the administrator's conninfo and
          * the secret file after it. */
-        const char *keys[6], *vals[6];
+        const char *keys[11], *vals[11];
         int n = 0;
         keys[n] = "connect_timeout", vals[n++] = "5";
+        /* Every statement blocks the event loop until its answer, and the
+         * server's statement_timeout cannot end a wait for a server that is
+         * gone (a partition, a host that lost power): the kernel would
+         * retransmit for a quarter of an hour meanwhile, the daemon deaf to
+         * SIGTERM.  Unacknowledged data for 30 s, or a silent peer missing
+         * three keepalives after 30 s idle, drops the connection instead;
+         * the dispatcher then keeps outcomes and reconnects.  TCP only: a
+         * Unix socket ignores them. */
+        keys[n] = "keepalives", vals[n++] = "1";
+        keys[n] = "keepalives_idle", vals[n++] = "30";
+        keys[n] = "keepalives_interval", vals[n++] = "10";
+        keys[n] = "keepalives_count", vals[n++] = "3";
+        keys[n] = "tcp_user_timeout", vals[n++] = "30000";
         keys[n] = "application_name", vals[n++] = application_name;
         keys[n] = "dbname", vals[n++] = c->conninfo;
         if (c->db_password)
