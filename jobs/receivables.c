@@ -7,8 +7,9 @@
  *
  * A customer whose several invoices reach a level at the same time, at
  * one level or at several, gets ONE message per recipient and channel
- * listing them with totals per currency, in the words (template) of the
- * highest level among them.  "Once per invoice" is therefore kept in a
+ * in the words (template) of the highest level among them, listing them
+ * and every other invoice of the customer already past due, with totals
+ * per currency: one reminder shows everything owed.  "Once per invoice" is therefore kept in a
  * ledger, rapport.dunning_items (invoice number, level, channel), not in
  * the outbox key: the statement inserts the ledger rows first and builds
  * each message only from the rows it really inserted (RETURNING), so a
@@ -260,7 +261,11 @@ static const char still_due_sql[] =
  * all paid is cancelled with the reason. */
 static const char build_sql[] =
         "WITH cfg AS (\n"
-        "  SELECT $2::timestamptz AS now, $4::text AS dtz, coalesce(($3::jsonb->>'bad_debt_days')::int, 60) AS bad_debt_days\n"
+        "  SELECT $2::timestamptz AS now, $4::text AS dtz, coalesce(($3::jsonb->>'bad_debt_days')::int, 60) AS bad_debt_days,\n"
+        "         coalesce(($3::jsonb->>'effective_from')::date,\n"
+        "                  (SELECT first_enabled FROM rapport.job_state WHERE job = 'receivables'),\n"
+        "                  ($2::timestamptz AT TIME ZONE 'UTC')::date) AS eff_from,\n"
+        "         coalesce((SELECT max((l->>'days')::int) FROM jsonb_array_elements($3::jsonb->'levels') AS l), 0) AS top_level\n"
         "),\n"
         "m AS MATERIALIZED (\n"
         "  SELECT o.id AS oid, o.audience, o.customer_id, o.recipient_name, o.context AS planned,\n"
@@ -269,12 +274,30 @@ static const char build_sql[] =
         "  FROM rapport.outbox o CROSS JOIN cfg\n"
         "  WHERE o.id = ANY ($1::bigint[]) AND o.job = 'receivables'\n"
         "),\n"
-        "inv AS MATERIALIZED (\n"
-        "  SELECT m.oid, m.today, v.id, v.number, v.amount, v.currency, v.issued_on, v.due_on,\n"
-        "         coalesce((m.planned->'invoice_levels'->>x.id)::int, m.days) AS level_days\n"
+        "planned AS MATERIALIZED (\n"
+        "  SELECT m.oid, m.customer_id, m.today, v.id, v.number, v.amount, v.currency, v.issued_on, v.due_on,\n"
+        "         coalesce((m.planned->'invoice_levels'->>x.id)::int, m.days) AS level_days, true AS newly_due\n"
         "  FROM m, jsonb_array_elements_text(m.planned->'invoice_ids') AS x(id)\n"
         "  JOIN crm.invoices v ON v.id = x.id::bigint\n"
         "  WHERE v.paid_on IS NULL AND v.amount > 0\n"
+        "),\n"
+        /* The customer's other unpaid invoices already past due go in the
+         * same message: one reminder lists everything owed, with totals per
+         * currency, not only what reached a level today.  They are listed,
+         * not charged to the ledger: each keeps its own levels.  History
+         * stays out as it does from planning: an invoice whose whole ladder
+         * ended before effective_from (years-old debt the CRM never closed)
+         * is not dug up. */
+        "inv AS (\n"
+        "  SELECT p.oid, p.today, p.id, p.number, p.amount, p.currency, p.issued_on, p.due_on, p.level_days, p.newly_due\n"
+        "  FROM planned p\n"
+        "  UNION ALL\n"
+        "  SELECT o.oid, o.today, v.id, v.number, v.amount, v.currency, v.issued_on, v.due_on, NULL::int, false\n"
+        "  FROM (SELECT DISTINCT oid, customer_id, today FROM planned) o CROSS JOIN cfg\n"
+        "  JOIN crm.invoices v ON v.customer_id = o.customer_id\n"
+        "  WHERE v.paid_on IS NULL AND v.amount > 0 AND v.due_on < o.today\n"
+        "    AND v.due_on + cfg.top_level >= cfg.eff_from\n"
+        "    AND NOT EXISTS (SELECT 1 FROM planned p WHERE p.oid = o.oid AND p.id = v.id)\n"
         "),\n"
         "agg AS (\n"
         "  SELECT i.oid, count(*) AS n, max(i.today - i.due_on) AS max_days_overdue,\n"
@@ -284,9 +307,9 @@ static const char build_sql[] =
         "             'issued_on', to_char(i.issued_on, 'YYYY-MM-DD'), 'due_on', to_char(i.due_on, 'YYYY-MM-DD'),\n"
         "             'days_overdue', greatest(i.today - i.due_on, 0), 'days_until_due', greatest(i.due_on - i.today, 0),\n"
         "             'days_overdue_plural', greatest(i.today - i.due_on, 0) <> 1,\n"
-        "             'overdue', i.today > i.due_on, 'level_days', i.level_days)\n"
+        "             'overdue', i.today > i.due_on, 'level_days', i.level_days, 'newly_due', i.newly_due)\n"
         "           ORDER BY i.due_on, i.number) AS invoices,\n"
-        "         jsonb_agg(i.id ORDER BY i.id) AS invoice_ids,\n"
+        "         jsonb_agg(i.id ORDER BY i.id) FILTER (WHERE i.newly_due) AS invoice_ids,\n"
         "         count(DISTINCT i.level_days) > 1 AS mixed_levels\n"
         "  FROM inv i GROUP BY i.oid\n"
         "),\n"

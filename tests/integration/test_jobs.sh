@@ -298,8 +298,10 @@ assert_contains "$t" "以下发票目前仍未结清，其中最早的已逾期 
 合计：
   CNY 9,200.00
   USD 350.50" "one reminder lists the customer's invoices at +1 and +15 with totals per currency"
-assert_eq "+8613900000301|第二次付款提醒：发票INV-301-C（CNY 8,000.00）已逾期15天。请于7日内付款，如有疑问请联系王经理 +8613800000001。——Acme Customer Care" \
-    "$(sms_since)" "firm reminder also by SMS"
+# The SMS is for INV-301-C alone (+1 goes by e-mail only), and it still
+# lists the customer's other invoices past due: one reminder, all that is owed.
+assert_eq "+8613900000301|第二次付款提醒：发票INV-301-C（CNY 8,000.00）已逾期15天。发票INV-301-A（CNY 1,200.00）已逾期1天。发票INV-301-B（USD 350.50）已逾期1天。请于7日内付款，如有疑问请联系王经理 +8613800000001。——Acme Customer Care" \
+    "$(sms_since)" "firm reminder also by SMS, listing every invoice past due"
 assert_eq "" "$(mail_to evan@example.com list_unsubscribe)" "dunning is transactional: no List-Unsubscribe"
 assert_contains "$(mail_to wang.manager@example.cn text)" "Gone Rep 负责的客户 Dana Debt" "manager escalation names the rep"
 assert_eq "dunning:INV-301-C:15:email" "$(psql_val "SELECT dedupe_key FROM rapport.outbox WHERE job = 'receivables' AND customer_id = 301 AND context->>'multiple' = 'true'")" \
@@ -335,6 +337,23 @@ sms_mark
 run "receivables again" "$AR" 2026-11-23T16:00:00Z
 settle
 assert_eq "" "$(who_since)$(sms_since)" "re-planning sends nothing twice"
+# Two days later a new invoice of Pat's reaches +1.  INV-307-B, reminded at
+# +1 already, is still unpaid: the new reminder lists both and totals both,
+# though only the new one is charged to the ledger at +1.
+psql_val "INSERT INTO crm.invoices (customer_id, number, amount, currency, issued_on, due_on, paid_on) VALUES
+          (307, 'INV-307-C', 50.00, 'EUR', '2026-10-25', '2026-11-24', NULL)" >/dev/null
+mark
+run "receivables on the 25th" "$AR" 2026-11-25T15:30:00Z
+settle
+assert_contains "$(who_since)" "pat@example.com|A friendly reminder: 2 invoices past due" "a new invoice at +1: one reminder for everything past due"
+assert_contains "$(mail_to pat@example.com text)" "  - INV-307-B: EUR 200.00, due 2026-11-22 (3 days overdue)
+  - INV-307-C: EUR 50.00, due 2026-11-24 (1 day overdue)
+Total:
+  EUR 250.00
+" "... listing the invoice reminded before, still unpaid, with the total of both"
+assert_eq "INV-307-A:1:email,INV-307-B:1:email,INV-307-C:1:email" \
+    "$(psql_val "SELECT string_agg(invoice_number || ':' || level_days || ':' || channel, ',' ORDER BY invoice_number) FROM rapport.dunning_items WHERE customer_id = 307")" \
+    "... each invoice still gets each level once (the ledger)"
 # A level may name one channel (`channel`) instead of a list (`channels`);
 # a misspelt setting fails the run with a message naming it.
 AR1=$T_TMP/receivables-channel.conf
