@@ -301,7 +301,7 @@ static const char build_sql[] =
         "         (rd.today - v.due_on)::numeric AS weight,\n"
         "         jsonb_build_object('number', v.number, 'amount', to_char(v.amount, 'FM999,999,999,999,990.00'),\n"
         "                            'currency', v.currency, 'due_on', to_char(v.due_on, 'YYYY-MM-DD'),\n"
-        "                            'days_overdue', rd.today - v.due_on) AS fact\n"
+        "                            'days_overdue', rd.today - v.due_on, 'days_overdue_plural', rd.today - v.due_on <> 1) AS fact\n"
         "  FROM crm.invoices v\n"
         "  JOIN crm.customers c ON c.id = v.customer_id AND c.active\n"
         "  JOIN crm.reps t ON t.id = c.rep_id\n"

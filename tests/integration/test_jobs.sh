@@ -161,6 +161,14 @@ assert_contains "$t" "团队升级事项（2）" "manager digest: escalations se
 assert_contains "$t" "Dana Debt [B]，负责人 Gone Rep（已离岗）：发票 INV-304，USD 12,000.00，逾期 60 天" "escalation: 60-day invoice of an inactive rep's customer"
 assert_contains "$t" "Old Grievance [C]，负责人 Alice Smith：投诉 #5 Forgotten since 2024" "escalation: complaint past twice its deadline"
 assert_eq "0" "$(grep -c 'Bob Payer\|Carl Caller' <<<"$t")" "manager digest: the team's customers are not in the manager's own sections"
+# The same escalations in English (a preview, the manager's locale switched
+# for it): days overdue read as words, plural included.
+psql_val "UPDATE crm.reps SET locale = 'en' WHERE id = 1" >/dev/null
+out=$("$RAPPORTCTL" --config "$DIG" preview digest --rep 1 --now 2026-11-24T01:00:00Z 2>&1)
+psql_val "UPDATE crm.reps SET locale = 'zh-CN' WHERE id = 1" >/dev/null
+assert_contains "$out" "YOUR TEAM: ESCALATIONS (3)" "English manager digest: escalations section (a day later: three)"
+assert_contains "$out" "Dana Debt [B], rep Gone Rep (inactive): invoice INV-304, USD 12,000.00, 61 days overdue" \
+    "English escalation: days overdue with its plural"
 h=$(mail_to wang.manager@example.cn html)
 assert_contains "$h" "<table role=\"presentation\"" "digest HTML: table layout"
 assert_eq "0" "$(grep -ci '<script\|<img\|src=' <<<"$h")" "digest HTML: no scripts or remote images"
