@@ -120,8 +120,11 @@ static uint64_t now_usec(struct dispatcher *d) {
         return t;
 }
 
-/* Token bucket: capacity max(1, rate) so a burst never exceeds a second's
- * worth.  Returns how many messages may start now. */
+/* Token bucket of capacity max(1, rate / 10): messages are paced evenly,
+ * and a burst never exceeds a tenth of a second's worth, so no second
+ * (however its window is placed) sees more than about the rate itself; a
+ * provider's per-second limit is a limit on every second.  Returns how many
+ * messages may start now. */
 static unsigned bucket_take_allowance(struct dispatcher *d, int ch, unsigned want, uint64_t *wait_usec) {
         double rate = channel_rate(d->env->cfg, ch);
         *wait_usec = 0;
@@ -129,7 +132,7 @@ static unsigned bucket_take_allowance(struct dispatcher *d, int ch, unsigned wan
                 return want;
         struct bucket *b = &d->bucket[ch];
         uint64_t now = now_usec(d);
-        double cap = rate < 1 ? 1 : rate;
+        double cap = rate < 10 ? 1 : rate / 10;
         if (b->last_usec == 0)
                 b->tokens = cap;
         else

@@ -24,7 +24,9 @@ bool sms_number_valid(const char *e164) {
         if (!e164 || e164[0] != '+' || e164[1] < '1' || e164[1] > '9')
                 return false;
         size_t digits = strspn(e164 + 1, "0123456789");
-        return e164[1 + digits] == '\0' && digits >= 8 && digits <= 15;
+        /* 7 to 15 digits: the shortest numbers in service (Niue, Tokelau,
+         * Saint Helena) are a 3-digit country code and 4 digits. */
+        return e164[1 + digits] == '\0' && digits >= 7 && digits <= 15;
 }
 
 /* Septets a character takes in GSM 03.38 (default alphabet 1, extension

@@ -74,6 +74,9 @@ assert_eq "invalid phone number:3,invalid phone number:4" \
     "$(psql_val "SELECT string_agg(reason || ':' || customer_id, ',' ORDER BY customer_id) FROM rapport.skipped")" \
     "invalid numbers skipped at planning with the reason"
 assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE customer_id IN (3, 4)")" "nothing queued for invalid numbers"
+assert_eq "t|t|f|f|f" "$(psql_val "SELECT rapport.phone_ok('+6834001'), rapport.phone_ok('+123456789012345'),
+                                         rapport.phone_ok('+123456'), rapport.phone_ok('+1234567890123456'), rapport.phone_ok('+0834001')" -F '|')" \
+    "planning's E.164 check: 7 to 15 digits (Niue's 7 included), no leading 0"
 assert_eq "1" "$(sms_count)" "one SMS sent"
 assert_eq "张伟，祝您生日快乐，万事如意！感谢您一直以来的支持。——Acme Customer Care" "$(req 1 .json.text)" "Chinese SMS text arrives intact"
 assert_eq "+8613900000001" "$(req 1 .json.to)" "json: to"
