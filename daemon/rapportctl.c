@@ -249,6 +249,44 @@ static int cmd_next(struct ctl *ctl, int argc, char **argv) {
         return 0;
 }
 
+/* The data file is one JSON document, whatever its type: an object, a
+ * list, a string, or a bare number, true, false or null (the spec's tests
+ * render against 85 and "a string"), with or without a final newline.
+ * Anything after it but white space is an error, not silently dropped. */
+static int parse_json_document(const char *path, const char *text, size_t len, json_object **ret) {
+        const char *end = text + len, *p = text + strspn(text, " \t\r\n");
+        if (p >= end) {
+                fprintf(stderr, "rapportctl render: %s: no JSON value in the file (an empty context is {})\n", path);
+                return -EINVAL;
+        }
+        json_tokener *tok = json_tokener_new_ex(1000);
+        if (!tok)
+                return -ENOMEM;
+        /* len + 1: the terminating NUL ends a bare number or literal, which
+         * json-c otherwise keeps waiting to continue. */
+        json_object *v = json_tokener_parse_ex(tok, text, (int)len + 1);
+        enum json_tokener_error jerr = json_tokener_get_error(tok);
+        size_t used = json_tokener_get_parse_end(tok);
+        json_tokener_free(tok);
+        if (jerr != json_tokener_success) {
+                fprintf(stderr, "rapportctl render: %s: invalid JSON: %s\n", path, json_tokener_error_desc(jerr));
+                json_object_put(v);
+                return -EINVAL;
+        }
+        const char *rest = text + (used < len ? used : len);
+        rest += strspn(rest, " \t\r\n");
+        if (rest < end) {
+                int line = 1;
+                for (const char *q = text; q < rest; q++)
+                        line += *q == '\n';
+                fprintf(stderr, "rapportctl render: %s:%d: invalid JSON: more after the first value\n", path, line);
+                json_object_put(v);
+                return -EINVAL;
+        }
+        *ret = v;
+        return 0;
+}
+
 /* ---- render ----------------------------------------------------------- */
 /* By the file's own name, not its directory's. */
 static bool is_html_file(const char *path) {
@@ -322,15 +360,9 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
                 fprintf(stderr, "rapportctl render: %s: %s\n", data, strerror(-r));
                 return EX_NOINPUT;
         }
-        json_tokener *tok = json_tokener_new();
-        json_object *ctx = json_tokener_parse_ex(tok, json, (int)jlen);
-        enum json_tokener_error jerr = json_tokener_get_error(tok);
-        json_tokener_free(tok);
-        if (jerr != json_tokener_success) {
-                fprintf(stderr, "rapportctl render: %s: invalid JSON: %s\n", data, json_tokener_error_desc(jerr));
-                json_object_put(ctx);
+        json_object *ctx = NULL;
+        if (parse_json_document(data, json, jlen, &ctx) < 0)
                 return EX_DATAERR;
-        }
         struct mustache_error merr = {0};
         _cleanup_(mustache_freep) struct mustache *tpl = NULL;
         r = by_parts ? 0 : mustache_parse(src, len, 1, &tpl, &merr);
@@ -356,6 +388,8 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
                 r = mustache_render(tpl, ctx, esc, partial_dir_lookup, &pd, &out);
         partial_dir_clear(&pd);
         json_object_put(ctx);
+        if (r >= 0 && pd.failed)
+                return EX_DATAERR; /* a broken partial: its position is logged */
         if (r == -EINVAL && by_parts)
                 return EX_DATAERR; /* the layout or parse errors are logged */
         if (r < 0) {

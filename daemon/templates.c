@@ -522,11 +522,14 @@ const struct mustache *partial_dir_lookup(const char *name, void *userdata) {
                 if (asprintf(&path, fmts[f], pd->dir, name) < 0 || read_file(path, &src, &len) < 0)
                         continue;
                 struct mustache *tpl = NULL;
-                if (parse_part(path, src, len, 1, 1, &tpl) < 0)
+                if (parse_part(path, src, len, 1, 1, &tpl) < 0) {
+                        pd->failed = true;
                         return NULL;
+                }
                 struct partial_dir_entry *e = realloc(pd->entries, (pd->n + 1) * sizeof *e);
                 if (!e) {
                         mustache_free(tpl);
+                        pd->failed = true;
                         return NULL;
                 }
                 pd->entries = e;

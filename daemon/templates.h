@@ -107,6 +107,10 @@ struct partial_dir {
                 struct mustache *tpl;
         } *entries;
         size_t n;
+        /* A partial was found but could not be used (a parse error, logged
+         * with its position, or no memory): the render is not what the
+         * template says, and the caller must not pass it off as one. */
+        bool failed;
 };
 const struct mustache *partial_dir_lookup(const char *name, void *partial_dir);
 void partial_dir_clear(struct partial_dir *pd);

@@ -160,4 +160,33 @@ assert_exit 0 "check passes with a long SMS" -- "$RAPPORTCTL" --config "$T_TMP/s
 assert_contains "$T_OUT" "warning: job birthdays: 1 of the 1 SMS it would send now need more than one segment (up to 2)" "check warns about multi-segment SMS"
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "check queues nothing"
 assert_exit 64 "preview of an unknown job" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" preview nosuchjob
+
+# ---- the data file: any one JSON value, as a spec runner writes it (no
+# final newline); nothing after it; not empty.
+printf '"{{.}} miles an hour!"' >"$D/mph.mustache"
+for v in 85 -3 1.5 true null '"fast"'; do
+    printf '%s' "$v" >"$D/scalar.json"
+    "$RAPPORTCTL" render --template "$D/mph.mustache" --data "$D/scalar.json" --escape html >"$D/scalar.out" 2>&1
+    want=$v
+    [[ $v == null ]] && want=
+    [[ $v == '"fast"' ]] && want=fast
+    assert_eq "\"$want miles an hour!\"" "$(cat "$D/scalar.out")" "data file holding only $v, no final newline"
+done
+printf '{"a":1} junk' >"$D/junk.json"
+assert_exit 65 "data: something after the JSON value is an error" -- "$RAPPORTCTL" render --template "$D/mph.mustache" --data "$D/junk.json"
+assert_contains "$T_OUT" "junk.json:1: invalid JSON: more after the first value" "... saying so"
+printf '{"a":1}\n{"b":2}\n' >"$D/two.json"
+assert_exit 65 "data: two JSON documents are an error" -- "$RAPPORTCTL" render --template "$D/mph.mustache" --data "$D/two.json"
+assert_contains "$T_OUT" "two.json:2: invalid JSON" "... naming the line"
+printf ' \n' >"$D/empty.json"
+assert_exit 65 "data: an empty file is an error" -- "$RAPPORTCTL" render --template "$D/mph.mustache" --data "$D/empty.json"
+assert_contains "$T_OUT" "no JSON value in the file" "... saying what is missing"
+# A partial that does not parse fails the render, as the template would.
+mkdir -p "$D/badp"
+printf 'x{{> bad}}y' >"$D/usesbad.mustache"
+printf 'line\n {{#q}}' >"$D/badp/bad.mustache"
+assert_exit 65 "a partial with a parse error fails the render" -- \
+    "$RAPPORTCTL" render --template "$D/usesbad.mustache" --data "$D/d.json" --partials "$D/badp"
+assert_contains "$T_OUT" "bad.mustache:2:2: unclosed section 'q'" "... naming the partial's file, line and column"
+assert_eq "" "$("$RAPPORTCTL" render --template "$D/usesbad.mustache" --data "$D/d.json" --partials "$D/badp" 2>/dev/null)" "... and printing nothing"
 t_summary
