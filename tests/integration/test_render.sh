@@ -161,6 +161,12 @@ assert_contains "$T_OUT" "warning: job birthdays: 1 of the 1 SMS it would send n
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "check queues nothing"
 assert_exit 64 "preview of an unknown job" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" preview nosuchjob
 
+# ---- the shipped SMS: marketing ones (greetings, win-back, surveys) carry
+# an opt-out note; dunning is transactional and does not.
+for f in "$T_ROOT"/templates/{birthday,holiday,mid_autumn,spring_festival,winback,complaint_survey}.sms.*.mustache; do
+    assert_contains "$(cat "$f")" "$([[ $f == *.zh-CN.* ]] && echo '回复TD退订' || echo 'STOP to opt out')" "opt-out note in $(basename "$f")"
+done
+
 # ---- the data file: any one JSON value, as a spec runner writes it (no
 # final newline); nothing after it; not empty.
 printf '"{{.}} miles an hour!"' >"$D/mph.mustache"
