@@ -156,6 +156,189 @@ static json_object *setting_to_json(const config_setting_t *s) {
         }
 }
 
+/* Complain about each key of group g not in known (NULL-terminated). */
+static bool only_known_keys(struct loader *l, const config_setting_t *g, const char *const *known, const char *what) {
+        bool ok = true;
+        for (int i = 0; i < config_setting_length(g); i++) {
+                const config_setting_t *e = config_setting_get_elem(g, i);
+                const char *n = config_setting_name(e);
+                bool found = false;
+                for (size_t k = 0; known[k] && !found; k++)
+                        found = streq(n, known[k]);
+                if (!found) {
+                        char list[256] = "";
+                        for (size_t k = 0; known[k]; k++)
+                                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", k ? ", " : "", known[k]);
+                        complain(l, e, "unknown setting '%s' in %s (known: %s)", n, what, list);
+                        ok = false;
+                }
+        }
+        return ok;
+}
+
+static const char *group_string(const config_setting_t *g, const char *name) {
+        const config_setting_t *e = config_setting_get_member(g, name);
+        return e && config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
+}
+
+static bool is_list(const config_setting_t *s) {
+        int t = config_setting_type(s);
+        return t == CONFIG_TYPE_LIST || t == CONFIG_TYPE_ARRAY;
+}
+
+/* A list of strings each one of choices (an empty list is allowed). */
+static bool string_list_of(struct loader *l, const config_setting_t *s, const char *const *choices, const char *expected) {
+        if (!is_list(s))
+                return complain(l, s, "expected a list like %s", expected), false;
+        bool ok = true;
+        for (int i = 0; i < config_setting_length(s); i++) {
+                const config_setting_t *e = config_setting_get_elem(s, i);
+                const char *v = config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
+                bool found = false;
+                for (size_t k = 0; v && choices[k] && !found; k++)
+                        found = streq(v, choices[k]);
+                if (!found) {
+                        complain(l, e, "expected one of %s", expected);
+                        ok = false;
+                }
+        }
+        return ok;
+}
+
+/* Hours per key (complaint severities): a number of hours, or a duration
+ * ("90m", "4h", "7d"), the way the issue and an administrator write
+ * them. */
+static json_object *convert_hours_map(struct loader *l, const config_setting_t *s, const struct setting_spec *spec) {
+        if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+                return complain(l, s, "expected a group like { critical = 4; high = 24; normal = 72; low = \"7d\"; }"), NULL;
+        bool ok = only_known_keys(l, s, spec->choices, spec->name);
+        json_object *o = json_object_new_object();
+        for (int i = 0; i < config_setting_length(s); i++) {
+                const config_setting_t *e = config_setting_get_elem(s, i);
+                bool known = false;
+                for (size_t k = 0; spec->choices[k] && !known; k++)
+                        known = streq(config_setting_name(e), spec->choices[k]);
+                if (!known)
+                        continue; /* complained about above */
+                double hours = -1;
+                int64_t secs;
+                if (is_int(e))
+                        hours = (double)config_setting_get_int64(e);
+                else if (config_setting_type(e) == CONFIG_TYPE_FLOAT)
+                        hours = config_setting_get_float(e);
+                else if (config_setting_type(e) == CONFIG_TYPE_STRING && parse_duration(config_setting_get_string(e), &secs) == 0)
+                        hours = (double)secs / 3600;
+                else {
+                        complain(l, e, "expected hours (a number) or a duration such as \"90m\", \"4h\" or \"7d\"");
+                        ok = false;
+                        continue;
+                }
+                if (!(hours > 0) || hours > 24 * 3660) {
+                        complain(l, e, "expected more than 0 hours and at most 10 years");
+                        ok = false;
+                        continue;
+                }
+                json_object_object_add(o, config_setting_name(e),
+                                       hours == (double)(int64_t)hours ? json_object_new_int64((int64_t)hours)
+                                                                       : json_object_new_double(hours));
+        }
+        if (!ok) {
+                json_object_put(o);
+                return NULL;
+        }
+        return o;
+}
+
+static const char *const channel_names_list[] = {"email", "sms", NULL};
+static const char *const tier_names_list[] = {"A", "B", "C", NULL};
+
+/* The receivables ladder: every level names its days, audience,
+ * channel(s) and template, checked here so that a typo is a configuration
+ * error (file, line, exit 78) and not a run failing every hour. */
+static json_object *convert_ladder(struct loader *l, const config_setting_t *s, const struct setting_spec *spec) {
+        static const char *const keys[] = {"days", "audience", "channel", "channels", "template", NULL};
+        static const char *const audiences[] = {"customer", "rep", "manager", NULL};
+        if (!is_list(s) || config_setting_length(s) == 0)
+                return complain(l, s, "expected a list of levels like ( { days = 1; audience = \"customer\"; channels = [\"email\"]; template = \"dunning_friendly\"; } )"), NULL;
+        bool ok = true;
+        for (int i = 0; i < config_setting_length(s); i++) {
+                const config_setting_t *g = config_setting_get_elem(s, i);
+                if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+                        complain(l, g, "expected a group { days = ...; template = ...; }");
+                        ok = false;
+                        continue;
+                }
+                ok = only_known_keys(l, g, keys, spec->name) && ok;
+                const config_setting_t *d = config_setting_get_member(g, "days");
+                if (!d || !is_int(d) || llabs(config_setting_get_int64(d)) > 3650) {
+                        complain(l, d ? d : g, "days (past the due date; negative: before it) must be an integer from -3650 to 3650");
+                        ok = false;
+                }
+                const config_setting_t *a = config_setting_get_member(g, "audience");
+                const char *av = group_string(g, "audience");
+                if (a && (!av || !(streq(av, audiences[0]) || streq(av, audiences[1]) || streq(av, audiences[2])))) {
+                        complain(l, a, "audience must be \"customer\", \"rep\" or \"manager\"");
+                        ok = false;
+                }
+                const config_setting_t *ch = config_setting_get_member(g, "channel"), *chs = config_setting_get_member(g, "channels");
+                if (ch && chs) {
+                        complain(l, chs, "give channel or channels, not both");
+                        ok = false;
+                } else if (ch) {
+                        const char *v = group_string(g, "channel");
+                        if (!v || !(streq(v, "email") || streq(v, "sms"))) {
+                                complain(l, ch, "channel must be \"email\" or \"sms\"");
+                                ok = false;
+                        }
+                } else if (chs)
+                        ok = string_list_of(l, chs, channel_names_list, "[\"email\", \"sms\"]") && ok;
+                const char *t = group_string(g, "template");
+                if (!t || !*t) {
+                        const config_setting_t *te = config_setting_get_member(g, "template");
+                        complain(l, te ? te : g, "template must name a template, e.g. \"dunning_friendly\"");
+                        ok = false;
+                }
+        }
+        return ok ? setting_to_json(s) : NULL;
+}
+
+/* Holiday dates: a name, a real date, optionally a template and tiers. */
+static json_object *convert_holidays(struct loader *l, const config_setting_t *s, const struct setting_spec *spec) {
+        static const char *const keys[] = {"name", "date", "template", "tiers", NULL};
+        if (!is_list(s))
+                return complain(l, s, "expected a list like ( { name = \"Spring Festival\"; date = \"2027-02-06\"; template = \"spring_festival\"; } )"), NULL;
+        bool ok = true;
+        for (int i = 0; i < config_setting_length(s); i++) {
+                const config_setting_t *g = config_setting_get_elem(s, i);
+                if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+                        complain(l, g, "expected a group { name = ...; date = ...; }");
+                        ok = false;
+                        continue;
+                }
+                ok = only_known_keys(l, g, keys, spec->name) && ok;
+                const char *name = group_string(g, "name"), *date = group_string(g, "date");
+                if (!name || !*name) {
+                        const config_setting_t *e = config_setting_get_member(g, "name");
+                        complain(l, e ? e : g, "name must be a non-empty string");
+                        ok = false;
+                }
+                if (!date || !is_date(date)) {
+                        const config_setting_t *e = config_setting_get_member(g, "date");
+                        complain(l, e ? e : g, "date must be a real date \"YYYY-MM-DD\"");
+                        ok = false;
+                }
+                const config_setting_t *t = config_setting_get_member(g, "template");
+                if (t && (!group_string(g, "template") || !*group_string(g, "template"))) {
+                        complain(l, t, "template must name a template");
+                        ok = false;
+                }
+                const config_setting_t *tiers = config_setting_get_member(g, "tiers");
+                if (tiers)
+                        ok = string_list_of(l, tiers, tier_names_list, "[\"A\", \"B\", \"C\"]") && ok;
+        }
+        return ok ? setting_to_json(s) : NULL;
+}
+
 /* Validate one setting against its spec; on success return its JSON form. */
 static json_object *convert_setting(struct loader *l, const config_setting_t *s, const struct setting_spec *spec) {
         const char *str = config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s) : NULL;
@@ -254,6 +437,12 @@ static json_object *convert_setting(struct loader *l, const config_setting_t *s,
                 }
                 return o;
         }
+        case SET_HOURS_MAP:
+                return convert_hours_map(l, s, spec);
+        case SET_LADDER:
+                return convert_ladder(l, s, spec);
+        case SET_HOLIDAYS:
+                return convert_holidays(l, s, spec);
         case SET_ANY:
                 return setting_to_json(s);
         }

@@ -18,7 +18,7 @@
 #include "jobs.h"
 
 static const struct setting_spec complaints_settings[] = {
-        {"response_hours", SET_ANY, "{\"critical\":4,\"high\":24,\"normal\":72,\"low\":168}", NULL, 0, 0},
+        {"response_hours", SET_HOURS_MAP, "{\"critical\":4,\"high\":24,\"normal\":72,\"low\":168}", complaint_severities, 0, 0},
         {"survey_after_days", SET_INT, "2", NULL, 0, 365},
         {"survey", SET_BOOL, "true", NULL, 0, 0},
         {"survey_url", SET_STRING, NULL, NULL, 0, 0},

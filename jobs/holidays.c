@@ -10,7 +10,7 @@
 #include "jobs.h"
 
 static const struct setting_spec holidays_settings[] = {
-        {"dates", SET_ANY, "[]", NULL, 0, 0},
+        {"dates", SET_HOLIDAYS, "[]", NULL, 0, 0},
         {"send_at", SET_TIME_OF_DAY, "\"09:00:00\"", NULL, 0, 0},
         {"template", SET_STRING, "\"holiday\"", NULL, 0, 0},
         {NULL, 0, NULL, NULL, 0, 0},

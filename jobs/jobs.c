@@ -1,5 +1,7 @@
 #include "jobs.h"
 
+const char *const complaint_severities[] = {"critical", "high", "normal", "low", NULL};
+
 #include <stdio.h>
 #include <string.h>
 

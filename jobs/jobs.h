@@ -18,8 +18,14 @@ enum setting_type {
         SET_ENUM,        /* one of choices */
         SET_STRING_LIST, /* [ "a", "b" ] */
         SET_TIER_MAP,    /* { A = 7; B = 30; C = 90; } -> {"A":7,...} */
+        SET_HOURS_MAP,   /* { critical = 4; low = "7d"; } -> {"critical":4,"low":168}: hours, keys from choices */
+        SET_LADDER,      /* receivables levels: ( { days; audience; channel(s); template; }, ... ) */
+        SET_HOLIDAYS,    /* holiday dates: ( { name; date; template; tiers; }, ... ) */
         SET_ANY,         /* any libconfig value, converted to JSON as is */
 };
+
+/* The complaint severities of the CRM contract, mildest last. */
+extern const char *const complaint_severities[];
 
 struct setting_spec {
         const char *name;

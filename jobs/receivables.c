@@ -36,7 +36,7 @@
 #include "jobs.h"
 
 static const struct setting_spec receivables_settings[] = {
-        {"levels", SET_ANY, "[{\"days\":1,\"audience\":\"customer\",\"channels\":[\"email\"],\"template\":\"dunning_friendly\"},"
+        {"levels", SET_LADDER, "[{\"days\":1,\"audience\":\"customer\",\"channels\":[\"email\"],\"template\":\"dunning_friendly\"},"
           "{\"days\":15,\"audience\":\"customer\",\"channels\":[\"email\",\"sms\"],\"template\":\"dunning_firm\"},"
           "{\"days\":30,\"audience\":\"rep\",\"channels\":[\"email\"],\"template\":\"dunning_rep_call\"},"
           "{\"days\":60,\"audience\":\"manager\",\"channels\":[\"email\"],\"template\":\"dunning_manager\"}]", NULL, 0, 0},

@@ -37,6 +37,26 @@ bad "unreadable secret" 's|^  tls = "none";|  tls = "none"; password_file = "/no
 bad "unreadable secret: the setting named" 's|^  tls = "none";|  tls = "none"; password_file = "/nonexistent/pw";|' "email.password_file: cannot read secret file"
 bad "bad locale" 's/^locale = "en";/locale = "xx-!!";/' 'conf:2: locale: "xx-!!" is not a language tag'
 bad "empty locale" 's/^locale = "en";/locale = "";/' 'locale: "" is not a language tag'
+# The structured job settings are checked when the file is read, not when
+# the job first runs (it would fail every hour instead).
+bad "response_hours: unknown severity" "s/birthdays: {/complaints: { response_hours = { urgent = 2; }; }; birthdays: {/" \
+    "jobs.complaints.response_hours.urgent: unknown setting 'urgent' in response_hours (known: critical, high, normal, low)"
+bad "response_hours: not a duration" "s/birthdays: {/complaints: { response_hours = { low = \"a week\"; }; }; birthdays: {/" \
+    'jobs.complaints.response_hours.low: expected hours (a number) or a duration such as "90m", "4h" or "7d"'
+bad "response_hours: negative" "s/birthdays: {/complaints: { response_hours = { high = -5; }; }; birthdays: {/" \
+    "jobs.complaints.response_hours.high: expected more than 0 hours"
+bad "ladder: bad audience" "s/birthdays: {/receivables: { levels = ( { days = 1; audience = \"boss\"; template = \"dunning_friendly\"; } ); }; birthdays: {/" \
+    'jobs.receivables.levels[0].audience: audience must be "customer", "rep" or "manager"'
+bad "ladder: no days" "s/birthdays: {/receivables: { levels = ( { channel = \"sms\"; template = \"dunning_firm\"; } ); }; birthdays: {/" \
+    "jobs.receivables.levels[0]: days (past the due date; negative: before it) must be an integer"
+bad "ladder: bad channel" "s/birthdays: {/receivables: { levels = ( { days = 15; channels = [\"email\", \"fax\"]; template = \"dunning_firm\"; } ); }; birthdays: {/" \
+    'jobs.receivables.levels[0].channels[1]: expected one of ["email", "sms"]'
+bad "holidays: impossible date" "s/birthdays: {/holidays: { dates = ( { name = \"X\"; date = \"2026-13-45\"; } ); }; birthdays: {/" \
+    'jobs.holidays.dates[0].date: date must be a real date "YYYY-MM-DD"'
+bad "holidays: no name" "s/birthdays: {/holidays: { dates = ( { date = \"2027-02-06\"; } ); }; birthdays: {/" \
+    "jobs.holidays.dates[0]: name must be a non-empty string"
+bad "holidays: unknown tier" "s/birthdays: {/holidays: { dates = ( { name = \"X\"; date = \"2027-02-06\"; tiers = [\"D\"]; } ); }; birthdays: {/" \
+    'jobs.holidays.dates[0].tiers[0]: expected one of ["A", "B", "C"]'
 printf '@include "/etc"\n' >"$T_TMP/inc.conf"
 assert_exit 78 "@include of a directory is refused, not fatal" -- "$RAPPORTD" --config "$T_TMP/inc.conf" -n
 assert_contains "$T_OUT" 'inc.conf:1: @include "/etc": not a readable regular file' "@include: file and line"
