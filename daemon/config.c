@@ -1086,6 +1086,16 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
         }
         c->sms.from = json_dup_string(o, "from");
         c->sms.username = json_dup_string(o, "username");
+        /* Twilio's Messages API takes nothing without all three: caught
+         * here, not as every SMS failing at send time. */
+        if (c->sms.gateway_url && c->sms.format == SMS_FORMAT_TWILIO) {
+                if (!c->sms.username)
+                        complain(&l, g, "sms.format = \"twilio\" needs sms.username (the account SID)");
+                if (!c->sms.from)
+                        complain(&l, g, "sms.format = \"twilio\" needs sms.from (the sending number)");
+                if (check_secrets && !c->sms.token)
+                        complain(&l, g, "sms.format = \"twilio\" needs the auth token: sms.token_file or the credential sms-token");
+        }
         c->sms.connections = (int)json_get_int(o, "connections");
         {
                 json_object *v;

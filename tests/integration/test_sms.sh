@@ -130,7 +130,17 @@ bad_sms "unknown field" json 'json_fields = { body = "x"; };' "sms.json_fields.b
 bad_sms "field name not a string" json 'json_fields = { to = 1; };' "sms.json_fields.to: expected a string"
 bad_sms "bad reply path" json 'json_reply_id = [ "id", "data..id" ];' 'sms.json_reply_id[1]: expected a member name or a dotted path'
 bad_sms "reply id of the wrong type" json 'json_reply_id = 5;' "sms.json_reply_id: expected a member name or path"
-bad_sms "json settings with twilio" twilio 'json_reply_id = "id";' 'sms.json_reply_id: only used with format = "json"'
+bad_sms "json settings with twilio" twilio 'json_reply_id = "id"; username = "AC1"; token_file = "'"$T_TMP/sms-token"'";' 'sms.json_reply_id: only used with format = "json"'
+# Twilio needs the account SID, the auth token and a sender: without one,
+# the configuration is refused (not every SMS failing at send time).
+mkdir -p "$T_TMP/tw" && f=$T_TMP/tw/twilio-incomplete.conf # away from $T_TMP/sms-token, which a config beside it would find
+SMS_FORMAT=twilio SMS_EXTRA='' rapport_config "$f" "$SMS_JOBS"
+assert_exit 78 "twilio without username and token: exit 78" -- "$RAPPORTD" --config "$f" -n
+assert_contains "$T_OUT" 'sms.format = "twilio" needs sms.username (the account SID)' "... the missing account SID named"
+assert_contains "$T_OUT" 'sms.format = "twilio" needs the auth token' "... the missing token named"
+sed -i '/^  from = "+15550000000";/d' "$f"
+assert_exit 78 "twilio without a sender: exit 78" -- "$RAPPORTD" --config "$f" -n
+assert_contains "$T_OUT" 'sms.format = "twilio" needs sms.from' "... the missing sender named"
 
 # ---------------------------------------------------------------- twilio format
 id_t=$(E_NB=$(at 10:30:00) enqueue twilio:1 +12125550122 'Jane Roe & Co=1')
