@@ -399,13 +399,14 @@ int outbox_prune(PGconn *conn, int retention_days, int batch, long *deleted) {
         snprintf(lim, sizeof lim, "%d", batch);
         const char *p[] = {days, lim};
         _cleanup_(PQclearp) PGresult *res = NULL;
-        /* Small batches keep each transaction short; the index on
-         * updated_at (finished rows only) makes finding them cheap. */
+        /* Small batches keep each transaction short; the index on the
+         * age (finished rows only, migration 0010) makes finding them
+         * cheap. */
         int r = db_exec(conn, "Pruning old messages",
                         "WITH old AS (SELECT id FROM rapport.outbox"
                         "  WHERE state IN ('sent', 'failed', 'cancelled')"
-                        "    AND updated_at < now() - make_interval(days => $1::int)"
-                        "  ORDER BY updated_at LIMIT $2::int FOR UPDATE SKIP LOCKED)"
+                        "    AND least(created_at, updated_at, sent_at) < now() - make_interval(days => $1::int)"
+                        "  ORDER BY least(created_at, updated_at, sent_at) LIMIT $2::int FOR UPDATE SKIP LOCKED)"
                         " DELETE FROM rapport.outbox o USING old WHERE o.id = old.id",
                         2, p, &res);
         if (r < 0)

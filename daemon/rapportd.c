@@ -120,24 +120,29 @@ static int on_sched_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 #define PRUNE_INTERVAL_USEC (3600 * 1000000ULL)
 #define PRUNE_BATCH 1000
 
+/* Up to max_batches small batches of retention; returns whether a
+ * backlog is left. */
+static bool prune_batches(struct daemon *d, int max_batches) {
+        long total = 0, n = 0;
+        for (int i = 0; i < max_batches; i++) {
+                if (outbox_prune(d->conn, d->cfg->outbox.retention_days, PRUNE_BATCH, &n) < 0)
+                        break;
+                total += n;
+                if (n < PRUNE_BATCH)
+                        break;
+        }
+        if (total)
+                log_info("Pruned %ld message(s) older than %d days", total, d->cfg->outbox.retention_days);
+        return n >= PRUNE_BATCH;
+}
+
 /* Retention: a few small batches per tick, sooner again while there is a
  * backlog, so years of history drain without one long transaction. */
 static int on_prune_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         struct daemon *d = userdata;
         uint64_t next = PRUNE_INTERVAL_USEC;
-        if (d->conn && !d->stopping) {
-                long total = 0, n = 0;
-                for (int i = 0; i < 10; i++) {
-                        if (outbox_prune(d->conn, d->cfg->outbox.retention_days, PRUNE_BATCH, &n) < 0 || n < PRUNE_BATCH)
-                                break;
-                        total += n;
-                }
-                total += n > 0 && n < PRUNE_BATCH ? n : 0;
-                if (total)
-                        log_info("Pruned %ld message(s) older than %d days", total, d->cfg->outbox.retention_days);
-                if (n >= PRUNE_BATCH)
-                        next = 5 * 1000000ULL;
-        }
+        if (d->conn && !d->stopping && prune_batches(d, 10))
+                next = 5 * 1000000ULL;
         uint64_t now;
         (void)usec;
         sd_event_now(d->event, CLOCK_MONOTONIC, &now);
@@ -292,9 +297,15 @@ static void schedule_reconnect(struct daemon *d) {
 static int on_idle(struct dispatcher *disp, void *userdata) {
         struct daemon *d = userdata;
         const struct dispatch_stats *s = dispatcher_stats(disp);
-        if (d->once && !d->stopping)
+        if (d->once && !d->stopping) {
                 log_info("Done: planned %lu message(s) in %lu run(s); sent %lu, retried %lu, failed %lu, cancelled %lu",
                          d->planned, d->runs, s->sent, s->retried, s->failed, s->cancelled);
+                /* Run from cron instead of as a service, --once still keeps
+                 * retention: a bounded share of it per run (100,000
+                 * messages), the rest next time. */
+                if (d->conn && !d->dry_run)
+                        (void)prune_batches(d, 100);
+        }
         sd_event_exit(d->event, d->failed ? 1 : 0);
         return 0;
 }
