@@ -197,6 +197,31 @@ static bool starts_with(const char *s, const char *prefix) {
         return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* The enhanced status code (RFC 3463) after the basic one, "550 5.1.1 ...":
+ * returns whether the reply has one. */
+static bool enhanced_status(const char *reply, int *cls, int *subject, int *detail) {
+        const char *p = reply + strspn(reply, "0123456789");
+        if (*p != ' ' && *p != '-')
+                return false;
+        int n = 0;
+        return sscanf(p + 1, "%1d.%3d.%3d%n", cls, subject, detail, &n) == 3 && n > 0 &&
+               (p[1 + n] == '\0' || p[1 + n] == ' ' || p[1 + n] == '\r' || p[1 + n] == '\n');
+}
+
+/* Whether a permanent refusal says the recipient's address is bad, so it
+ * is suppressed: by its enhanced status code when it has one (X.1.x about
+ * the destination — unknown mailbox, bad domain, bad syntax, moved, null
+ * MX — or X.2.1, mailbox disabled), whatever step it came at (one
+ * recipient per message); otherwise by the basic code at RCPT TO.  A
+ * policy refusal (5.7.x), a full mailbox (5.2.2) or a refused content says
+ * nothing against the address. */
+static bool is_hard_bounce(long code, const char *stage, const char *reply) {
+        int cls, subject, detail;
+        if (enhanced_status(reply, &cls, &subject, &detail) && cls == 5)
+                return (subject == 1 && detail != 7 && detail != 8) || (subject == 2 && detail == 1);
+        return stage && streq(stage, "RCPT TO") && (code == 550 || code == 551 || code == 553);
+}
+
 void email_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct outcome *o) {
         long code = 0;
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
@@ -252,10 +277,7 @@ void email_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct 
                  * every message queued meanwhile. */
                 o->kind = OUTCOME_RETRY;
         } else if (code >= 500 && code < 600) {
-                /* Only the mailbox refused at RCPT TO is a hard bounce; a
-                 * message refused for its content or by policy would be
-                 * refused again, but says nothing against the address. */
-                bool bounce = stage && streq(stage, "RCPT TO") && (code == 550 || code == 551 || code == 553);
+                bool bounce = is_hard_bounce(code, stage, starts_with(io->reply, codestr) ? io->reply : "");
                 o->kind = bounce ? OUTCOME_BOUNCED : OUTCOME_FAILED;
         } else
                 o->kind = OUTCOME_RETRY; /* 4xx, connection errors, timeouts */

@@ -167,6 +167,27 @@ if [[ $(row "$id_b1" last_error) != *bounce@example.com* ]] && ! grep -q 'bounce
     t_pass "550: the address is masked in the reason and the log"
 else t_fail "550: the address is masked in the reason and the log" "$(row "$id_b1" last_error)"; fi
 
+# What counts as a hard bounce: the enhanced status code when the server
+# gives one (X.1.x about the address, X.2.1 mailbox disabled), else 550,
+# 551 or 553 at RCPT TO.  A policy refusal of our host or a full mailbox
+# says nothing against the address.
+smtp_restart --fail-rcpt "blocked@example.com=550 5.7.1 Service unavailable; client host blocked" \
+    --fail-rcpt "full@example.com=552 5.2.2 Mailbox full" \
+    --fail-rcpt "unknown554@example.com=554 5.1.1 Recipient address rejected: user unknown" \
+    --fail-rcpt "disabled@example.com=550 5.2.1 Mailbox disabled" \
+    --fail-rcpt "plain@example.com=550 No such user here"
+for a in blocked full unknown554 disabled plain; do
+    E_NB=$(at 13:07:00) enqueue "hb:$a" "$a@example.com" "Bounce $a" >/dev/null
+done
+once "run: refusals at RCPT TO with and without enhanced codes" "$(at 13:07:00)"
+assert_eq "blocked:failed,disabled:failed,full:failed,plain:failed,unknown554:failed" \
+    "$(psql_val "SELECT string_agg(split_part(dedupe_key, ':', 2) || ':' || state, ',' ORDER BY dedupe_key) FROM rapport.outbox WHERE dedupe_key LIKE 'hb:%'")" \
+    "permanent refusals at RCPT TO: all failed at once"
+assert_eq "disabled@example.com,plain@example.com,unknown554@example.com" \
+    "$(psql_val "SELECT string_agg(address, ',' ORDER BY address) FROM rapport.suppression
+                 WHERE address IN ('blocked@example.com', 'full@example.com', 'unknown554@example.com', 'disabled@example.com', 'plain@example.com')")" \
+    "suppressed: 554 5.1.1 (bad mailbox), 550 5.2.1 (disabled), plain 550; not 550 5.7.1 (policy) nor 552 5.2.2 (full)"
+
 # ---------------------------------------------------------------- 5xx after DATA: failed, not a bounce
 # The mailbox was accepted at RCPT TO; the server refused the message
 # itself (content, policy).  Permanent, but nothing against the address —
@@ -179,7 +200,7 @@ assert_eq "failed:1,failed:1" "$(row "$id_p1" "state || ':' || attempts"),$(row 
 assert_contains "$(row "$id_p1" last_error)" "SMTP 554 at end of DATA: 554 5.7.1 Message rejected: content policy" "554 after DATA: reason names the step and the server's answer"
 assert_contains "$(row "$id_s1" last_error)" "SMTP 550 at end of DATA: 550 5.7.1" "550 after DATA: reason names the step"
 assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.suppression WHERE address IN ('policy@example.com', 'spammy@example.com')")" "5xx after DATA (554, 550): address not suppressed"
-assert_eq "1:1" "$(grep -c '"code": 554' "$SMTP_EVENTS"):$(grep -c '"data", "code": 550' "$SMTP_EVENTS")" "the sink refused each message once"
+assert_eq "1:1" "$(grep -c '"data", "code": 554' "$SMTP_EVENTS"):$(grep -c '"data", "code": 550' "$SMTP_EVENTS")" "the sink refused each message once"
 smtp_restart --no-faults
 id_p2=$(E_NB=$(at 13:15:00) enqueue policy:2 policy@example.com 'Policy Refused')
 id_s2=$(E_NB=$(at 13:15:00) enqueue spammy:2 spammy@example.com 'Spam Refused')

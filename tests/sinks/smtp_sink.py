@@ -7,7 +7,10 @@ X-Envelope-Mail-Options / X-Sink-Seq headers so tests can check the SMTP
 envelope (which is not part of the message) and the delivery order.
 
 Faults for the daemon's error paths:
-  --fail-rcpt ADDR     550 to RCPT TO:<ADDR> (hard bounce); repeatable
+  --fail-rcpt ADDR[=REPLY]
+                       550 5.1.1 (hard bounce), or the whole REPLY given
+                       (e.g. "550 5.7.1 client host blocked"), to
+                       RCPT TO:<ADDR>; repeatable
   --reject-data ADDR[=CODE]
                        accept RCPT TO:<ADDR>, then answer CODE (default 554)
                        to the end of DATA of a message for it: a content or
@@ -42,7 +45,10 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 class SinkHandler:
     def __init__(self, args):
         self.maildir = mailbox.Maildir(args.maildir, create=True)
-        self.fail_rcpt = {a.lower() for a in args.fail_rcpt}
+        self.fail_rcpt = {}
+        for a in args.fail_rcpt:
+            addr, _, reply = a.partition("=")
+            self.fail_rcpt[addr.lower()] = reply or None
         self.reject_data = {}
         for a in args.reject_data:
             addr, _, code = a.partition("=")
@@ -65,8 +71,10 @@ class SinkHandler:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower() in self.fail_rcpt:
-            self.event(event="rcpt", addr=address, code=550)
-            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+            reply = (self.fail_rcpt[address.lower()]
+                     or "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address)
+            self.event(event="rcpt", addr=address, code=int(reply[:3]))
+            return reply
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         self.event(event="rcpt", addr=address, code=250)
