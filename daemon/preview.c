@@ -149,10 +149,16 @@ int preview_print(FILE *out, PGresult *rows, const struct rapport_config *c, con
                 const char *channel = PQgetvalue(rows, i, 1);
                 const char *recipient = PQgetvalue(rows, i, 3);
                 const char *tname = PQgetvalue(rows, i, 5), *locale = PQgetvalue(rows, i, 6);
-                char masked[128];
+                char masked[128], name[256];
                 log_mask_address(recipient, masked, sizeof masked);
+                /* The name is CRM data: a CR or LF in it must not break the
+                 * line (or fake another one) in what the administrator reads. */
+                snprintf(name, sizeof name, "%s", PQgetvalue(rows, i, 4));
+                for (char *p = name; *p; p++)
+                        if (*p == '\r' || *p == '\n' || *p == '\t')
+                                *p = ' ';
                 fprintf(out, "=== %s to %s <%s> (%s, template %s, locale %s, not before %s)\n", channel,
-                        PQgetvalue(rows, i, 4), show_recipients ? recipient : masked, PQgetvalue(rows, i, 2), tname,
+                        name, show_recipients ? recipient : masked, PQgetvalue(rows, i, 2), tname,
                         locale, PQgetvalue(rows, i, 8));
                 const struct message_template *tpl = template_find(t, tname, channel, locale, c->locale);
                 if (!tpl) {

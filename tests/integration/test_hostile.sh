@@ -44,6 +44,12 @@ INSERT INTO crm.customers (id, name, tier, email, birthday, time_zone, locale, r
  (17, '{{customer.email}} {{> x}} {{=<% %>=}}', 'C', 'mustache@example.com', '1980-11-23', 'UTC', 'en', 1, true, true);
 SQL
 
+# The administrator's preview shows the same rows on lines CRM text cannot
+# break: each message's summary line stays one line.
+"$RAPPORTCTL" --config "$CONF" preview birthdays --customer 1 --now 2026-11-23T12:00:00Z >"$T_TMP/preview.out" 2>&1
+assert_contains "$(grep '^=== ' "$T_TMP/preview.out")" "=== email to Line  Bcc: victim@example.com <cr***@example.com>" \
+    "preview: a CR/LF in the name stays on the summary line"
+assert_eq "1" "$(grep -c '^=== ' "$T_TMP/preview.out")" "preview: one summary line for the one message"
 assert_exit 0 "rapportd --once over hostile rows" -- "$RAPPORTD" --config "$CONF" --once --now 2026-11-23T12:00:00Z
 out=$T_OUT
 planned=$(psql_val "SELECT count(*) FROM rapport.outbox")
