@@ -221,6 +221,13 @@ mark
 out=$("$RAPPORTCTL" --config "$DIG" preview digest --rep 2 --now 2026-11-24T13:30:00Z 2>&1)
 assert_contains "$out" "Kim Complainer [A]: #1 Order arrived damaged" "preview: the digest as it would be built now"
 assert_contains "$out" "preview digest: 1 message(s) would be queued" "preview: only the rep asked about"
+# A plan that fell due on a customer whose contact rhythm lapsed long
+# before: overdue counts from the earlier date, "planned" names the plan.
+psql_val "INSERT INTO crm.customers (id, name, tier, email, time_zone, locale, rep_id, consent_email, consent_sms, next_follow_up, created_at, active)
+          VALUES (130, 'Plan Later', 'A', 'plan.later@example.com', 'UTC', 'en', 2, true, false, '2026-11-20', '2026-11-01', true)" >/dev/null
+out=$("$RAPPORTCTL" --config "$DIG" preview digest --rep 2 --now 2026-11-24T13:30:00Z 2>&1)
+psql_val "DELETE FROM crm.customers WHERE id = 130" >/dev/null
+assert_contains "$out" "Plan Later [A]: 16 days overdue (planned 2026-11-20)" "digest: overdue since the lapsed rhythm, 'planned' shows the rep's own date"
 assert_exit 0 "digest of the 24th planned only" -- "$RAPPORTCTL" --config "$DIG" run digest --now 2026-11-24T13:30:00Z
 assert_eq "0" "$(mail_count_since_mark)" "planning alone sends nothing"
 psql_val "UPDATE crm.complaints SET resolved_at = '2026-11-24T13:00:00Z' WHERE id = 1" >/dev/null
