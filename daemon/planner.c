@@ -142,12 +142,16 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
         }
 
         /* The day a job was first enabled is its default effective_from
-         * (a dry run leaves no trace, so it does not count). */
+         * (a dry run leaves no trace, so it does not count).  Jobs compare
+         * it with recipients' local dates, so it is the earliest date
+         * anywhere at that instant (UTC-12): a customer west of UTC whose
+         * birthday it still is when the job is switched on is greeted.  A
+         * day east of UTC that is already over stays behind max_lateness. */
         if (!dry_run) {
                 const char *sp[] = {j->name, now_param};
                 r = db_exec(conn, "Recording the job's first enabled day",
                             "INSERT INTO rapport.job_state (job, first_enabled)"
-                            " VALUES ($1, ($2::timestamptz AT TIME ZONE 'UTC')::date) ON CONFLICT (job) DO NOTHING",
+                            " VALUES ($1, ($2::timestamptz AT TIME ZONE 'Etc/GMT+12')::date) ON CONFLICT (job) DO NOTHING",
                             2, sp, NULL);
                 if (r < 0)
                         return r;

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# effective_from left to its default: the day the job is first enabled.
+# Jobs compare it with each recipient's local date, so "that day" is the
+# earliest date anywhere at that instant: a customer west of UTC whose
+# birthday it still is when the job is switched on is greeted, on both
+# sides of the date line; a birthday already over stays behind max_lateness.
+set -uo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$T_LIB_DIR/rapport.sh"
+
+rapport_db
+smtp_start
+CONF=$T_TMP/rapport.conf
+rapport_config "$CONF" 'birthdays: { schedule = "0 * * * *"; send_at = "09:00"; channels = [ "email" ]; max_lateness = "1d"; };'
+"$RAPPORTCTL" --config "$CONF" migrate >/dev/null
+psql -XAtq -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO crm.reps (id, name, email, time_zone, locale, digest_hour, active) VALUES
+ (1, 'Rep', 'rep@example.com', 'UTC', 'en', 8, true);
+INSERT INTO crm.customers (id, name, tier, email, birthday, time_zone, locale, rep_id, consent_email, consent_sms, active) VALUES
+ (1, 'Sina Pago', 'B', 'sina@example.as', '1980-11-22', 'Pacific/Pago_Pago', 'en', 1, true, false, true),
+ (2, 'Teuea Kiri', 'B', 'teuea@example.ki', '1980-11-23', 'Pacific/Kiritimati', 'en', 1, true, false, true),
+ (3, 'Li Shanghai', 'B', 'li@example.cn', '1980-11-22', 'Asia/Shanghai', 'en', 1, true, false, true);
+SQL
+# 03:00Z on the 23rd: 16:00 on the 22nd in Pago Pago (UTC-11), 17:00 on the
+# 23rd in Kiritimati (UTC+14), 11:00 on the 23rd in Shanghai.
+assert_exit 0 "first run, job just enabled" -- "$RAPPORTD" --config "$CONF" --once --now 2026-11-23T03:00:00Z
+wait_for_mail 2 10 || true
+assert_eq "2026-11-22" "$(psql_val "SELECT first_enabled FROM rapport.job_state WHERE job = 'birthdays'")" \
+    "first enabled: the earliest date anywhere at that moment"
+assert_eq "Sina Pago <sina@example.as>,Teuea Kiri <teuea@example.ki>" "$(mail_json | jq -r '[.[].to] | sort | join(",")')" \
+    "greeted: Pago Pago (still the 22nd there) and Kiritimati (the 23rd); not Shanghai, whose 22nd is over"
+t_summary
