@@ -142,12 +142,26 @@ static const char plan_sql[] =
         "  FROM per_channel p, cfg WHERE p.skip_reason IS NOT NULL\n"
         "  ON CONFLICT DO NOTHING\n"
         "  RETURNING 1\n"
+        "),\n"
+        /* What the run passed over, and why: the bad data above, and the
+         * greetings due now that go nowhere (no consent, no address on
+         * the channel, a suppressed address). */
+        "passed AS (\n"
+        "  SELECT p.id, p.skip_reason AS reason FROM per_channel p WHERE p.skip_reason IS NOT NULL\n"
+        "  UNION ALL\n"
+        "  SELECT p.id, CASE WHEN p.reachable THEN 'address suppressed'\n"
+        "                    WHEN p.channel = 'email' AND p.consent_email THEN 'no e-mail address'\n"
+        "                    WHEN p.channel = 'email' THEN 'no e-mail consent'\n"
+        "                    WHEN p.consent_sms THEN 'no phone number' ELSE 'no SMS consent' END\n"
+        "  FROM per_channel p, cfg\n"
+        "  WHERE p.skip_reason IS NULL AND p.occ >= cfg.eff_from AND cfg.now <= p.not_before + cfg.lateness\n"
+        "    AND (NOT p.reachable OR EXISTS (SELECT 1 FROM rapport.suppression s\n"
+        "                                     WHERE s.address = CASE p.channel WHEN 'email' THEN lower(p.email) ELSE p.phone END))\n"
         ")\n"
         "SELECT (SELECT count(*) FROM ins) AS planned,\n"
-        "       (SELECT count(DISTINCT id) FROM per_channel WHERE skip_reason IS NOT NULL) AS skipped,\n"
-        "       (SELECT coalesce(jsonb_object_agg(skip_reason, n), '{}'::jsonb)\n"
-        "          FROM (SELECT skip_reason, count(DISTINCT id) AS n FROM per_channel\n"
-        "                WHERE skip_reason IS NOT NULL GROUP BY 1) x) AS skip_reasons,\n"
+        "       (SELECT count(DISTINCT id) FROM passed) AS skipped,\n"
+        "       (SELECT coalesce(jsonb_object_agg(reason, n), '{}'::jsonb)\n"
+        "          FROM (SELECT reason, count(DISTINCT id) AS n FROM passed GROUP BY 1) x) AS skip_reasons,\n"
         "       (SELECT count(*) FROM skips) AS newly_skipped\n";
 
 static const char *const birthdays_channel_templates[] = {"template", NULL};

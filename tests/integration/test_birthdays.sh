@@ -58,6 +58,12 @@ assert_eq "2026-11-23 14:00:00+00" "$(psql_val "SELECT not_before FROM rapport.o
 assert_eq "invalid e-mail address:2,unknown time zone:1" \
   "$(psql_val "SELECT string_agg(reason || ':' || n, ',' ORDER BY reason) FROM (SELECT reason, count(*) n FROM rapport.skipped GROUP BY 1) x")" \
   "bad rows skipped with reasons"
+# The run's own record counts everyone due it passed over, and why: the
+# bad rows, and the greetings that could go nowhere (no consent, a
+# suppressed address); only bad rows are listed as data to fix.
+assert_eq '5|{"no e-mail consent": 1, "unknown time zone": 1, "address suppressed": 1, "invalid e-mail address": 2}' \
+  "$(psql_val "SELECT skipped || '|' || skip_reasons FROM rapport.job_runs WHERE job = 'birthdays' AND status = 'ok' ORDER BY id LIMIT 1")" \
+  "the run records what it skipped and why: bad data, no consent, suppressed"
 assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE customer_id IN (3,4,5,6,7,8,10,12)")" "no consent / bad / inactive / suppressed: nothing planned"
 assert_eq "3" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE state = 'sent' AND provider_id LIKE '<%>' AND rendered LIKE 'Subject:%'")" "sent rows keep provider id and rendered text"
 

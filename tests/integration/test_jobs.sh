@@ -495,4 +495,10 @@ assert_eq "dormant:201:2026-09-23,dormant:201:2026-11-25" "$(psql_val "SELECT st
 
 assert_eq "" "$(psql_val "SELECT string_agg(DISTINCT job || ':' || status, ',') FROM rapport.job_runs WHERE status NOT IN ('ok', 'skipped')")" "every run recorded ok"
 assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE state = 'failed'")" "nothing failed"
+# Each run records what it passed over and why, consent and suppression
+# included (the CRM rows skipped for bad data are also kept apart, above).
+assert_eq "t|t" "$(psql_val "SELECT bool_or(skip_reasons ? 'no e-mail consent' AND skip_reasons ? 'address suppressed'),
+                                   bool_or(skip_reasons ? 'no SMS consent')
+                            FROM rapport.job_runs WHERE job IN ('dormant', 'holidays')" -F '|')" \
+    "runs record skipped messages: no consent, suppressed address"
 t_summary
