@@ -8,9 +8,14 @@
  * cycle) is therefore cheap and guarantees that any expression that can fire
  * at all is found.
  *
- * Day matching follows Vixie cron: when both day-of-month and day-of-week
- * are restricted (neither field starts with '*'), a day matches if EITHER
- * matches; otherwise both must match.
+ * Day matching follows the classic Vixie cron rule: when both
+ * day-of-month and day-of-week are restricted, a day matches if EITHER
+ * matches; otherwise both must match.  "Restricted" means the field leaves
+ * some day out, whatever its spelling: a star with a step (every other
+ * day) restricts, "1-31" or "0-7" does not.  That is how the rule reads,
+ * and how croniter applies it; Vixie's own code looks only at whether the
+ * field starts with '*', so there a star with a step counts as
+ * unrestricted -- a quirk no administrator would guess.
  *
  * Daylight saving time.  Fields are matched against local wall-clock time
  * in the job's zone; a matching wall-clock time fires at the instant it
@@ -250,9 +255,9 @@ int cron_parse(const char *expr, struct cron *ret, char *err, size_t errlen) {
         c.mdays = (uint32_t)mask[F_MDAY];
         c.months = (uint16_t)mask[F_MONTH];
         c.wdays = (uint8_t)((mask[F_WDAY] | mask[F_WDAY] >> 7) & 0x7f); /* 7 is Sunday too */
-        if (tok[F_MDAY][0] == '*')
+        if (c.mdays == UINT32_C(0xfffffffe)) /* days 1-31: every day */
                 c.flags |= CRON_DOM_STAR;
-        if (tok[F_WDAY][0] == '*')
+        if (c.wdays == 0x7f)
                 c.flags |= CRON_DOW_STAR;
 
         /* With "both must match", a day-of-month that no selected month has

@@ -159,9 +159,7 @@ static const char plan_sql[] =
         "                                     WHERE s.address = CASE p.channel WHEN 'email' THEN lower(p.email) ELSE p.phone END))\n"
         ")\n"
         "SELECT (SELECT count(*) FROM ins) AS planned,\n"
-        "       (SELECT count(DISTINCT id) FROM passed) AS skipped,\n"
-        "       (SELECT coalesce(jsonb_object_agg(reason, n), '{}'::jsonb)\n"
-        "          FROM (SELECT reason, count(DISTINCT id) AS n FROM passed GROUP BY 1) x) AS skip_reasons,\n"
+        JOB_SKIP_COUNTS_SQL
         "       (SELECT count(*) FROM skips) AS newly_skipped\n";
 
 static const char *const birthdays_channel_templates[] = {"template", NULL};

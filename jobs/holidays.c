@@ -110,23 +110,9 @@ static const char plan_sql[] =
         "  ON CONFLICT DO NOTHING\n"
         "  RETURNING 1\n"
         "),\n"
-        /* What the run passed over, and why: bad data, and the messages due
-         * now that go nowhere (no consent, no address on the channel, a
-         * suppressed address). */
-        "passed AS (\n"
-        "  SELECT due.id AS id, coalesce(due.skip_reason,\n"
-        "           CASE WHEN due.reachable THEN 'address suppressed'\n"
-        "                WHEN due.channel = 'email' AND due.consent_email THEN 'no e-mail address'\n"
-        "                WHEN due.channel = 'email' THEN 'no e-mail consent'\n"
-        "                WHEN due.consent_sms THEN 'no phone number' ELSE 'no SMS consent' END) AS reason\n"
-        "  FROM due\n"
-        "  WHERE due.skip_reason IS NOT NULL OR NOT due.reachable\n"
-        "     OR EXISTS (SELECT 1 FROM rapport.suppression s WHERE s.address = due.recipient)\n"
-        ")\n"
+        JOB_PASSED_OVER_CTE("id", "due.recipient")
         "SELECT (SELECT count(*) FROM ins) AS planned,\n"
-        "       (SELECT count(DISTINCT id) FROM passed) AS skipped,\n"
-        "       (SELECT coalesce(jsonb_object_agg(reason, n), '{}'::jsonb)\n"
-        "          FROM (SELECT reason, count(DISTINCT id) AS n FROM passed GROUP BY 1) x) AS skip_reasons,\n"
+        JOB_SKIP_COUNTS_SQL
         "       (SELECT count(*) FROM skips) AS newly_skipped,\n"
         "       (SELECT count(*) FROM hol_all WHERE invalid IS NOT NULL) AS invalid_dates\n";
 

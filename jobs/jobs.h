@@ -24,6 +24,28 @@ enum setting_type {
         SET_ANY,         /* any libconfig value, converted to JSON as is */
 };
 
+/* The end of a plan statement whose `due` CTE has one row per message due
+ * now (its customer in column ID, its address in ADDRESS, and skip_reason,
+ * reachable, channel, consent_email, consent_sms): `passed` lists what the
+ * run passes over and why -- bad data, no consent, no address on the
+ * channel, a suppressed address -- and JOB_SKIP_COUNTS_SQL counts it per
+ * customer for the run's record. */
+#define JOB_PASSED_OVER_CTE(ID, ADDRESS)                                                                    \
+        "passed AS (\n"                                                                                    \
+        "  SELECT due." ID " AS id, coalesce(due.skip_reason,\n"                                           \
+        "           CASE WHEN due.reachable THEN 'address suppressed'\n"                                  \
+        "                WHEN due.channel = 'email' AND due.consent_email THEN 'no e-mail address'\n"     \
+        "                WHEN due.channel = 'email' THEN 'no e-mail consent'\n"                           \
+        "                WHEN due.consent_sms THEN 'no phone number' ELSE 'no SMS consent' END) AS reason\n" \
+        "  FROM due\n"                                                                                     \
+        "  WHERE due.skip_reason IS NOT NULL OR NOT due.reachable\n"                                       \
+        "     OR EXISTS (SELECT 1 FROM rapport.suppression s WHERE s.address = " ADDRESS ")\n"             \
+        ")\n"
+#define JOB_SKIP_COUNTS_SQL                                                                                 \
+        "       (SELECT count(DISTINCT id) FROM passed) AS skipped,\n"                                     \
+        "       (SELECT coalesce(jsonb_object_agg(reason, n), '{}'::jsonb)\n"                              \
+        "          FROM (SELECT reason, count(DISTINCT id) AS n FROM passed GROUP BY 1) x) AS skip_reasons,\n"
+
 /* The complaint severities of the CRM contract, mildest last. */
 extern const char *const complaint_severities[];
 

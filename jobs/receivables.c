@@ -249,9 +249,7 @@ static const char plan_sql[] =
         "     OR EXISTS (SELECT 1 FROM rapport.suppression s WHERE s.address = lower(due.who_addr))\n"
         ")\n"
         "SELECT (SELECT count(*) FROM ins) AS planned,\n"
-        "       (SELECT count(DISTINCT id) FROM passed) AS skipped,\n"
-        "       (SELECT coalesce(jsonb_object_agg(reason, n), '{}'::jsonb)\n"
-        "          FROM (SELECT reason, count(DISTINCT id) AS n FROM passed GROUP BY 1) x) AS skip_reasons,\n"
+        JOB_SKIP_COUNTS_SQL
         "       (SELECT count(*) FROM skips) AS newly_skipped,\n"
         "       (SELECT count(*) FROM lv WHERE invalid IS NOT NULL) AS invalid_levels\n";
 

@@ -182,11 +182,11 @@ static void test_parse_errors(void **state) {
                     "never fires: day-of-month 31 never occurs in the selected months");
         parse_fails("0 0 30,31 feb *",
                     "never fires: day-of-month 30,31 never occurs in the selected months");
-        parse_fails("0 0 30 2 */2", "never fires: day-of-month 30 never occurs in the selected months");
 
         /* Possible after all: Feb 29, and the OR rule firing on weekdays. */
         parse_ok("0 0 29 2 *");
         parse_ok("0 0 30 2 mon");
+        parse_ok("0 0 30 2 */2"); /* a star with a step restricts: OR */
         parse_ok("0 0 */30 2 *");
         parse_ok("0 0 31 1,4 *");
 
@@ -269,10 +269,12 @@ static void test_next_calendar(void **state) {
         CHECK_NEXT("America/New_York", "30 23 30 * *", "2027-01-30T23:30:00-05:00",
                    "2027-03-30T23:30:00-04:00", "2027-04-30T23:30:00-04:00");
         CHECK_NEXT("UTC", "0 0 1 1 *", "2027-12-31T23:59:59Z", "2028-01-01T00:00:00+00:00");
-        /* Feb 29 that is also a Sunday (AND rule: day-of-week starts with
-         * '*'): 2032, then not until 2060, well beyond 8 years. */
-        CHECK_NEXT("UTC", "0 0 29 2 */7", "2028-01-01T00:00:00Z", "2032-02-29T00:00:00+00:00",
-                   "2060-02-29T00:00:00+00:00");
+        /* Feb 29 across 2100, which is no leap year: eight years apart. */
+        CHECK_NEXT("UTC", "0 0 29 2 *", "2097-01-01T00:00:00Z", "2104-02-29T00:00:00+00:00",
+                   "2108-02-29T00:00:00+00:00");
+        /* Both restricted, so either: Feb 29 or any Sunday in February. */
+        CHECK_NEXT("UTC", "0 0 29 2 */7", "2028-01-01T00:00:00Z", "2028-02-06T00:00:00+00:00",
+                   "2028-02-13T00:00:00+00:00", "2028-02-20T00:00:00+00:00");
 }
 
 static void test_next_vixie_rule(void **state) {
@@ -280,18 +282,20 @@ static void test_next_vixie_rule(void **state) {
         /* Both restricted: the 13th OR any Friday.  2027-01-01 is a Friday. */
         CHECK_NEXT("UTC", "0 0 13 * fri", "2027-01-01T00:00:00Z", "2027-01-08T00:00:00+00:00",
                    "2027-01-13T00:00:00+00:00", "2027-01-15T00:00:00+00:00", "2027-01-22T00:00:00+00:00");
-        /* Both restricted even when one covers every day: every day. */
-        CHECK_NEXT("UTC", "0 0 1-31 * fri", "2027-01-01T00:00:00Z", "2027-01-02T00:00:00+00:00",
-                   "2027-01-03T00:00:00+00:00");
-        /* A field starting with '*' means AND: Fridays only ... */
+        /* A field that covers every day restricts nothing, however it is
+         * written: AND, Fridays only ... */
+        CHECK_NEXT("UTC", "0 0 1-31 * fri", "2027-01-01T00:00:00Z", "2027-01-08T00:00:00+00:00",
+                   "2027-01-15T00:00:00+00:00");
         CHECK_NEXT("UTC", "0 0 */1 * fri", "2027-01-01T00:00:00Z", "2027-01-08T00:00:00+00:00",
                    "2027-01-15T00:00:00+00:00");
         CHECK_NEXT("UTC", "0 0 * * fri", "2027-01-01T00:00:00Z", "2027-01-08T00:00:00+00:00");
-        /* ... and the 13th only when it is a Sunday, Tuesday, Thursday or
-         * Saturday. */
-        CHECK_NEXT("UTC", "0 0 13 * */2", "2027-01-01T00:00:00Z", "2027-02-13T00:00:00+00:00",
-                   "2027-03-13T00:00:00+00:00", "2027-04-13T00:00:00+00:00", "2027-05-13T00:00:00+00:00",
-                   "2027-06-13T00:00:00+00:00", "2027-07-13T00:00:00+00:00", "2027-11-13T00:00:00+00:00");
+        CHECK_NEXT("UTC", "0 0 13 * 0-7", "2027-01-01T00:00:00Z", "2027-01-13T00:00:00+00:00",
+                   "2027-02-13T00:00:00+00:00");
+        /* ... while a star with a step restricts (Vixie's code would AND
+         * here, croniter and the rule as written OR): the 13th, and every
+         * Sunday, Tuesday, Thursday and Saturday. */
+        CHECK_NEXT("UTC", "0 0 13 * */2", "2027-01-01T00:00:00Z", "2027-01-02T00:00:00+00:00",
+                   "2027-01-03T00:00:00+00:00", "2027-01-05T00:00:00+00:00", "2027-01-07T00:00:00+00:00");
         /* With the OR rule, Feb 30 never comes but Mondays in February do. */
         CHECK_NEXT("UTC", "0 0 30 2 mon", "2027-01-01T00:00:00Z", "2027-02-01T00:00:00+00:00",
                    "2027-02-08T00:00:00+00:00", "2027-02-15T00:00:00+00:00", "2027-02-22T00:00:00+00:00",
