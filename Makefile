@@ -155,9 +155,9 @@ install: all
 	test -e $(DESTDIR)$(SYSCONFDIR)/rapport/rapport.conf || { \
 	  sed 's|"/usr/local/share/rapport/templates"|"$(DATADIR)/templates"|' etc/rapport.conf > $(DESTDIR)$(SYSCONFDIR)/rapport/rapport.conf && \
 	  chmod 0640 $(DESTDIR)$(SYSCONFDIR)/rapport/rapport.conf; }
-	sed 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/rapport.tmpfiles > $(DESTDIR)$(TMPFILESDIR)/rapport.conf
+	sed 's| /etc/rapport| $(SYSCONFDIR)/rapport|g' systemd/rapport.tmpfiles > $(DESTDIR)$(TMPFILESDIR)/rapport.conf
 	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/rapport.conf
-	sed 's|@SBINDIR@|$(SBINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/rapportd.service > $(DESTDIR)$(UNITDIR)/rapportd.service
+	sed 's|/usr/local/sbin/rapportd|$(SBINDIR)/rapportd|g; s|/etc/rapport/|$(SYSCONFDIR)/rapport/|g' systemd/rapportd.service > $(DESTDIR)$(UNITDIR)/rapportd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/rapportd.service
 	install -m 0644 systemd/rapport.sysusers $(DESTDIR)$(SYSUSERSDIR)/rapport.conf
 	install -m 0644 daemon/*.5 $(DESTDIR)$(MANDIR)/man5/

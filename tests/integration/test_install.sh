@@ -59,6 +59,15 @@ for kv in Type=notify WatchdogSec=30s Restart=on-failure User=rapport Group=rapp
     ProtectSystem=strict CapabilityBoundingSet= UMask=0077 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6'; do
     assert_contains "$unit" $'\n'"$kv"$'\n' "unit sets $kv"
 done
+# The repository's unit is a real unit for the default directories, not a
+# template: it passes systemd-analyze as it stands (given a binary there).
+assert_eq "" "$(grep -o '@[A-Z_]*@' "$T_ROOT/systemd/rapportd.service" | sort -u | tr '\n' ' ')" "no placeholder in the repository's unit"
+mkdir -p "$T_TMP/repo-unit"
+sed "s|^ExecStart=/usr/local/sbin/rapportd |ExecStart=$D$P/sbin/rapportd |" "$T_ROOT/systemd/rapportd.service" >"$T_TMP/repo-unit/rapportd.service"
+assert_exit 0 "the repository's unit passes systemd-analyze verify" -- \
+    env MANPATH="$D$P/share/man" systemd-analyze verify "$T_TMP/repo-unit/rapportd.service"
+assert_exit 0 "the repository's unit passes systemd-analyze security" -- \
+    systemd-analyze security --offline=true --threshold=20 "$T_ROOT/systemd/rapportd.service"
 # verify needs ExecStart to exist and the man pages to be found: point it at
 # the installed binary and man pages.
 sed "s|^ExecStart=$P/sbin/|ExecStart=$D$P/sbin/|" "$UNIT" >"$T_TMP/rapportd.service"
