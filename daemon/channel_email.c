@@ -163,35 +163,6 @@ int email_setup(const struct rapport_config *c, const struct outbox_msg *m, cons
         return 0;
 }
 
-/* The server's reply as it may be stored and logged: printable ASCII
- * only (last_error is UTF-8 text, the journal gets no control characters)
- * and every address in it masked — a rejection usually quotes the
- * recipient, and logs never carry a full address. */
-static void clean_reply(const char *reply, char *out, size_t outlen) {
-        static const char delims[] = " \t<>()[],;:\"'";
-        size_t o = 0;
-        for (const char *p = reply; *p && o + 1 < outlen;) {
-                size_t run = strcspn(p, delims);
-                if (run == 0) {
-                        out[o++] = *p++;
-                        continue;
-                }
-                char word[256], masked[256];
-                snprintf(word, sizeof word, "%.*s", (int)(run < sizeof word ? run : sizeof word - 1), p);
-                const char *w = word;
-                if (strchr(word, '@')) {
-                        log_mask_address(word, masked, sizeof masked);
-                        w = masked;
-                }
-                for (; *w && o + 1 < outlen; w++)
-                        out[o++] = *w;
-                p += run;
-        }
-        out[o] = '\0';
-        for (char *q = out; *q; q++)
-                if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f)
-                        *q = '?';
-}
 
 static bool starts_with(const char *s, const char *prefix) {
         return strncmp(s, prefix, strlen(prefix)) == 0;
@@ -263,7 +234,7 @@ void email_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct 
         snprintf(codestr, sizeof codestr, "%ld", code);
         if (code >= 400 && starts_with(io->reply, codestr)) {
                 char reply[sizeof io->reply];
-                clean_reply(io->reply, reply, sizeof reply);
+                log_mask_text(io->reply, reply, sizeof reply);
                 snprintf(o->error, sizeof o->error, "SMTP %ld%s%s: %s", code, stage ? " at " : "", stage ? stage : "", reply);
         } else {
                 const char *what = curl_easy_strerror(result);

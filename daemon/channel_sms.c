@@ -12,6 +12,7 @@
 #include "channel.h"
 #include "config.h"
 #include "outbox.h"
+#include "log.h"
 #include "sms_text.h"
 #include "templates.h"
 
@@ -143,12 +144,14 @@ void sms_classify(enum sms_format fmt, CURL *easy, CURLcode result, struct trans
                 io->provider_id = id;
                 return;
         }
-        /* Keep the start of the gateway's answer: it usually says why. */
-        snprintf(o->error, sizeof o->error, "gateway HTTP %ld: %.200s", code,
-                 io->response.data ? io->response.data : "");
-        for (char *p = o->error; *p; p++)
-                if ((unsigned char)*p < 0x20)
-                        *p = ' ';
+        /* Keep the start of the gateway's answer: it usually says why, and
+         * often quotes the number ("The To number +1555... is not valid"),
+         * which the journal and last_error must not. */
+        char answer[256];
+        snprintf(answer, sizeof answer, "%.200s", io->response.data ? io->response.data : "");
+        char masked[sizeof answer + 64];
+        log_mask_text(answer, masked, sizeof masked);
+        snprintf(o->error, sizeof o->error, "gateway HTTP %ld: %s", code, masked);
         if (code == 429 || code >= 500) {
                 o->kind = OUTCOME_RETRY;
                 o->retry_after = io->retry_after;

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <systemd/sd-journal.h>
 
+#include "util.h"
+
 static const char *log_ident = "rapport";
 static int log_max_prio = LOG_INFO;
 static bool log_to_journal;
@@ -84,7 +86,9 @@ void log_mask_address(const char *addr, char *out, size_t outlen) {
         const char *at = strchr(addr, '@');
         size_t n = strlen(addr);
         if (at) {
-                int keep = at - addr >= 2 ? 2 : 1;
+                /* Two characters of a long local part, one of a short one:
+                 * never most of it. */
+                int keep = at - addr >= 4 ? 2 : at - addr >= 2 ? 1 : 0;
                 snprintf(out, outlen, "%.*s***%s", keep, addr, at);
         } else if (n > 6) {
                 snprintf(out, outlen, "%.*s****%s", 4, addr, addr + n - 2);
@@ -95,4 +99,52 @@ void log_mask_address(const char *addr, char *out, size_t outlen) {
         for (char *p = out; *p; p++)
                 if ((unsigned char)*p < 0x20 || *p == 0x7f)
                         *p = '?';
+}
+
+/* A word that holds a phone number: seven digits or more, with at most a
+ * leading '+' and separators among them. */
+static bool looks_like_number(const char *w, size_t n) {
+        size_t digits = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (w[i] >= '0' && w[i] <= '9')
+                        digits++;
+                else if (!(w[i] == '+' && i == 0) && w[i] != '-' && w[i] != '.')
+                        return false;
+        }
+        return digits >= 7;
+}
+
+void log_mask_text(const char *text, char *out, size_t outlen) {
+        static const char delims[] = " \t\r\n<>()[]{},;:\"'=&/\\";
+        size_t o = 0;
+        if (outlen == 0)
+                return;
+        for (const char *p = text ? text : ""; *p && o + 1 < outlen;) {
+                size_t run = strcspn(p, delims);
+                if (run == 0) {
+                        out[o++] = *p++;
+                        continue;
+                }
+                char word[256], masked[256];
+                snprintf(word, sizeof word, "%.*s", (int)(run < sizeof word ? run : sizeof word - 1), p);
+                const char *w = word;
+                if (strchr(word, '@') || looks_like_number(word, strlen(word))) {
+                        log_mask_address(word, masked, sizeof masked);
+                        w = masked;
+                }
+                for (; *w && o + 1 < outlen; w++)
+                        out[o++] = *w;
+                p += run;
+        }
+        out[o] = '\0';
+        for (char *q = out; *q; q++)
+                if ((unsigned char)*q < 0x20 || *q == 0x7f)
+                        *q = ' ';
+        /* A server's bytes need not be UTF-8 (nor whole, where a reply was
+         * cut short), and last_error is text in a UTF-8 database. */
+        for (size_t i = 0; i < o;) {
+                i += utf8_valid_prefix(out + i, o - i);
+                if (i < o)
+                        out[i++] = '?';
+        }
 }

@@ -31,3 +31,7 @@ int log_full(int prio, int err, const struct log_ctx *ctx, const char *fmt, ...)
 /* "wa***@example.com", "+86138****21": enough for an operator to tell
  * messages apart, not enough to leak customer data into logs. */
 void log_mask_address(const char *addr, char *out, size_t outlen);
+/* Free text from a server (an SMTP reply, an SMS gateway's error) with
+ * every e-mail address and phone number in it masked as above, and no
+ * control character: fit for the journal and rapport.outbox.last_error. */
+void log_mask_text(const char *text, char *out, size_t outlen);

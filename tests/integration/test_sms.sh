@@ -188,11 +188,15 @@ assert_eq "1" "$(reqs_for +12125550133 'map(.body) | unique | length')" "identic
 
 # ---------------------------------------------------------------- 400
 id_400=$(E_NB=$(at 12:00:00) enqueue bad:1 +12125550144 'Rejected')
-sms_script '400 body={"code":21211,"message":"The To number is not valid"}'
+# Twilio's real answer quotes the number: it must reach neither last_error
+# nor the journal in full.
+sms_script '400 body={"code":21211,"message":"The To number +12125550144 is not a valid phone number. 号码无效"}'
 once "run: 400" "$JSON_CONF" "$(at 12:00:00)"
 assert_eq "failed:1" "$(row "$id_400" "state || ':' || attempts")" "400: failed at once"
 assert_contains "$(row "$id_400" last_error)" "gateway HTTP 400" "400: reason has the status"
-assert_contains "$(row "$id_400" last_error)" "The To number is not valid" "400: reason keeps the gateway's explanation"
+assert_contains "$(row "$id_400" last_error)" "The To number +121****44 is not a valid phone number. 号码无效" \
+    "400: reason keeps the gateway's explanation, the number in it masked"
+assert_not_contains "$(row "$id_400" last_error)$T_OUT" "2125550144" "400: the full number is in neither last_error nor the log"
 once "run: after 400" "$JSON_CONF" "$(at 12:10:00)"
 assert_eq "1" "$(reqs_for +12125550144 length)" "400: never retried"
 
