@@ -378,7 +378,10 @@ int outbox_next_due(PGconn *conn, const char *now, int64_t *seconds) {
         const char *p[] = {now};
         _cleanup_(PQclearp) PGresult *res = NULL;
         /* NULL (nothing queued, nothing leased) must stay NULL: greatest()
-         * would turn it into 0, "due now", and the caller would spin. */
+         * would turn it into 0, "due now", and the caller would spin.
+         * next_attempt_at alone says when a queued row is due: every write
+         * keeps it at or after not_before (planning sets both, a retry
+         * takes the later), which lets this read the claim's index. */
         int r = db_exec(conn, "Finding the next due message",
                         "SELECT CASE WHEN t IS NULL THEN NULL"
                         " ELSE ceil(greatest(0, extract(epoch FROM t - coalesce($1::timestamptz, now()))))::bigint END"

@@ -978,14 +978,14 @@ static int simple_update(struct ctl *ctl, const char *cmd, const char *what, con
 
 static int cmd_retry(struct ctl *ctl, int argc, char **argv) {
         if (wants_help(argc, argv)) {
-                printf("Usage: rapportctl retry ID | --failed\n\nPut a failed or cancelled message (or every failed one) back in the queue, due now.\n");
+                printf("Usage: rapportctl retry ID | --failed\n\nPut a failed or cancelled message (or every failed one) back in the queue:\ndue now, or at its planned time if that is still ahead.\n");
                 return 0;
         }
         if (argc != 2)
                 return usage_error("retry", "%s", "expected a message ID or --failed");
         if (streq(argv[1], "--failed"))
                 return simple_update(ctl, "retry", "Retrying failed messages",
-                                     "WITH u AS (UPDATE rapport.outbox SET state = 'queued', next_attempt_at = now(), attempts = 0,"
+                                     "WITH u AS (UPDATE rapport.outbox SET state = 'queued', next_attempt_at = greatest(now(), not_before), attempts = 0,"
                                      " expires_at = NULL, updated_at = now() WHERE state = 'failed' RETURNING id)"
                                      " INSERT INTO rapport.outbox_events (outbox_id, event, detail) SELECT id, 'requeued', 'rapportctl retry' FROM u",
                                      0, NULL, "requeued %ld failed message(s)", NULL);
@@ -993,7 +993,7 @@ static int cmd_retry(struct ctl *ctl, int argc, char **argv) {
                 return EX_USAGE;
         const char *p[] = {argv[1]};
         return simple_update(ctl, "retry", "Retrying a message",
-                             "WITH u AS (UPDATE rapport.outbox SET state = 'queued', next_attempt_at = now(), attempts = 0,"
+                             "WITH u AS (UPDATE rapport.outbox SET state = 'queued', next_attempt_at = greatest(now(), not_before), attempts = 0,"
                              " expires_at = NULL, updated_at = now() WHERE id = $1::bigint AND state IN ('failed', 'cancelled') RETURNING id)"
                              " INSERT INTO rapport.outbox_events (outbox_id, event, detail) SELECT id, 'requeued', 'rapportctl retry' FROM u",
                              1, p, "requeued %ld message(s)", NO_MATCHING_MESSAGE);
