@@ -39,6 +39,8 @@ void log_setup(const char *ident, int max_priority) {
 
 void log_set_max_priority(int prio) { log_max_prio = prio; }
 
+bool log_would(int prio) { return prio <= log_max_prio; }
+
 int log_full(int prio, int err, const struct log_ctx *ctx, const char *fmt, ...) {
         int r = err < 0 ? err : -err;
         if (prio > log_max_prio)

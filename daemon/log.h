@@ -3,6 +3,7 @@
  * to stderr otherwise.  Fields JOB, OUTBOX_ID and CHANNEL identify what a
  * line is about; recipients' addresses and phone numbers are never logged,
  * only masked forms (log_mask_address). */
+#include <stdbool.h>
 #include <stdint.h>
 #include <syslog.h>
 
@@ -31,6 +32,8 @@ int log_full(int prio, int err, const struct log_ctx *ctx, const char *fmt, ...)
 /* "wa***@example.com", "+86138****21": enough for an operator to tell
  * messages apart, not enough to leak customer data into logs. */
 void log_mask_address(const char *addr, char *out, size_t outlen);
+/* Whether a message of this priority would be written at all. */
+bool log_would(int prio);
 /* Free text from a server (an SMTP reply, an SMS gateway's error) with
  * every e-mail address and phone number in it masked as above, and no
  * control character: fit for the journal and rapport.outbox.last_error. */

@@ -313,8 +313,14 @@ static const struct db_stmt sent_many_stmt = {
 long outbox_mark_sent_many(PGconn *conn, const struct outbox_sent *sent, size_t n) {
         if (n == 0)
                 return 0;
-        if (n == 1) /* the plain statement: no arrays to build, parse and unnest */
-                return outbox_mark_sent(conn, sent[0].msg, sent[0].provider_id, sent[0].rendered);
+        if (n == 1) { /* the plain statement: no arrays to build, parse and unnest */
+                int r = outbox_mark_sent(conn, sent[0].msg, sent[0].provider_id, sent[0].rendered);
+                if (r > 0) {
+                        struct log_ctx ctx = {sent[0].msg->job, sent[0].msg->id, sent[0].msg->channel};
+                        log_full(LOG_DEBUG, 0, &ctx, "Sent (attempt %d)", sent[0].msg->attempts);
+                }
+                return r;
+        }
         _cleanup_buf_ struct buf ids = {0}, tokens = {0}, providers = {0}, rendered = {0};
         buf_puts(&ids, "{"), buf_puts(&tokens, "{"), buf_puts(&providers, "{"), buf_puts(&rendered, "{");
         for (size_t i = 0; i < n; i++) {
@@ -334,15 +340,19 @@ long outbox_mark_sent_many(PGconn *conn, const struct outbox_sent *sent, size_t 
         if (r < 0)
                 return r;
         long recorded = PQntuples(res);
-        for (size_t i = 0; (size_t)recorded < n && i < n; i++) {
-                /* Which ones lost their lease: log each, as the single path does. */
+        if ((size_t)recorded == n && !log_would(LOG_DEBUG))
+                return recorded;
+        for (size_t i = 0; i < n; i++) {
+                /* Each message's own journal entry, as the single path
+                 * writes it: sent (at debug level), or its lease lost. */
                 bool found = false;
                 for (long k = 0; k < recorded && !found; k++)
                         found = strtoll(PQgetvalue(res, (int)k, 0), NULL, 10) == sent[i].msg->id;
-                if (!found) {
-                        struct log_ctx ctx = {sent[i].msg->job, sent[i].msg->id, sent[i].msg->channel};
+                struct log_ctx ctx = {sent[i].msg->job, sent[i].msg->id, sent[i].msg->channel};
+                if (found)
+                        log_full(LOG_DEBUG, 0, &ctx, "Sent (attempt %d)", sent[i].msg->attempts);
+                else
                         log_full(LOG_WARNING, 0, &ctx, "Lease lost before recording 'sent': another attempt owns this message now");
-                }
         }
         return recorded;
 }

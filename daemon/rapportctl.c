@@ -41,6 +41,15 @@ static int usage_error(const char *cmd, const char *fmt, const char *arg) {
         return EX_USAGE;
 }
 
+/* A job name on the command line that names no job: usage (64), with the
+ * names that would do. */
+static int unknown_job_error(const char *cmd, const char *job) {
+        char known[256], msg[512];
+        job_def_names(known, sizeof known);
+        snprintf(msg, sizeof msg, "unknown job '%s' (known jobs: %s)", job, known);
+        return usage_error(cmd, "%s", msg);
+}
+
 /* A database id (bigint, > 0) in decimal; -EINVAL otherwise. */
 static int parse_positive_id(const char *s) {
         char *end;
@@ -698,10 +707,8 @@ static int plan_job(struct ctl *ctl, const char *cmd, const char *job, const cha
         /* What the command line says is checked before the database is
          * asked anything: a typo is a usage error (64) even when the
          * database is down. */
-        if (!job_def_find(job)) {
-                fprintf(stderr, "rapportctl %s: unknown job '%s'\n", cmd, job);
-                return EX_USAGE;
-        }
+        if (!job_def_find(job))
+                return unknown_job_error(cmd, job);
         if (filter_val && parse_positive_id(filter_val) < 0)
                 return usage_error(cmd, "'%s' is not a customer or rep id", filter_val);
         int r = load_config(ctl, true, &c);
@@ -846,6 +853,8 @@ static int cmd_queue(struct ctl *ctl, int argc, char **argv) {
                 ok = ok || streq(state, states[i]);
         if (!ok)
                 return usage_error("queue", "unknown state '%s' (queued, sending, sent, failed, cancelled)", state);
+        if (job && !job_def_find(job))
+                return unknown_job_error("queue", job);
         char *end;
         errno = 0;
         long lim = strtol(limit, &end, 10);
@@ -862,7 +871,7 @@ static int cmd_queue(struct ctl *ctl, int argc, char **argv) {
                     "SELECT id, job, channel, state,"
                     " CASE WHEN $4::bool THEN recipient ELSE"
                     "   CASE WHEN position('@' in recipient) > 0"
-                    "     THEN left(recipient, least(2, position('@' in recipient) - 1)) || '***' || substr(recipient, position('@' in recipient))"
+                    "     THEN left(recipient, CASE WHEN position('@' in recipient) > 4 THEN 2 WHEN position('@' in recipient) > 2 THEN 1 ELSE 0 END) || '***' || substr(recipient, position('@' in recipient))"
                     "     ELSE left(recipient, 4) || '****' || right(recipient, 2) END END AS recipient,"
                     " template, locale, attempts, to_char(not_before, 'YYYY-MM-DD HH24:MI:SSOF') AS not_before,"
                     " to_char(coalesce(sent_at, next_attempt_at), 'YYYY-MM-DD HH24:MI:SSOF') AS at,"
@@ -908,7 +917,7 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv) {
         r = db_exec(conn, "Reading the message",
                     "SELECT id, job, channel, audience, state,"
                     " CASE WHEN $2::bool THEN recipient WHEN position('@' in recipient) > 0"
-                    "   THEN left(recipient, least(2, position('@' in recipient) - 1)) || '***' || substr(recipient, position('@' in recipient))"
+                    "   THEN left(recipient, CASE WHEN position('@' in recipient) > 4 THEN 2 WHEN position('@' in recipient) > 2 THEN 1 ELSE 0 END) || '***' || substr(recipient, position('@' in recipient))"
                     "   ELSE left(recipient, 4) || '****' || right(recipient, 2) END AS recipient,"
                     " recipient_name, template, locale, time_zone,"
                     " dedupe_key, attempts, not_before, next_attempt_at, expires_at, created_at, sent_at, provider_id,"
@@ -1049,12 +1058,8 @@ static int switch_job(struct ctl *ctl, int argc, char **argv, bool disable) {
         if (optind + 1 != argc)
                 return usage_error(cmd, "%s", "expected one JOB");
         const char *job = argv[optind];
-        if (!job_def_find(job)) {
-                char known[256], msg[512];
-                job_def_names(known, sizeof known);
-                snprintf(msg, sizeof msg, "unknown job '%s' (known jobs: %s)", job, known);
-                return usage_error(cmd, "%s", msg);
-        }
+        if (!job_def_find(job))
+                return unknown_job_error(cmd, job);
         _cleanup_(config_freep) struct rapport_config *c = NULL;
         _cleanup_(PQfinishp) PGconn *conn = NULL;
         int r = connect_db(ctl, &c, &conn, true);

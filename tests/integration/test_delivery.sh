@@ -336,6 +336,14 @@ assert_eq "200:200:200" "$(mq 'str(sum(1 for x in m if x["envelope_to"][0].start
 assert_eq "200" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE dedupe_key LIKE 'bulk:%' AND state = 'sent' AND attempts = 1")" "all 200 sent on the first attempt"
 echo "# bulk messages per instance: $(psql_val "SELECT string_agg(n::text, ',') FROM (SELECT count(*) n FROM rapport.outbox WHERE dedupe_key LIKE 'bulk:%' GROUP BY leased_by) x")"
 
+# ---------------------------------------------------------------- -v: one journal line per message sent
+ids=""
+for i in 1 2 3; do ids+=" $(E_NB=$(at 16:10:00) enqueue "verbose:$i" "verbose$i@example.com" "Verbose $i")"; done
+assert_exit 0 "rapportd -v --once" -- "$RAPPORTD" -v --config "$CONF" --once --now "$(at 16:10:00)"
+for id in $ids; do
+    assert_contains "$T_OUT" "Sent (attempt 1) [job=birthdays] [outbox_id=$id] [channel=email]" "-v: message $id's sending logged with its id"
+done
+
 # ---------------------------------------------------------------- rate limit (token bucket)
 EMAIL_EXTRA='rate = 10;' rapport_config "$T_TMP/rate.conf"
 psql -XAtq -v ON_ERROR_STOP=1 <<SQL
