@@ -233,13 +233,13 @@ static void record_outcome(struct dispatcher *d, struct outbox_msg *m, const str
                         log_full(LOG_NOTICE, 0, &ctx, "Hard bounce, recipient suppressed: %s", o->error);
                         (void)outbox_suppress(conn, m->recipient, m->channel, "hard bounce");
                 }
-                if (outbox_mark_failed(conn, m, o->error) > 0)
+                if (outbox_mark_failed(conn, m, o->error, io->audit) > 0)
                         d->stats.failed++;
                 return;
         }
         case OUTCOME_FAILED:
                 log_full(LOG_WARNING, 0, &ctx, "Failed permanently: %s", o->error);
-                if (outbox_mark_failed(conn, m, o->error) > 0)
+                if (outbox_mark_failed(conn, m, o->error, io->audit) > 0)
                         d->stats.failed++;
                 return;
         case OUTCOME_RETRY:
@@ -250,7 +250,7 @@ static void record_outcome(struct dispatcher *d, struct outbox_msg *m, const str
                 snprintf(why, sizeof why, "%s (last error: %s)",
                          m->attempts >= c->outbox.max_attempts ? "too many attempts" : "too old to send", o->error);
                 log_full(LOG_WARNING, 0, &ctx, "Giving up: %s", why);
-                if (outbox_mark_failed(conn, m, why) > 0)
+                if (outbox_mark_failed(conn, m, why, io->audit) > 0)
                         d->stats.failed++;
                 return;
         }

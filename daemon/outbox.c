@@ -230,7 +230,7 @@ static const struct db_stmt retry_stmt = {
 static const struct db_stmt failed_stmt = {
         "rapport_mark_failed",
         RECORD_SQL("UPDATE rapport.outbox SET state = 'failed', last_error = $4::text, lease_token = NULL, lease_until = NULL,"
-                   " updated_at = now(), provider_id = coalesce($3::text, provider_id)",
+                   " updated_at = now(), rendered = coalesce($3::text, rendered)",
                    "failed"),
         5,
 };
@@ -364,8 +364,8 @@ int outbox_mark_retry(PGconn *conn, const struct outbox_msg *m, const char *now,
         return record(conn, m, "Scheduling a retry", &retry_stmt, "retry", error, delay, error);
 }
 
-int outbox_mark_failed(PGconn *conn, const struct outbox_msg *m, const char *error) {
-        return record(conn, m, "Recording a failed message", &failed_stmt, "failed", error, NULL, error);
+int outbox_mark_failed(PGconn *conn, const struct outbox_msg *m, const char *error, const char *rendered) {
+        return record(conn, m, "Recording a failed message", &failed_stmt, "failed", error, rendered, error);
 }
 
 int outbox_mark_cancelled(PGconn *conn, const struct outbox_msg *m, const char *reason) {

@@ -54,7 +54,9 @@ struct outbox_sent {
 };
 long outbox_mark_sent_many(PGconn *conn, const struct outbox_sent *sent, size_t n);
 int outbox_mark_retry(PGconn *conn, const struct outbox_msg *m, const char *now, int64_t delay_s, const char *error);
-int outbox_mark_failed(PGconn *conn, const struct outbox_msg *m, const char *error);
+/* rendered: the text the last attempt offered (kept for audit, so an
+ * administrator sees what a server refused), or NULL. */
+int outbox_mark_failed(PGconn *conn, const struct outbox_msg *m, const char *error, const char *rendered);
 int outbox_mark_cancelled(PGconn *conn, const struct outbox_msg *m, const char *reason);
 /* Give an unstarted or interrupted claim back to the queue (graceful stop,
  * a lease about to run out); `why` goes into the message's history. */

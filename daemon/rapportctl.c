@@ -954,11 +954,14 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv) {
                 print_table(ev, false);
         int last = PQnfields(res) - 1;
         const char *state = PQgetvalue(res, 0, 4);
-        printf("\nRENDERED\n%s\n",
-               !PQgetisnull(res, 0, last) ? PQgetvalue(res, 0, last)
-               : streq(state, "queued") || streq(state, "sending")
-                       ? "(not sent yet: the text is made when it is sent; 'rapportctl preview' shows what its job produces)"
-                       : "(never sent, so there is no text: see last_error and the history above)");
+        if (streq(state, "failed") && !PQgetisnull(res, 0, last))
+                printf("\nRENDERED (as offered by the last attempt, which failed: see last_error)\n%s\n", PQgetvalue(res, 0, last));
+        else
+                printf("\nRENDERED\n%s\n",
+                       !PQgetisnull(res, 0, last) ? PQgetvalue(res, 0, last)
+                       : streq(state, "queued") || streq(state, "sending")
+                               ? "(not sent yet: the text is made when it is sent; 'rapportctl preview' shows what its job produces)"
+                               : "(never sent, so there is no text: see last_error and the history above)");
         return 0;
 }
 

@@ -474,6 +474,10 @@ assert_exit 0 "rapportctl show" -- "$RAPPORTCTL" --config "$CONF" show "$id_max"
 assert_contains "$T_OUT" "too many attempts" "show: last error"
 assert_contains "$T_OUT" "HISTORY" "show: history section"
 assert_contains "$T_OUT" "retry" "show: retry events in the history"
+# A message refused for its content: show gives the text that was refused.
+assert_exit 0 "rapportctl show of a refused message" -- "$RAPPORTCTL" --config "$CONF" show "$id_p1"
+assert_contains "$T_OUT" "RENDERED (as offered by the last attempt, which failed: see last_error)" "show: a failed message's text, marked as refused"
+assert_contains "$T_OUT" "Subject: Happy birthday, Policy Refused!" "show: ... the message as it was offered"
 assert_exit 0 "rapportctl show --json" -- "$RAPPORTCTL" --config "$CONF" show "$id_zh" --json
 assert_eq "sent:sent" "$(printf '%s' "$T_OUT" | jq -r '.state + ":" + .history[-1].event' 2>/dev/null)" "show --json: state and history"
 assert_contains "$(printf '%s' "$T_OUT" | jq -r .rendered 2>/dev/null)" "生日快乐，张伟！" "show --json: rendered text kept for audit"
