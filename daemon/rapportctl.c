@@ -114,6 +114,23 @@ static json_object *json_cell(PGresult *res, int row, int col) {
                 return json_object_new_int64(strtoll(v, NULL, 10));
         case 16: /* bool */
                 return json_object_new_boolean(v[0] == 't');
+        case 114:  /* json */
+        case 3802: { /* jsonb: an object in the output, not a string holding one */
+                json_object *j = json_tokener_parse(v);
+                return j ? j : json_object_new_string(v);
+        }
+        case 1184: { /* timestamptz: ISO 8601, as status prints times */
+                char iso[64];
+                size_t n = strlen(v);
+                if (n < 19 || n + 4 > sizeof iso || v[10] != ' ')
+                        return json_object_new_string(v); /* infinity */
+                memcpy(iso, v, n + 1);
+                iso[10] = 'T';
+                const char *sign = strpbrk(iso + 19, "+-");
+                if (sign && strlen(sign) == 3) /* "+08" -> "+08:00" */
+                        strcat(iso, ":00");
+                return json_object_new_string(iso);
+        }
         default:
                 return json_object_new_string(v);
         }
@@ -873,9 +890,9 @@ static int cmd_queue(struct ctl *ctl, int argc, char **argv) {
                     "   CASE WHEN position('@' in recipient) > 0"
                     "     THEN left(recipient, CASE WHEN position('@' in recipient) > 4 THEN 2 WHEN position('@' in recipient) > 2 THEN 1 ELSE 0 END) || '***' || substr(recipient, position('@' in recipient))"
                     "     ELSE left(recipient, 4) || '****' || right(recipient, 2) END END AS recipient,"
-                    " template, locale, attempts, to_char(not_before, 'YYYY-MM-DD HH24:MI:SSOF') AS not_before,"
-                    " to_char(coalesce(sent_at, next_attempt_at), 'YYYY-MM-DD HH24:MI:SSOF') AS at,"
-                    " coalesce(last_error, '') AS last_error"
+                    " template, locale, attempts, date_trunc('second', not_before) AS not_before,"
+                    " date_trunc('second', coalesce(sent_at, next_attempt_at)) AS at,"
+                    " last_error"
                     " FROM rapport.outbox WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR job = $2)"
                     " ORDER BY id DESC LIMIT $3::int",
                     4, p, &res);
@@ -921,7 +938,7 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv) {
                     "   ELSE left(recipient, 4) || '****' || right(recipient, 2) END AS recipient,"
                     " recipient_name, template, locale, time_zone,"
                     " dedupe_key, attempts, not_before, next_attempt_at, expires_at, created_at, sent_at, provider_id,"
-                    " last_error, context::text AS context, rendered FROM rapport.outbox WHERE id = $1::bigint",
+                    " last_error, context, rendered FROM rapport.outbox WHERE id = $1::bigint",
                     2, p, &res);
         if (r < 0)
                 return EX_SOFTWARE;

@@ -481,6 +481,14 @@ assert_contains "$T_OUT" "Subject: Happy birthday, Policy Refused!" "show: ... t
 assert_exit 0 "rapportctl show --json" -- "$RAPPORTCTL" --config "$CONF" show "$id_zh" --json
 assert_eq "sent:sent" "$(printf '%s' "$T_OUT" | jq -r '.state + ":" + .history[-1].event' 2>/dev/null)" "show --json: state and history"
 assert_contains "$(printf '%s' "$T_OUT" | jq -r .rendered 2>/dev/null)" "生日快乐，张伟！" "show --json: rendered text kept for audit"
+assert_eq "object" "$(printf '%s' "$T_OUT" | jq -r '.context | type' 2>/dev/null)" "show --json: the context is an object, not a string"
+if [[ $(printf '%s' "$T_OUT" | jq -r .sent_at 2>/dev/null) =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+\+00:00$ ]]; then
+    t_pass "show --json: times in ISO 8601, as status gives them"
+else t_fail "show --json: times in ISO 8601" "$(printf '%s' "$T_OUT" | jq -r .sent_at 2>/dev/null)"; fi
+assert_exit 0 "queue --json" -- "$RAPPORTCTL" --config "$CONF" queue --limit 1 --json
+if [[ $(printf '%s' "$T_OUT" | jq -r '.[0].not_before' 2>/dev/null) =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\+00:00$ ]]; then
+    t_pass "queue --json: times in ISO 8601"
+else t_fail "queue --json: times in ISO 8601" "$(printf '%s' "$T_OUT" | jq -r '.[0].not_before' 2>/dev/null)"; fi
 assert_exit 65 "rapportctl show: unknown id" -- "$RAPPORTCTL" --config "$CONF" show 99999999
 assert_exit 64 "rapportctl show: not an id" -- "$RAPPORTCTL" --config "$CONF" show abc
 
