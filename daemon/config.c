@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <libgen.h>
+#include <libpq-fe.h>
 #include <json-c/json.h>
 #include <libconfig.h>
 #include <limits.h>
@@ -53,6 +54,29 @@ _printf_(3, 4) static void complain(struct loader *l, const config_setting_t *s,
         int line = s ? (int)config_setting_source_line(s) : 0;
         log_error("%s:%d: %s: %s", l->file, line, path[0] ? path : "(top level)", msg);
         l->errors++;
+}
+
+/* A connection string libpq cannot read is a configuration error here,
+ * not a failure at every connection attempt; a password in it works, but
+ * belongs in database.password_file or the credential db-password (the
+ * configuration file is readable by group rapport): said, not refused. */
+static void check_conninfo(struct loader *l, const config_setting_t *where, const char *conninfo) {
+        char *err = NULL;
+        PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+        if (!opts) {
+                char msg[512];
+                snprintf(msg, sizeof msg, "%s", err ? err : "out of memory");
+                msg[strcspn(msg, "\n")] = '\0';
+                complain(l, where, "not a valid libpq connection string: %s", msg);
+                PQfreemem(err);
+                return;
+        }
+        for (PQconninfoOption *o = opts; o->keyword; o++)
+                if (streq(o->keyword, "password") && o->val && *o->val)
+                        log_warning("%s:%d: database.conninfo: holds a password; move it to database.password_file"
+                                    " or the credential db-password",
+                                    l->file, where ? (int)config_setting_source_line(where) : 0);
+        PQconninfoFree(opts);
 }
 
 int parse_duration(const char *s, int64_t *ret) {
@@ -1016,6 +1040,8 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
         c->conninfo = json_dup_string(o, "conninfo");
         if (!c->conninfo)
                 complain(&l, g ?: root, "database.conninfo is required");
+        else
+                check_conninfo(&l, config_setting_lookup(g, "conninfo"), c->conninfo);
         {
                 _cleanup_free_ char *pf = json_dup_string(o, "password_file");
                 c->db_password = load_secret(&l, g, "password_file", pf, "db-password", check_secrets);

@@ -173,9 +173,10 @@ static int parse_element(const struct field_spec *f, const char *p, const char *
                 for (; p < end && isdigit((unsigned char)*p); p++)
                         if (v < 1000000)
                                 v = v * 10 + (*p - '0');
-                /* A step beyond the field's span could only ever hit its
-                 * start: almost certainly a mistake, so refuse it. */
-                if (s_len == 0 || p != end || v < 1 || v > f->max - f->min)
+                /* A step as long as the field's span or longer hits only
+                 * its start (step 60 over the minutes: minute 0), as in Vixie cron and
+                 * croniter; only 0 and garbage are refused. */
+                if (s_len == 0 || p != end || v < 1)
                         return fail(err, errlen, "%s: bad step '%.*s'", f->name, s_len, s);
                 step = (int)v;
         }

@@ -744,6 +744,20 @@ static int plan_job(struct ctl *ctl, const char *cmd, const char *job, const cha
         r = open_db(c, &conn, true);
         if (r)
                 return r;
+        if (filter_col) {
+                /* Nothing due for a customer and no such customer are told apart. */
+                const char *fp[] = {filter_val};
+                _cleanup_(PQclearp) PGresult *fr = NULL;
+                if (db_exec(conn, "Looking the recipient up",
+                            streq(filter_col, "customer") ? "SELECT 1 FROM crm.customers WHERE id = $1::bigint"
+                                                          : "SELECT 1 FROM crm.reps WHERE id = $1::bigint",
+                            1, fp, &fr) < 0)
+                        return EX_SOFTWARE;
+                if (PQntuples(fr) == 0) {
+                        fprintf(stderr, "rapportctl %s: no %s with id %s in the CRM\n", cmd, filter_col, filter_val);
+                        return EX_DATAERR;
+                }
+        }
         _cleanup_(template_set_freep) struct template_set *t = NULL;
         int nerr;
         if (dry_run && template_set_load(c->templates_dir, &t, &nerr) < 0)

@@ -510,7 +510,9 @@ int main(int argc, char **argv) {
         sd_event_set_watchdog(d.event, true);
 
         sd_event_add_post(d.event, NULL, on_post, &d);
-        sd_event_add_time(d.event, &d.sched_timer, CLOCK_REALTIME, UINT64_MAX, 1000 * 1000, on_sched_timer, &d);
+        /* 1 ms accuracy: an occurrence starts when it says, not up to a second
+         * later (sd-event would otherwise coalesce the wake-up that late). */
+        sd_event_add_time(d.event, &d.sched_timer, CLOCK_REALTIME, UINT64_MAX, 1000, on_sched_timer, &d);
         sd_event_source_set_description(d.sched_timer, "scheduler");
         sd_event_source_set_enabled(d.sched_timer, SD_EVENT_OFF);
         if (!once) {

@@ -37,6 +37,13 @@ bad "unreadable secret" 's|^  tls = "none";|  tls = "none"; password_file = "/no
 bad "unreadable secret: the setting named" 's|^  tls = "none";|  tls = "none"; password_file = "/nonexistent/pw";|' "email.password_file: cannot read secret file"
 bad "bad locale" 's/^locale = "en";/locale = "xx-!!";/' 'conf:2: locale: "xx-!!" is not a language tag'
 bad "empty locale" 's/^locale = "en";/locale = "";/' 'locale: "" is not a language tag'
+bad "conninfo libpq cannot read" "s|conninfo = \"|conninfo = \"bogus_option=1 |" \
+    'database.conninfo: not a valid libpq connection string: invalid connection option "bogus_option"'
+sed "s|conninfo = \"|conninfo = \"password=Leaky123 |" "$CONF" >"$T_TMP/pw.conf"
+assert_exit 0 "a password in conninfo still works" -- "$RAPPORTD" --config "$T_TMP/pw.conf" -n
+assert_contains "$T_OUT" "database.conninfo: holds a password; move it to database.password_file or the credential db-password" \
+    "... with a warning saying where it belongs"
+assert_not_contains "$T_OUT" "Leaky123" "... and the password itself is not repeated"
 # The structured job settings are checked when the file is read, not when
 # the job first runs (it would fail every hour instead).
 bad "response_hours: unknown severity" "s/birthdays: {/complaints: { response_hours = { urgent = 2; }; }; birthdays: {/" \

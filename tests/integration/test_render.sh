@@ -148,6 +148,9 @@ assert_contains "$T_OUT" "To: 王芳 <qa@example.com>" "preview: redirected To"
 assert_contains "$T_OUT" "X-Rapport-Original-To: wa***@example.cn" "preview: the redirect header, masked"
 assert_exit 64 "preview with both --customer and --rep" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" preview birthdays --customer 1 --rep 1
 assert_contains "$T_OUT" "--customer and --rep exclude each other" "preview: says why"
+assert_exit 65 "preview for a customer the CRM does not have" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" preview birthdays --customer 99999 --now 2027-03-14T10:00:00+08:00
+assert_contains "$T_OUT" "no customer with id 99999 in the CRM" "... says so, rather than showing the whole job's counts"
+assert_exit 65 "preview for a rep the CRM does not have" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" preview birthdays --rep 99999 --now 2027-03-14T10:00:00+08:00
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "preview queues nothing"
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.job_runs')" "preview records no run"
 # check warns when an SMS it would send now needs more than one segment.

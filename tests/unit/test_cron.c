@@ -153,7 +153,10 @@ static void test_parse_errors(void **state) {
         parse_fails("*/0 * * * *", "minute: bad step '0'");
         parse_fails("*/x * * * *", "minute: bad step 'x'");
         parse_fails("*/ * * * *", "minute: bad step ''");
-        parse_fails("*/60 * * * *", "minute: bad step '60'");
+        /* A step as long as the span hits only the start, as in Vixie cron and croniter. */
+        assert_true(parse_ok("*/60 * * * *").minutes == BITS(0));
+        assert_true(parse_ok("0 0 */31 * *").mdays == BITS(1));
+        assert_true(parse_ok("0 0 * * */8").wdays == BITS(0));
         parse_fails("* */5x * * *", "hour: bad step '5x'");
         parse_fails("* 1/2/3 * * *", "hour: bad step '2/3'");
         parse_fails("0 x * * *", "hour: unknown value 'x'");
