@@ -53,6 +53,18 @@ $(OBJDIR)/%.o: %.c $(wildcard daemon/*.h jobs/*.h)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$@)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+# The directories compiled in (templates, configuration): the objects that
+# use them are rebuilt when they change, so `make install PREFIX=/usr` after
+# a plain `make` does not install binaries looking under /usr/local.
+PATHS_STAMP = $(OBJDIR)/paths.stamp
+PATHS_NOW   = $(DATADIR) $(SYSCONFDIR) $(VERSION) $(CURDIR)
+$(PATHS_STAMP): FORCE
+	@mkdir -p $(OBJDIR)
+	@echo '$(PATHS_NOW)' | cmp -s - $@ || echo '$(PATHS_NOW)' >$@
+.PHONY: FORCE
+FORCE:
+$(OBJDIR)/daemon/config.o $(OBJDIR)/daemon/rapportd.o $(OBJDIR)/daemon/rapportctl.o: $(PATHS_STAMP)
+
 rapportd: $(CORE_OBJS) $(OBJDIR)/daemon/rapportd.o
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $^ $(LIBS) -lm -o $@
 
