@@ -263,16 +263,26 @@ static int cmd_next(struct ctl *ctl, int argc, char **argv) {
                 fprintf(stderr, "rapportctl next: --from: cannot parse '%s' (expected ISO 8601)\n", from);
                 return EX_USAGE;
         }
-        for (long i = 0; i < count; i++) {
+        /* --json: a list of the same ISO 8601 strings. */
+        json_object *times = ctl->json ? json_object_new_array() : NULL;
+        long i = 0;
+        for (; i < count; i++) {
                 if (cron_next(&cr, tz, t, &t) < 0) {
                         fprintf(stderr, "rapportctl next: no further fire time found\n");
-                        return i ? 0 : EX_DATAERR;
+                        break;
                 }
                 char buf[64];
                 tz_format_iso8601(tz, t, buf, sizeof buf);
-                printf("%s\n", buf);
+                if (times)
+                        json_object_array_add(times, json_object_new_string(buf));
+                else
+                        printf("%s\n", buf);
         }
-        return 0;
+        if (times) {
+                printf("%s\n", json_object_to_json_string_ext(times, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(times);
+        }
+        return i ? 0 : EX_DATAERR;
 }
 
 /* The data file is one JSON document, whatever its type: an object, a
@@ -769,6 +779,18 @@ static int plan_job(struct ctl *ctl, const char *cmd, const char *job, const cha
         r = planner_run(conn, c, j, now, iso[0] ? iso : NULL, dry_run, &f, PLAN_MANUAL, &res);
         if (r < 0)
                 return EX_SOFTWARE;
+        if (!dry_run && ctl->json) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "job", json_object_new_string(job));
+                json_object_object_add(o, "planned", json_object_new_int64(res.planned));
+                json_object_object_add(o, "skipped", json_object_new_int64(res.skipped));
+                json_object *reasons = res.skip_reasons ? json_tokener_parse(res.skip_reasons) : NULL;
+                json_object_object_add(o, "skip_reasons", reasons ? reasons : json_object_new_object());
+                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(o);
+                plan_result_clear(&res);
+                return 0;
+        }
         if (!dry_run) {
                 printf("job %s: planned %lld message(s), skipped %lld %s\n", job, res.planned, res.skipped,
                        res.skipped ? res.skip_reasons : "");
@@ -811,6 +833,8 @@ static int cmd_run(struct ctl *ctl, int argc, char **argv) {
         }
         if (optind + 1 != argc)
                 return usage_error("run", "%s", "expected one JOB name");
+        if (dry && ctl->json)
+                return usage_error("run", "%s", "--json: a dry run prints messages, not counts (plan without --dry-run, or use preview)");
         return plan_job(ctl, "run", argv[optind], now, dry, show, NULL, NULL, NULL);
 }
 
@@ -1200,12 +1224,12 @@ static const struct command commands[] = {
         {"cancel", "ID", "cancel a queued message", cmd_cancel, false},
         {"suppress", "ADDRESS [--reason R]", "never contact an address", cmd_suppress, false},
         {"unsuppress", "ADDRESS", "lift a suppression", cmd_unsuppress, false},
-        {"run", "JOB [--now T] [--dry-run]", "plan a job once now", cmd_run, false},
+        {"run", "JOB [--now T] [--dry-run]", "plan a job once now (--json)", cmd_run, true},
         {"disable", "JOB [--reason TEXT]", "stop planning a job (no config edit)", cmd_disable, false},
         {"enable", "JOB", "undo disable", cmd_enable, false},
         {"preview", "JOB [--customer ID|--rep ID]", "render what a job would send", cmd_preview, false},
         {"render", "--template F --data F.json", "render one template file", cmd_render, false},
-        {"next", "'CRON' --tz Z [--from T] [--count N]", "print next fire times", cmd_next, false},
+        {"next", "'CRON' --tz Z [--from T] [--count N]", "print next fire times (--json)", cmd_next, true},
 };
 
 static void help(void) {
@@ -1270,7 +1294,7 @@ int main(int argc, char **argv) {
         for (size_t k = 0; k < ELEMENTSOF(commands); k++)
                 if (streq(sub[0], commands[k].name)) {
                         if (ctl.json && !commands[k].json)
-                                return usage_error(sub[0], "%s", "--json: this command has no JSON output (status, queue and show do)");
+                                return usage_error(sub[0], "%s", "--json: this command has no JSON output (status, queue, show, run and next do)");
                         return commands[k].run(&ctl, subc, sub);
                 }
         fprintf(stderr, "rapportctl: unknown command '%s'\nTry 'rapportctl --help'.\n", sub[0]);

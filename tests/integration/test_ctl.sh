@@ -48,8 +48,11 @@ assert_exit 64 "show with an id out of range" -- "$RAPPORTCTL" --config "$CONF" 
 assert_exit 64 "suppress a display-name address" -- "$RAPPORTCTL" --config "$CONF" suppress 'Mary <mary@example.com>'
 assert_exit 64 "suppress a lone @" -- "$RAPPORTCTL" --config "$CONF" suppress '@'
 assert_exit 64 "unsuppress with an option" -- "$RAPPORTCTL" --config "$CONF" unsuppress --bogus
-assert_exit 64 "--json on a command without JSON output" -- "$RAPPORTCTL" --config "$CONF" next '* * * * *' --tz UTC --json
+assert_exit 64 "--json on a command without JSON output" -- "$RAPPORTCTL" --config "$CONF" retry 1 --json
 assert_contains "$T_OUT" "no JSON output" "--json refusal says why"
+assert_exit 0 "next --json" -- "$RAPPORTCTL" --config "$CONF" next '0 9 * * 1' --tz Asia/Shanghai --from 2027-01-01T00:00:00Z --count 2 --json
+assert_eq '2027-01-04T09:00:00+08:00 2027-01-11T09:00:00+08:00' "$(printf '%s' "$T_OUT" | jq -r 'join(" ")')" "next --json: a list of ISO 8601 times"
+assert_exit 64 "run --dry-run --json" -- "$RAPPORTCTL" --config "$CONF" run birthdays --dry-run --json
 assert_exit 64 "--config without a file" -- "$RAPPORTCTL" --config
 assert_exit 64 "run an unknown job, database down" -- "$RAPPORTCTL" --config "$T_TMP/down.conf" run nosuchjob
 assert_exit 64 "run with a bad --now, database down" -- "$RAPPORTCTL" --config "$T_TMP/down.conf" run birthdays --now garbage
@@ -76,6 +79,9 @@ assert_exit 64 "preview --customer with --rep" -- "$RAPPORTCTL" --config "$CONF"
 assert_exit 0 "run" -- "$RAPPORTCTL" --config "$CONF" run birthdays --now 2027-03-14T10:00:00Z
 assert_contains "$T_OUT" "planned 2 message(s)" "run plans"
 assert_eq 2 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "run queued two"
+assert_exit 0 "run --json, again" -- "$RAPPORTCTL" --config "$CONF" run birthdays --now 2027-03-14T10:00:00Z --json
+assert_eq "birthdays 0 object" "$(printf '%s' "$T_OUT" | jq -r '"\(.job) \(.planned) \(.skip_reasons | type)"')" \
+    "run --json: the job, what it planned (nothing twice) and why it skipped, as an object"
 assert_exit 0 "queue" -- "$RAPPORTCTL" --config "$CONF" queue
 assert_contains "$T_OUT" "wa***@example.cn" "queue masks recipients"
 assert_exit 0 "queue --show-recipients" -- "$RAPPORTCTL" --config "$CONF" queue --show-recipients
