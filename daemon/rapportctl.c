@@ -648,8 +648,22 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                 _cleanup_free_ char *disabled = NULL;
                 (void)planner_job_disabled(conn, j->name, &disabled);
                 bool enabled = j->enabled && !disabled;
-                int64_t n;
-                if (enabled && cron_next(&j->cron, j->tz, (int64_t)time(NULL), &n) == 0)
+                /* The next occurrence after the latest one a run has taken
+                 * (planned, or recorded skipped by a catch-up): a --once
+                 * run with --now, as `make demo` does, may have taken the
+                 * coming one already, and the daemon will not plan it. */
+                int64_t n = (int64_t)time(NULL);
+                const char *lp[] = {j->name};
+                _cleanup_(PQclearp) PGresult *latest = NULL;
+                if (db_exec(conn, "Reading job runs",
+                            "SELECT extract(epoch FROM max(scheduled_for))::bigint FROM rapport.job_runs WHERE job = $1 AND NOT manual",
+                            1, lp, &latest) >= 0 &&
+                    PQntuples(latest) == 1 && !PQgetisnull(latest, 0, 0)) {
+                        int64_t taken = strtoll(PQgetvalue(latest, 0, 0), NULL, 10);
+                        if (taken > n)
+                                n = taken;
+                }
+                if (enabled && cron_next(&j->cron, j->tz, n, &n) == 0)
                         tz_format_iso8601(j->tz, n, next, sizeof next);
                 if (ctl->json) {
                         json_object *o = json_object_new_object();

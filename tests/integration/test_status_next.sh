@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `rapportctl status` gives as next run the occurrence the daemon will
+# really plan: after the latest one a run has taken.  A `rapportd --once
+# --now` at the coming hour (as `make demo` does) takes that one, so status
+# names the hour after, not an occurrence already done.
+set -uo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$T_LIB_DIR/rapport.sh"
+
+rapport_db
+rapport_config "$T_TMP/c.conf"
+"$RAPPORTCTL" --config "$T_TMP/c.conf" migrate >/dev/null
+next_run() { "$RAPPORTCTL" --config "$T_TMP/c.conf" status --json | jq -r '.jobs[] | select(.job == "birthdays") | .next_run'; }
+
+h1=$("$RAPPORTCTL" next '0 * * * *' --tz UTC)
+h2=$("$RAPPORTCTL" next '0 * * * *' --tz UTC --from "$h1")
+got=$(next_run)
+# (an hour may turn between the two reads)
+[[ $got == "$h1" ]] || h1=$("$RAPPORTCTL" next '0 * * * *' --tz UTC) h2=$("$RAPPORTCTL" next '0 * * * *' --tz UTC --from "$h1")
+assert_eq "$h1" "$got" "before any run: the coming hour"
+assert_exit 0 "rapportd --once at the coming hour" -- "$RAPPORTD" --config "$T_TMP/c.conf" --once --now "$h1"
+assert_contains "$T_OUT" "Ran occurrence $h1" "the run took the coming hour's occurrence"
+assert_eq "$h2" "$(next_run)" "status: the next run is the hour after, not the one just taken"
+assert_exit 0 "a manual run far ahead" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" run birthdays --now 2030-01-01T10:00:00Z
+assert_eq "$h2" "$(next_run)" "a manual run is no occurrence: the next run stays"
+t_summary
