@@ -648,23 +648,31 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                 _cleanup_free_ char *disabled = NULL;
                 (void)planner_job_disabled(conn, j->name, &disabled);
                 bool enabled = j->enabled && !disabled;
-                /* The next occurrence after the latest one a run has taken
+                /* The first occurrence after now that no run has taken
                  * (planned, or recorded skipped by a catch-up): a --once
                  * run with --now, as `make demo` does, may have taken the
-                 * coming one already, and the daemon will not plan it. */
+                 * coming ones already, and the daemon will not plan them.
+                 * One query for the taken ones ahead, walked in step. */
                 int64_t n = (int64_t)time(NULL);
-                const char *lp[] = {j->name};
-                _cleanup_(PQclearp) PGresult *latest = NULL;
+                char nows[32];
+                snprintf(nows, sizeof nows, "%lld", (long long)n);
+                const char *lp[] = {j->name, nows};
+                _cleanup_(PQclearp) PGresult *ahead = NULL;
                 if (db_exec(conn, "Reading job runs",
-                            "SELECT extract(epoch FROM max(scheduled_for))::bigint FROM rapport.job_runs WHERE job = $1 AND NOT manual",
-                            1, lp, &latest) >= 0 &&
-                    PQntuples(latest) == 1 && !PQgetisnull(latest, 0, 0)) {
-                        int64_t taken = strtoll(PQgetvalue(latest, 0, 0), NULL, 10);
-                        if (taken > n)
-                                n = taken;
+                            "SELECT extract(epoch FROM scheduled_for)::bigint FROM rapport.job_runs"
+                            " WHERE job = $1 AND NOT manual AND scheduled_for > to_timestamp($2::bigint)"
+                            " ORDER BY scheduled_for LIMIT 100000",
+                            2, lp, &ahead) < 0)
+                        ahead = NULL;
+                int taken = ahead ? PQntuples(ahead) : 0, t = 0;
+                for (int k = 0; enabled && k <= taken && cron_next(&j->cron, j->tz, n, &n) == 0; k++) {
+                        while (t < taken && strtoll(PQgetvalue(ahead, t, 0), NULL, 10) < n)
+                                t++;
+                        if (t == taken || strtoll(PQgetvalue(ahead, t, 0), NULL, 10) != n) {
+                                tz_format_iso8601(j->tz, n, next, sizeof next);
+                                break;
+                        }
                 }
-                if (enabled && cron_next(&j->cron, j->tz, n, &n) == 0)
-                        tz_format_iso8601(j->tz, n, next, sizeof next);
                 if (ctl->json) {
                         json_object *o = json_object_new_object();
                         json_object_object_add(o, "job", json_object_new_string(j->name));
