@@ -180,24 +180,34 @@ static json_object *setting_to_json(const config_setting_t *s) {
         }
 }
 
+/* "a, b, c" (or "\"a\", \"b\"" quoted) for a message; returns buf. */
+static const char *join_choices(const char *const *v, bool quoted, char *buf, size_t len) {
+        buf[0] = '\0';
+        for (size_t k = 0; v[k]; k++)
+                snprintf(buf + strlen(buf), len - strlen(buf), quoted ? "%s\"%s\"" : "%s%s", k ? ", " : "", v[k]);
+        return buf;
+}
+
 /* Complain about each key of group g not in known (NULL-terminated). */
 static bool only_known_keys(struct loader *l, const config_setting_t *g, const char *const *known, const char *what) {
         bool ok = true;
         for (int i = 0; i < config_setting_length(g); i++) {
                 const config_setting_t *e = config_setting_get_elem(g, i);
                 const char *n = config_setting_name(e);
-                bool found = false;
-                for (size_t k = 0; known[k] && !found; k++)
-                        found = streq(n, known[k]);
-                if (!found) {
-                        char list[256] = "";
-                        for (size_t k = 0; known[k]; k++)
-                                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", k ? ", " : "", known[k]);
-                        complain(l, e, "unknown setting '%s' in %s (known: %s)", n, what, list);
+                if (!strv_contains(known, n)) {
+                        char list[256];
+                        complain(l, e, "unknown setting '%s' in %s (known: %s)", n, what, join_choices(known, false, list, sizeof list));
                         ok = false;
                 }
         }
         return ok;
+}
+
+/* Where a complaint about member name of g points: the member, or the
+ * group when it is missing. */
+static const config_setting_t *member_or_group(const config_setting_t *g, const char *name) {
+        const config_setting_t *e = config_setting_get_member(g, name);
+        return e ? e : g;
 }
 
 static const char *group_string(const config_setting_t *g, const char *name) {
@@ -218,10 +228,7 @@ static bool string_list_of(struct loader *l, const config_setting_t *s, const ch
         for (int i = 0; i < config_setting_length(s); i++) {
                 const config_setting_t *e = config_setting_get_elem(s, i);
                 const char *v = config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
-                bool found = false;
-                for (size_t k = 0; v && choices[k] && !found; k++)
-                        found = streq(v, choices[k]);
-                if (!found) {
+                if (!strv_contains(choices, v)) {
                         complain(l, e, "expected one of %s", expected);
                         ok = false;
                 }
@@ -239,10 +246,7 @@ static json_object *convert_hours_map(struct loader *l, const config_setting_t *
         json_object *o = json_object_new_object();
         for (int i = 0; i < config_setting_length(s); i++) {
                 const config_setting_t *e = config_setting_get_elem(s, i);
-                bool known = false;
-                for (size_t k = 0; spec->choices[k] && !known; k++)
-                        known = streq(config_setting_name(e), spec->choices[k]);
-                if (!known)
+                if (!strv_contains(spec->choices, config_setting_name(e)))
                         continue; /* complained about above */
                 double hours = -1;
                 int64_t secs;
@@ -295,12 +299,12 @@ static json_object *convert_ladder(struct loader *l, const config_setting_t *s, 
                 ok = only_known_keys(l, g, keys, spec->name) && ok;
                 const config_setting_t *d = config_setting_get_member(g, "days");
                 if (!d || !is_int(d) || llabs(config_setting_get_int64(d)) > 3650) {
-                        complain(l, d ? d : g, "days (past the due date; negative: before it) must be an integer from -3650 to 3650");
+                        complain(l, member_or_group(g, "days"), "days (past the due date; negative: before it) must be an integer from -3650 to 3650");
                         ok = false;
                 }
                 const config_setting_t *a = config_setting_get_member(g, "audience");
                 const char *av = group_string(g, "audience");
-                if (a && (!av || !(streq(av, audiences[0]) || streq(av, audiences[1]) || streq(av, audiences[2])))) {
+                if (a && !strv_contains(audiences, av)) {
                         complain(l, a, "audience must be \"customer\", \"rep\" or \"manager\"");
                         ok = false;
                 }
@@ -310,7 +314,7 @@ static json_object *convert_ladder(struct loader *l, const config_setting_t *s, 
                         ok = false;
                 } else if (ch) {
                         const char *v = group_string(g, "channel");
-                        if (!v || !(streq(v, "email") || streq(v, "sms"))) {
+                        if (!strv_contains(channel_names_list, v)) {
                                 complain(l, ch, "channel must be \"email\" or \"sms\"");
                                 ok = false;
                         }
@@ -318,8 +322,7 @@ static json_object *convert_ladder(struct loader *l, const config_setting_t *s, 
                         ok = string_list_of(l, chs, channel_names_list, "[\"email\", \"sms\"]") && ok;
                 const char *t = group_string(g, "template");
                 if (!t || !*t) {
-                        const config_setting_t *te = config_setting_get_member(g, "template");
-                        complain(l, te ? te : g, "template must name a template, e.g. \"dunning_friendly\"");
+                        complain(l, member_or_group(g, "template"), "template must name a template, e.g. \"dunning_friendly\"");
                         ok = false;
                 }
         }
@@ -342,18 +345,16 @@ static json_object *convert_holidays(struct loader *l, const config_setting_t *s
                 ok = only_known_keys(l, g, keys, spec->name) && ok;
                 const char *name = group_string(g, "name"), *date = group_string(g, "date");
                 if (!name || !*name) {
-                        const config_setting_t *e = config_setting_get_member(g, "name");
-                        complain(l, e ? e : g, "name must be a non-empty string");
+                        complain(l, member_or_group(g, "name"), "name must be a non-empty string");
                         ok = false;
                 }
                 if (!date || !is_date(date)) {
-                        const config_setting_t *e = config_setting_get_member(g, "date");
-                        complain(l, e ? e : g, "date must be a real date \"YYYY-MM-DD\"");
+                        complain(l, member_or_group(g, "date"), "date must be a real date \"YYYY-MM-DD\"");
                         ok = false;
                 }
-                const config_setting_t *t = config_setting_get_member(g, "template");
-                if (t && (!group_string(g, "template") || !*group_string(g, "template"))) {
-                        complain(l, t, "template must name a template");
+                const char *tpl = group_string(g, "template");
+                if (config_setting_get_member(g, "template") && (!tpl || !*tpl)) {
+                        complain(l, member_or_group(g, "template"), "template must name a template");
                         ok = false;
                 }
                 const config_setting_t *tiers = config_setting_get_member(g, "tiers");
@@ -408,15 +409,11 @@ static json_object *convert_setting(struct loader *l, const config_setting_t *s,
                         return complain(l, s, "expected a date \"YYYY-MM-DD\""), NULL;
                 return json_object_new_string(str);
         case SET_ENUM:
-                if (str)
-                        for (size_t i = 0; spec->choices[i]; i++)
-                                if (streq(str, spec->choices[i]))
-                                        return json_object_new_string(str);
+                if (strv_contains(spec->choices, str))
+                        return json_object_new_string(str);
                 {
-                        char list[256] = "";
-                        for (size_t i = 0; spec->choices[i]; i++)
-                                snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? ", " : "", spec->choices[i]);
-                        complain(l, s, "expected one of %s", list);
+                        char list[256];
+                        complain(l, s, "expected one of %s", join_choices(spec->choices, true, list, sizeof list));
                 }
                 return NULL;
         case SET_STRING_LIST: {
@@ -427,13 +424,7 @@ static json_object *convert_setting(struct loader *l, const config_setting_t *s,
                 for (int i = 0; i < config_setting_length(s); i++) {
                         const config_setting_t *e = config_setting_get_elem(s, i);
                         const char *v = config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
-                        bool ok = v != NULL;
-                        if (ok && spec->choices) {
-                                ok = false;
-                                for (size_t k = 0; spec->choices[k]; k++)
-                                        ok = ok || streq(v, spec->choices[k]);
-                        }
-                        if (!ok) {
+                        if (!v || (spec->choices && !strv_contains(spec->choices, v))) {
                                 complain(l, e, "not an allowed value here");
                                 json_object_put(a);
                                 return NULL;

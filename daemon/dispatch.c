@@ -210,10 +210,8 @@ static void record_outcome(struct dispatcher *d, struct outbox_msg *m, const str
         struct log_ctx ctx = {m->job, m->id, m->channel};
         switch (o->kind) {
         case OUTCOME_SENT:
-                if (outbox_mark_sent(conn, m, io->provider_id, io->audit) > 0) {
+                if (outbox_mark_sent(conn, m, io->provider_id, io->audit) > 0)
                         d->stats.sent++;
-                        log_full(LOG_DEBUG, 0, &ctx, "Sent (attempt %d)", m->attempts);
-                }
                 return;
         case OUTCOME_BOUNCED: {
                 /* Suppress only the address the server refused.  Under

@@ -269,8 +269,17 @@ static int record(PGconn *conn, const struct outbox_msg *m, const char *what, co
         return 1;
 }
 
+/* The journal's line for each message recorded sent (rapportd -v). */
+static void log_sent(const struct outbox_msg *m) {
+        struct log_ctx ctx = {m->job, m->id, m->channel};
+        log_full(LOG_DEBUG, 0, &ctx, "Sent (attempt %d)", m->attempts);
+}
+
 int outbox_mark_sent(PGconn *conn, const struct outbox_msg *m, const char *provider_id, const char *rendered) {
-        return record(conn, m, "Recording a sent message", &sent_stmt, "sent", provider_id, provider_id, rendered);
+        int r = record(conn, m, "Recording a sent message", &sent_stmt, "sent", provider_id, provider_id, rendered);
+        if (r > 0)
+                log_sent(m);
+        return r;
 }
 
 /* One element of a PostgreSQL array literal: quoted, \ and " escaped. */
@@ -313,14 +322,8 @@ static const struct db_stmt sent_many_stmt = {
 long outbox_mark_sent_many(PGconn *conn, const struct outbox_sent *sent, size_t n) {
         if (n == 0)
                 return 0;
-        if (n == 1) { /* the plain statement: no arrays to build, parse and unnest */
-                int r = outbox_mark_sent(conn, sent[0].msg, sent[0].provider_id, sent[0].rendered);
-                if (r > 0) {
-                        struct log_ctx ctx = {sent[0].msg->job, sent[0].msg->id, sent[0].msg->channel};
-                        log_full(LOG_DEBUG, 0, &ctx, "Sent (attempt %d)", sent[0].msg->attempts);
-                }
-                return r;
-        }
+        if (n == 1) /* the plain statement: no arrays to build, parse and unnest */
+                return outbox_mark_sent(conn, sent[0].msg, sent[0].provider_id, sent[0].rendered);
         _cleanup_buf_ struct buf ids = {0}, tokens = {0}, providers = {0}, rendered = {0};
         buf_puts(&ids, "{"), buf_puts(&tokens, "{"), buf_puts(&providers, "{"), buf_puts(&rendered, "{");
         for (size_t i = 0; i < n; i++) {
@@ -350,7 +353,7 @@ long outbox_mark_sent_many(PGconn *conn, const struct outbox_sent *sent, size_t 
                         found = strtoll(PQgetvalue(res, (int)k, 0), NULL, 10) == sent[i].msg->id;
                 struct log_ctx ctx = {sent[i].msg->job, sent[i].msg->id, sent[i].msg->channel};
                 if (found)
-                        log_full(LOG_DEBUG, 0, &ctx, "Sent (attempt %d)", sent[i].msg->attempts);
+                        log_sent(sent[i].msg);
                 else
                         log_full(LOG_WARNING, 0, &ctx, "Lease lost before recording 'sent': another attempt owns this message now");
         }

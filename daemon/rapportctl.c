@@ -152,12 +152,26 @@ static json_object *json_rows(PGresult *res) {
         return a;
 }
 
+/* A recipient as the journal shows it (log_mask_address): two characters
+ * of a long local part, one of a short one, or a number's first four and
+ * last two digits. */
+#define MASKED_RECIPIENT_SQL                                                                                        \
+        "CASE WHEN position('@' in recipient) > 0"                                                                  \
+        " THEN left(recipient, CASE WHEN position('@' in recipient) > 4 THEN 2 WHEN position('@' in recipient) > 2" \
+        "                           THEN 1 ELSE 0 END) || '***' || substr(recipient, position('@' in recipient))"   \
+        " ELSE left(recipient, 4) || '****' || right(recipient, 2) END"
+
+/* --json output: pretty, '/' left alone; takes the object. */
+static void print_json(json_object *o) {
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+}
+
 static void print_table(PGresult *res, bool json) {
         int rows = PQntuples(res), cols = PQnfields(res);
         if (json) {
                 json_object *a = json_rows(res);
-                printf("%s\n", json_object_to_json_string_ext(a, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-                json_object_put(a);
+                print_json(a);
                 return;
         }
         int width[32] = {0};
@@ -278,10 +292,8 @@ static int cmd_next(struct ctl *ctl, int argc, char **argv) {
                 else
                         printf("%s\n", buf);
         }
-        if (times) {
-                printf("%s\n", json_object_to_json_string_ext(times, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-                json_object_put(times);
-        }
+        if (times)
+                print_json(times);
         return i ? 0 : EX_DATAERR;
 }
 
@@ -731,8 +743,9 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                 }
         }
         if (ctl->json)
-                printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-        json_object_put(root);
+                print_json(root);
+        else
+                json_object_put(root);
         return 0;
 }
 
@@ -808,8 +821,7 @@ static int plan_job(struct ctl *ctl, const char *cmd, const char *job, const cha
                 json_object_object_add(o, "skipped", json_object_new_int64(res.skipped));
                 json_object *reasons = res.skip_reasons ? json_tokener_parse(res.skip_reasons) : NULL;
                 json_object_object_add(o, "skip_reasons", reasons ? reasons : json_object_new_object());
-                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-                json_object_put(o);
+                print_json(o);
                 plan_result_clear(&res);
                 return 0;
         }
@@ -946,10 +958,7 @@ static int cmd_queue(struct ctl *ctl, int argc, char **argv) {
         _cleanup_(PQclearp) PGresult *res = NULL;
         r = db_exec(conn, "Listing the queue",
                     "SELECT id, job, channel, state,"
-                    " CASE WHEN $4::bool THEN recipient ELSE"
-                    "   CASE WHEN position('@' in recipient) > 0"
-                    "     THEN left(recipient, CASE WHEN position('@' in recipient) > 4 THEN 2 WHEN position('@' in recipient) > 2 THEN 1 ELSE 0 END) || '***' || substr(recipient, position('@' in recipient))"
-                    "     ELSE left(recipient, 4) || '****' || right(recipient, 2) END END AS recipient,"
+                    " CASE WHEN $4::bool THEN recipient ELSE " MASKED_RECIPIENT_SQL " END AS recipient,"
                     " template, locale, attempts, date_trunc('second', not_before) AS not_before,"
                     " date_trunc('second', coalesce(sent_at, next_attempt_at)) AS at,"
                     " last_error"
@@ -993,9 +1002,7 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv) {
         _cleanup_(PQclearp) PGresult *res = NULL, *ev = NULL;
         r = db_exec(conn, "Reading the message",
                     "SELECT id, job, channel, audience, state,"
-                    " CASE WHEN $2::bool THEN recipient WHEN position('@' in recipient) > 0"
-                    "   THEN left(recipient, CASE WHEN position('@' in recipient) > 4 THEN 2 WHEN position('@' in recipient) > 2 THEN 1 ELSE 0 END) || '***' || substr(recipient, position('@' in recipient))"
-                    "   ELSE left(recipient, 4) || '****' || right(recipient, 2) END AS recipient,"
+                    " CASE WHEN $2::bool THEN recipient ELSE " MASKED_RECIPIENT_SQL " END AS recipient,"
                     " recipient_name, template, locale, time_zone,"
                     " dedupe_key, attempts, not_before, next_attempt_at, expires_at, created_at, sent_at, provider_id,"
                     " last_error, context, rendered FROM rapport.outbox WHERE id = $1::bigint",
@@ -1020,8 +1027,7 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv) {
         if (ctl->json) {
                 json_object *o = json_row(res, 0);
                 json_object_object_add(o, "history", json_rows(ev));
-                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-                json_object_put(o);
+                print_json(o);
                 return 0;
         }
         for (int k = 0; k < PQnfields(res) - 1; k++)

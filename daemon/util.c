@@ -99,6 +99,13 @@ int strv_copy(char *const *v, char ***ret) {
         return 0;
 }
 
+bool strv_contains(const char *const *v, const char *s) {
+        for (; s && v && *v; v++)
+                if (streq(*v, s))
+                        return true;
+        return false;
+}
+
 int read_file(const char *path, char **out, size_t *len) {
         _cleanup_fclose_ FILE *f = fopen(path, "re");
         if (!f)

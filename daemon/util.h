@@ -74,6 +74,8 @@ static inline void buf_freep(struct buf *b) { buf_free(b); }
 /* NULL-terminated lists of heap strings.  strv_free() takes NULL;
  * strv_copy() returns 0 (*ret NULL for a NULL list) or -ENOMEM. */
 void strv_free(char **v);
+/* Whether s (NULL: never) is one of the NULL-terminated list v. */
+bool strv_contains(const char *const *v, const char *s);
 int strv_copy(char *const *v, char ***ret);
 
 /* Read a whole file; returns 0 or -errno. *out is NUL-terminated. */

@@ -30,13 +30,17 @@ enum setting_type {
  * run passes over and why -- bad data, no consent, no address on the
  * channel, a suppressed address -- and JOB_SKIP_COUNTS_SQL counts it per
  * customer for the run's record. */
+/* Why a message due with no bad data in it (row R: reachable, channel,
+ * consent_email, consent_sms) does not go: suppressed if it could reach
+ * the customer, else what it lacks. */
+#define JOB_UNSENT_REASON(R)                                                                                \
+        "CASE WHEN " R ".reachable THEN 'address suppressed'"                                               \
+        " WHEN " R ".channel = 'email' AND " R ".consent_email THEN 'no e-mail address'"                    \
+        " WHEN " R ".channel = 'email' THEN 'no e-mail consent'"                                            \
+        " WHEN " R ".consent_sms THEN 'no phone number' ELSE 'no SMS consent' END"
 #define JOB_PASSED_OVER_CTE(ID, ADDRESS)                                                                    \
         "passed AS (\n"                                                                                    \
-        "  SELECT due." ID " AS id, coalesce(due.skip_reason,\n"                                           \
-        "           CASE WHEN due.reachable THEN 'address suppressed'\n"                                  \
-        "                WHEN due.channel = 'email' AND due.consent_email THEN 'no e-mail address'\n"     \
-        "                WHEN due.channel = 'email' THEN 'no e-mail consent'\n"                           \
-        "                WHEN due.consent_sms THEN 'no phone number' ELSE 'no SMS consent' END) AS reason\n" \
+        "  SELECT due." ID " AS id, coalesce(due.skip_reason, " JOB_UNSENT_REASON("due") ") AS reason\n"   \
         "  FROM due\n"                                                                                     \
         "  WHERE due.skip_reason IS NOT NULL OR NOT due.reachable\n"                                       \
         "     OR EXISTS (SELECT 1 FROM rapport.suppression s WHERE s.address = " ADDRESS ")\n"             \
