@@ -203,7 +203,9 @@ struct parser {
         const char *src;
         size_t len;
         int first_line, first_column;
-        struct mustache_error *err;
+        struct mustache_error *errs; /* the first max_errs problems found */
+        size_t max_errs, n_errs;
+        bool stop; /* a problem after which nothing further can be told */
         struct frame *frames;
         size_t depth; /* frames in use */
 };
@@ -245,15 +247,20 @@ static void position_of(const char *src, size_t off, int first_line, int first_c
         *column = c;
 }
 
+/* Records a problem and returns -EINVAL.  The parser goes on after most
+ * problems (the tag is skipped, see parse()), so that one pass over a
+ * template reports all of them, not just the first. */
 _printf_(3, 4) static int parse_error(struct parser *p, size_t off, const char *fmt, ...) {
-        if (p->err) {
-                *p->err = (struct mustache_error){0};
-                position_of(p->src, off, p->first_line, p->first_column, &p->err->line, &p->err->column);
+        if (p->n_errs < p->max_errs) {
+                struct mustache_error *e = &p->errs[p->n_errs];
+                *e = (struct mustache_error){0};
+                position_of(p->src, off, p->first_line, p->first_column, &e->line, &e->column);
                 va_list ap;
                 va_start(ap, fmt);
-                vsnprintf(p->err->message, sizeof p->err->message, fmt, ap);
+                vsnprintf(e->message, sizeof e->message, fmt, ap);
                 va_end(ap);
         }
+        p->n_errs++;
         return -EINVAL;
 }
 
@@ -262,6 +269,13 @@ static bool is_space(char c) {
 }
 
 static bool is_blank(char c) { return c == ' ' || c == '\t'; }
+
+static bool memchr_space(const char *s, size_t len) {
+        for (size_t i = 0; i < len; i++)
+                if (is_space(s[i]))
+                        return true;
+        return false;
+}
 
 static const char *find(const char *hay, size_t hay_len, const char *needle, size_t needle_len) {
         return memmem(hay, hay_len, needle, needle_len);
@@ -425,9 +439,11 @@ static int parse_delimiters(struct parser *p, size_t tag_off, const char *s, siz
 
 static int open_section(struct parser *p, enum node_type type, bool standalone, size_t tag_off,
                         const char *name, size_t name_len) {
-        if (p->depth > MAX_SECTION_NESTING)
+        if (p->depth > MAX_SECTION_NESTING) {
+                p->stop = true; /* every close tag after it would mismatch */
                 return parse_error(p, tag_off, "sections nested deeper than %d",
                                    MAX_SECTION_NESTING);
+        }
         struct frame f = {
                 .type = type,
                 .standalone = standalone,
@@ -442,16 +458,9 @@ static int open_section(struct parser *p, enum node_type type, bool standalone, 
         return 0;
 }
 
-static int close_section(struct parser *p, size_t tag_off, const char *name, size_t name_len) {
-        if (p->depth <= 1)
-                return parse_error(p, tag_off, "closing tag '%.*s' without an open section",
-                                   (int)(name_len > 64 ? 64 : name_len), name);
+/* Ends the innermost open section: it becomes a node of the one around it. */
+static int pop_section(struct parser *p) {
         struct frame *f = &p->frames[p->depth - 1];
-        if (f->name_len != name_len || memcmp(p->src + f->name_off, name, name_len) != 0)
-                return parse_error(p, tag_off, "closing tag '%.*s' does not match open section '%.*s'",
-                                   (int)(name_len > 64 ? 64 : name_len), name,
-                                   (int)(f->name_len > 64 ? 64 : f->name_len),
-                                   p->src + f->name_off);
         struct node node = {
                 .type = f->type,
                 .standalone = f->standalone,
@@ -466,6 +475,35 @@ static int close_section(struct parser *p, size_t tag_off, const char *name, siz
         if (r < 0) {
                 nodes_free(node.children, node.n_children);
                 name_done(&node.name);
+        }
+        return r;
+}
+
+static bool frame_named(const struct parser *p, size_t depth, const char *name, size_t name_len) {
+        const struct frame *f = &p->frames[depth];
+        return f->name_len == name_len && memcmp(p->src + f->name_off, name, name_len) == 0;
+}
+
+static int close_section(struct parser *p, size_t tag_off, const char *name, size_t name_len) {
+        if (p->depth <= 1)
+                return parse_error(p, tag_off, "closing tag '%.*s' without an open section",
+                                   (int)(name_len > 64 ? 64 : name_len), name);
+        if (frame_named(p, p->depth - 1, name, name_len))
+                return pop_section(p);
+        const struct frame *f = &p->frames[p->depth - 1];
+        int r = parse_error(p, tag_off, "closing tag '%.*s' does not match open section '%.*s'",
+                            (int)(name_len > 64 ? 64 : name_len), name,
+                            (int)(f->name_len > 64 ? 64 : f->name_len), p->src + f->name_off);
+        /* To go on: when an outer section has this name, the sections
+         * inside it were left open by mistake and end here too; otherwise
+         * the tag is a stray one and is ignored. */
+        size_t match = p->depth - 1;
+        while (match > 0 && !frame_named(p, match, name, name_len))
+                match--;
+        while (match > 0 && p->depth > match) {
+                int q = pop_section(p);
+                if (q < 0)
+                        return q;
         }
         return r;
 }
@@ -489,8 +527,12 @@ static int parse(struct parser *p) {
 
         while (pos < len) {
                 const char *hit = find(src + pos, len - pos, otag, olen);
-                if (!hit)
-                        return add_text(p, src + pos, len - pos);
+                if (!hit) {
+                        int r = add_text(p, src + pos, len - pos);
+                        if (r < 0)
+                                return r;
+                        break;
+                }
                 size_t t = (size_t)(hit - src);
                 size_t cs = t + olen; /* content start */
                 if (cs >= len)
@@ -521,12 +563,15 @@ static int parse(struct parser *p) {
                         memcpy(pattern + 1, ctag, clen);
                         const char *end = find(src + cs, len - cs, pattern, clen + 1);
                         if (!end) {
-                                if (!find(src + cs, len - cs, ctag, clen))
+                                const char *close = find(src + cs, len - cs, ctag, clen);
+                                if (!close)
                                         return parse_error(p, t, "unclosed tag");
-                                return parse_error(p, t, "%s: expected '%c' before the closing delimiter",
-                                                   sigil == '{' ? "unclosed triple mustache"
-                                                                : "invalid set-delimiter tag",
-                                                   pattern[0]);
+                                parse_error(p, t, "%s: expected '%c' before the closing delimiter",
+                                            sigil == '{' ? "unclosed triple mustache" : "invalid set-delimiter tag",
+                                            pattern[0]);
+                                pos = (size_t)(close - src) + clen; /* skip the tag */
+                                at_line_start = false;
+                                continue;
                         }
                         ce = (size_t)(end - src);
                         e = ce + 1 + clen;
@@ -566,6 +611,8 @@ static int parse(struct parser *p) {
                 int r = add_text(p, src + pos, (standalone ? ls : t) - pos);
                 if (r < 0)
                         return r;
+                pos = after;
+                at_line_start = standalone;
 
                 const char *name = src + cs;
                 size_t name_len = ce - cs;
@@ -576,12 +623,14 @@ static int parse(struct parser *p) {
                 while (name_len > 0 && is_space(name[name_len - 1]))
                         name_len--;
                 if (kind != T_COMMENT && kind != T_DELIM) {
-                        if (name_len == 0)
-                                return parse_error(p, t, "empty tag name");
-                        for (size_t i = 0; i < name_len; i++)
-                                if (is_space(name[i]))
-                                        return parse_error(p, t, "invalid tag name '%.*s'",
-                                                           (int)(name_len > 64 ? 64 : name_len), name);
+                        if (name_len == 0) {
+                                parse_error(p, t, "empty tag name");
+                                continue;
+                        }
+                        if (memchr_space(name, name_len)) {
+                                parse_error(p, t, "invalid tag name '%.*s'", (int)(name_len > 64 ? 64 : name_len), name);
+                                continue;
+                        }
                 }
 
                 switch (kind) {
@@ -590,7 +639,7 @@ static int parse(struct parser *p) {
                         struct node node = {.type = kind == T_VAR ? NODE_VAR : NODE_RAW};
                         r = parse_name(p, t, name, name_len, &node.name);
                         if (r < 0)
-                                return r;
+                                break;
                         r = vec_push(&p->frames[p->depth - 1].nodes, &node);
                         if (r < 0) {
                                 name_done(&node.name);
@@ -602,13 +651,9 @@ static int parse(struct parser *p) {
                 case T_INVERTED:
                         r = open_section(p, kind == T_SECTION ? NODE_SECTION : NODE_INVERTED,
                                          standalone, t, name, name_len);
-                        if (r < 0)
-                                return r;
                         break;
                 case T_CLOSE:
                         r = close_section(p, t, name, name_len);
-                        if (r < 0)
-                                return r;
                         break;
                 case T_PARTIAL: {
                         struct node node = {
@@ -630,17 +675,17 @@ static int parse(struct parser *p) {
                 }
                 case T_DELIM:
                         r = parse_delimiters(p, t, name, name_len, &otag, &olen, &ctag, &clen);
-                        if (r < 0)
-                                return r;
                         break;
                 case T_COMMENT:
                         break;
                 }
-
-                pos = after;
-                at_line_start = standalone;
+                /* A problem in a tag is recorded and the tag skipped (the
+                 * delimiters stay as they were): the rest of the template
+                 * is still checked. */
+                if (r < 0 && (r != -EINVAL || p->stop))
+                        return r;
         }
-        return 0;
+        return p->n_errs ? -EINVAL : 0;
 }
 
 int mustache_parse(const char *src, size_t len, int first_line, struct mustache **ret,
@@ -650,6 +695,13 @@ int mustache_parse(const char *src, size_t len, int first_line, struct mustache 
 
 int mustache_parse_at(const char *src, size_t len, int first_line, int first_column, struct mustache **ret,
                       struct mustache_error *err) {
+        return mustache_parse_all(src, len, first_line, first_column, ret, err, err ? 1 : 0, NULL);
+}
+
+int mustache_parse_all(const char *src, size_t len, int first_line, int first_column, struct mustache **ret,
+                       struct mustache_error *errs, size_t max_errs, size_t *n_errs) {
+        if (n_errs)
+                *n_errs = 0;
         _cleanup_(mustache_freep) struct mustache *tpl = calloc(1, sizeof *tpl);
         if (!tpl)
                 return -ENOMEM;
@@ -665,21 +717,25 @@ int mustache_parse_at(const char *src, size_t len, int first_line, int first_col
                 .len = len,
                 .first_line = first_line,
                 .first_column = first_column,
-                .err = err,
+                .errs = errs,
+                .max_errs = errs ? max_errs : 0,
                 .frames = calloc(MAX_SECTION_NESTING + 2, sizeof(struct frame)),
                 .depth = 1,
         };
         if (!p.frames)
                 return -ENOMEM;
         int r = parse(&p);
-        if (r >= 0 && p.depth > 1) {
-                struct frame *f = &p.frames[p.depth - 1];
+        /* Sections still open at the end, innermost first. */
+        for (size_t d = p.depth; (r >= 0 || (r == -EINVAL && !p.stop)) && d > 1; d--) {
+                struct frame *f = &p.frames[d - 1];
                 int line, column;
                 position_of(p.src, f->tag_off, first_line, first_column, &line, &column);
                 r = parse_error(&p, f->tag_off, "unclosed section '%.*s' opened at line %d column %d",
                                 (int)(f->name_len > 64 ? 64 : f->name_len), p.src + f->name_off,
                                 line, column);
         }
+        if (n_errs)
+                *n_errs = p.n_errs;
         if (r < 0) {
                 parser_done(&p);
                 return r;

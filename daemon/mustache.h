@@ -42,6 +42,15 @@ int mustache_parse(const char *src, size_t len, int first_line, struct mustache 
 int mustache_parse_at(const char *src, size_t len, int first_line, int first_column, struct mustache **ret,
                       struct mustache_error *err);
 
+/* mustache_parse_at() that goes on after a problem (skipping the tag at
+ * fault) to report the later ones too: the first max_errs of them are
+ * stored in errs[], in the order found, and *n_errs (may be NULL) is set to
+ * how many there were in all.  Sections still open at the end come last,
+ * innermost first.  Returns 0 and sets *ret, -EINVAL when there was any
+ * problem, or -ENOMEM. */
+int mustache_parse_all(const char *src, size_t len, int first_line, int first_column, struct mustache **ret,
+                       struct mustache_error *errs, size_t max_errs, size_t *n_errs);
+
 /* Returns the already-parsed partial called name, or NULL (a missing partial
  * renders as the empty string, as the spec requires).  The returned template
  * must stay valid until mustache_render() returns. */

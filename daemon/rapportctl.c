@@ -411,13 +411,19 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
         json_object *ctx = NULL;
         if (parse_json_document(data, json, jlen, &ctx) < 0)
                 return EX_DATAERR;
-        struct mustache_error merr = {0};
+        struct mustache_error merr[TEMPLATE_MAX_ERRORS];
+        size_t n_merr = 0;
         _cleanup_(mustache_freep) struct mustache *tpl = NULL;
-        r = by_parts ? 0 : mustache_parse(src, len, 1, &tpl, &merr);
+        r = by_parts ? 0 : mustache_parse_all(src, len, 1, 1, &tpl, merr, ELEMENTSOF(merr), &n_merr);
         if (r < 0) {
-                fprintf(stderr, "%s:%d:%d: %s\n", file, merr.line, merr.column, merr.message);
+                for (size_t i = 0; i < n_merr && i < ELEMENTSOF(merr); i++)
+                        fprintf(stderr, "%s:%d:%d: %s\n", file, merr[i].line, merr[i].column, merr[i].message);
+                if (n_merr > ELEMENTSOF(merr))
+                        fprintf(stderr, "%s: %zu more problem(s) not shown\n", file, n_merr - ELEMENTSOF(merr));
+                if (r != -EINVAL)
+                        fprintf(stderr, "rapportctl render: %s: %s\n", file, strerror(-r));
                 json_object_put(ctx);
-                return EX_DATAERR;
+                return r == -EINVAL ? EX_DATAERR : EX_SOFTWARE;
         }
         if (!partials) {
                 dir = strdup(file);

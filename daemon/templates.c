@@ -38,14 +38,23 @@ void message_template_free(struct message_template *t) {
         free(t);
 }
 
+/* Every problem of the part is logged, so that `rapportctl check` (and a
+ * refused reload) lists them all at once, not one per edit, and counted in
+ * *n_errors (may be NULL). */
 static int parse_part(const char *path, const char *src, size_t len, int first_line, int first_column,
-                      struct mustache **ret) {
-        struct mustache_error err = {0};
-        int r = mustache_parse_at(src, len, first_line, first_column, ret, &err);
-        if (r == -EINVAL)
-                log_error("%s:%d:%d: %s", path, err.line, err.column, err.message);
-        else if (r < 0)
+                      struct mustache **ret, int *n_errors) {
+        struct mustache_error errs[TEMPLATE_MAX_ERRORS];
+        size_t n = 0;
+        int r = mustache_parse_all(src, len, first_line, first_column, ret, errs, ELEMENTSOF(errs), &n);
+        if (r == -EINVAL) {
+                for (size_t i = 0; i < n && i < ELEMENTSOF(errs); i++)
+                        log_error("%s:%d:%d: %s", path, errs[i].line, errs[i].column, errs[i].message);
+                if (n > ELEMENTSOF(errs))
+                        log_error("%s: %zu more problem(s) not shown", path, n - ELEMENTSOF(errs));
+        } else if (r < 0)
                 log_error_errno(r, "%s: cannot parse: %m", path);
+        if (r < 0 && n_errors)
+                *n_errors += r == -EINVAL && n > 0 ? (n > 100000 ? 100000 : (int)n) : 1;
         return r;
 }
 
@@ -146,14 +155,12 @@ static int parse_email_parts(const char *path, const char *src, const struct ema
         for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
                 if (!parts[i].dst)
                         continue;
-                int r = parse_part(path, src + parts[i].off, parts[i].len, parts[i].line, parts[i].column, parts[i].dst);
+                int r = parse_part(path, src + parts[i].off, parts[i].len, parts[i].line, parts[i].column, parts[i].dst,
+                                   n_errors);
                 if (r == -ENOMEM)
                         return r;
-                if (r < 0) {
-                        (*n_errors)++;
-                        if (!first)
-                                first = r;
-                }
+                if (r < 0 && !first)
+                        first = r;
         }
         return first;
 }
@@ -187,7 +194,7 @@ static int parse_file(const char *path, const char *channel, struct message_temp
         } else if (streq(channel, "email"))
                 r = parse_email(t, src, len, &errors);
         else
-                r = parse_part(path, src, len, 1, 1, &t->text);
+                r = parse_part(path, src, len, 1, 1, &t->text, &errors);
         if (r < 0) {
                 *n_errors += errors ? errors : 1;
                 message_template_free(t);
@@ -264,13 +271,11 @@ static int load_partial(struct template_set *s, const char *path, const char *fi
                 log_error_errno(r, "%s: cannot read template: %m", path);
                 return 0;
         }
-        r = parse_part(path, src, slen, 1, 1, &tpl);
+        r = parse_part(path, src, slen, 1, 1, &tpl, n_errors);
         if (r == -ENOMEM)
                 return r;
-        if (r < 0) {
-                (*n_errors)++;
+        if (r < 0)
                 return 0;
-        }
         struct partial *p = realloc(s->partials, (s->n_partials + 1) * sizeof *p);
         if (!p) {
                 mustache_free(tpl);
@@ -522,7 +527,7 @@ const struct mustache *partial_dir_lookup(const char *name, void *userdata) {
                 if (asprintf(&path, fmts[f], pd->dir, name) < 0 || read_file(path, &src, &len) < 0)
                         continue;
                 struct mustache *tpl = NULL;
-                if (parse_part(path, src, len, 1, 1, &tpl) < 0) {
+                if (parse_part(path, src, len, 1, 1, &tpl, NULL) < 0) {
                         pd->failed = true;
                         return NULL;
                 }

@@ -26,6 +26,8 @@
 #include "util.h"
 
 #define TEMPLATE_HTML_SEPARATOR "--- html ---"
+/* How many problems of one template part are listed (then a count of the rest). */
+#define TEMPLATE_MAX_ERRORS 20
 
 struct message_template {
         char *path;

@@ -53,6 +53,14 @@ assert_exit 65 "e-mail template with errors exits 65" -- "$RAPPORTCTL" render --
 assert_contains "$T_OUT" "bad.email.en.mustache:1:13: unclosed section 'a'" "subject error: the column in the file"
 assert_contains "$T_OUT" "bad.email.en.mustache:3:6: closing tag 'b'" "text error reported too"
 assert_contains "$T_OUT" "bad.email.en.mustache:5:4: unclosed section 'c'" "HTML error reported too, at its line in the file"
+# Several problems in one part: all of them, each at its place, in one run.
+printf 'Dear {{name}},\n{{#a}}x{{/b}}\n{{bad name}} {{=<%% =}}\n' >"$D/many.mustache"
+assert_exit 65 "several problems in one template" -- "$RAPPORTCTL" render --template "$D/many.mustache" --data "$D/d.json"
+assert_contains "$T_OUT" "many.mustache:2:8: closing tag 'b' does not match open section 'a'" "first problem of the part"
+assert_contains "$T_OUT" "many.mustache:3:1: invalid tag name 'bad name'" "a later problem in the same part"
+assert_contains "$T_OUT" "many.mustache:3:14: invalid set-delimiter tag" "and the one after it"
+assert_contains "$T_OUT" "many.mustache:2:1: unclosed section 'a'" "sections left open, at the end"
+assert_eq 4 "$(grep -c 'many.mustache:' <<<"$T_OUT")" "each problem once"
 # HTML by the file's own name only.
 printf '<b>{{name}}</b>' >"$D/page.html"
 assert_eq "<b>&lt;王&gt;</b>" "$("$RAPPORTCTL" render --template "$D/page.html" --data "$D/d.json")" "*.html escapes by default"
@@ -90,6 +98,15 @@ assert_exit 78 "check with the job's template broken" -- "$RAPPORTCTL" --config 
 [[ $T_OUT != *"no template birthday.email.en.mustache"* ]] && t_pass "a broken template is not also called missing" ||
     t_fail "a broken template is not also called missing" "$T_OUT"
 assert_contains "$T_OUT" "5 problem(s) found" "broken job template counted once"
+# One file with three problems in its text: three problems, each reported.
+printf 'Subject: x\n\n{{#a}}{{/b}}\n{{ }}\n' >"$T_TMP/tpl/birthday.email.en.mustache"
+assert_exit 78 "check with three problems in one template part" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" check
+assert_contains "$T_OUT" "birthday.email.en.mustache:3:7: closing tag 'b' does not match open section 'a'" "check: first problem"
+assert_contains "$T_OUT" "birthday.email.en.mustache:4:1: empty tag name" "check: the next problem in the same part"
+assert_contains "$T_OUT" "birthday.email.en.mustache:3:1: unclosed section 'a'" "check: the section left open"
+assert_contains "$T_OUT" "7 problem(s) found" "each problem counted"
+printf 'Subject: x\n\n{{#a}}\n' >"$T_TMP/tpl/birthday.email.en.mustache"
+
 # An invalid configuration: the templates are still checked.
 sed 's/tls = "none";/tls = "sometimes";/' "$T_TMP/c.conf" >"$T_TMP/badconf.conf"
 assert_exit 78 "check with an invalid configuration" -- "$RAPPORTCTL" --config "$T_TMP/badconf.conf" check

@@ -783,6 +783,61 @@ static void test_parse_errors(void **state) {
         assert_string_equal(err.message, "unclosed tag");
 }
 
+/* One pass reports every problem (rapportctl check lists them all): each
+ * faulty tag is skipped and parsing goes on; sections left open come last,
+ * innermost first. */
+static void test_parse_all_errors(void **state) {
+        (void)state;
+        const char *src = "Hi {{#a}}x{{/b}}\n"     /* mismatch; the stray close is ignored */
+                          "{{bad name}} ok {{=<% =}}\n"
+                          "{{^c}}{{{raw}}\n"
+                          "{{#d}}{{#e}}{{/d}} {{ }}\n" /* closing d closes e, left open, too */
+                          "中文 {{/z}}\n";
+        static const struct {
+                int line, column;
+                const char *message;
+        } want[] = {
+                {1, 11, "closing tag 'b' does not match open section 'a'"},
+                {2, 1, "invalid tag name 'bad name'"},
+                {2, 17, "invalid set-delimiter tag"},
+                {3, 7, "unclosed triple mustache"},
+                {4, 13, "closing tag 'd' does not match open section 'e'"},
+                {4, 20, "empty tag name"},
+                {5, 4, "closing tag 'z' does not match open section 'c'"},
+                {3, 1, "unclosed section 'c' opened at line 3 column 1"},
+                {1, 4, "unclosed section 'a' opened at line 1 column 4"},
+        };
+        struct mustache_error errs[16];
+        size_t n = 99;
+        struct mustache *tpl = NULL;
+        assert_int_equal(mustache_parse_all(src, strlen(src), 1, 1, &tpl, errs, ELEMENTSOF(errs), &n), -EINVAL);
+        assert_null(tpl);
+        for (size_t i = 0; i < n && i < ELEMENTSOF(errs); i++)
+                print_message("%d:%d %s\n", errs[i].line, errs[i].column, errs[i].message);
+        assert_int_equal(n, ELEMENTSOF(want));
+        for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+                assert_int_equal(errs[i].line, want[i].line);
+                assert_int_equal(errs[i].column, want[i].column);
+                assert_non_null(strstr(errs[i].message, want[i].message));
+        }
+        /* Fewer slots than problems: the first ones are kept, all are counted. */
+        struct mustache_error two[2];
+        assert_int_equal(mustache_parse_all(src, strlen(src), 1, 1, &tpl, two, 2, &n), -EINVAL);
+        assert_int_equal(n, ELEMENTSOF(want));
+        assert_int_equal(two[1].line, 2);
+        assert_int_equal(two[1].column, 1);
+        /* Nothing after an unclosed tag can be told, but open sections can. */
+        assert_int_equal(mustache_parse_all("{{#s}} {{x", 10, 1, 1, &tpl, errs, ELEMENTSOF(errs), &n), -EINVAL);
+        assert_int_equal(n, 2);
+        assert_string_equal(errs[0].message, "unclosed tag");
+        assert_non_null(strstr(errs[1].message, "unclosed section 's'"));
+        /* A good template: no problems, a template. */
+        assert_int_equal(mustache_parse_all("{{#s}}{{.}}{{/s}}", 17, 1, 1, &tpl, errs, ELEMENTSOF(errs), &n), 0);
+        assert_int_equal(n, 0);
+        assert_non_null(tpl);
+        mustache_free(tpl);
+}
+
 static void test_deep_nesting(void **state) {
         (void)state;
         _cleanup_buf_ struct buf src = {0};
@@ -992,6 +1047,7 @@ int main(void) {
                 cmocka_unit_test(test_lookup_other_hash),
                 cmocka_unit_test(test_render_sizes),
                 cmocka_unit_test(test_parse_errors),
+                cmocka_unit_test(test_parse_all_errors),
                 cmocka_unit_test(test_parse_errors_at_column),
                 cmocka_unit_test(test_deep_nesting),
                 cmocka_unit_test(test_large_value),
