@@ -2,8 +2,10 @@
  * (response_hours) alerts the owning rep (or the rep's manager standing in
  * for an inactive rep); past twice the deadline, the rep's manager.  A
  * resolved complaint gets a satisfaction survey to the customer
- * survey_after_days later at send_at in the customer's zone, once per
- * channel (marketing: consent and unsubscribe), linking to
+ * survey_after_days later at send_at in the customer's zone, once: by the
+ * first of the configured channels that reaches the customer (marketing:
+ * consent and unsubscribe; a survey already planned on any channel, by
+ * an earlier run or configuration, counts), linking to
  * survey_url?complaint=ID, or without a survey_url asking for a 0-10
  * score by reply; survey = false sends none.
  *
@@ -93,13 +95,14 @@ static const char plan_sql[] =
         "  LEFT JOIN crm.reps m ON m.id = r.manager_id\n"
         "),\n"
         "msg AS MATERIALIZED (\n"
-        "  SELECT b.*, ch.channel, t.*,\n"
+        "  SELECT b.*, ch.channel, ch.rank, t.*,\n"
         "         CASE WHEN b.audience = 'customer' THEN NULL\n"
         "              ELSE b.opened_at + make_interval(secs => (b.factor * b.hours * 3600)::double precision) END AS deadline\n"
         "  FROM base b CROSS JOIN cfg,\n"
-        "       LATERAL (SELECT 'email'::text WHERE b.audience <> 'customer'\n"
+        "       LATERAL (SELECT 'email'::text, 1::bigint WHERE b.audience <> 'customer'\n"
         "                UNION ALL\n"
-        "                SELECT x FROM jsonb_array_elements_text(cfg.s->'channels') AS x WHERE b.audience = 'customer') AS ch(channel),\n"
+        "                SELECT x, n FROM jsonb_array_elements_text(cfg.s->'channels') WITH ORDINALITY AS e(x, n)\n"
+        "                WHERE b.audience = 'customer') AS ch(channel, rank),\n"
         "       LATERAL (SELECT\n"
         "         CASE WHEN b.audience = 'customer' THEN NULL\n"
         "              WHEN b.audience = 'rep' AND b.rep_active THEN b.rep_id\n"
@@ -151,11 +154,21 @@ static const char plan_sql[] =
         "    AND (t.not_before AT TIME ZONE t.tz)::date >= cfg.eff_from\n"
         "    AND cfg.now <= t.not_before + cfg.lateness\n"
         "),\n"
-        "wanted AS (\n"
+        "reaching AS MATERIALIZED (\n"
         "  SELECT due.*, CASE due.channel WHEN 'email' THEN lower(due.who_addr) ELSE due.who_addr END AS recipient\n"
         "  FROM due\n"
         "  WHERE due.skip_reason IS NULL AND due.reachable\n"
         "    AND NOT EXISTS (SELECT 1 FROM rapport.suppression s WHERE s.address = lower(due.who_addr))\n"
+        "),\n"
+        /* A survey goes once: by the first configured channel that reaches
+         * the customer, and not at all when one was planned before, on
+         * whichever channel (the key names the channel). */
+        "wanted AS (\n"
+        "  SELECT r.* FROM reaching r CROSS JOIN cfg\n"
+        "  WHERE r.audience <> 'customer'\n"
+        "     OR (r.rank = (SELECT min(r2.rank) FROM reaching r2 WHERE r2.audience = 'customer' AND r2.id = r.id)\n"
+        "         AND NOT EXISTS (SELECT 1 FROM rapport.outbox o\n"
+        "                         WHERE o.dedupe_key IN ('survey:email:' || r.id, 'survey:sms:' || r.id)))\n"
         "),\n"
         "ins AS (\n"
         "  INSERT INTO rapport.outbox (job, run_id, channel, audience, recipient, recipient_name, customer_id, rep_id,\n"

@@ -394,6 +394,21 @@ conf "$CP0" 'complaints: { effective_from = "2026-11-01"; survey = false; };'
 out=$("$RAPPORTCTL" --config "$CP0" run complaints --dry-run --now 2026-11-23T12:00:00Z 2>&1)
 assert_eq "0" "$(grep -c 'How did we do' <<<"$out")" "survey = false: no survey"
 assert_contains "$out" "Subject: URGENT: complaint from Kim Complainer" "survey = false: alerts still go"
+# The survey goes once, by the first configured channel that reaches the
+# customer (Maya, given a phone and SMS consent for these dry runs).
+psql_val "UPDATE crm.customers SET phone = '+14155550123', consent_sms = true WHERE id = 403" >/dev/null
+conf "$CP0" 'complaints: { effective_from = "2026-11-01"; channels = ["sms", "email"]; };'
+out=$("$RAPPORTCTL" --config "$CP0" run complaints --dry-run --now 2026-11-23T12:00:00Z 2>&1)
+assert_eq "1" "$(grep -c '^=== sms to Maya Happy' <<<"$out")" "channels sms, email: the survey goes by SMS ..."
+assert_eq "0" "$(grep -c '^=== email to Maya Happy' <<<"$out")" "... once: not by e-mail as well"
+conf "$CP0" 'complaints: { effective_from = "2026-11-01"; channels = ["email", "sms"]; };'
+out=$("$RAPPORTCTL" --config "$CP0" run complaints --dry-run --now 2026-11-23T12:00:00Z 2>&1)
+assert_eq "1" "$(grep -c '^=== email to Maya Happy' <<<"$out")" "channels email, sms: by e-mail ..."
+assert_eq "0" "$(grep -c '^=== sms to Maya Happy' <<<"$out")" "... and not by SMS as well"
+psql_val "UPDATE crm.customers SET consent_email = false WHERE id = 403" >/dev/null
+out=$("$RAPPORTCTL" --config "$CP0" run complaints --dry-run --now 2026-11-23T12:00:00Z 2>&1)
+assert_eq "1" "$(grep -c '^=== sms to Maya Happy' <<<"$out")" "no e-mail consent: the next channel, SMS, carries the survey"
+psql_val "UPDATE crm.customers SET phone = NULL, consent_sms = false, consent_email = true WHERE id = 403" >/dev/null
 CP=$T_TMP/complaints.conf
 # The severities' deadlines written as the administrator would say them
 # (the defaults: critical 4 h, high 24 h, normal 72 h, low 7 d).
