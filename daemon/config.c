@@ -280,6 +280,22 @@ static json_object *convert_hours_map(struct loader *l, const config_setting_t *
 static const char *const channel_names_list[] = {"email", "sms", NULL};
 static const char *const tier_names_list[] = {"A", "B", "C", NULL};
 
+/* Whether a ladder level sends on channel NAME (`channel`, `channels`, or
+ * neither: e-mail). */
+static bool level_has_channel(const config_setting_t *g, const char *name) {
+        const config_setting_t *ch = config_setting_get_member(g, "channel"), *chs = config_setting_get_member(g, "channels");
+        if (ch)
+                return config_setting_type(ch) == CONFIG_TYPE_STRING && strcmp(config_setting_get_string(ch), name) == 0;
+        if (!chs)
+                return strcmp(name, "email") == 0;
+        for (int k = 0; k < config_setting_length(chs); k++) {
+                const char *v = config_setting_get_string_elem(chs, k);
+                if (v && strcmp(v, name) == 0)
+                        return true;
+        }
+        return false;
+}
+
 /* The receivables ladder: every level names its days, audience,
  * channel(s) and template, checked here so that a typo is a configuration
  * error (file, line, exit 78) and not a run failing every hour. */
@@ -301,6 +317,23 @@ static json_object *convert_ladder(struct loader *l, const config_setting_t *s, 
                 if (!d || !is_int(d) || llabs(config_setting_get_int64(d)) > 3650) {
                         complain(l, member_or_group(g, "days"), "days (past the due date; negative: before it) must be an integer from -3650 to 3650");
                         ok = false;
+                }
+                /* The ledger and the dedupe key know a level by its days
+                 * and channel: two levels sharing both would silently lose
+                 * one of them. */
+                for (int j = 0; d && is_int(d) && j < i; j++) {
+                        const config_setting_t *pg = config_setting_get_elem(s, j);
+                        const config_setting_t *pd = config_setting_type(pg) == CONFIG_TYPE_GROUP ? config_setting_get_member(pg, "days") : NULL;
+                        if (!pd || !is_int(pd) || config_setting_get_int64(pd) != config_setting_get_int64(d))
+                                continue;
+                        for (int c = 0; channel_names_list[c]; c++)
+                                if (level_has_channel(g, channel_names_list[c]) && level_has_channel(pg, channel_names_list[c])) {
+                                        complain(l, d, "days = %lld on %s is already levels[%d]: a level is known by its days and channel, so one of the two would never be sent",
+                                                 (long long)config_setting_get_int64(d), channel_names_list[c], j);
+                                        ok = false;
+                                        j = i;
+                                        break;
+                                }
                 }
                 const config_setting_t *a = config_setting_get_member(g, "audience");
                 const char *av = group_string(g, "audience");

@@ -37,7 +37,7 @@ static const struct setting_spec digest_settings[] = {
         {"bad_debt_days", SET_INT, "60", NULL, 1, 3650},
         {"template", SET_STRING, "\"digest\"", NULL, 0, 0},
         /* Overrides the common default: see above. */
-        {"max_lateness", SET_DURATION, "43200", NULL, 0, 366LL * 86400},
+        {"max_lateness", SET_DURATION, "43200", NULL, 0, 7LL * 86400},
         {NULL, 0, NULL, NULL, 0, 0},
 };
 
@@ -68,7 +68,11 @@ static const char plan_sql[] =
         "              WHEN NOT rapport.email_ok(rz.email) THEN 'rep has an invalid e-mail address' END AS skip_reason\n"
         "  FROM rz CROSS JOIN cfg,\n"
         "       LATERAL (SELECT CASE WHEN rz.tz_ok THEN rz.tz ELSE cfg.dtz END AS ztz) z,\n"
-        "       LATERAL (SELECT z.ztz, (cfg.now AT TIME ZONE z.ztz)::date AS today) l\n"
+        /* Today's digest and those of the days before that max_lateness
+         * still covers: a digest hour late in the day is still due after the
+         * rep's midnight (a week at most, the setting's upper bound). */
+        "       LATERAL (SELECT z.ztz, (cfg.now AT TIME ZONE z.ztz)::date - d.k AS today\n"
+        "                FROM generate_series(0, ceil(extract(epoch FROM cfg.lateness) / 86400)::int) AS d(k)) l\n"
         "),\n"
         "rd_all AS (\n"
         "  SELECT rd0.* FROM rd0, cfg\n"
@@ -107,9 +111,9 @@ static const char plan_sql[] =
         "  RETURNING 1\n"
         ")\n"
         "SELECT (SELECT count(*) FROM ins) AS planned,\n"
-        "       (SELECT count(*) FROM rd_all WHERE skip_reason IS NOT NULL) AS skipped,\n"
+        "       (SELECT count(DISTINCT id) FROM rd_all WHERE skip_reason IS NOT NULL) AS skipped,\n"
         "       (SELECT coalesce(jsonb_object_agg(skip_reason, n), '{}'::jsonb)\n"
-        "          FROM (SELECT skip_reason, count(*) AS n FROM rd_all\n"
+        "          FROM (SELECT skip_reason, count(DISTINCT id) AS n FROM rd_all\n"
         "                WHERE skip_reason IS NOT NULL GROUP BY 1) x) AS skip_reasons,\n"
         "       (SELECT count(*) FROM skips) AS newly_skipped\n";
 

@@ -46,7 +46,9 @@ static const char plan_sql[] =
         "),\n"
         "zones AS MATERIALIZED (SELECT name FROM rapport.time_zones),\n"
         /* The due window of each dormancy threshold, as a UTC superset with a
-         * day of slack each side for the zones: a customer whose last
+         * day of slack each side for the zones (after it, 50 hours: a date
+         * local to the customer, up to UTC-12, is compared with the date of
+         * a recipient up to UTC+14): a customer whose last
          * activity falls in it may be due now.  It starts no earlier than
          * effective_from allows (an episode due before it is never
          * planned), so the first runs after a job is switched on read a
@@ -55,7 +57,7 @@ static const char plan_sql[] =
         "win AS MATERIALIZED (\n"
         "  SELECT d.days, greatest(cfg.now - make_interval(days => d.days + 2) - cfg.lateness,\n"
         "                          (cfg.eff_from - d.days - 2)::timestamp AT TIME ZONE 'UTC') AS lo,\n"
-        "         cfg.now - make_interval(days => d.days - 1) AS hi\n"
+        "         cfg.now - make_interval(days => d.days) + interval '50 hours' AS hi\n"
         "  FROM cfg, (SELECT DISTINCT coalesce((cfg.s->'dormant_days'->>t.tier)::int, t.def) AS days\n"
         "             FROM cfg, (VALUES ('A', 30), ('B', 60), ('C', 180), (NULL, 180)) AS t(tier, def)) d\n"
         "),\n"

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Occasions whose date is not the UTC date: a rep's digest hour late in the
+# evening is still due after the rep's midnight, and a dormancy alert far
+# east of the customer goes when the rep's date comes, not a day later;
+# a ladder with two levels on the same day and channel is refused.
+set -uo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$T_LIB_DIR/rapport.sh"
+
+rapport_db
+CONF=$T_TMP/rapport.conf
+rapport_config "$CONF" 'digest: { effective_from = "2020-01-01"; };
+  dormant: { effective_from = "2020-01-01"; max_lateness = "12h"; winback = true; channels = [ "email" ]; };'
+"$RAPPORTCTL" --config "$CONF" migrate >/dev/null
+psql -XAtq -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO crm.reps (id, name, email, time_zone, locale, digest_hour, active) VALUES
+ (1, 'Nia York', 'nia@example.com', 'America/New_York', 'en', 21, true),
+ (2, 'Kiri Rep', 'kiri@example.com', 'Pacific/Kiritimati', 'en', 8, true);
+INSERT INTO crm.customers (id, name, tier, email, time_zone, locale, rep_id, consent_email, next_follow_up, created_at, active) VALUES
+ (1, 'Due Follow', 'A', 'due@example.com', 'UTC', 'en', 1, true, '2027-02-20', '2020-01-01', true),
+ (2, 'Pago Cust', 'A', 'pago@example.com', 'Pacific/Pago_Pago', 'en', 2, true, NULL, '2020-01-01', true),
+ (3, 'Kiri Cust', 'A', 'kc@example.com', 'Pacific/Kiritimati', 'en', 2, true, NULL, '2020-01-01', true);
+-- Customer 2's last activity: 2027-01-29 23:00 in Pago Pago, so dormant
+-- (tier A, 30 days) on 2027-02-28; the alert is due at 09:00 that day in
+-- the rep's zone, Kiritimati: 2027-02-27 19:00Z.
+INSERT INTO crm.interactions (customer_id, rep_id, kind, happened_at) VALUES (2, 2, 'call', '2027-01-30T10:00:00Z'),
+ (1, 1, 'call', '2027-02-27T10:00:00Z');
+-- Customer 3: only an invoice, issued 2027-01-29: dormant on 2027-02-28.
+INSERT INTO crm.invoices (customer_id, number, amount, currency, issued_on, due_on, paid_on) VALUES
+ (3, 'INV-K', 10, 'USD', '2027-01-29', '2027-02-28', '2027-02-01');
+SQL
+
+# 05:30Z on Mar 1 is 00:30 in New York: the Feb 28 21:00 digest is 3.5 h
+# late, inside the digest's default max_lateness of 12 h.
+"$RAPPORTCTL" --config "$CONF" run digest --now 2027-03-01T05:30:00Z >/dev/null
+assert_eq "digest:1:2027-02-28|2027-03-01 02:00:00+00" \
+    "$(psql_val "SELECT string_agg(dedupe_key || '|' || not_before, ',') FROM rapport.outbox WHERE job = 'digest' AND rep_id = 1")" \
+    "after the rep's midnight: yesterday's digest, at its hour"
+out=$("$RAPPORTCTL" --config "$CONF" run digest --dry-run --now 2027-03-01T05:30:00Z 2>&1)
+assert_eq "0" "$(grep -c '^=== email to Nia York' <<<"$out")" "planned once: a second run finds it"
+"$RAPPORTCTL" --config "$CONF" run digest --now 2027-03-01T14:30:00Z >/dev/null
+assert_eq "1" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE job = 'digest' AND rep_id = 1")" \
+    "past max_lateness after the hour, nothing more for that day (and the 1st's hour has not come)"
+"$RAPPORTCTL" --config "$CONF" run digest --now 2027-03-02T02:30:00Z >/dev/null
+assert_eq "digest:1:2027-02-28,digest:1:2027-03-01" \
+    "$(psql_val "SELECT string_agg(dedupe_key, ',' ORDER BY dedupe_key) FROM rapport.outbox WHERE job = 'digest' AND rep_id = 1")" \
+    "the next day's digest at its hour"
+
+# 20:00Z on Feb 27 is 10:00 on Feb 28 in Kiritimati: both alerts (and
+# customer 3's win-back, 09:00 on the 28th in Kiritimati) are due now.
+"$RAPPORTCTL" --config "$CONF" run dormant --now 2027-02-27T20:00:00Z >/dev/null
+assert_eq "dormant:2:2027-01-29|kiri@example.com|2027-02-27 19:00:00+00,dormant:3:2027-01-29|kiri@example.com|2027-02-27 19:00:00+00,winback:email:3:2027-01-29|kc@example.com|2027-02-27 19:00:00+00" \
+    "$(psql_val "SELECT string_agg(dedupe_key || '|' || recipient || '|' || not_before, ',' ORDER BY dedupe_key) FROM rapport.outbox WHERE job = 'dormant'")" \
+    "dormancy due in the recipient's zone ahead of UTC: planned when that date comes, not a day late"
+"$RAPPORTCTL" --config "$CONF" run dormant --now 2027-02-28T06:00:00Z >/dev/null
+assert_eq "3" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE job = 'dormant'")" "once per episode"
+
+# Two ladder levels on the same day and channel: one would never be sent.
+BAD=$T_TMP/ladder.conf
+rapport_config "$BAD" 'receivables: { levels = (
+    { days = 60; audience = "rep"; channels = [ "email" ]; template = "dunning_rep_call"; },
+    { days = 60; audience = "manager"; channels = [ "email" ]; template = "dunning_manager"; } ); };'
+assert_exit 78 "two levels on the same day and channel: configuration error" -- "$RAPPORTD" --config "$BAD" -n
+assert_contains "$T_OUT" "days = 60 on email is already levels[0]" "... naming the level and why"
+OK=$T_TMP/ladder-ok.conf
+rapport_config "$OK" 'receivables: { levels = (
+    { days = 60; audience = "customer"; channels = [ "sms" ]; template = "dunning_firm"; },
+    { days = 60; audience = "manager"; channels = [ "email" ]; template = "dunning_manager"; } ); };'
+assert_exit 0 "the same day on different channels is fine" -- "$RAPPORTD" --config "$OK" -n
+t_summary
