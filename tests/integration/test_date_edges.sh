@@ -55,6 +55,21 @@ assert_eq "dormant:2:2027-01-29|kiri@example.com|2027-02-27 19:00:00+00,dormant:
 "$RAPPORTCTL" --config "$CONF" run dormant --now 2027-02-28T06:00:00Z >/dev/null
 assert_eq "3" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE job = 'dormant'")" "once per episode"
 
+# A follow-up seen by the rep in Kiritimati of a customer in Pago Pago:
+# the reminder and the digest reckon its dates alike, in the rep's zone.
+# Last call 2027-02-20 20:00Z: the 20th in Pago Pago, the 21st in
+# Kiritimati; tier A (7 days): due the 28th there, which 19:00Z on the
+# 27th already is.
+psql_val "INSERT INTO crm.customers (id, name, tier, email, time_zone, locale, rep_id, consent_email, created_at, active)
+          VALUES (4, 'Pago Follow', 'A', 'pf@example.com', 'Pacific/Pago_Pago', 'en', 2, true, '2020-01-01', true);
+          INSERT INTO crm.interactions (customer_id, rep_id, kind, happened_at) VALUES (4, 2, 'call', '2027-02-20T20:00:00Z')" >/dev/null
+FU=$T_TMP/follow.conf
+rapport_config "$FU" 'follow_ups: { effective_from = "2020-01-01"; tier_a_reminder = true; }; digest: { effective_from = "2020-01-01"; };'
+out=$("$RAPPORTCTL" --config "$FU" run follow_ups --dry-run --now 2027-02-27T19:00:00Z 2>&1)
+assert_contains "$out" "the last contact was on 2027-02-21, 7 days ago" "reminder: last contact in the rep's zone"
+out=$("$RAPPORTCTL" --config "$FU" preview digest --rep 2 --now 2027-02-27T19:00:00Z 2>&1)
+assert_contains "$out" "Pago Follow [A]: due today, last contact 2027-02-21" "digest: the same dates as the reminder"
+
 # Two ladder levels on the same day and channel: one would never be sent.
 BAD=$T_TMP/ladder.conf
 rapport_config "$BAD" 'receivables: { levels = (

@@ -227,7 +227,9 @@ psql_val "INSERT INTO crm.customers (id, name, tier, email, time_zone, locale, r
           VALUES (130, 'Plan Later', 'A', 'plan.later@example.com', 'UTC', 'en', 2, true, false, '2026-11-20', '2026-11-01', true)" >/dev/null
 out=$("$RAPPORTCTL" --config "$DIG" preview digest --rep 2 --now 2026-11-24T13:30:00Z 2>&1)
 psql_val "DELETE FROM crm.customers WHERE id = 130" >/dev/null
-assert_contains "$out" "Plan Later [A]: 16 days overdue (planned 2026-11-20)" "digest: overdue since the lapsed rhythm, 'planned' shows the rep's own date"
+# Created 2026-11-01 00:00Z, i.e. Oct 31 in the rep's New York, where the
+# follow_ups job and the digest both count: due Nov 7, 17 days overdue.
+assert_contains "$out" "Plan Later [A]: 17 days overdue (planned 2026-11-20)" "digest: overdue since the lapsed rhythm, 'planned' shows the rep's own date"
 assert_exit 0 "digest of the 24th planned only" -- "$RAPPORTCTL" --config "$DIG" run digest --now 2026-11-24T13:30:00Z
 assert_eq "0" "$(mail_count_since_mark)" "planning alone sends nothing"
 psql_val "UPDATE crm.complaints SET resolved_at = '2026-11-24T13:00:00Z' WHERE id = 1" >/dev/null
