@@ -18,6 +18,7 @@ struct transfer_io {
         struct curl_slist *rcpt, *headers;
         struct buf response; /* HTTP body */
         int64_t retry_after; /* seconds, from a Retry-After header, or -1 */
+        int64_t retry_at;    /* epoch seconds, from a Retry-After HTTP-date, or 0 */
         char *provider_id;   /* Message-ID for e-mail */
         char *audit;         /* rendered text kept with the sent row */
         char **reply_id;     /* SMS json: where the reply holds the id (NULL: built-in) */
@@ -33,6 +34,7 @@ enum outcome_kind { OUTCOME_SENT, OUTCOME_RETRY, OUTCOME_FAILED, OUTCOME_BOUNCED
 struct outcome {
         enum outcome_kind kind;
         int64_t retry_after; /* -1: use the backoff schedule */
+        int64_t retry_at;    /* >0: not before this instant (an HTTP-date), on the database's clock */
         char error[512];
 };
 

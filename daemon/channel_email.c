@@ -197,6 +197,7 @@ void email_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct 
         long code = 0;
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
         o->retry_after = -1;
+        o->retry_at = 0;
         if (result == CURLE_OK) {
                 o->kind = OUTCOME_SENT;
                 return;

@@ -24,22 +24,35 @@ static size_t write_response(char *data, size_t size, size_t nmemb, void *userda
         return buf_append(&io->response, data, n) < 0 ? 0 : n;
 }
 
+/* The longest wait a Retry-After may impose: a year, as max_age's upper
+ * bound.  A larger value (or a date centuries ahead) would put
+ * next_attempt_at out of PostgreSQL's range and the outcome could not be
+ * recorded at all. */
+#define RETRY_AFTER_MAX (366LL * 86400)
+
 static size_t read_header(char *data, size_t size, size_t nmemb, void *userdata) {
         struct transfer_io *io = userdata;
         size_t n = size * nmemb;
         if (n > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
                 const char *v = data + 12;
-                while (*v == ' ')
+                while (*v == ' ' || *v == '\t')
                         v++;
-                if (isdigit((unsigned char)*v))
-                        io->retry_after = strtoll(v, NULL, 10);
-                else {
-                        /* HTTP-date form: curl parses it for us. */
+                if (isdigit((unsigned char)*v)) {
+                        long long s = strtoll(v, NULL, 10);
+                        io->retry_after = s > RETRY_AFTER_MAX ? RETRY_AFTER_MAX : s;
+                        io->retry_at = 0;
+                } else {
+                        /* HTTP-date form: an instant, not a delay.  It is
+                         * kept as such and compared with the run's clock
+                         * (the database's, or --now) when the retry is
+                         * recorded: this host's clock decides nothing. */
                         char tmp[128];
                         snprintf(tmp, sizeof tmp, "%.*s", (int)(n - (size_t)(v - data)), v);
                         time_t t = curl_getdate(tmp, NULL);
-                        if (t > 0)
-                                io->retry_after = t > time(NULL) ? t - time(NULL) : 0;
+                        if (t > 0) {
+                                io->retry_at = (int64_t)t;
+                                io->retry_after = 0;
+                        }
                 }
         }
         return n;
@@ -128,6 +141,7 @@ void sms_classify(enum sms_format fmt, CURL *easy, CURLcode result, struct trans
         long code = 0;
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
         o->retry_after = -1;
+        o->retry_at = 0;
         if (result != CURLE_OK) {
                 o->kind = OUTCOME_RETRY;
                 snprintf(o->error, sizeof o->error, "gateway: %s", curl_easy_strerror(result));
@@ -155,6 +169,7 @@ void sms_classify(enum sms_format fmt, CURL *easy, CURLcode result, struct trans
         if (code == 429 || code >= 500) {
                 o->kind = OUTCOME_RETRY;
                 o->retry_after = io->retry_after;
+                o->retry_at = io->retry_at;
         } else
                 o->kind = OUTCOME_FAILED;
 }

@@ -253,8 +253,11 @@ static void record_outcome(struct dispatcher *d, struct outbox_msg *m, const str
                 return;
         }
         int64_t delay = o->retry_after >= 0 ? o->retry_after : backoff(c, m->attempts);
-        log_full(LOG_NOTICE, 0, &ctx, "Temporary failure, retry in %llds: %s", (long long)delay, o->error);
-        if (outbox_mark_retry(conn, m, d->env->now, delay, o->error) > 0)
+        if (o->retry_at > 0)
+                log_full(LOG_NOTICE, 0, &ctx, "Temporary failure, retry at the time the gateway named (Retry-After): %s", o->error);
+        else
+                log_full(LOG_NOTICE, 0, &ctx, "Temporary failure, retry in %llds: %s", (long long)delay, o->error);
+        if (outbox_mark_retry(conn, m, d->env->now, delay, o->retry_at, o->error) > 0)
                 d->stats.retried++;
 }
 
@@ -296,6 +299,7 @@ static void start_one(struct dispatcher *d, int ch, struct outbox_msg *m) {
                 t->d = d;
                 t->ch = ch;
                 t->io.retry_after = -1;
+                t->io.retry_at = 0;
                 t->easy = easy_get(d, ch);
                 int sr = -ENOMEM;
                 if (t->easy) {

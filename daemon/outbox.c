@@ -216,13 +216,15 @@ static const struct db_stmt sent_stmt = {
                    "sent"),
         5,
 };
-/* Relative to the run's clock ($3 is "now|seconds"), so a --now run in the
- * future does not find its own retry already due. */
+/* Relative to the run's clock ($3 is "now|seconds|epoch"), so a --now run
+ * in the future does not find its own retry already due; a gateway's
+ * Retry-After date (the epoch, when not empty) is an instant of its own. */
 static const struct db_stmt retry_stmt = {
         "rapport_mark_retry",
-        RECORD_SQL("UPDATE rapport.outbox SET state = 'queued', next_attempt_at = greatest(now(),"
+        RECORD_SQL("UPDATE rapport.outbox SET state = 'queued', next_attempt_at = greatest(greatest(now(),"
                    " coalesce(nullif(split_part($3::text, '|', 1), '')::timestamptz, now()))"
                    " + make_interval(secs => split_part($3::text, '|', 2)::bigint),"
+                   " coalesce(to_timestamp(nullif(split_part($3::text, '|', 3), '')::double precision), '-infinity')),"
                    " last_error = $4::text, lease_token = NULL, lease_until = NULL, updated_at = now()",
                    "retry"),
         5,
@@ -360,9 +362,13 @@ long outbox_mark_sent_many(PGconn *conn, const struct outbox_sent *sent, size_t 
         return recorded;
 }
 
-int outbox_mark_retry(PGconn *conn, const struct outbox_msg *m, const char *now, int64_t delay_s, const char *error) {
+int outbox_mark_retry(PGconn *conn, const struct outbox_msg *m, const char *now, int64_t delay_s, int64_t retry_at,
+                      const char *error) {
         _cleanup_free_ char *delay = NULL;
-        if (asprintf(&delay, "%s|%" PRId64, now ? now : "", delay_s) < 0)
+        char at[32] = "";
+        if (retry_at > 0)
+                snprintf(at, sizeof at, "%" PRId64, retry_at);
+        if (asprintf(&delay, "%s|%" PRId64 "|%s", now ? now : "", delay_s, at) < 0)
                 return -ENOMEM;
         return record(conn, m, "Scheduling a retry", &retry_stmt, "retry", error, delay, error);
 }

@@ -53,7 +53,10 @@ struct outbox_sent {
         const char *provider_id, *rendered;
 };
 long outbox_mark_sent_many(PGconn *conn, const struct outbox_sent *sent, size_t n);
-int outbox_mark_retry(PGconn *conn, const struct outbox_msg *m, const char *now, int64_t delay_s, const char *error);
+/* Due again delay_s after the run's clock, and not before retry_at (epoch
+ * seconds, 0: no such bound). */
+int outbox_mark_retry(PGconn *conn, const struct outbox_msg *m, const char *now, int64_t delay_s, int64_t retry_at,
+                      const char *error);
 /* rendered: the text the last attempt offered (kept for audit, so an
  * administrator sees what a server refused), or NULL. */
 int outbox_mark_failed(PGconn *conn, const struct outbox_msg *m, const char *error, const char *rendered);

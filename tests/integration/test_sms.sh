@@ -186,6 +186,20 @@ assert_eq "500,429,200" "$(reqs_for +12125550133 'map(.reply | tostring) | join(
 assert_eq "retry:1" "$(reqs_for +12125550133 'map(.headers["idempotency-key"]) | unique | join(",")')" "same Idempotency-Key on every attempt"
 assert_eq "1" "$(reqs_for +12125550133 'map(.body) | unique | length')" "identical request body on every attempt"
 
+# ---------------------------------------------------------------- 429 with Retry-After as an HTTP-date
+# An instant on the gateway's clock, compared with the run's (--now here,
+# the database's otherwise), never with this host's.
+id_rd=$(E_NB=$(at 11:30:00) enqueue retry:2 +12125550134 'Retry Date')
+sms_script "429 Retry-After=$(TZ=GMT LC_ALL=C date -d "$(at 11:35:00)" '+%a,%%20%d%%20%b%%20%Y%%20%H:%M:%S%%20GMT')"
+once "run: 429 with an HTTP-date" "$JSON_CONF" "$(at 11:30:00)"
+assert_eq "queued:1:$DAY 11:35:00+00" "$(row "$id_rd" "state || ':' || attempts || ':' || next_attempt_at")" "429 HTTP-date: next attempt at that instant"
+psql_val "UPDATE rapport.outbox SET state = 'cancelled' WHERE id = $id_rd" >/dev/null
+id_rh=$(E_NB=$(at 11:40:00) enqueue retry:3 +12125550135 'Retry Huge')
+sms_script '503 Retry-After=99999999999999'
+once "run: 503 with an absurd Retry-After" "$JSON_CONF" "$(at 11:40:00)"
+assert_eq "queued:1" "$(row "$id_rh" "state || ':' || attempts")" "absurd Retry-After: recorded as a retry (capped), not left leased"
+psql_val "UPDATE rapport.outbox SET state = 'cancelled' WHERE id = $id_rh" >/dev/null
+
 # ---------------------------------------------------------------- 400
 id_400=$(E_NB=$(at 12:00:00) enqueue bad:1 +12125550144 'Rejected')
 # Twilio's real answer quotes the number: it must reach neither last_error

@@ -13,6 +13,7 @@ Responses are scripted through --script, one line consumed per request
 (the file is rewritten without it, so tests may append more at any time):
   200 | 400 | 500 | ...        that status; 2xx gets the default body
   429 Retry-After=2 X-Foo=bar   extra tokens NAME=VALUE are response headers
+                                (VALUE percent-decoded: Retry-After=Tue,%2001%20...)
   503 body={"message":"busy"}   body= takes the rest of the line verbatim
   hang                          read the request, answer nothing for 600 s
   close                         read the request, drop the connection
@@ -88,7 +89,7 @@ def parse_action(action):
         name, eq, value = token.partition("=")
         if not eq:
             raise ValueError("bad script token %r" % token)
-        headers.append((name, value))
+        headers.append((name, urllib.parse.unquote(value)))
     return ("status", status, headers, body)
 
 
