@@ -21,7 +21,7 @@
  * for QP; RFC 5322 recommends 78 and requires 998. */
 #define ENCODED_LINE_MAX 76
 #define SOFT_LINE_MAX 78
-#define HARD_LINE_MAX 998
+#define HARD_LINE_MAX 998 /* RFC 5322 2.1.1 */
 #define HEADER_NAME_MAX 76
 #define ENCODED_WORD_PREFIX "=?UTF-8?B?"
 #define ENCODED_WORD_SUFFIX "?="
@@ -145,9 +145,9 @@ static int append_encoded_words(struct buf *out, const char *s, size_t *col) {
         return 0;
 }
 
-/* Appends printable ASCII, folding before whitespace so lines stay ≤ 78
- * where the text allows.  -E2BIG when a run without whitespace would push a
- * line past 998, so the caller can encode instead. */
+/* Appends printable ASCII, folding before whitespace so lines stay ≤ 78.
+ * -E2BIG when a run without whitespace cannot fit in 78 even on a line of
+ * its own, so the caller encodes instead (encoded-words fold anywhere). */
 static int append_folded_ascii(struct buf *out, const char *s, size_t *col) {
         size_t len = strlen(s), start = 0;
         bool line_has_text = false;
@@ -171,7 +171,7 @@ static int append_folded_ascii(struct buf *out, const char *s, size_t *col) {
                                 return r;
                         *col = 0;
                 }
-                if (*col + seg > HARD_LINE_MAX)
+                if (*col + seg > SOFT_LINE_MAX)
                         return -E2BIG;
                 if ((r = buf_append(out, s + start, seg)) < 0)
                         return r;

@@ -254,6 +254,23 @@ static void test_unbreakable_ascii_subject_is_encoded(void **state) {
         json_object_put(report);
 }
 
+/* A run with no space to fold at that would not fit in 78 even on a line
+ * of its own (a long order number, a URL) is encoded: encoded-words fold
+ * anywhere, so every header line stays within RFC 5322's 78. */
+static void test_long_unbroken_ascii_run_stays_within_78(void **state) {
+        (void)state;
+        char subject[220];
+        memcpy(subject, "Order ", 6);
+        memset(subject + 6, 'S', 200);
+        subject[206] = '\0';
+        struct mail_message m = basic_message();
+        m.subject = subject;
+        _cleanup_buf_ struct buf out = {0};
+        json_object *report = build_and_parse(&m, &out, 78);
+        assert_string_equal(get_str(report, "subject"), subject);
+        json_object_put(report);
+}
+
 static void test_encoded_word_lookalike_is_preserved(void **state) {
         (void)state;
         struct mail_message m = basic_message();
@@ -682,6 +699,7 @@ int main(void) {
                 cmocka_unit_test(test_long_chinese_subject_folds),
                 cmocka_unit_test(test_long_ascii_subject_folds_at_spaces),
                 cmocka_unit_test(test_unbreakable_ascii_subject_is_encoded),
+                cmocka_unit_test(test_long_unbroken_ascii_run_stays_within_78),
                 cmocka_unit_test(test_encoded_word_lookalike_is_preserved),
                 cmocka_unit_test(test_header_injection_is_inert),
                 cmocka_unit_test(test_ascii_display_names),
