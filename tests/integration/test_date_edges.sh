@@ -70,6 +70,24 @@ assert_contains "$out" "the last contact was on 2027-02-21, 7 days ago" "reminde
 out=$("$RAPPORTCTL" --config "$FU" preview digest --rep 2 --now 2027-02-27T19:00:00Z 2>&1)
 assert_contains "$out" "Pago Follow [A]: due today, last contact 2027-02-21" "digest: the same dates as the reminder"
 
+# A customer whose rep has left is never pointed at that rep; the manager
+# is told the rep is no longer active.
+psql_val "INSERT INTO crm.reps (id, name, email, phone, time_zone, locale, digest_hour, manager_id, active) VALUES
+            (3, 'Boss', 'boss@example.com', NULL, 'UTC', 'en', 8, NULL, true),
+            (4, 'Ivan Gone', 'ivan@example.com', '+12125550177', 'UTC', 'en', 8, 3, false);
+          INSERT INTO crm.customers (id, name, tier, email, time_zone, locale, rep_id, consent_email, created_at, active)
+            VALUES (5, 'Ada Owes', 'B', 'ada@example.com', 'UTC', 'en', 4, true, '2020-01-01', true);
+          INSERT INTO crm.invoices (customer_id, number, amount, currency, issued_on, due_on) VALUES
+            (5, 'INV-A1', 100, 'EUR', '2027-01-01', '2027-03-09'), (5, 'INV-A2', 900, 'EUR', '2026-12-01', '2027-01-09')" >/dev/null
+AR=$T_TMP/ar.conf
+rapport_config "$AR" 'receivables: { effective_from = "2020-01-01"; };'
+out=$("$RAPPORTCTL" --config "$AR" run receivables --dry-run --now 2027-03-10T12:00:00Z 2>&1)
+assert_contains "$out" "=== email to Ada Owes" "a reminder to the customer of a rep who has left ..."
+to_ada=$(awk '/^=== /{p = /to Ada Owes/} p' <<<"$out")
+assert_contains "$to_ada" "INV-A2" "(the customer's own message)"
+assert_not_contains "$to_ada" "Ivan" "... does not name that rep"
+assert_contains "$out" "a customer of Ivan Gone (no longer active)" "the manager's escalation says the rep is inactive"
+
 # Two ladder levels on the same day and channel: one would never be sent.
 BAD=$T_TMP/ladder.conf
 rapport_config "$BAD" 'receivables: { levels = (

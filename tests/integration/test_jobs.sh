@@ -153,7 +153,7 @@ wang.manager@example.cn|2026-11-23 客户日报：7 项待办" "$(who_since)" "0
 
 t=$(mail_to wang.manager@example.cn text)
 assert_contains "$t" "待跟进客户（1）
-  - 张伟 [A]：今天到期（计划日期 2026-11-23） —— c101@example.cn, +8613900000101" "manager digest: own follow-up due today with contact"
+  - 张伟 [A]：今天到期，上次联系 2026-11-20，原计划 2026-11-23 跟进 —— c101@example.cn, +8613900000101" "manager digest: own follow-up due today with contact"
 assert_contains "$t" "逾期 60 天以上：坏账风险（1），合计 CNY 99.00" "manager digest: years-old invoice flagged bad-debt risk"
 assert_contains "$t" "逾期 15 天以上（1），合计 CNY 8,000.00" "manager digest: invoices by ladder level"
 assert_contains "$t" "逾期 1 天以上（2），合计 CNY 1,200.00 USD 350.50" "manager digest: totals per currency"
@@ -190,8 +190,8 @@ settle
 assert_eq "alice@example.com|Your customer digest for 2026-11-23: 11 items" "$(who_since)" "13:30Z: New York rep's digest; no empty digest for Emma"
 t=$(mail_to alice@example.com text)
 assert_contains "$t" "FOLLOW-UPS DUE (2)
-  - Old Friend [A]: 13 days overdue (planned 2026-11-10)" "rep digest: overdue follow-up first, days overdue"
-assert_contains "$t" "  - Bea Tier-B [B]: due today (planned 2026-11-23)" "rep digest: follow-up due today"
+  - Old Friend [A]: 13 days overdue, last contact 2026-11-05, planned for 2026-11-10" "rep digest: overdue follow-up first, days overdue"
+assert_contains "$t" "  - Bea Tier-B [B]: due today, last contact 2026-11-20, planned for 2026-11-23" "rep digest: follow-up due today"
 assert_contains "$t" "CUSTOMERS GONE QUIET" "rep digest: dormant section"
 assert_contains "$t" "CUSTOMERS GONE QUIET (4)
   - Ada Ancient [A]: no activity for 1422 days, since 2023-01-01 — ada@example.com
@@ -200,7 +200,7 @@ assert_contains "$t" "CUSTOMERS GONE QUIET (4)
 assert_contains "$t" "30+ days overdue (1), total EUR 2,500.00" "rep digest: 30-day ladder level"
 assert_contains "$t" "Carl Caller [C]: INV-303, EUR 2,500.00, 30 days overdue — carl@example.com, +4930123456789" "rep digest: invoice item with contact handle"
 assert_contains "$t" "COMPLAINTS PAST THEIR DEADLINE (2)" "rep digest: complaints section"
-assert_contains "$t" "Kim Complainer [A]: #1 Order arrived damaged (critical), open 7 h, 3 h past the deadline" "rep digest: complaint past deadline"
+assert_contains "$t" "Kim Complainer [A]: #1 Order arrived damaged — critical priority, open 7 h, 3 h past the deadline" "rep digest: complaint past deadline"
 assert_eq "0" "$(grep -c 'Ina Inactive\|Lou Longwait\|张伟' <<<"$t")" "rep digest: only own, active customers"
 assert_eq "0" "$(grep -c 'ESCALATIONS' <<<"$t")" "rep digest: no escalations for a rep without a team"
 assert_eq "rep has an unknown time zone" "$(psql_val "SELECT reason FROM rapport.skipped WHERE job = 'digest' AND customer_id = 6")" "rep with a bad zone skipped with a reason"
@@ -229,7 +229,7 @@ out=$("$RAPPORTCTL" --config "$DIG" preview digest --rep 2 --now 2026-11-24T13:3
 psql_val "DELETE FROM crm.customers WHERE id = 130" >/dev/null
 # Created 2026-11-01 00:00Z, i.e. Oct 31 in the rep's New York, where the
 # follow_ups job and the digest both count: due Nov 7, 17 days overdue.
-assert_contains "$out" "Plan Later [A]: 17 days overdue (planned 2026-11-20)" "digest: overdue since the lapsed rhythm, 'planned' shows the rep's own date"
+assert_contains "$out" "Plan Later [A]: 17 days overdue, never contacted, planned for 2026-11-20" "digest: overdue since the lapsed rhythm, 'planned' shows the rep's own date"
 assert_exit 0 "digest of the 24th planned only" -- "$RAPPORTCTL" --config "$DIG" run digest --now 2026-11-24T13:30:00Z
 assert_eq "0" "$(mail_count_since_mark)" "planning alone sends nothing"
 psql_val "UPDATE crm.complaints SET resolved_at = '2026-11-24T13:00:00Z' WHERE id = 1" >/dev/null
@@ -254,7 +254,7 @@ conf "$FU" 'follow_ups: { tier_a_reminder = true; effective_from = "2026-11-01";
 mark
 run "follow_ups at 12:00Z" "$FU" 2026-11-23T12:00:00Z
 settle
-assert_eq "sione@example.as|Overdue: follow up with Tavita Faleolo today
+assert_eq "sione@example.as|Overdue: Follow up with Tavita Faleolo today
 wang.manager@example.cn|今日请跟进客户 张伟" "$(who_since)" "tier A reminders: plan due today (Shanghai), cadence due yesterday in Pago Pago"
 assert_contains "$(mail_to sione@example.as text)" "This follow-up has been due for 1 day." "reminder shows how overdue"
 assert_contains "$(mail_to sione@example.as text)" "the last contact was on 2026-11-15, 8 days ago" "reminder shows the last contact"
@@ -267,7 +267,7 @@ assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE job = 'foll
 mark
 run "follow_ups at 20:30Z" "$FU" 2026-11-23T20:30:00Z
 settle
-assert_eq "kiri@example.co.nz|follow up with Mere Ngata today" "$(who_since)" "Auckland reminder sent at 09:00 NZDT"
+assert_eq "kiri@example.co.nz|Follow up with Mere Ngata today" "$(who_since)" "Auckland reminder sent at 09:00 NZDT"
 mark
 run "follow_ups next day" "$FU" 2026-11-24T12:00:00Z
 assert_eq "" "$(who_since)" "no reminder twice for the same due date"
@@ -304,7 +304,7 @@ wait_for_sms 1 10 || true
 # e-mail lists all three, in the words of the firmer level.
 assert_eq "evan@example.com|Invoice INV-305 is due soon
 lina@example.cn|第二次付款提醒：3 张发票已逾期
-wang.manager@example.cn|【升级】客户 Dana Debt 有 1 张发票逾期超过 60 天（坏账风险）" "$(who_since)" \
+wang.manager@example.cn|【升级】客户 Dana Debt 有 1 张发票逾期未付，已逾期 60 天（坏账风险）" "$(who_since)" \
     "12:00Z: courtesy, one reminder for all of a customer's invoices due now, manager escalation for an inactive rep's customer"
 t=$(mail_to lina@example.cn text)
 assert_contains "$t" "以下发票目前仍未结清，其中最早的已逾期 15 天：
@@ -340,7 +340,7 @@ psql_val "UPDATE crm.invoices SET paid_on = '2026-11-23' WHERE number IN ('INV-3
 mark
 run "receivables at 15:30Z" "$AR" 2026-11-23T15:30:00Z
 settle
-assert_eq "alice@example.com|Please call Carl Caller: 1 invoice 30+ days overdue
+assert_eq "alice@example.com|Please call Carl Caller: 1 invoice 30 days overdue
 pat@example.com|A friendly reminder: invoice INV-307-B past due" "$(who_since)" "15:30Z: rep asked to call; the paid invoices are not chased"
 assert_eq "cancelled" "$(state_of dunning:INV-302:1:email)" "invoice paid after planning: reminder cancelled at send time (still_due)"
 t=$(mail_to pat@example.com text)
@@ -395,7 +395,7 @@ assert_contains "$out" "Simply reply to this e-mail with a number from 0 (not at
 conf "$CP0" 'complaints: { effective_from = "2026-11-01"; survey = false; };'
 out=$("$RAPPORTCTL" --config "$CP0" run complaints --dry-run --now 2026-11-23T12:00:00Z 2>&1)
 assert_eq "0" "$(grep -c 'How did we do' <<<"$out")" "survey = false: no survey"
-assert_contains "$out" "Subject: URGENT: complaint from Kim Complainer" "survey = false: alerts still go"
+assert_contains "$out" "Subject: URGENT: Complaint from Kim Complainer" "survey = false: alerts still go"
 # The survey goes once, by the first configured channel that reaches the
 # customer (Maya, given a phone and SMS consent for these dry runs).
 psql_val "UPDATE crm.customers SET phone = '+14155550123', consent_sms = true WHERE id = 403" >/dev/null
@@ -419,7 +419,7 @@ conf "$CP" 'complaints: { schedule = "*/15 * * * *"; survey_url = "https://surve
 mark
 run "complaints at 12:00Z" "$CP" 2026-11-23T12:00:00Z
 settle
-assert_eq "alice@example.com|URGENT: complaint from Kim Complainer is past its response deadline
+assert_eq "alice@example.com|URGENT: Complaint from Kim Complainer is past its response deadline
 maya@example.com|How did we do, Maya Happy?
 wang.manager@example.cn|客户 Lou Longwait 的投诉已超过答复时限" "$(who_since)" \
     "12:00Z: rep alert, survey, and the manager standing in for an inactive rep"
@@ -431,7 +431,7 @@ assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE job = 'comp
 mark
 run "complaints at 14:30Z" "$CP" 2026-11-23T14:30:00Z
 settle
-assert_eq "wang.manager@example.cn|【升级】客户 Kim Complainer 的投诉已挂起 8 小时" "$(who_since)" "twice the deadline: manager escalation"
+assert_eq "wang.manager@example.cn|【升级】客户 Kim Complainer 的投诉已 8 小时未解决" "$(who_since)" "twice the deadline: manager escalation"
 psql_val "UPDATE crm.complaints SET resolved_at = '2026-11-23 15:00Z' WHERE id = 1" >/dev/null
 mark
 run "complaints next day" "$CP" 2026-11-24T12:00:00Z
@@ -457,29 +457,29 @@ sms_mark
 run "holidays at 08:30Z" "$HOL" 2026-11-23T08:30:00Z
 settle
 wait_for_sms 1 10 || true
-assert_eq "ada@example.com|Season's greetings for Founders Day, Ada Ancient
-hana@example.com|Season's greetings for Founders Day, Hana Holiday
-ivan@example.com|Season's greetings for Founders Day, Ivan EmailOnly
-kim@example.com|Season's greetings for Founders Day, Kim Complainer
-maya@example.com|Season's greetings for Founders Day, Maya Happy
-rose@example.com|Season's greetings for Founders Day, Rose Return
-tavita@example.as|Season's greetings for Founders Day, Tavita Faleolo" "$(who_since)" \
+assert_eq "ada@example.com|Warm wishes for Founders Day, Ada Ancient
+hana@example.com|Warm wishes for Founders Day, Hana Holiday
+ivan@example.com|Warm wishes for Founders Day, Ivan EmailOnly
+kim@example.com|Warm wishes for Founders Day, Kim Complainer
+maya@example.com|Warm wishes for Founders Day, Maya Happy
+rose@example.com|Warm wishes for Founders Day, Rose Return
+tavita@example.as|Warm wishes for Founders Day, Tavita Faleolo" "$(who_since)" \
     "missed holiday sent once within max_lateness; not to Auckland (too late there), no consent, suppressed or inactive"
-assert_eq "+4915112345678|Happy Founders Day, Hana Holiday! Thank you for your trust - warmest wishes to you and your family. - Acme Customer Care Reply STOP to opt out." \
+assert_eq "+4915112345678|Happy Founders Day, Hana Holiday! Warmest wishes to you and your family. - Acme Customer Care. Reply STOP to opt out." \
     "$(sms_since)" "holiday SMS with consent only"
 assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE job = 'holidays' AND (dedupe_key LIKE 'holiday:Harvest Day:%' OR customer_id IN (102, 204, 601))")" \
     "nothing beyond max_lateness, for Auckland, the suppressed or the inactive"
 mark
 run "holidays at 21:00Z" "$HOL" 2026-11-23T21:00:00Z
 settle
-assert_eq "mere@example.co.nz|Season's greetings for Summer Day, Mere Ngata" "$(who_since)" "Summer Day (tier A) greets Auckland first: it is the 24th there"
+assert_eq "mere@example.co.nz|Warm wishes for Summer Day, Mere Ngata" "$(who_since)" "Summer Day (tier A) greets Auckland first: it is the 24th there"
 mark
 run "holidays next day 21:00Z" "$HOL" 2026-11-24T21:00:00Z
 settle
-assert_eq "ada@example.com|Season's greetings for Summer Day, Ada Ancient
-hana@example.com|Season's greetings for Summer Day, Hana Holiday
-kim@example.com|Season's greetings for Summer Day, Kim Complainer
-tavita@example.as|Season's greetings for Summer Day, Tavita Faleolo" "$(who_since)" "then the rest of tier A, Pago Pago last"
+assert_eq "ada@example.com|Warm wishes for Summer Day, Ada Ancient
+hana@example.com|Warm wishes for Summer Day, Hana Holiday
+kim@example.com|Warm wishes for Summer Day, Kim Complainer
+tavita@example.as|Warm wishes for Summer Day, Tavita Faleolo" "$(who_since)" "then the rest of tier A, Pago Pago last"
 assert_eq "queued" "$(state_of 'holiday:Summer Day:2026-11-24:sms:501')" "SMS held by quiet hours in the recipient's zone"
 assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE job = 'holidays' AND dedupe_key LIKE 'holiday:Summer Day:%' AND customer_id IN (201, 403, 502)")" "tier filter"
 

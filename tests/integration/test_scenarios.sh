@@ -83,7 +83,7 @@ DIG=$T_TMP/digest.conf
 rapport_config "$DIG" 'digest: { schedule = "*/15 * * * *"; effective_from = "2026-11-01"; };'
 out=$("$RAPPORTCTL" --config "$DIG" preview digest --rep 3 --now 2026-11-23T08:30:00Z 2>&1)
 assert_contains "$out" "FOLLOW-UPS DUE (4)
-  - Pia Planned [B]: 10 days overdue (planned 2026-11-13)" \
+  - Pia Planned [B]: 10 days overdue, last contact 2026-11-10, planned for 2026-11-13" \
     "preview: an explicit next_follow_up in the past is listed first, with how overdue it is"
 assert_contains "$out" "  - Bea ThirtyOne [B]: 1 day overdue, last contact 2026-10-23 — bea@example.com" \
     "preview: tier B last contacted 31 days ago is listed (cadence 30)"
@@ -98,7 +98,7 @@ assert_eq "fay@example.com|Your customer digest for 2026-11-23: 4 items" "$(who_
     "digest: Fay (and nobody else) gets her follow-ups"
 t=$(mail_to fay@example.com text)
 assert_contains "$t" "FOLLOW-UPS DUE (4)
-  - Pia Planned [B]: 10 days overdue (planned 2026-11-13)" "digest: overdue plan first, days overdue"
+  - Pia Planned [B]: 10 days overdue, last contact 2026-11-10, planned for 2026-11-13" "digest: overdue plan first, days overdue"
 assert_contains "$t" "Bea ThirtyOne [B]: 1 day overdue" "digest: B at 31 days listed"
 assert_contains "$t" "Cal NinetyOne [C]: 1 day overdue" "digest: C at 91 days listed"
 assert_not_contains "$t" "Ben TwentyNine" "digest: B at 29 days not listed"
@@ -112,7 +112,7 @@ assert_eq "" "$(who_since)" "follow_ups: no separate reminder unless tier_a_remi
 FU1=$T_TMP/follow_ups-reminder.conf
 rapport_config "$FU1" 'follow_ups: { schedule = "*/15 * * * *"; effective_from = "2026-11-01"; tier_a_reminder = true; };'
 step "follow_ups with tier_a_reminder at 09:45Z" "$FU1" 2026-11-23T09:45:00Z
-assert_eq "fay@example.com|follow up with Ann Today today" "$(who_since)" \
+assert_eq "fay@example.com|Follow up with Ann Today today" "$(who_since)" \
     "tier_a_reminder = true: a separate same-day e-mail to the rep, tier A only"
 assert_contains "$(mail_to fay@example.com text)" "Tier A customers are contacted at least every 7 days; the last contact was on 2026-11-16, 7 days ago." \
     "reminder: says why (tier A cadence of 7 days)"
@@ -147,30 +147,30 @@ CP=$T_TMP/complaints.conf
 rapport_config "$CP" 'complaints: { effective_from = "2026-11-01"; survey_after_days = 3; };'
 
 step "complaints at 09:30Z" "$CP" 2026-11-23T09:30:00Z
-assert_eq "rick@example.com|URGENT: complaint from Cris Critical is past its response deadline" "$(who_since)" \
+assert_eq "rick@example.com|URGENT: Complaint from Cris Critical is past its response deadline" "$(who_since)" \
     "09:30Z: critical open 6.5 h alerts the rep only (deadline 4 h, manager not before 8 h); high at 22.5 h does not"
 assert_contains "$(mail_to rick@example.com text)" "has not been answered within the promised 4 hours" "critical alert: the 4-hour deadline"
 
 step "complaints at 12:00Z" "$CP" 2026-11-23T12:00:00Z
 assert_eq "mona@example.com|Escalation: complaint from Cris Critical open 9 hours
-rick@example.com|complaint from Hal High is past its response deadline
+rick@example.com|Complaint from Hal High is past its response deadline
 sue@example.com|How did we do, Sue Survey?" "$(who_since)" \
     "12:00Z: high open 25 h alerts the rep; critical open 9 h (> 2 x 4 h) alerts the manager; survey 3 days after resolution; nothing for normal at 71 h, low at 6 days, the complaint resolved in time, or the customer without consent"
 assert_contains "$(mail_to rick@example.com text)" "A high-priority complaint from Hal High (tier B) has not been answered within the promised 24 hours." \
     "high alert: the 24-hour deadline"
 t=$(mail_to mona@example.com text)
-assert_contains "$t" "more than twice past its 4-hour response deadline" "escalation: twice the deadline"
+assert_contains "$t" "after more than twice its 4-hour response time" "escalation: twice the deadline"
 assert_contains "$t" "Responsible rep: Rick Rep, rick@example.com" "escalation: names the rep"
-assert_contains "$(mail_to sue@example.com text)" '("Late delivery")' "survey: about the customer's complaint"
+assert_contains "$(mail_to sue@example.com text)" 'the matter you raised with us on 2026-11-19 (reference #6)' "survey: about the customer's complaint, by its date and reference (not the CRM's internal summary)"
 
 step "complaints at 14:00Z" "$CP" 2026-11-23T14:00:00Z
-assert_eq "rick@example.com|complaint from Nora Normal is past its response deadline" "$(who_since)" \
+assert_eq "rick@example.com|Complaint from Nora Normal is past its response deadline" "$(who_since)" \
     "14:00Z: normal open 73 h (> 72 h) alerts the rep; the complaint resolved in time still alerts nobody"
 assert_contains "$(mail_to rick@example.com text)" "within the promised 72 hours" "normal alert: the 72-hour deadline"
 
 step "complaints next day 13:00Z" "$CP" 2026-11-24T13:00:00Z
 assert_eq "mona@example.com|Escalation: complaint from Hal High open 50 hours
-rick@example.com|complaint from Lou Low is past its response deadline" "$(who_since)" \
+rick@example.com|Complaint from Lou Low is past its response deadline" "$(who_since)" \
     "next day: low past 7 days alerts the rep; high past 48 h goes to the manager"
 
 step "complaints two days after Ray's resolution" "$CP" 2026-11-25T12:00:00Z
@@ -240,14 +240,14 @@ assert_contains "$(mail_to lee@example.com text)" "INV-L1: EUR 1,250.00, due 202
 assert_eq "+4915100000301|Second reminder: INV-L1 (EUR 1,250.00) is 15 days overdue. Please pay within 7 days or call us. +4915100000004 - Acme Customer Care" \
     "$(sms_since)" "+15 days: and an SMS to the customer"
 step "ladder +30" "$AR" 2026-12-22T12:00:00Z
-assert_eq "rae@example.com|Please call Lee Ledger: 1 invoice 30+ days overdue" "$(who_since)" \
+assert_eq "rae@example.com|Please call Lee Ledger: 1 invoice 30 days overdue" "$(who_since)" \
     "+30 days: an e-mail to the owning rep asking to call"
 t=$(mail_to rae@example.com text)
 assert_contains "$t" "Please call the customer" "+30: the rep is asked to call"
 assert_contains "$t" "INV-L1: EUR 1,250.00, due 2026-11-22 (30 days overdue)" "+30: the invoice, 30 days overdue"
 assert_eq "" "$(sms_since)" "+30: no SMS"
 step "ladder +60" "$AR" 2027-01-21T12:00:00Z
-assert_eq "mona@example.com|Escalation: Lee Ledger, 1 invoice 60+ days overdue (bad-debt risk)" "$(who_since)" \
+assert_eq "mona@example.com|Escalation: Lee Ledger, 1 invoice 60 days overdue (bad-debt risk)" "$(who_since)" \
     "+60 days: an e-mail to the rep's manager"
 t=$(mail_to mona@example.com text)
 assert_contains "$t" "a customer of Rae Ledger, has left the following unpaid for 60 days, and it is now flagged as a bad-debt risk" \

@@ -65,7 +65,7 @@ req() { sms_json "$1" | jq -r "$2"; }
 # reqs_for PHONE JQ — JQ applied to the array of requests addressed to PHONE (either format).
 reqs_for() { sms_json | jq -r --arg p "$1" "[.[] | select(.json.to == \$p or .form.To == \$p)] | $2"; }
 
-EN_TEXT() { printf 'Happy birthday, %s! Thank you for being with us - wishing you a wonderful year. - Acme Customer Care Reply STOP to opt out.' "$1"; }
+EN_TEXT() { printf 'Happy birthday, %s! Thank you for being with us - wishing you a wonderful year. - Acme Customer Care. Reply STOP to opt out.' "$1"; }
 
 # ---------------------------------------------------------------- planning: numbers, Chinese body
 once "run: plan and send at 10:00 Shanghai" "$JSON_CONF" "$(at 02:00:00)"
