@@ -320,7 +320,7 @@ assert_contains "$t" "以下发票目前仍未结清，其中最早的已逾期 
 assert_eq "+8613900000301|再次提醒：INV-301-C（CNY 8,000.00）已逾期15天。INV-301-A（CNY 1,200.00）已逾期1天。INV-301-B（USD 350.50）已逾期1天。请于7日内付款，疑问请联系王经理+8613800000001。——Acme Customer Care" \
     "$(sms_since)" "firm reminder also by SMS, listing every invoice past due"
 assert_eq "" "$(mail_to evan@example.com list_unsubscribe)" "dunning is transactional: no List-Unsubscribe"
-assert_contains "$(mail_to wang.manager@example.cn text)" "Gone Rep 负责的客户 Dana Debt" "manager escalation names the rep"
+assert_contains "$(mail_to wang.manager@example.cn text)" "Gone Rep（已离岗） 负责的客户 Dana Debt" "manager escalation names the rep"
 assert_eq "dunning:INV-301-C:15:email" "$(psql_val "SELECT dedupe_key FROM rapport.outbox WHERE job = 'receivables' AND customer_id = 301 AND context->>'multiple' = 'true'")" \
     "grouped message keyed by its first invoice at its highest level"
 assert_eq "INV-301-A:1:email,INV-301-B:1:email,INV-301-C:15:email,INV-301-C:15:sms" \
