@@ -363,8 +363,31 @@ static json_object *convert_ladder(struct loader *l, const config_setting_t *s, 
 }
 
 /* Holiday dates: a name, a real date, optionally a template and tiers. */
+/* BCP 47 in the shape template file names use: a 2-3 letter language and
+ * optional subtags (zh-CN, en, zh-Hant-TW).  It becomes part of a file name,
+ * so nothing else is let through. */
+static bool language_tag_ok(const char *tag) {
+        /* Template lookups keep 31 bytes of a locale; "zh_CN" is taken as
+         * zh-CN there, so it is accepted here too. */
+        if (!tag || strlen(tag) > 31)
+                return false;
+        size_t n = strspn(tag, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
+        if (n < 2 || n > 3)
+                return false;
+        for (const char *p = tag + n; *p;) {
+                if (*p != '-' && *p != '_')
+                        return false;
+                p++;
+                size_t k = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+                if (k < 1 || k > 8)
+                        return false;
+                p += k;
+        }
+        return true;
+}
+
 static json_object *convert_holidays(struct loader *l, const config_setting_t *s, const struct setting_spec *spec) {
-        static const char *const keys[] = {"name", "date", "template", "tiers", NULL};
+        static const char *const keys[] = {"name", "names", "date", "template", "tiers", NULL};
         if (!is_list(s))
                 return complain(l, s, "expected a list like ( { name = \"Spring Festival\"; date = \"2027-02-06\"; template = \"spring_festival\"; } )"), NULL;
         bool ok = true;
@@ -393,6 +416,24 @@ static json_object *convert_holidays(struct loader *l, const config_setting_t *s
                 const config_setting_t *tiers = config_setting_get_member(g, "tiers");
                 if (tiers)
                         ok = string_list_of(l, tiers, tier_names_list, "[\"A\", \"B\", \"C\"]") && ok;
+                /* The name as each language says it: Spring Festival to an
+                 * English reader, 春节 to a Chinese one. */
+                const config_setting_t *names = config_setting_get_member(g, "names");
+                if (names && config_setting_type(names) != CONFIG_TYPE_GROUP) {
+                        complain(l, names, "names must be a group such as { en = \"Spring Festival\"; zh-CN = \"春节\"; }");
+                        ok = false;
+                }
+                for (int k = 0; names && config_setting_type(names) == CONFIG_TYPE_GROUP && k < config_setting_length(names); k++) {
+                        const config_setting_t *n = config_setting_get_elem(names, k);
+                        const char *v = config_setting_type(n) == CONFIG_TYPE_STRING ? config_setting_get_string(n) : NULL;
+                        if (!language_tag_ok(config_setting_name(n))) {
+                                complain(l, n, "'%s' is not a language tag such as zh-CN or en", config_setting_name(n));
+                                ok = false;
+                        } else if (!v || !*v) {
+                                complain(l, n, "the name in %s must be a non-empty string", config_setting_name(n));
+                                ok = false;
+                        }
+                }
         }
         return ok ? setting_to_json(s) : NULL;
 }
@@ -988,29 +1029,6 @@ static int check_includes(const char *path, int depth) {
                 p = eol + 1;
         }
         return 0;
-}
-
-/* BCP 47 in the shape template file names use: a 2-3 letter language and
- * optional subtags (zh-CN, en, zh-Hant-TW).  It becomes part of a file name,
- * so nothing else is let through. */
-static bool language_tag_ok(const char *tag) {
-        /* Template lookups keep 31 bytes of a locale; "zh_CN" is taken as
-         * zh-CN there, so it is accepted here too. */
-        if (!tag || strlen(tag) > 31)
-                return false;
-        size_t n = strspn(tag, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
-        if (n < 2 || n > 3)
-                return false;
-        for (const char *p = tag + n; *p;) {
-                if (*p != '-' && *p != '_')
-                        return false;
-                p++;
-                size_t k = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
-                if (k < 1 || k > 8)
-                        return false;
-                p += k;
-        }
-        return true;
 }
 
 int config_load(const char *path, bool check_secrets, struct rapport_config **ret) {

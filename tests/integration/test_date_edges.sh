@@ -88,6 +88,24 @@ assert_contains "$to_ada" "INV-A2" "(the customer's own message)"
 assert_not_contains "$to_ada" "Ivan" "... does not name that rep"
 assert_contains "$out" "a customer of Ivan Gone (no longer active)" "the manager's escalation says the rep is inactive"
 
+# A holiday's name in each customer's language (names), the configured
+# one otherwise; a bad language tag is a configuration error.
+psql_val "INSERT INTO crm.customers (id, name, tier, email, time_zone, locale, rep_id, consent_email, created_at, active) VALUES
+            (6, 'Eve English', 'B', 'eve@example.com', 'UTC', 'en', 1, true, '2020-01-01', true),
+            (7, '王芳', 'B', 'wf@example.cn', 'Asia/Shanghai', 'zh-CN', 1, true, '2020-01-01', true),
+            (8, 'Fritz Deutsch', 'B', 'fritz@example.de', 'UTC', 'de', 1, true, '2020-01-01', true)" >/dev/null
+HN=$T_TMP/holiday-names.conf
+rapport_config "$HN" 'holidays: { effective_from = "2020-01-01"; channels = [ "email" ];
+  dates = ( { name = "春节"; names = { en = "Spring Festival"; }; date = "2027-02-06"; template = "holiday"; } ); };'
+out=$("$RAPPORTCTL" --config "$HN" run holidays --dry-run --now 2027-02-06T12:00:00Z 2>&1)
+assert_contains "$out" "Subject: Warm wishes for Spring Festival, Eve English" "names: the English name to an English reader"
+assert_contains "$out" "Subject: 王芳，春节快乐！" "the configured name to a Chinese reader"
+assert_contains "$out" "Warm wishes for 春节, Fritz Deutsch" "no name for the language: the configured one (German falls back to the English template)"
+BADN=$T_TMP/holiday-badnames.conf
+rapport_config "$BADN" 'holidays: { dates = ( { name = "春节"; names = { e = "Spring Festival"; }; date = "2027-02-06"; } ); };'
+assert_exit 78 "names: a key that is not a language tag" -- "$RAPPORTD" --config "$BADN" -n
+assert_contains "$T_OUT" "'e' is not a language tag" "... names the bad key"
+
 # Two ladder levels on the same day and channel: one would never be sent.
 BAD=$T_TMP/ladder.conf
 rapport_config "$BAD" 'receivables: { levels = (
