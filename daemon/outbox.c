@@ -100,7 +100,7 @@ static const char defer_quiet_sql[] =
         "    AND not_before <= coalesce($1::timestamptz, now())\n"                                                \
         "  ORDER BY next_attempt_at, id LIMIT (SELECT $2::int) FOR UPDATE SKIP LOCKED\n"                                        \
         "), expired AS (\n"                                                                                       \
-        "  SELECT id FROM rapport.outbox\n"                                                                       \
+        "  SELECT id, leased_by FROM rapport.outbox\n"                                                            \
         "  WHERE state = 'sending' AND lease_until < now() " CHANNEL_COND " AND (SELECT $6::bool)\n"              \
         "  ORDER BY lease_until LIMIT (SELECT $2::int) FOR UPDATE SKIP LOCKED\n"                                                \
         "), claimed AS (\n"                                                                                       \
@@ -111,6 +111,10 @@ static const char defer_quiet_sql[] =
         "  RETURNING o.id, o.job, o.channel, o.audience, o.recipient, o.recipient_name, o.template, o.locale,\n"  \
         "            o.time_zone, o.context, o.dedupe_key, o.lease_token, o.marketing, o.attempts,\n"             \
         "            o.created_at, o.expires_at, o.customer_id, o.rep_id\n"                                       \
+        "), history AS (\n"                                                                                       \
+        "  INSERT INTO rapport.outbox_events (outbox_id, event, detail)\n"                                        \
+        "  SELECT id, 'expired', 'lease of ' || coalesce(leased_by, 'an unknown instance') || ' expired: claimed again'\n" \
+        "  FROM expired\n"                                                                                        \
         ")\n"                                                                                                     \
         "SELECT c.id, c.job, c.channel, c.audience, c.recipient, c.recipient_name, c.template, c.locale,\n"       \
         "       c.time_zone, c.context::text, c.dedupe_key, c.lease_token::text, c.marketing, c.attempts,\n"      \

@@ -230,6 +230,9 @@ SQL
 before=$(mail_count)
 once "run: after a crash" "$(at 15:00:00)"
 assert_eq "sent:2" "$(row "$id_crash" "state || ':' || attempts")" "expired lease reclaimed and sent"
+assert_eq "expired:lease of crashed-host:1 expired: claimed again,sent" \
+    "$(psql_val "SELECT string_agg(event || coalesce(':' || detail, ''), ',' ORDER BY id) FROM rapport.outbox_events WHERE outbox_id = $id_crash AND event IN ('expired', 'sent')" | sed 's/sent:[^,]*$/sent/')" \
+    "history: the expired lease, naming the instance that lost it, then sent"
 assert_eq "1" "$(mq 'len(to("crashed@example.com"))')" "reclaimed message delivered once"
 assert_eq "sending:other-host:2" "$(row "$id_live" "state || ':' || leased_by")" "a live lease is left alone"
 assert_eq "0" "$(mq 'len(to("leased@example.com"))')" "live-leased message not sent by another instance"
