@@ -507,6 +507,22 @@ static json_object *convert_setting(struct loader *l, const config_setting_t *s,
                 }
                 return a;
         }
+        case SET_INT_LIST: {
+                if (!is_list(s))
+                        return complain(l, s, "expected a list of integers like [1, 15, 30, 60]"), NULL;
+                json_object *a = json_object_new_array();
+                for (int i = 0; i < config_setting_length(s); i++) {
+                        const config_setting_t *e = config_setting_get_elem(s, i);
+                        if (!is_int(e) || (spec->max > spec->min && (config_setting_get_int64(e) < spec->min ||
+                                                                      config_setting_get_int64(e) > spec->max))) {
+                                complain(l, e, "expected an integer from %lld to %lld", spec->min, spec->max);
+                                json_object_put(a);
+                                return NULL;
+                        }
+                        json_object_array_add(a, json_object_new_int64(config_setting_get_int64(e)));
+                }
+                return a;
+        }
         case SET_TIER_MAP: {
                 if (config_setting_type(s) != CONFIG_TYPE_GROUP)
                         return complain(l, s, "expected a group like { A = 7; B = 30; C = 90; }"), NULL;
@@ -518,8 +534,10 @@ static json_object *convert_setting(struct loader *l, const config_setting_t *s,
                                 complain(l, e, "unknown tier (expected A, B or C)");
                                 continue;
                         }
-                        if (!is_int(e) || config_setting_get_int64(e) < 0) {
-                                complain(l, e, "expected a non-negative integer");
+                        /* The job SQL reads these as int: bounded here,
+                         * not as every run failing. */
+                        if (!is_int(e) || config_setting_get_int64(e) < 0 || config_setting_get_int64(e) > 36500) {
+                                complain(l, e, "expected an integer number of days from 0 to 36500");
                                 continue;
                         }
                         json_object_object_add(o, n, json_object_new_int64(config_setting_get_int64(e)));
@@ -571,9 +589,11 @@ static json_object *convert_group(struct loader *l, const config_setting_t *g, c
         for (int i = 0; i < config_setting_length(g); i++) {
                 const config_setting_t *s = config_setting_get_elem(g, i);
                 const char *name = config_setting_name(s);
-                const struct setting_spec *spec = find_spec(a, name);
+                /* A job's own spec re-declaring a common setting (digest's
+                 * max_lateness, at most 7 days) wins, as its default does. */
+                const struct setting_spec *spec = find_spec(b, name);
                 if (!spec)
-                        spec = find_spec(b, name);
+                        spec = find_spec(a, name);
                 if (!spec) {
                         complain(l, s, "unknown setting");
                         continue;
@@ -1168,6 +1188,8 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
         {
                 json_object *v;
                 c->sms.rate = json_object_object_get_ex(o, "rate", &v) ? json_object_get_double(v) : 0;
+                if (c->sms.rate < 0)
+                        complain(&l, config_setting_lookup(g, "rate"), "must not be negative");
         }
         c->sms.timeout = (int)json_get_int(o, "timeout");
         c->sms.max_segments = (int)json_get_int(o, "max_segments");

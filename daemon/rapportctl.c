@@ -251,7 +251,7 @@ static int cmd_next(struct ctl *ctl, int argc, char **argv) {
                         break;
                 }
                 case 'h':
-                        printf("Usage: rapportctl next 'CRON' [--tz ZONE] [--from ISO8601] [--count N]\n\n"
+                        printf("Usage: rapportctl next 'CRON' [--tz ZONE] [--from ISO8601] [--count N] [--json]\n\n"
                                "Print the next N fire times of a cron expression (strictly after --from,\n"
                                "default now) in ZONE (default UTC), as ISO 8601 with the zone's offset.\n");
                         return 0;
@@ -864,7 +864,7 @@ static int cmd_run(struct ctl *ctl, int argc, char **argv) {
                 case 'd': dry = true; break;
                 case 's': show = true; break;
                 case 'h':
-                        printf("Usage: rapportctl run JOB [--now ISO8601] [--dry-run] [--show-recipients]\n\n"
+                        printf("Usage: rapportctl run JOB [--now ISO8601] [--dry-run] [--show-recipients] [--json]\n\n"
                                "Plan JOB once now (outside its schedule); the running daemon sends what it\n"
                                "queued.  --dry-run renders what would be queued and changes nothing.\n");
                         return 0;
@@ -1273,8 +1273,9 @@ static void help(void) {
                 printf("  %-10s %-39s %s\n", commands[i].name, commands[i].args, commands[i].summary);
         printf("\nOptions:\n"
                "  -c, --config FILE   configuration (default $RAPPORT_CONFIG or %s)\n"
-               "      --json          machine-readable output (status, queue, show)\n"
+               "      --json          machine-readable output (status, queue, show, run, next)\n"
                "  -h, --help          this help; 'rapportctl COMMAND --help' for a command\n"
+               "      --version       show the version\n"
                "\nExit codes follow sysexits(3): 64 usage, 65 bad data, 69 database unavailable,\n"
                "78 configuration error.  See rapportctl(8).\n",
                RAPPORT_CONFIG);
@@ -1318,6 +1319,10 @@ int main(int argc, char **argv) {
                         ctl.config_path = sub[k + 1];
                         memmove(&sub[k], &sub[k + 2], (size_t)(subc - k - 2) * sizeof *sub);
                         subc -= 2, k--;
+                } else if (strncmp(sub[k], "--config=", 9) == 0) {
+                        ctl.config_path = sub[k] + 9;
+                        memmove(&sub[k], &sub[k + 1], (size_t)(subc - k - 1) * sizeof *sub);
+                        subc--, k--;
                 } else if (streq(sub[k], "--json") && !streq(sub[0], "queue")) {
                         ctl.json = true;
                         memmove(&sub[k], &sub[k + 1], (size_t)(subc - k - 1) * sizeof *sub);

@@ -33,7 +33,7 @@ static const struct setting_spec digest_settings[] = {
         {"cadence_days", SET_TIER_MAP, "{\"A\":7,\"B\":30,\"C\":90}", NULL, 0, 0},
         {"dormant_days", SET_TIER_MAP, "{\"A\":30,\"B\":60,\"C\":180}", NULL, 0, 0},
         {"response_hours", SET_HOURS_MAP, "{\"critical\":4,\"high\":24,\"normal\":72,\"low\":168}", complaint_severities, 0, 0},
-        {"ladder_days", SET_ANY, "[1,15,30,60]", NULL, 0, 0},
+        {"ladder_days", SET_INT_LIST, "[1,15,30,60]", NULL, 1, 3650},
         {"bad_debt_days", SET_INT, "60", NULL, 1, 3650},
         {"template", SET_STRING, "\"digest\"", NULL, 0, 0},
         /* Overrides the common default: see above. */

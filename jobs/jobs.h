@@ -17,6 +17,7 @@ enum setting_type {
         SET_DATE,        /* "2027-01-31" */
         SET_ENUM,        /* one of choices */
         SET_STRING_LIST, /* [ "a", "b" ] */
+        SET_INT_LIST,    /* [ 1, 15, 30 ], each within min..max when max > min */
         SET_TIER_MAP,    /* { A = 7; B = 30; C = 90; } -> {"A":7,...} */
         SET_HOURS_MAP,   /* { critical = 4; low = "7d"; } -> {"critical":4,"low":168}: hours, keys from choices */
         SET_LADDER,      /* receivables levels: ( { days; audience; channel(s); template; }, ... ) */

@@ -110,6 +110,41 @@ static void test_redirect_and_secrets(void **state) {
         unlink(secret);
 }
 
+/* What rapport.conf(5) promises about ranges holds at load time, so that a
+ * value the job SQL cannot use is exit 78, not every run failing later. */
+static int load_jobs(const char *top, const char *jobs) {
+        char body[1024];
+        snprintf(body, sizeof body,
+                 "database: { conninfo = \"dbname=x\"; };\n"
+                 "email: { smtp_url = \"smtp://127.0.0.1:25\"; from = \"a@example.com\"; };\n"
+                 "%s\njobs: { %s };\n", top, jobs);
+        const char *p = write_tmp(body);
+        struct rapport_config *c = NULL;
+        int r = config_load(p, true, &c);
+        config_free(c);
+        unlink(p);
+        return r;
+}
+
+static void test_documented_ranges(void **state) {
+        (void)state;
+        /* digest re-declares max_lateness with at most 7 days. */
+        assert_int_equal(load_jobs("", "digest: { max_lateness = \"7d\"; };"), 0);
+        assert_int_equal(load_jobs("", "digest: { max_lateness = \"8d\"; };"), -EINVAL);
+        assert_int_equal(load_jobs("", "dormant: { max_lateness = \"366d\"; };"), 0);
+        /* ladder_days: a list of integers. */
+        assert_int_equal(load_jobs("", "digest: { ladder_days = [1, 15, 30, 60, 90]; };"), 0);
+        assert_int_equal(load_jobs("", "digest: { ladder_days = \"foo\"; };"), -EINVAL);
+        assert_int_equal(load_jobs("", "digest: { ladder_days = [\"x\"]; };"), -EINVAL);
+        assert_int_equal(load_jobs("", "digest: { ladder_days = [0]; };"), -EINVAL);
+        /* tier maps: days the SQL can read as int. */
+        assert_int_equal(load_jobs("", "follow_ups: { cadence_days = { A = 0; B = 36500; }; };"), 0);
+        assert_int_equal(load_jobs("", "follow_ups: { cadence_days = { A = 3000000000L; }; };"), -EINVAL);
+        /* sms.rate, like email.rate, is not negative. */
+        assert_int_equal(load_jobs("sms: { rate = 1.5; };", ""), 0);
+        assert_int_equal(load_jobs("sms: { rate = -1; };", ""), -EINVAL);
+}
+
 int main(void) {
         log_setup("test", LOG_CRIT); /* the error paths log; keep output quiet */
         const struct CMUnitTest tests[] = {
@@ -117,6 +152,7 @@ int main(void) {
                 cmocka_unit_test(test_minimal_config_gets_defaults),
                 cmocka_unit_test(test_errors_are_all_counted),
                 cmocka_unit_test(test_redirect_and_secrets),
+                cmocka_unit_test(test_documented_ranges),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
