@@ -459,6 +459,10 @@ static json_object *convert_setting(struct loader *l, const config_setting_t *s,
         case SET_STRING:
                 if (!str)
                         return complain(l, s, "expected a string, got %s", type_name(config_setting_type(s))), NULL;
+                /* A template setting names a file: an empty one would only
+                 * show up later as "no template .email.en.mustache". */
+                if (!*str && strstr(spec->name, "template"))
+                        return complain(l, s, "must name a template (default %s)", spec->def ? spec->def : "none"), NULL;
                 return json_object_new_string(str);
         case SET_DURATION: {
                 int64_t v;

@@ -44,6 +44,8 @@ assert_exit 0 "a password in conninfo still works" -- "$RAPPORTD" --config "$T_T
 assert_contains "$T_OUT" "database.conninfo: holds a password; move it to database.password_file or the credential db-password" \
     "... with a warning saying where it belongs"
 assert_not_contains "$T_OUT" "Leaky123" "... and the password itself is not repeated"
+bad "empty template name" 's/birthdays: {/birthdays: { template = "";/' \
+    'jobs.birthdays.template: must name a template (default "birthday")'
 # The structured job settings are checked when the file is read, not when
 # the job first runs (it would fail every hour instead).
 bad "response_hours: unknown severity" "s/birthdays: {/complaints: { response_hours = { urgent = 2; }; }; birthdays: {/" \
