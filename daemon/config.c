@@ -1152,7 +1152,7 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
         c->email.unsubscribe_mailto = json_dup_string(o, "unsubscribe_mailto");
         c->email.unsubscribe_url = json_dup_string(o, "unsubscribe_url");
         if (c->email.unsubscribe_url && !url_scheme_is(c->email.unsubscribe_url, (const char *const[]){"https://", "http://", NULL}))
-                complain(&l, config_setting_lookup(g, "unsubscribe_url"), "expected an https:// URL");
+                complain(&l, config_setting_lookup(g, "unsubscribe_url"), "expected an https:// URL (http:// is accepted for testing; one-click unsubscribe, RFC 8058, needs https)");
         c->email.connections = (int)json_get_int(o, "connections");
         {
                 json_object *v;
