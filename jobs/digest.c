@@ -1,7 +1,8 @@
 /* digest: one e-mail per active rep per day, at the rep's digest_hour in
  * the rep's zone (digest:REP:LOCAL-DATE).  The job runs every few minutes
- * and plans only the reps whose hour has come today and who have not had
- * today's digest.  Planning decides only that; the content is built when
+ * and plans only the reps whose hour has come (today, or on a day before
+ * that max_lateness still covers) and who have not had that day's digest.
+ * Planning decides only that; the content is built when
  * the dispatcher claims the message (build_sql), so it is never older than
  * the send itself, a retry rebuilds it, and planning costs the number of
  * reps, not the size of their books.  A digest with nothing in it is
