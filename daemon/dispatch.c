@@ -110,6 +110,19 @@ static unsigned channel_connections(const struct rapport_config *c, int ch) {
         return (unsigned)(ch == CH_EMAIL ? c->email.connections : c->sms.connections);
 }
 
+/* Transfers a channel may have in flight: its connections, and for e-mail
+ * no more than the pool has workers to run them (a transfer queued behind
+ * a busy worker would outlive its lease and go out twice). */
+static unsigned channel_slots(const struct dispatcher *d, int ch) {
+        unsigned n = channel_connections(d->env->cfg, ch);
+        if (ch == CH_EMAIL) {
+                unsigned w = smtp_pool_workers(d->smtp);
+                if (w < n)
+                        n = w;
+        }
+        return n;
+}
+
 static double channel_rate(const struct rapport_config *c, int ch) {
         return ch == CH_EMAIL ? c->email.rate : c->sms.rate;
 }
@@ -534,7 +547,7 @@ static bool pump_channels(struct dispatcher *d, bool claimed[CH_MAX], uint64_t *
         for (int ch = 0; ch < CH_MAX; ch++) {
                 if (!channel_configured(c, ch))
                         continue;
-                unsigned conns = channel_connections(c, ch);
+                unsigned conns = channel_slots(d, ch);
                 struct ready *rq = &d->ready[ch];
                 bool token_wait = false;
                 while (d->n_inflight[ch] < conns) {
@@ -721,6 +734,16 @@ static int on_defer(sd_event_source *s, void *userdata) {
         (void)s;
         pump(userdata);
         return 0;
+}
+
+int dispatcher_reconfigure(struct dispatcher *d) {
+        const struct rapport_config *c = d->env->cfg;
+        curl_glue_set_max_connections(d->glue, (long)(c->email.connections + c->sms.connections) * 2);
+        if (!c->email.smtp_url)
+                return 0;
+        if (!d->smtp)
+                return smtp_pool_new(d->event, (unsigned)c->email.connections, on_smtp_done, d, &d->smtp);
+        return smtp_pool_grow(d->smtp, (unsigned)c->email.connections);
 }
 
 void dispatcher_kick(struct dispatcher *d) {

@@ -34,6 +34,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct dispatcher *, dispatcher_free);
 
 /* Claim and start whatever is due now.  Called on start, on NOTIFY, on the
  * wake-up timer and after every completion. */
+/* After a reload: the SMTP pool and connection caches follow the new
+ * email.smtp_url and connections. */
+int dispatcher_reconfigure(struct dispatcher *d);
 void dispatcher_kick(struct dispatcher *d);
 /* In --once mode: call idle() when nothing is in flight and nothing more
  * is due now (future not_before / retries are left for the daemon). */

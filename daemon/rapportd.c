@@ -381,6 +381,8 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 config_free(old);
                 template_set_free(old_t);
                 log_info("Configuration reloaded: %zu job(s)", d->cfg->n_jobs);
+                if (d->dispatcher && (r = dispatcher_reconfigure(d->dispatcher)) < 0)
+                        log_warning_errno(r, "Cannot start the SMTP connections the new configuration asks for: %m");
                 if (!same_db && d->conn)
                         drop_connection(d, "database settings changed");
                 else {

@@ -189,6 +189,29 @@ int smtp_pool_submit(struct smtp_pool *p, CURL *easy, void *userdata) {
 
 void smtp_pool_abort(struct smtp_pool *p) { atomic_store(&p->abort, true); }
 
+unsigned smtp_pool_workers(const struct smtp_pool *p) { return p ? p->n_threads : 0; }
+
+/* A reload that raised email.connections: start the missing workers.  A
+ * transfer handed to the pool waits in its queue for a free worker while
+ * its lease runs, so the dispatcher never has more in flight than there
+ * are workers.  The pool never shrinks: surplus workers stay idle, since
+ * the dispatcher keeps to the (lower) configured number. */
+int smtp_pool_grow(struct smtp_pool *p, unsigned workers) {
+        if (workers <= p->n_threads)
+                return 0;
+        pthread_t *t = realloc(p->threads, workers * sizeof *t);
+        if (!t)
+                return -ENOMEM;
+        p->threads = t;
+        while (p->n_threads < workers) {
+                int r = -pthread_create(&p->threads[p->n_threads], NULL, worker, p);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot start SMTP worker: %m");
+                p->n_threads++;
+        }
+        return 0;
+}
+
 void smtp_pool_join(struct smtp_pool *p) {
         if (!p || !p->threads)
                 return;

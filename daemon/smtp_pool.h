@@ -31,3 +31,5 @@ int smtp_pool_submit(struct smtp_pool *p, CURL *easy, void *job);
 void smtp_pool_join(struct smtp_pool *p);
 /* Make every running and queued transfer end soon (CURLE_ABORTED_BY_CALLBACK). */
 void smtp_pool_abort(struct smtp_pool *p);
+unsigned smtp_pool_workers(const struct smtp_pool *p);
+int smtp_pool_grow(struct smtp_pool *p, unsigned workers);
