@@ -456,6 +456,15 @@ int main(int argc, char **argv) {
         }
         log_setup("rapportd", verbose ? LOG_DEBUG : LOG_INFO);
 
+        /* A reload asked for while the configuration and templates load
+         * (systemctl reload right after start, a kill -HUP from a script)
+         * waits for the loop's signalfd instead of ending the daemon, as
+         * SIGHUP's default action would. */
+        sigset_t hup;
+        sigemptyset(&hup);
+        sigaddset(&hup, SIGHUP);
+        sigprocmask(SIG_BLOCK, &hup, NULL);
+
         struct daemon d = {.once = once, .dry_run = dry_run};
         int r = config_load(config_path, true, &d.cfg);
         if (r < 0)

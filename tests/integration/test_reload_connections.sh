@@ -46,6 +46,24 @@ assert_eq "$N" "$distinct" "every message delivered"
 assert_eq "$N" "$total" "no message delivered twice after a reload raised email.connections"
 assert_eq 0 "$(psql_val "SELECT count(*) FROM rapport.outbox_events WHERE event = 'expired'")" "no lease expired while its message waited for a connection"
 
+# A SIGHUP while the daemon is still loading its configuration is served
+# as a reload once the loop runs; it does not end the daemon.  The load is
+# held open deterministically: database.password_file is a FIFO, and
+# reading it waits until this script writes the password.
+mkfifo "$T_TMP/pw.fifo"
+sed "s|^database: {|database: { password_file = \"$T_TMP/pw.fifo\";|" "$T_TMP/a.conf" >"$T_TMP/h.conf"
+t_spawn h "$RAPPORTD" --config "$T_TMP/h.conf" -v
+pid_h=${_T_PIDS[h]}
+hup_blocked() { local m; m=$(awk '/^SigBlk:/ {print $2}' "/proc/$pid_h/status" 2>/dev/null) && ((0x${m:-0} & 1)); }
+wait_until hup_blocked 10 || t_fail "SIGHUP blocked before the configuration is read" "$(grep Sig "/proc/$pid_h/status" 2>/dev/null)"
+kill -HUP "$pid_h"
+# The password, for as many reads as the start and the reload make.
+t_spawn pw bash -c 'while :; do printf "x\n" >"$1"; done' pw "$T_TMP/pw.fifo"
+wait_until "grep -q 'Configuration reloaded' $(t_log h)" 20 || t_fail "early SIGHUP: reloaded" "$(cat "$(t_log h)")"
+assert_eq 0 "$(kill -0 "$pid_h" 2>/dev/null; echo $?)" "a SIGHUP during start-up is a reload, not the end of the daemon"
+t_stop h
+t_stop pw
+
 # Started without e-mail (no email.smtp_url), then a reload that sets it:
 # the first e-mail claimed afterwards must go out, not crash the daemon.
 sms_start
