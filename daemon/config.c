@@ -283,17 +283,25 @@ static const char *const tier_names_list[] = {"A", "B", "C", NULL};
 /* Whether a ladder level sends on channel NAME (`channel`, `channels`, or
  * neither: e-mail). */
 static bool level_has_channel(const config_setting_t *g, const char *name) {
-        const config_setting_t *ch = config_setting_get_member(g, "channel"), *chs = config_setting_get_member(g, "channels");
-        if (ch)
-                return config_setting_type(ch) == CONFIG_TYPE_STRING && strcmp(config_setting_get_string(ch), name) == 0;
+        const config_setting_t *chs = config_setting_get_member(g, "channels");
+        if (config_setting_get_member(g, "channel"))
+                return streq(group_string(g, "channel") ?: "", name);
         if (!chs)
-                return strcmp(name, "email") == 0;
+                return streq(name, "email");
         for (int k = 0; k < config_setting_length(chs); k++) {
                 const char *v = config_setting_get_string_elem(chs, k);
-                if (v && strcmp(v, name) == 0)
+                if (v && streq(v, name))
                         return true;
         }
         return false;
+}
+
+/* A channel both ladder levels send on, or NULL. */
+static const char *shared_channel(const config_setting_t *a, const config_setting_t *b) {
+        for (size_t c = 0; channel_names_list[c]; c++)
+                if (level_has_channel(a, channel_names_list[c]) && level_has_channel(b, channel_names_list[c]))
+                        return channel_names_list[c];
+        return NULL;
 }
 
 /* The receivables ladder: every level names its days, audience,
@@ -326,14 +334,13 @@ static json_object *convert_ladder(struct loader *l, const config_setting_t *s, 
                         const config_setting_t *pd = config_setting_type(pg) == CONFIG_TYPE_GROUP ? config_setting_get_member(pg, "days") : NULL;
                         if (!pd || !is_int(pd) || config_setting_get_int64(pd) != config_setting_get_int64(d))
                                 continue;
-                        for (int c = 0; channel_names_list[c]; c++)
-                                if (level_has_channel(g, channel_names_list[c]) && level_has_channel(pg, channel_names_list[c])) {
-                                        complain(l, d, "days = %lld on %s is already levels[%d]: a level is known by its days and channel, so one of the two would never be sent",
-                                                 (long long)config_setting_get_int64(d), channel_names_list[c], j);
-                                        ok = false;
-                                        j = i;
-                                        break;
-                                }
+                        const char *ch = shared_channel(g, pg);
+                        if (ch) {
+                                complain(l, d, "days = %lld on %s is already levels[%d]: a level is known by its days and channel, so one of the two would never be sent",
+                                         (long long)config_setting_get_int64(d), ch, j);
+                                ok = false;
+                                break;
+                        }
                 }
                 const config_setting_t *a = config_setting_get_member(g, "audience");
                 const char *av = group_string(g, "audience");
@@ -362,7 +369,6 @@ static json_object *convert_ladder(struct loader *l, const config_setting_t *s, 
         return ok ? setting_to_json(s) : NULL;
 }
 
-/* Holiday dates: a name, a real date, optionally a template and tiers. */
 /* BCP 47 in the shape template file names use: a 2-3 letter language and
  * optional subtags (zh-CN, en, zh-Hant-TW).  It becomes part of a file name,
  * so nothing else is let through. */
@@ -386,6 +392,8 @@ static bool language_tag_ok(const char *tag) {
         return true;
 }
 
+/* Holiday dates: a name, a real date, optionally a template, tiers and
+ * names per language. */
 static json_object *convert_holidays(struct loader *l, const config_setting_t *s, const struct setting_spec *spec) {
         static const char *const keys[] = {"name", "names", "date", "template", "tiers", NULL};
         if (!is_list(s))
@@ -698,6 +706,16 @@ static char *json_dup_string(json_object *o, const char *key) {
 static int64_t json_get_int(json_object *o, const char *key) {
         json_object *v;
         return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+/* A channel's rate (messages per second, 0: unlimited) from its converted
+ * group o; g is the group in the file, for a complaint's line. */
+static double group_rate(struct loader *l, config_setting_t *g, json_object *o) {
+        json_object *v;
+        double rate = json_object_object_get_ex(o, "rate", &v) ? json_object_get_double(v) : 0;
+        if (rate < 0)
+                complain(l, config_setting_lookup(g, "rate"), "must not be negative");
+        return rate;
 }
 
 /* Secrets: a *_file setting wins; otherwise systemd's credential of the
@@ -1154,12 +1172,7 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
         if (c->email.unsubscribe_url && !url_scheme_is(c->email.unsubscribe_url, (const char *const[]){"https://", "http://", NULL}))
                 complain(&l, config_setting_lookup(g, "unsubscribe_url"), "expected an https:// URL (http:// is accepted for testing; one-click unsubscribe, RFC 8058, needs https)");
         c->email.connections = (int)json_get_int(o, "connections");
-        {
-                json_object *v;
-                c->email.rate = json_object_object_get_ex(o, "rate", &v) ? json_object_get_double(v) : 0;
-                if (c->email.rate < 0)
-                        complain(&l, config_setting_lookup(g, "rate"), "must not be negative");
-        }
+        c->email.rate = group_rate(&l, g, o);
         c->email.timeout = (int)json_get_int(o, "timeout");
         json_object_put(o);
 
@@ -1189,12 +1202,7 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
                         complain(&l, g, "sms.format = \"twilio\" needs the auth token: sms.token_file or the credential sms-token");
         }
         c->sms.connections = (int)json_get_int(o, "connections");
-        {
-                json_object *v;
-                c->sms.rate = json_object_object_get_ex(o, "rate", &v) ? json_object_get_double(v) : 0;
-                if (c->sms.rate < 0)
-                        complain(&l, config_setting_lookup(g, "rate"), "must not be negative");
-        }
+        c->sms.rate = group_rate(&l, g, o);
         c->sms.timeout = (int)json_get_int(o, "timeout");
         c->sms.max_segments = (int)json_get_int(o, "max_segments");
         json_object_put(o);
