@@ -736,6 +736,8 @@ static int on_defer(sd_event_source *s, void *userdata) {
         return 0;
 }
 
+/* Connection caches and the SMTP pool sized from the configuration: at
+ * start, and again after each reload (the pool grows, never shrinks). */
 int dispatcher_reconfigure(struct dispatcher *d) {
         const struct rapport_config *c = d->env->cfg;
         curl_glue_set_max_connections(d->glue, (long)(c->email.connections + c->sms.connections) * 2);
@@ -828,12 +830,9 @@ int dispatcher_new(sd_event *e, struct dispatch_env *env, struct dispatcher **re
         int r = curl_glue_new(e, on_done, &d->glue);
         if (r < 0)
                 return r;
-        curl_glue_set_max_connections(d->glue, (long)(env->cfg->email.connections + env->cfg->sms.connections) * 2);
-        if (env->cfg->email.smtp_url) {
-                r = smtp_pool_new(e, (unsigned)env->cfg->email.connections, on_smtp_done, d, &d->smtp);
-                if (r < 0)
-                        return r;
-        }
+        r = dispatcher_reconfigure(d);
+        if (r < 0)
+                return r;
         r = sd_event_add_time(e, &d->wake, CLOCK_MONOTONIC, UINT64_MAX, 10000, on_wake, d);
         if (r < 0)
                 return log_error_errno(r, "Cannot create dispatcher timer: %m");

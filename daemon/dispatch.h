@@ -32,11 +32,11 @@ int dispatcher_new(sd_event *e, struct dispatch_env *env, struct dispatcher **re
 struct dispatcher *dispatcher_free(struct dispatcher *d);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct dispatcher *, dispatcher_free);
 
-/* Claim and start whatever is due now.  Called on start, on NOTIFY, on the
- * wake-up timer and after every completion. */
 /* After a reload: the SMTP pool and connection caches follow the new
  * email.smtp_url and connections. */
 int dispatcher_reconfigure(struct dispatcher *d);
+/* Claim and start whatever is due now.  Called on start, on NOTIFY, on the
+ * wake-up timer and after every completion. */
 void dispatcher_kick(struct dispatcher *d);
 /* In --once mode: call idle() when nothing is in flight and nothing more
  * is due now (future not_before / retries are left for the daemon). */

@@ -150,15 +150,9 @@ int smtp_pool_new(sd_event *e, unsigned workers, smtp_pool_done_fn done, void *u
          * of free heap (peak RSS at 100,000 queued: 15.4 MB). */
         (void)mallopt(M_MMAP_THRESHOLD, 256 * 1024);
         (void)mallopt(M_TRIM_THRESHOLD, 512 * 1024);
-        p->threads = calloc(workers, sizeof *p->threads);
-        if (!p->threads)
-                return -ENOMEM;
-        for (unsigned i = 0; i < workers; i++) {
-                r = -pthread_create(&p->threads[i], NULL, worker, p);
-                if (r < 0)
-                        return log_error_errno(r, "Cannot start SMTP worker: %m");
-                p->n_threads++;
-        }
+        r = smtp_pool_grow(p, workers);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(p);
         return 0;
 }
@@ -191,7 +185,8 @@ void smtp_pool_abort(struct smtp_pool *p) { atomic_store(&p->abort, true); }
 
 unsigned smtp_pool_workers(const struct smtp_pool *p) { return p ? p->n_threads : 0; }
 
-/* A reload that raised email.connections: start the missing workers.  A
+/* Start workers until there are this many (at creation, and after a reload
+ * that raised email.connections).  A
  * transfer handed to the pool waits in its queue for a free worker while
  * its lease runs, so the dispatcher never has more in flight than there
  * are workers.  The pool never shrinks: surplus workers stay idle, since

@@ -31,5 +31,8 @@ int smtp_pool_submit(struct smtp_pool *p, CURL *easy, void *job);
 void smtp_pool_join(struct smtp_pool *p);
 /* Make every running and queued transfer end soon (CURLE_ABORTED_BY_CALLBACK). */
 void smtp_pool_abort(struct smtp_pool *p);
+/* Worker threads running (0 for NULL): no more transfers than this may be
+ * in flight, or one waits in the queue while its lease runs. */
 unsigned smtp_pool_workers(const struct smtp_pool *p);
+/* Start workers until there are `workers` of them; never stops any. */
 int smtp_pool_grow(struct smtp_pool *p, unsigned workers);
