@@ -163,7 +163,6 @@ int email_setup(const struct rapport_config *c, const struct outbox_msg *m, cons
         return 0;
 }
 
-
 static bool starts_with(const char *s, const char *prefix) {
         return strncmp(s, prefix, strlen(prefix)) == 0;
 }

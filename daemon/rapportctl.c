@@ -942,11 +942,8 @@ static int cmd_queue(struct ctl *ctl, int argc, char **argv) {
         }
         if (optind != argc)
                 return usage_error("queue", "unexpected argument '%s'", argv[optind]);
-        static const char *const states[] = {"queued", "sending", "sent", "failed", "cancelled"};
-        bool ok = !state;
-        for (size_t i = 0; state && i < ELEMENTSOF(states); i++)
-                ok = ok || streq(state, states[i]);
-        if (!ok)
+        static const char *const states[] = {"queued", "sending", "sent", "failed", "cancelled", NULL};
+        if (state && !strv_contains(states, state))
                 return usage_error("queue", "unknown state '%s' (queued, sending, sent, failed, cancelled)", state);
         if (job && !job_def_find(job))
                 return unknown_job_error("queue", job);
@@ -1315,18 +1312,20 @@ int main(int argc, char **argv) {
         char **sub = argv + i;
         int subc = argc - i;
         for (int k = 1; k < subc; k++) {
+                int taken = 0; /* arguments consumed here, removed from sub */
                 if ((streq(sub[k], "--config") || streq(sub[k], "-c")) && k + 1 < subc) {
                         ctl.config_path = sub[k + 1];
-                        memmove(&sub[k], &sub[k + 2], (size_t)(subc - k - 2) * sizeof *sub);
-                        subc -= 2, k--;
+                        taken = 2;
                 } else if (strncmp(sub[k], "--config=", 9) == 0) {
                         ctl.config_path = sub[k] + 9;
-                        memmove(&sub[k], &sub[k + 1], (size_t)(subc - k - 1) * sizeof *sub);
-                        subc--, k--;
+                        taken = 1;
                 } else if (streq(sub[k], "--json") && !streq(sub[0], "queue")) {
                         ctl.json = true;
-                        memmove(&sub[k], &sub[k + 1], (size_t)(subc - k - 1) * sizeof *sub);
-                        subc--, k--;
+                        taken = 1;
+                }
+                if (taken) {
+                        memmove(&sub[k], &sub[k + taken], (size_t)(subc - k - taken) * sizeof *sub);
+                        subc -= taken, k--;
                 }
         }
         sub[subc] = NULL;
