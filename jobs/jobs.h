@@ -25,12 +25,6 @@ enum setting_type {
         SET_ANY,         /* any libconfig value, converted to JSON as is */
 };
 
-/* The end of a plan statement whose `due` CTE has one row per message due
- * now (its customer in column ID, its address in ADDRESS, and skip_reason,
- * reachable, channel, consent_email, consent_sms): `passed` lists what the
- * run passes over and why -- bad data, no consent, no address on the
- * channel, a suppressed address -- and JOB_SKIP_COUNTS_SQL counts it per
- * customer for the run's record. */
 /* Why a message due with no bad data in it (row R: reachable, channel,
  * consent_email, consent_sms) does not go: suppressed if it could reach
  * the customer, else what it lacks. */
@@ -39,6 +33,12 @@ enum setting_type {
         " WHEN " R ".channel = 'email' AND " R ".consent_email THEN 'no e-mail address'"                    \
         " WHEN " R ".channel = 'email' THEN 'no e-mail consent'"                                            \
         " WHEN " R ".consent_sms THEN 'no phone number' ELSE 'no SMS consent' END"
+/* The end of a plan statement whose `due` CTE has one row per message due
+ * now (its customer in column ID, its address in ADDRESS, and skip_reason,
+ * reachable, channel, consent_email, consent_sms): `passed` lists what the
+ * run passes over and why -- bad data, no consent, no address on the
+ * channel, a suppressed address -- and JOB_SKIP_COUNTS_SQL counts it per
+ * customer for the run's record. */
 #define JOB_PASSED_OVER_CTE(ID, ADDRESS)                                                                    \
         "passed AS (\n"                                                                                    \
         "  SELECT due." ID " AS id, coalesce(due.skip_reason, " JOB_UNSENT_REASON("due") ") AS reason\n"   \
@@ -50,6 +50,15 @@ enum setting_type {
         "       (SELECT count(DISTINCT id) FROM passed) AS skipped,\n"                                     \
         "       (SELECT coalesce(jsonb_object_agg(reason, n), '{}'::jsonb)\n"                              \
         "          FROM (SELECT reason, count(DISTINCT id) AS n FROM passed GROUP BY 1) x) AS skip_reasons,\n"
+
+/* A message context's `rep`, from the owning rep's columns and the
+ * message's AUDIENCE: null in a customer's message when the rep has left (a
+ * customer is never pointed at someone gone), else the rep with `inactive`
+ * for the reps and managers who must know. */
+#define JOB_REP_CONTEXT(ID, NAME, EMAIL, PHONE, ACTIVE, AUDIENCE)                                            \
+        "CASE WHEN " ID " IS NULL OR (" AUDIENCE " = 'customer' AND " ACTIVE " IS NOT TRUE) THEN NULL ELSE"  \
+        " jsonb_build_object('id', " ID ", 'name', " NAME ", 'email', " EMAIL ", 'phone', " PHONE ","        \
+        " 'inactive', " ACTIVE " IS NOT TRUE) END"
 
 /* The complaint severities of the CRM contract, mildest last. */
 extern const char *const complaint_severities[];

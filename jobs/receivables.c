@@ -336,11 +336,7 @@ static const char build_sql[] =
         "         'customer', jsonb_build_object('id', m.customer_id, 'name', c.name, 'tier', c.tier, 'key_account', c.tier = 'A')\n"
         "                     || CASE WHEN m.audience = 'customer' THEN '{}'::jsonb\n"
         "                             ELSE jsonb_build_object('email', c.email, 'phone', c.phone) END,\n"
-        /* A customer is never pointed at a rep who has left; reps and
-         * managers are told that the rep is inactive. */
-        "         'rep', CASE WHEN r.id IS NULL OR (m.audience = 'customer' AND r.active IS NOT TRUE) THEN NULL ELSE\n"
-        "                jsonb_build_object('id', r.id, 'name', r.name, 'email', r.email, 'phone', r.phone,\n"
-        "                                   'inactive', r.active IS NOT TRUE) END,\n"
+        "         'rep', " JOB_REP_CONTEXT("r.id", "r.name", "r.email", "r.phone", "r.active", "m.audience") ",\n"
         "         'recipient', jsonb_build_object('name', m.recipient_name),\n"
         "         'covering', coalesce((m.planned->>'covering')::boolean, false),\n"
         "         'level', jsonb_build_object('days', m.days, 'before_due', m.days < 0, 'days_before', greatest(-m.days, 0),\n"
