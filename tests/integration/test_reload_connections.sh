@@ -35,9 +35,9 @@ t_spawn b "$RAPPORTD" --config "$T_TMP/b.conf" -v
 wait_until "[[ \$(psql_val \"SELECT count(*) FROM rapport.outbox WHERE state = 'sent'\") == $N ]]" 120 ||
     t_fail "all sent" "$(psql_val "SELECT state, count(*) FROM rapport.outbox GROUP BY 1")"
 # A second copy would be a transfer still waiting in the pool's queue after
-# its row was reclaimed and sent: nothing signals that it will not come, so
-# give it the sink's delay (3 s per mail on one worker) to show up.
-sleep 3
+# its row was reclaimed and sent.  t_stop waits for each daemon to exit,
+# and a daemon exits only once its transfers have ended: after both, no
+# copy can still arrive.
 t_stop a; t_stop b
 total=$(mail_count)
 distinct=$(find "$SMTP_MAILDIR/new" -type f -print0 | xargs -0 grep -h -m1 '^X-Envelope-To:' | sort -u | wc -l)
