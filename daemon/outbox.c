@@ -92,7 +92,10 @@ static const char defer_quiet_sql[] =
  * planning every claim again.  Due rows are queued and expired ones are
  * sending: the two sets never overlap.  Expired rows are taken only when
  * $6 is true, i.e. on a channel without quiet hours; otherwise the
- * deferral above has already put them back in the queue. */
+ * deferral above has already put them back in the queue.  A message's age
+ * (for outbox.max_age) runs from not_before on the claim's clock: both are
+ * in --now's timeline when one is given, and a message planned ahead of
+ * its send time does not age while it waits for it. */
 #define CLAIM_SQL(CHANNEL_COND)                                                                                   \
         "WITH due AS (\n"                                                                                         \
         "  SELECT id FROM rapport.outbox\n"                                                                       \
@@ -110,7 +113,7 @@ static const char defer_quiet_sql[] =
         "  WHERE o.id = ANY (ARRAY(SELECT id FROM due UNION ALL SELECT id FROM expired))\n"                       \
         "  RETURNING o.id, o.job, o.channel, o.audience, o.recipient, o.recipient_name, o.template, o.locale,\n"  \
         "            o.time_zone, o.context, o.dedupe_key, o.lease_token, o.marketing, o.attempts,\n"             \
-        "            o.created_at, o.expires_at, o.customer_id, o.rep_id\n"                                       \
+        "            o.not_before, o.expires_at, o.customer_id, o.rep_id\n"                                       \
         "), history AS (\n"                                                                                       \
         "  INSERT INTO rapport.outbox_events (outbox_id, event, detail)\n"                                        \
         "  SELECT id, 'expired', 'lease of ' || coalesce(leased_by, 'an unknown instance') || ' expired: claimed again'\n" \
@@ -118,7 +121,7 @@ static const char defer_quiet_sql[] =
         ")\n"                                                                                                     \
         "SELECT c.id, c.job, c.channel, c.audience, c.recipient, c.recipient_name, c.template, c.locale,\n"       \
         "       c.time_zone, c.context::text, c.dedupe_key, c.lease_token::text, c.marketing, c.attempts,\n"      \
-        "       extract(epoch FROM coalesce($1::timestamptz, now()) - c.created_at)::bigint,\n"                   \
+        "       extract(epoch FROM coalesce($1::timestamptz, now()) - c.not_before)::bigint,\n"                   \
         "       CASE\n"                                                                                           \
         "         WHEN c.expires_at IS NOT NULL AND c.expires_at < coalesce($1::timestamptz, now())\n"            \
         "           THEN 'too late: past the job''s max_lateness'\n"                                              \

@@ -23,7 +23,7 @@ struct outbox_msg {
         bool built;          /* built at send time already (job_def.build_sql) */
         bool marketing;
         int attempts;  /* including this one */
-        int64_t age;   /* seconds since planned */
+        int64_t age;   /* seconds since due (not_before), on the claim's clock */
 };
 
 void outbox_msg_clear(struct outbox_msg *m);

@@ -11,8 +11,8 @@
 # Most cases insert outbox rows directly (exact, independent set-ups); the
 # consent cases plan through the birthdays job so the whole path is used.
 # Every case uses its own --now slot on the next UTC day: retries are
-# scheduled from max(database clock, --now) and a message's age from its
-# real created_at, so the test day must lie just ahead of the real clock.
+# scheduled from max(database clock, --now), so the test day must lie just
+# ahead of the real clock.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$T_LIB_DIR/rapport.sh"

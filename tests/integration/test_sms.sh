@@ -9,14 +9,14 @@
 # Rows are mostly inserted straight into rapport.outbox for exact set-ups;
 # the Chinese greeting and the invalid number go through the birthdays job.
 # Each case has its own --now slot on the next UTC day (retries are
-# scheduled from max(database clock, --now), ages from the real created_at).
+# scheduled from max(database clock, --now)).
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$T_LIB_DIR/rapport.sh"
 
 rapport_db
 sms_start
-# max_age spelled out: its built-in default is broken (see test_delivery.sh).
+# max_age spelled out: its built-in default is checked in test_delivery.sh.
 export OUTBOX_EXTRA='max_age = "3d";'
 SMS_JOBS='birthdays: { schedule = "0 * * * *"; send_at = "09:00"; channels = [ "sms" ]; max_lateness = "1d"; effective_from = "2020-01-01"; };'
 JSON_CONF=$T_TMP/json.conf
@@ -213,6 +213,22 @@ assert_contains "$(row "$id_400" last_error)" "The To number +121****44 is not a
 assert_not_contains "$(row "$id_400" last_error)$T_OUT" "2125550144" "400: the full number is in neither last_error nor the log"
 once "run: after 400" "$JSON_CONF" "$(at 12:10:00)"
 assert_eq "1" "$(reqs_for +12125550144 length)" "400: never retried"
+
+# ---------------------------------------------------------------- max_age on the run's clock
+# A message ages from its send time (not_before) on the run's clock, so a
+# test pinned years ahead of the real one (its rows created now) still has
+# its temporary failures retried; one due longer than max_age (3d here)
+# before the failure is given up.
+FAR=$(($(date -u +%Y) + 3))-06-01
+id_far=$(E_NB=${FAR}T09:00:00Z enqueue far:1 +12125550191 'Far Ahead')
+id_old=$(E_NB=$(date -u -d "$FAR - 4 days" +%F)T09:00:00Z enqueue far:2 +12125550192 'Long Due')
+sms_script 500 500
+once "run: 500, --now years ahead" "$JSON_CONF" "${FAR}T09:00:00Z"
+assert_eq "queued:1" "$(row "$id_far" "state || ':' || attempts")" "--now years ahead of the clock: a fresh message's 500 is retried, not too old"
+assert_eq "failed:1" "$(row "$id_old" "state || ':' || attempts")" "due 4 days before the failure, max_age 3d: failed"
+assert_contains "$(row "$id_old" last_error)" "too old to send (last error: gateway HTTP 500" "too old: the reason names both"
+once "run: 200, --now years ahead" "$JSON_CONF" "${FAR}T09:05:00Z"
+assert_eq "sent:2" "$(row "$id_far" "state || ':' || attempts")" "--now years ahead: the retry goes"
 
 # ---------------------------------------------------------------- twilio retry keeps its token
 id_t2=$(E_NB=$(at 12:30:00) enqueue twilio:2 +12125550155 'Twice Tried')
