@@ -254,7 +254,9 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
                             "SELECT id, channel, audience, recipient, recipient_name, template, locale, context::text,"
                             " not_before, dedupe_key, marketing FROM rapport.outbox"
                             " WHERE id > $4::bigint AND xmin::text = (pg_current_xact_id()::xid)::text"
-                            "   AND ($1::text IS NULL OR context->$1->>'id' = $2::text)"
+                            "   AND ($1::text IS NULL"
+                            "        OR ($1 = 'customer' AND customer_id = $2::bigint)"
+                            "        OR ($1 = 'rep' AND audience IN ('rep', 'manager') AND rep_id = $2::bigint))"
                             "   AND ($3::text IS NULL OR channel = $3::text) ORDER BY id",
                             4, fp, &prev);
                 ret->preview = prev;

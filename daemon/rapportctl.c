@@ -899,7 +899,9 @@ static int cmd_preview(struct ctl *ctl, int argc, char **argv) {
                                "                          [--show-recipients]\n\n"
                                "Show the complete messages JOB would produce now (or at --now): e-mail headers\n"
                                "as the dispatcher builds them (decoded for reading), text and HTML, and SMS\n"
-                               "with segment counts — without sending or queueing anything.\n");
+                               "with segment counts — without sending or queueing anything.\n\n"
+                               "  --customer ID  messages to that customer, and to reps about them\n"
+                               "  --rep ID       messages that rep or manager receives\n");
                         return 0;
                 default: return usage_error("preview", "%s", "bad option");
                 }

@@ -295,6 +295,15 @@ INSERT INTO crm.invoices (customer_id, number, amount, currency, issued_on, due_
 INSERT INTO crm.interactions (customer_id, rep_id, kind, happened_at, note) VALUES
  (307, 2, 'call', '2026-11-20T15:00:00Z', 'asked for a copy of the invoices');
 SQL
+# preview --rep: what that rep or manager receives (here the manager's
+# escalation about another rep's customer), not the reminders to the
+# manager's own customers; --customer: what goes to that customer.
+out=$("$RAPPORTCTL" --config "$AR" preview receivables --rep 1 --now 2026-11-23T12:00:00Z 2>&1)
+assert_contains "$out" "preview receivables: 1 message(s) would be queued" "preview --rep: only what the manager receives"
+assert_contains "$out" "【升级】客户 Dana Debt" "preview --rep: the manager's escalation about another rep's customer"
+out=$("$RAPPORTCTL" --config "$AR" preview receivables --customer 301 --now 2026-11-23T12:00:00Z 2>&1)
+assert_contains "$out" "preview receivables: 2 message(s) would be queued" "preview --customer: the customer's e-mail and SMS"
+assert_contains "$out" "第二次付款提醒：3 张发票已逾期" "preview --customer: the reminder to that customer"
 mark
 sms_mark
 run "receivables at 12:00Z" "$AR" 2026-11-23T12:00:00Z
