@@ -459,14 +459,14 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
 /* Render the SMS a job would send now (a dry run) and warn about any that
  * need more than one segment: each extra segment is billed. */
 static void warn_long_sms(PGconn *conn, const struct rapport_config *c, const struct template_set *t,
-                          const struct job_config *j) {
+                          const struct job_config *j, int64_t now, const char *now_iso) {
         bool sms = false;
         for (char **ch = j->channels; ch && *ch; ch++)
                 sms = sms || streq(*ch, "sms");
         if (!sms)
                 return;
         struct plan_result res;
-        if (planner_run(conn, c, j, (int64_t)time(NULL), NULL, true, NULL, PLAN_MANUAL, &res) < 0 || !res.preview) {
+        if (planner_run(conn, c, j, now, now_iso, true, NULL, PLAN_MANUAL, &res) < 0 || !res.preview) {
                 plan_result_clear(&res);
                 return;
         }
@@ -492,9 +492,31 @@ static void warn_long_sms(PGconn *conn, const struct rapport_config *c, const st
                 json_object_put(ctx);
         }
         if (longer)
-                printf("warning: job %s: %d of the %d SMS it would send now need more than one segment (up to %zu)\n",
-                       j->name, longer, n, worst);
+                printf("warning: job %s: %d of the %d SMS it would send %s need more than one segment (up to %zu)\n",
+                       j->name, longer, n, now_iso ? "at --now" : "now", worst);
         plan_result_clear(&res);
+}
+
+/* Whatever the data: an SMS template whose text, with every name empty,
+ * already takes more than one segment costs that much or more on every
+ * message.  (What the data adds is judged on the messages due, above.) */
+static void warn_long_sms_templates(const struct template_set *t) {
+        const struct message_template *tpl;
+        json_object *empty = json_object_new_object();
+        for (size_t i = 0; (tpl = template_set_message(t, i)); i++) {
+                if (!streq(tpl->channel, "sms"))
+                        continue;
+                struct rendered r;
+                struct sms_segments seg;
+                if (template_render(t, tpl, empty, &r) < 0)
+                        continue;
+                if (sms_count_segments(r.text ? r.text : "", &seg) == 0 && seg.segments > 1)
+                        printf("warning: %s: its fixed text alone (every name empty) needs %zu SMS segments:"
+                               " %zu %s unit(s), one segment holds %d\n",
+                               tpl->path, seg.segments, seg.units, seg.ucs2 ? "UCS-2" : "GSM-7", seg.ucs2 ? 70 : 160);
+                rendered_clear(&r);
+        }
+        json_object_put(empty);
 }
 
 /* templates.dir read straight from a configuration that did not load, so
@@ -521,15 +543,26 @@ static char *raw_templates_dir(const char *path) {
 }
 
 static int cmd_check(struct ctl *ctl, int argc, char **argv) {
-        if (wants_help(argc, argv)) {
-                printf("Usage: rapportctl check\n\nValidate the configuration, every template, the database connection and\n"
-                       "schema version, and each enabled job's SQL against the live database.\n"
-                       "Reports every problem found; exits 0 only when there are none.\n");
-                return 0;
+        static const struct option opts[] = {{"now", required_argument, NULL, 'N'}, {"help", no_argument, NULL, 'h'},
+                                             {0, 0, 0, 0}};
+        const char *now_arg = NULL;
+        int o;
+        reset_getopt();
+        while ((o = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+                switch (o) {
+                case 'N': now_arg = optarg; break;
+                case 'h':
+                        printf("Usage: rapportctl check [--now ISO8601]\n\nValidate the configuration, every template, the database connection and\n"
+                               "schema version, and each enabled job's SQL against the live database.\n"
+                               "Reports every problem found; exits 0 only when there are none.  Warns about\n"
+                               "SMS templates longer than one segment, and about the SMS that enabled jobs\n"
+                               "would send now (or at --now) that are.\n");
+                        return 0;
+                default: return usage_error("check", "%s", "bad option");
+                }
         }
-        int bad = no_arguments("check", argc, argv);
-        if (bad)
-                return bad;
+        if (optind != argc)
+                return usage_error("check", "unexpected argument '%s'", argv[optind]);
         /* Everything that can be checked is, whatever failed before it:
          * each problem printed, then their count. */
         int problems = 0;
@@ -551,6 +584,14 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                         raw_dir = raw_templates_dir(ctl->config_path);
         } else
                 printf("configuration: %s OK (%zu job(s))\n", ctl->config_path, c->n_jobs);
+        int64_t now = (int64_t)time(NULL);
+        char now_iso[64] = "";
+        if (now_arg) {
+                if (tz_parse_iso8601(now_arg, c ? c->tz : NULL, &now) < 0)
+                        return usage_error("check", "--now: cannot parse '%s' (expected ISO 8601)", now_arg);
+                if (c)
+                        tz_format_iso8601(c->tz, now, now_iso, sizeof now_iso);
+        }
 
         /* A broken template does not stop the check: what did load is
          * checked against the jobs too. */
@@ -569,6 +610,8 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                         printf("templates: %d problem(s) in %s\n", nerr + missing, dir);
                 else
                         printf("templates: %s OK%s\n", dir, c ? "" : " (jobs not checked against them)");
+                if (t)
+                        warn_long_sms_templates(t);
         }
 
         _cleanup_(PQfinishp) PGconn *conn = NULL;
@@ -611,7 +654,7 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                                 PQclear(res);
                         }
                         if (t && j->enabled)
-                                warn_long_sms(conn, c, t, j);
+                                warn_long_sms(conn, c, t, j, now, now_iso[0] ? now_iso : NULL);
                 }
         }
         if (!problems) {

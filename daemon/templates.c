@@ -388,6 +388,10 @@ static int locale_chain(const char *locale, const char *def, char out[4][32]) {
         return n;
 }
 
+const struct message_template *template_set_message(const struct template_set *s, size_t i) {
+        return s && i < s->n_msgs ? s->msgs[i] : NULL;
+}
+
 const struct message_template *template_find(const struct template_set *s, const char *name, const char *channel,
                                              const char *locale, const char *default_locale) {
         char chain[4][32];

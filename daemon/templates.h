@@ -58,6 +58,8 @@ const struct message_template *template_find(const struct template_set *s, const
                                              const char *channel, const char *locale,
                                              const char *default_locale);
 
+/* The set's message templates in turn: NULL once i is past the last. */
+const struct message_template *template_set_message(const struct template_set *s, size_t i);
 struct rendered {
         char *subject, *text, *html;
 };

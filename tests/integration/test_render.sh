@@ -178,6 +178,20 @@ printf '{{customer.name}}，%s\n' "$(printf '祝您生日快乐%.0s' {1..12})" >
 TEMPLATES_DIR=$T_TMP/tpl rapport_config "$T_TMP/sms.conf" 'birthdays: { send_at = "00:00"; channels = [ "email", "sms" ]; };'
 assert_exit 0 "check passes with a long SMS" -- "$RAPPORTCTL" --config "$T_TMP/sms.conf" check
 assert_contains "$T_OUT" "warning: job birthdays: 1 of the 1 SMS it would send now need more than one segment (up to 2)" "check warns about multi-segment SMS"
+assert_contains "$T_OUT" "warning: $T_TMP/tpl/birthday.sms.zh-CN.mustache: its fixed text alone (every name empty) needs 2 SMS segments: 73 UCS-2 unit(s), one segment holds 70" \
+    "check warns about an SMS template longer than a segment whatever the data"
+# Whatever is due: the template alone is judged on a day with no birthday,
+# and --now picks the day the data is judged on.
+off_day=$(date -u -d "$today + 180 days" +%F)
+assert_exit 0 "check --now on a day nothing is due" -- "$RAPPORTCTL" --config "$T_TMP/sms.conf" check --now "${off_day}T12:00:00Z"
+assert_contains "$T_OUT" "its fixed text alone (every name empty) needs 2 SMS segments" "check --now, nothing due: the template warning stays"
+assert_not_contains "$T_OUT" "warning: job birthdays" "check --now, nothing due: no message to warn about"
+next_bday=$(date -u -d "$today + 1 year" +%F)
+assert_exit 0 "check --now on the next birthday" -- "$RAPPORTCTL" --config "$T_TMP/sms.conf" check --now "${next_bday}T12:00:00Z"
+assert_contains "$T_OUT" "warning: job birthdays: 1 of the 1 SMS it would send at --now need more than one segment (up to 2)" "check --now judges the SMS due then"
+assert_exit 64 "check --now with a bad instant" -- "$RAPPORTCTL" --config "$T_TMP/sms.conf" check --now yesterday
+assert_contains "$T_OUT" "--now: cannot parse 'yesterday'" "check --now: says why"
+assert_exit 64 "check with a stray argument" -- "$RAPPORTCTL" --config "$T_TMP/sms.conf" check birthdays
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "check queues nothing"
 assert_exit 64 "preview of an unknown job" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" preview nosuchjob
 
