@@ -835,6 +835,15 @@ static int plan_job(struct ctl *ctl, const char *cmd, const char *job, const cha
         r = parse_now(cmd, c, now_arg, iso, sizeof iso, &now);
         if (r)
                 return r;
+        /* A job configured to plan without queueing stays that way when run
+         * by hand: dry_run is how a new job is tried on production data. */
+        bool config_dry = !dry_run && j->dry_run;
+        if (config_dry) {
+                fprintf(stderr, "rapportctl %s: job %s has dry_run = true in %s: %s, queueing nothing\n", cmd, job,
+                        c->path, ctl->json ? "counting what it would queue" : "showing what it would queue");
+                dry_run = true;
+        } else if (!dry_run && !j->enabled)
+                fprintf(stderr, "rapportctl %s: job %s has enabled = false in %s: planning it once, as asked\n", cmd, job, c->path);
         r = open_db(c, &conn, true);
         if (r)
                 return r;
@@ -863,9 +872,11 @@ static int plan_job(struct ctl *ctl, const char *cmd, const char *job, const cha
         r = planner_run(conn, c, j, now, iso[0] ? iso : NULL, dry_run, &f, PLAN_MANUAL, &res);
         if (r < 0)
                 return EX_SOFTWARE;
-        if (!dry_run && ctl->json) {
+        if ((!dry_run || config_dry) && ctl->json) {
                 json_object *o = json_object_new_object();
                 json_object_object_add(o, "job", json_object_new_string(job));
+                if (config_dry)
+                        json_object_object_add(o, "dry_run", json_object_new_boolean(true));
                 json_object_object_add(o, "planned", json_object_new_int64(res.planned));
                 json_object_object_add(o, "skipped", json_object_new_int64(res.skipped));
                 json_object *reasons = res.skip_reasons ? json_tokener_parse(res.skip_reasons) : NULL;
@@ -1291,7 +1302,7 @@ static int cmd_unsuppress(struct ctl *ctl, int argc, char **argv) {
 }
 
 static const struct command commands[] = {
-        {"check", "", "validate config, templates, database and job SQL", cmd_check, false},
+        {"check", "[--now ISO8601]", "validate config, templates, database and job SQL", cmd_check, false},
         {"migrate", "", "apply missing database migrations", cmd_migrate, false},
         {"status", "[--json]", "jobs, queue depth, failures, suppressions", cmd_status, true},
         {"queue", "[--state S] [--job J] [--limit N]", "list messages (--json)", cmd_queue, true},

@@ -456,11 +456,22 @@ assert_eq "kim@example.com|How did we do, Kim Complainer?" "$(who_since)" "surve
 # 21st) is still within max_lateness = 2d where it ended late enough;
 # Harvest Day (the 18th) is beyond it everywhere.
 HOL=$T_TMP/holidays.conf
-conf "$HOL" 'holidays: { effective_from = "2026-11-01"; max_lateness = "2d"; channels = ["email", "sms"];
-  dates = ( { name = "Founders Day"; date = "2026-11-21"; },
+HOL_DATES='dates = ( { name = "Founders Day"; date = "2026-11-21"; },
             { name = "Harvest Day"; date = "2026-11-18"; },
             { name = "Summer Day"; date = "2026-11-24"; tiers = ["A"]; },
-            { name = "春节"; date = "2027-02-06"; template = "spring_festival"; } ); };'
+            { name = "春节"; date = "2027-02-06"; template = "spring_festival"; } );'
+conf "$HOL" "holidays: { effective_from = \"2026-11-01\"; max_lateness = \"2d\"; channels = [\"email\", \"sms\"]; $HOL_DATES };"
+# dry_run = true in the configuration holds for a run by hand too: it shows
+# what would be queued and queues nothing.
+conf "$T_TMP/hol-dry.conf" "holidays: { dry_run = true; effective_from = \"2026-11-01\"; max_lateness = \"2d\"; channels = [\"email\", \"sms\"]; $HOL_DATES };"
+assert_exit 0 "run by hand, dry_run = true configured" -- "$RAPPORTCTL" --config "$T_TMP/hol-dry.conf" run holidays --now 2026-11-23T08:30:00Z
+assert_contains "$T_OUT" "job holidays has dry_run = true in $T_TMP/hol-dry.conf: showing what it would queue, queueing nothing" "configured dry_run: says so"
+assert_contains "$T_OUT" "Warm wishes for Founders Day, Ada Ancient" "configured dry_run: shows the messages"
+assert_contains "$T_OUT" "message(s) would be queued" "configured dry_run: counts them"
+assert_exit 0 "run by hand --json, dry_run = true configured" -- "$RAPPORTCTL" --config "$T_TMP/hol-dry.conf" --json run holidays --now 2026-11-23T08:30:00Z
+assert_contains "$T_OUT" '"dry_run":true' "configured dry_run, --json: the counts say dry_run"
+assert_eq "0:0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE job = 'holidays'"):$(psql_val "SELECT count(*) FROM rapport.job_runs WHERE job = 'holidays'")" \
+    "configured dry_run: nothing queued, no run recorded"
 mark
 sms_mark
 run "holidays at 08:30Z" "$HOL" 2026-11-23T08:30:00Z
