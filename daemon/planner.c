@@ -315,12 +315,15 @@ int planner_record_skipped_many(PGconn *conn, const struct rapport_config *c, co
         return 0;
 }
 
-int planner_last_occurrence(PGconn *conn, const char *job, int64_t *ret) {
-        const char *p[] = {job};
+int planner_last_occurrence(PGconn *conn, const char *job, int64_t not_after, int64_t *ret) {
+        char bound[32];
+        snprintf(bound, sizeof bound, "%" PRId64, not_after);
+        const char *p[] = {job, bound};
         _cleanup_(PQclearp) PGresult *res = NULL;
         int r = db_exec(conn, "Reading the last run",
-                        "SELECT extract(epoch FROM max(scheduled_for))::bigint FROM rapport.job_runs WHERE job = $1 AND NOT manual",
-                        1, p, &res);
+                        "SELECT extract(epoch FROM max(scheduled_for))::bigint FROM rapport.job_runs"
+                        " WHERE job = $1 AND NOT manual AND scheduled_for <= to_timestamp($2::bigint)",
+                        2, p, &res);
         if (r < 0)
                 return r;
         *ret = PQgetisnull(res, 0, 0) ? INT64_MIN : strtoll(PQgetvalue(res, 0, 0), NULL, 10);

@@ -64,8 +64,11 @@ int planner_job_disabled(PGconn *conn, const char *job, char **ret);
 int planner_record_skipped_many(PGconn *conn, const struct rapport_config *c, const struct job_config *j,
                                 const int64_t *occ, size_t n, const char *why);
 
-/* The latest scheduled_for recorded for a job, or INT64_MIN if none. */
-int planner_last_occurrence(PGconn *conn, const char *job, int64_t *ret);
+/* The latest scheduled_for recorded for a job at or before not_after, or
+ * INT64_MIN if none.  Bounded so that a run on an earlier clock than one
+ * already recorded (--now in the past, a host whose clock is behind
+ * another's) still sees the occurrences due on its own clock. */
+int planner_last_occurrence(PGconn *conn, const char *job, int64_t not_after, int64_t *ret);
 
 /* Epoch seconds as "2027-03-14 07:00:00+00" for SQL. */
 void format_sql_time(int64_t t, char *buf, size_t len);

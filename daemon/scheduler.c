@@ -63,7 +63,7 @@ int scheduler_run_due(const struct run_opts *o, const struct job_config *j, int6
         if (!j->enabled)
                 return 0;
         int64_t last;
-        int r = planner_last_occurrence(conn, j->name, &last);
+        int r = planner_last_occurrence(conn, j->name, now, &last);
         if (r < 0)
                 return r;
         int64_t window_start = now - j->catch_up_window;

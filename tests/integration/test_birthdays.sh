@@ -110,5 +110,16 @@ assert_contains "$out" "Leap Day [B]: 2031-03-01, in 2 days" "digest follows feb
 out=$("$RAPPORTCTL" --config "$T_TMP/feb29-skip.conf" preview digest --rep 2 --now 2031-02-27T13:30:00Z 2>&1)
 assert_not_contains "$out" "Leap Day [B]: 2031-" "digest follows feb29 = skip: no birthday in a common year"
 
+# A run whose --now is earlier than every occurrence recorded (a test
+# taking dates out of order) runs what is due on its own clock: the
+# occurrences after it do not hide it.  (One recorded already, even as
+# missed, stays settled: exactly once.)
+psql_val "INSERT INTO crm.customers (id, name, tier, email, birthday, time_zone, locale, rep_id, consent_email, active)
+          VALUES (13, 'June Bug', 'C', 'june@example.com', '1990-06-15', 'UTC', 'en', 2, true, true)" >/dev/null
+before=$(mail_count)
+assert_exit 0 "run at an instant before the recorded occurrences" -- "$RAPPORTD" --config "$CONF" --once --now 2026-06-15T12:00:00Z
+assert_contains "$T_OUT" "Ran occurrence 2026-06-15T12:00:00" "out of order: the occurrence due at --now runs"
+wait_for_mail $((before + 1)) 10 || true
+assert_eq "1:sent" "$(($(mail_count) - before)):$(psql_val "SELECT state FROM rapport.outbox WHERE customer_id = 13")" "out of order: the greeting due then is sent"
 assert_eq "ok" "$(psql_val "SELECT string_agg(DISTINCT status, ',') FROM rapport.job_runs WHERE job = 'birthdays' AND status <> 'skipped'")" "job runs recorded ok"
 t_summary
