@@ -122,14 +122,14 @@ static int print_header_block(FILE *out, const char *msg, size_t len) {
  * (channel_email.c and mime.c, on a transfer that is never started), shown
  * decoded. */
 static int print_email_headers(FILE *out, const struct rapport_config *c, const struct outbox_msg *m,
-                               const struct rendered *r, char *why, size_t whylen) {
+                               const struct rendered *r, int64_t now, char *why, size_t whylen) {
         CURL *easy = curl_easy_init();
         if (!easy) {
                 snprintf(why, whylen, "out of memory");
                 return -ENOMEM;
         }
         struct transfer_io io = {.retry_after = -1};
-        int ret = email_setup(c, m, r, time(NULL), easy, &io, why, whylen);
+        int ret = email_setup(c, m, r, (time_t)now, easy, &io, why, whylen);
         curl_easy_cleanup(easy);
         if (ret >= 0) {
                 ret = print_header_block(out, io.payload.data, io.payload.len);
@@ -142,7 +142,7 @@ static int print_email_headers(FILE *out, const struct rapport_config *c, const 
 }
 
 int preview_print(FILE *out, PGresult *rows, const struct rapport_config *c, const struct template_set *t,
-                  bool show_recipients) {
+                  int64_t now, bool show_recipients) {
         int bad = 0;
         int n = PQntuples(rows);
         for (int i = 0; i < n; i++) {
@@ -188,7 +188,7 @@ int preview_print(FILE *out, PGresult *rows, const struct rapport_config *c, con
                                 .marketing = PQgetvalue(rows, i, 10)[0] == 't',
                         };
                         char why[512] = "";
-                        if (print_email_headers(out, c, &m, &r, why, sizeof why) < 0) {
+                        if (print_email_headers(out, c, &m, &r, now, why, sizeof why) < 0) {
                                 fprintf(out, "!!! cannot build the message: %s\n\n", why);
                                 rendered_clear(&r);
                                 bad++;

@@ -5,6 +5,7 @@
  * it) and shown decoded; bodies are shown as rendered text. */
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct rapport_config;
@@ -12,6 +13,7 @@ struct template_set;
 
 /* rows: columns id, channel, audience, recipient, recipient_name, template,
  * locale, context, not_before, dedupe_key, marketing (as planner.c selects).
- * Returns the number of messages that could not be rendered. */
+ * now: the run's instant (epoch seconds), the e-mails' Date.  Returns the
+ * number of messages that could not be rendered. */
 int preview_print(FILE *out, PGresult *rows, const struct rapport_config *c, const struct template_set *t,
-                  bool show_recipients);
+                  int64_t now, bool show_recipients);

@@ -894,7 +894,7 @@ static int plan_job(struct ctl *ctl, const char *cmd, const char *job, const cha
         int bad = 0, shown = 0;
         PGresult *rows = res.preview;
         shown = PQntuples(rows);
-        bad = preview_print(stdout, rows, c, t, show);
+        bad = preview_print(stdout, rows, c, t, now, show);
         printf("%s %s: %d message(s) would be queued (planned %lld in all, skipped %lld%s%s", cmd, job, shown,
                res.planned, res.skipped, res.skipped ? " " : "", res.skipped ? res.skip_reasons : "");
         if (res.cancelled_when_built)

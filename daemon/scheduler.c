@@ -17,7 +17,8 @@
 /* Enumeration bound: a once-a-minute job over a year-long window. */
 #define MAX_OCCURRENCES 600000
 
-static int run_one(const struct run_opts *o, const struct job_config *j, int64_t occ, struct catch_up_stats *st) {
+static int run_one(const struct run_opts *o, const struct job_config *j, int64_t occ, int64_t now,
+                   struct catch_up_stats *st) {
         struct plan_result res;
         struct log_ctx ctx = {j->name, 0, NULL};
         bool dry_run = o->dry_run || j->dry_run;
@@ -51,7 +52,7 @@ static int run_one(const struct run_opts *o, const struct job_config *j, int64_t
                          dry_run ? "Dry run of" : "Ran", when, res.planned, res.skipped,
                          res.skipped ? res.skip_reasons : "");
                 if (dry_run && res.preview && o->templates)
-                        (void)preview_print(stdout, res.preview, o->cfg, o->templates, false);
+                        (void)preview_print(stdout, res.preview, o->cfg, o->templates, now, false);
         }
         plan_result_clear(&res);
         return 0;
@@ -135,7 +136,7 @@ int scheduler_run_due(const struct run_opts *o, const struct job_config *j, int6
                                                                                  : "missed: superseded by a later occurrence");
         st->skipped += (unsigned)(first_run - in_window);
         for (size_t i = first_run; i < n; i++) {
-                r = run_one(o, j, occ[i], st);
+                r = run_one(o, j, occ[i], now, st);
                 if (r == -EAGAIN)
                         return 0; /* the rest after it, in order, on the retry */
                 if (r < 0)

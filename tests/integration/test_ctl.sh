@@ -69,6 +69,10 @@ SQL
 assert_exit 0 "run --dry-run" -- "$RAPPORTCTL" --config "$CONF" run birthdays --dry-run --now 2027-03-14T10:00:00Z
 assert_contains "$T_OUT" "2 message(s) would be queued" "dry run shows what would be queued"
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "dry run queues nothing"
+assert_contains "$T_OUT" "Date: Sun, 14 Mar 2027 10:00:00 +0000" "dry run: the e-mails' Date is the --now instant"
+assert_exit 0 "rapportd --once --dry-run" -- "$RAPPORTD" --config "$CONF" --once --dry-run --now 2027-03-14T10:00:00Z
+assert_contains "$T_OUT" "Date: Sun, 14 Mar 2027 10:00:00 +0000" "rapportd --dry-run: the e-mails' Date is the --now instant"
+assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "rapportd --dry-run queues nothing"
 # preview shows the headers the dispatcher really sends (compared with the
 # message delivered below; ids, Date, Message-ID and boundary are per message).
 assert_exit 0 "preview --show-recipients" -- "$RAPPORTCTL" --config "$CONF" preview birthdays --customer 1 --show-recipients --now 2027-03-14T10:00:00Z

@@ -150,7 +150,7 @@ assert_contains "$T_OUT" "1 message(s) would be queued" "only the asked-for cust
 [[ $T_OUT != *"Mary Major"* ]] && t_pass "other customers not shown" || t_fail "other customers not shown" "$T_OUT"
 # The headers the dispatcher sends, decoded for reading.
 assert_contains "$T_OUT" "From: Acme Customer Care <care@example.com>" "preview: From"
-assert_contains "$T_OUT" "Date: " "preview: Date"
+assert_contains "$T_OUT" "Date: Sun, 14 Mar 2027 02:00:00 +0000" "preview: Date is the --now instant"
 assert_contains "$T_OUT" "Message-ID: <" "preview: Message-ID"
 assert_contains "$T_OUT" "MIME-Version: 1.0" "preview: MIME-Version"
 assert_contains "$T_OUT" "List-Unsubscribe: <mailto:unsubscribe@example.com?subject=unsubscribe>, <https://example.com/unsubscribe?id=" \
