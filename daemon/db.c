@@ -7,6 +7,23 @@
 #include "config.h"
 #include "log.h"
 
+/* What the server says outside a statement's result (a WARNING, or the
+ * FATAL notice of a server shutting down that precedes the lost
+ * connection) goes to the log like everything else, not raw to stderr
+ * (libpq's default). */
+static void db_notice(void *userdata, const char *message) {
+        (void)userdata;
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", message);
+        msg[strcspn(msg, "\n")] = '\0';
+        static const char *const serious[] = {"WARNING", "ERROR", "FATAL", "PANIC"};
+        int prio = LOG_NOTICE;
+        for (size_t i = 0; i < ELEMENTSOF(serious); i++)
+                if (strncmp(msg, serious[i], strlen(serious[i])) == 0)
+                        prio = LOG_WARNING;
+        log_full(prio, 0, NULL, "Database server: %s", msg);
+}
+
 int db_connect(const struct rapport_config *c, const char *application_name, bool quiet, PGconn **ret) {
         /* Order matters: with expand_dbname, later keywords override earlier
          * ones, so our defaults go before the administrator's conninfo and
@@ -49,6 +66,7 @@ int db_connect(const struct rapport_config *c, const char *application_name, boo
          * JIT off: planning statements are short and index-driven, and
          * compiling them costs more than it saves (birthdays at 100k
          * customers: 1.27 s with JIT, 0.30 s without). */
+        PQsetNoticeProcessor(conn, db_notice, NULL);
         PGresult *r = PQexec(conn, "SET statement_timeout = '60s'; SET lock_timeout = '30s'; SET client_min_messages = warning; SET jit = off; SET TIME ZONE 'UTC'");
         PQclear(r);
         *ret = TAKE_PTR(conn);

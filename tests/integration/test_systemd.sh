@@ -155,6 +155,18 @@ pg_restart_server
 if wait_until "has n2 0 READY=1" 40; then t_pass "database back: READY=1"; else
     t_fail "database back: READY=1" "$(cat "$T_TMP/n2.notes"; cat "$(t_log d2)")"; fi
 assert_contains "$(cat "$(t_log d2)")" "Connected to the database" "database back: connection logged"
+# A session the server ends: its FATAL notice reaches the log like any
+# other line (not libpq's raw stderr), and the daemon connects again.
+n_conn=$(grep -c 'Connected to the database' "$(t_log d2)")
+psql_val "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'rapportd'" >/dev/null
+if wait_until "(( \$(grep -c 'Connected to the database' '$(t_log d2)') > $n_conn ))" 20; then
+    t_pass "backend terminated: the daemon connects again"
+else
+    t_fail "backend terminated: the daemon connects again" "$(cat "$(t_log d2)")"
+fi
+assert_contains "$(cat "$(t_log d2)")" "Database server: FATAL:  terminating connection due to administrator command" \
+    "backend terminated: the server's notice is logged, prefixed"
+assert_eq 0 "$(grep -c '^FATAL' "$(t_log d2)")" "backend terminated: no raw libpq line on stderr"
 t_stop d2 TERM 8
 assert_eq 0 "$T_STOP_RC" "database back: SIGTERM exits 0"
 
