@@ -78,7 +78,7 @@ assert_eq "t|t|f|f|f" "$(psql_val "SELECT rapport.phone_ok('+6834001'), rapport.
                                          rapport.phone_ok('+123456'), rapport.phone_ok('+1234567890123456'), rapport.phone_ok('+0834001')" -F '|')" \
     "planning's E.164 check: 7 to 15 digits (Niue's 7 included), no leading 0"
 assert_eq "1" "$(sms_count)" "one SMS sent"
-assert_eq "张伟，祝您生日快乐，万事如意！感谢您一直以来的支持。——Acme Customer Care 回复TD退订" "$(req 1 .json.text)" "Chinese SMS text arrives intact"
+assert_eq "【Acme Customer Care】张伟，祝您生日快乐，万事如意！感谢您一直以来的支持。回复TD退订" "$(req 1 .json.text)" "Chinese SMS text arrives intact"
 assert_eq "+8613900000001" "$(req 1 .json.to)" "json: to"
 assert_eq "sent:birthday:sms:2:$(date -u -d "$DAY" +%Y)" "$(psql_val "SELECT state || ':' || dedupe_key FROM rapport.outbox WHERE customer_id = 2")" "planned greeting recorded sent"
 assert_eq "$(req 1 .json.text)" "$(psql_val "SELECT rendered FROM rapport.outbox WHERE customer_id = 2")" "sent text kept for audit"
@@ -284,14 +284,14 @@ id_long=$(E_NB=$(at 14:00:00) E_LOC=zh-CN enqueue seg:1 +8613900000011 "$long_na
 id_two=$(E_NB=$(at 14:00:00) E_LOC=zh-CN enqueue seg:2 +8613900000012 "$two_seg_name")
 id_gsm=$(E_NB=$(at 14:00:00) enqueue seg:3 +12125550177 "$(printf 'x%.0s' $(seq 1 500))")
 once "run: segments" "$JSON_CONF" "$(at 14:00:00)"
-long_len=$(printf '%s' "${long_name}，祝您生日快乐，万事如意！感谢您一直以来的支持。——Acme Customer Care 回复TD退订" | python3 -c 'import sys; print(len(sys.stdin.read()))')
+long_len=$(printf '%s' "【Acme Customer Care】${long_name}，祝您生日快乐，万事如意！感谢您一直以来的支持。回复TD退订" | python3 -c 'import sys; print(len(sys.stdin.read()))')
 long_segs=$(((long_len + 66) / 67))
 assert_eq "failed:message needs $long_segs segments, more than sms.max_segments = 3" "$(row "$id_long" "state || ':' || last_error")" "UCS-2 body over max_segments: failed with the reason"
 assert_eq "failed" "$(row "$id_gsm" state)" "GSM-7 body over max_segments: failed"
 assert_contains "$(row "$id_gsm" last_error)" "more than sms.max_segments = 3" "GSM-7 body: reason"
 assert_eq "0" "$(reqs_for +8613900000011 length)$(reqs_for +12125550177 length | tr -d 0)" "over-long messages never reach the gateway"
 assert_eq "sent" "$(row "$id_two" state)" "two-segment UCS-2 message sent"
-assert_eq "${two_seg_name}，祝您生日快乐，万事如意！感谢您一直以来的支持。——Acme Customer Care 回复TD退订" "$(reqs_for +8613900000012 '.[0].json.text')" "two-segment Chinese text intact"
+assert_eq "【Acme Customer Care】${two_seg_name}，祝您生日快乐，万事如意！感谢您一直以来的支持。回复TD退订" "$(reqs_for +8613900000012 '.[0].json.text')" "two-segment Chinese text intact"
 
 # ---------------------------------------------------------------- consent and suppression
 id_c=$(E_NB=$(at 14:30:00) E_CUST=5 enqueue consent:1 +12125550105 'Withdraws')
@@ -317,7 +317,7 @@ once "run: 07:59 in Shanghai" "$JSON_CONF" "$(at 23:59:00)"
 assert_eq "0:queued:0" "$(reqs_for +8613900000021 length):$(row "$id_q" state):$(row "$id_q" attempts)" "07:59 local: still waiting"
 once "run: 08:30 in Shanghai" "$JSON_CONF" "${DAY2}T00:30:00Z"
 assert_eq "sent:1" "$(row "$id_q" "state || ':' || attempts")" "after 08:00 local: sent"
-assert_eq "李娜，祝您生日快乐，万事如意！感谢您一直以来的支持。——Acme Customer Care 回复TD退订" "$(reqs_for +8613900000021 '.[0].json.text')" "deferred Chinese SMS arrives intact"
+assert_eq "【Acme Customer Care】李娜，祝您生日快乐，万事如意！感谢您一直以来的支持。回复TD退订" "$(reqs_for +8613900000021 '.[0].json.text')" "deferred Chinese SMS arrives intact"
 
 # A sender that died mid-send leaves its lease to expire; the message is
 # then due again, and quiet hours hold for it as for any other.
