@@ -44,10 +44,15 @@
  * pending) until the next output decides them.
  *
  * Standalone lines are resolved at parse time by trimming the text around
- * the tag.  A standalone partial keeps its indentation in its node; the
- * renderer prefixes it to every line that comes from template text of the
- * partial (never to lines inside interpolated values), which is exactly
- * what indenting the partial's source would give. */
+ * the tag.  A standalone partial keeps its indentation in its node, and
+ * the spec prepends it to every line of the partial's source: so each
+ * template marks where its non-empty source lines start (an INDENT node,
+ * which renders the indentation of the partial being rendered, or
+ * nothing).  A mark sits where the line starts in the template's
+ * structure: inside a section that opened on an earlier line it is
+ * repeated for each item and skipped with the section, as if the source
+ * had been indented; lines inside interpolated values are never indented,
+ * and a standalone line, gone from the output, has none. */
 #include "mustache.h"
 
 #include <errno.h>
@@ -70,6 +75,7 @@ enum node_type {
         NODE_SECTION,  /* {{#name}}...{{/name}} */
         NODE_INVERTED, /* {{^name}}...{{/name}} */
         NODE_PARTIAL,  /* {{>name}} */
+        NODE_INDENT,   /* a non-empty line of the source starts here */
 };
 
 /* Every distinct name and name prefix of a template ("customer" and
@@ -208,6 +214,7 @@ struct parser {
         bool stop; /* a problem after which nothing further can be told */
         struct frame *frames;
         size_t depth; /* frames in use */
+        bool line_pending; /* at a line start not yet marked (see NODE_INDENT) */
 };
 
 static void parser_done(struct parser *p) {
@@ -508,12 +515,35 @@ static int close_section(struct parser *p, size_t tag_off, const char *name, siz
         return r;
 }
 
-static int add_text(struct parser *p, const char *s, size_t len) {
-        if (len == 0)
+/* Marks the start of a non-empty source line, once per line. */
+static int mark_line(struct parser *p) {
+        if (!p->line_pending)
                 return 0;
-        struct node node = {.type = NODE_TEXT, .text = s, .len = len,
-                            .text_valid = utf8_valid_prefix(s, len) == len};
+        p->line_pending = false;
+        struct node node = {.type = NODE_INDENT};
         return vec_push(&p->frames[p->depth - 1].nodes, &node);
+}
+
+/* Template text, a node per source line so that each line's start can be
+ * marked (an empty line is not). */
+static int add_text(struct parser *p, const char *s, size_t len) {
+        while (len > 0) {
+                int r = s[0] == '\n' ? 0 : mark_line(p);
+                if (r < 0)
+                        return r;
+                p->line_pending = false;
+                const char *nl = memchr(s, '\n', len);
+                size_t n = nl ? (size_t)(nl - s) + 1 : len;
+                struct node node = {.type = NODE_TEXT, .text = s, .len = n,
+                                    .text_valid = utf8_valid_prefix(s, n) == n};
+                r = vec_push(&p->frames[p->depth - 1].nodes, &node);
+                if (r < 0)
+                        return r;
+                s += n;
+                len -= n;
+                p->line_pending = nl != NULL;
+        }
+        return 0;
 }
 
 /* Parses the template held in src (the template's private copy). */
@@ -571,6 +601,7 @@ static int parse(struct parser *p) {
                                             pattern[0]);
                                 pos = (size_t)(close - src) + clen; /* skip the tag */
                                 at_line_start = false;
+                                p->line_pending = false;
                                 continue;
                         }
                         ce = (size_t)(end - src);
@@ -609,6 +640,10 @@ static int parse(struct parser *p) {
                 }
 
                 int r = add_text(p, src + pos, (standalone ? ls : t) - pos);
+                /* A tag that keeps its line starts it, or follows text
+                 * that did. */
+                if (r >= 0 && !standalone)
+                        r = mark_line(p);
                 if (r < 0)
                         return r;
                 pos = after;
@@ -721,6 +756,7 @@ int mustache_parse_all(const char *src, size_t len, int first_line, int first_co
                 .max_errs = errs ? max_errs : 0,
                 .frames = calloc(MAX_SECTION_NESTING + 2, sizeof(struct frame)),
                 .depth = 1,
+                .line_pending = true,
         };
         if (!p.frames)
                 return -ENOMEM;
@@ -803,7 +839,6 @@ struct render {
         int partial_depth;
         int depth;
         const struct indent *indent; /* NULL outside indented partials */
-        bool line_start;              /* next template output starts a line */
         uint64_t serial;              /* scopes numbered so far */
         /* The template (or partial) whose nodes are being rendered, and
          * for its first n_memo paths: the memo, and 1 + the slot of the
@@ -1007,49 +1042,21 @@ static inline int settle(struct render *st) {
         return 0;
 }
 
-/* Called before any output of a node: inside an indented partial, the first
- * output on a template line gets the indentation. */
-static inline int begin_output(struct render *st) {
-        if (!st->indent || !st->line_start)
-                return 0;
-        st->line_start = false;
-        int r = settle(st);
-        if (r < 0)
-                return r;
-        return emit_indent(st->out, st->indent);
-}
-
-static int emit_lines(struct render *st, const char *s, size_t len) {
-        while (len > 0) {
-                int r = begin_output(st);
-                if (r < 0)
-                        return r;
-                const char *nl = memchr(s, '\n', len);
-                size_t n = nl ? (size_t)(nl - s) + 1 : len;
-                r = append(st->out, s, n);
-                if (r < 0)
-                        return r;
-                s += n;
-                len -= n;
-                st->line_start = nl != NULL;
-        }
-        return 0;
-}
 
 /* Template text; valid: it is well-formed UTF-8 (checked when parsed). */
 static inline __attribute__((always_inline)) int emit_text(struct render *st, const char *s, size_t len,
                                                            bool valid) {
-        if (__builtin_expect(!st->indent && !st->pending && (valid || !st->utf8), 1))
+        if (__builtin_expect(!st->pending && (valid || !st->utf8), 1))
                 return append(st->out, s, len);
         int r;
         if (valid || !st->utf8) {
                 r = settle(st);
                 if (r >= 0)
-                        r = st->indent ? emit_lines(st, s, len) : append(st->out, s, len);
+                        r = append(st->out, s, len);
                 return r;
         }
         size_t from = st->out->len - st->pending;
-        r = st->indent ? emit_lines(st, s, len) : append(st->out, s, len);
+        r = append(st->out, s, len);
         return r < 0 ? r : repair_tail(st, from, false);
 }
 
@@ -1270,14 +1277,8 @@ __attribute__((noinline)) static int render_partial(struct render *st, const str
         if (node->standalone) {
                 if (own.len > 0)
                         st->indent = &own;
-                st->line_start = true;
-        } else {
-                /* Inline partials are not indented, like the spec says. */
-                r = begin_output(st);
-                if (r < 0)
-                        return r;
-                st->indent = NULL;
-        }
+        } else
+                st->indent = NULL; /* inline partials are not indented, like the spec says */
         const struct mustache *saved_tpl = st->tpl;
         struct memo *saved_memo = st->memo, *saved_outer_memo = st->outer_memo;
         uint16_t *saved_hints = st->hints;
@@ -1301,9 +1302,6 @@ __attribute__((noinline)) static int render_partial(struct render *st, const str
         st->hints = saved_hints;
         st->n_memo = saved_n_memo;
         st->indent = saved;
-        /* A standalone tag took its line with it, so the parent continues on
-         * a fresh line; after an inline one it continues mid-line. */
-        st->line_start = node->standalone;
         return r;
 }
 
@@ -1312,23 +1310,10 @@ static int render_section(struct render *st, const struct node *node, const stru
         enum json_type type = json_object_get_type(v);
         bool on = truthy(v, type);
 
-        if (node->type == NODE_INVERTED) {
-                if (on)
-                        return 0;
-                if (!node->standalone) {
-                        int r = begin_output(st);
-                        if (r < 0)
-                                return r;
-                }
-                return render_nodes(st, node->children, node->n_children, ctx);
-        }
+        if (node->type == NODE_INVERTED)
+                return on ? 0 : render_nodes(st, node->children, node->n_children, ctx);
         if (!on)
                 return 0;
-        if (!node->standalone) {
-                int r = begin_output(st);
-                if (r < 0)
-                        return r;
-        }
         if (type != json_type_array) {
                 struct context c;
                 push(st, &c, v, type == json_type_object ? json_object_get_object(v) : NULL, ctx);
@@ -1366,19 +1351,22 @@ static int render_nodes(struct render *st, const struct node *nodes, size_t n,
                         r = emit_text(st, node->text, node->len, node->text_valid);
                         break;
                 case NODE_VAR:
-                case NODE_RAW: {
-                        r = begin_output(st);
-                        if (r >= 0)
-                                r = emit_value(st, lookup(st, ctx, &node->name),
-                                               st->html && node->type == NODE_VAR);
+                case NODE_RAW:
+                        r = emit_value(st, lookup(st, ctx, &node->name), st->html && node->type == NODE_VAR);
                         break;
-                }
                 case NODE_SECTION:
                 case NODE_INVERTED:
                         r = render_section(st, node, ctx);
                         break;
                 case NODE_PARTIAL:
                         r = render_partial(st, node, ctx);
+                        break;
+                case NODE_INDENT:
+                        if (st->indent) {
+                                r = settle(st);
+                                if (r >= 0)
+                                        r = emit_indent(st->out, st->indent);
+                        }
                         break;
                 }
         }

@@ -954,6 +954,29 @@ static void test_partial_indentation(void **state) {
         _cleanup_free_ char *w = render_full("\t{{>p}}\r\nz", "{\"t\":true}", MUSTACHE_ESCAPE_HTML, crlf, 1, &r);
         assert_int_equal(r, 0);
         assert_string_equal(w, "\ta\r\n\tb\r\nz");
+        /* The indentation goes before each line of the partial's source,
+         * where that line starts: a line that starts inside a section
+         * repeats it per item, or loses it with the section (wontache,
+         * mustache.js and ruby-mustache agree). */
+        static const struct {
+                const char *tpl, *partial, *data, *want;
+        } src_lines[] = {
+                {"  {{>p}}\n", "{{#list}}\n{{.}},{{/list}}\n", "{\"list\":[\"a\",\"b\"]}", "  a,  b,\n"},
+                {" {{>p}}", "{{#x}}\n{{/x}}B", "{\"x\":false}", "B"},
+                {" {{>p}}", "{{#x}}\n{{/x}}B", "{\"x\":[1,2]}", "  B"},
+                {" {{>p}}", "A\n{{#x}}\n{{/x}}B\n", "{\"x\":false}", " A\nB\n"},
+                /* A line with only tags that print nothing still had a start. */
+                {" {{>p}}", "{{#z}}{{/z}}", "{}", " "},
+                {" {{>p}}", "{{z}}", "{}", " "},
+                /* An empty line has nothing to indent. */
+                {"  {{>p}}\n", "a\n\nb\n", "{}", "  a\n\n  b\n"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(src_lines); i++) {
+                const char *const partials[] = {"p", src_lines[i].partial};
+                _cleanup_free_ char *x = render_full(src_lines[i].tpl, src_lines[i].data, MUSTACHE_ESCAPE_HTML, partials, 1, &r);
+                assert_int_equal(r, 0);
+                assert_string_equal(x, src_lines[i].want);
+        }
 }
 
 static void test_standalone_extras(void **state) {
