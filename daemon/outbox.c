@@ -223,13 +223,14 @@ static const struct db_stmt sent_stmt = {
                    "sent"),
         5,
 };
-/* Relative to the run's clock ($3 is "now|seconds|epoch"), so a --now run
- * in the future does not find its own retry already due; a gateway's
+/* Relative to the run's clock ($3 is "now|seconds|epoch": --now, or the
+ * database's clock when empty), so a run at --now finds its own retry due
+ * at --now plus the delay, in the past as in the future; a gateway's
  * Retry-After date (the epoch, when not empty) is an instant of its own. */
 static const struct db_stmt retry_stmt = {
         "rapport_mark_retry",
-        RECORD_SQL("UPDATE rapport.outbox SET state = 'queued', next_attempt_at = greatest(greatest(now(),"
-                   " coalesce(nullif(split_part($3::text, '|', 1), '')::timestamptz, now()))"
+        RECORD_SQL("UPDATE rapport.outbox SET state = 'queued', next_attempt_at = greatest("
+                   " coalesce(nullif(split_part($3::text, '|', 1), '')::timestamptz, now())"
                    " + make_interval(secs => split_part($3::text, '|', 2)::bigint),"
                    " coalesce(to_timestamp(nullif(split_part($3::text, '|', 3), '')::double precision), '-infinity')),"
                    " last_error = $4::text, lease_token = NULL, lease_until = NULL, updated_at = now()",

@@ -10,9 +10,8 @@
 #
 # Most cases insert outbox rows directly (exact, independent set-ups); the
 # consent cases plan through the birthdays job so the whole path is used.
-# Every case uses its own --now slot on the next UTC day: retries are
-# scheduled from max(database clock, --now), so the test day must lie just
-# ahead of the real clock.
+# Every case uses its own --now slot on the next UTC day (retries are
+# scheduled from --now, the run's clock).
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$T_LIB_DIR/rapport.sh"

@@ -9,7 +9,7 @@
 # Rows are mostly inserted straight into rapport.outbox for exact set-ups;
 # the Chinese greeting and the invalid number go through the birthdays job.
 # Each case has its own --now slot on the next UTC day (retries are
-# scheduled from max(database clock, --now)).
+# scheduled from --now, the run's clock).
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$T_LIB_DIR/rapport.sh"
@@ -229,6 +229,16 @@ assert_eq "failed:1" "$(row "$id_old" "state || ':' || attempts")" "due 4 days b
 assert_contains "$(row "$id_old" last_error)" "too old to send (last error: gateway HTTP 500" "too old: the reason names both"
 once "run: 200, --now years ahead" "$JSON_CONF" "${FAR}T09:05:00Z"
 assert_eq "sent:2" "$(row "$id_far" "state || ':' || attempts")" "--now years ahead: the retry goes"
+# And behind it: a run pinned in the past schedules its retry on its own
+# clock too, so the next run at a later --now sends it.
+PAST=$(($(date -u +%Y) - 2))-03-14
+id_past=$(E_NB=${PAST}T09:00:00Z enqueue past:1 +12125550193 'Long Ago')
+sms_script 500
+once "run: 500, --now years behind" "$JSON_CONF" "${PAST}T09:00:00Z"
+assert_eq "queued:1:${PAST} 09:00:01+00" "$(row "$id_past" "state || ':' || attempts || ':' || next_attempt_at")" \
+    "--now years behind the clock: the retry is due a backoff step after --now"
+once "run: 200, --now years behind" "$JSON_CONF" "${PAST}T09:05:00Z"
+assert_eq "sent:2" "$(row "$id_past" "state || ':' || attempts")" "--now years behind: the retry goes"
 
 # ---------------------------------------------------------------- twilio retry keeps its token
 id_t2=$(E_NB=$(at 12:30:00) enqueue twilio:2 +12125550155 'Twice Tried')
