@@ -423,7 +423,7 @@ int outbox_next_due(PGconn *conn, const char *now, int64_t *seconds) {
         return 0;
 }
 
-int outbox_prune(PGconn *conn, int retention_days, int batch, long *deleted) {
+int outbox_prune(PGconn *conn, int retention_days, int batch, bool side_tables, long *deleted) {
         char days[16], lim[16];
         snprintf(days, sizeof days, "%d", retention_days);
         snprintf(lim, sizeof lim, "%d", batch);
@@ -442,7 +442,7 @@ int outbox_prune(PGconn *conn, int retention_days, int batch, long *deleted) {
         if (r < 0)
                 return r;
         *deleted = atol(PQcmdTuples(res));
-        if (*deleted < batch) {
+        if (*deleted < batch && side_tables) {
                 /* The queue is clean: trim the side tables too, keeping each
                  * job's latest scheduled run (catch-up needs it; a manual
                  * run is no occurrence). */

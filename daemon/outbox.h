@@ -66,8 +66,9 @@ int outbox_mark_cancelled(PGconn *conn, const struct outbox_msg *m, const char *
 int outbox_release(PGconn *conn, const struct outbox_msg *m, const char *why);
 
 /* Delete up to `batch` finished messages older than retention_days (their
- * audit text with them); *deleted says how many. */
-int outbox_prune(PGconn *conn, int retention_days, int batch, long *deleted);
+ * audit text with them); *deleted says how many.  With side_tables, once
+ * those are done, old skip records and job runs too. */
+int outbox_prune(PGconn *conn, int retention_days, int batch, bool side_tables, long *deleted);
 
 int outbox_suppress(PGconn *conn, const char *address, const char *channel, const char *reason);
 

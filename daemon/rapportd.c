@@ -125,7 +125,12 @@ static int on_sched_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 static bool prune_batches(struct daemon *d, int max_batches) {
         long total = 0, n = 0;
         for (int i = 0; i < max_batches; i++) {
-                if (outbox_prune(d->conn, d->cfg->outbox.retention_days, PRUNE_BATCH, &n) < 0)
+                /* Skip records and job runs carry dates of the run's
+                 * clock: under --now the real one cannot judge their age
+                 * (a run pinned years back would delete what it just
+                 * wrote), so only finished messages, stamped by the
+                 * database, are pruned then. */
+                if (outbox_prune(d->conn, d->cfg->outbox.retention_days, PRUNE_BATCH, d->now_iso == NULL, &n) < 0)
                         break;
                 total += n;
                 if (n < PRUNE_BATCH)

@@ -115,11 +115,17 @@ assert_not_contains "$out" "Leap Day [B]: 2031-" "digest follows feb29 = skip: n
 # occurrences after it do not hide it.  (One recorded already, even as
 # missed, stays settled: exactly once.)
 psql_val "INSERT INTO crm.customers (id, name, tier, email, birthday, time_zone, locale, rep_id, consent_email, active)
-          VALUES (13, 'June Bug', 'C', 'june@example.com', '1990-06-15', 'UTC', 'en', 2, true, true)" >/dev/null
+          VALUES (13, 'June Bug', 'C', 'june@example.com', '1990-06-15', 'UTC', 'en', 2, true, true),
+                 (14, 'June Typo', 'C', 'june-at-example.com', '1990-06-15', 'UTC', 'en', 2, true, true)" >/dev/null
 before=$(mail_count)
 assert_exit 0 "run at an instant before the recorded occurrences" -- "$RAPPORTD" --config "$CONF" --once --now 2026-06-15T12:00:00Z
 assert_contains "$T_OUT" "Ran occurrence 2026-06-15T12:00:00" "out of order: the occurrence due at --now runs"
 wait_for_mail $((before + 1)) 10 || true
 assert_eq "1:sent" "$(($(mail_count) - before)):$(psql_val "SELECT state FROM rapport.outbox WHERE customer_id = 13")" "out of order: the greeting due then is sent"
+# That run's records are kept, though its dates are months behind the real
+# clock (past outbox.retention_days = 90): retention judges only what the
+# database stamped, when --now is given.
+assert_eq "invalid e-mail address" "$(psql_val "SELECT reason FROM rapport.skipped WHERE customer_id = 14")" "a run pinned months back keeps its skip record"
+assert_eq "ok" "$(psql_val "SELECT status FROM rapport.job_runs WHERE job = 'birthdays' AND scheduled_for = '2026-06-15T12:00:00Z'")" "a run pinned months back keeps its run record"
 assert_eq "ok" "$(psql_val "SELECT string_agg(DISTINCT status, ',') FROM rapport.job_runs WHERE job = 'birthdays' AND status <> 'skipped'")" "job runs recorded ok"
 t_summary
