@@ -1139,7 +1139,7 @@ static int cmd_retry(struct ctl *ctl, int argc, char **argv) {
                 return usage_error("retry", "%s", "expected a message ID or --failed");
         if (streq(argv[1], "--failed"))
                 return simple_update(ctl, "retry", "Retrying failed messages",
-                                     "WITH u AS (UPDATE rapport.outbox SET state = 'queued', next_attempt_at = greatest(now(), not_before), attempts = 0,"
+                                     "WITH u AS (UPDATE rapport.outbox SET state = 'queued', next_attempt_at = not_before, attempts = 0,"
                                      " expires_at = NULL, updated_at = now() WHERE state = 'failed' RETURNING id)"
                                      " INSERT INTO rapport.outbox_events (outbox_id, event, detail) SELECT id, 'requeued', 'rapportctl retry' FROM u",
                                      0, NULL, "requeued %ld failed message(s)", NULL);
@@ -1147,7 +1147,7 @@ static int cmd_retry(struct ctl *ctl, int argc, char **argv) {
                 return EX_USAGE;
         const char *p[] = {argv[1]};
         return simple_update(ctl, "retry", "Retrying a message",
-                             "WITH u AS (UPDATE rapport.outbox SET state = 'queued', next_attempt_at = greatest(now(), not_before), attempts = 0,"
+                             "WITH u AS (UPDATE rapport.outbox SET state = 'queued', next_attempt_at = not_before, attempts = 0,"
                              " expires_at = NULL, updated_at = now() WHERE id = $1::bigint AND state IN ('failed', 'cancelled') RETURNING id)"
                              " INSERT INTO rapport.outbox_events (outbox_id, event, detail) SELECT id, 'requeued', 'rapportctl retry' FROM u",
                              1, p, "requeued %ld message(s)", NO_MATCHING_MESSAGE);

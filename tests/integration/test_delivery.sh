@@ -497,6 +497,7 @@ assert_exit 64 "rapportctl show: not an id" -- "$RAPPORTCTL" --config "$CONF" sh
 assert_exit 0 "rapportctl retry (failed row)" -- "$RAPPORTCTL" --config "$CONF" retry "$id_max"
 assert_contains "$T_OUT" "requeued 1 message(s)" "retry: says what it did"
 assert_eq "queued:0" "$(row "$id_max" "state || ':' || attempts")" "retry: queued with attempts reset"
+assert_eq "t" "$(row "$id_max" "next_attempt_at = not_before")" "retry: due at its send time, on whichever clock the next run keeps"
 assert_exit 65 "rapportctl retry (sent row)" -- "$RAPPORTCTL" --config "$CONF" retry "$id_zh"
 id_c=$(E_NB=$(at 23:00:00) enqueue cancel:1 cancelme@example.com 'Cancel Me')
 assert_exit 0 "rapportctl cancel (queued row)" -- "$RAPPORTCTL" --config "$CONF" cancel "$id_c"
