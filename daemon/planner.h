@@ -13,11 +13,11 @@ struct rapport_config;
 struct job_config;
 struct job_def;
 
-/* Which planned rows a dry run returns: all (NULL), or only those about
- * one customer or rep ("customer"/"rep" and the id), on one channel. */
-/* A dry run's rows: who "customer" keeps the messages to that customer
- * and those to reps about them (outbox.customer_id); "rep" keeps what that
- * rep or manager receives (audience rep/manager, outbox.rep_id). */
+/* Which planned rows a dry run returns: all (who NULL), or those of one
+ * customer or rep, on one channel (or all).  who "customer" keeps the
+ * messages to that customer and those to reps about them
+ * (outbox.customer_id); "rep" keeps what that rep or manager receives
+ * (audience rep/manager, outbox.rep_id). */
 struct plan_filter {
         const char *who, *id;
         const char *channel;

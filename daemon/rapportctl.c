@@ -455,7 +455,37 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
         return fflush(stdout) == 0 ? 0 : EX_IOERR;
 }
 
+/* --now as epoch seconds and as ISO 8601 in the configuration's zone
+ * (the clock and "" when not given; iso stays "" without a configuration
+ * to read the zone from, which only `check` may lack). */
+static int parse_now(const char *cmd, const struct rapport_config *c, const char *arg, char *iso, size_t len, int64_t *t) {
+        iso[0] = '\0';
+        if (!arg) {
+                *t = (int64_t)time(NULL);
+                return 0;
+        }
+        if (tz_parse_iso8601(arg, c ? c->tz : NULL, t) < 0)
+                return usage_error(cmd, "--now: cannot parse '%s' (expected ISO 8601)", arg);
+        if (c)
+                tz_format_iso8601(c->tz, *t, iso, len);
+        return 0;
+}
+
 /* ---- check ------------------------------------------------------------ */
+/* Renders tpl against ctx as an SMS and counts its segments (0 segments
+ * when the text cannot be counted); fails only when it cannot render. */
+static int render_sms_segments(const struct template_set *t, const struct message_template *tpl, json_object *ctx,
+                               struct sms_segments *seg) {
+        struct rendered r;
+        int ret = template_render(t, tpl, ctx, &r);
+        if (ret < 0)
+                return ret;
+        if (sms_count_segments(r.text ? r.text : "", seg) < 0)
+                seg->segments = 0;
+        rendered_clear(&r);
+        return 0;
+}
+
 /* Render the SMS a job would send now (a dry run) and warn about any that
  * need more than one segment: each extra segment is billed. */
 static void warn_long_sms(PGconn *conn, const struct rapport_config *c, const struct template_set *t,
@@ -478,16 +508,14 @@ static void warn_long_sms(PGconn *conn, const struct rapport_config *c, const st
                 const struct message_template *tpl = template_find(t, PQgetvalue(res.preview, i, 5), "sms",
                                                                    PQgetvalue(res.preview, i, 6), c->locale);
                 json_object *ctx = json_tokener_parse(PQgetvalue(res.preview, i, 7));
-                struct rendered r;
                 struct sms_segments seg;
-                if (tpl && template_render(t, tpl, ctx, &r) == 0) {
+                if (tpl && render_sms_segments(t, tpl, ctx, &seg) == 0) {
                         n++;
-                        if (sms_count_segments(r.text ? r.text : "", &seg) == 0 && seg.segments > 1) {
+                        if (seg.segments > 1) {
                                 longer++;
                                 if (seg.segments > worst)
                                         worst = seg.segments;
                         }
-                        rendered_clear(&r);
                 }
                 json_object_put(ctx);
         }
@@ -506,15 +534,11 @@ static void warn_long_sms_templates(const struct template_set *t) {
         for (size_t i = 0; (tpl = template_set_message(t, i)); i++) {
                 if (!streq(tpl->channel, "sms"))
                         continue;
-                struct rendered r;
                 struct sms_segments seg;
-                if (template_render(t, tpl, empty, &r) < 0)
-                        continue;
-                if (sms_count_segments(r.text ? r.text : "", &seg) == 0 && seg.segments > 1)
+                if (render_sms_segments(t, tpl, empty, &seg) == 0 && seg.segments > 1)
                         printf("warning: %s: its fixed text alone (every name empty) needs %zu SMS segments:"
                                " %zu %s unit(s), one segment holds %d\n",
                                tpl->path, seg.segments, seg.units, seg.ucs2 ? "UCS-2" : "GSM-7", seg.ucs2 ? 70 : 160);
-                rendered_clear(&r);
         }
         json_object_put(empty);
 }
@@ -584,14 +608,11 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                         raw_dir = raw_templates_dir(ctl->config_path);
         } else
                 printf("configuration: %s OK (%zu job(s))\n", ctl->config_path, c->n_jobs);
-        int64_t now = (int64_t)time(NULL);
-        char now_iso[64] = "";
-        if (now_arg) {
-                if (tz_parse_iso8601(now_arg, c ? c->tz : NULL, &now) < 0)
-                        return usage_error("check", "--now: cannot parse '%s' (expected ISO 8601)", now_arg);
-                if (c)
-                        tz_format_iso8601(c->tz, now, now_iso, sizeof now_iso);
-        }
+        int64_t now;
+        char now_iso[64];
+        int bad = parse_now("check", c, now_arg, now_iso, sizeof now_iso, &now);
+        if (bad)
+                return bad;
 
         /* A broken template does not stop the check: what did load is
          * checked against the jobs too. */
@@ -799,18 +820,6 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
 }
 
 /* ---- run / preview ---------------------------------------------------- */
-static int parse_now(const char *cmd, const struct rapport_config *c, const char *arg, char *iso, size_t len, int64_t *t) {
-        if (!arg) {
-                *t = (int64_t)time(NULL);
-                iso[0] = '\0';
-                return 0;
-        }
-        if (tz_parse_iso8601(arg, c->tz, t) < 0)
-                return usage_error(cmd, "--now: cannot parse '%s' (expected ISO 8601)", arg);
-        tz_format_iso8601(c->tz, *t, iso, len);
-        return 0;
-}
-
 static int plan_job(struct ctl *ctl, const char *cmd, const char *job, const char *now_arg, bool dry_run, bool show,
                     const char *filter_col, const char *filter_val, const char *channel) {
         _cleanup_(config_freep) struct rapport_config *c = NULL;
