@@ -110,15 +110,28 @@ static unsigned channel_connections(const struct rapport_config *c, int ch) {
         return (unsigned)(ch == CH_EMAIL ? c->email.connections : c->sms.connections);
 }
 
-/* Transfers a channel may have in flight: its connections, and for e-mail
- * no more than the pool has workers to run them (a transfer queued behind
- * a busy worker would outlive its lease and go out twice). */
+/* Transfers a channel may have in flight: its connections.  E-mail runs
+ * one transfer per pool worker; when a worker finishes, its next message
+ * would wait for this loop to record the outcome and hand it another (a
+ * database round trip and a commit, while the connection idles).  So one
+ * more message waits behind each worker, already prepared, when the lease
+ * covers both: claimed up to half a lease ago (lease_running_short()),
+ * then waiting out the worker's current transfer, each at most
+ * email.timeout, it still ends inside its lease (lease > 4 timeouts; 5 min
+ * > 4 x 60 s by default).  Not under a rate limit: a message waiting behind
+ * a slow one would start right after it, on a token taken long before, and
+ * two would go out closer together than the rate allows.  Never more than
+ * the pool has workers: a reload that lowered email.connections leaves
+ * surplus workers, which must stay idle. */
 static unsigned channel_slots(const struct dispatcher *d, int ch) {
-        unsigned n = channel_connections(d->env->cfg, ch);
+        const struct rapport_config *c = d->env->cfg;
+        unsigned n = channel_connections(c, ch);
         if (ch == CH_EMAIL) {
                 unsigned w = smtp_pool_workers(d->smtp);
                 if (w < n)
                         n = w;
+                else if (w == n && c->email.rate <= 0 && c->outbox.lease > 4 * (int64_t)c->email.timeout)
+                        n *= 2;
         }
         return n;
 }
@@ -759,7 +772,20 @@ void dispatcher_set_idle(struct dispatcher *d, dispatch_idle_fn idle, void *user
         d->idle_userdata = userdata;
 }
 
-static void release_all(struct dispatcher *d) {
+/* An e-mail still waiting behind a busy SMTP worker has not started. */
+static void on_unqueued(CURL *easy, void *job, void *userdata) {
+        (void)easy;
+        struct dispatcher *d = userdata;
+        struct transfer *t = job;
+        unlink_transfer(d, t);
+        if (d->env->conn && outbox_release(d->env->conn, &t->msg, "released at shutdown") > 0)
+                d->stats.released++;
+        transfer_free(t);
+}
+
+/* At stop, what is claimed but not started goes back to the queue at once
+ * (another instance may take it now), not after the grace period. */
+static void release_waiting(struct dispatcher *d) {
         for (int ch = 0; ch < CH_MAX; ch++) {
                 struct ready *rq = &d->ready[ch];
                 for (; rq->head < rq->n; rq->head++)
@@ -767,6 +793,11 @@ static void release_all(struct dispatcher *d) {
                                 d->stats.released++;
                 ready_clear(rq);
         }
+        smtp_pool_unqueue(d->smtp, on_unqueued, d);
+}
+
+static void release_all(struct dispatcher *d) {
+        release_waiting(d);
         while (d->inflight) {
                 struct transfer *t = d->inflight;
                 unlink_transfer(d, t);
@@ -806,6 +837,7 @@ void dispatcher_stop(struct dispatcher *d, uint64_t grace_usec) {
         d->stopping = true;
         sd_event_source_set_enabled(d->wake, SD_EVENT_OFF);
         sd_event_source_set_enabled(d->defer, SD_EVENT_OFF);
+        release_waiting(d);
         if (!d->inflight) {
                 if (d->idle)
                         d->idle(d, d->idle_userdata);

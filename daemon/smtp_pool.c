@@ -183,14 +183,32 @@ int smtp_pool_submit(struct smtp_pool *p, CURL *easy, void *userdata) {
 
 void smtp_pool_abort(struct smtp_pool *p) { atomic_store(&p->abort, true); }
 
+unsigned smtp_pool_unqueue(struct smtp_pool *p, smtp_pool_unqueued_fn fn, void *userdata) {
+        if (!p)
+                return 0;
+        pthread_mutex_lock(&p->lock);
+        struct job *list = p->todo;
+        p->todo = p->todo_tail = NULL;
+        pthread_mutex_unlock(&p->lock);
+        unsigned n = 0;
+        while (list) {
+                struct job *j = list;
+                list = j->next;
+                fn(j->easy, j->userdata, userdata);
+                free(j);
+                n++;
+        }
+        return n;
+}
+
 unsigned smtp_pool_workers(const struct smtp_pool *p) { return p ? p->n_threads : 0; }
 
 /* Start workers until there are this many (at creation, and after a reload
- * that raised email.connections).  A
- * transfer handed to the pool waits in its queue for a free worker while
- * its lease runs, so the dispatcher never has more in flight than there
- * are workers.  The pool never shrinks: surplus workers stay idle, since
- * the dispatcher keeps to the (lower) configured number. */
+ * that raised email.connections).  A transfer handed to the pool waits in
+ * its queue for a free worker while its lease runs, so the dispatcher
+ * queues at most one behind each worker, and only when the lease covers
+ * both.  The pool never shrinks: surplus workers stay idle, since the
+ * dispatcher keeps to the (lower) configured number. */
 int smtp_pool_grow(struct smtp_pool *p, unsigned workers) {
         if (workers <= p->n_threads)
                 return 0;

@@ -31,8 +31,12 @@ int smtp_pool_submit(struct smtp_pool *p, CURL *easy, void *job);
 void smtp_pool_join(struct smtp_pool *p);
 /* Make every running and queued transfer end soon (CURLE_ABORTED_BY_CALLBACK). */
 void smtp_pool_abort(struct smtp_pool *p);
-/* Worker threads running (0 for NULL): no more transfers than this may be
- * in flight, or one waits in the queue while its lease runs. */
+/* Take back the transfers no worker has started: each comes back through
+ * `fn`, oldest first, its handle the caller's again.  Returns how many. */
+typedef void (*smtp_pool_unqueued_fn)(CURL *easy, void *job, void *userdata);
+unsigned smtp_pool_unqueue(struct smtp_pool *p, smtp_pool_unqueued_fn fn, void *userdata);
+/* Worker threads running (0 for NULL): a transfer beyond these waits in
+ * the queue while its lease runs. */
 unsigned smtp_pool_workers(const struct smtp_pool *p);
 /* Start workers until there are `workers` of them; never stops any. */
 int smtp_pool_grow(struct smtp_pool *p, unsigned workers);

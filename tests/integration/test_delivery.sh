@@ -314,6 +314,40 @@ once "run: after the graceful stop" "$(at 15:50:00)"
 wait_for_mail "$((before + 1))" 10 || true
 assert_eq "sent:1" "$(row "$id_g" state):$(mq 'len(to("graceful@example.com"))')" "released message sent later, once"
 
+# One connection, two messages: the second waits behind the first, handed
+# to the connection's worker already (the lease covers both).  At SIGTERM it
+# goes back to the queue at once, never started, while the first still has
+# its grace period.
+sed 's/connections = 4;/connections = 1;/' "$CONF" >"$T_TMP/one-connection.conf"
+smtp_restart --delay 30
+id_w1=$(E_NB=$(at 15:51:00) enqueue wait:1 waiting1@example.com 'Waiting 1')
+id_w2=$(E_NB=$(at 15:51:00) enqueue wait:2 waiting2@example.com 'Waiting 2')
+t_spawn waiting "$RAPPORTD" --config "$T_TMP/one-connection.conf" --once --now "$(at 15:51:00)"
+waiting_pid=$T_SPAWN_PID
+if wait_until "[[ \$(psql_val \"SELECT count(*) FROM rapport.outbox WHERE id IN ($id_w1, $id_w2) AND state = 'sending'\") == 2 ]]" 10; then
+    wait_until "grep -qE ' [0-9A-F]{8}:$(printf '%04X' "$SMTP_PORT") 01 ' /proc/net/tcp" 5 || true
+    kill -TERM "$waiting_pid"
+    if wait_until "[[ \$(row $id_w2 state) == queued ]]" 5; then
+        assert_eq "sending" "$(row "$id_w1" state)" "stop: the message behind a busy connection is released at once, while the first is in its grace period"
+    else
+        t_fail "stop: the message behind a busy connection is released at once" "still $(row "$id_w2" state) 5 s after SIGTERM; log: $(tr '\n' '|' <"$(t_log waiting)")"
+    fi
+    t_stop waiting TERM 15
+    assert_eq "0" "$T_STOP_RC" "stop with a message waiting for the connection: exit 0"
+    assert_eq "queued:0:released,queued:0:released" \
+        "$(psql_val "SELECT string_agg(o.state || ':' || o.attempts || ':' || (SELECT event FROM rapport.outbox_events e WHERE e.outbox_id = o.id ORDER BY e.id DESC LIMIT 1), ',' ORDER BY o.id) FROM rapport.outbox o WHERE o.id IN ($id_w1, $id_w2)")" \
+        "stop: both back in the queue, no attempt counted"
+else
+    t_fail "stop with a message waiting: both claimed" "states: $(psql_val "SELECT string_agg(state, ',') FROM rapport.outbox WHERE id IN ($id_w1, $id_w2)")"
+    t_stop waiting KILL
+fi
+smtp_restart --no-faults
+psql_val "UPDATE rapport.outbox SET lease_until = now() - interval '1 second' WHERE id IN ($id_w1, $id_w2) AND state = 'sending'" >/dev/null
+before=$(mail_count)
+once "run: after the stop with a message waiting" "$(at 15:52:00)"
+wait_for_mail "$((before + 2))" 10 || true
+assert_eq "sent:1,sent:1" "$(row "$id_w1" state):$(mq 'len(to("waiting1@example.com"))'),$(row "$id_w2" state):$(mq 'len(to("waiting2@example.com"))')" "messages released at stop sent later, once each"
+
 # ---------------------------------------------------------------- two dispatchers, 200 messages
 psql -XAtq -v ON_ERROR_STOP=1 <<SQL
 INSERT INTO rapport.outbox (job, channel, audience, recipient, recipient_name, customer_id, template, locale,
