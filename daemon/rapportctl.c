@@ -714,11 +714,16 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                 _cleanup_(PQclearp) PGresult *res = NULL;
                 db_exec(conn, "Reading job runs",
                         "SELECT extract(epoch FROM scheduled_for)::bigint, status, coalesce(planned, 0), coalesce(skipped, 0), coalesce(error, ''),"
-                        " coalesce(cancelled, 0)"
+                        " coalesce(cancelled, 0),"
+                        /* "no e-mail consent 6, no e-mail address 3": what an
+                         * administrator asks on seeing "skipped 9". */
+                        " coalesce((SELECT string_agg(key || ' ' || value, ', ' ORDER BY value::bigint DESC, key)"
+                        "           FROM jsonb_each_text(skip_reasons)), ''), coalesce(skip_reasons, '{}')"
                         " FROM rapport.job_runs WHERE job = $1 AND status <> 'skipped' ORDER BY scheduled_for DESC LIMIT 1",
                         1, p, &res);
                 char last[64] = "never", next[64] = "-";
-                const char *status = "-", *planned = "0", *skipped = "0", *error = "", *cancelled = "0";
+                const char *status = "-", *planned = "0", *skipped = "0", *error = "", *cancelled = "0", *why = "",
+                           *why_json = "{}";
                 if (res && PQntuples(res) > 0) {
                         tz_format_iso8601(j->tz, strtoll(PQgetvalue(res, 0, 0), NULL, 10), last, sizeof last);
                         status = PQgetvalue(res, 0, 1);
@@ -726,6 +731,8 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                         skipped = PQgetvalue(res, 0, 3);
                         error = PQgetvalue(res, 0, 4);
                         cancelled = PQgetvalue(res, 0, 5);
+                        why = PQgetvalue(res, 0, 6);
+                        why_json = PQgetvalue(res, 0, 7);
                 }
                 _cleanup_free_ char *disabled = NULL;
                 (void)planner_job_disabled(conn, j->name, &disabled);
@@ -766,7 +773,9 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                         json_object_object_add(o, "last_status", json_object_new_string(status));
                         json_object_object_add(o, "last_planned", json_object_new_int64(atoll(planned)));
                         json_object_object_add(o, "last_skipped", json_object_new_int64(atoll(skipped)));
+                        json_object *reasons = json_tokener_parse(why_json);
                         json_object_object_add(o, "last_cancelled", json_object_new_int64(atoll(cancelled)));
+                        json_object_object_add(o, "last_skip_reasons", reasons ? reasons : json_object_new_object());
                         json_object_object_add(o, "last_error", json_object_new_string(error));
                         json_object_object_add(o, "next_run", json_object_new_string(next));
                         json_object_array_add(jobs, o);
@@ -775,6 +784,8 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                                j->time_zone, last, status, planned, skipped, cancelled, next);
                         if (disabled)
                                 printf("  disabled with rapportctl disable %s\n", disabled);
+                        if (*why)
+                                printf("  skipped in the last run: %s\n", why);
                         if (*error)
                                 printf("  last error: %s\n", error);
                 }

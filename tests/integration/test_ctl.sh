@@ -64,7 +64,9 @@ psql -XAtq -v ON_ERROR_STOP=1 <<'SQL'
 INSERT INTO crm.reps (id, name, email, time_zone, locale, digest_hour, active) VALUES (1, '李娜', 'li.na@example.cn', 'UTC', 'zh-CN', 8, true);
 INSERT INTO crm.customers (id, name, tier, email, birthday, time_zone, locale, rep_id, consent_email, consent_sms, active) VALUES
  (1, '王芳', 'A', 'wang.fang@example.cn', '1985-03-14', 'UTC', 'zh-CN', 1, true, false, true),
- (2, 'Mary Major', 'B', 'mary@example.com', '1985-03-14', 'UTC', 'en', 1, true, false, true);
+ (2, 'Mary Major', 'B', 'mary@example.com', '1985-03-14', 'UTC', 'en', 1, true, false, true),
+ (3, 'No Consent', 'C', 'noconsent@example.com', '1985-03-14', 'UTC', 'en', 1, false, false, true),
+ (4, 'No Address', 'C', NULL, '1985-03-14', 'UTC', 'en', 1, true, false, true);
 SQL
 assert_exit 0 "run --dry-run" -- "$RAPPORTCTL" --config "$CONF" run birthdays --dry-run --now 2027-03-14T10:00:00Z
 assert_contains "$T_OUT" "2 message(s) would be queued" "dry run shows what would be queued"
@@ -144,6 +146,10 @@ assert_exit 65 "unsuppress an address that is not suppressed" -- "$RAPPORTCTL" -
 assert_contains "$T_OUT" "is not suppressed" "unsuppress says so"
 assert_exit 0 "status --json" -- "$RAPPORTCTL" --config "$CONF" status --json
 assert_eq "birthdays" "$(printf '%s' "$T_OUT" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["job"])')" "status --json parses"
+assert_eq '2 {"no e-mail address":1,"no e-mail consent":1}' "$(printf '%s' "$T_OUT" | jq -c '.jobs[0] | "\(.last_skipped) \(.last_skip_reasons | tojson)"' -r)" \
+    "status --json: the last run's skips with their reasons"
+assert_exit 0 "status" -- "$RAPPORTCTL" --config "$CONF" status
+assert_contains "$T_OUT" "  skipped in the last run: no e-mail address 1, no e-mail consent 1" "status says why the last run skipped customers"
 assert_exit 0 "retry --failed with nothing failed" -- "$RAPPORTCTL" --config "$CONF" retry --failed
 assert_contains "$T_OUT" "requeued 0 failed message(s)" "retry --failed says how many"
 t_summary
