@@ -43,6 +43,7 @@ struct transfer {
         bool released;
         struct outcome outcome; /* when waiting in d->unrecorded */
         struct transfer_io io;
+        int timeout; /* seconds, as set up (a reload may change the setting) */
 };
 
 struct bucket {
@@ -56,6 +57,7 @@ struct ready {
         struct outbox_msg *msgs;
         size_t n, head;
         uint64_t claimed_usec; /* monotonic: when their lease began */
+        int64_t lease;         /* seconds, as claimed (a reload may change the setting) */
 };
 
 struct dispatcher {
@@ -110,19 +112,35 @@ static unsigned channel_connections(const struct rapport_config *c, int ch) {
         return (unsigned)(ch == CH_EMAIL ? c->email.connections : c->sms.connections);
 }
 
-/* Transfers a channel may have in flight: its connections.  E-mail runs
- * one transfer per pool worker; when a worker finishes, its next message
- * would wait for this loop to record the outcome and hand it another (a
- * database round trip and a commit, while the connection idles).  So one
- * more message waits behind each worker, already prepared, when the lease
- * covers both: claimed up to half a lease ago (lease_running_short()),
- * then waiting out the worker's current transfer, each at most
- * email.timeout, it still ends inside its lease (lease > 4 timeouts; 5 min
- * > 4 x 60 s by default).  Not under a rate limit: a message waiting behind
- * a slow one would start right after it, on a token taken long before, and
- * two would go out closer together than the rate allows.  Never more than
- * the pool has workers: a reload that lowered email.connections leaves
- * surplus workers, which must stay idle. */
+/* Whether an e-mail may wait behind each SMTP worker's current transfer.
+ * When a worker finishes, its next message would otherwise wait for this
+ * loop to record the outcome and hand it another (a database round trip
+ * and a commit, while the connection idles).  The lease must cover the
+ * wait: the message was claimed up to half a lease ago (after that it is
+ * released instead: lease_running_short()), then waits out the worker's
+ * current transfer and runs its own, each bounded by the timeout it was
+ * set up with.  The lease is the one the waiting messages were claimed
+ * with and the timeouts those of the transfers running, not the settings:
+ * a reload may have changed those since.  Not under a rate limit: a message
+ * waiting behind a slow one would start right after it, on a token taken
+ * long before, and two would go out closer together than the rate allows. */
+static bool email_may_wait(const struct dispatcher *d) {
+        const struct rapport_config *c = d->env->cfg;
+        if (c->email.rate > 0)
+                return false;
+        const struct ready *rq = &d->ready[CH_EMAIL];
+        int64_t lease = rq->head < rq->n ? rq->lease : c->outbox.lease;
+        int64_t running = c->email.timeout;
+        for (const struct transfer *t = d->inflight; t; t = t->next)
+                if (t->ch == CH_EMAIL && t->timeout > running)
+                        running = t->timeout;
+        return lease > 2 * (running + c->email.timeout);
+}
+
+/* Transfers a channel may have in flight: its connections, and for e-mail
+ * one more waiting behind each worker when email_may_wait().  Never more
+ * than the pool has workers: a reload that lowered email.connections
+ * leaves surplus workers, which must stay idle. */
 static unsigned channel_slots(const struct dispatcher *d, int ch) {
         const struct rapport_config *c = d->env->cfg;
         unsigned n = channel_connections(c, ch);
@@ -130,7 +148,7 @@ static unsigned channel_slots(const struct dispatcher *d, int ch) {
                 unsigned w = smtp_pool_workers(d->smtp);
                 if (w < n)
                         n = w;
-                else if (w == n && c->email.rate <= 0 && c->outbox.lease > 4 * (int64_t)c->email.timeout)
+                else if (w == n && email_may_wait(d))
                         n *= 2;
         }
         return n;
@@ -333,6 +351,7 @@ static void start_one(struct dispatcher *d, int ch, struct outbox_msg *m) {
                         curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT, 10L);
                         /* --now: the whole run, sending too, is at that instant. */
                         time_t date = d->now_epoch ? (time_t)d->now_epoch : time(NULL);
+                        t->timeout = ch == CH_EMAIL ? d->env->cfg->email.timeout : d->env->cfg->sms.timeout;
                         sr = ch == CH_EMAIL ? email_setup(d->env->cfg, m, &r, date, t->easy, &t->io, fail.error, sizeof fail.error)
                                             : sms_setup(d->env->cfg, m, &r, t->easy, &t->io, fail.error, sizeof fail.error);
                 }
@@ -536,7 +555,7 @@ static void ready_clear(struct ready *rq) {
  * goes back to the queue instead, and a fresh claim follows. */
 static bool lease_running_short(struct dispatcher *d, const struct ready *rq) {
         return rq->head < rq->n &&
-               now_usec(d) - rq->claimed_usec > (uint64_t)d->env->cfg->outbox.lease * 1000000ULL / 2;
+               now_usec(d) - rq->claimed_usec > (uint64_t)rq->lease * 1000000ULL / 2;
 }
 
 static void release_ready(struct dispatcher *d, int ch) {
@@ -568,6 +587,14 @@ static bool pump_channels(struct dispatcher *d, bool claimed[CH_MAX], uint64_t *
                                 ready_clear(rq);
                                 if (claimed[ch] || now_usec(d) < d->quiet_until[ch])
                                         break; /* one claim per channel per pump */
+                                /* Outcomes first: a claim also takes rows whose
+                                 * lease expired, and after a database outage
+                                 * those include messages whose outcome this
+                                 * loop holds but has not recorded yet: claimed
+                                 * again, they would go out twice. */
+                                flush_unrecorded(d);
+                                if (d->unrecorded)
+                                        break;
                                 claimed[ch] = true;
                                 struct outbox_claim_opts o = {
                                         .now = d->env->now, .limit = claim_size(c, ch), .lease = c->outbox.lease,
@@ -589,6 +616,7 @@ static bool pump_channels(struct dispatcher *d, bool claimed[CH_MAX], uint64_t *
                                 if (rq->n == 0)
                                         break;
                                 rq->claimed_usec = now_usec(d);
+                                rq->lease = o.lease;
                                 apply_still_due(d, rq->msgs, rq->n);
                         } else if (lease_running_short(d, rq)) {
                                 release_ready(d, ch);
@@ -679,7 +707,14 @@ static void pump(struct dispatcher *d) {
 
 static void transfer_finished(struct dispatcher *d, struct transfer *t, CURLcode result) {
         if (t->released) {
-                /* Given back to the queue at stop; its outcome is moot. */
+                /* Given back to the queue at stop; its outcome is moot, unless
+                 * the server accepted it in the last instant before the abort:
+                 * then the next attempt sends it again, and the log says so. */
+                if (result == CURLE_OK) {
+                        struct log_ctx ctx = {t->msg.job, t->msg.id, t->msg.channel};
+                        log_full(LOG_WARNING, 0, &ctx,
+                                 "Accepted by the server just after it was released at shutdown: it may be sent again");
+                }
                 if (t->prev)
                         t->prev->next = t->next;
                 else
@@ -822,6 +857,9 @@ static void release_all(struct dispatcher *d) {
 static int on_grace_end(sd_event_source *s, uint64_t usec, void *userdata) {
         (void)s, (void)usec;
         struct dispatcher *d = userdata;
+        /* Transfers that finished while the loop was busy are recorded, not
+         * released (which would send them again). */
+        smtp_pool_collect(d->smtp);
         if (d->inflight)
                 log_notice("Stop: %u transfer(s) still running after the grace period, released to the queue",
                            d->n_inflight[CH_EMAIL] + d->n_inflight[CH_SMS]);

@@ -705,6 +705,9 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
         if (r)
                 return r;
         json_object *root = json_object_new_object(), *jobs = json_object_new_array();
+        /* A statement that fails leaves its part out (the error says which
+         * and why); the rest is still shown, and the exit status says so. */
+        bool incomplete = false;
         if (!ctl->json)
                 printf("JOBS\n%-12s %-8s %-16s %-16s %-26s %-8s %-8s %-8s %-9s %s\n", "job", "enabled", "schedule", "zone", "last run",
                        "status", "planned", "skipped", "cancelled", "next run");
@@ -712,7 +715,7 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                 const struct job_config *j = &c->jobs[i];
                 const char *p[] = {j->name};
                 _cleanup_(PQclearp) PGresult *res = NULL;
-                db_exec(conn, "Reading job runs",
+                if (db_exec(conn, "Reading job runs",
                         "SELECT extract(epoch FROM scheduled_for)::bigint, status, coalesce(planned, 0), coalesce(skipped, 0), coalesce(error, ''),"
                         " coalesce(cancelled, 0),"
                         /* "no e-mail consent 6, no e-mail address 3": what an
@@ -720,7 +723,8 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                         " coalesce((SELECT string_agg(key || ' ' || value, ', ' ORDER BY value::bigint DESC, key)"
                         "           FROM jsonb_each_text(skip_reasons)), ''), coalesce(skip_reasons, '{}')"
                         " FROM rapport.job_runs WHERE job = $1 AND status <> 'skipped' ORDER BY scheduled_for DESC LIMIT 1",
-                        1, p, &res);
+                        1, p, &res) < 0)
+                        incomplete = true;
                 char last[64] = "never", next[64] = "-";
                 const char *status = "-", *planned = "0", *skipped = "0", *error = "", *cancelled = "0", *why = "",
                            *why_json = "{}";
@@ -751,8 +755,10 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                             "SELECT extract(epoch FROM scheduled_for)::bigint FROM rapport.job_runs"
                             " WHERE job = $1 AND NOT manual AND scheduled_for > to_timestamp($2::bigint)"
                             " ORDER BY scheduled_for LIMIT 100000",
-                            2, lp, &ahead) < 0)
+                            2, lp, &ahead) < 0) {
                         ahead = NULL;
+                        incomplete = true;
+                }
                 int taken = ahead ? PQntuples(ahead) : 0, t = 0;
                 for (int k = 0; enabled && k <= taken && cron_next(&j->cron, j->tz, n, &n) == 0; k++) {
                         while (t < taken && strtoll(PQgetvalue(ahead, t, 0), NULL, 10) < n)
@@ -814,8 +820,10 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
         };
         for (size_t i = 0; i < ELEMENTSOF(sections); i++) {
                 _cleanup_(PQclearp) PGresult *res = NULL;
-                if (db_exec(conn, sections[i].title, sections[i].sql, 0, NULL, &res) < 0)
+                if (db_exec(conn, sections[i].title, sections[i].sql, 0, NULL, &res) < 0) {
+                        incomplete = true;
                         continue;
+                }
                 if (ctl->json) {
                         json_object_object_add(root, sections[i].key, json_rows(res));
                 } else {
@@ -827,7 +835,7 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                 print_json(root);
         else
                 json_object_put(root);
-        return 0;
+        return incomplete ? EX_SOFTWARE : 0;
 }
 
 /* ---- run / preview ---------------------------------------------------- */

@@ -70,6 +70,16 @@ static void schedule_reconnect(struct daemon *d);
  * again (it is ours if that instance died). */
 #define BUSY_RETRY 5
 
+/* Between the plans of a long pass (a catch-up, a slow CRM): tell the
+ * watchdog the loop is making progress, and end the pass early when a
+ * stop was asked for, so that SIGTERM waits for one plan, not for all. */
+static bool planning_progress(void *userdata) {
+        (void)userdata;
+        sd_notify(0, "WATCHDOG=1");
+        sigset_t pending;
+        return sigpending(&pending) < 0 || !(sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT));
+}
+
 /* Run every job whose occurrence is due, then arm the timer for the next. */
 static void run_schedules(struct daemon *d) {
         if (!d->conn || d->stopping)
@@ -78,7 +88,8 @@ static void run_schedules(struct daemon *d) {
         bool busy = false;
         for (size_t i = 0; i < d->cfg->n_jobs; i++) {
                 struct catch_up_stats st = {0};
-                struct run_opts o = {d->conn, d->cfg, d->now_iso, d->dry_run, d->templates, d->live_since, d->once};
+                struct run_opts o = {d->conn, d->cfg, d->now_iso, d->dry_run, d->templates, d->live_since, d->once,
+                                     planning_progress, d};
                 int r = scheduler_run_due(&o, &d->cfg->jobs[i], now, &st);
                 d->runs += st.ran;
                 d->planned += (unsigned long)st.planned;
@@ -89,6 +100,8 @@ static void run_schedules(struct daemon *d) {
                         drop_connection(d, "lost during planning");
                         return;
                 }
+                if (!planning_progress(d))
+                        break;
         }
         if (d->once)
                 return;
@@ -196,6 +209,7 @@ static void drop_connection(struct daemon *d, const char *why) {
         snprintf(msg, sizeof msg, "%s", why ? why : "");
         msg[strcspn(msg, "\n")] = '\0';
         log_warning("Database connection lost (%s); reconnecting", msg);
+        d->first_attempt = time(NULL); /* --once waits ONCE_DB_WAIT_SEC from the loss */
         d->pg_io = sd_event_source_disable_unref(d->pg_io);
         PQfinish(d->conn);
         d->conn = NULL;
@@ -311,7 +325,9 @@ static int on_idle(struct dispatcher *disp, void *userdata) {
                 if (d->conn && !d->dry_run)
                         (void)prune_batches(d, 100);
         }
-        sd_event_exit(d->event, d->failed ? 1 : 0);
+        /* A daemon stopped on request exits 0 whatever its plans met: the
+         * failures are in job_runs and the journal.  --once reports them. */
+        sd_event_exit(d->event, d->once && d->failed ? 1 : 0);
         return 0;
 }
 
@@ -356,8 +372,11 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
         struct daemon *d = userdata;
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=Reloading configuration",
-                   (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+        /* Before the first connection the daemon is not ready: a reload
+         * then must not say it is (connected() sends READY=1). */
+        if (d->ready)
+                sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=Reloading configuration",
+                           (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
         log_info("Reloading %s", d->cfg->path);
 
         _cleanup_(config_freep) struct rapport_config *c = NULL;
@@ -373,6 +392,11 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
         if (r < 0) {
                 log_error("Reload failed: keeping the previous configuration and templates");
         } else {
+                /* What came due under the old configuration is planned
+                 * under it first: the new one's schedules start from now
+                 * (live_since), and would judge an occurrence the loop had
+                 * not reached yet as missed. */
+                run_schedules(d);
                 bool same_db = streq_ptr(c->conninfo, d->cfg->conninfo) && streq_ptr(c->db_password, d->cfg->db_password);
                 /* The instance name stays: it identifies our leases. */
                 free(c->instance);
@@ -397,7 +421,8 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 if (d->dispatcher)
                         dispatcher_kick(d->dispatcher);
         }
-        sd_notify(0, "READY=1");
+        if (d->ready)
+                sd_notify(0, "READY=1");
         daemon_status(d);
         return 0;
 }

@@ -67,7 +67,15 @@ int scheduler_run_due(const struct run_opts *o, const struct job_config *j, int6
         int r = planner_last_occurrence(conn, j->name, now, &last);
         if (r < 0)
                 return r;
+        /* What came due while this daemon was live, or just now, is not
+         * missed, however small the window: the window measures downtime,
+         * not the moments a busy loop or a timer takes to get to it. */
+        int64_t live = now - CURRENT_SLACK;
+        if (o->live_since > 0 && o->live_since < live)
+                live = o->live_since > now - LIVE_SLACK ? o->live_since : now - LIVE_SLACK;
         int64_t window_start = now - j->catch_up_window;
+        if (live < window_start)
+                window_start = live;
 
         /* Every occurrence after the last recorded one up to now, oldest
          * first.  A job with no history has missed nothing: only its
@@ -118,16 +126,12 @@ int scheduler_run_due(const struct run_opts *o, const struct job_config *j, int6
         case CATCH_UP_ALL:
                 first_run = n - in_window > (size_t)j->catch_up_max ? n - (size_t)j->catch_up_max : in_window;
                 break;
-        case CATCH_UP_NONE: {
+        case CATCH_UP_NONE:
                 /* Since the daemon went live, but not further back than a
                  * long planning could take: a suspended VM or a stopped
                  * process did miss what fell due meanwhile. */
-                int64_t current = now - CURRENT_SLACK;
-                if (o->live_since > 0 && o->live_since < current)
-                        current = o->live_since > now - LIVE_SLACK ? o->live_since : now - LIVE_SLACK;
-                first_run = occ[n - 1] >= current ? n - 1 : n;
+                first_run = occ[n - 1] >= live ? n - 1 : n;
                 break;
-        }
         }
         if (first_run > in_window && !o->dry_run)
                 (void)planner_record_skipped_many(conn, c, j, occ + in_window, first_run - in_window,
@@ -141,6 +145,8 @@ int scheduler_run_due(const struct run_opts *o, const struct job_config *j, int6
                         return 0; /* the rest after it, in order, on the retry */
                 if (r < 0)
                         return r;
+                if (o->progress && !o->progress(o->progress_userdata))
+                        return 0;
         }
         return 0;
 }

@@ -34,6 +34,10 @@ struct run_opts {
         /* An occurrence another instance is planning: wait for it (a
          * one-shot run has nothing else to do) rather than come back. */
         bool wait_for_claim;
+        /* Called after each occurrence planned; false ends the pass early
+         * (the rest is due again at the next).  NULL: never. */
+        bool (*progress)(void *userdata);
+        void *progress_userdata;
 };
 
 /* Run what is due for job j at `now` (epoch seconds). */

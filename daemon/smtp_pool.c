@@ -16,33 +16,80 @@ struct job {
         CURLcode result;
 };
 
+/* One per thread.  libcurl does not support sharing a connection cache
+ * between threads that run transfers at once (CURLSHOPT_SHARE(3)), so
+ * each worker keeps its own SMTP session, DNS entries and TLS session in a
+ * share of its own, attached to each handle it runs.  The locks stay: the
+ * loop's thread resets and frees handles still attached to a worker's
+ * share, and a handle moving to another worker leaves the old share. */
+struct worker {
+        pthread_t thread;
+        struct smtp_pool *pool;
+        CURLSH *share;
+        pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
+        bool aborted; /* a transfer was cut short: its session is unclean */
+};
+
 struct smtp_pool {
         sd_event_source *efd_source;
         int efd;
-        pthread_t *threads;
+        struct worker **workers;
         unsigned n_threads;
         pthread_mutex_t lock;
         pthread_cond_t cond;
         struct job *todo, *todo_tail, *done;
         bool stop;
         atomic_bool abort;
-        atomic_bool aborted_any; /* a transfer was cut short: its session is unclean */
-        CURLSH *share;
-        pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
+        bool joined;
         smtp_pool_done_fn done_fn;
         void *userdata;
 };
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *userp) {
         (void)h, (void)access;
-        struct smtp_pool *p = userp;
-        pthread_mutex_lock(&p->share_lock[data]);
+        struct worker *w = userp;
+        pthread_mutex_lock(&w->share_lock[data]);
 }
 
 static void share_unlock(CURL *h, curl_lock_data data, void *userp) {
         (void)h;
-        struct smtp_pool *p = userp;
-        pthread_mutex_unlock(&p->share_lock[data]);
+        struct worker *w = userp;
+        pthread_mutex_unlock(&w->share_lock[data]);
+}
+
+static struct worker *worker_new(struct smtp_pool *p) {
+        struct worker *w = calloc(1, sizeof *w);
+        if (!w)
+                return NULL;
+        w->pool = p;
+        w->share = curl_share_init();
+        if (!w->share) {
+                free(w);
+                return NULL;
+        }
+        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+                pthread_mutex_init(&w->share_lock[i], NULL);
+        curl_share_setopt(w->share, CURLSHOPT_LOCKFUNC, share_lock);
+        curl_share_setopt(w->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+        curl_share_setopt(w->share, CURLSHOPT_USERDATA, w);
+        curl_share_setopt(w->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+        curl_share_setopt(w->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+        curl_share_setopt(w->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+        return w;
+}
+
+/* After the thread is joined and every handle is gone.  Cleaning up the
+ * share says QUIT on its cached session, and a session cut short mid-DATA
+ * would first wait out the server's reply (up to the timeout): after an
+ * abort, let the process end take it instead. */
+static void worker_free(struct worker *w) {
+        if (!w)
+                return;
+        if (!w->aborted)
+                curl_share_cleanup(w->share);
+        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+                pthread_mutex_destroy(&w->share_lock[i]);
+        free(w);
 }
 
 /* Also called from libcurl's blocking SMTP loop about once a second, so
@@ -54,7 +101,8 @@ static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl
 }
 
 static void *worker(void *arg) {
-        struct smtp_pool *p = arg;
+        struct worker *w = arg;
+        struct smtp_pool *p = w->pool;
         pthread_mutex_lock(&p->lock);
         for (;;) {
                 while (!p->todo && !p->stop)
@@ -67,9 +115,10 @@ static void *worker(void *arg) {
                         p->todo_tail = NULL;
                 pthread_mutex_unlock(&p->lock);
 
+                curl_easy_setopt(j->easy, CURLOPT_SHARE, w->share);
                 j->result = atomic_load(&p->abort) ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(j->easy);
                 if (j->result == CURLE_ABORTED_BY_CALLBACK)
-                        atomic_store(&p->aborted_any, true);
+                        w->aborted = true;
 
                 pthread_mutex_lock(&p->lock);
                 j->next = p->done;
@@ -90,6 +139,13 @@ static int on_completion(sd_event_source *s, int fd, uint32_t revents, void *use
         uint64_t n;
         if (read(fd, &n, sizeof n) < 0 && errno != EAGAIN)
                 return log_error_errno(-errno, "Reading SMTP completions: %m"), 0;
+        smtp_pool_collect(p);
+        return 0;
+}
+
+void smtp_pool_collect(struct smtp_pool *p) {
+        if (!p)
+                return;
         pthread_mutex_lock(&p->lock);
         struct job *list = p->done;
         p->done = NULL;
@@ -101,7 +157,6 @@ static int on_completion(sd_event_source *s, int fd, uint32_t revents, void *use
                 p->done_fn(j->easy, j->result, j->userdata, p->userdata);
                 free(j);
         }
-        return 0;
 }
 
 int smtp_pool_new(sd_event *e, unsigned workers, smtp_pool_done_fn done, void *userdata, struct smtp_pool **ret) {
@@ -113,17 +168,6 @@ int smtp_pool_new(sd_event *e, unsigned workers, smtp_pool_done_fn done, void *u
         p->userdata = userdata;
         pthread_mutex_init(&p->lock, NULL);
         pthread_cond_init(&p->cond, NULL);
-        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-                pthread_mutex_init(&p->share_lock[i], NULL);
-        p->share = curl_share_init();
-        if (!p->share)
-                return -ENOMEM;
-        curl_share_setopt(p->share, CURLSHOPT_LOCKFUNC, share_lock);
-        curl_share_setopt(p->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-        curl_share_setopt(p->share, CURLSHOPT_USERDATA, p);
-        curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-        curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-        curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 
         p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (p->efd < 0)
@@ -163,10 +207,6 @@ int smtp_pool_submit(struct smtp_pool *p, CURL *easy, void *userdata) {
                 return -ENOMEM;
         j->easy = easy;
         j->userdata = userdata;
-        curl_easy_setopt(easy, CURLOPT_SHARE, p->share);
-        /* The shared cache keeps at most this many sessions: one per worker
-         * at least, or sessions are closed and reopened between messages. */
-        curl_easy_setopt(easy, CURLOPT_MAXCONNECTS, (long)p->n_threads * 2 + 2);
         curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(easy, CURLOPT_XFERINFODATA, p);
@@ -212,21 +252,26 @@ unsigned smtp_pool_workers(const struct smtp_pool *p) { return p ? p->n_threads 
 int smtp_pool_grow(struct smtp_pool *p, unsigned workers) {
         if (workers <= p->n_threads)
                 return 0;
-        pthread_t *t = realloc(p->threads, workers * sizeof *t);
+        struct worker **t = realloc(p->workers, workers * sizeof *t);
         if (!t)
                 return -ENOMEM;
-        p->threads = t;
+        p->workers = t;
         while (p->n_threads < workers) {
-                int r = -pthread_create(&p->threads[p->n_threads], NULL, worker, p);
-                if (r < 0)
+                struct worker *w = worker_new(p);
+                if (!w)
+                        return -ENOMEM;
+                int r = -pthread_create(&w->thread, NULL, worker, w);
+                if (r < 0) {
+                        worker_free(w);
                         return log_error_errno(r, "Cannot start SMTP worker: %m");
-                p->n_threads++;
+                }
+                p->workers[p->n_threads++] = w;
         }
         return 0;
 }
 
 void smtp_pool_join(struct smtp_pool *p) {
-        if (!p || !p->threads)
+        if (!p || p->joined)
                 return;
         atomic_store(&p->abort, true);
         pthread_mutex_lock(&p->lock);
@@ -234,10 +279,8 @@ void smtp_pool_join(struct smtp_pool *p) {
         pthread_cond_broadcast(&p->cond);
         pthread_mutex_unlock(&p->lock);
         for (unsigned i = 0; i < p->n_threads; i++)
-                pthread_join(p->threads[i], NULL);
-        free(p->threads);
-        p->threads = NULL;
-        p->n_threads = 0;
+                pthread_join(p->workers[i]->thread, NULL);
+        p->joined = true;
 }
 
 struct smtp_pool *smtp_pool_free(struct smtp_pool *p) {
@@ -257,14 +300,9 @@ struct smtp_pool *smtp_pool_free(struct smtp_pool *p) {
         sd_event_source_disable_unref(p->efd_source);
         if (p->efd >= 0)
                 close(p->efd);
-        /* Cleaning up the cache says QUIT on every cached session, and a
-         * session cut short mid-DATA would first wait out the server's
-         * reply (up to the timeout).  At exit after an abort, let the
-         * process end take them instead. */
-        if (p->share && !atomic_load(&p->aborted_any))
-                curl_share_cleanup(p->share);
-        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-                pthread_mutex_destroy(&p->share_lock[i]);
+        for (unsigned i = 0; i < p->n_threads; i++)
+                worker_free(p->workers[i]);
+        free(p->workers);
         pthread_cond_destroy(&p->cond);
         pthread_mutex_destroy(&p->lock);
         free(p);

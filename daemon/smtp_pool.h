@@ -29,6 +29,9 @@ int smtp_pool_submit(struct smtp_pool *p, CURL *easy, void *job);
  * caller may clean up its handles before smtp_pool_free (which frees the
  * shared connection cache and needs them gone). */
 void smtp_pool_join(struct smtp_pool *p);
+/* Hand the transfers finished so far to the done callback now, without
+ * waiting for the loop to read the eventfd. */
+void smtp_pool_collect(struct smtp_pool *p);
 /* Make every running and queued transfer end soon (CURLE_ABORTED_BY_CALLBACK). */
 void smtp_pool_abort(struct smtp_pool *p);
 /* Take back the transfers no worker has started: each comes back through

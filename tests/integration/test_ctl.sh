@@ -150,6 +150,11 @@ assert_eq '2 {"no e-mail address":1,"no e-mail consent":1}' "$(printf '%s' "$T_O
     "status --json: the last run's skips with their reasons"
 assert_exit 0 "status" -- "$RAPPORTCTL" --config "$CONF" status
 assert_contains "$T_OUT" "  skipped in the last run: no e-mail address 1, no e-mail consent 1" "status says why the last run skipped customers"
+psql_val "ALTER TABLE rapport.suppression RENAME TO suppression_gone" >/dev/null
+assert_exit 70 "status with a part that cannot be read: EX_SOFTWARE" -- "$RAPPORTCTL" --config "$CONF" status
+assert_contains "$T_OUT" "FAILURES IN THE LAST 24 HOURS" "status with a part that cannot be read: the rest is still shown"
+assert_contains "$T_OUT" "suppression" "status with a part that cannot be read: the error says which"
+psql_val "ALTER TABLE rapport.suppression_gone RENAME TO suppression" >/dev/null
 assert_exit 0 "retry --failed with nothing failed" -- "$RAPPORTCTL" --config "$CONF" retry --failed
 assert_contains "$T_OUT" "requeued 0 failed message(s)" "retry --failed says how many"
 t_summary

@@ -55,7 +55,7 @@ assert_contains "$unit" $'\nExecStart='"$P"$'/sbin/rapportd --config /etc/rappor
 for c in smtp-password sms-token db-password; do
     assert_contains "$unit" $'\nLoadCredential='"$c:/etc/rapport/$c"$'\n' "LoadCredential=$c from /etc/rapport"
 done
-for kv in Type=notify WatchdogSec=30s Restart=on-failure User=rapport Group=rapport 'ExecReload=/bin/kill -HUP $MAINPID' \
+for kv in Type=notify WatchdogSec=2min Restart=on-failure User=rapport Group=rapport 'ExecReload=/bin/kill -HUP $MAINPID' \
     ProtectSystem=strict CapabilityBoundingSet= UMask=0077 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6'; do
     assert_contains "$unit" $'\n'"$kv"$'\n' "unit sets $kv"
 done

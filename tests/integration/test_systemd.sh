@@ -145,6 +145,11 @@ fi
 wait_until "(( \$(count n2 0 WATCHDOG=1) >= 3 ))" 6 || true
 if alive d2; then t_pass "database down: daemon stays up"; else t_fail "database down: daemon stays up" "$(cat "$(t_log d2)")"; fi
 if has n2 0 READY=1; then t_fail "database down: no READY=1" "$(cat "$T_TMP/n2.notes")"; else t_pass "database down: no READY=1"; fi
+# Nor after a reload: ready means connected.
+kill -HUP "${_T_PIDS[d2]}"
+wait_until "grep -q 'Configuration reloaded' '$(t_log d2)'" 5 || t_fail "database down: reload" "$(cat "$(t_log d2)")"
+if has n2 0 READY=1 || has n2 0 RELOADING=1; then t_fail "database down: a reload says neither RELOADING=1 nor READY=1" "$(cat "$T_TMP/n2.notes")"
+else t_pass "database down: a reload says neither RELOADING=1 nor READY=1"; fi
 assert_contains "$(cat "$T_TMP/n2.notes")" "STATUS=Connecting to the database" "database down: STATUS= says what it waits for"
 # rapportd logs the first few attempts, then goes quiet (every so often).
 n=$(grep -c 'Cannot connect to the database' "$(t_log d2)")
@@ -169,6 +174,17 @@ assert_contains "$(cat "$(t_log d2)")" "Database server: FATAL:  terminating con
 assert_eq 0 "$(grep -c '^FATAL' "$(t_log d2)")" "backend terminated: no raw libpq line on stderr"
 t_stop d2 TERM 8
 assert_eq 0 "$T_STOP_RC" "database back: SIGTERM exits 0"
+
+# ---- a failed plan, then a stop on request ----------------------------------
+# The failure is in job_runs and the journal; the stop itself succeeds (an
+# exit status of 1 would leave the unit failed).
+psql_val "DELETE FROM rapport.job_runs; ALTER TABLE crm.customers RENAME COLUMN birthday TO birthday_gone" >/dev/null
+notify_start n3
+daemon_start d3 n3
+wait_until "grep -q 'Planning failed' '$(t_log d3)'" 20 || t_fail "broken CRM: the plan fails" "$(cat "$(t_log d3)")"
+t_stop d3 TERM 8
+assert_eq 0 "$T_STOP_RC" "a plan failed, then SIGTERM: exit status 0"
+psql_val "ALTER TABLE crm.customers RENAME COLUMN birthday_gone TO birthday" >/dev/null
 
 # ---- credentials ---------------------------------------------------------------
 # Secrets come from $CREDENTIALS_DIRECTORY as LoadCredential= provides them:
