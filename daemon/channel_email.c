@@ -184,7 +184,8 @@ static bool enhanced_status(const char *reply, int *cls, int *subject, int *deta
  * MX — or X.2.1, mailbox disabled), whatever step it came at (one
  * recipient per message); otherwise by the basic code at RCPT TO.  A
  * policy refusal (5.7.x), a full mailbox (5.2.2) or a refused content says
- * nothing against the address. */
+ * nothing against the address.  (A refusal at MAIL FROM never comes here:
+ * it is about our own address; see email_classify().) */
 static bool is_hard_bounce(long code, const char *stage, const char *reply) {
         int cls, subject, detail;
         if (enhanced_status(reply, &cls, &subject, &detail) && cls == 5)
@@ -246,6 +247,12 @@ void email_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct 
                 /* A 535 is about our credentials, not this message: retrying
                  * gives the administrator time to fix them without losing
                  * every message queued meanwhile. */
+                o->kind = OUTCOME_RETRY;
+        } else if (code >= 500 && code < 600 && stage && streq(stage, "MAIL FROM")) {
+                /* Our sender refused ("550 5.1.0 Sender address rejected"):
+                 * about email.from or the relay's policy for it, never about
+                 * this recipient.  Like a refused login, retrying gives the
+                 * administrator time to fix it without losing the queue. */
                 o->kind = OUTCOME_RETRY;
         } else if (code >= 500 && code < 600) {
                 bool bounce = is_hard_bounce(code, stage, starts_with(io->reply, codestr) ? io->reply : "");

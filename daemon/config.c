@@ -20,6 +20,7 @@
 
 #include "../jobs/jobs.h"
 #include "log.h"
+#include "mime.h"
 #include "sms_text.h"
 
 struct loader {
@@ -1152,7 +1153,9 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
                         complain(&l, config_setting_lookup(g, "from"), "expected \"Name <address>\" or an address");
                 if (c->email.smtp_url && !c->email.from_addr)
                         complain(&l, g, "email.from is required when email.smtp_url is set");
-                if (c->email.from_addr && (strchr(c->email.from_addr, '@') == NULL || strpbrk(c->email.from_addr, " \r\n\t")))
+                /* The message builder's own test: an address it would refuse
+                 * would fail every message, permanently, at send time. */
+                if (c->email.from_addr && !email_address_valid(c->email.from_addr))
                         complain(&l, config_setting_lookup(g, "from"), "\"%s\" is not an e-mail address", c->email.from_addr);
                 _cleanup_free_ char *pf = json_dup_string(o, "password_file");
                 c->email.password = load_secret(&l, g, "password_file", pf, "smtp-password", check_secrets);
@@ -1164,10 +1167,14 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
         }
         c->email.ca_file = json_dup_string(o, "ca_file");
         c->email.redirect_to = json_dup_string(o, "redirect_to");
-        if (c->email.redirect_to && !strchr(c->email.redirect_to, '@'))
-                complain(&l, config_setting_lookup(g, "redirect_to"), "\"%s\" is not an e-mail address", c->email.redirect_to);
+        if (c->email.redirect_to && !email_address_valid(c->email.redirect_to))
+                complain(&l, config_setting_lookup(g, "redirect_to"), "\"%s\" is not an e-mail address (just the address, no name)",
+                         c->email.redirect_to);
         load_quiet_hours(&l, g, o, &c->email.quiet_start, &c->email.quiet_end);
         c->email.unsubscribe_mailto = json_dup_string(o, "unsubscribe_mailto");
+        if (c->email.unsubscribe_mailto && !email_address_valid(c->email.unsubscribe_mailto))
+                complain(&l, config_setting_lookup(g, "unsubscribe_mailto"), "\"%s\" is not an e-mail address",
+                         c->email.unsubscribe_mailto);
         c->email.unsubscribe_url = json_dup_string(o, "unsubscribe_url");
         if (c->email.unsubscribe_url && !url_scheme_is(c->email.unsubscribe_url, (const char *const[]){"https://", "http://", NULL}))
                 complain(&l, config_setting_lookup(g, "unsubscribe_url"), "expected an https:// URL (http:// is accepted for testing; one-click unsubscribe, RFC 8058, needs https)");

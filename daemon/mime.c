@@ -146,9 +146,11 @@ static int append_encoded_words(struct buf *out, const char *s, size_t *col) {
 }
 
 /* Appends printable ASCII, folding before whitespace so lines stay ≤ 78.
- * -E2BIG when a run without whitespace cannot fit in 78 even on a line of
- * its own, so the caller encodes instead (encoded-words fold anywhere). */
-static int append_folded_ascii(struct buf *out, const char *s, size_t *col) {
+ * -E2BIG when a run without whitespace cannot fit in run_max even on a
+ * line of its own: 78 for unstructured text, which the caller then encodes
+ * (encoded-words fold anywhere); 998, the hard limit, for a structured
+ * field, which must not be encoded. */
+static int append_folded_ascii(struct buf *out, const char *s, size_t *col, size_t run_max) {
         size_t len = strlen(s), start = 0;
         bool line_has_text = false;
         int r;
@@ -171,7 +173,7 @@ static int append_folded_ascii(struct buf *out, const char *s, size_t *col) {
                                 return r;
                         *col = 0;
                 }
-                if (*col + seg > SOFT_LINE_MAX)
+                if (*col + seg > run_max)
                         return -E2BIG;
                 if ((r = buf_append(out, s + start, seg)) < 0)
                         return r;
@@ -182,11 +184,19 @@ static int append_folded_ascii(struct buf *out, const char *s, size_t *col) {
         return 0;
 }
 
+/* List-Unsubscribe and List-Unsubscribe-Post (RFC 2369, 8058) are
+ * structured: RFC 2047 forbids encoded-words there, and mail providers look
+ * for "<https://" in the raw field, so a long link (a token in its query)
+ * must stay as it is, on a line of its own if need be. */
+static bool header_structured(const char *name) {
+        return strncasecmp(name, "List-", 5) == 0;
+}
+
 /* Appends already inert, valid UTF-8 text: plain if it can be, else encoded. */
-static int append_header_text(struct buf *out, const char *v, size_t *col) {
+static int append_header_text(struct buf *out, const char *v, size_t *col, bool structured) {
         if (!needs_encoding(v)) {
                 size_t mark = out->len, mark_col = *col;
-                int r = append_folded_ascii(out, v, col);
+                int r = append_folded_ascii(out, v, col, structured ? HARD_LINE_MAX : SOFT_LINE_MAX);
                 if (r != -E2BIG)
                         return r;
                 out->len = mark;
@@ -210,7 +220,7 @@ int mime_encode_header_text(const char *utf8, const char *header_name, struct bu
         if (r < 0)
                 return r;
         size_t col = b.len;
-        if ((r = append_header_text(&b, v, &col)) < 0 || (r = buf_puts(&b, "\r\n")) < 0)
+        if ((r = append_header_text(&b, v, &col, header_structured(header_name))) < 0 || (r = buf_puts(&b, "\r\n")) < 0)
                 return r;
         return buf_append(out, b.data, b.len);
 }

@@ -177,7 +177,7 @@ int sms_build_json_request(const struct sms_json_fields *fields, const char *fro
                            const char *body, const char *idempotency_key, struct buf *out_body,
                            const char **content_type_ret) {
         int r;
-        if (!fields || !from || !*from || !body || !*body || !out_body || !content_type_ret || !sms_number_valid(to))
+        if (!fields || !from || !body || !*body || !out_body || !content_type_ret || !sms_number_valid(to))
                 return -EINVAL;
         /* json-c keeps one member per name: a clash would silently drop a
          * field (the number, say), so it is refused rather than sent. */
@@ -193,7 +193,9 @@ int sms_build_json_request(const struct sms_json_fields *fields, const char *fro
         _cleanup_json_ json_object *obj = json_object_new_object();
         if (!obj)
                 return -ENOMEM;
-        if ((r = json_add_string(obj, fields->to, to)) < 0 || (r = json_add_string(obj, fields->from, from)) < 0 ||
+        /* No sender configured: the provider's account decides it, and the
+         * member is left out rather than sent empty. */
+        if ((r = json_add_string(obj, fields->to, to)) < 0 || (*from && (r = json_add_string(obj, fields->from, from)) < 0) ||
             (r = json_add_string(obj, fields->text, body)) < 0 ||
             (key_name && idempotency_key && (r = json_add_string(obj, key_name, idempotency_key)) < 0))
                 return r;

@@ -53,7 +53,9 @@ extern const struct sms_json_fields sms_json_default_fields;
 
 /* As sms_build_request for SMS_FORMAT_JSON, with the given member names.
  * Names and values are encoded by json-c, so neither can change the
- * body's structure.  -EINVAL also for missing, empty or clashing names. */
+ * body's structure.  An empty `from` leaves its member out (the provider's
+ * account decides the sender).  -EINVAL also for missing, empty or
+ * clashing names. */
 int sms_build_json_request(const struct sms_json_fields *fields, const char *from, const char *to,
                            const char *body, const char *idempotency_key, struct buf *out_body,
                            const char **content_type_ret);

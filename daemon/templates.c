@@ -2,6 +2,7 @@
 #include "templates.h"
 
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <strings.h>
 
@@ -364,10 +365,23 @@ struct template_set *template_set_free(struct template_set *s) {
         return NULL;
 }
 
+/* Case-insensitive, and "_" equals "-": a CRM (or a file) may write a
+ * locale zh_CN, POSIX-style, where the templates say zh-CN. */
+static bool locale_key_eq(const char *a, const char *b) {
+        for (;; a++, b++) {
+                char x = *a == '_' ? '-' : (char)tolower((unsigned char)*a);
+                char y = *b == '_' ? '-' : (char)tolower((unsigned char)*b);
+                if (x != y)
+                        return false;
+                if (!x)
+                        return true;
+        }
+}
+
 static const struct message_template *find_exact(const struct template_set *s, const char *name, const char *channel, const char *locale) {
         for (size_t i = 0; i < s->n_msgs; i++) {
                 const struct message_template *t = s->msgs[i];
-                if (streq(t->name, name) && streq(t->channel, channel) && strcasecmp(t->locale, locale) == 0)
+                if (streq(t->name, name) && streq(t->channel, channel) && locale_key_eq(t->locale, locale))
                         return t;
         }
         return NULL;
@@ -413,7 +427,7 @@ bool template_broken(const struct template_set *s, const char *name, const char 
                 if (asprintf(&key, "%s.%s.%s", name, channel, chain[i]) < 0)
                         return false;
                 for (size_t k = 0; k < s->n_broken; k++)
-                        if (strcasecmp(s->broken[k], key) == 0)
+                        if (locale_key_eq(s->broken[k], key))
                                 return true;
         }
         return false;
@@ -435,7 +449,7 @@ static const struct mustache *find_partial(const char *name, void *userdata) {
                 else
                         snprintf(key, sizeof key, "%s", name);
                 for (size_t k = 0; k < pl->set->n_partials; k++)
-                        if (strcasecmp(pl->set->partials[k].name, key) == 0)
+                        if (locale_key_eq(pl->set->partials[k].name, key))
                                 return pl->set->partials[k].tpl;
         }
         return NULL;

@@ -187,6 +187,18 @@ assert_eq "disabled@example.com,plain@example.com,unknown554@example.com" \
                  WHERE address IN ('blocked@example.com', 'full@example.com', 'unknown554@example.com', 'disabled@example.com', 'plain@example.com')")" \
     "suppressed: 554 5.1.1 (bad mailbox), 550 5.2.1 (disabled), plain 550; not 550 5.7.1 (policy) nor 552 5.2.2 (full)"
 
+# Our own sender refused at MAIL FROM, with an enhanced code that would
+# mean "bad address" at RCPT TO: about email.from, never about the
+# customer.  Not suppressed; retried (the administrator can fix the sender).
+smtp_restart --reject-mail "care@example.com=550 5.1.0 <care@example.com>: Sender address rejected: User unknown"
+id_mf=$(E_NB=$(at 13:08:00) enqueue mailfrom:1 senderrefused@example.com 'Sender Refused')
+once "run: our sender refused at MAIL FROM" "$(at 13:08:00)"
+assert_eq "queued:1" "$(row "$id_mf" "state || ':' || attempts")" "sender refused at MAIL FROM: retried, not failed"
+assert_contains "$(row "$id_mf" last_error)" "at MAIL FROM: 550 5.1.0" "sender refused: the reason names the step and the answer"
+assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.suppression WHERE address = 'senderrefused@example.com'")" \
+    "sender refused at MAIL FROM: the customer's address is not suppressed"
+psql_val "UPDATE rapport.outbox SET state = 'cancelled' WHERE id = $id_mf" >/dev/null
+
 # ---------------------------------------------------------------- 5xx after DATA: failed, not a bounce
 # The mailbox was accepted at RCPT TO; the server refused the message
 # itself (content, policy).  Permanent, but nothing against the address —

@@ -49,6 +49,10 @@ class SinkHandler:
         for a in args.fail_rcpt:
             addr, _, reply = a.partition("=")
             self.fail_rcpt[addr.lower()] = reply or None
+        self.reject_mail = {}
+        for a in args.reject_mail:
+            addr, _, reply = a.partition("=")
+            self.reject_mail[addr.lower()] = reply
         self.reject_data = {}
         for a in args.reject_data:
             addr, _, code = a.partition("=")
@@ -68,6 +72,15 @@ class SinkHandler:
         # One write() per line, O_APPEND: lines never interleave.
         with open(self.events_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(fields, ensure_ascii=False) + "\n")
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if address.lower() in self.reject_mail:
+            reply = self.reject_mail[address.lower()]
+            self.event(event="mail", addr=address, code=int(reply[:3]))
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower() in self.fail_rcpt:
@@ -129,6 +142,8 @@ def parse_args():
     p.add_argument("--maildir", required=True)
     p.add_argument("--fail-rcpt", action="append", default=[], metavar="ADDR")
     p.add_argument("--reject-data", action="append", default=[], metavar="ADDR[=CODE]")
+    p.add_argument("--reject-mail", action="append", default=[], metavar="ADDR=REPLY",
+                   help="answer MAIL FROM:<ADDR> with REPLY (the sender refused)")
     p.add_argument("--tempfail-first", type=int, default=0, metavar="N")
     p.add_argument("--delay", type=float, default=0.0, metavar="SECONDS")
     p.add_argument("--auth", metavar="USER:PASS")

@@ -110,6 +110,30 @@ static void test_redirect_and_secrets(void **state) {
         unlink(secret);
 }
 
+/* Addresses the message builder would refuse are refused at load time:
+ * accepted, every message would fail permanently at send time. */
+static int load_email(const char *email_settings) {
+        char body[512];
+        snprintf(body, sizeof body,
+                 "database: { conninfo = \"dbname=x\"; };\n"
+                 "email: { smtp_url = \"smtp://127.0.0.1:25\"; %s };\n", email_settings);
+        const char *p = write_tmp(body);
+        struct rapport_config *c = NULL;
+        int r = config_load(p, true, &c);
+        config_free(c);
+        unlink(p);
+        return r;
+}
+
+static void test_addresses_the_builder_accepts(void **state) {
+        (void)state;
+        assert_int_equal(load_email("from = \"Care <care@example.com>\"; redirect_to = \"qa@example.com\";"
+                                    " unsubscribe_mailto = \"unsubscribe@example.com\";"), 0);
+        assert_int_equal(load_email("from = \"Care <care@mail_out.example.com>\";"), -EINVAL);
+        assert_int_equal(load_email("from = \"care@example.com\"; redirect_to = \"QA <qa@example.com>\";"), -EINVAL);
+        assert_int_equal(load_email("from = \"care@example.com\"; unsubscribe_mailto = \"unsubscribe\";"), -EINVAL);
+}
+
 /* What rapport.conf(5) promises about ranges holds at load time, so that a
  * value the job SQL cannot use is exit 78, not every run failing later. */
 static int load_jobs(const char *top, const char *jobs) {
@@ -152,6 +176,7 @@ int main(void) {
                 cmocka_unit_test(test_minimal_config_gets_defaults),
                 cmocka_unit_test(test_errors_are_all_counted),
                 cmocka_unit_test(test_redirect_and_secrets),
+                cmocka_unit_test(test_addresses_the_builder_accepts),
                 cmocka_unit_test(test_documented_ranges),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

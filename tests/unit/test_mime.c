@@ -657,6 +657,24 @@ static void test_email_address_valid(void **state) {
         assert_false(email_address_valid(longaddr));
 }
 
+/* List-Unsubscribe is structured (RFC 2369): a long link stays a link,
+ * folded at whitespace, never an encoded-word (mail providers look for
+ * "<https://" in the raw field for one-click unsubscribe). */
+static void test_list_unsubscribe_never_encoded(void **state) {
+        (void)state;
+        _cleanup_buf_ struct buf b = {0};
+        const char *v = "<mailto:unsubscribe@example.com?subject=unsubscribe>, "
+                        "<https://crm.example-shop.com/newsletter/unsubscribe?list=customers&token=abcdef0123456789&id=123456>";
+        assert_int_equal(mime_encode_header_text(v, "List-Unsubscribe", &b), 0);
+        assert_null(strstr(b.data, "=?"));
+        assert_non_null(strstr(b.data, "\r\n <https://crm.example-shop.com/newsletter/unsubscribe?list=customers&token=abcdef0123456789&id=123456>\r\n"));
+        assert_int_equal(strncmp(b.data, "List-Unsubscribe: <mailto:unsubscribe@example.com?subject=unsubscribe>,\r\n", 73), 0);
+        buf_free(&b);
+        /* An unstructured field with the same run is still encoded (it may be). */
+        assert_int_equal(mime_encode_header_text(v, "X-Test", &b), 0);
+        assert_non_null(strstr(b.data, "=?UTF-8?"));
+}
+
 static void test_encode_header_text(void **state) {
         (void)state;
         _cleanup_buf_ struct buf b = {0};
@@ -712,6 +730,7 @@ int main(void) {
                 cmocka_unit_test(test_display_name_from_the_crm),
                 cmocka_unit_test(test_email_address_valid),
                 cmocka_unit_test(test_encode_header_text),
+                cmocka_unit_test(test_list_unsubscribe_never_encoded),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

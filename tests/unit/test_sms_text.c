@@ -286,6 +286,10 @@ static void test_build_json_fields(void **state) {
         buf_free(&out);
         assert_int_equal(sms_build_json_request(&sms_json_default_fields, "R", "+14155552671", "x", NULL, &out, &ct), 0);
         assert_string_equal(out.data, "{\"to\":\"+14155552671\",\"from\":\"R\",\"text\":\"x\"}");
+        /* No sms.from: the provider's account decides the sender; no empty member. */
+        buf_free(&out);
+        assert_int_equal(sms_build_json_request(&sms_json_default_fields, "", "+14155552671", "x", NULL, &out, &ct), 0);
+        assert_string_equal(out.data, "{\"to\":\"+14155552671\",\"text\":\"x\"}");
 
         /* Empty, missing or clashing names would lose a field: refused. */
         buf_free(&out);

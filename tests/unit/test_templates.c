@@ -55,6 +55,9 @@ static void test_email_layout_and_escaping(void **state) {
         const struct message_template *t = template_find(s, "greet", "email", "zh-CN", "en");
         assert_non_null(t);
         assert_string_equal(t->locale, "zh-CN");
+        /* A CRM writing the POSIX form zh_CN gets the same template, not the default. */
+        assert_ptr_equal(template_find(s, "greet", "email", "zh_CN", "en"), t);
+        assert_ptr_equal(template_find(s, "greet", "email", "ZH_cn", "en"), t);
         json_object *ctx = json_tokener_parse("{\"name\":\"王伟\",\"co\":\"A&B\"}");
         struct rendered r;
         assert_int_equal(template_render(s, t, ctx, &r), 0);
