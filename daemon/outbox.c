@@ -95,12 +95,23 @@ static const char defer_quiet_sql[] =
  * deferral above has already put them back in the queue.  A message's age
  * (for outbox.max_age) runs from not_before on the claim's clock: both are
  * in --now's timeline when one is given, and a message planned ahead of
- * its send time does not age while it waits for it. */
+ * its send time does not age while it waits for it.  $7/$8 are the quiet
+ * hours (minutes; NULL: none), tested again here on every row taken: the
+ * deferral pass looks at the first rows due without locking them, so when
+ * another instance holds those, this claim skips to rows it never looked
+ * at.  A row inside quiet hours stays queued for the next pass to defer. */
 #define CLAIM_SQL(CHANNEL_COND)                                                                                   \
         "WITH due AS (\n"                                                                                         \
         "  SELECT id FROM rapport.outbox\n"                                                                       \
         "  WHERE state = 'queued' " CHANNEL_COND " AND next_attempt_at <= coalesce($1::timestamptz, now())\n"    \
         "    AND not_before <= coalesce($1::timestamptz, now())\n"                                                \
+        "    AND NOT coalesce(CASE WHEN (SELECT $7::int) IS NOT NULL\n"                                           \
+        "                           AND EXISTS (SELECT 1 FROM rapport.time_zones z WHERE z.name = time_zone)\n"     \
+        "      THEN (SELECT CASE WHEN $7::int > $8::int THEN m >= $7::int OR m < $8::int\n"                       \
+        "                        ELSE m >= $7::int AND m < $8::int END\n"                                           \
+        "            FROM (SELECT (extract(hour FROM l) * 60 + extract(minute FROM l))::int AS m\n"                 \
+        "                  FROM (SELECT (coalesce($1::timestamptz, now()) AT TIME ZONE time_zone)::time AS l) a) b)\n" \
+        "    END, false)\n"                                                                                        \
         "  ORDER BY next_attempt_at, id LIMIT (SELECT $2::int) FOR UPDATE SKIP LOCKED\n"                                        \
         "), expired AS (\n"                                                                                       \
         "  SELECT id, leased_by FROM rapport.outbox\n"                                                            \
@@ -145,7 +156,7 @@ static const char defer_quiet_sql[] =
         "ORDER BY c.id"
 
 static const struct db_stmt claim_channel_stmt = {
-        "rapport_claim_channel", CLAIM_SQL("AND channel = (SELECT $5::text)"), 6,
+        "rapport_claim_channel", CLAIM_SQL("AND channel = (SELECT $5::text)"), 8,
 };
 
 static char *dupval(PGresult *res, int row, int col) {
@@ -174,7 +185,8 @@ int outbox_claim(PGconn *conn, const struct outbox_claim_opts *o, struct outbox_
                 }
         }
         snprintf(lease, sizeof lease, "%" PRId64, o->lease);
-        const char *p[] = {o->now, limit, lease, o->instance, o->channel, quiet ? "false" : "true"};
+        const char *p[] = {o->now, limit, lease, o->instance, o->channel, quiet ? "false" : "true",
+                           quiet ? qs : NULL, quiet ? qe : NULL};
         _cleanup_(PQclearp) PGresult *res = NULL;
         r = db_exec_prepared(conn, "Claiming due messages", &claim_channel_stmt, p, &res);
         if (r < 0)

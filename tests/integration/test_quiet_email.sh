@@ -62,4 +62,34 @@ assert_eq "23|$D 23:00:00+00" "$(psql_val "SELECT count(*) || '|' || min(next_at
 assert_exit 0 "backlog at 07:30 local" -- "$RAPPORTD" --config "$T_TMP/b.conf" --once --now ${D}T23:30:00Z
 wait_for_mail 26 10 || true
 assert_eq 26 "$(mail_count)" "backlog: all sent once quiet hours end"
+# Two instances: the deferral pass looks at the first rows due without
+# locking them, and when another instance holds those, the claim goes on to
+# rows the pass never saw.  The claim tests quiet hours again on each row it
+# takes.  Here a session holds five London rows (15:00 local, due first),
+# as another instance's claim would; the Shanghai row behind them is at
+# 23:00 local.
+EMAIL_EXTRA='quiet_hours = "22:00-07:00";' OUTBOX_EXTRA='batch = 1;' rapport_config "$T_TMP/race.conf" 'birthdays: { enabled = false; };'
+psql -XAtq -v ON_ERROR_STOP=1 <<SQL
+DELETE FROM rapport.outbox WHERE state = 'queued';
+INSERT INTO rapport.outbox (job, channel, audience, rep_id, recipient, template, locale, time_zone, context, dedupe_key, not_before, next_attempt_at)
+SELECT 'q', 'email', 'rep', 1, 'london' || g || '@example.com', 'birthday', 'en', 'Europe/London', '{"customer":{"name":"L"}}', 'ql:' || g,
+       '${D}T14:00:00Z', '${D}T14:00:00Z'::timestamptz - make_interval(secs => g) FROM generate_series(1, 5) g;
+INSERT INTO rapport.outbox (job, channel, audience, rep_id, recipient, template, locale, time_zone, context, dedupe_key, not_before, next_attempt_at)
+VALUES ('q', 'email', 'rep', 1, 'shanghai@example.com', 'birthday', 'en', 'Asia/Shanghai', '{"customer":{"name":"S"}}', 'qr:1', '${D}T14:00:00Z', '${D}T14:00:00Z');
+SQL
+before=$(mail_count)
+coproc LOCKER { psql -XAtq 2>&1; }
+echo "BEGIN; WITH l AS (SELECT id FROM rapport.outbox WHERE dedupe_key LIKE 'ql:%' FOR UPDATE) SELECT count(*) FROM l;" >&"${LOCKER[1]}"
+read -r -t 10 locked <&"${LOCKER[0]}" || locked=
+assert_eq 5 "$locked" "another session holds the first rows due"
+assert_exit 0 "run at 23:00 Shanghai while the first rows are held" -- timeout 60 "$RAPPORTD" --config "$T_TMP/race.conf" --once --now ${D}T15:00:00Z
+assert_eq "queued:$before" "$(psql_val "SELECT state FROM rapport.outbox WHERE dedupe_key = 'qr:1'"):$(mail_count)" \
+    "a row the deferral pass did not see is still not sent inside quiet hours"
+echo "ROLLBACK;" >&"${LOCKER[1]}"
+exec {LOCKER[1]}>&-
+wait "$LOCKER_PID" 2>/dev/null || true
+assert_exit 0 "the next run, rows free" -- "$RAPPORTD" --config "$T_TMP/race.conf" --once --now ${D}T15:00:00Z
+assert_eq "queued:$D 23:00:00+00" "$(psql_val "SELECT state || ':' || next_attempt_at FROM rapport.outbox WHERE dedupe_key = 'qr:1'")" \
+    "... and the next pass defers it to 07:00 local"
+
 t_summary
