@@ -256,11 +256,24 @@ static const struct db_stmt failed_stmt = {
                    "failed"),
         5,
 };
+/* A dunning message cancelled because its rep (or manager) has left since
+ * planning gives its invoices back: their ledger rows (rapport.dunning_items)
+ * go, and its dedupe key is set aside, so the next run chases them at that
+ * level through whoever stands in now (the manager for a rep) instead of
+ * never.  Any other reason keeps them: a paid invoice is not chased again
+ * anyway, and an administrator's cancel must stay a cancel. */
+#define CANCEL_FREES_LEDGER "(o.job = 'receivables' AND $5::text = 'rep inactive or deleted')"
 static const struct db_stmt cancelled_stmt = {
         "rapport_mark_cancelled",
-        RECORD_SQL("UPDATE rapport.outbox SET state = 'cancelled', last_error = $4::text, lease_token = NULL, lease_until = NULL,"
-                   " updated_at = now(), provider_id = coalesce($3::text, provider_id)",
-                   "cancelled"),
+        "WITH u AS (UPDATE rapport.outbox o SET state = 'cancelled', last_error = $4::text, lease_token = NULL, lease_until = NULL,"
+        " updated_at = now(), provider_id = coalesce($3::text, provider_id),"
+        " dedupe_key = CASE WHEN " CANCEL_FREES_LEDGER " THEN o.dedupe_key || ':released:' || o.id ELSE o.dedupe_key END"
+        " WHERE o.id = $1::bigint AND o.lease_token = $2::uuid AND o.state = 'sending'"
+        " RETURNING o.id, o.channel, o.context, " CANCEL_FREES_LEDGER " AS frees),\n"
+        "freed AS (DELETE FROM rapport.dunning_items d USING u, jsonb_each_text(u.context->'invoice_levels') AS l(invoice, days)\n"
+        "  WHERE u.frees AND d.invoice_id = l.invoice::bigint AND d.level_days = l.days::int AND d.channel = u.channel)\n"
+        "INSERT INTO rapport.outbox_events (outbox_id, event, detail)\n"
+        "SELECT id, 'cancelled', $5::text FROM u RETURNING outbox_id",
         5,
 };
 static const struct db_stmt released_stmt = {

@@ -118,4 +118,31 @@ rapport_config "$OK" 'receivables: { levels = (
     { days = 60; audience = "customer"; channels = [ "sms" ]; template = "dunning_firm"; },
     { days = 60; audience = "manager"; channels = [ "email" ]; template = "dunning_manager"; } ); };'
 assert_exit 0 "the same day on different channels is fine" -- "$RAPPORTD" --config "$OK" -n
+# A rep call cancelled at send time because the rep has left since planning
+# gives the invoice back: the next run chases it through the manager
+# standing in, instead of never (the ledger said it was chased).
+psql -XAtq -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO crm.reps (id, name, email, time_zone, locale, digest_hour, manager_id, active) VALUES
+ (20, 'Manny Manager', 'manny@example.com', 'UTC', 'en', 8, NULL, true),
+ (21, 'Leaving Rep', 'leaving@example.com', 'UTC', 'en', 8, 20, true);
+INSERT INTO crm.customers (id, name, tier, email, time_zone, locale, rep_id, consent_email, created_at, active) VALUES
+ (20, 'Late Payer', 'B', 'late@example.com', 'UTC', 'en', 21, true, '2020-01-01', true);
+INSERT INTO crm.invoices (customer_id, number, amount, currency, issued_on, due_on) VALUES
+ (20, 'INV-LEAVE', 100, 'EUR', '2026-10-01', '2026-10-31');
+SQL
+RC=$T_TMP/rep-call.conf
+rapport_config "$RC" 'receivables: { effective_from = "2020-01-01"; levels = (
+    { days = 30; audience = "rep"; channels = [ "email" ]; template = "dunning_rep_call"; } ); };'
+recv() { psql_val "SELECT coalesce(string_agg(recipient || ':' || state, ',' ORDER BY id), '') FROM rapport.outbox WHERE job = 'receivables' AND customer_id = 20"; }
+assert_exit 0 "rep call planned" -- "$RAPPORTCTL" --config "$RC" run receivables --now 2026-11-30T08:00:00Z
+assert_eq "leaving@example.com:queued" "$(recv)" "the rep call goes to the owning rep"
+psql_val "UPDATE crm.reps SET active = false WHERE id = 21" >/dev/null
+assert_exit 0 "sending after the rep left" -- "$RAPPORTD" --config "$RC" --once --now 2026-11-30T10:05:00Z
+assert_eq "leaving@example.com:cancelled" "$(recv)" "... cancelled at send time: the rep has left"
+assert_exit 0 "the next run" -- "$RAPPORTCTL" --config "$RC" run receivables --now 2026-11-30T10:10:00Z
+assert_eq "leaving@example.com:cancelled,manny@example.com:queued" "$(recv)" \
+    "the invoice is chased again, through the manager standing in"
+assert_exit 0 "and again" -- "$RAPPORTCTL" --config "$RC" run receivables --now 2026-11-30T10:15:00Z
+assert_eq "leaving@example.com:cancelled,manny@example.com:queued" "$(recv)" "... once"
+
 t_summary
