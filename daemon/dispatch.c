@@ -407,8 +407,14 @@ static void apply_still_due(struct dispatcher *d, struct outbox_msg *msgs, size_
                 buf_puts(&ids, "}");
                 const char *p[] = {ids.data, d->env->now ? d->env->now : "now"};
                 _cleanup_(PQclearp) PGresult *res = NULL;
-                if (db_exec(d->env->conn, "Checking messages are still due", def->still_due_sql, 2, p, &res) < 0)
-                        continue; /* send anyway: the generic checks passed */
+                if (db_exec(d->env->conn, "Checking messages are still due", def->still_due_sql, 2, p, &res) < 0) {
+                        /* Not known to be still due (the invoice may be
+                         * paid): retried later, never sent on a guess. */
+                        for (size_t k = i; k < n; k++)
+                                if (!msgs[k].cancel_reason && !msgs[k].retry_reason && streq(msgs[k].job, def->name))
+                                        msgs[k].retry_reason = strdup("the job's still-due check failed");
+                        continue;
+                }
                 for (int r = 0; r < PQntuples(res); r++) {
                         long long id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
                         for (size_t k = i; k < n; k++)
@@ -426,7 +432,7 @@ static void apply_still_due(struct dispatcher *d, struct outbox_msg *msgs, size_
 enum { BUILD_AHEAD = 8 };
 static void apply_build(struct dispatcher *d, struct outbox_msg *msgs, size_t n) {
         for (size_t i = 0; i < n; i++) {
-                if (msgs[i].cancel_reason || msgs[i].built)
+                if (msgs[i].cancel_reason || msgs[i].retry_reason || msgs[i].built)
                         continue;
                 const struct job_def *def = job_def_find(msgs[i].job);
                 if (!def || !def->build_sql) {
@@ -436,13 +442,13 @@ static void apply_build(struct dispatcher *d, struct outbox_msg *msgs, size_t n)
                 _cleanup_free_ int64_t *ids = calloc(n - i, sizeof *ids);
                 size_t m = 0;
                 for (size_t k = i; ids && k < n; k++)
-                        if (!msgs[k].cancel_reason && !msgs[k].built && streq(msgs[k].job, def->name))
+                        if (!msgs[k].cancel_reason && !msgs[k].retry_reason && !msgs[k].built && streq(msgs[k].job, def->name))
                                 ids[m++] = msgs[k].id;
                 _cleanup_(PQclearp) PGresult *res = NULL;
                 int r = ids ? planner_build(d->env->conn, d->env->cfg, def, d->env->now, ids, m, &res) : -ENOMEM;
                 for (size_t k = i; k < n; k++) {
                         struct outbox_msg *msg = &msgs[k];
-                        if (msg->cancel_reason || msg->built || !streq(msg->job, def->name))
+                        if (msg->cancel_reason || msg->retry_reason || msg->built || !streq(msg->job, def->name))
                                 continue;
                         msg->built = true;
                         int row = -1;

@@ -145,4 +145,20 @@ assert_eq "leaving@example.com:cancelled,manny@example.com:queued" "$(recv)" \
 assert_exit 0 "and again" -- "$RAPPORTCTL" --config "$RC" run receivables --now 2026-11-30T10:15:00Z
 assert_eq "leaving@example.com:cancelled,manny@example.com:queued" "$(recv)" "... once"
 
+# A job's still-due check that cannot run (here: the CRM lost a column it
+# reads) holds the message back for a retry; it is never sent on a guess
+# (the complaint may have been resolved).
+alert=$(psql_val "INSERT INTO rapport.outbox (job, channel, audience, rep_id, customer_id, recipient, template, locale, time_zone,
+                   context, dedupe_key, not_before, next_attempt_at)
+                  VALUES ('complaints', 'email', 'rep', 20, 20, 'manny@example.com', 'complaint_overdue', 'en', 'UTC',
+                   '{\"complaint\": {\"id\": 1}, \"customer\": {\"name\": \"Late Payer\"}}', 'complaint:1:rep',
+                   '2026-11-30T10:00:00Z', '2026-11-30T10:00:00Z') RETURNING id")
+RC2=$T_TMP/no-jobs.conf
+rapport_config "$RC2" 'receivables: { enabled = false; }; complaints: { enabled = false; };'
+psql_val "ALTER TABLE crm.complaints RENAME COLUMN resolved_at TO resolved_at_gone" >/dev/null
+assert_exit 0 "sending while the still-due check fails" -- "$RAPPORTD" --config "$RC2" --once --now 2026-11-30T10:20:00Z
+assert_eq "queued:the job's still-due check failed" "$(psql_val "SELECT state || ':' || last_error FROM rapport.outbox WHERE id = $alert")" \
+    "still-due check failed: retried later, not sent"
+psql_val "ALTER TABLE crm.complaints RENAME COLUMN resolved_at_gone TO resolved_at" >/dev/null
+
 t_summary
