@@ -110,13 +110,14 @@ static void test_redirect_and_secrets(void **state) {
         unlink(secret);
 }
 
-/* Addresses the message builder would refuse are refused at load time:
- * accepted, every message would fail permanently at send time. */
-static int load_email(const char *email_settings) {
-        char body[512];
+/* Loads a configuration of these email settings, top-level settings and
+ * jobs; returns config_load's result. */
+static int load_conf(const char *email_settings, const char *top, const char *jobs) {
+        char body[1024];
         snprintf(body, sizeof body,
                  "database: { conninfo = \"dbname=x\"; };\n"
-                 "email: { smtp_url = \"smtp://127.0.0.1:25\"; %s };\n", email_settings);
+                 "email: { smtp_url = \"smtp://127.0.0.1:25\"; %s };\n"
+                 "%s\njobs: { %s };\n", email_settings, top, jobs);
         const char *p = write_tmp(body);
         struct rapport_config *c = NULL;
         int r = config_load(p, true, &c);
@@ -124,6 +125,10 @@ static int load_email(const char *email_settings) {
         unlink(p);
         return r;
 }
+
+/* Addresses the message builder would refuse are refused at load time:
+ * accepted, every message would fail permanently at send time. */
+static int load_email(const char *email_settings) { return load_conf(email_settings, "", ""); }
 
 static void test_addresses_the_builder_accepts(void **state) {
         (void)state;
@@ -136,19 +141,7 @@ static void test_addresses_the_builder_accepts(void **state) {
 
 /* What rapport.conf(5) promises about ranges holds at load time, so that a
  * value the job SQL cannot use is exit 78, not every run failing later. */
-static int load_jobs(const char *top, const char *jobs) {
-        char body[1024];
-        snprintf(body, sizeof body,
-                 "database: { conninfo = \"dbname=x\"; };\n"
-                 "email: { smtp_url = \"smtp://127.0.0.1:25\"; from = \"a@example.com\"; };\n"
-                 "%s\njobs: { %s };\n", top, jobs);
-        const char *p = write_tmp(body);
-        struct rapport_config *c = NULL;
-        int r = config_load(p, true, &c);
-        config_free(c);
-        unlink(p);
-        return r;
-}
+static int load_jobs(const char *top, const char *jobs) { return load_conf("from = \"a@example.com\";", top, jobs); }
 
 static void test_documented_ranges(void **state) {
         (void)state;
