@@ -6,7 +6,7 @@
 
 #include "util.h"
 
-/* E.164 with leading '+': ^\+[1-9][0-9]{7,14}$ */
+/* E.164 with leading '+': ^\+[1-9][0-9]{6,14}$ (7 to 15 digits: see sms_text.c) */
 bool sms_number_valid(const char *e164);
 
 /* In place: control characters (C0 but line feed, and DEL), which no
