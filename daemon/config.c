@@ -766,8 +766,11 @@ static char *load_secret(struct loader *l, const config_setting_t *group, const 
 }
 
 /* "Rapport <noreply@example.com>" or a bare address. */
+/* "Name <address>", "\"Name, Inc.\" <address>" or a bare address.  The
+ * address is in the last <…> (a quoted name may hold '<'); a quoted name
+ * loses its quotes and its backslash escapes (\" is a quote). */
 static int parse_from(const char *v, char **name, char **addr) {
-        const char *lt = strchr(v, '<');
+        const char *lt = strrchr(v, '<');
         if (!lt) {
                 *addr = strdup(v);
                 *name = NULL;
@@ -779,10 +782,24 @@ static int parse_from(const char *v, char **name, char **addr) {
         size_t n = (size_t)(lt - v);
         while (n > 0 && v[n - 1] == ' ')
                 n--;
-        const char *start = v;
-        if (n >= 2 && v[0] == '"' && v[n - 1] == '"')
-                start++, n -= 2;
-        *name = n ? strndup(start, n) : NULL;
+        *name = NULL;
+        if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
+                char *out = malloc(n);
+                if (!out)
+                        return -ENOMEM;
+                size_t k = 0;
+                for (size_t i = 1; i + 1 < n; i++) {
+                        if (v[i] == '\\' && i + 2 < n)
+                                i++;
+                        out[k++] = v[i];
+                }
+                out[k] = '\0';
+                if (k)
+                        *name = out;
+                else
+                        free(out);
+        } else if (n)
+                *name = strndup(v, n);
         *addr = strndup(lt + 1, (size_t)(gt - lt - 1));
         return *addr ? 0 : -ENOMEM;
 }
@@ -946,12 +963,14 @@ static int load_retry(struct loader *l, struct rapport_config *c, config_setting
 /* "21:00-08:00" (may wrap midnight) or "" for none. */
 static void load_quiet_hours(struct loader *l, config_setting_t *g, json_object *o, int *start, int *end) {
         _cleanup_free_ char *q = json_dup_string(o, "quiet_hours");
-        int a, b;
+        int a, b, used = -1;
         char s1[8], s2[8];
         *start = *end = 0;
         if (!q || !*q)
                 return;
-        if (sscanf(q, "%5[0-9:]-%5[0-9:]", s1, s2) != 2 || parse_time_of_day(s1, &a) < 0 || parse_time_of_day(s2, &b) < 0)
+        /* The whole value: "21:00-08:00 Mon-Fri" must not pass as every day. */
+        if (sscanf(q, "%5[0-9:]-%5[0-9:]%n", s1, s2, &used) != 2 || used < 0 || q[used] != '\0' ||
+            parse_time_of_day(s1, &a) < 0 || parse_time_of_day(s2, &b) < 0)
                 complain(l, config_setting_lookup(g, "quiet_hours"), "expected \"HH:MM-HH:MM\" or \"\" for none");
         else
                 *start = a, *end = b;

@@ -139,6 +139,22 @@ static void test_addresses_the_builder_accepts(void **state) {
         assert_int_equal(load_email("from = \"care@example.com\"; unsubscribe_mailto = \"unsubscribe\";"), -EINVAL);
 }
 
+/* A quoted display name loses its quotes and escapes, and may hold '<';
+ * quiet_hours is the whole value or an error. */
+static void test_from_and_quiet_hours(void **state) {
+        (void)state;
+        const char *p = write_tmp("database: { conninfo = \"dbname=x\"; };\n"
+                                  "email: { smtp_url = \"smtp://127.0.0.1:25\"; from = \"\\\"Smith \\\\\\\"Jr\\\\\\\" <Sales>\\\" <a@example.com>\"; };\n");
+        struct rapport_config *c = NULL;
+        assert_int_equal(config_load(p, true, &c), 0);
+        assert_string_equal(c->email.from_name, "Smith \"Jr\" <Sales>");
+        assert_string_equal(c->email.from_addr, "a@example.com");
+        config_free(c);
+        unlink(p);
+        assert_int_equal(load_email("from = \"a@example.com\"; quiet_hours = \"22:00-07:00\";"), 0);
+        assert_int_equal(load_email("from = \"a@example.com\"; quiet_hours = \"22:00-07:00 Mon-Fri\";"), -EINVAL);
+}
+
 /* What rapport.conf(5) promises about ranges holds at load time, so that a
  * value the job SQL cannot use is exit 78, not every run failing later. */
 static int load_jobs(const char *top, const char *jobs) { return load_conf("from = \"a@example.com\";", top, jobs); }
@@ -170,6 +186,7 @@ int main(void) {
                 cmocka_unit_test(test_errors_are_all_counted),
                 cmocka_unit_test(test_redirect_and_secrets),
                 cmocka_unit_test(test_addresses_the_builder_accepts),
+                cmocka_unit_test(test_from_and_quiet_hours),
                 cmocka_unit_test(test_documented_ranges),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
