@@ -765,7 +765,6 @@ static char *load_secret(struct loader *l, const config_setting_t *group, const 
         return data;
 }
 
-/* "Rapport <noreply@example.com>" or a bare address. */
 /* "Name <address>", "\"Name, Inc.\" <address>" or a bare address.  The
  * address is in the last <…> (a quoted name may hold '<'); a quoted name
  * loses its quotes and its backslash escapes (\" is a quote). */

@@ -813,14 +813,19 @@ void dispatcher_set_idle(struct dispatcher *d, dispatch_idle_fn idle, void *user
         d->idle_userdata = userdata;
 }
 
+/* A claimed message back to the queue at stop, counted when it was ours. */
+static void release_at_stop(struct dispatcher *d, const struct outbox_msg *m) {
+        if (d->env->conn && outbox_release(d->env->conn, m, "released at shutdown") > 0)
+                d->stats.released++;
+}
+
 /* An e-mail still waiting behind a busy SMTP worker has not started. */
 static void on_unqueued(CURL *easy, void *job, void *userdata) {
         (void)easy;
         struct dispatcher *d = userdata;
         struct transfer *t = job;
         unlink_transfer(d, t);
-        if (d->env->conn && outbox_release(d->env->conn, &t->msg, "released at shutdown") > 0)
-                d->stats.released++;
+        release_at_stop(d, &t->msg);
         transfer_free(t);
 }
 
@@ -830,8 +835,7 @@ static void release_waiting(struct dispatcher *d) {
         for (int ch = 0; ch < CH_MAX; ch++) {
                 struct ready *rq = &d->ready[ch];
                 for (; rq->head < rq->n; rq->head++)
-                        if (d->env->conn && outbox_release(d->env->conn, &rq->msgs[rq->head], "released at shutdown") > 0)
-                                d->stats.released++;
+                        release_at_stop(d, &rq->msgs[rq->head]);
                 ready_clear(rq);
         }
         smtp_pool_unqueue(d->smtp, on_unqueued, d);
@@ -842,8 +846,7 @@ static void release_all(struct dispatcher *d) {
         while (d->inflight) {
                 struct transfer *t = d->inflight;
                 unlink_transfer(d, t);
-                if (d->env->conn && outbox_release(d->env->conn, &t->msg, "released at shutdown") > 0)
-                        d->stats.released++;
+                release_at_stop(d, &t->msg);
                 if (t->ch == CH_EMAIL) {
                         /* Its thread still holds the handle: park it until
                          * the (aborted) transfer comes back. */

@@ -1042,7 +1042,6 @@ static inline int settle(struct render *st) {
         return 0;
 }
 
-
 /* Template text; valid: it is well-formed UTF-8 (checked when parsed). */
 static inline __attribute__((always_inline)) int emit_text(struct render *st, const char *s, size_t len,
                                                            bool valid) {

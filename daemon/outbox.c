@@ -23,6 +23,13 @@ void outbox_msgs_free(struct outbox_msg *msgs, size_t n) {
         free(msgs);
 }
 
+/* Whether local time T (a time) falls in quiet hours from QS to QE
+ * (intervals after local midnight; the window may wrap midnight): one
+ * test for the deferral pass and the claim, which must agree. */
+#define IN_QUIET_HOURS(T, QS, QE)                                                                                  \
+        "((" QS " > " QE " AND (" T " >= '00:00'::time + " QS " OR " T " < '00:00'::time + " QE ")) OR"          \
+        " (" QS " < " QE " AND " T " >= '00:00'::time + " QS " AND " T " < '00:00'::time + " QE "))"
+
 /* Messages due inside the recipient's quiet hours for their channel wait
  * for the end: push next_attempt_at to the end of the quiet window in the
  * recipient's own zone.
@@ -62,8 +69,7 @@ static const char defer_quiet_sql[] =
         "  SELECT id, time_zone, expired, lt, lt::time AS t, make_interval(mins => $2::int) AS qs, make_interval(mins => $3::int) AS qe FROM q\n"
         "), w AS (\n"
         "  SELECT id, expired,\n"
-        "    (t.qs > t.qe AND (t.t >= '00:00'::time + t.qs OR t.t < '00:00'::time + t.qe)) OR\n"
-        "    (t.qs < t.qe AND t.t >= '00:00'::time + t.qs AND t.t < '00:00'::time + t.qe) AS quiet,\n"
+        "    " IN_QUIET_HOURS("t.t", "t.qs", "t.qe") " AS quiet,\n"
         "    ((t.lt::date + t.qe + CASE WHEN t.qs > t.qe AND t.t >= '00:00'::time + t.qs THEN interval '1 day' ELSE interval '0' END)\n"
         "     AT TIME ZONE t.time_zone) AS quiet_end\n"
         "  FROM t\n"
@@ -107,10 +113,9 @@ static const char defer_quiet_sql[] =
         "    AND not_before <= coalesce($1::timestamptz, now())\n"                                                \
         "    AND NOT coalesce(CASE WHEN (SELECT $7::int) IS NOT NULL\n"                                           \
         "                           AND EXISTS (SELECT 1 FROM rapport.time_zones z WHERE z.name = time_zone)\n"     \
-        "      THEN (SELECT CASE WHEN $7::int > $8::int THEN m >= $7::int OR m < $8::int\n"                       \
-        "                        ELSE m >= $7::int AND m < $8::int END\n"                                           \
-        "            FROM (SELECT (extract(hour FROM l) * 60 + extract(minute FROM l))::int AS m\n"                 \
-        "                  FROM (SELECT (coalesce($1::timestamptz, now()) AT TIME ZONE time_zone)::time AS l) a) b)\n" \
+        "      THEN (SELECT " IN_QUIET_HOURS("q.t", "q.qs", "q.qe") "\n"                                           \
+        "            FROM (SELECT (coalesce($1::timestamptz, now()) AT TIME ZONE time_zone)::time AS t,\n"          \
+        "                         make_interval(mins => $7::int) AS qs, make_interval(mins => $8::int) AS qe) q)\n" \
         "    END, false)\n"                                                                                        \
         "  ORDER BY next_attempt_at, id LIMIT (SELECT $2::int) FOR UPDATE SKIP LOCKED\n"                                        \
         "), expired AS (\n"                                                                                       \

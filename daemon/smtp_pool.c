@@ -143,13 +143,21 @@ static int on_completion(sd_event_source *s, int fd, uint32_t revents, void *use
         return 0;
 }
 
+/* Takes a job list (done or todo) from under the lock, leaving it empty. */
+static struct job *take_jobs(struct smtp_pool *p, struct job **list) {
+        pthread_mutex_lock(&p->lock);
+        struct job *jobs = *list;
+        *list = NULL;
+        if (list == &p->todo)
+                p->todo_tail = NULL;
+        pthread_mutex_unlock(&p->lock);
+        return jobs;
+}
+
 void smtp_pool_collect(struct smtp_pool *p) {
         if (!p)
                 return;
-        pthread_mutex_lock(&p->lock);
-        struct job *list = p->done;
-        p->done = NULL;
-        pthread_mutex_unlock(&p->lock);
+        struct job *list = take_jobs(p, &p->done);
         /* Completed in reverse; order does not matter for outcomes. */
         while (list) {
                 struct job *j = list;
@@ -223,22 +231,16 @@ int smtp_pool_submit(struct smtp_pool *p, CURL *easy, void *userdata) {
 
 void smtp_pool_abort(struct smtp_pool *p) { atomic_store(&p->abort, true); }
 
-unsigned smtp_pool_unqueue(struct smtp_pool *p, smtp_pool_unqueued_fn fn, void *userdata) {
+void smtp_pool_unqueue(struct smtp_pool *p, smtp_pool_unqueued_fn fn, void *userdata) {
         if (!p)
-                return 0;
-        pthread_mutex_lock(&p->lock);
-        struct job *list = p->todo;
-        p->todo = p->todo_tail = NULL;
-        pthread_mutex_unlock(&p->lock);
-        unsigned n = 0;
+                return;
+        struct job *list = take_jobs(p, &p->todo);
         while (list) {
                 struct job *j = list;
                 list = j->next;
                 fn(j->easy, j->userdata, userdata);
                 free(j);
-                n++;
         }
-        return n;
 }
 
 unsigned smtp_pool_workers(const struct smtp_pool *p) { return p ? p->n_threads : 0; }

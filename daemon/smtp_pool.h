@@ -35,9 +35,9 @@ void smtp_pool_collect(struct smtp_pool *p);
 /* Make every running and queued transfer end soon (CURLE_ABORTED_BY_CALLBACK). */
 void smtp_pool_abort(struct smtp_pool *p);
 /* Take back the transfers no worker has started: each comes back through
- * `fn`, oldest first, its handle the caller's again.  Returns how many. */
+ * `fn`, oldest first, its handle the caller's again. */
 typedef void (*smtp_pool_unqueued_fn)(CURL *easy, void *job, void *userdata);
-unsigned smtp_pool_unqueue(struct smtp_pool *p, smtp_pool_unqueued_fn fn, void *userdata);
+void smtp_pool_unqueue(struct smtp_pool *p, smtp_pool_unqueued_fn fn, void *userdata);
 /* Worker threads running (0 for NULL): a transfer beyond these waits in
  * the queue while its lease runs. */
 unsigned smtp_pool_workers(const struct smtp_pool *p);

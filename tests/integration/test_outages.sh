@@ -116,6 +116,8 @@ fi
 # process is stopped across M:00 for over two minutes, then gets SIGHUP and
 # SIGCONT together.  The reload must not make the occurrence the running
 # daemon had not reached yet look missed.
+# until_clock EPOCH — the wall clock is the condition here (a minute
+# boundary, an occurrence's age): no descriptor or process can signal it.
 until_clock() { while (($(date +%s) < $1)); do sleep 0.2; done; }
 now=$(date +%s)
 b1=$(((now + 10) / 60 * 60 + 60)) # a minute boundary at least 10 s away: holidays
