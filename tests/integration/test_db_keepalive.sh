@@ -30,9 +30,10 @@ db_socket_timers() {
 # keepalive_when PID — centiseconds until the keepalive probe of PID's idle
 # database connection, once one shows (empty if none does within 10 s).
 keepalive_when() {
-    wait_until "db_socket_timers $1 | grep -q '^02 '" 10 || return 0
-    local when
-    when=$(db_socket_timers "$1" | awk '$1 == "02" { print $2; exit }')
+    local timers= when
+    # Read the snapshot the wait accepted (see the second daemon below).
+    wait_until "timers=\$(db_socket_timers $1); grep -q '^02 ' <<<\"\$timers\"" 10 || return 0
+    when=$(awk '$1 == "02" { print $2; exit }' <<<"$timers")
     echo $((16#$when))
 }
 
@@ -55,9 +56,11 @@ assert_contains "$(cat "$T_TMP/c.conf")" "keepalives=0" "config edited"
 t_spawn daemon2 "$RAPPORTD" --config "$T_TMP/c.conf"
 pid=$T_SPAWN_PID
 # With keepalives on, an idle socket always shows its keepalive timer (02);
-# with them off it shows none (00) once nothing is in flight.
-wait_until "db_socket_timers $pid | grep -q '^00 '" 10
-timers=$(db_socket_timers "$pid")
+# with them off it shows none (00) once nothing is in flight.  The assertion
+# reads the very snapshot the wait accepted: a second read may catch a query
+# in flight (01, the retransmit timer) and say nothing about keepalives.
+timers=
+wait_until "timers=\$(db_socket_timers $pid); grep -q '^00 ' <<<\"\$timers\"" 10
 assert_contains "$timers" "00 " "rapportd holds an idle TCP connection with no timer armed (keepalives=0 in conninfo wins)"
 assert_not_contains "$timers" "02 " "keepalives=0 in conninfo wins: no keepalive timer"
 t_stop daemon2
