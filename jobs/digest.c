@@ -333,7 +333,7 @@ static const char build_sql[] =
         "  JOIN rd ON rd.id = t.manager_id AND t.id <> rd.id\n"
         "  CROSS JOIN cfg\n"
         "  WHERE k.resolved_at IS NULL\n"
-        "    AND k.opened_at <= $2::timestamptz - make_interval(hours => 2 * (SELECT min(hours) FROM sev)::int)\n"
+        "    AND k.opened_at <= $2::timestamptz - make_interval(secs => (2 * 3600 * (SELECT min(hours) FROM sev))::double precision)\n"
         "    AND k.opened_at + make_interval(secs => (2 * sev.hours * 3600)::double precision) <= cfg.now\n"
         "),\n"
         "esc_s AS (\n"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# A white-box review of the digest and the dunning ladder as built at send
+# time; each case failed on the code before its fix:
+#   1. a manager's escalations with a response deadline that is not a whole
+#      number of hours (critical = "90m": the manager hears at 3 h, not 4 h);
+set -uo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$T_LIB_DIR/rapport.sh"
+
+rapport_db
+smtp_start
+CONF=$T_TMP/rapport.conf
+rapport_config "$CONF" 'digest: { effective_from = "2020-01-01"; };
+  complaints: { effective_from = "2020-01-01"; response_hours = { critical = "90m"; }; };
+  receivables: { effective_from = "2020-01-01"; };'
+"$RAPPORTCTL" --config "$CONF" migrate >/dev/null
+load() { psql -XAtq -v ON_ERROR_STOP=1 >/dev/null; }
+load <<'SQL'
+INSERT INTO crm.reps (id, name, email, phone, time_zone, locale, digest_hour, manager_id, active) VALUES
+ (1, 'Mona Manager', 'mona@example.com', NULL, 'UTC', 'en', 8, NULL, true),
+ (2, 'Rick Rep', 'rick@example.com', NULL, 'UTC', 'en', 8, 1, true),
+ (3, 'Nora New', 'nora@example.com', NULL, 'UTC', 'en', 8, 1, true);
+INSERT INTO crm.customers (id, name, tier, email, time_zone, locale, rep_id, consent_email, created_at, active) VALUES
+ (1, 'Cora Critical', 'A', 'cora@example.com', 'UTC', 'en', 2, true, '2020-01-01', true),
+ (2, 'Dinar Dan', 'A', 'dan@example.com', 'UTC', 'en', 2, true, '2020-01-01', true),
+ (3, 'Rae Reassigned', 'B', 'rae@example.com', 'UTC', 'en', 2, true, '2020-01-01', true);
+INSERT INTO crm.interactions (customer_id, rep_id, kind, happened_at) VALUES
+ (1, 2, 'call', '2027-03-09T10:00:00Z'), (2, 2, 'call', '2027-03-09T10:00:00Z'), (3, 2, 'call', '2027-03-09T10:00:00Z');
+SQL
+
+# ---- 1. escalations with a deadline of 90 minutes: the manager's digest
+# at 08:00 lists a critical complaint opened at 04:30 (3.5 h, past 2 x 1.5 h).
+psql_val "INSERT INTO crm.complaints (customer_id, severity, summary, opened_at) VALUES
+            (1, 'critical', 'line down', '2027-03-10T04:30:00Z')" >/dev/null
+out=$("$RAPPORTCTL" --config "$CONF" preview digest --rep 1 --now 2027-03-10T08:00:00Z 2>&1)
+assert_contains "$out" "YOUR TEAM: ESCALATIONS (1)" "90-minute deadline: the complaint open 3.5 h is in the manager's escalations"
+assert_contains "$out" "Cora Critical [A], rep Rick Rep: complaint #1 line down" "... naming the customer and the rep"
+out=$("$RAPPORTCTL" --config "$CONF" preview digest --rep 2 --now 2027-03-10T08:00:00Z 2>&1)
+assert_contains "$out" "escalated to your manager" "(the rep's own digest says it was escalated)"
+psql_val "UPDATE crm.complaints SET resolved_at = '2027-03-10T05:00:00Z'" >/dev/null
+
+t_summary
