@@ -60,6 +60,18 @@ enum setting_type {
         " jsonb_build_object('id', " ID ", 'name', " NAME ", 'email', " EMAIL ", 'phone', " PHONE ","        \
         " 'inactive', " ACTIVE " IS NOT TRUE) END"
 
+/* AMOUNT (numeric) as CURRENCY (ISO 4217) writes it, for the text of a
+ * message: thousands grouped, the currency's minor units (none for JPY or
+ * KRW, three for BHD, KWD or TND, two for most), and never fewer decimals
+ * than the amount itself carries, so what a reminder says is owed is never
+ * off by a rounding. */
+#define JOB_AMOUNT_SQL(AMOUNT, CURRENCY)                                                                   \
+        "to_char(" AMOUNT ", 'FM999,999,999,999,999,999,990' || (SELECT CASE WHEN d.n > 0 THEN '.' || repeat('0', d.n) ELSE '' END" \
+        " FROM (SELECT greatest(CASE WHEN upper(" CURRENCY ") IN ('BIF', 'CLP', 'DJF', 'GNF', 'ISK', 'JPY', 'KMF', 'KRW', 'PYG'," \
+        " 'RWF', 'UGX', 'UYI', 'VND', 'VUV', 'XAF', 'XOF', 'XPF') THEN 0"                                    \
+        " WHEN upper(" CURRENCY ") IN ('BHD', 'IQD', 'JOD', 'KWD', 'LYD', 'OMR', 'TND') THEN 3"            \
+        " WHEN upper(" CURRENCY ") IN ('CLF', 'UYW') THEN 4 ELSE 2 END, scale(trim_scale(" AMOUNT "))) AS n) d))"
+
 /* The complaint severities of the CRM contract, mildest last. */
 extern const char *const complaint_severities[];
 

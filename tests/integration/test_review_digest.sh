@@ -3,6 +3,8 @@
 # time; each case failed on the code before its fix:
 #   1. a manager's escalations with a response deadline that is not a whole
 #      number of hours (critical = "90m": the manager hears at 3 h, not 4 h);
+#   2. amounts in the currency's own minor units (BHD 3 decimals, JPY none),
+#      never rounded: a reminder states what is owed to the last fils;
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$T_LIB_DIR/rapport.sh"
@@ -38,5 +40,24 @@ assert_contains "$out" "Cora Critical [A], rep Rick Rep: complaint #1 line down"
 out=$("$RAPPORTCTL" --config "$CONF" preview digest --rep 2 --now 2027-03-10T08:00:00Z 2>&1)
 assert_contains "$out" "escalated to your manager" "(the rep's own digest says it was escalated)"
 psql_val "UPDATE crm.complaints SET resolved_at = '2027-03-10T05:00:00Z'" >/dev/null
+
+# ---- 2. amounts as the currency writes them.
+load <<'SQL'
+INSERT INTO crm.invoices (customer_id, number, amount, currency, issued_on, due_on) VALUES
+ (2, 'INV-BHD1', 10.125, 'BHD', '2027-01-01', '2027-03-09'),
+ (2, 'INV-BHD2', 0.5, 'BHD', '2027-01-01', '2027-03-09'),
+ (2, 'INV-JPY', 1500, 'JPY', '2027-01-01', '2027-03-09'),
+ (2, 'INV-USD', 12.5, 'USD', '2027-01-01', '2027-03-09');
+SQL
+out=$("$RAPPORTCTL" --config "$CONF" preview receivables --customer 2 --now 2027-03-10T12:00:00Z 2>&1)
+assert_contains "$out" "INV-BHD1: BHD 10.125, due" "reminder: three decimals for the dinar, not rounded"
+assert_contains "$out" "INV-BHD2: BHD 0.500, due" "... and always three"
+assert_contains "$out" "INV-JPY: JPY 1,500, due" "no decimals for the yen"
+assert_contains "$out" "INV-USD: USD 12.50, due" "two for the dollar"
+assert_contains "$out" "  BHD 10.625" "totals per currency in its own units"
+out=$("$RAPPORTCTL" --config "$CONF" preview digest --rep 2 --now 2027-03-10T08:00:00Z 2>&1)
+assert_contains "$out" "total BHD 10.625 JPY 1,500 USD 12.50" "digest: level totals per currency"
+assert_contains "$out" "INV-BHD1, BHD 10.125," "digest: each invoice's amount"
+psql_val "UPDATE crm.invoices SET paid_on = '2027-03-10'" >/dev/null
 
 t_summary
