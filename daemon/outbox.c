@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../jobs/jobs.h"
 #include "db.h"
 #include "log.h"
 
@@ -262,12 +263,14 @@ static const struct db_stmt failed_stmt = {
         5,
 };
 /* A dunning message cancelled because its rep (or manager) has left since
- * planning gives its invoices back: their ledger rows (rapport.dunning_items)
- * go, and its dedupe key is set aside, so the next run chases them at that
- * level through whoever stands in now (the manager for a rep) instead of
+ * planning, or because the customer has another rep or manager now
+ * (JOB_REASSIGNED_REASON, from the job's build), gives its invoices back:
+ * their ledger rows (rapport.dunning_items) go, and its dedupe key is set
+ * aside, so the next run chases them at that level through whoever has
+ * the customer or stands in now (the manager for a rep) instead of
  * never.  Any other reason keeps them: a paid invoice is not chased again
  * anyway, and an administrator's cancel must stay a cancel. */
-#define CANCEL_FREES_LEDGER "(o.job = 'receivables' AND $5::text = 'rep inactive or deleted')"
+#define CANCEL_FREES_LEDGER "(o.job = 'receivables' AND $5::text IN ('rep inactive or deleted', '" JOB_REASSIGNED_REASON "'))"
 static const struct db_stmt cancelled_stmt = {
         "rapport_mark_cancelled",
         "WITH u AS (UPDATE rapport.outbox o SET state = 'cancelled', last_error = $4::text, lease_token = NULL, lease_until = NULL,"

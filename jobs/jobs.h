@@ -72,6 +72,11 @@ enum setting_type {
         " WHEN upper(" CURRENCY ") IN ('BHD', 'IQD', 'JOD', 'KWD', 'LYD', 'OMR', 'TND') THEN 3"            \
         " WHEN upper(" CURRENCY ") IN ('CLF', 'UYW') THEN 4 ELSE 2 END, scale(trim_scale(" AMOUNT "))) AS n) d))"
 
+/* The reason a rep's or manager's dunning message is cancelled at send
+ * time when the customer has another rep (or the rep another manager)
+ * since planning: outbox.c gives its invoices back to the ledger. */
+#define JOB_REASSIGNED_REASON "the customer now has another rep or manager"
+
 /* The complaint severities of the CRM contract, mildest last. */
 extern const char *const complaint_severities[];
 

@@ -276,7 +276,7 @@ static const char build_sql[] =
         "         coalesce((SELECT max((l->>'days')::int) FROM jsonb_array_elements($3::jsonb->'levels') AS l), 0) AS top_level\n"
         "),\n"
         "m AS MATERIALIZED (\n"
-        "  SELECT o.id AS oid, o.audience, o.customer_id, o.recipient_name, o.context AS planned,\n"
+        "  SELECT o.id AS oid, o.audience, o.customer_id, o.recipient_name, o.context AS planned, o.rep_id AS to_rep,\n"
         "         (o.context->'level'->>'days')::int AS days,\n"
         "         (cfg.now AT TIME ZONE coalesce(nullif(o.time_zone, ''), cfg.dtz))::date AS today\n"
         "  FROM rapport.outbox o CROSS JOIN cfg\n"
@@ -331,7 +331,15 @@ static const char build_sql[] =
         "SELECT m.oid,\n"
         "       CASE WHEN a.oid IS NULL THEN\n"
         "         CASE WHEN jsonb_array_length(m.planned->'invoice_ids') = 1 THEN 'the invoice has been paid'\n"
-        "              ELSE 'every invoice in the message has been paid' END END AS reason,\n"
+        "              ELSE 'every invoice in the message has been paid' END\n"
+        /* A rep or manager hears only of their own customers and team: one
+         * given to another rep (or whose rep has another manager, or came
+         * back) since planning goes to whoever has it now.  Cancelled with
+         * this reason, the message gives its invoices back to the ledger
+         * (outbox.c) and the next run plans them for the new recipient. */
+        "            WHEN m.audience <> 'customer'\n"
+        "                 AND m.to_rep IS DISTINCT FROM CASE WHEN m.audience = 'rep' AND r.active THEN r.id ELSE r.manager_id END\n"
+        "              THEN '" JOB_REASSIGNED_REASON "' END AS reason,\n"
         "       CASE WHEN a.oid IS NOT NULL THEN jsonb_build_object(\n"
         "         'customer', jsonb_build_object('id', m.customer_id, 'name', c.name, 'tier', c.tier, 'key_account', c.tier = 'A')\n"
         "                     || CASE WHEN m.audience = 'customer' THEN '{}'::jsonb\n"

@@ -5,6 +5,9 @@
 #      number of hours (critical = "90m": the manager hears at 3 h, not 4 h);
 #   2. amounts in the currency's own minor units (BHD 3 decimals, JPY none),
 #      never rounded: a reminder states what is owed to the last fils;
+#   3. a rep-level reminder planned for a customer who is given to another
+#      rep before it goes is not sent to the old rep (who no longer owns
+#      the customer): cancelled, and the next run asks the new rep.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$T_LIB_DIR/rapport.sh"
@@ -59,5 +62,28 @@ out=$("$RAPPORTCTL" --config "$CONF" preview digest --rep 2 --now 2027-03-10T08:
 assert_contains "$out" "total BHD 10.625 JPY 1,500 USD 12.50" "digest: level totals per currency"
 assert_contains "$out" "INV-BHD1, BHD 10.125," "digest: each invoice's amount"
 psql_val "UPDATE crm.invoices SET paid_on = '2027-03-10'" >/dev/null
+
+# ---- 3. the rep-level (+30) reminder for customer 3, planned for Rick at
+# 09:00 and due at 10:00; at 09:30 the customer is given to Nora.
+psql_val "INSERT INTO crm.invoices (customer_id, number, amount, currency, issued_on, due_on) VALUES
+            (3, 'INV-R30', 500, 'EUR', '2027-01-01', '2027-02-08')" >/dev/null
+"$RAPPORTCTL" --config "$CONF" run receivables --now 2027-03-10T09:00:00Z >/dev/null
+assert_eq "rick@example.com" "$(psql_val "SELECT string_agg(recipient, ',') FROM rapport.outbox WHERE job = 'receivables' AND audience = 'rep'")" \
+    "planned for the owning rep"
+psql_val "UPDATE crm.customers SET rep_id = 3 WHERE id = 3" >/dev/null
+mark
+run "send after the reassignment" "$CONF" 2027-03-10T10:30:00Z
+settle
+got=$(who_since)
+assert_not_contains "$got" "rick@example.com|Please call Rae Reassigned" "the old rep is not asked to call a customer no longer theirs"
+assert_eq "the customer now has another rep or manager" \
+    "$(psql_val "SELECT last_error FROM rapport.outbox WHERE job = 'receivables' AND recipient = 'rick@example.com'")" \
+    "cancelled with the reason"
+mark
+run "the next run" "$CONF" 2027-03-10T11:30:00Z
+settle
+got=$(who_since)
+assert_contains "$got" "nora@example.com|Please call Rae Reassigned" "the next run asks the new rep"
+assert_eq "1" "$(psql_val "SELECT count(*) FROM rapport.dunning_items WHERE invoice_number = 'INV-R30'")" "one ledger row for the level"
 
 t_summary
