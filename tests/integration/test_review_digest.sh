@@ -7,7 +7,9 @@
 #      never rounded: a reminder states what is owed to the last fils;
 #   3. a rep-level reminder planned for a customer who is given to another
 #      rep before it goes is not sent to the old rep (who no longer owns
-#      the customer): cancelled, and the next run asks the new rep.
+#      the customer): cancelled, and the next run asks the new rep;
+#   4. a rep whose digest hour is out of 0-23 (a CRM view has no check) is
+#      skipped with the reason; the other reps still get their digests.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$T_LIB_DIR/rapport.sh"
@@ -85,5 +87,16 @@ settle
 got=$(who_since)
 assert_contains "$got" "nora@example.com|Please call Rae Reassigned" "the next run asks the new rep"
 assert_eq "1" "$(psql_val "SELECT count(*) FROM rapport.dunning_items WHERE invoice_number = 'INV-R30'")" "one ledger row for the level"
+
+# ---- 4. a CRM view's rep with a digest hour out of range (or none).
+psql_val "ALTER TABLE crm.reps DROP CONSTRAINT reps_digest_hour_check, ALTER digest_hour DROP NOT NULL;
+          INSERT INTO crm.reps (id, name, email, time_zone, locale, digest_hour, manager_id, active) VALUES
+            (7, 'Hal Hour', 'hal@example.com', 'UTC', 'en', 30, 1, true),
+            (8, 'Nell Null', 'nell@example.com', 'UTC', 'en', NULL, 1, true)" >/dev/null
+assert_exit 0 "digest run with a bad digest hour" -- "$RAPPORTCTL" --config "$CONF" run digest --now 2027-03-11T08:30:00Z
+assert_contains "$T_OUT" '{"rep has an invalid digest hour": 2}' "... the two reps skipped with the reason"
+assert_eq "digest:1:2027-03-11,digest:2:2027-03-11,digest:3:2027-03-11" \
+    "$(psql_val "SELECT string_agg(dedupe_key, ',' ORDER BY dedupe_key) FROM rapport.outbox WHERE job = 'digest' AND dedupe_key LIKE '%2027-03-11'")" \
+    "every other rep's digest is planned"
 
 t_summary
