@@ -9,7 +9,9 @@
 #      rep before it goes is not sent to the old rep (who no longer owns
 #      the customer): cancelled, and the next run asks the new rep;
 #   4. a rep whose digest hour is out of 0-23 (a CRM view has no check) is
-#      skipped with the reason; the other reps still get their digests.
+#      skipped with the reason; the other reps still get their digests;
+#   5. a rep whose address is suppressed has no digest, and the run counts
+#      that rep as skipped with the reason (it was in no count at all).
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$T_LIB_DIR/rapport.sh"
@@ -98,5 +100,13 @@ assert_contains "$T_OUT" '{"rep has an invalid digest hour": 2}' "... the two re
 assert_eq "digest:1:2027-03-11,digest:2:2027-03-11,digest:3:2027-03-11" \
     "$(psql_val "SELECT string_agg(dedupe_key, ',' ORDER BY dedupe_key) FROM rapport.outbox WHERE job = 'digest' AND dedupe_key LIKE '%2027-03-11'")" \
     "every other rep's digest is planned"
+
+# ---- 5. a rep's address suppressed (a hard bounce): no digest, counted.
+psql_val "INSERT INTO rapport.suppression (address, channel, reason) VALUES ('nora@example.com', 'email', 'hard bounce')" >/dev/null
+assert_exit 0 "digest run with a suppressed rep" -- "$RAPPORTCTL" --config "$CONF" run digest --now 2027-03-12T08:30:00Z
+assert_contains "$T_OUT" '"address suppressed": 1' "the suppressed rep counted as skipped, with the reason"
+assert_eq "digest:1:2027-03-12,digest:2:2027-03-12" \
+    "$(psql_val "SELECT string_agg(dedupe_key, ',' ORDER BY dedupe_key) FROM rapport.outbox WHERE job = 'digest' AND dedupe_key LIKE '%2027-03-12'")" \
+    "... and not planned"
 
 t_summary
