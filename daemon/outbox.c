@@ -152,11 +152,15 @@ static const char defer_quiet_sql[] =
         "           THEN 'customer withdrew SMS consent'\n"                                                       \
         "         WHEN c.audience IN ('rep', 'manager') AND NOT coalesce(r.active, false)\n"                      \
         "           THEN 'rep inactive or deleted'\n"                                                             \
+        "         WHEN c.audience IN ('rep', 'manager') AND c.customer_id IS NOT NULL AND cu.id IS NOT NULL\n"     \
+        "              AND c.rep_id IS DISTINCT FROM cu.rep_id\n"                                                \
+        "              AND c.rep_id IS DISTINCT FROM (SELECT manager_id FROM crm.reps WHERE id = cu.rep_id)\n"    \
+        "           THEN '" JOB_REASSIGNED_REASON "'\n"                                                          \
         "       END\n"                                                                                            \
         "FROM claimed c\n"                                                                                        \
         /* Index lookups per claimed row, whatever the size of the CRM                                       \
          * (OFFSET 0 keeps the planner from turning them into joins). */                                      \
-        "LEFT JOIN LATERAL (SELECT active, consent_email, consent_sms FROM crm.customers\n"                      \
+        "LEFT JOIN LATERAL (SELECT id, active, consent_email, consent_sms, rep_id FROM crm.customers\n"          \
         "                   WHERE id = c.customer_id OFFSET 0) cu ON true\n"                                     \
         "LEFT JOIN LATERAL (SELECT active FROM crm.reps WHERE id = c.rep_id OFFSET 0) r ON true\n"               \
         "ORDER BY c.id"
@@ -262,20 +266,22 @@ static const struct db_stmt failed_stmt = {
                    "failed"),
         5,
 };
-/* A dunning message cancelled because its rep (or manager) has left since
- * planning, or because the customer has another rep or manager now
- * (JOB_REASSIGNED_REASON, from the job's build), gives its invoices back:
- * their ledger rows (rapport.dunning_items) go, and its dedupe key is set
- * aside, so the next run chases them at that level through whoever has
- * the customer or stands in now (the manager for a rep) instead of
- * never.  Any other reason keeps them: a paid invoice is not chased again
- * anyway, and an administrator's cancel must stay a cancel. */
-#define CANCEL_FREES_LEDGER "(o.job = 'receivables' AND $5::text IN ('rep inactive or deleted', '" JOB_REASSIGNED_REASON "'))"
+/* A message to a rep or manager cancelled because the recipient has left
+ * since planning, or because the customer has another rep or manager now
+ * (JOB_REASSIGNED_REASON: the claim's check, or a job's build), sets its
+ * dedupe key aside, so that the next run plans it again for whoever has
+ * the customer or stands in now (a complaint's manager for an inactive
+ * rep) while it is still due, instead of never; a dunning message also
+ * gives its invoices back: their ledger rows (rapport.dunning_items) go.
+ * Any other reason keeps them: a paid invoice is not chased again anyway,
+ * and an administrator's cancel must stay a cancel. */
+#define CANCEL_RELEASES_KEY "($5::text IN ('rep inactive or deleted', '" JOB_REASSIGNED_REASON "'))"
+#define CANCEL_FREES_LEDGER "(o.job = 'receivables' AND " CANCEL_RELEASES_KEY ")"
 static const struct db_stmt cancelled_stmt = {
         "rapport_mark_cancelled",
         "WITH u AS (UPDATE rapport.outbox o SET state = 'cancelled', last_error = $4::text, lease_token = NULL, lease_until = NULL,"
         " updated_at = now(), provider_id = coalesce($3::text, provider_id),"
-        " dedupe_key = CASE WHEN " CANCEL_FREES_LEDGER " THEN o.dedupe_key || ':released:' || o.id ELSE o.dedupe_key END"
+        " dedupe_key = CASE WHEN " CANCEL_RELEASES_KEY " THEN o.dedupe_key || ':released:' || o.id ELSE o.dedupe_key END"
         " WHERE o.id = $1::bigint AND o.lease_token = $2::uuid AND o.state = 'sending'"
         " RETURNING o.id, o.channel, o.context, " CANCEL_FREES_LEDGER " AS frees),\n"
         "freed AS (DELETE FROM rapport.dunning_items d USING u, jsonb_each_text(u.context->'invoice_levels') AS l(invoice, days)\n"

@@ -11,7 +11,9 @@
 #   4. a rep whose digest hour is out of 0-23 (a CRM view has no check) is
 #      skipped with the reason; the other reps still get their digests;
 #   5. a rep whose address is suppressed has no digest, and the run counts
-#      that rep as skipped with the reason (it was in no count at all).
+#      that rep as skipped with the reason (it was in no count at all);
+#   6. the same as 3 for any job's alert to a rep (here a complaint's): the
+#      claim cancels it and the next run alerts the customer's new rep.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$T_LIB_DIR/rapport.sh"
@@ -108,5 +110,41 @@ assert_contains "$T_OUT" '"address suppressed": 1' "the suppressed rep counted a
 assert_eq "digest:1:2027-03-12,digest:2:2027-03-12" \
     "$(psql_val "SELECT string_agg(dedupe_key, ',' ORDER BY dedupe_key) FROM rapport.outbox WHERE job = 'digest' AND dedupe_key LIKE '%2027-03-12'")" \
     "... and not planned"
+
+# ---- 6. any job's alert to a rep, not only dunning: a complaint alert
+# planned for Rick about Cora, who is given to Olga before it goes, is not
+# sent to Rick, and the next run alerts Olga.  A manager standing in for a
+# rep, or alerted past twice the deadline, still gets hers.
+psql_val "INSERT INTO crm.complaints (customer_id, severity, summary, opened_at) VALUES
+            (1, 'critical', 'no dial tone', '2027-03-13T06:00:00Z')" >/dev/null
+"$RAPPORTCTL" --config "$CONF" run complaints --now 2027-03-13T08:00:00Z >/dev/null
+assert_eq "rick@example.com" \
+    "$(psql_val "SELECT string_agg(recipient, ',') FROM rapport.outbox WHERE job = 'complaints' AND dedupe_key = 'complaint:2:rep'")" \
+    "complaint alert planned for the owning rep"
+psql_val "INSERT INTO crm.reps (id, name, email, time_zone, locale, digest_hour, manager_id, active)
+            VALUES (9, 'Olga Other', 'olga@example.com', 'UTC', 'en', 8, 1, true);
+          UPDATE crm.customers SET rep_id = 9 WHERE id = 1" >/dev/null
+mark
+run "send the complaint alert after the reassignment" "$CONF" 2027-03-13T08:05:00Z
+settle
+got=$(who_since)
+assert_not_contains "$got" "rick@example.com|" "the old rep gets no alert about a customer no longer theirs"
+assert_eq "the customer now has another rep or manager" \
+    "$(psql_val "SELECT last_error FROM rapport.outbox WHERE job = 'complaints' AND recipient = 'rick@example.com'")" \
+    "... cancelled with the reason"
+mark
+"$RAPPORTCTL" --config "$CONF" run complaints --now 2027-03-13T08:30:00Z >/dev/null
+run "the next run" "$CONF" 2027-03-13T08:35:00Z
+settle
+got=$(who_since)
+assert_contains "$got" "olga@example.com|" "the next run alerts the new rep"
+assert_eq "1" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE job = 'complaints' AND state = 'sent' AND recipient = 'olga@example.com'")" \
+    "... once"
+mark
+"$RAPPORTCTL" --config "$CONF" run complaints --now 2027-03-13T09:00:00Z >/dev/null
+run "past twice the deadline" "$CONF" 2027-03-13T09:05:00Z
+settle
+got=$(who_since)
+assert_contains "$got" "mona@example.com|" "the manager of the customer's (new) rep is alerted past twice the deadline"
 
 t_summary
