@@ -172,8 +172,10 @@ assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "preview queues 
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.job_runs')" "preview records no run"
 # check warns when an SMS it would send now needs more than one segment.
 today=$(date -u +%F)
+# Born in a leap year, and "the next birthday" 4 years on: both dates exist
+# when today is 29 February (1990-02-29 was refused, and a year on is 1 March).
 psql -XAtq -c "INSERT INTO crm.customers (id, name, tier, phone, birthday, time_zone, locale, rep_id, consent_email, consent_sms, active)
-  VALUES (3, '长名字的客户', 'C', '+8613900000003', '1990-${today:5:5}', 'UTC', 'zh-CN', 1, false, true, true)"
+  VALUES (3, '长名字的客户', 'C', '+8613900000003', '1988-${today:5:5}', 'UTC', 'zh-CN', 1, false, true, true)"
 printf '{{customer.name}}，%s\n' "$(printf '祝您生日快乐%.0s' {1..12})" >"$T_TMP/tpl/birthday.sms.zh-CN.mustache"
 TEMPLATES_DIR=$T_TMP/tpl rapport_config "$T_TMP/sms.conf" 'birthdays: { send_at = "00:00"; channels = [ "email", "sms" ]; };'
 assert_exit 0 "check passes with a long SMS" -- "$RAPPORTCTL" --config "$T_TMP/sms.conf" check
@@ -186,7 +188,7 @@ off_day=$(date -u -d "$today + 180 days" +%F)
 assert_exit 0 "check --now on a day nothing is due" -- "$RAPPORTCTL" --config "$T_TMP/sms.conf" check --now "${off_day}T12:00:00Z"
 assert_contains "$T_OUT" "its fixed text alone (every name empty) needs 2 SMS segments" "check --now, nothing due: the template warning stays"
 assert_not_contains "$T_OUT" "warning: job birthdays" "check --now, nothing due: no message to warn about"
-next_bday=$(date -u -d "$today + 1 year" +%F)
+next_bday=$(date -u -d "$today + 4 years" +%F)
 assert_exit 0 "check --now on the next birthday" -- "$RAPPORTCTL" --config "$T_TMP/sms.conf" check --now "${next_bday}T12:00:00Z"
 assert_contains "$T_OUT" "warning: job birthdays: 1 of the 1 SMS it would send at --now need more than one segment (up to 2)" "check --now judges the SMS due then"
 assert_exit 64 "check --now with a bad instant" -- "$RAPPORTCTL" --config "$T_TMP/sms.conf" check --now yesterday
