@@ -10,7 +10,15 @@ source "$T_LIB_DIR/rapport.sh"
 
 D=$T_TMP/root
 P=/usr/local
-assert_exit 0 "make install DESTDIR PREFIX=$P" -- make -C "$T_ROOT" install DESTDIR="$D" PREFIX="$P"
+# `make install` runs in a private copy of the tree: a PREFIX other than
+# the build's relinks rapportd and rapportctl in place, and in $T_ROOT those
+# are the binaries that the clock-bound scripts (run by run.sh beside this
+# one) execute meanwhile; the umask 077 install also left them mode 0700.
+# tar keeps the mtimes, so only what the paths change is rebuilt.
+SRC=$T_TMP/src
+mkdir "$SRC"
+tar -C "$T_ROOT" --exclude=./.git -cf - . | tar -C "$SRC" -xpf -
+assert_exit 0 "make install DESTDIR PREFIX=$P" -- make -C "$SRC" install DESTDIR="$D" PREFIX="$P"
 
 mode() { stat -c %a "$1" 2>/dev/null || echo missing; }
 assert_eq 755 "$(mode "$D$P/sbin/rapportd")" "rapportd in sbin, mode 755"
@@ -42,7 +50,7 @@ assert_contains "$T_OUT" "configuration OK" "rapportd -n says configuration OK"
 
 printf '\n# local edit: keep me\n' >>"$CONF"
 chmod 0600 "$CONF"
-assert_exit 0 "second make install" -- make -C "$T_ROOT" install DESTDIR="$D" PREFIX="$P"
+assert_exit 0 "second make install" -- make -C "$SRC" install DESTDIR="$D" PREFIX="$P"
 assert_contains "$(cat "$CONF")" "# local edit: keep me" "second install keeps the edited config"
 assert_eq 600 "$(mode "$CONF")" "second install keeps the config's mode"
 
@@ -136,7 +144,7 @@ assert_eq "lib local" "$(cd "$D/usr" && ls | sort | tr '\n' ' ' | sed 's/ $//')"
 
 # ---- another prefix ------------------------------------------------------
 D2=$T_TMP/root2
-assert_exit 0 "make install PREFIX=/opt/rapport" -- make -C "$T_ROOT" install DESTDIR="$D2" PREFIX=/opt/rapport
+assert_exit 0 "make install PREFIX=/opt/rapport" -- make -C "$SRC" install DESTDIR="$D2" PREFIX=/opt/rapport
 assert_contains "$(cat "$D2/lib/systemd/system/rapportd.service" 2>/dev/null)" $'\nExecStart=/opt/rapport/sbin/rapportd --config /etc/rapport/rapport.conf\n' \
     "other prefix: ExecStart follows PREFIX"
 assert_contains "$(cat "$D2/etc/rapport/rapport.conf" 2>/dev/null)" 'dir = "/opt/rapport/share/rapport/templates"' \
@@ -145,7 +153,7 @@ assert_eq 644 "$(mode "$D$P/share/rapport/templates/README.md")" "the template g
 
 # ---- a strict umask: installed files keep their modes ----------------------
 D3=$T_TMP/root3
-assert_exit 0 "make install under umask 077" -- bash -c "umask 077 && make -C '$T_ROOT' install DESTDIR='$D3' PREFIX='$P'"
+assert_exit 0 "make install under umask 077" -- bash -c "umask 077 && make -C '$SRC' install DESTDIR='$D3' PREFIX='$P'"
 assert_eq 644 "$(mode "$D3/lib/systemd/system/rapportd.service")" "umask 077: the unit is 644"
 assert_eq 644 "$(mode "$D3/usr/lib/tmpfiles.d/rapport.conf")" "umask 077: the tmpfiles file is 644"
 
