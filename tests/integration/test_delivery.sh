@@ -280,18 +280,20 @@ psql_val "UPDATE rapport.outbox SET state = 'cancelled', lease_token = NULL, lea
 smtp_restart --no-faults
 
 # ---------------------------------------------------------------- a slow server does not stall the loop
-# Four messages, four connections, a server taking 2 s to accept each: sent
-# in parallel they take about 2 s; a loop that blocks on each final DATA
-# reply takes 8 s.
-smtp_restart --delay 2
+# Four messages, four connections, a server taking 3 s to accept each: sent
+# in parallel, all four recipients are given before the first message is
+# accepted; a loop that blocks on each final DATA reply gives the second
+# only after the first is accepted.  The sink's own event order says which,
+# whatever the machine's load (no stopwatch).
+smtp_restart --delay 3
 par_ids=()
 for i in 1 2 3 4; do par_ids+=("$(E_NB=$(at 15:40:00) enqueue par:$i par$i@example.com "Parallel $i")"); done
-start=$EPOCHREALTIME
 once "run: four messages to a slow server" "$(at 15:40:00)"
-ms=$(( (${EPOCHREALTIME/[.,]/} - ${start/[.,]/}) / 1000 ))
 assert_eq "4" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE dedupe_key LIKE 'par:%' AND state = 'sent'")" "slow server: all four sent"
-if ((ms < 5000)); then t_pass "slow server: four transfers in parallel (${ms} ms)"; else
-    t_fail "slow server: four transfers in parallel, not one after another" "took ${ms} ms for 4 x 2 s with email.connections = 4"; fi
+order=$(jq -rs '[.[] | select((.addr // .rcpt_to[0] // "") | startswith("par"))] as $e
+    | [$e[] | select(.event == "rcpt") | .time] as $r | [$e[] | select(.event == "data" and .code == 250) | .time] as $d
+    | "\($r | length) \($d | length) \(if ($r | max) < ($d | min) then "parallel" else "serial" end)"' "$SMTP_EVENTS")
+assert_eq "4 4 parallel" "$order" "slow server: four transfers in parallel (every RCPT before the first accepted DATA), not one after another"
 
 # ---------------------------------------------------------------- graceful stop
 # A transfer stuck on a slow server when SIGTERM arrives gets the grace
@@ -406,13 +408,17 @@ once "run: 25 messages at email.rate = 10" "$(at 16:15:00)" "$T_TMP/rate.conf"
 assert_eq "25" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE dedupe_key LIKE 'rate:%' AND state = 'sent'")" "rate limited: all 25 sent"
 times=$(jq -s '[.[] | select(.event == "data" and .code == 250 and (.rcpt_to[0] | startswith("rate"))) | .time] | sort' "$SMTP_EVENTS")
 span=$(jq '(max - min) * 1000 | floor' <<<"$times")
-if ((span >= 2200 && span <= 6000)); then t_pass "rate limited: paced at 10/s (${span} ms for 25)"; else
+# The upper bound only catches pacing far slower than asked (1/s would take
+# 24 s); a loaded machine may stretch the 2.4 s a good deal.
+if ((span >= 2200 && span <= 15000)); then t_pass "rate limited: paced at 10/s (${span} ms for 25)"; else
     t_fail "rate limited: paced at 10/s" "25 messages took ${span} ms, expected about 2400"; fi
-# No second, wherever its window starts, holds more than the rate (plus the
-# one a window's closed ends can catch).
-busiest=$(jq '. as $t | [range(0; length) | . as $i | [$t[] | select(. >= $t[$i] and . < $t[$i] + 1)] | length] | max' <<<"$times")
-if ((busiest <= 11)); then t_pass "rate limited: at most ${busiest} messages in any one second"; else
-    t_fail "rate limited: at most 11 messages in any one second" "$busiest in one second"; fi
+# The bucket's promise, as the server sees it: by any moment t, no more than
+# a token or two beyond 10/s since the first arrival.  A stall of the server
+# that delivers several at once afterwards does not break it (they were
+# sent on time; they arrive late), where a count of the busiest second would.
+ahead=$(jq '. as $t | [range(0; length) | . as $k | ($k + 1) - 10 * ($t[$k] - $t[0])] | max * 100 | floor / 100' <<<"$times")
+if jq -e --argjson a "$ahead" -n '$a <= 2.5' >/dev/null; then t_pass "rate limited: never more than ${ahead} message(s) ahead of 10/s"; else
+    t_fail "rate limited: never more than 2.5 messages ahead of 10/s" "$ahead ahead"; fi
 
 # ---------------------------------------------------------------- rapportctl suppress
 assert_exit 0 "rapportctl suppress" -- "$RAPPORTCTL" --config "$CONF" suppress OptOut@Example.com --reason "asked on the phone"

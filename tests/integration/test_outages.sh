@@ -40,7 +40,10 @@ mails_to() { grep -l "^X-Envelope-To: <$1-" "$SMTP_MAILDIR"/new/* 2>/dev/null | 
 events() { psql_val "SELECT count(*) FROM rapport.outbox_events e JOIN rapport.outbox o ON o.id = e.outbox_id WHERE o.dedupe_key LIKE '$1:%' AND e.event = '$2'"; }
 
 # ---------------------------------------------------------------- outcomes held across an outage
-config "$T_TMP/outage.conf" 10s 2s
+# A lease of 20 s covers a message waiting behind the one in flight (lease >
+# 2 x (2 x email.timeout)); the timeout of 4 s leaves the 1.5 s server
+# room on a loaded machine (a timeout would send a message twice).
+config "$T_TMP/outage.conf" 20s 4s
 assert_exit 0 "migrate" -- "$RAPPORTCTL" --config "$T_TMP/outage.conf" migrate
 t_spawn outage "$RAPPORTD" --config "$T_TMP/outage.conf"
 wait_until "grep -q 'Connected to the database' $(t_log outage)" 20 || t_fail "outage: daemon connected" "$(cat "$(t_log outage)")"
@@ -48,9 +51,9 @@ enqueue db 2
 if wait_until "[[ \$(count db \"state = 'sending'\") == 2 ]]" 10; then
     pg_stop fast
     wait_for_mail 2 15 || t_fail "outage: both accepted by the server while the database is down" "$(mail_count) mail(s)"
-    # Both outcomes are now held in memory.  The leases (10 s) run out
+    # Both outcomes are now held in memory.  The leases (20 s) run out
     # while the database is away: nothing but the clock can say when.
-    sleep 11
+    sleep 21
     pg_restart_server
     wait_until "[[ \$(count db \"state = 'sent'\") == 2 ]]" 60 || true
     assert_eq "2:1,1" "$(count db "state = 'sent'"):$(psql_val "SELECT string_agg(attempts::text, ',') FROM rapport.outbox WHERE dedupe_key LIKE 'db:%'")" \
