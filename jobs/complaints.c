@@ -54,7 +54,8 @@ static const char plan_sql[] =
         "/* Open complaints whose rep deadline (1x) or manager deadline (2x) fell\n"
         " * within max_lateness: a range on the partial index of open complaints. */\n"
         "open_c AS (\n"
-        "  SELECT k.id, k.customer_id, k.severity, k.summary, k.opened_at, NULL::timestamptz AS resolved_at, a.audience, a.factor\n"
+        "  SELECT k.id, k.customer_id, " JOB_SEVERITY_SQL("k.severity") " AS severity, k.summary, k.opened_at,\n"
+        "         NULL::timestamptz AS resolved_at, a.audience, a.factor\n"
         "  FROM crm.complaints k,\n"
         "       (VALUES ('rep', 1), ('manager', 2)) AS a(audience, factor)\n"
         "  WHERE k.resolved_at IS NULL\n"
@@ -64,7 +65,7 @@ static const char plan_sql[] =
         /* The alert's own due test (deadline passed, within max_lateness),
          * before any customer or rep is looked up: it depends on no zone. */
         "    AND EXISTS (SELECT 1 FROM sev\n"
-        "                WHERE sev.severity = k.severity\n"
+        "                WHERE sev.severity = " JOB_SEVERITY_SQL("k.severity") "\n"
         "                  AND k.opened_at + make_interval(secs => (a.factor * sev.hours * 3600)::double precision) <= $1::timestamptz\n"
         "                  AND $1::timestamptz <= k.opened_at + make_interval(secs => (a.factor * sev.hours * 3600)::double precision)\n"
         "                                         + make_interval(secs => ($4::jsonb->>'max_lateness')::bigint))\n"
@@ -72,7 +73,8 @@ static const char plan_sql[] =
         "/* Resolved complaints whose survey day is within max_lateness: a range on\n"
         " * the partial index of resolved complaints. */\n"
         "resolved_c AS (\n"
-        "  SELECT k.id, k.customer_id, k.severity, k.summary, k.opened_at, k.resolved_at, 'customer'::text AS audience, 0 AS factor\n"
+        "  SELECT k.id, k.customer_id, " JOB_SEVERITY_SQL("k.severity") ", k.summary, k.opened_at, k.resolved_at,\n"
+        "         'customer'::text AS audience, 0 AS factor\n"
         "  FROM crm.complaints k\n"
         "  WHERE k.resolved_at IS NOT NULL\n"
         "    AND coalesce(($4::jsonb->>'survey')::boolean, true)\n"

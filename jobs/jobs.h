@@ -77,6 +77,14 @@ enum setting_type {
  * since planning: outbox.c gives its invoices back to the ledger. */
 #define JOB_REASSIGNED_REASON "the customer now has another rep or manager"
 
+/* A complaint's severity as the jobs read it: the contract's four in any
+ * case and spacing; anything else (NULL, or a word a CRM view made up) is
+ * "normal", the reference schema's default, so that no open complaint is
+ * left unchased because of its label. */
+#define JOB_SEVERITY_SQL(SEV)                                                                              \
+        "coalesce(CASE lower(btrim(" SEV ")) WHEN 'critical' THEN 'critical' WHEN 'high' THEN 'high'"      \
+        " WHEN 'normal' THEN 'normal' WHEN 'low' THEN 'low' END, 'normal')"
+
 /* The complaint severities of the CRM contract, mildest last. */
 extern const char *const complaint_severities[];
 

@@ -13,7 +13,9 @@
 #   5. a rep whose address is suppressed has no digest, and the run counts
 #      that rep as skipped with the reason (it was in no count at all);
 #   6. the same as 3 for any job's alert to a rep (here a complaint's): the
-#      claim cancels it and the next run alerts the customer's new rep.
+#      claim cancels it and the next run alerts the customer's new rep;
+#   7. a complaint whose severity a CRM view spells otherwise (capitals,
+#      NULL, a made-up word) is still chased, not silently never.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$T_LIB_DIR/rapport.sh"
@@ -146,5 +148,23 @@ run "past twice the deadline" "$CONF" 2027-03-13T09:05:00Z
 settle
 got=$(who_since)
 assert_contains "$got" "mona@example.com|" "the manager of the customer's (new) rep is alerted past twice the deadline"
+
+# ---- 7. severities a CRM view may spell otherwise: 'Critical ' is critical,
+# NULL or 'urgent' are chased as normal (72 h), not never.
+psql_val "ALTER TABLE crm.complaints DROP CONSTRAINT complaints_severity_check, ALTER severity DROP NOT NULL;
+          INSERT INTO crm.complaints (id, customer_id, severity, summary, opened_at) VALUES
+            (71, 2, 'Critical ', 'spelt in capitals', '2027-03-14T06:00:00Z'),
+            (72, 2, NULL, 'no severity', '2027-03-11T06:00:00Z'),
+            (73, 2, 'urgent', 'made-up severity', '2027-03-11T06:00:00Z')" >/dev/null
+"$RAPPORTCTL" --config "$CONF" run complaints --now 2027-03-14T08:00:00Z >/dev/null
+assert_eq "complaint:71:rep,complaint:72:rep,complaint:73:rep" \
+    "$(psql_val "SELECT string_agg(dedupe_key, ',' ORDER BY dedupe_key) FROM rapport.outbox WHERE job = 'complaints' AND dedupe_key LIKE 'complaint:7_:rep'")" \
+    "odd severities: each complaint alerted (critical after 90 min, the others after 72 h)"
+assert_eq "critical,normal,normal" \
+    "$(psql_val "SELECT string_agg(context->'complaint'->>'severity', ',' ORDER BY dedupe_key) FROM rapport.outbox WHERE dedupe_key LIKE 'complaint:7_:rep'")" \
+    "... with the severity they were chased as"
+out=$("$RAPPORTCTL" --config "$CONF" preview digest --rep 2 --now 2027-03-14T08:00:00Z 2>&1)
+assert_contains "$out" "spelt in capitals" "the rep's digest lists them too"
+assert_contains "$out" "made-up severity" "... all of them"
 
 t_summary
