@@ -15,7 +15,8 @@
 #   6. the same as 3 for any job's alert to a rep (here a complaint's): the
 #      claim cancels it and the next run alerts the customer's new rep;
 #   7. a complaint whose severity a CRM view spells otherwise (capitals,
-#      NULL, a made-up word) is still chased, not silently never.
+#      NULL, a made-up word) is still chased, not silently never;
+#   8. the digest never says "0+ days overdue" (a ladder starting at +15).
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$T_LIB_DIR/rapport.sh"
@@ -166,5 +167,16 @@ assert_eq "critical,normal,normal" \
 out=$("$RAPPORTCTL" --config "$CONF" preview digest --rep 2 --now 2027-03-14T08:00:00Z 2>&1)
 assert_contains "$out" "spelt in capitals" "the rep's digest lists them too"
 assert_contains "$out" "made-up severity" "... all of them"
+
+# ---- 8. a ladder whose first level after the due date is +15: an invoice
+# 5 days overdue is "1+ days overdue" in the digest, not "0+".
+LADDER=$T_TMP/ladder.conf
+sed 's|receivables: { effective_from = "2020-01-01"; };|receivables: { effective_from = "2020-01-01"; levels = ( { days = 15; audience = "customer"; channels = ["email"]; template = "dunning_firm"; } ); };|' "$CONF" >"$LADDER"
+assert_contains "$(cat "$LADDER")" "days = 15;" "(ladder configured)"
+psql_val "INSERT INTO crm.invoices (customer_id, number, amount, currency, issued_on, due_on) VALUES
+            (2, 'INV-5D', 70, 'EUR', '2027-03-01', '2027-03-09')" >/dev/null
+out=$("$RAPPORTCTL" --config "$LADDER" preview digest --rep 2 --now 2027-03-14T08:00:00Z 2>&1)
+assert_contains "$out" "1+ days overdue (1)" "an invoice short of the first level: 1+ days overdue"
+assert_not_contains "$out" "0+ days overdue" "... never 0+"
 
 t_summary
