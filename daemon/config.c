@@ -512,7 +512,11 @@ static json_object *convert_setting(struct loader *l, const config_setting_t *s,
                         const config_setting_t *e = config_setting_get_elem(s, i);
                         const char *v = config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
                         if (!v || (spec->choices && !strv_contains(spec->choices, v))) {
-                                complain(l, e, "not an allowed value here");
+                                char list[256];
+                                if (!v)
+                                        complain(l, e, "expected a string");
+                                else
+                                        complain(l, e, "\"%s\" is not one of %s", v, join_choices(spec->choices, true, list, sizeof list));
                                 json_object_put(a);
                                 return NULL;
                         }

@@ -31,6 +31,8 @@ bad "bad value" 's/tls = "none";/tls = "sometimes";/' 'email.tls: expected one o
 bad "bad cron" 's/schedule = "0 \* \* \* \*"/schedule = "0 0 32 * *"/' "jobs.birthdays.schedule: day-of-month 32 out of range 1-31"
 bad "never-firing cron" 's/schedule = "0 \* \* \* \*"/schedule = "0 0 30 2 *"/' "never fires"
 bad "unknown time zone" 's/^time_zone = "UTC";/time_zone = "Mars\/Olympus";/' 'time_zone: unknown time zone "Mars/Olympus"'
+bad "unknown channel" 's/channels = \[ "email" \]/channels = [ "e-mail" ]/' \
+    'jobs.birthdays.channels[0]: "e-mail" is not one of "email", "sms"'
 bad "unknown job" 's/birthdays: {/birthdayz: {/' "jobs.birthdayz: unknown job"
 bad "bad send_at" 's/send_at = "09:00"/send_at = "9 o clock"/' 'jobs.birthdays.send_at: expected a time of day'
 bad "unreadable secret" 's|^  tls = "none";|  tls = "none"; password_file = "/nonexistent/pw";|' "cannot read secret file /nonexistent/pw"
