@@ -826,8 +826,11 @@ static void load_job(struct loader *l, struct rapport_config *c, config_setting_
         if (!j->time_zone)
                 j->time_zone = strdup(c->time_zone);
         int r = tz_load(j->time_zone, &j->tz);
-        if (r < 0)
-                complain(l, config_setting_lookup(g, "time_zone") ?: g, "unknown time zone \"%s\"", j->time_zone);
+        /* A zone inherited from the top level was reported there already:
+         * once, at the line that has it, not again at every job. */
+        const config_setting_t *tzs = config_setting_lookup(g, "time_zone");
+        if (r < 0 && tzs)
+                complain(l, tzs, "unknown time zone \"%s\"", j->time_zone);
 
         const char *cu = json_object_object_get_ex(o, "catch_up", &v) ? json_object_get_string(v) : "latest";
         j->catch_up = streq(cu, "all") ? CATCH_UP_ALL : streq(cu, "none") ? CATCH_UP_NONE : CATCH_UP_LATEST;

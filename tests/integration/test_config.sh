@@ -31,6 +31,15 @@ bad "bad value" 's/tls = "none";/tls = "sometimes";/' 'email.tls: expected one o
 bad "bad cron" 's/schedule = "0 \* \* \* \*"/schedule = "0 0 32 * *"/' "jobs.birthdays.schedule: day-of-month 32 out of range 1-31"
 bad "never-firing cron" 's/schedule = "0 \* \* \* \*"/schedule = "0 0 30 2 *"/' "never fires"
 bad "unknown time zone" 's/^time_zone = "UTC";/time_zone = "Mars\/Olympus";/' 'time_zone: unknown time zone "Mars/Olympus"'
+# An unknown default zone is one error at its own line, not one more at
+# every job that inherits it (pointing at a line without a time_zone).
+f=$T_TMP/badzone.conf
+sed 's/^time_zone = "UTC";/time_zone = "Asia\/Shangai";/' "$CONF" >"$f"
+assert_exit 78 "unknown default zone: exit 78" -- "$RAPPORTD" --config "$f" -n
+assert_contains "$T_OUT" "1 error in configuration" "unknown default zone: reported once"
+assert_not_contains "$T_OUT" "jobs.birthdays: unknown time zone" "... not again at the job that inherits it"
+bad "unknown job time zone" 's/send_at = "09:00"/send_at = "09:00"; time_zone = "Europe\/Berln"/' \
+    'jobs.birthdays.time_zone: unknown time zone "Europe/Berln"'
 bad "unknown channel" 's/channels = \[ "email" \]/channels = [ "e-mail" ]/' \
     'jobs.birthdays.channels[0]: "e-mail" is not one of "email", "sms"'
 bad "unknown job" 's/birthdays: {/birthdayz: {/' "jobs.birthdayz: unknown job"
