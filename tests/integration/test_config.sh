@@ -77,6 +77,17 @@ bad "holidays: no name" "s/birthdays: {/holidays: { dates = ( { date = \"2027-02
     "jobs.holidays.dates[0]: name must be a non-empty string"
 bad "holidays: unknown tier" "s/birthdays: {/holidays: { dates = ( { name = \"X\"; date = \"2027-02-06\"; tiers = [\"D\"]; } ); }; birthdays: {/" \
     'jobs.holidays.dates[0].tiers[0]: expected one of ["A", "B", "C"]'
+# Outside the unit (no $CREDENTIALS_DIRECTORY) a secret without a *_file
+# setting is the file named like its credential beside the configuration,
+# as rapport.conf(5) and rapportctl(8) say: twilio needs the token, so -n
+# shows whether it was found.
+mkdir -p "$T_TMP/beside"
+SMS_FORMAT=twilio SMS_EXTRA='username = "AC1";' rapport_config "$T_TMP/beside/rapport.conf"
+assert_exit 78 "no sms-token beside the configuration: twilio refused" -- env -u CREDENTIALS_DIRECTORY "$RAPPORTD" --config "$T_TMP/beside/rapport.conf" -n
+printf 'tok\n' >"$T_TMP/beside/sms-token"
+assert_exit 0 "sms-token beside the configuration is read" -- env -u CREDENTIALS_DIRECTORY "$RAPPORTD" --config "$T_TMP/beside/rapport.conf" -n
+env -u CREDENTIALS_DIRECTORY "$RAPPORTCTL" --config "$T_TMP/beside/rapport.conf" check >"$T_TMP/beside/check.out" 2>&1
+assert_contains "$(cat "$T_TMP/beside/check.out")" "configuration: $T_TMP/beside/rapport.conf OK" "... by rapportctl too"
 printf '@include "/etc"\n' >"$T_TMP/inc.conf"
 assert_exit 78 "@include of a directory is refused, not fatal" -- "$RAPPORTD" --config "$T_TMP/inc.conf" -n
 assert_contains "$T_OUT" 'inc.conf:1: @include "/etc": not a readable regular file' "@include: file and line"
