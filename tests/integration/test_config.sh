@@ -15,6 +15,13 @@ assert_exit 0 "-n accepts the test config" -- "$RAPPORTD" --config "$CONF" -n
 assert_contains "$T_OUT" "configuration OK" "-n prints configuration OK"
 sed "s|/usr/local/share/rapport/templates|$T_ROOT/templates|" "$T_ROOT/etc/rapport.conf" >"$T_TMP/sample.conf"
 assert_exit 0 "the sample config is valid" -- "$RAPPORTD" --config "$T_TMP/sample.conf" -n
+# So is README's "essentials" block (with its templates, and the SMS token
+# beside it, as the credential would give it).
+mkdir -p "$T_TMP/readme"
+awk '/The essentials:/ { s = 1; next } s && /^```/ { if (s++ == 2) exit; next } s == 2' "$T_ROOT/README.md" |
+    sed "s|/usr/local/share/rapport/templates|$T_ROOT/templates|" >"$T_TMP/readme/rapport.conf"
+printf 'tok\n' >"$T_TMP/readme/sms-token"
+assert_exit 0 "README's essentials block is a valid configuration" -- env -u CREDENTIALS_DIRECTORY "$RAPPORTD" --config "$T_TMP/readme/rapport.conf" -n
 
 bad() { # NAME SED-EXPRESSION EXPECTED-TEXT
     local f=$T_TMP/bad-$RANDOM.conf
