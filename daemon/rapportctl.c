@@ -1333,25 +1333,28 @@ static const struct command commands[] = {
         {"check", "[--now ISO8601]", "validate config, templates, database and job SQL", cmd_check, false},
         {"migrate", "", "apply missing database migrations", cmd_migrate, false},
         {"status", "[--json]", "jobs, queue depth, failures, suppressions", cmd_status, true},
-        {"queue", "[--state S] [--job J] [--limit N]", "list messages (--json)", cmd_queue, true},
+        {"queue", "[--state S] [--job J] [--limit N] [--show-recipients]", "list messages (--json)", cmd_queue, true},
         {"show", "ID [--show-recipients] [--json]", "one message with its history", cmd_show, true},
         {"retry", "ID|--failed", "requeue failed messages", cmd_retry, false},
         {"cancel", "ID", "cancel a queued message", cmd_cancel, false},
         {"suppress", "ADDRESS [--reason R]", "never contact an address", cmd_suppress, false},
         {"unsuppress", "ADDRESS", "lift a suppression", cmd_unsuppress, false},
-        {"run", "JOB [--now T] [--dry-run]", "plan a job once now (--json)", cmd_run, true},
+        {"run", "JOB [--now T] [--dry-run] [--show-recipients]", "plan a job once now (--json)", cmd_run, true},
         {"disable", "JOB [--reason TEXT]", "stop planning a job (no config edit)", cmd_disable, false},
         {"enable", "JOB", "undo disable", cmd_enable, false},
-        {"preview", "JOB [--customer ID|--rep ID]", "render what a job would send", cmd_preview, false},
-        {"render", "--template F --data F.json", "render one template file", cmd_render, false},
-        {"next", "'CRON' --tz Z [--from T] [--count N]", "print next fire times (--json)", cmd_next, true},
+        {"preview", "JOB [--customer ID|--rep ID] [--channel C] [--now T] [--show-recipients]", "render what a job would send", cmd_preview, false},
+        {"render", "--template F --data F.json [--partials DIR] [--escape html|none]", "render one template file", cmd_render, false},
+        {"next", "'CRON' [--tz Z] [--from T] [--count N]", "print next fire times (--json)", cmd_next, true},
 };
 
 static void help(void) {
         printf("Usage: rapportctl [--config FILE] COMMAND [ARGS]\n\n"
                "The administrator's tool for rapport.  Commands:\n");
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-                printf("  %-10s %-39s %s\n", commands[i].name, commands[i].args, commands[i].summary);
+                if (strlen(commands[i].args) <= 39)
+                        printf("  %-10s %-39s %s\n", commands[i].name, commands[i].args, commands[i].summary);
+                else /* every option named: the summary goes below */
+                        printf("  %-10s %s\n  %-10s %-39s %s\n", commands[i].name, commands[i].args, "", "", commands[i].summary);
         printf("\nOptions:\n"
                "  -c, --config FILE   configuration (default $RAPPORT_CONFIG or %s)\n"
                "      --json          machine-readable output (status, queue, show, run, next)\n"

@@ -15,6 +15,18 @@ for cmd in check migrate status queue show retry cancel suppress unsuppress run 
     assert_contains "$T_OUT" "Usage: rapportctl $cmd" "$cmd --help: usage line"
 done
 assert_exit 0 "rapportctl --help" -- "$RAPPORTCTL" --help
+# The command list names every option each command's own --help gives
+# (the issues name render's --partials and --escape, preview's --channel
+# and --now): an administrator reading only `rapportctl --help` misses none.
+top_help=$T_OUT
+for cmd in check migrate status queue show retry cancel suppress unsuppress run disable enable preview render next; do
+    entry=$(awk -v c="$cmd" '$1 == c { p = 1; print; next } p && /^          / { print; next } { p = 0 }' <<<"$top_help")
+    missing=
+    for o in $("$RAPPORTCTL" "$cmd" --help | awk '/^Usage:/ { u = 1 } u && /^$/ { exit } u' | grep -oE -- '--[a-z-]+' | sort -u); do
+        grep -q -- "$o" <<<"$entry" || missing+=" $o"
+    done
+    assert_eq "" "$missing" "rapportctl --help lists every option of $cmd"
+done
 assert_exit 64 "no command" -- "$RAPPORTCTL" --config "$CONF"
 assert_exit 64 "unknown command" -- "$RAPPORTCTL" --config "$CONF" frobnicate
 assert_contains "$T_OUT" "unknown command 'frobnicate'" "unknown command named"
