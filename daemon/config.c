@@ -53,7 +53,12 @@ _printf_(3, 4) static void complain(struct loader *l, const config_setting_t *s,
                         break;
         }
         int line = s ? (int)config_setting_source_line(s) : 0;
-        log_error("%s:%d: %s: %s", l->file, line, path[0] ? path : "(top level)", msg);
+        if (line > 0)
+                log_error("%s:%d: %s: %s", l->file, line, path[0] ? path : "(top level)", msg);
+        else if (path[0])
+                log_error("%s: %s: %s", l->file, path, msg);
+        else /* the file as a whole (a required group absent): no line to name */
+                log_error("%s: %s", l->file, msg);
         l->errors++;
 }
 

@@ -95,6 +95,12 @@ printf 'tok\n' >"$T_TMP/beside/sms-token"
 assert_exit 0 "sms-token beside the configuration is read" -- env -u CREDENTIALS_DIRECTORY "$RAPPORTD" --config "$T_TMP/beside/rapport.conf" -n
 env -u CREDENTIALS_DIRECTORY "$RAPPORTCTL" --config "$T_TMP/beside/rapport.conf" check >"$T_TMP/beside/check.out" 2>&1
 assert_contains "$(cat "$T_TMP/beside/check.out")" "configuration: $T_TMP/beside/rapport.conf OK" "... by rapportctl too"
+# A required setting whose group is absent has no line: the file is
+# named as a whole, not as "file:0: (top level)".
+sed '/^database:/d' "$CONF" >"$T_TMP/nodb.conf"
+assert_exit 78 "no database group: exit 78" -- "$RAPPORTD" --config "$T_TMP/nodb.conf" -n
+assert_contains "$T_OUT" "nodb.conf: database.conninfo is required" "no database group: the setting named"
+assert_not_contains "$T_OUT" ":0:" "... with no line 0"
 printf '@include "/etc"\n' >"$T_TMP/inc.conf"
 assert_exit 78 "@include of a directory is refused, not fatal" -- "$RAPPORTD" --config "$T_TMP/inc.conf" -n
 assert_contains "$T_OUT" 'inc.conf:1: @include "/etc": not a readable regular file' "@include: file and line"
