@@ -253,7 +253,8 @@ static int cmd_next(struct ctl *ctl, int argc, char **argv) {
                 case 'h':
                         printf("Usage: rapportctl next 'CRON' [--tz ZONE] [--from ISO8601] [--count N] [--json]\n\n"
                                "Print the next N fire times of a cron expression (strictly after --from,\n"
-                               "default now) in ZONE (default UTC), as ISO 8601 with the zone's offset.\n");
+                               "default now; a time without an offset is in ZONE) in ZONE (default UTC),\n"
+                               "as ISO 8601 with the zone's offset.\n");
                         return 0;
                 default: return usage_error("next", "%s", "bad option");
                 }

@@ -65,6 +65,8 @@ expect "Shanghai weekdays skip the weekend" \
 2027-01-04T09:00:00+08:00
 2027-01-05T09:00:00+08:00" \
     '0 9 * * mon-fri' --tz Asia/Shanghai --from 2027-01-01T00:00:00+08:00 --count 3
+expect "--from without an offset is read in --tz" "2027-03-14T09:00:00+05:30" \
+    '0 9 * * *' --tz Asia/Kolkata --from 2027-03-14T05:00:00
 expect "Shanghai weekdays: --from given in UTC" \
     "2027-01-04T09:00:00+08:00" \
     '0 9 * * MON-FRI' --tz Asia/Shanghai --from 2027-01-01T01:00:00Z
