@@ -90,7 +90,26 @@ static int connect_db(struct ctl *ctl, struct rapport_config **c, PGconn **conn,
 }
 
 /* Reset getopt for a subcommand's own options. */
-static void reset_getopt(void) { optind = 1; }
+/* getopt's own complaints (prefixed with the subcommand's name, as argv[0])
+ * are off: bad_option says what was wrong, in one line. */
+static void reset_getopt(void) {
+        optind = 1;
+        opterr = 0;
+}
+
+/* After getopt_long returned '?': an unknown option, or a known one
+ * without its value (getopt then sets optopt to the option's code). */
+static int bad_option(const char *cmd, int argc, char **argv) {
+        const char *arg = optind - 1 < argc ? argv[optind - 1] : "";
+        if (optopt && strncmp(arg, "--", 2) == 0)
+                return usage_error(cmd, "option '%s' needs a value", arg);
+        if (optopt && arg[0] == '-' && arg[1] && !arg[2] && arg[1] != optopt) {
+                /* "-x" was not the culprit: a grouped or unknown short option */
+                char s[3] = {'-', (char)optopt, '\0'};
+                return usage_error(cmd, "unknown option '%s'", s);
+        }
+        return usage_error(cmd, "unknown option '%s'", arg);
+}
 
 /* Standard "--help" for subcommands taking no options of their own. */
 static bool wants_help(int argc, char **argv) {
@@ -256,7 +275,7 @@ static int cmd_next(struct ctl *ctl, int argc, char **argv) {
                                "default now; a time without an offset is in ZONE) in ZONE (default UTC),\n"
                                "as ISO 8601 with the zone's offset.\n");
                         return 0;
-                default: return usage_error("next", "%s", "bad option");
+                default: return bad_option("next", argc, argv);
                 }
         }
         if (optind + 1 != argc)
@@ -375,7 +394,7 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
                                "file (*.html, *.htm, *.html.mustache, *.htm.mustache) escapes html; anything\n"
                                "else none.  --escape applies one mode to the whole file.\n");
                         return 0;
-                default: return usage_error("render", "%s", "bad option");
+                default: return bad_option("render", argc, argv);
                 }
         }
         if (!file && optind < argc)
@@ -583,7 +602,7 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                                "SMS templates longer than one segment, and about the SMS that enabled jobs\n"
                                "would send now (or at --now) that are.\n");
                         return 0;
-                default: return usage_error("check", "%s", "bad option");
+                default: return bad_option("check", argc, argv);
                 }
         }
         if (optind != argc)
@@ -951,7 +970,7 @@ static int cmd_run(struct ctl *ctl, int argc, char **argv) {
                                "Plan JOB once now (outside its schedule); the running daemon sends what it\n"
                                "queued.  --dry-run renders what would be queued and changes nothing.\n");
                         return 0;
-                default: return usage_error("run", "%s", "bad option");
+                default: return bad_option("run", argc, argv);
                 }
         }
         if (optind + 1 != argc)
@@ -986,7 +1005,7 @@ static int cmd_preview(struct ctl *ctl, int argc, char **argv) {
                                "  --customer ID  messages to that customer, and to reps about them\n"
                                "  --rep ID       messages that rep or manager receives\n");
                         return 0;
-                default: return usage_error("preview", "%s", "bad option");
+                default: return bad_option("preview", argc, argv);
                 }
         }
         if (optind + 1 != argc)
@@ -1022,7 +1041,7 @@ static int cmd_queue(struct ctl *ctl, int argc, char **argv) {
                                "List outbox messages, newest first.  Recipients are masked unless\n"
                                "--show-recipients is given.\n");
                         return 0;
-                default: return usage_error("queue", "%s", "bad option");
+                default: return bad_option("queue", argc, argv);
                 }
         }
         if (optind != argc)
@@ -1226,7 +1245,7 @@ static int switch_job(struct ctl *ctl, int argc, char **argv, bool disable) {
                                        "Occurrences missed while it was disabled are not caught up.  A job the\n"
                                        "configuration disables (enabled = false) stays disabled.\n");
                         return 0;
-                default: return usage_error(cmd, "%s", "bad option");
+                default: return bad_option(cmd, argc, argv);
                 }
         }
         if (optind + 1 != argc)
@@ -1288,7 +1307,7 @@ static int cmd_suppress(struct ctl *ctl, int argc, char **argv) {
                         printf("Usage: rapportctl suppress ADDRESS [--reason TEXT]\n\nNever contact this e-mail address or phone number (E.164) again;\n"
                                "queued messages to it are cancelled when their turn comes.\n");
                         return 0;
-                default: return usage_error("suppress", "%s", "bad option");
+                default: return bad_option("suppress", argc, argv);
                 }
         }
         if (optind + 1 != argc)

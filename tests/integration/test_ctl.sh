@@ -39,6 +39,14 @@ for args in "status" "queue" "show 1" "retry 1" "cancel 1" "suppress a@example.c
 done
 
 # Bad arguments -> 64.
+# An unknown option, or one without its value: one line naming it (not
+# getopt's "queue: unrecognized option" and then "bad option").
+assert_exit 64 "queue --bogus" -- "$RAPPORTCTL" --config "$CONF" queue --bogus
+assert_eq "rapportctl queue: unknown option '--bogus'
+Try 'rapportctl queue --help'." "$T_OUT" "unknown option: named, in one line"
+assert_exit 64 "next --tz without a zone" -- "$RAPPORTCTL" next '0 9 * * *' --tz
+assert_eq "rapportctl next: option '--tz' needs a value
+Try 'rapportctl next --help'." "$T_OUT" "option without its value: named, in one line"
 assert_exit 0 "migrate" -- "$RAPPORTCTL" --config "$CONF" migrate
 assert_exit 64 "show without id" -- "$RAPPORTCTL" --config "$CONF" show
 assert_exit 64 "show with a bad id" -- "$RAPPORTCTL" --config "$CONF" show abc
