@@ -101,6 +101,11 @@ static void reset_getopt(void) {
  * without its value (getopt then sets optopt to the option's code). */
 static int bad_option(const char *cmd, int argc, char **argv) {
         const char *arg = optind - 1 < argc ? argv[optind - 1] : "";
+        if (optopt && strncmp(arg, "--", 2) == 0 && strchr(arg, '=')) {
+                char name[64];
+                snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg);
+                return usage_error(cmd, "option '%s' takes no value", name);
+        }
         if (optopt && strncmp(arg, "--", 2) == 0)
                 return usage_error(cmd, "option '%s' needs a value", arg);
         if (optopt && arg[0] == '-' && arg[1] && !arg[2] && arg[1] != optopt) {

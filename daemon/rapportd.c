@@ -463,6 +463,7 @@ int main(int argc, char **argv) {
         const char *config_path = RAPPORT_CONFIG, *now_arg = NULL;
         bool once = false, dry_run = false, test_only = false;
         int verbose = 0, o;
+        opterr = 0; /* said below, as "rapportd: ...", whatever argv[0] is */
         while ((o = getopt_long(argc, argv, "c:nvh", opts, NULL)) >= 0) {
                 switch (o) {
                 case 'c': config_path = optarg; break;
@@ -473,7 +474,22 @@ int main(int argc, char **argv) {
                 case 'v': verbose = 1; break;
                 case 'h': help(); return 0;
                 case OPT_VERSION: printf("rapportd %s\n", RAPPORT_VERSION); return 0;
-                default: fprintf(stderr, "Try 'rapportd --help'.\n"); return 64;
+                default: {
+                        const char *arg = optind - 1 < argc ? argv[optind - 1] : "";
+                        /* optopt: 0 for an unknown long option, the character
+                         * of an unknown short one, or the code of an option
+                         * that lacks its value (-c, --config, --now). */
+                        if (optopt >= 256 && strchr(arg, '='))
+                                fprintf(stderr, "rapportd: option '%.*s' takes no value\n", (int)strcspn(arg, "="), arg);
+                        else if (optopt == 'c' || optopt >= 256)
+                                fprintf(stderr, "rapportd: option '%s' needs a value\n", arg);
+                        else if (optopt)
+                                fprintf(stderr, "rapportd: unknown option '-%c'\n", optopt);
+                        else
+                                fprintf(stderr, "rapportd: unknown option '%s'\n", arg);
+                        fprintf(stderr, "Try 'rapportd --help'.\n");
+                        return 64;
+                }
                 }
         }
         if (optind < argc) {

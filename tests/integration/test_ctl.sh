@@ -47,6 +47,16 @@ Try 'rapportctl queue --help'." "$T_OUT" "unknown option: named, in one line"
 assert_exit 64 "next --tz without a zone" -- "$RAPPORTCTL" next '0 9 * * *' --tz
 assert_eq "rapportctl next: option '--tz' needs a value
 Try 'rapportctl next --help'." "$T_OUT" "option without its value: named, in one line"
+assert_exit 64 "run --dry-run=1" -- "$RAPPORTCTL" --config "$CONF" run birthdays --dry-run=1
+assert_contains "$T_OUT" "rapportctl run: option '--dry-run' takes no value" "a flag given a value: said so"
+# rapportd likewise, as "rapportd: ...", not as its argv[0] path.
+assert_exit 64 "rapportd --bogus" -- "$RAPPORTD" --bogus
+assert_eq "rapportd: unknown option '--bogus'
+Try 'rapportd --help'." "$T_OUT" "rapportd: unknown option named"
+assert_exit 64 "rapportd --now without a value" -- "$RAPPORTD" --once --now
+assert_contains "$T_OUT" "rapportd: option '--now' needs a value" "rapportd: option without its value named"
+assert_exit 64 "rapportd --once=1" -- "$RAPPORTD" --once=1
+assert_contains "$T_OUT" "rapportd: option '--once' takes no value" "rapportd: a flag given a value: said so"
 assert_exit 0 "migrate" -- "$RAPPORTCTL" --config "$CONF" migrate
 assert_exit 64 "show without id" -- "$RAPPORTCTL" --config "$CONF" show
 assert_exit 64 "show with a bad id" -- "$RAPPORTCTL" --config "$CONF" show abc
