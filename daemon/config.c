@@ -497,8 +497,10 @@ static json_object *convert_setting(struct loader *l, const config_setting_t *s,
                 return json_object_new_string(t);
         }
         case SET_DATE:
-                if (!str || !is_date(str))
+                if (!str)
                         return complain(l, s, "expected a date \"YYYY-MM-DD\""), NULL;
+                if (!is_date(str)) /* "2027-02-30" has the form: say what is wrong */
+                        return complain(l, s, "\"%s\" is not a real date \"YYYY-MM-DD\"", str), NULL;
                 return json_object_new_string(str);
         case SET_ENUM:
                 if (strv_contains(spec->choices, str))

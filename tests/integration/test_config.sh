@@ -51,6 +51,8 @@ bad "unknown channel" 's/channels = \[ "email" \]/channels = [ "e-mail" ]/' \
     'jobs.birthdays.channels[0]: "e-mail" is not one of "email", "sms"'
 bad "unknown job" 's/birthdays: {/birthdayz: {/' "jobs.birthdayz: unknown job"
 bad "bad send_at" 's/send_at = "09:00"/send_at = "9 o clock"/' 'jobs.birthdays.send_at: expected a time of day'
+bad "impossible effective_from" 's/effective_from = "2020-01-01"/effective_from = "2027-02-30"/' \
+    'jobs.birthdays.effective_from: "2027-02-30" is not a real date "YYYY-MM-DD"'
 bad "unreadable secret" 's|^  tls = "none";|  tls = "none"; password_file = "/nonexistent/pw";|' "cannot read secret file /nonexistent/pw"
 bad "unreadable secret: the setting named" 's|^  tls = "none";|  tls = "none"; password_file = "/nonexistent/pw";|' "email.password_file: cannot read secret file"
 bad "bad locale" 's/^locale = "en";/locale = "xx-!!";/' 'conf:2: locale: "xx-!!" is not a language tag'
