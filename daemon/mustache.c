@@ -155,6 +155,20 @@ static void nodes_free(struct node *nodes, size_t n) {
         free(nodes);
 }
 
+static void nodes_for_each_partial(const struct node *nodes, size_t n, void (*fn)(const char *, void *), void *userdata) {
+        for (size_t i = 0; i < n; i++) {
+                if (nodes[i].type == NODE_PARTIAL)
+                        fn(nodes[i].partial_name, userdata);
+                nodes_for_each_partial(nodes[i].children, nodes[i].n_children, fn, userdata);
+        }
+}
+
+void mustache_for_each_partial(const struct mustache *tpl, void (*fn)(const char *name, void *userdata),
+                               void *userdata) {
+        if (tpl)
+                nodes_for_each_partial(tpl->nodes, tpl->n_nodes, fn, userdata);
+}
+
 struct mustache *mustache_free(struct mustache *tpl) {
         if (!tpl)
                 return NULL;

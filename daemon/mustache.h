@@ -86,6 +86,11 @@ int mustache_render_utf8(const struct mustache *tpl, json_object *ctx, enum must
                          mustache_partial_fn partials, void *userdata, struct buf *out,
                          size_t *replaced);
 
+/* Calls fn with the name of each partial tag ({{> name}}) in tpl, in
+ * source order (a name used twice, twice).  tpl may be NULL. */
+void mustache_for_each_partial(const struct mustache *tpl, void (*fn)(const char *name, void *userdata),
+                               void *userdata);
+
 /* Takes NULL, returns NULL. */
 struct mustache *mustache_free(struct mustache *tpl);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct mustache *, mustache_free);

@@ -568,6 +568,20 @@ static void warn_long_sms_templates(const struct template_set *t) {
         json_object_put(empty);
 }
 
+static void report_missing_partial(const struct message_template *t, const char *partial, void *userdata) {
+        const char *dir = userdata;
+        printf("warning: %s: {{> %s}} names no partial in %s (%s.mustache or %s.LOCALE.mustache): it renders as nothing\n",
+               t->path, partial, dir, partial, partial);
+}
+
+/* A partial that is not there renders as the empty string (the Mustache
+ * spec): legal, but after a typo a footer silently goes missing. */
+static void warn_missing_partials(const struct template_set *t, const char *dir) {
+        const struct message_template *tpl;
+        for (size_t i = 0; (tpl = template_set_message(t, i)); i++)
+                template_missing_partials(t, tpl, report_missing_partial, (void *)dir);
+}
+
 /* templates.dir read straight from a configuration that did not load, so
  * that `check` still checks the templates; the default when unset.  Only
  * from a file libconfig can read safely: it exits the whole process on some
@@ -604,8 +618,9 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                         printf("Usage: rapportctl check [--now ISO8601]\n\nValidate the configuration, every template, the database connection and\n"
                                "schema version, and each enabled job's SQL against the live database.\n"
                                "Reports every problem found; exits 0 only when there are none.  Warns about\n"
-                               "SMS templates longer than one segment, and about the SMS that enabled jobs\n"
-                               "would send now (or at --now) that are.\n");
+                               "SMS templates longer than one segment, about the SMS that enabled jobs\n"
+                               "would send now (or at --now) that are, and about partials ({{> name}})\n"
+                               "that no file provides (they would render as nothing).\n");
                         return 0;
                 default: return bad_option("check", argc, argv);
                 }
@@ -656,8 +671,10 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                         printf("templates: %d problem(s) in %s\n", nerr + missing, dir);
                 else
                         printf("templates: %s OK%s\n", dir, c ? "" : " (jobs not checked against them)");
-                if (t)
+                if (t) {
                         warn_long_sms_templates(t);
+                        warn_missing_partials(t, dir);
+                }
         }
 
         _cleanup_(PQfinishp) PGconn *conn = NULL;

@@ -455,6 +455,43 @@ static const struct mustache *find_partial(const char *name, void *userdata) {
         return NULL;
 }
 
+struct partial_check {
+        struct partial_lookup pl;
+        const struct message_template *t;
+        void (*report)(const struct message_template *, const char *, void *);
+        void *userdata;
+        const struct mustache *seen[64]; /* partials walked already: nesting and cycles */
+        size_t n_seen;
+        int missing;
+};
+
+static void check_partial(const char *name, void *userdata) {
+        struct partial_check *pc = userdata;
+        const struct mustache *p = find_partial(name, &pc->pl);
+        if (!p) {
+                pc->missing++;
+                pc->report(pc->t, name, pc->userdata);
+                return;
+        }
+        for (size_t i = 0; i < pc->n_seen; i++)
+                if (pc->seen[i] == p)
+                        return;
+        if (pc->n_seen < ELEMENTSOF(pc->seen)) {
+                pc->seen[pc->n_seen++] = p;
+                mustache_for_each_partial(p, check_partial, pc);
+        }
+}
+
+int template_missing_partials(const struct template_set *s, const struct message_template *t,
+                              void (*report)(const struct message_template *t, const char *partial, void *userdata),
+                              void *userdata) {
+        struct partial_check pc = {.pl = {s, t->locale}, .t = t, .report = report, .userdata = userdata};
+        mustache_for_each_partial(t->subject, check_partial, &pc);
+        mustache_for_each_partial(t->text, check_partial, &pc);
+        mustache_for_each_partial(t->html, check_partial, &pc);
+        return pc.missing;
+}
+
 void rendered_clear(struct rendered *r) {
         free(r->subject);
         free(r->text);

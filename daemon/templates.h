@@ -124,3 +124,10 @@ struct rapport_config;
  * settings name, for every channel it goes out on, in the default locale
  * (the last fallback).  Each one missing is logged; returns how many. */
 int templates_check_config(const struct template_set *t, const struct rapport_config *c);
+/* Calls report with each partial that message template t names
+ * ({{> name}}, in any of its parts or in the partials it includes) and
+ * that s does not have for t's locale: it would render as nothing, as
+ * Mustache requires, so `check` warns.  Returns how many. */
+int template_missing_partials(const struct template_set *s, const struct message_template *t,
+                              void (*report)(const struct message_template *t, const char *partial, void *userdata),
+                              void *userdata);

@@ -191,6 +191,27 @@ assert_not_contains "$T_OUT" "warning: job birthdays" "check --now, nothing due:
 next_bday=$(date -u -d "$today + 4 years" +%F)
 assert_exit 0 "check --now on the next birthday" -- "$RAPPORTCTL" --config "$T_TMP/sms.conf" check --now "${next_bday}T12:00:00Z"
 assert_contains "$T_OUT" "warning: job birthdays: 1 of the 1 SMS it would send at --now need more than one segment (up to 2)" "check --now judges the SMS due then"
+# A partial that is not there renders as nothing (the spec): check warns,
+# naming the template and the partial, so a typo does not drop a footer
+# unseen; partials that are there, included ones too, and cycles are fine.
+mkdir -p "$T_TMP/ptpl"
+cp "$T_ROOT"/templates/*.mustache "$T_TMP/ptpl/"
+printf 'Hi {{customer.name}} {{> footer}}\n' >"$T_TMP/ptpl/birthday.sms.en.mustache"
+printf '{{customer.name}}，生日快乐 {{> footer}}\n' >"$T_TMP/ptpl/birthday.sms.zh-CN.mustache"
+printf 'Bye {{> signature}}' >"$T_TMP/ptpl/footer.mustache"
+printf 'Acme {{> footer}}' >"$T_TMP/ptpl/signature.zh.mustache"
+printf 'Acme' >"$T_TMP/ptpl/signature.mustache"
+printf 'Subject: x\n\n{{#a}}{{> footr}}{{/a}}\n--- html ---\n<p>{{> footer}}</p>\n' >"$T_TMP/ptpl/birthday.email.en.mustache"
+TEMPLATES_DIR=$T_TMP/ptpl rapport_config "$T_TMP/p.conf" 'birthdays: { channels = [ "email", "sms" ]; };'
+assert_exit 0 "check with a missing partial: a warning, not a problem" -- "$RAPPORTCTL" --config "$T_TMP/p.conf" check
+assert_contains "$T_OUT" "warning: $T_TMP/ptpl/birthday.email.en.mustache: {{> footr}} names no partial in $T_TMP/ptpl" \
+    "check names the template and the missing partial"
+assert_eq 1 "$(grep -c 'names no partial' <<<"$T_OUT")" "partials that exist (nested, cyclic, per locale) draw no warning"
+rm "$T_TMP/ptpl/signature.mustache"
+assert_exit 0 "check with a partial missing inside a partial" -- "$RAPPORTCTL" --config "$T_TMP/p.conf" check
+assert_contains "$T_OUT" "warning: $T_TMP/ptpl/birthday.sms.en.mustache: {{> signature}} names no partial" \
+    "a partial missing for the template's locale, inside another partial, is found"
+assert_not_contains "$T_OUT" "birthday.sms.zh-CN.mustache: {{> signature}}" "... but not where the locale has one"
 assert_exit 64 "check --now with a bad instant" -- "$RAPPORTCTL" --config "$T_TMP/sms.conf" check --now yesterday
 assert_contains "$T_OUT" "--now: cannot parse 'yesterday'" "check --now: says why"
 assert_exit 64 "check with a stray argument" -- "$RAPPORTCTL" --config "$T_TMP/sms.conf" check birthdays
