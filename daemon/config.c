@@ -730,6 +730,17 @@ static double group_rate(struct loader *l, config_setting_t *g, json_object *o) 
         return rate;
 }
 
+/* A file or directory setting must be absolute: the service runs from /,
+ * so a relative one would name another file there than in the shell that
+ * checked it (rapportd -n, rapportctl check from /etc/rapport). */
+static bool absolute_path(struct loader *l, const config_setting_t *group, const char *key, const char *v) {
+        if (!v || v[0] == '/')
+                return true;
+        const config_setting_t *where = group ? config_setting_lookup((config_setting_t *)group, key) : NULL;
+        complain(l, where ?: group, "\"%s\" is not an absolute path (rapportd runs from /, not from where it was checked)", v);
+        return false;
+}
+
 /* Secrets: a *_file setting wins; otherwise systemd's credential of the
  * given name if the service has one. */
 static char *load_secret(struct loader *l, const config_setting_t *group, const char *key, const char *file,
@@ -739,6 +750,8 @@ static char *load_secret(struct loader *l, const config_setting_t *group, const 
         if (!where)
                 where = group;
         _cleanup_free_ char *path = NULL;
+        if (file && !absolute_path(l, group, key, file))
+                return NULL;
         if (file)
                 path = strdup(file);
         else {
@@ -1171,6 +1184,8 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
         c->templates_dir = json_dup_string(o, "dir");
         if (!c->templates_dir)
                 c->templates_dir = strdup(RAPPORT_TEMPLATES_DIR);
+        else
+                absolute_path(&l, g, "dir", c->templates_dir);
         json_object_put(o);
 
         /* email */
@@ -1198,6 +1213,12 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
                 c->email.tls = streq_ptr(tls, "none") ? TLS_NONE : streq_ptr(tls, "opportunistic") ? TLS_OPPORTUNISTIC : TLS_REQUIRED;
         }
         c->email.ca_file = json_dup_string(o, "ca_file");
+        /* Read by libcurl at each TLS handshake: a file that is not there
+         * would fail every message, so say so now. */
+        if (c->email.ca_file && absolute_path(&l, g, "ca_file", c->email.ca_file) && access(c->email.ca_file, R_OK) < 0) {
+                int e = errno;
+                complain(&l, config_setting_lookup(g, "ca_file"), "cannot read %s: %s", c->email.ca_file, strerror(e));
+        }
         c->email.redirect_to = json_dup_string(o, "redirect_to");
         if (c->email.redirect_to && !email_address_valid(c->email.redirect_to))
                 complain(&l, config_setting_lookup(g, "redirect_to"), "\"%s\" is not an e-mail address (just the address, no name)",

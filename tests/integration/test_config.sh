@@ -53,6 +53,14 @@ bad "unknown job" 's/birthdays: {/birthdayz: {/' "jobs.birthdayz: unknown job"
 bad "bad send_at" 's/send_at = "09:00"/send_at = "9 o clock"/' 'jobs.birthdays.send_at: expected a time of day'
 bad "impossible effective_from" 's/effective_from = "2020-01-01"/effective_from = "2027-02-30"/' \
     'jobs.birthdays.effective_from: "2027-02-30" is not a real date "YYYY-MM-DD"'
+# File settings are absolute: the service runs from /, so a relative path
+# that `rapportd -n` accepts in /etc/rapport would fail under systemd.
+bad "relative templates.dir" "s|dir = \"[^\"]*\"|dir = \"templates\"|" \
+    'templates.dir: "templates" is not an absolute path'
+bad "relative password_file" 's|^  tls = "none";|  tls = "none"; password_file = "smtp-password";|' \
+    'email.password_file: "smtp-password" is not an absolute path'
+bad "unreadable ca_file" 's|^  tls = "none";|  tls = "none"; ca_file = "/nonexistent/ca.pem";|' \
+    'email.ca_file: cannot read /nonexistent/ca.pem: No such file or directory'
 bad "unreadable secret" 's|^  tls = "none";|  tls = "none"; password_file = "/nonexistent/pw";|' "cannot read secret file /nonexistent/pw"
 bad "unreadable secret: the setting named" 's|^  tls = "none";|  tls = "none"; password_file = "/nonexistent/pw";|' "email.password_file: cannot read secret file"
 bad "bad locale" 's/^locale = "en";/locale = "xx-!!";/' 'conf:2: locale: "xx-!!" is not a language tag'
