@@ -53,12 +53,16 @@ _printf_(3, 4) static void complain(struct loader *l, const config_setting_t *s,
                         break;
         }
         int line = s ? (int)config_setting_source_line(s) : 0;
+        /* A setting read from an @include'd file is at a line of that file. */
+        const char *file = s ? config_setting_source_file(s) : NULL;
+        if (!file || !s || !config_setting_parent(s))
+                file = l->file;
         if (line > 0)
-                log_error("%s:%d: %s: %s", l->file, line, path[0] ? path : "(top level)", msg);
+                log_error("%s:%d: %s: %s", file, line, path[0] ? path : "(top level)", msg);
         else if (path[0])
-                log_error("%s: %s: %s", l->file, path, msg);
+                log_error("%s: %s: %s", file, path, msg);
         else /* the file as a whole (a required group absent): no line to name */
-                log_error("%s: %s", l->file, msg);
+                log_error("%s: %s", file, msg);
         l->errors++;
 }
 
@@ -1073,7 +1077,7 @@ static bool url_scheme_is(const char *url, const char *const *schemes) {
 /* libconfig 1.5 exits the whole process (its scanner's fatal error) when an
  * @include names a directory, and has no hook to intercept includes; so
  * vet every @include, recursively, before handing the file over. */
-static int check_includes(const char *path, int depth) {
+static int check_includes(const char *path, const char *include_dir, int depth) {
         _cleanup_free_ char *text = NULL;
         size_t len = 0;
         if (read_file(path, &text, &len) < 0)
@@ -1096,8 +1100,13 @@ static int check_includes(const char *path, int depth) {
                         *eol = '\0';
                 char *q = p + strspn(p, " \t");
                 if (strncmp(q, "@include", 8) == 0) {
-                        char target[4096];
-                        if (sscanf(q + 8, " \"%4095[^\"]\"", target) == 1) {
+                        char name[4096], target[8192];
+                        if (sscanf(q + 8, " \"%4095[^\"]\"", name) == 1) {
+                                /* As libconfig will read it: relative to the
+                                 * main file's directory (config_set_include_dir
+                                 * below), not to wherever rapportd was started. */
+                                snprintf(target, sizeof target, "%s%s%s", name[0] == '/' ? "" : include_dir,
+                                         name[0] == '/' ? "" : "/", name);
                                 struct stat st;
                                 if (depth >= 10) {
                                         log_error("%s:%d: @include nested too deeply", path, line);
@@ -1107,7 +1116,7 @@ static int check_includes(const char *path, int depth) {
                                         log_error("%s:%d: @include \"%s\": not a readable regular file", path, line, target);
                                         return -EINVAL;
                                 }
-                                int r = check_includes(target, depth + 1);
+                                int r = check_includes(target, include_dir, depth + 1);
                                 if (r < 0)
                                         return r;
                         }
@@ -1131,10 +1140,15 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
                 log_error_errno(-errno, "%s: cannot read configuration: %m", path);
                 return -EINVAL;
         }
-        if (check_includes(path, 0) < 0)
+        _cleanup_free_ char *path_copy = strdup(path);
+        if (!path_copy)
+                return -ENOMEM;
+        const char *include_dir = dirname(path_copy);
+        if (check_includes(path, include_dir, 0) < 0)
                 return -EINVAL;
         config_t cfg;
         config_init(&cfg);
+        config_set_include_dir(&cfg, include_dir);
         if (!config_read_file(&cfg, path)) {
                 if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
                         log_error("%s: cannot read configuration: %m", path);

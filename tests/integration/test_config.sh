@@ -111,6 +111,16 @@ sed '/^database:/d' "$CONF" >"$T_TMP/nodb.conf"
 assert_exit 78 "no database group: exit 78" -- "$RAPPORTD" --config "$T_TMP/nodb.conf" -n
 assert_contains "$T_OUT" "nodb.conf: database.conninfo is required" "no database group: the setting named"
 assert_not_contains "$T_OUT" ":0:" "... with no line 0"
+# @include "name" is relative to the main file's directory, as libconfig
+# is told to read it, whatever the current directory (the service's is /).
+mkdir -p "$T_TMP/incdir"
+grep -v '^locale' "$CONF" >"$T_TMP/incdir/main.conf"
+printf '@include "locale.conf"\n' >>"$T_TMP/incdir/main.conf"
+printf 'locale = "zh-CN";\n' >"$T_TMP/incdir/locale.conf"
+assert_exit 0 "@include of a relative name, from another directory" -- bash -c "cd / && '$RAPPORTD' --config '$T_TMP/incdir/main.conf' -n"
+printf 'locale = "xx-!!";\n' >"$T_TMP/incdir/locale.conf"
+assert_exit 78 "... and it is that file which is read" -- bash -c "cd / && '$RAPPORTD' --config '$T_TMP/incdir/main.conf' -n"
+assert_contains "$T_OUT" 'locale.conf:1: locale: "xx-!!" is not a language tag' "... its errors name it"
 printf '@include "/etc"\n' >"$T_TMP/inc.conf"
 assert_exit 78 "@include of a directory is refused, not fatal" -- "$RAPPORTD" --config "$T_TMP/inc.conf" -n
 assert_contains "$T_OUT" 'inc.conf:1: @include "/etc": not a readable regular file' "@include: file and line"
