@@ -25,6 +25,7 @@
 
 struct loader {
         const char *file;
+        const char *dir; /* the file's directory, absolute: relative paths in it start there */
         int errors;
 };
 
@@ -734,15 +735,20 @@ static double group_rate(struct loader *l, config_setting_t *g, json_object *o) 
         return rate;
 }
 
-/* A file or directory setting must be absolute: the service runs from /,
- * so a relative one would name another file there than in the shell that
- * checked it (rapportd -n, rapportctl check from /etc/rapport). */
-static bool absolute_path(struct loader *l, const config_setting_t *group, const char *key, const char *v) {
-        if (!v || v[0] == '/')
-                return true;
-        const config_setting_t *where = group ? config_setting_lookup((config_setting_t *)group, key) : NULL;
-        complain(l, where ?: group, "\"%s\" is not an absolute path (rapportd runs from /, not from where it was checked)", v);
-        return false;
+/* A relative file or directory setting is relative to the configuration
+ * file's directory, never to the current one: the service runs from /, so
+ * the current directory would name another file there than in the shell
+ * that checked it (rapportd -n, rapportctl check in /etc/rapport).  Takes
+ * *v and leaves an absolute path in its place (NULL stays NULL). */
+static int resolve_path(const struct loader *l, char **v) {
+        if (!*v || (*v)[0] == '/')
+                return 0;
+        char *abs = NULL;
+        if (asprintf(&abs, "%s/%s", l->dir, *v) < 0)
+                return -ENOMEM;
+        free(*v);
+        *v = abs;
+        return 0;
 }
 
 /* Secrets: a *_file setting wins; otherwise systemd's credential of the
@@ -754,11 +760,11 @@ static char *load_secret(struct loader *l, const config_setting_t *group, const 
         if (!where)
                 where = group;
         _cleanup_free_ char *path = NULL;
-        if (file && !absolute_path(l, group, key, file))
-                return NULL;
-        if (file)
+        if (file) {
                 path = strdup(file);
-        else {
+                if (resolve_path(l, &path) < 0)
+                        return NULL;
+        } else {
                 const char *dir = getenv("CREDENTIALS_DIRECTORY");
                 if (dir) {
                         if (asprintf(&path, "%s/%s", dir, credential) < 0)
@@ -1144,6 +1150,9 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
         if (!path_copy)
                 return -ENOMEM;
         const char *include_dir = dirname(path_copy);
+        /* Absolute, for the paths kept after loading (a daemon started as
+         * rapportd --config rapport.conf reloads from the same place). */
+        _cleanup_free_ char *abs_dir = realpath(include_dir, NULL);
         if (check_includes(path, include_dir, 0) < 0)
                 return -EINVAL;
         config_t cfg;
@@ -1159,7 +1168,7 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
                 return -EINVAL;
         }
 
-        struct loader l = {.file = path};
+        struct loader l = {.file = path, .dir = abs_dir ?: include_dir};
         config_setting_t *root = config_root_setting(&cfg);
         json_object *top = convert_group(&l, root, top_specs, NULL);
         c->time_zone = json_dup_string(top, "time_zone");
@@ -1199,7 +1208,7 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
         if (!c->templates_dir)
                 c->templates_dir = strdup(RAPPORT_TEMPLATES_DIR);
         else
-                absolute_path(&l, g, "dir", c->templates_dir);
+                resolve_path(&l, &c->templates_dir);
         json_object_put(o);
 
         /* email */
@@ -1229,7 +1238,8 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
         c->email.ca_file = json_dup_string(o, "ca_file");
         /* Read by libcurl at each TLS handshake: a file that is not there
          * would fail every message, so say so now. */
-        if (c->email.ca_file && absolute_path(&l, g, "ca_file", c->email.ca_file) && access(c->email.ca_file, R_OK) < 0) {
+        resolve_path(&l, &c->email.ca_file);
+        if (c->email.ca_file && access(c->email.ca_file, R_OK) < 0) {
                 int e = errno;
                 complain(&l, config_setting_lookup(g, "ca_file"), "cannot read %s: %s", c->email.ca_file, strerror(e));
         }
