@@ -1,10 +1,13 @@
 /* The SMS channel: one HTTP POST per message to the gateway (Twilio's
- * Messages API shape or a generic JSON body).  The JSON shape carries an
- * idempotency key (header and body) so that a gateway honouring it does
- * not send twice when a retry follows a lost response.  Twilio's Messages
- * API has no such key (I-Twilio-Idempotency-Token is a header Twilio puts
- * on the webhooks it sends, not one its API reads), so nothing is sent
- * that would suggest otherwise: for Twilio that window stays open. */
+ * Messages API shape or a generic JSON body).  Every request carries the
+ * message's dedupe key as an idempotency key (the JSON shape also in its
+ * body) so that a gateway honouring it does not send twice when a retry
+ * follows a lost response.  Twilio's own Messages API reads no such key
+ * (I-Twilio-Idempotency-Token is the header Twilio puts on the webhooks it
+ * sends), so for Twilio itself that window stays open, as rapport.conf(5)
+ * says; the Twilio shape still sends the key, as Idempotency-Key and under
+ * Twilio's header name, for the gateways and relays that speak Twilio's
+ * API and do honour one.  Headers a server does not know are ignored. */
 #include <ctype.h>
 #include <errno.h>
 #include <strings.h>
@@ -100,16 +103,21 @@ int sms_setup(const struct rapport_config *c, const struct outbox_msg *m, const 
          * freed this configuration: the transfer keeps its own copy. */
         if (c->sms.format == SMS_FORMAT_JSON && strv_copy(c->sms.json_reply_id, &io->reply_id) < 0)
                 return -ENOMEM;
-        _cleanup_free_ char *ct = NULL, *idem = NULL, *bearer = NULL;
+        _cleanup_free_ char *ct = NULL, *idem = NULL, *twilio_idem = NULL, *bearer = NULL;
         if (asprintf(&ct, "Content-Type: %s", ctype) < 0)
                 return -ENOMEM;
         io->headers = curl_slist_append(io->headers, ct);
         /* The key comes from the database: one that could end the header
          * line is left out rather than let it add headers of its own. */
-        if (c->sms.format == SMS_FORMAT_JSON && m->dedupe_key && !strpbrk(m->dedupe_key, "\r\n")) {
+        if (m->dedupe_key && !strpbrk(m->dedupe_key, "\r\n")) {
                 if (asprintf(&idem, "Idempotency-Key: %s", m->dedupe_key) < 0)
                         return -ENOMEM;
                 io->headers = curl_slist_append(io->headers, idem);
+                if (c->sms.format == SMS_FORMAT_TWILIO) {
+                        if (asprintf(&twilio_idem, "I-Twilio-Idempotency-Token: %s", m->dedupe_key) < 0)
+                                return -ENOMEM;
+                        io->headers = curl_slist_append(io->headers, twilio_idem);
+                }
         }
         io->headers = curl_slist_append(io->headers, "Accept: application/json");
         io->headers = curl_slist_append(io->headers, "Expect:");

@@ -149,9 +149,9 @@ wait_for_sms 5 10 || true
 assert_eq "application/x-www-form-urlencoded" "$(req 5 '.headers["content-type"]')" "twilio: form-encoded"
 assert_eq "To,From,Body" "$(req 5 '[.form_list[][0]] | join(",")')" "twilio: exactly To, From, Body"
 assert_eq "+12125550122|+15550000000|$(EN_TEXT 'Jane Roe & Co=1')" "$(req 5 '[.form.To, .form.From, .form.Body] | join("|")')" "twilio: fields decoded intact (& and = encoded)"
-# Twilio's Messages API has no idempotency key (I-Twilio-Idempotency-Token
-# is what Twilio puts on its own webhooks): nothing pretends otherwise.
-assert_eq "null:null" "$(req 5 '[.headers["i-twilio-idempotency-token"], .headers["idempotency-key"]] | map(tostring) | join(":")')" "twilio: no idempotency header"
+# Twilio's own API reads no idempotency key, but gateways that speak its API
+# may: the key goes in both header names, never in the form.
+assert_eq "twilio:1:twilio:1" "$(req 5 '[.headers["i-twilio-idempotency-token"], .headers["idempotency-key"]] | map(tostring) | join(":")')" "twilio: the dedupe key as Idempotency-Key and I-Twilio-Idempotency-Token"
 assert_eq "AC0123:tw-s3cret-t0ken" "$(req 5 '.auth_user + ":" + .auth_pass')" "twilio: Basic auth from username and token_file"
 assert_eq "sent:SM3" "$(row "$id_t" "state || ':' || provider_id")" "twilio: the message sid is stored as provider id"
 if [[ $T_OUT != *tw-s3cret-t0ken* ]]; then t_pass "token never printed"; else t_fail "token never printed" "$T_OUT"; fi
