@@ -881,6 +881,40 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
 }
 
 /* ---- run / preview ---------------------------------------------------- */
+
+/* A preview for one recipient that shows nothing most often means the job
+ * planned it already (a message is planned once: its dedupe key), not that
+ * nothing is due; say so when the outbox holds this job's recent messages
+ * for that recipient, rather than leave "0 message(s)" to be read as
+ * "nothing would go out". */
+static void explain_already_planned(PGconn *conn, const char *job, const char *filter_col, const char *filter_val,
+                                    const char *now) {
+        const char *p[] = {job, filter_val, now};
+        bool customer = streq(filter_col, "customer");
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        if (db_exec(conn, "Looking up messages already planned",
+                    customer ? "SELECT state, count(*) FROM rapport.outbox WHERE job = $1 AND customer_id = $2::bigint"
+                               "   AND not_before > coalesce($3::timestamptz, now()) - interval '31 days'"
+                               " GROUP BY state ORDER BY state"
+                             : "SELECT state, count(*) FROM rapport.outbox WHERE job = $1 AND rep_id = $2::bigint"
+                               "   AND audience IN ('rep', 'manager')"
+                               "   AND not_before > coalesce($3::timestamptz, now()) - interval '31 days'"
+                               " GROUP BY state ORDER BY state",
+                    3, p, &res) < 0 || PQntuples(res) == 0)
+                return;
+        long long total = 0;
+        char states[256] = "";
+        size_t len = 0;
+        for (int i = 0; i < PQntuples(res); i++) {
+                total += atoll(PQgetvalue(res, i, 1));
+                if (len < sizeof states) /* five states at most: never truncated in practice */
+                        len += (size_t)snprintf(states + len, sizeof states - len, "%s%s %s", i ? ", " : "",
+                                                PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+        }
+        printf("note: the outbox already holds %lld %s message(s) %s %s %s from the last 31 days (%s);\n"
+               "      a message is planned once, so those are not planned again: rapportctl queue --job %s\n",
+               total, job, customer ? "for" : "to", filter_col, filter_val, states, job);
+}
 static int plan_job(struct ctl *ctl, const char *cmd, const char *job, const char *now_arg, bool dry_run, bool show,
                     const char *filter_col, const char *filter_val, const char *channel) {
         _cleanup_(config_freep) struct rapport_config *c = NULL;
@@ -970,6 +1004,8 @@ static int plan_job(struct ctl *ctl, const char *cmd, const char *job, const cha
         if (res.cancelled_when_built)
                 printf("; %lld would be cancelled when built, e.g. with nothing to report", res.cancelled_when_built);
         printf("); nothing was sent\n");
+        if (shown == 0 && filter_col)
+                explain_already_planned(conn, job, filter_col, filter_val, iso[0] ? iso : NULL);
         plan_result_clear(&res);
         return bad ? EX_DATAERR : 0;
 }

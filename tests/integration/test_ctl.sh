@@ -118,6 +118,11 @@ assert_exit 64 "preview --customer with --rep" -- "$RAPPORTCTL" --config "$CONF"
 assert_exit 0 "run" -- "$RAPPORTCTL" --config "$CONF" run birthdays --now 2027-03-14T10:00:00Z
 assert_contains "$T_OUT" "planned 2 message(s)" "run plans"
 assert_eq 2 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "run queued two"
+# Once planned, a preview for that customer shows nothing, and says why.
+assert_exit 0 "preview after the run" -- "$RAPPORTCTL" --config "$CONF" preview birthdays --customer 1 --now 2027-03-14T10:00:00Z
+assert_contains "$T_OUT" "0 message(s) would be queued" "preview after the run: nothing new"
+assert_contains "$T_OUT" "note: the outbox already holds 1 birthdays message(s) for customer 1 from the last 31 days (queued 1)" \
+    "... and it says the message is planned already"
 assert_exit 0 "run --json, again" -- "$RAPPORTCTL" --config "$CONF" run birthdays --now 2027-03-14T10:00:00Z --json
 assert_eq "birthdays 0 object" "$(printf '%s' "$T_OUT" | jq -r '"\(.job) \(.planned) \(.skip_reasons | type)"')" \
     "run --json: the job, what it planned (nothing twice) and why it skipped, as an object"
