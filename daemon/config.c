@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <libpq-fe.h>
 #include <json-c/json.h>
@@ -17,6 +18,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../jobs/jobs.h"
 #include "log.h"
@@ -25,9 +27,23 @@
 
 struct loader {
         const char *file;
-        const char *dir; /* the file's directory, absolute: relative paths in it start there */
+        const char *dir;     /* the file's directory, absolute: relative paths in it start there */
+        const char *read_as; /* the name libconfig was given for it */
         int errors;
 };
+
+/* A file name as libconfig reports it (the main file as it was given to
+ * libconfig, an @include'd one as its line names it, relative to the main
+ * file's directory): the main file as the user named it, any other with
+ * its directory. */
+static const char *source_name(const struct loader *l, const char *file, char *buf, size_t size) {
+        if (!file || streq(file, l->read_as))
+                return l->file;
+        if (file[0] == '/' || !l->dir)
+                return file;
+        snprintf(buf, size, "%s/%s", l->dir, file);
+        return buf;
+}
 
 _printf_(3, 4) static void complain(struct loader *l, const config_setting_t *s, const char *fmt, ...) {
         char msg[1024];
@@ -55,9 +71,8 @@ _printf_(3, 4) static void complain(struct loader *l, const config_setting_t *s,
         }
         int line = s ? (int)config_setting_source_line(s) : 0;
         /* A setting read from an @include'd file is at a line of that file. */
-        const char *file = s ? config_setting_source_file(s) : NULL;
-        if (!file || !s || !config_setting_parent(s))
-                file = l->file;
+        char buf[PATH_MAX + 256];
+        const char *file = s && config_setting_parent(s) ? source_name(l, config_setting_source_file(s), buf, sizeof buf) : l->file;
         if (line > 0)
                 log_error("%s:%d: %s: %s", file, line, path[0] ? path : "(top level)", msg);
         else if (path[0])
@@ -1146,8 +1161,8 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
                 log_error_errno(-errno, "%s: cannot read configuration: %m", path);
                 return -EINVAL;
         }
-        _cleanup_free_ char *path_copy = strdup(path);
-        if (!path_copy)
+        _cleanup_free_ char *path_copy = strdup(path), *base_copy = strdup(path);
+        if (!path_copy || !base_copy)
                 return -ENOMEM;
         const char *include_dir = dirname(path_copy);
         /* Absolute, for the paths kept after loading (a daemon started as
@@ -1155,20 +1170,41 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
         _cleanup_free_ char *abs_dir = realpath(include_dir, NULL);
         if (check_includes(path, include_dir, 0) < 0)
                 return -EINVAL;
+        /* An @include "name" is read relative to the main file's directory.
+         * libconfig 1.5's config_set_include_dir would do that for a
+         * relative name but also prefixes an absolute one ("/etc/rapport/"
+         * + "/etc/rapport/x.conf"), so libconfig reads the file from that
+         * directory as its current one instead, and the current one is
+         * restored at once. */
+        struct loader l = {.file = path, .dir = abs_dir ?: include_dir, .read_as = path};
         config_t cfg;
         config_init(&cfg);
-        config_set_include_dir(&cfg, include_dir);
-        if (!config_read_file(&cfg, path)) {
+        int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        bool moved = cwd >= 0 && chdir(include_dir) == 0;
+        if (moved && path[0] != '/')
+                l.read_as = basename(base_copy);
+        else if (!moved)
+                config_set_include_dir(&cfg, include_dir);
+        int ok = config_read_file(&cfg, l.read_as);
+        int read_errno = errno;
+        if (moved && fchdir(cwd) < 0) {
+                log_error_errno(-errno, "Cannot return to the current directory after reading %s: %m", path);
+                ok = 0;
+        }
+        if (cwd >= 0)
+                close(cwd);
+        if (!ok) {
+                char buf[PATH_MAX + 256];
+                errno = read_errno;
                 if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
                         log_error("%s: cannot read configuration: %m", path);
-                else
-                        log_error("%s:%d: %s", config_error_file(&cfg) ?: path,
+                else if (config_error_type(&cfg) != CONFIG_ERR_NONE)
+                        log_error("%s:%d: %s", source_name(&l, config_error_file(&cfg), buf, sizeof buf),
                                   config_error_line(&cfg), config_error_text(&cfg));
                 config_destroy(&cfg);
                 return -EINVAL;
         }
 
-        struct loader l = {.file = path, .dir = abs_dir ?: include_dir};
         config_setting_t *root = config_root_setting(&cfg);
         json_object *top = convert_group(&l, root, top_specs, NULL);
         c->time_zone = json_dup_string(top, "time_zone");

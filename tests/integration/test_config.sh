@@ -131,6 +131,14 @@ assert_exit 0 "@include of a relative name, from another directory" -- bash -c "
 printf 'locale = "xx-!!";\n' >"$T_TMP/incdir/locale.conf"
 assert_exit 78 "... and it is that file which is read" -- bash -c "cd / && '$RAPPORTD' --config '$T_TMP/incdir/main.conf' -n"
 assert_contains "$T_OUT" 'locale.conf:1: locale: "xx-!!" is not a language tag' "... its errors name it"
+# An absolute @include names that file, as it did before includes became
+# relative to the main file's directory (libconfig 1.5's include_dir would
+# prefix it: "/dir//dir/locale.conf", "cannot open include file").
+printf 'locale = "zh-CN";\n' >"$T_TMP/incdir/locale.conf"
+grep -v '^locale' "$CONF" >"$T_TMP/incdir/abs.conf"
+printf '@include "%s"\n' "$T_TMP/incdir/locale.conf" >>"$T_TMP/incdir/abs.conf"
+assert_exit 0 "@include of an absolute name" -- bash -c "cd / && '$RAPPORTD' --config '$T_TMP/incdir/abs.conf' -n"
+assert_exit 0 "... and with the main file named relatively" -- bash -c "cd '$T_TMP' && '$RAPPORTD' --config incdir/abs.conf -n"
 printf '@include "/etc"\n' >"$T_TMP/inc.conf"
 assert_exit 78 "@include of a directory is refused, not fatal" -- "$RAPPORTD" --config "$T_TMP/inc.conf" -n
 assert_contains "$T_OUT" 'inc.conf:1: @include "/etc": not a readable regular file' "@include: file and line"
