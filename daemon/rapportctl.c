@@ -2,6 +2,7 @@
  * and talks to the same database; every command has --help, prints what is
  * wrong in one clear line, and exits with a sysexits code. */
 #include <errno.h>
+#include <libgen.h>
 #include <getopt.h>
 #include <pwd.h>
 #include <json-c/json.h>
@@ -596,8 +597,16 @@ static char *raw_templates_dir(const char *path) {
         char *dir = NULL;
         const char *s;
         if (config_read_string(&cfg, text)) {
-                if (config_lookup_string(&cfg, "templates.dir", &s))
-                        dir = strdup(s);
+                if (config_lookup_string(&cfg, "templates.dir", &s)) {
+                        /* Relative to the file's directory, as config.c
+                         * reads it, not to the current one. */
+                        _cleanup_free_ char *abs = s[0] == '/' ? NULL : realpath(path, NULL);
+                        if (abs) {
+                                if (asprintf(&dir, "%s/%s", dirname(abs), s) < 0)
+                                        dir = NULL;
+                        } else
+                                dir = strdup(s);
+                }
                 else if (!config_lookup(&cfg, "templates.dir"))
                         dir = strdup(RAPPORT_TEMPLATES_DIR);
         }

@@ -69,6 +69,11 @@ assert_contains "$out" "templates: $T_TMP/reldir/tpl OK" "... and rapportctl che
 rm "$T_TMP/reldir/smtp.pw"
 assert_exit 78 "relative password_file: read beside the configuration" -- bash -c "cd / && '$RAPPORTD' --config '$T_TMP/reldir/rapport.conf' -n"
 assert_contains "$T_OUT" "cannot read secret file $T_TMP/reldir/smtp.pw" "... the message names the file it looked for"
+# A configuration that does not load at all: check still reads its
+# templates.dir from the file's directory, not from the current one.
+sed 's/^time_zone = "UTC";/time_zone = "Mars\/Olympus";/' "$T_TMP/reldir/rapport.conf" >"$T_TMP/reldir/broken.conf"
+out=$(cd / && "$RAPPORTCTL" --config "$T_TMP/reldir/broken.conf" check 2>&1)
+assert_contains "$out" "templates: $T_TMP/reldir/tpl OK" "a broken configuration: check still finds the relative templates.dir"
 bad "unreadable ca_file" 's|^  tls = "none";|  tls = "none"; ca_file = "/nonexistent/ca.pem";|' \
     'email.ca_file: cannot read /nonexistent/ca.pem: No such file or directory'
 bad "unreadable secret" 's|^  tls = "none";|  tls = "none"; password_file = "/nonexistent/pw";|' "cannot read secret file /nonexistent/pw"
