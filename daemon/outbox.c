@@ -152,9 +152,12 @@ static const char defer_quiet_sql[] =
         "           THEN 'customer withdrew SMS consent'\n"                                                       \
         "         WHEN c.audience IN ('rep', 'manager') AND NOT coalesce(r.active, false)\n"                      \
         "           THEN 'rep inactive or deleted'\n"                                                             \
+        /* The one the jobs would choose now: the customer's rep, or, for  \
+         * a rep's message when that rep is inactive, the rep's manager      \
+         * standing in; for a manager's, the rep's manager. */               \
         "         WHEN c.audience IN ('rep', 'manager') AND c.customer_id IS NOT NULL AND cu.id IS NOT NULL\n"     \
-        "              AND c.rep_id IS DISTINCT FROM cu.rep_id\n"                                                \
-        "              AND c.rep_id IS DISTINCT FROM (SELECT manager_id FROM crm.reps WHERE id = cu.rep_id)\n"    \
+        "              AND c.rep_id IS DISTINCT FROM CASE WHEN c.audience = 'rep' AND cr.active THEN cr.id\n"    \
+        "                                                 ELSE cr.manager_id END\n"                               \
         "           THEN '" JOB_REASSIGNED_REASON "'\n"                                                          \
         "       END\n"                                                                                            \
         "FROM claimed c\n"                                                                                        \
@@ -163,6 +166,8 @@ static const char defer_quiet_sql[] =
         "LEFT JOIN LATERAL (SELECT id, active, consent_email, consent_sms, rep_id FROM crm.customers\n"          \
         "                   WHERE id = c.customer_id OFFSET 0) cu ON true\n"                                     \
         "LEFT JOIN LATERAL (SELECT active FROM crm.reps WHERE id = c.rep_id OFFSET 0) r ON true\n"               \
+        "LEFT JOIN LATERAL (SELECT id, active, manager_id FROM crm.reps\n"                                      \
+        "                   WHERE id = cu.rep_id AND c.audience <> 'customer' OFFSET 0) cr ON true\n"           \
         "ORDER BY c.id"
 
 static const struct db_stmt claim_channel_stmt = {

@@ -179,4 +179,30 @@ out=$("$RAPPORTCTL" --config "$LADDER" preview digest --rep 2 --now 2027-03-14T0
 assert_contains "$out" "1+ days overdue (1)" "an invoice short of the first level: 1+ days overdue"
 assert_not_contains "$out" "0+ days overdue" "... never 0+"
 
+# ---- 9. the claim's check names the one recipient the job would choose
+# now, not "the customer's rep or that rep's manager" whatever the job: a
+# complaint alert for Mona as the owning rep of Gil, who is then given to
+# Rick (Mona's report), is Rick's now; Mona, his manager, was still let
+# through, and Rick never heard (the key stayed taken).
+psql_val "INSERT INTO crm.customers (id, name, tier, email, time_zone, locale, rep_id, consent_email, created_at, active)
+            VALUES (10, 'Gil Given', 'B', 'gil@example.com', 'UTC', 'en', 1, true, '2020-01-01', true);
+          INSERT INTO crm.complaints (id, customer_id, severity, summary, opened_at)
+            VALUES (91, 10, 'critical', 'handed down', '2027-03-20T06:00:00Z')" >/dev/null
+"$RAPPORTCTL" --config "$CONF" run complaints --now 2027-03-20T08:00:00Z >/dev/null
+assert_eq "mona@example.com" \
+    "$(psql_val "SELECT string_agg(recipient, ',') FROM rapport.outbox WHERE dedupe_key = 'complaint:91:rep'")" \
+    "complaint alert planned for the owning rep (a manager herself)"
+psql_val "UPDATE crm.customers SET rep_id = 2 WHERE id = 10" >/dev/null
+mark
+run "send after giving the customer to the rep's report" "$CONF" 2027-03-20T08:05:00Z
+settle
+assert_eq "the customer now has another rep or manager" \
+    "$(psql_val "SELECT last_error FROM rapport.outbox WHERE dedupe_key LIKE 'complaint:91:rep%' AND recipient = 'mona@example.com'")" \
+    "the old rep's alert is cancelled, though she manages the new rep"
+"$RAPPORTCTL" --config "$CONF" run complaints --now 2027-03-20T08:30:00Z >/dev/null
+run "the next run" "$CONF" 2027-03-20T08:35:00Z
+settle
+assert_eq "1" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE dedupe_key = 'complaint:91:rep' AND state = 'sent' AND recipient = 'rick@example.com'")" \
+    "... and the new rep is alerted"
+
 t_summary
