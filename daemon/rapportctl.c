@@ -100,18 +100,22 @@ static void reset_getopt(void) {
 
 /* After getopt_long returned '?': an unknown option, or a known one
  * without its value (getopt then sets optopt to the option's code). */
-static int bad_option(const char *cmd, int argc, char **argv) {
+static int bad_option(const char *cmd, const char *shortopts, int argc, char **argv) {
         const char *arg = optind - 1 < argc ? argv[optind - 1] : "";
-        if (optopt && strncmp(arg, "--", 2) == 0 && strchr(arg, '=')) {
+        bool is_long = strncmp(arg, "--", 2) == 0;
+        if (optopt && is_long && strchr(arg, '=')) {
                 char name[64];
                 snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg);
                 return usage_error(cmd, "option '%s' takes no value", name);
         }
-        if (optopt && strncmp(arg, "--", 2) == 0)
+        if (optopt && is_long)
                 return usage_error(cmd, "option '%s' needs a value", arg);
-        if (optopt && arg[0] == '-' && arg[1] && !arg[2] && arg[1] != optopt) {
-                /* "-x" was not the culprit: a grouped or unknown short option */
+        if (optopt) {
+                /* A short one (maybe inside a group, -xy, when arg is still
+                 * the element before it): optopt names it. */
                 char s[3] = {'-', (char)optopt, '\0'};
+                if (optopt != ':' && strchr(shortopts, optopt))
+                        return usage_error(cmd, "option '%s' needs a value", s);
                 return usage_error(cmd, "unknown option '%s'", s);
         }
         return usage_error(cmd, "unknown option '%s'", arg);
@@ -281,7 +285,7 @@ static int cmd_next(struct ctl *ctl, int argc, char **argv) {
                                "default now; a time without an offset is in ZONE) in ZONE (default UTC),\n"
                                "as ISO 8601 with the zone's offset.\n");
                         return 0;
-                default: return bad_option("next", argc, argv);
+                default: return bad_option("next", "t:f:n:h", argc, argv);
                 }
         }
         if (optind + 1 != argc)
@@ -400,7 +404,7 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
                                "file (*.html, *.htm, *.html.mustache, *.htm.mustache) escapes html; anything\n"
                                "else none.  --escape applies one mode to the whole file.\n");
                         return 0;
-                default: return bad_option("render", argc, argv);
+                default: return bad_option("render", "t:d:p:e:h", argc, argv);
                 }
         }
         if (!file && optind < argc)
@@ -631,7 +635,7 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                                "would send now (or at --now) that are, and about partials ({{> name}})\n"
                                "that no file provides (they would render as nothing).\n");
                         return 0;
-                default: return bad_option("check", argc, argv);
+                default: return bad_option("check", "h", argc, argv);
                 }
         }
         if (optind != argc)
@@ -1037,7 +1041,7 @@ static int cmd_run(struct ctl *ctl, int argc, char **argv) {
                                "Plan JOB once now (outside its schedule); the running daemon sends what it\n"
                                "queued.  --dry-run renders what would be queued and changes nothing.\n");
                         return 0;
-                default: return bad_option("run", argc, argv);
+                default: return bad_option("run", "h", argc, argv);
                 }
         }
         if (optind + 1 != argc)
@@ -1072,7 +1076,7 @@ static int cmd_preview(struct ctl *ctl, int argc, char **argv) {
                                "  --customer ID  messages to that customer, and to reps about them\n"
                                "  --rep ID       messages that rep or manager receives\n");
                         return 0;
-                default: return bad_option("preview", argc, argv);
+                default: return bad_option("preview", "h", argc, argv);
                 }
         }
         if (optind + 1 != argc)
@@ -1108,7 +1112,7 @@ static int cmd_queue(struct ctl *ctl, int argc, char **argv) {
                                "List outbox messages, newest first.  Recipients are masked unless\n"
                                "--show-recipients is given.\n");
                         return 0;
-                default: return bad_option("queue", argc, argv);
+                default: return bad_option("queue", "h", argc, argv);
                 }
         }
         if (optind != argc)
@@ -1312,7 +1316,7 @@ static int switch_job(struct ctl *ctl, int argc, char **argv, bool disable) {
                                        "Occurrences missed while it was disabled are not caught up.  A job the\n"
                                        "configuration disables (enabled = false) stays disabled.\n");
                         return 0;
-                default: return bad_option(cmd, argc, argv);
+                default: return bad_option(cmd, "h", argc, argv);
                 }
         }
         if (optind + 1 != argc)
@@ -1374,7 +1378,7 @@ static int cmd_suppress(struct ctl *ctl, int argc, char **argv) {
                         printf("Usage: rapportctl suppress ADDRESS [--reason TEXT]\n\nNever contact this e-mail address or phone number (E.164) again;\n"
                                "queued messages to it are cancelled when their turn comes.\n");
                         return 0;
-                default: return bad_option("suppress", argc, argv);
+                default: return bad_option("suppress", "h", argc, argv);
                 }
         }
         if (optind + 1 != argc)

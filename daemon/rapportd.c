@@ -479,10 +479,13 @@ int main(int argc, char **argv) {
                         /* optopt: 0 for an unknown long option, the character
                          * of an unknown short one, or the code of an option
                          * that lacks its value (-c, --config, --now). */
-                        if (optopt >= 256 && strchr(arg, '='))
+                        bool is_long = strncmp(arg, "--", 2) == 0;
+                        if (optopt && is_long && strchr(arg, '='))
                                 fprintf(stderr, "rapportd: option '%.*s' takes no value\n", (int)strcspn(arg, "="), arg);
-                        else if (optopt == 'c' || optopt >= 256)
+                        else if (optopt && is_long)
                                 fprintf(stderr, "rapportd: option '%s' needs a value\n", arg);
+                        else if (optopt == 'c')
+                                fprintf(stderr, "rapportd: option '-c' needs a value\n");
                         else if (optopt)
                                 fprintf(stderr, "rapportd: unknown option '-%c'\n", optopt);
                         else

@@ -57,6 +57,17 @@ assert_exit 64 "rapportd --now without a value" -- "$RAPPORTD" --once --now
 assert_contains "$T_OUT" "rapportd: option '--now' needs a value" "rapportd: option without its value named"
 assert_exit 64 "rapportd --once=1" -- "$RAPPORTD" --once=1
 assert_contains "$T_OUT" "rapportd: option '--once' takes no value" "rapportd: a flag given a value: said so"
+# A flag with a short name given a value, and short options: the one at
+# fault, named as what it is (a known short option that needs its value
+# is not "unknown"; in a group, -xy, the unknown letter, not a neighbour).
+assert_exit 64 "rapportd --test-config=1" -- "$RAPPORTD" --test-config=1
+assert_contains "$T_OUT" "rapportd: option '--test-config' takes no value" "rapportd: --test-config=1 takes no value (not \"unknown option '-n'\")"
+assert_exit 64 "rapportd -vx" -- "$RAPPORTD" -vx
+assert_contains "$T_OUT" "rapportd: unknown option '-x'" "rapportd: an unknown letter in a group"
+assert_exit 64 "next -n without a count" -- "$RAPPORTCTL" next '0 9 * * *' -n
+assert_contains "$T_OUT" "rapportctl next: option '-n' needs a value" "rapportctl: a short option without its value is not unknown"
+assert_exit 64 "next -xy" -- "$RAPPORTCTL" next -xy '0 9 * * *'
+assert_contains "$T_OUT" "rapportctl next: unknown option '-x'" "rapportctl: an unknown letter in a group named (not the argument before it)"
 assert_exit 0 "migrate" -- "$RAPPORTCTL" --config "$CONF" migrate
 assert_exit 64 "show without id" -- "$RAPPORTCTL" --config "$CONF" show
 assert_exit 64 "show with a bad id" -- "$RAPPORTCTL" --config "$CONF" show abc
