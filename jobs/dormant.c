@@ -216,14 +216,20 @@ static const char plan_sql[] =
         JOB_SKIP_COUNTS_SQL
         "       (SELECT count(*) FROM skips) AS newly_skipped\n";
 
+/* Also no longer due: an alert to the rep about a customer deactivated
+ * since planning (a closed account is not a lapsing one; the win-back to
+ * the customer is cancelled by the claim's own check). */
 static const char still_due_sql[] =
-        "SELECT o.id, 'the customer has been active again since ' || (o.context->>'last_activity') AS reason\n"
+        "SELECT o.id, CASE WHEN NOT coalesce(c.active, false) THEN '" JOB_CUSTOMER_GONE_REASON "'\n"
+        "                  ELSE 'the customer has been active again since ' || (o.context->>'last_activity') END AS reason\n"
         "FROM rapport.outbox o\n"
+        "LEFT JOIN crm.customers c ON c.id = o.customer_id\n"
         "WHERE o.id = ANY($1::bigint[]) AND o.job = 'dormant'\n"
-        "  AND (EXISTS (SELECT 1 FROM crm.interactions i\n"
-        "               WHERE i.customer_id = o.customer_id\n"
-        "                 AND i.happened_at > coalesce((o.context->>'last_interaction_at')::timestamptz, '-infinity')\n"
-        "                 AND i.happened_at <= $2::timestamptz)\n"
+        "  AND (NOT coalesce(c.active, false)\n"
+        "       OR EXISTS (SELECT 1 FROM crm.interactions i\n"
+        "                  WHERE i.customer_id = o.customer_id\n"
+        "                    AND i.happened_at > coalesce((o.context->>'last_interaction_at')::timestamptz, '-infinity')\n"
+        "                    AND i.happened_at <= $2::timestamptz)\n"
         "       OR EXISTS (SELECT 1 FROM crm.invoices v\n"
         "                  WHERE v.customer_id = o.customer_id\n"
         "                    AND v.issued_on > coalesce((o.context->>'last_invoice')::date, '-infinity')))\n";

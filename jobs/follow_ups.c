@@ -125,14 +125,19 @@ static const char plan_sql[] =
         "                WHERE skip_reason IS NOT NULL GROUP BY 1) x) AS skip_reasons,\n"
         "       (SELECT count(*) FROM skips) AS newly_skipped\n";
 
+/* Also no longer due: a reminder about a customer deactivated since
+ * planning (no one to follow up with). */
 static const char still_due_sql[] =
-        "SELECT o.id, 'the rep has been in touch with the customer since the reminder was planned' AS reason\n"
+        "SELECT o.id, CASE WHEN NOT coalesce(c.active, false) THEN '" JOB_CUSTOMER_GONE_REASON "'\n"
+        "                  ELSE 'the rep has been in touch with the customer since the reminder was planned' END AS reason\n"
         "FROM rapport.outbox o\n"
+        "LEFT JOIN crm.customers c ON c.id = o.customer_id\n"
         "WHERE o.id = ANY($1::bigint[]) AND o.job = 'follow_ups'\n"
-        "  AND EXISTS (SELECT 1 FROM crm.interactions i\n"
-        "              WHERE i.customer_id = o.customer_id\n"
-        "                AND i.happened_at > coalesce((o.context->>'last_interaction_at')::timestamptz, '-infinity')\n"
-        "                AND i.happened_at <= $2::timestamptz)\n";
+        "  AND (NOT coalesce(c.active, false)\n"
+        "       OR EXISTS (SELECT 1 FROM crm.interactions i\n"
+        "                  WHERE i.customer_id = o.customer_id\n"
+        "                    AND i.happened_at > coalesce((o.context->>'last_interaction_at')::timestamptz, '-infinity')\n"
+        "                    AND i.happened_at <= $2::timestamptz))\n";
 
 const struct job_def job_follow_ups = {
         .name = "follow_ups",

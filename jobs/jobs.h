@@ -77,6 +77,12 @@ enum setting_type {
  * since planning: outbox.c gives its invoices back to the ledger. */
 #define JOB_REASSIGNED_REASON "the customer now has another rep or manager"
 
+/* A rep's follow-up reminder or dormancy alert about a customer who has
+ * been deactivated (or deleted) since planning: the jobs' still-due checks
+ * cancel it.  Dunning and complaint alerts still go: unpaid invoices and
+ * an open complaint matter after an account is closed. */
+#define JOB_CUSTOMER_GONE_REASON "the customer is no longer active"
+
 /* A complaint's severity as the jobs read it: the contract's four in any
  * case and spacing; anything else (NULL, or a word a CRM view made up) is
  * "normal", the reference schema's default, so that no open complaint is

@@ -16,7 +16,10 @@
 #      claim cancels it and the next run alerts the customer's new rep;
 #   7. a complaint whose severity a CRM view spells otherwise (capitals,
 #      NULL, a made-up word) is still chased, not silently never;
-#   8. the digest never says "0+ days overdue" (a ladder starting at +15).
+#   8. the digest never says "0+ days overdue" (a ladder starting at +15);
+#   9. a customer handed to another rep within a team (see 6);
+#  10. a dormancy alert or follow-up reminder about a customer deactivated
+#      since planning is cancelled, not sent to the rep.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$T_LIB_DIR/rapport.sh"
@@ -204,5 +207,30 @@ run "the next run" "$CONF" 2027-03-20T08:35:00Z
 settle
 assert_eq "1" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE dedupe_key = 'complaint:91:rep' AND state = 'sent' AND recipient = 'rick@example.com'")" \
     "... and the new rep is alerted"
+
+# ---- 10. a rep's dormancy alert and follow-up reminder about a customer
+# deactivated between planning and sending are cancelled with the reason.
+GONE=$T_TMP/gone.conf
+rapport_config "$GONE" 'dormant: { effective_from = "2020-01-01"; };
+  follow_ups: { effective_from = "2020-01-01"; tier_a_reminder = true; };'
+psql_val "INSERT INTO crm.customers (id, name, tier, email, time_zone, locale, rep_id, consent_email, created_at, active,
+                                     next_follow_up) VALUES
+            (20, 'Quinn Quiet', 'A', 'quinn@example.com', 'UTC', 'en', 2, true, '2020-01-01', true, NULL),
+            (21, 'Fern Follow', 'A', 'fern@example.com', 'UTC', 'en', 2, true, '2020-01-01', true, '2027-03-20');
+          INSERT INTO crm.interactions (customer_id, rep_id, kind, happened_at) VALUES
+            (20, 2, 'call', '2027-02-18T10:00:00Z'), (21, 2, 'call', '2027-03-19T10:00:00Z')" >/dev/null
+"$RAPPORTCTL" --config "$GONE" run dormant --now 2027-03-20T08:00:00Z >/dev/null
+"$RAPPORTCTL" --config "$GONE" run follow_ups --now 2027-03-20T08:00:00Z >/dev/null
+assert_eq "dormant:20,follow_ups:21" \
+    "$(psql_val "SELECT string_agg(job || ':' || customer_id, ',' ORDER BY job) FROM rapport.outbox WHERE customer_id IN (20, 21) AND audience = 'rep'")" \
+    "a dormancy alert and a follow-up reminder planned for the rep"
+psql_val "UPDATE crm.customers SET active = false WHERE id IN (20, 21)" >/dev/null
+mark
+run "send after the customers were deactivated" "$GONE" 2027-03-20T09:30:00Z
+settle
+assert_not_contains "$(who_since)" "rick@example.com|" "the rep gets neither"
+assert_eq "cancelled:the customer is no longer active,cancelled:the customer is no longer active" \
+    "$(psql_val "SELECT string_agg(state || ':' || last_error, ',' ORDER BY job) FROM rapport.outbox WHERE customer_id IN (20, 21) AND audience = 'rep'")" \
+    "... both cancelled with the reason"
 
 t_summary
