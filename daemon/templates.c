@@ -387,17 +387,27 @@ static const struct message_template *find_exact(const struct template_set *s, c
         return NULL;
 }
 
-/* zh-CN → zh-CN, zh, then the default locale and its language. */
-static int locale_chain(const char *locale, const char *def, char out[4][32]) {
+/* The lookup of RFC 4647 (3.4): the locale, then the locale with its last
+ * subtag removed, and so on (zh-Hant-TW → zh-Hant → zh), then the same for
+ * the default locale. */
+#define LOCALE_CHAIN_MAX 8
+static int locale_chain(const char *locale, const char *def, char out[LOCALE_CHAIN_MAX][32]) {
         int n = 0;
         const char *cands[2] = {locale, def};
         for (int i = 0; i < 2; i++) {
                 if (!cands[i] || !*cands[i])
                         continue;
-                snprintf(out[n++], 32, "%s", cands[i]);
-                size_t lang = strcspn(cands[i], "-_");
-                if (cands[i][lang] && lang < 32)
-                        snprintf(out[n++], 32, "%.*s", (int)lang, cands[i]);
+                char tag[32];
+                snprintf(tag, sizeof tag, "%s", cands[i]);
+                while (tag[0] && n < LOCALE_CHAIN_MAX) {
+                        snprintf(out[n++], 32, "%s", tag);
+                        char *cut = strrchr(tag, '-'), *u = strrchr(tag, '_');
+                        if (!cut || (u && u > cut))
+                                cut = u;
+                        if (!cut)
+                                break;
+                        *cut = '\0';
+                }
         }
         return n;
 }
@@ -408,7 +418,7 @@ const struct message_template *template_set_message(const struct template_set *s
 
 const struct message_template *template_find(const struct template_set *s, const char *name, const char *channel,
                                              const char *locale, const char *default_locale) {
-        char chain[4][32];
+        char chain[LOCALE_CHAIN_MAX][32];
         int n = locale_chain(locale, default_locale, chain);
         for (int i = 0; i < n; i++) {
                 const struct message_template *t = find_exact(s, name, channel, chain[i]);
@@ -420,7 +430,7 @@ const struct message_template *template_find(const struct template_set *s, const
 
 bool template_broken(const struct template_set *s, const char *name, const char *channel, const char *locale,
                      const char *default_locale) {
-        char chain[4][32];
+        char chain[LOCALE_CHAIN_MAX][32];
         int n = locale_chain(locale, default_locale, chain);
         for (int i = 0; i < n; i++) {
                 _cleanup_free_ char *key = NULL;
@@ -440,14 +450,12 @@ struct partial_lookup {
 
 static const struct mustache *find_partial(const char *name, void *userdata) {
         const struct partial_lookup *pl = userdata;
-        char chain[4][32];
+        char chain[LOCALE_CHAIN_MAX][32];
         int n = locale_chain(pl->locale, NULL, chain);
-        char key[256];
         for (int i = 0; i <= n; i++) {
-                if (i < n)
-                        snprintf(key, sizeof key, "%s.%s", name, chain[i]);
-                else
-                        snprintf(key, sizeof key, "%s", name);
+                _cleanup_free_ char *key = NULL;
+                if (i < n ? asprintf(&key, "%s.%s", name, chain[i]) < 0 : !(key = strdup(name)))
+                        return NULL;
                 for (size_t k = 0; k < pl->set->n_partials; k++)
                         if (locale_key_eq(pl->set->partials[k].name, key))
                                 return pl->set->partials[k].tpl;

@@ -34,6 +34,7 @@ static int setup(void **state) {
                    "Subject: 你好，{{name}} <{{co}}>\n\n{{name}}，您好！<{{co}}>\n{{> footer}}\n--- html ---\n<p>{{name}} &lt;{{co}}&gt;</p>\n");
         write_file("greet.email.en.mustache", "Subject: Hello {{name}}\n\nDear {{name}},\n");
         write_file("greet.sms.zh.mustache", "{{name}}，生日快乐！\n\n");
+        write_file("greet.sms.zh-Hant.mustache", "{{name}}，生日快樂！\n");
         write_file("footer.mustache", "-- The team\n");
         write_file("footer.zh-CN.mustache", "—— 客户服务部\n");
         return 0;
@@ -79,6 +80,9 @@ static void test_locale_fallback(void **state) {
         assert_string_equal(template_find(s, "greet", "sms", "zh-TW", "en")->locale, "zh");
         /* fr -> default locale en */
         assert_string_equal(template_find(s, "greet", "email", "fr", "en")->locale, "en");
+        /* zh-Hant-TW -> zh-Hant before zh (RFC 4647 lookup: one subtag at a time) */
+        assert_string_equal(template_find(s, "greet", "sms", "zh-Hant-TW", "en")->locale, "zh-Hant");
+        assert_string_equal(template_find(s, "greet", "sms", "zh_Hant_HK", "en")->locale, "zh-Hant");
         /* en-GB -> en */
         assert_string_equal(template_find(s, "greet", "email", "en-GB", "zh-CN")->locale, "en");
         /* nothing for this channel at all */
