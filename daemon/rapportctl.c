@@ -494,7 +494,12 @@ static int parse_now(const char *cmd, const struct rapport_config *c, const char
                 *t = (int64_t)time(NULL);
                 return 0;
         }
-        if (tz_parse_iso8601(arg, c ? c->tz : NULL, t) < 0)
+        /* Without a configuration (check goes on when it does not load), a
+         * time without an offset is read in UTC. */
+        _cleanup_(tz_freep) struct tz *utc = NULL;
+        if (!c && tz_load("UTC", &utc) < 0)
+                utc = NULL;
+        if (tz_parse_iso8601(arg, c ? c->tz : utc, t) < 0)
                 return usage_error(cmd, "--now: cannot parse '%s' (expected ISO 8601)", arg);
         if (c)
                 tz_format_iso8601(c->tz, *t, iso, len);
@@ -640,6 +645,14 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
         }
         if (optind != argc)
                 return usage_error("check", "unexpected argument '%s'", argv[optind]);
+        /* A --now that is no time at all is a usage error before anything
+         * is checked (the configuration's zone reads it again below). */
+        if (now_arg) {
+                char iso[64];
+                int64_t t;
+                if (parse_now("check", NULL, now_arg, iso, sizeof iso, &t))
+                        return EX_USAGE;
+        }
         /* Everything that can be checked is, whatever failed before it:
          * each problem printed, then their count. */
         int problems = 0;

@@ -82,6 +82,9 @@ assert_exit 64 "preview with a bad channel" -- "$RAPPORTCTL" --config "$CONF" pr
 # that are not ids or out of range, a junk suppression, --json where there
 # is none; and checked before the database is asked (down: still 64).
 assert_exit 64 "check with an extra argument" -- "$RAPPORTCTL" --config "$CONF" check --bogus
+# A --now that is no time is a usage error before anything is checked.
+assert_exit 64 "check --now bad" -- "$RAPPORTCTL" --config "$CONF" check --now yesterday-ish
+assert_not_contains "$T_OUT" "configuration:" "check --now bad: nothing checked first"
 assert_exit 64 "status with an extra argument" -- "$RAPPORTCTL" --config "$CONF" status foo
 assert_exit 64 "preview with a non-numeric customer" -- "$RAPPORTCTL" --config "$CONF" preview birthdays --customer abc
 assert_exit 64 "queue --limit out of range" -- "$RAPPORTCTL" --config "$CONF" queue --limit 99999999999
