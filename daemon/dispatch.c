@@ -25,7 +25,12 @@
 #include "tz.h"
 
 enum { CH_EMAIL, CH_SMS, CH_MAX };
-#define SPARE_MAX 64
+#define SPARE_MAX 4
+/* Messages prepared and waiting behind busy SMTP workers, at most: one per
+ * worker keeps a connection from idling while the loop records the last
+ * outcome (most of the gain at one to four connections), and each waiting
+ * message holds a built message and a libcurl handle (memory). */
+#define WAITING_MAX 4
 #define QUIET_CHANNEL_USEC 1000000ULL
 /* Outcomes wait for a batch this big, or this long, before they are
  * recorded: see maybe_flush_unrecorded(). */
@@ -138,9 +143,10 @@ static bool email_may_wait(const struct dispatcher *d) {
 }
 
 /* Transfers a channel may have in flight: its connections, and for e-mail
- * one more waiting behind each worker when email_may_wait().  Never more
- * than the pool has workers: a reload that lowered email.connections
- * leaves surplus workers, which must stay idle. */
+ * one more waiting behind each of up to WAITING_MAX workers when
+ * email_may_wait().  Never more connections than the pool has workers: a
+ * reload that lowered email.connections leaves surplus workers, which must
+ * stay idle. */
 static unsigned channel_slots(const struct dispatcher *d, int ch) {
         const struct rapport_config *c = d->env->cfg;
         unsigned n = channel_connections(c, ch);
@@ -149,7 +155,7 @@ static unsigned channel_slots(const struct dispatcher *d, int ch) {
                 if (w < n)
                         n = w;
                 else if (w == n && email_may_wait(d))
-                        n *= 2;
+                        n += n < WAITING_MAX ? n : WAITING_MAX;
         }
         return n;
 }
@@ -211,11 +217,12 @@ static CURL *easy_get(struct dispatcher *d, int ch) {
         return curl_easy_init();
 }
 
-/* Keep at most one spare per connection. */
+/* Keep a few spares: a finished transfer's handle is usually taken again
+ * at once, and each spare holds libcurl's buffers (memory, not speed). */
 static void easy_put(struct dispatcher *d, int ch, CURL *easy) {
         if (!easy)
                 return;
-        if (d->n_spare[ch] < SPARE_MAX && d->n_spare[ch] < channel_connections(d->env->cfg, ch)) {
+        if (d->n_spare[ch] < SPARE_MAX) {
                 curl_easy_reset(easy);
                 d->spare[ch][d->n_spare[ch]++] = easy;
         } else
