@@ -755,15 +755,36 @@ static double group_rate(struct loader *l, config_setting_t *g, json_object *o) 
  * the current directory would name another file there than in the shell
  * that checked it (rapportd -n, rapportctl check in /etc/rapport).  Takes
  * *v and leaves an absolute path in its place (NULL stays NULL). */
-static int resolve_path(const struct loader *l, char **v) {
+static int resolve_path(const char *dir, char **v) {
         if (!*v || (*v)[0] == '/')
                 return 0;
         char *abs = NULL;
-        if (asprintf(&abs, "%s/%s", l->dir, *v) < 0)
+        if (asprintf(&abs, "%s/%s", dir, *v) < 0)
                 return -ENOMEM;
         free(*v);
         *v = abs;
         return 0;
+}
+
+/* The directory relative paths in a configuration file start from:
+ * absolute when it can be (a daemon started as rapportd --config
+ * rapport.conf reloads from the same place).  Returns a malloc'd string. */
+static char *config_dir(const char *config_file) {
+        _cleanup_free_ char *copy = strdup(config_file);
+        if (!copy)
+                return NULL;
+        char *abs = realpath(dirname(copy), NULL);
+        return abs ? abs : strdup(copy);
+}
+
+char *config_resolve_path(const char *config_file, const char *value) {
+        _cleanup_free_ char *dir = config_dir(config_file);
+        char *v = strdup(value);
+        if (!dir || !v || resolve_path(dir, &v) < 0) {
+                free(v);
+                return NULL;
+        }
+        return v;
 }
 
 /* Secrets: a *_file setting wins; otherwise systemd's credential of the
@@ -777,7 +798,7 @@ static char *load_secret(struct loader *l, const config_setting_t *group, const 
         _cleanup_free_ char *path = NULL;
         if (file) {
                 path = strdup(file);
-                if (resolve_path(l, &path) < 0)
+                if (resolve_path(l->dir, &path) < 0)
                         return NULL;
         } else {
                 const char *dir = getenv("CREDENTIALS_DIRECTORY");
@@ -791,8 +812,8 @@ static char *load_secret(struct loader *l, const config_setting_t *group, const 
                          * hand): the file the unit's LoadCredential= reads,
                          * beside the configuration, when this user may read
                          * it; otherwise no secret, as before. */
-                        _cleanup_free_ char *cfg = strdup(l->file);
-                        if (!cfg || asprintf(&path, "%s/%s", dirname(cfg), credential) < 0)
+                        path = strdup(credential);
+                        if (!path || resolve_path(l->dir, &path) < 0)
                                 return NULL;
                         if (access(path, R_OK) < 0)
                                 return NULL;
@@ -1165,9 +1186,9 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
         if (!path_copy || !base_copy)
                 return -ENOMEM;
         const char *include_dir = dirname(path_copy);
-        /* Absolute, for the paths kept after loading (a daemon started as
-         * rapportd --config rapport.conf reloads from the same place). */
-        _cleanup_free_ char *abs_dir = realpath(include_dir, NULL);
+        _cleanup_free_ char *dir = config_dir(path);
+        if (!dir)
+                return -ENOMEM;
         if (check_includes(path, include_dir, 0) < 0)
                 return -EINVAL;
         /* An @include "name" is read relative to the main file's directory.
@@ -1176,7 +1197,7 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
          * + "/etc/rapport/x.conf"), so libconfig reads the file from that
          * directory as its current one instead, and the current one is
          * restored at once. */
-        struct loader l = {.file = path, .dir = abs_dir ?: include_dir, .read_as = path};
+        struct loader l = {.file = path, .dir = dir, .read_as = path};
         config_t cfg;
         config_init(&cfg);
         int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1244,7 +1265,7 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
         if (!c->templates_dir)
                 c->templates_dir = strdup(RAPPORT_TEMPLATES_DIR);
         else
-                resolve_path(&l, &c->templates_dir);
+                resolve_path(l.dir, &c->templates_dir);
         json_object_put(o);
 
         /* email */
@@ -1274,7 +1295,7 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
         c->email.ca_file = json_dup_string(o, "ca_file");
         /* Read by libcurl at each TLS handshake: a file that is not there
          * would fail every message, so say so now. */
-        resolve_path(&l, &c->email.ca_file);
+        resolve_path(l.dir, &c->email.ca_file);
         if (c->email.ca_file && access(c->email.ca_file, R_OK) < 0) {
                 int e = errno;
                 complain(&l, config_setting_lookup(g, "ca_file"), "cannot read %s: %s", c->email.ca_file, strerror(e));

@@ -92,6 +92,9 @@ struct rapport_config {
  * `check_secrets` is false, missing secret files are not errors (used by
  * `rapportctl render` and friends that never connect anywhere). */
 int config_load(const char *path, bool check_secrets, struct rapport_config **ret);
+/* VALUE as the configuration in CONFIG_FILE reads a path: relative to that
+ * file's directory.  Malloc'd; NULL when out of memory. */
+char *config_resolve_path(const char *config_file, const char *value);
 struct rapport_config *config_free(struct rapport_config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct rapport_config *, config_free);
 
