@@ -2,7 +2,6 @@
  * and talks to the same database; every command has --help, prints what is
  * wrong in one clear line, and exits with a sysexits code. */
 #include <errno.h>
-#include <libgen.h>
 #include <getopt.h>
 #include <pwd.h>
 #include <json-c/json.h>
@@ -101,24 +100,9 @@ static void reset_getopt(void) {
 /* After getopt_long returned '?': an unknown option, or a known one
  * without its value (getopt then sets optopt to the option's code). */
 static int bad_option(const char *cmd, const char *shortopts, int argc, char **argv) {
-        const char *arg = optind - 1 < argc ? argv[optind - 1] : "";
-        bool is_long = strncmp(arg, "--", 2) == 0;
-        if (optopt && is_long && strchr(arg, '=')) {
-                char name[64];
-                snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg);
-                return usage_error(cmd, "option '%s' takes no value", name);
-        }
-        if (optopt && is_long)
-                return usage_error(cmd, "option '%s' needs a value", arg);
-        if (optopt) {
-                /* A short one (maybe inside a group, -xy, when arg is still
-                 * the element before it): optopt names it. */
-                char s[3] = {'-', (char)optopt, '\0'};
-                if (optopt != ':' && strchr(shortopts, optopt))
-                        return usage_error(cmd, "option '%s' needs a value", s);
-                return usage_error(cmd, "unknown option '%s'", s);
-        }
-        return usage_error(cmd, "unknown option '%s'", arg);
+        char msg[512];
+        getopt_error(msg, sizeof msg, shortopts, argc, argv);
+        return usage_error(cmd, "%s", msg);
 }
 
 /* Standard "--help" for subcommands taking no options of their own. */
@@ -606,16 +590,8 @@ static char *raw_templates_dir(const char *path) {
         char *dir = NULL;
         const char *s;
         if (config_read_string(&cfg, text)) {
-                if (config_lookup_string(&cfg, "templates.dir", &s)) {
-                        /* Relative to the file's directory, as config.c
-                         * reads it, not to the current one. */
-                        _cleanup_free_ char *abs = s[0] == '/' ? NULL : realpath(path, NULL);
-                        if (abs) {
-                                if (asprintf(&dir, "%s/%s", dirname(abs), s) < 0)
-                                        dir = NULL;
-                        } else
-                                dir = strdup(s);
-                }
+                if (config_lookup_string(&cfg, "templates.dir", &s))
+                        dir = config_resolve_path(path, s);
                 else if (!config_lookup(&cfg, "templates.dir"))
                         dir = strdup(RAPPORT_TEMPLATES_DIR);
         }
@@ -915,18 +891,16 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
  * "nothing would go out". */
 static void explain_already_planned(PGconn *conn, const char *job, const char *filter_col, const char *filter_val,
                                     const char *now) {
-        const char *p[] = {job, filter_val, now};
         bool customer = streq(filter_col, "customer");
+        const char *p[] = {job, filter_val, now, customer ? "true" : "false"};
         _cleanup_(PQclearp) PGresult *res = NULL;
         if (db_exec(conn, "Looking up messages already planned",
-                    customer ? "SELECT state, count(*) FROM rapport.outbox WHERE job = $1 AND customer_id = $2::bigint"
-                               "   AND not_before > coalesce($3::timestamptz, now()) - interval '31 days'"
-                               " GROUP BY state ORDER BY state"
-                             : "SELECT state, count(*) FROM rapport.outbox WHERE job = $1 AND rep_id = $2::bigint"
-                               "   AND audience IN ('rep', 'manager')"
-                               "   AND not_before > coalesce($3::timestamptz, now()) - interval '31 days'"
-                               " GROUP BY state ORDER BY state",
-                    3, p, &res) < 0 || PQntuples(res) == 0)
+                    "SELECT state, count(*) FROM rapport.outbox WHERE job = $1"
+                    "   AND CASE WHEN $4::bool THEN customer_id = $2::bigint"
+                    "            ELSE rep_id = $2::bigint AND audience IN ('rep', 'manager') END"
+                    "   AND not_before > coalesce($3::timestamptz, now()) - interval '31 days'"
+                    " GROUP BY state ORDER BY state",
+                    4, p, &res) < 0 || PQntuples(res) == 0)
                 return;
         long long total = 0;
         char states[256] = "";

@@ -463,8 +463,9 @@ int main(int argc, char **argv) {
         const char *config_path = RAPPORT_CONFIG, *now_arg = NULL;
         bool once = false, dry_run = false, test_only = false;
         int verbose = 0, o;
+        static const char shortopts[] = "c:nvh";
         opterr = 0; /* said below, as "rapportd: ...", whatever argv[0] is */
-        while ((o = getopt_long(argc, argv, "c:nvh", opts, NULL)) >= 0) {
+        while ((o = getopt_long(argc, argv, shortopts, opts, NULL)) >= 0) {
                 switch (o) {
                 case 'c': config_path = optarg; break;
                 case OPT_ONCE: once = true; break;
@@ -475,22 +476,9 @@ int main(int argc, char **argv) {
                 case 'h': help(); return 0;
                 case OPT_VERSION: printf("rapportd %s\n", RAPPORT_VERSION); return 0;
                 default: {
-                        const char *arg = optind - 1 < argc ? argv[optind - 1] : "";
-                        /* optopt: 0 for an unknown long option, the character
-                         * of an unknown short one, or the code of an option
-                         * that lacks its value (-c, --config, --now). */
-                        bool is_long = strncmp(arg, "--", 2) == 0;
-                        if (optopt && is_long && strchr(arg, '='))
-                                fprintf(stderr, "rapportd: option '%.*s' takes no value\n", (int)strcspn(arg, "="), arg);
-                        else if (optopt && is_long)
-                                fprintf(stderr, "rapportd: option '%s' needs a value\n", arg);
-                        else if (optopt == 'c')
-                                fprintf(stderr, "rapportd: option '-c' needs a value\n");
-                        else if (optopt)
-                                fprintf(stderr, "rapportd: unknown option '-%c'\n", optopt);
-                        else
-                                fprintf(stderr, "rapportd: unknown option '%s'\n", arg);
-                        fprintf(stderr, "Try 'rapportd --help'.\n");
+                        char msg[512];
+                        getopt_error(msg, sizeof msg, shortopts, argc, argv);
+                        fprintf(stderr, "rapportd: %s\nTry 'rapportd --help'.\n", msg);
                         return 64;
                 }
                 }

@@ -4,6 +4,9 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 int buf_reserve(struct buf *b, size_t extra) {
         if (extra > SIZE_MAX - b->len - 1)
@@ -282,4 +285,23 @@ size_t utf8_decode(const unsigned char *s, size_t left, uint32_t *cp_ret) {
                 return 0;
         *cp_ret = cp;
         return n;
+}
+
+void getopt_error(char *msg, size_t size, const char *shortopts, int argc, char **argv) {
+        /* optopt: 0 for an unknown long option, the character of an unknown
+         * short one, or the code of a known one that lacks its value. */
+        const char *arg = optind - 1 < argc ? argv[optind - 1] : "";
+        bool is_long = strncmp(arg, "--", 2) == 0;
+        if (optopt && is_long && strchr(arg, '='))
+                snprintf(msg, size, "option '%.*s' takes no value", (int)strcspn(arg, "="), arg);
+        else if (optopt && is_long)
+                snprintf(msg, size, "option '%s' needs a value", arg);
+        else if (optopt)
+                /* A short one (maybe inside a group, -xy, when arg is still
+                 * the element before it): optopt names it. */
+                snprintf(msg, size, optopt != ':' && strchr(shortopts, optopt) ? "option '-%c' needs a value"
+                                                                               : "unknown option '-%c'",
+                         optopt);
+        else
+                snprintf(msg, size, "unknown option '%s'", arg);
 }

@@ -102,3 +102,8 @@ int utf8_repair_append(struct buf *b, const char *s, size_t len, bool final, siz
 /* Shortens well-formed UTF-8 to max_chars characters ending in U+2026;
  * returns the original length in characters, or 0 if it fitted. */
 size_t utf8_shorten(char *s, size_t max_chars);
+
+/* What was wrong with the option getopt_long just refused ('?', opterr
+ * off), in words: "option '--tz' needs a value", "option '--once' takes no
+ * value", "unknown option '-x'".  shortopts as given to getopt_long. */
+void getopt_error(char *msg, size_t size, const char *shortopts, int argc, char **argv);
