@@ -20,6 +20,24 @@ assert_exit 2 "pg: down after pg_stop" -- psql_val 'SELECT 1'
 pg_restart_server
 assert_eq "持久" "$(psql_val 'SELECT v FROM t')" "pg: data survives restart on the same port"
 
+# A crash (pg_stop immediate) keeps every commit a client was told about,
+# also those made while the stop is under way: a daemon recording outcomes
+# through the crash must find them all after it, as with a real server,
+# or a fault test counts a message it recorded as sent twice.
+psql_val "CREATE TABLE acked (n int)"
+# One session, autocommit: "n" is printed once the INSERT of n returned.
+for ((i = 1; i <= 300000; i++)); do printf 'INSERT INTO acked VALUES (%d);\n\\echo %d\n' "$i" "$i"; done |
+    psql -XAtq -v ON_ERROR_STOP=1 >"$T_TMP/acked.out" 2>/dev/null &
+acker=$!
+wait_until "[[ -s $T_TMP/acked.out ]]" 10 || true
+sleep 1
+pg_stop immediate
+wait "$acker" || true
+pg_restart_server
+acked=$(tail -n 1 "$T_TMP/acked.out")
+assert_eq "$acked" "$(psql_val "SELECT count(*) FROM acked WHERE n <= ${acked:-0}")" \
+    "pg: every commit acknowledged before a crash survives it"
+
 # ---- SMTP sink
 smtp_start --fail-rcpt bounce@example.com
 assert_eq "0" "$(mail_count)" "smtp: empty maildir"
