@@ -229,6 +229,7 @@ mkdir -m 0700 "$CREDS"
 printf 'cred-s3cret\n' >"$CREDS/db-password"
 printf 'sms-t0ken\n' >"$CREDS/sms-token"
 printf '\n' >"$CREDS/smtp-password" # the unit's SetCredential= fallback
+t_stop n3 # the reader of the first d3: a second under its name would go untracked
 notify_start n3
 daemon_start d3 n3 CREDENTIALS_DIRECTORY="$CREDS" PGPASSFILE=/dev/null
 if wait_until "has n3 0 READY=1" 20; then t_pass "credential db-password: connected, READY=1"; else
@@ -255,5 +256,14 @@ wait_for_sms 2 15 || true
 assert_eq 2 "$(sms_count)" "SMS greeting sent again"
 assert_eq "none" "$(sms_json 2 | jq -r '.headers.authorization // "none"')" "empty sms-token credential: no Authorization header"
 t_stop d4 TERM 8
+
+# Every notification reader still running is one the teardown stops: a
+# reader started again under a name already in use is no longer tracked,
+# and outlived the test (one python process more after each make check).
+untracked=0
+for pid in $(pgrep -f "$T_TMP/notify_reader.py" || true); do
+    [[ " ${_T_PIDS[*]} " == *" $pid "* ]] || untracked=$((untracked + 1))
+done
+assert_eq 0 "$untracked" "no notification reader left untracked for the teardown"
 
 t_summary
