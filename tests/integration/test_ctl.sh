@@ -154,19 +154,6 @@ assert_eq 1 "$(psql_val "SELECT cancelled FROM rapport.job_runs WHERE id = (SELE
     "the cancellation counts against the run that planned it, once"
 assert_exit 0 "retry" -- "$RAPPORTCTL" --config "$CONF" retry "$id"
 assert_eq queued "$(psql_val "SELECT state FROM rapport.outbox WHERE id = $id")" "requeued"
-# A message cancelled before its time and retried keeps its time: due at
-# not_before, not now, and `rapportd --once` does not wait for it (it
-# used to spin, claiming nothing, until killed).
-later=$(psql_val "INSERT INTO rapport.outbox (job, channel, audience, recipient, template, locale, time_zone, context, dedupe_key, not_before, next_attempt_at)
-                  VALUES ('birthdays', 'email', 'customer', 'later@example.com', 'birthday', 'en', 'UTC', '{}', 'ctl:later',
-                          now() + interval '2 days', now() + interval '2 days') RETURNING id")
-assert_exit 0 "cancel a message planned for later" -- "$RAPPORTCTL" --config "$CONF" cancel "$later"
-assert_exit 0 "retry it" -- "$RAPPORTCTL" --config "$CONF" retry "$later"
-assert_eq "queued|t" "$(psql_val "SELECT state, next_attempt_at = not_before FROM rapport.outbox WHERE id = $later" -F '|')" \
-    "retried before its time: due at its planned not_before"
-assert_exit 0 "rapportd --once ends with a retried future message queued" -- timeout 60 "$RAPPORTD" --config "$CONF" --once
-assert_eq "queued" "$(psql_val "SELECT state FROM rapport.outbox WHERE id = $later")" "... and leaves it for its time"
-psql_val "DELETE FROM rapport.outbox WHERE id = $later" >/dev/null
 assert_exit 0 "show" -- "$RAPPORTCTL" --config "$CONF" show "$id"
 assert_contains "$T_OUT" "requeued" "show lists the history"
 assert_contains "$T_OUT" "planned    by birthdays run" "show: the history starts with its planning"
@@ -196,6 +183,24 @@ assert_exit 0 "unsuppress" -- "$RAPPORTCTL" --config "$CONF" unsuppress mary@exa
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.suppression')" "unsuppressed"
 assert_exit 65 "unsuppress an address that is not suppressed" -- "$RAPPORTCTL" --config "$CONF" unsuppress mary@example.com
 assert_contains "$T_OUT" "is not suppressed" "unsuppress says so"
+# A message cancelled before its time and retried keeps its time: due at
+# not_before, not now, and `rapportd --once` does not wait for it (it
+# used to spin, claiming nothing, until killed).  On the real clock (the
+# bug was a retry due at the database's now()), so here, after the pinned
+# runs, where nothing else queued can come due and no job plans: the
+# birthdays above fall due on the real clock every 14 March, and the
+# requeued message of 2027-03-14 once that day has passed.
+rapport_config "$T_TMP/nojobs.conf" 'birthdays: { enabled = false; };'
+later=$(psql_val "INSERT INTO rapport.outbox (job, channel, audience, recipient, template, locale, time_zone, context, dedupe_key, not_before, next_attempt_at)
+                  VALUES ('birthdays', 'email', 'customer', 'later@example.com', 'birthday', 'en', 'UTC', '{}', 'ctl:later',
+                          now() + interval '2 days', now() + interval '2 days') RETURNING id")
+assert_exit 0 "cancel a message planned for later" -- "$RAPPORTCTL" --config "$CONF" cancel "$later"
+assert_exit 0 "retry it" -- "$RAPPORTCTL" --config "$CONF" retry "$later"
+assert_eq "queued|t" "$(psql_val "SELECT state, next_attempt_at = not_before FROM rapport.outbox WHERE id = $later" -F '|')" \
+    "retried before its time: due at its planned not_before"
+assert_exit 0 "rapportd --once ends with a retried future message queued" -- timeout 60 "$RAPPORTD" --config "$T_TMP/nojobs.conf" --once
+assert_eq "queued" "$(psql_val "SELECT state FROM rapport.outbox WHERE id = $later")" "... and leaves it for its time"
+psql_val "DELETE FROM rapport.outbox WHERE id = $later" >/dev/null
 assert_exit 0 "status --json" -- "$RAPPORTCTL" --config "$CONF" status --json
 assert_eq "birthdays" "$(printf '%s' "$T_OUT" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["job"])')" "status --json parses"
 assert_eq '2 {"no e-mail address":1,"no e-mail consent":1}' "$(printf '%s' "$T_OUT" | jq -c '.jobs[0] | "\(.last_skipped) \(.last_skip_reasons | tojson)"' -r)" \
