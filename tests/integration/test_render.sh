@@ -171,6 +171,10 @@ assert_exit 65 "preview for a rep the CRM does not have" -- "$RAPPORTCTL" --conf
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "preview queues nothing"
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.job_runs')" "preview records no run"
 # check warns when an SMS it would send now needs more than one segment.
+# The customers above (birthdays on 14 March, SMS consent) would be due too
+# when the real date, today + 180 days or today + 4 years is 14 March:
+# "1 of the 1 SMS" is about customer 3 alone.
+psql_val "UPDATE crm.customers SET active = false WHERE id IN (1, 2)" >/dev/null
 today=$(date -u +%F)
 # Born in a leap year, and "the next birthday" 4 years on: both dates exist
 # when today is 29 February (1990-02-29 was refused, and a year on is 1 March).
