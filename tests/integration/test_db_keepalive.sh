@@ -39,8 +39,12 @@ keepalive_when() {
 
 t_spawn daemon "$RAPPORTD" --config "$T_TMP/c.conf"
 pid=$T_SPAWN_PID
-wait_until "[[ -n \$(db_socket_timers $pid) ]]" 10
-assert_contains "$(db_socket_timers "$pid")" " " "rapportd holds a TCP connection to the database"
+# The assertion reads the snapshot the wait accepted, as below: a second
+# read of /proc/net/tcp (read in chunks while sockets come and go) says
+# nothing the first did not.
+timers=
+wait_until "timers=\$(db_socket_timers $pid); [[ -n \$timers ]]" 10
+assert_contains "$timers" " " "rapportd holds a TCP connection to the database"
 when=$(keepalive_when "$pid")
 if [[ -n $when ]] && ((when <= 3000)); then
     t_pass "keepalive armed on the database connection, first probe within 30 s (${when} cs)"
