@@ -368,7 +368,16 @@ pg_start() {
             "lc_messages = 'C'"
         if (($# > 0)); then printf '%s\n' "$@"; fi
     } >>"$PG_DATA/postgresql.conf"
-    _t_pg_ctl_start || return 1
+    # The port was found free before initdb, seconds ago: a script starting
+    # beside this one (run.sh runs the clock-bound ones in parallel) may
+    # have drawn the same one and bound it first.  Then draw another (the
+    # last port line in postgresql.conf wins).
+    local tries=1
+    until _t_pg_ctl_start; do
+        if ((tries++ >= 3)) || ! grep -q 'Address already in use' "$PG_LOG"; then return 1; fi
+        PGPORT=$(free_port)
+        printf 'port = %s\n' "$PGPORT" >>"$PG_DATA/postgresql.conf"
+    done
 
     export PGHOST=127.0.0.1 PGPORT PGUSER=postgres PGDATABASE=rapport
     export PG_CONNINFO="host=127.0.0.1 port=$PGPORT user=postgres dbname=rapport"
