@@ -29,8 +29,10 @@ psql_val "CREATE TABLE acked (n int)"
 for ((i = 1; i <= 300000; i++)); do printf 'INSERT INTO acked VALUES (%d);\n\\echo %d\n' "$i" "$i"; done |
     psql -XAtq -v ON_ERROR_STOP=1 >"$T_TMP/acked.out" 2>/dev/null &
 acker=$!
-wait_until "[[ -s $T_TMP/acked.out ]]" 10 || true
-sleep 1
+# The crash must come in the middle of the stream, with commits acknowledged
+# before it: wait until a thousand are (psql's output reaches the file in
+# buffer-sized pieces, so this is "at least", which is all it needs).
+wait_until "(( \$(wc -l <$T_TMP/acked.out) >= 1000 ))" 30 || true
 pg_stop immediate
 wait "$acker" || true
 pg_restart_server
