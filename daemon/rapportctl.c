@@ -89,9 +89,9 @@ static int connect_db(struct ctl *ctl, struct rapport_config **c, PGconn **conn,
         return r ? r : open_db(*c, conn, need_schema);
 }
 
-/* Reset getopt for a subcommand's own options. */
-/* getopt's own complaints (prefixed with the subcommand's name, as argv[0])
- * are off: bad_option says what was wrong, in one line. */
+/* Reset getopt for a subcommand's own options.  getopt's own complaints
+ * (prefixed with the subcommand's name, as argv[0]) are off: bad_option
+ * says what was wrong, in one line. */
 static void reset_getopt(void) {
         optind = 1;
         opterr = 0;
@@ -251,8 +251,9 @@ static int cmd_next(struct ctl *ctl, int argc, char **argv) {
         const char *zone = "UTC", *from = NULL;
         long count = 1;
         int o;
+        static const char shortopts[] = "t:f:n:h";
         reset_getopt();
-        while ((o = getopt_long(argc, argv, "t:f:n:h", opts, NULL)) >= 0) {
+        while ((o = getopt_long(argc, argv, shortopts, opts, NULL)) >= 0) {
                 switch (o) {
                 case 't': zone = optarg; break;
                 case 'f': from = optarg; break;
@@ -269,7 +270,7 @@ static int cmd_next(struct ctl *ctl, int argc, char **argv) {
                                "default now; a time without an offset is in ZONE) in ZONE (default UTC),\n"
                                "as ISO 8601 with the zone's offset.\n");
                         return 0;
-                default: return bad_option("next", "t:f:n:h", argc, argv);
+                default: return bad_option("next", shortopts, argc, argv);
                 }
         }
         if (optind + 1 != argc)
@@ -371,8 +372,9 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
                                              {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
         const char *file = NULL, *data = NULL, *partials = NULL, *escape = NULL;
         int o;
+        static const char shortopts[] = "t:d:p:e:h";
         reset_getopt();
-        while ((o = getopt_long(argc, argv, "t:d:p:e:h", opts, NULL)) >= 0) {
+        while ((o = getopt_long(argc, argv, shortopts, opts, NULL)) >= 0) {
                 switch (o) {
                 case 't': file = optarg; break;
                 case 'd': data = optarg; break;
@@ -388,7 +390,7 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
                                "file (*.html, *.htm, *.html.mustache, *.htm.mustache) escapes html; anything\n"
                                "else none.  --escape applies one mode to the whole file.\n");
                         return 0;
-                default: return bad_option("render", "t:d:p:e:h", argc, argv);
+                default: return bad_option("render", shortopts, argc, argv);
                 }
         }
         if (!file && optind < argc)
@@ -604,8 +606,9 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                                              {0, 0, 0, 0}};
         const char *now_arg = NULL;
         int o;
+        static const char shortopts[] = "h";
         reset_getopt();
-        while ((o = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+        while ((o = getopt_long(argc, argv, shortopts, opts, NULL)) >= 0) {
                 switch (o) {
                 case 'N': now_arg = optarg; break;
                 case 'h':
@@ -616,7 +619,7 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                                "would send now (or at --now) that are, and about partials ({{> name}})\n"
                                "that no file provides (they would render as nothing).\n");
                         return 0;
-                default: return bad_option("check", "h", argc, argv);
+                default: return bad_option("check", shortopts, argc, argv);
                 }
         }
         if (optind != argc)
@@ -1017,8 +1020,9 @@ static int cmd_run(struct ctl *ctl, int argc, char **argv) {
         const char *now = NULL;
         bool dry = false, show = false;
         int o;
+        static const char shortopts[] = "h";
         reset_getopt();
-        while ((o = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+        while ((o = getopt_long(argc, argv, shortopts, opts, NULL)) >= 0) {
                 switch (o) {
                 case 'N': now = optarg; break;
                 case 'd': dry = true; break;
@@ -1028,7 +1032,7 @@ static int cmd_run(struct ctl *ctl, int argc, char **argv) {
                                "Plan JOB once now (outside its schedule); the running daemon sends what it\n"
                                "queued.  --dry-run renders what would be queued and changes nothing.\n");
                         return 0;
-                default: return bad_option("run", "h", argc, argv);
+                default: return bad_option("run", shortopts, argc, argv);
                 }
         }
         if (optind + 1 != argc)
@@ -1046,8 +1050,9 @@ static int cmd_preview(struct ctl *ctl, int argc, char **argv) {
         const char *now = NULL, *customer = NULL, *rep = NULL, *channel = NULL;
         bool show = false;
         int o;
+        static const char shortopts[] = "h";
         reset_getopt();
-        while ((o = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+        while ((o = getopt_long(argc, argv, shortopts, opts, NULL)) >= 0) {
                 switch (o) {
                 case 'N': now = optarg; break;
                 case 'c': customer = optarg; break;
@@ -1063,7 +1068,7 @@ static int cmd_preview(struct ctl *ctl, int argc, char **argv) {
                                "  --customer ID  messages to that customer, and to reps about them\n"
                                "  --rep ID       messages that rep or manager receives\n");
                         return 0;
-                default: return bad_option("preview", "h", argc, argv);
+                default: return bad_option("preview", shortopts, argc, argv);
                 }
         }
         if (optind + 1 != argc)
@@ -1085,8 +1090,9 @@ static int cmd_queue(struct ctl *ctl, int argc, char **argv) {
         const char *state = NULL, *job = NULL, *limit = "50";
         bool show = false;
         int o;
+        static const char shortopts[] = "h";
         reset_getopt();
-        while ((o = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+        while ((o = getopt_long(argc, argv, shortopts, opts, NULL)) >= 0) {
                 switch (o) {
                 case 's': state = optarg; break;
                 case 'j': job = optarg; break;
@@ -1099,7 +1105,7 @@ static int cmd_queue(struct ctl *ctl, int argc, char **argv) {
                                "List outbox messages, newest first.  Recipients are masked unless\n"
                                "--show-recipients is given.\n");
                         return 0;
-                default: return bad_option("queue", "h", argc, argv);
+                default: return bad_option("queue", shortopts, argc, argv);
                 }
         }
         if (optind != argc)
@@ -1283,8 +1289,9 @@ static int switch_job(struct ctl *ctl, int argc, char **argv, bool disable) {
         static const struct option opts[] = {{"reason", required_argument, NULL, 'r'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
         const char *reason = NULL;
         int o;
+        static const char shortopts[] = "h";
         reset_getopt();
-        while ((o = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+        while ((o = getopt_long(argc, argv, shortopts, opts, NULL)) >= 0) {
                 switch (o) {
                 case 'r':
                         if (!disable)
@@ -1303,7 +1310,7 @@ static int switch_job(struct ctl *ctl, int argc, char **argv, bool disable) {
                                        "Occurrences missed while it was disabled are not caught up.  A job the\n"
                                        "configuration disables (enabled = false) stays disabled.\n");
                         return 0;
-                default: return bad_option(cmd, "h", argc, argv);
+                default: return bad_option(cmd, shortopts, argc, argv);
                 }
         }
         if (optind + 1 != argc)
@@ -1357,15 +1364,16 @@ static int cmd_suppress(struct ctl *ctl, int argc, char **argv) {
         static const struct option opts[] = {{"reason", required_argument, NULL, 'r'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
         const char *reason = "manual";
         int o;
+        static const char shortopts[] = "h";
         reset_getopt();
-        while ((o = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+        while ((o = getopt_long(argc, argv, shortopts, opts, NULL)) >= 0) {
                 switch (o) {
                 case 'r': reason = optarg; break;
                 case 'h':
                         printf("Usage: rapportctl suppress ADDRESS [--reason TEXT]\n\nNever contact this e-mail address or phone number (E.164) again;\n"
                                "queued messages to it are cancelled when their turn comes.\n");
                         return 0;
-                default: return bad_option("suppress", "h", argc, argv);
+                default: return bad_option("suppress", shortopts, argc, argv);
                 }
         }
         if (optind + 1 != argc)
