@@ -367,10 +367,11 @@ struct template_set *template_set_free(struct template_set *s) {
 
 /* Case-insensitive, and "_" equals "-": a CRM (or a file) may write a
  * locale zh_CN, POSIX-style, where the templates say zh-CN. */
+static char key_fold(char c) { return c == '_' ? '-' : (char)tolower((unsigned char)c); }
+
 static bool locale_key_eq(const char *a, const char *b) {
         for (;; a++, b++) {
-                char x = *a == '_' ? '-' : (char)tolower((unsigned char)*a);
-                char y = *b == '_' ? '-' : (char)tolower((unsigned char)*b);
+                char x = key_fold(*a), y = key_fold(*b);
                 if (x != y)
                         return false;
                 if (!x)
@@ -448,16 +449,23 @@ struct partial_lookup {
         const char *locale;
 };
 
+/* Whether a partial's key is NAME.LOCALE (NAME alone when locale is
+ * NULL), compared as locale_key_eq() compares: without building the key,
+ * since this runs for every partial tag of every render. */
+static bool partial_key_eq(const char *key, const char *name, const char *locale) {
+        for (; *name; key++, name++)
+                if (key_fold(*key) != key_fold(*name))
+                        return false;
+        return locale ? *key == '.' && locale_key_eq(key + 1, locale) : !*key;
+}
+
 static const struct mustache *find_partial(const char *name, void *userdata) {
         const struct partial_lookup *pl = userdata;
         char chain[LOCALE_CHAIN_MAX][32];
         int n = locale_chain(pl->locale, NULL, chain);
         for (int i = 0; i <= n; i++) {
-                _cleanup_free_ char *key = NULL;
-                if (i < n ? asprintf(&key, "%s.%s", name, chain[i]) < 0 : !(key = strdup(name)))
-                        return NULL;
                 for (size_t k = 0; k < pl->set->n_partials; k++)
-                        if (locale_key_eq(pl->set->partials[k].name, key))
+                        if (partial_key_eq(pl->set->partials[k].name, name, i < n ? chain[i] : NULL))
                                 return pl->set->partials[k].tpl;
         }
         return NULL;
