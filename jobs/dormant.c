@@ -45,17 +45,17 @@ static const char plan_sql[] =
         "                  ($1::timestamptz AT TIME ZONE 'UTC')::date) AS eff_from\n"
         "),\n"
         "zones AS MATERIALIZED (SELECT name FROM rapport.time_zones),\n"
-        /* The due window of each dormancy threshold, as a UTC superset with a
-         * day of slack each side for the zones (after it, 50 hours: a date
-         * local to the customer, up to UTC-12, is compared with the date of
-         * a recipient up to UTC+14): a customer whose last
-         * activity falls in it may be due now.  It starts no earlier than
-         * effective_from allows (an episode due before it is never
+        /* The due window of each dormancy threshold, as a UTC superset with
+         * 50 hours of slack each side: the last activity's date is the
+         * customer's (zones from UTC-12 to UTC+14), the date it is compared
+         * with and the send_at it goes at (up to a day) are the recipient's.
+         * A customer whose last activity falls in it may be due now.  It
+         * starts no earlier than effective_from allows (an episode due before it is never
          * planned), so the first runs after a job is switched on read a
          * day or two of activity, not max_lateness of it.  Tiers other
          * than A, B and C get 180 days whatever the configuration says. */
         "win AS MATERIALIZED (\n"
-        "  SELECT d.days, greatest(cfg.now - make_interval(days => d.days + 2) - cfg.lateness,\n"
+        "  SELECT d.days, greatest(cfg.now - make_interval(days => d.days, hours => 50) - cfg.lateness,\n"
         "                          (cfg.eff_from - d.days - 2)::timestamp AT TIME ZONE 'UTC') AS lo,\n"
         "         cfg.now - make_interval(days => d.days) + interval '50 hours' AS hi\n"
         "  FROM cfg, (SELECT DISTINCT coalesce((cfg.s->'dormant_days'->>t.tier)::int, t.def) AS days\n"

@@ -161,4 +161,25 @@ assert_eq "queued:the job's still-due check failed" "$(psql_val "SELECT state ||
     "still-due check failed: retried later, not sent"
 psql_val "ALTER TABLE crm.complaints RENAME COLUMN resolved_at_gone TO resolved_at" >/dev/null
 
+# The earliest activity a late dormancy alert can come from: last activity
+# at 00:30 on 2027-05-10 in Kiritimati (UTC+14, 2027-05-09 10:30Z), so
+# dormant (tier A) on 2027-06-09; the rep is in UTC-12 and alerts go at
+# 23:30, so it is due at 2027-06-10 11:30Z and may still go until
+# 2027-06-13 11:30Z (max_lateness 3 days).  At 11:00Z that day, a first run
+# (after downtime) must still read that activity: 50 hours before the
+# lateness window, not 48.
+psql -XAtq -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO crm.reps (id, name, email, time_zone, locale, digest_hour, active) VALUES
+ (40, 'West Most', 'westmost@example.com', 'Etc/GMT+12', 'en', 8, true);
+INSERT INTO crm.customers (id, name, tier, email, time_zone, locale, rep_id, consent_email, created_at, active) VALUES
+ (40, 'East Most', 'A', 'eastmost@example.com', 'Pacific/Kiritimati', 'en', 40, true, '2020-01-01', true);
+INSERT INTO crm.interactions (customer_id, rep_id, kind, happened_at) VALUES (40, 40, 'visit', '2027-05-09T10:30:00Z');
+SQL
+DC=$T_TMP/dormant-late.conf
+rapport_config "$DC" 'dormant: { effective_from = "2020-01-01"; send_at = "23:30"; max_lateness = "3d"; };'
+assert_exit 0 "a late first run" -- "$RAPPORTCTL" --config "$DC" run dormant --now 2027-06-13T11:00:00Z
+assert_eq "dormant:40:2027-05-10|westmost@example.com|2027-06-10 11:30:00+00" \
+    "$(psql_val "SELECT string_agg(dedupe_key || '|' || recipient || '|' || not_before, ',') FROM rapport.outbox WHERE customer_id = 40")" \
+    "a dormancy alert half an hour inside max_lateness, across 26 hours of zones, is planned"
+
 t_summary
