@@ -58,11 +58,6 @@ static int parse_positive_id(const char *s) {
         return end == s || *end || v <= 0 || errno == ERANGE ? -EINVAL : 0;
 }
 
-/* For commands that take no arguments besides --help. */
-static int no_arguments(const char *cmd, int argc, char **argv) {
-        return argc > 1 ? usage_error(cmd, "unexpected argument '%s'", argv[1]) : 0;
-}
-
 static int load_config(struct ctl *ctl, bool secrets, struct rapport_config **c) {
         return config_load(ctl->config_path, secrets, c) < 0 ? EX_CONFIG : 0;
 }
@@ -737,18 +732,37 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
 
 /* ---- status ----------------------------------------------------------- */
 static int cmd_status(struct ctl *ctl, int argc, char **argv) {
-        if (wants_help(argc, argv)) {
-                printf("Usage: rapportctl status [--json]\n\nEach job's schedule, zone, last run and next run; queue depth by state and\n"
-                       "channel; the oldest queued message; failures in the last 24 hours; suppressed\n"
-                       "addresses; CRM rows skipped for bad data.\n");
-                return 0;
+        static const struct option opts[] = {{"now", required_argument, NULL, 'N'}, {"help", no_argument, NULL, 'h'},
+                                             {0, 0, 0, 0}};
+        const char *now_arg = NULL;
+        int o;
+        static const char shortopts[] = "h";
+        reset_getopt();
+        while ((o = getopt_long(argc, argv, shortopts, opts, NULL)) >= 0) {
+                switch (o) {
+                case 'N': now_arg = optarg; break;
+                case 'h':
+                        printf("Usage: rapportctl status [--now ISO8601] [--json]\n\nEach job's schedule, zone, last run and next run; queue depth by state and\n"
+                               "channel; the oldest queued message; failures in the last 24 hours; suppressed\n"
+                               "addresses; CRM rows skipped for bad data.  --now gives the next runs as seen\n"
+                               "from that time (after a run with --now, as `make demo` does) instead of now.\n");
+                        return 0;
+                default: return bad_option("status", shortopts, argc, argv);
+                }
         }
-        int bad = no_arguments("status", argc, argv);
-        if (bad)
-                return bad;
+        if (optind != argc)
+                return usage_error("status", "unexpected argument '%s'", argv[optind]);
         _cleanup_(config_freep) struct rapport_config *c = NULL;
         _cleanup_(PQfinishp) PGconn *conn = NULL;
-        int r = connect_db(ctl, &c, &conn, true);
+        int r = load_config(ctl, true, &c);
+        if (r)
+                return r;
+        char now_iso[64];
+        int64_t now;
+        r = parse_now("status", c, now_arg, now_iso, sizeof now_iso, &now);
+        if (r)
+                return r;
+        r = open_db(c, &conn, true);
         if (r)
                 return r;
         json_object *root = json_object_new_object(), *jobs = json_object_new_array();
@@ -793,7 +807,7 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                  * run with --now, as `make demo` does, may have taken the
                  * coming ones already, and the daemon will not plan them.
                  * One query for the taken ones ahead, walked in step. */
-                int64_t n = (int64_t)time(NULL);
+                int64_t n = now;
                 char nows[32];
                 snprintf(nows, sizeof nows, "%lld", (long long)n);
                 const char *lp[] = {j->name, nows};
@@ -1418,7 +1432,7 @@ static int cmd_unsuppress(struct ctl *ctl, int argc, char **argv) {
 static const struct command commands[] = {
         {"check", "[--now ISO8601]", "validate config, templates, database and job SQL", cmd_check, false},
         {"migrate", "", "apply missing database migrations", cmd_migrate, false},
-        {"status", "[--json]", "jobs, queue depth, failures, suppressions", cmd_status, true},
+        {"status", "[--now T]", "jobs, queue depth, failures, suppressions (--json)", cmd_status, true},
         {"queue", "[--state S] [--job J] [--limit N] [--show-recipients]", "list messages (--json)", cmd_queue, true},
         {"show", "ID [--show-recipients] [--json]", "one message with its history", cmd_show, true},
         {"retry", "ID|--failed", "requeue failed messages", cmd_retry, false},

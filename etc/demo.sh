@@ -61,8 +61,8 @@ step "Running it again delivers nothing new"
 "$RAPPORTD" --config "$CONF" --once --now "$now" 2>/dev/null
 echo "messages in the sink: $(mail_count) (was $n)"
 
-step "rapportctl status"
-"$RAPPORTCTL" --config "$CONF" status
+step "rapportctl status --now $now"
+"$RAPPORTCTL" --config "$CONF" status --now "$now"
 
 if [[ -n ${DEMO_KEEP:-} ]]; then
         mkdir -p "$DEMO_KEEP" && cp -r "$SMTP_MAILDIR"/. "$DEMO_KEEP"/

@@ -23,4 +23,13 @@ assert_contains "$T_OUT" "Ran occurrence $h1" "the run took the coming hour's oc
 assert_eq "$h2" "$(next_run)" "status: the next run is the hour after, not the one just taken"
 assert_exit 0 "a manual run far ahead" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" run birthdays --now 2030-01-01T10:00:00Z
 assert_eq "$h2" "$(next_run)" "a manual run is no occurrence: the next run stays"
+# --now: the next run as seen from then (the occurrence after that time
+# that no run has taken), as `make demo` reads it after its --once --now.
+status_at() { "$RAPPORTCTL" --config "$T_TMP/c.conf" status --now "$1" --json | jq -r '.jobs[] | select(.job == "birthdays") | .next_run'; }
+assert_eq "2031-06-01T11:00:00+00:00" "$(status_at 2031-06-01T10:20:00Z)" "status --now: the hour after that time"
+assert_exit 0 "rapportd --once at that hour" -- "$RAPPORTD" --config "$T_TMP/c.conf" --once --now 2031-06-01T11:00:00Z
+assert_eq "2031-06-01T12:00:00+00:00" "$(status_at 2031-06-01T10:20:00Z)" "... and the hour after it, once a run took it"
+assert_exit 64 "status --now that is no time" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" status --now yesterday
+assert_contains "$T_OUT" "--now: cannot parse 'yesterday'" "... says what it could not read"
+assert_exit 64 "status with an argument" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" status birthdays
 t_summary
