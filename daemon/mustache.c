@@ -676,6 +676,15 @@ static int parse(struct parser *p) {
                                 parse_error(p, t, "empty tag name");
                                 continue;
                         }
+                        /* "{{ #a }}": the type comes first, right after the
+                         * delimiter (as in the Ruby reference).  Read as a
+                         * variable named "#a", it would render nothing and
+                         * the section be silently lost. */
+                        if (kind == T_VAR && name != src + cs && strchr("#^/!>=&{", name[0])) {
+                                parse_error(p, t, "'%c' after a space: a tag's type goes right after the opening delimiter ('%.*s%c')",
+                                            name[0], (int)olen, otag, name[0]);
+                                continue;
+                        }
                         if (memchr_space(name, name_len)) {
                                 parse_error(p, t, "invalid tag name '%.*s'", (int)(name_len > 64 ? 64 : name_len), name);
                                 continue;

@@ -769,6 +769,13 @@ static void test_parse_errors(void **state) {
         check_error("ok\n {{a b}}", 5, 6, 2, "invalid tag name 'a b'");
         check_error("ok\n{{a..b}}", 5, 6, 1, "invalid tag name 'a..b'");
         check_error("ok\n{{#a.}}{{/a.}}", 5, 6, 1, "invalid tag name 'a.'");
+        /* A tag's type after a space would read as a variable named "#a"
+         * (nothing rendered, the section lost): refused. */
+        check_error("ok\nx{{ #a}}y{{/a}}", 5, 6, 2, "'#' after a space: a tag's type goes right after the opening delimiter ('{{#')");
+        check_error("ok\n{{ ^a }}{{/a}}", 5, 6, 1, "'^' after a space");
+        check_error("ok\n{{#a}}{{ /a }}", 5, 6, 7, "'/' after a space");
+        check_error("ok\n{{\t> footer}}", 5, 6, 1, "'>' after a space");
+        check_error("{{=<% %>=}}\n<% &x %>", 1, 2, 1, "'&' after a space: a tag's type goes right after the opening delimiter ('<%&')");
         /* Errors after a delimiter change point at the new delimiters. */
         check_error("{{=<% %>=}}\nline <%#s%> <%/t%>", 1, 2, 13, "closing tag 't' does not match open section 's'");
         /* \r\n counts as one line break. */
