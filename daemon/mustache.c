@@ -1165,8 +1165,10 @@ static size_t format_int(json_object *v, char buf[static 24]) {
         return format_u64((uint64_t)i, false, buf);
 }
 
-/* Shortest of %.15g/%.16g/%.17g that reads back as the same double, so 1.210
- * prints as 1.21 rather than 1.2100000000000000 or the source spelling. */
+/* The shortest decimal that reads back as the same double, spelled as
+ * JavaScript's Number#toString spells it (so 1.210 prints as 1.21, 1e16 as
+ * 10000000000000000 and 2.5e-7 as 2.5e-7): what mustache.js, the reference
+ * most administrators try a template with, prints for the same data. */
 static size_t format_double(double d, char buf[static 32]) {
         /* Most amounts have at most three decimals: such a d is m / 10^k
          * with an integer m below 10^15, and the decimal m·10^-k, having at
@@ -1196,18 +1198,71 @@ static size_t format_double(double d, char buf[static 32]) {
                         }
                         return n;
                 }
-        int n = 0;
-        for (int prec = 15; prec <= 17; prec++) {
-                n = snprintf(buf, 32, "%.*g", prec, d);
-                if (!isfinite(d) || strtod(buf, NULL) == d)
-                        break;
+        if (d == 0) { /* -0 too */
+                buf[0] = '0';
+                return 1;
         }
-        if (n < 0)
-                return 0;
-        for (int i = 0; i < n; i++)
-                if (buf[i] == ',') /* a locale's decimal comma */
-                        buf[i] = '.';
-        return (size_t)n;
+        if (!isfinite(d)) {
+                const char *s = isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity";
+                size_t n = strlen(s);
+                memcpy(buf, s, n);
+                return n;
+        }
+        /* digits[0..k) and the decimal exponent e: d = 0.digits × 10^(e+1). */
+        char tmp[40], digits[20];
+        int k = 0, e = 0;
+        for (int prec = 0; prec <= 16; prec++) {
+                int m = snprintf(tmp, sizeof tmp, "%.*e", prec, fabs(d));
+                if (m < 0 || (size_t)m >= sizeof tmp)
+                        return 0;
+                for (int i = 0; i < m; i++)
+                        if (tmp[i] == ',') /* a locale's decimal comma */
+                                tmp[i] = '.';
+                if (prec < 16 && strtod(tmp, NULL) != fabs(d))
+                        continue;
+                k = 0;
+                const char *c = tmp;
+                for (; *c && *c != 'e'; c++)
+                        if (*c >= '0' && *c <= '9')
+                                digits[k++] = *c;
+                e = *c == 'e' ? atoi(c + 1) : 0;
+                break;
+        }
+        while (k > 1 && digits[k - 1] == '0')
+                k--;
+        size_t n = 0;
+        if (d < 0)
+                buf[n++] = '-';
+        int point = e + 1; /* digits before the decimal point */
+        if (point >= k && point <= 21) {
+                memcpy(buf + n, digits, (size_t)k);
+                n += (size_t)k;
+                for (int i = k; i < point; i++)
+                        buf[n++] = '0';
+        } else if (point > 0 && point <= 21) {
+                memcpy(buf + n, digits, (size_t)point);
+                n += (size_t)point;
+                buf[n++] = '.';
+                memcpy(buf + n, digits + point, (size_t)(k - point));
+                n += (size_t)(k - point);
+        } else if (point > -6 && point <= 0) {
+                buf[n++] = '0';
+                buf[n++] = '.';
+                for (int i = point; i < 0; i++)
+                        buf[n++] = '0';
+                memcpy(buf + n, digits, (size_t)k);
+                n += (size_t)k;
+        } else {
+                buf[n++] = digits[0];
+                if (k > 1) {
+                        buf[n++] = '.';
+                        memcpy(buf + n, digits + 1, (size_t)(k - 1));
+                        n += (size_t)(k - 1);
+                }
+                int m = snprintf(buf + n, 32 - n, "e%c%d", e < 0 ? '-' : '+', abs(e));
+                n += m > 0 ? (size_t)m : 0;
+        }
+        return n;
 }
 
 /* Whether s[0..len) is ASCII: most values are (dates, numbers, e-mail
