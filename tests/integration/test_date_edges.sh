@@ -182,4 +182,25 @@ assert_eq "dormant:40:2027-05-10|westmost@example.com|2027-06-10 11:30:00+00" \
     "$(psql_val "SELECT string_agg(dedupe_key || '|' || recipient || '|' || not_before, ',') FROM rapport.outbox WHERE customer_id = 40")" \
     "a dormancy alert half an hour inside max_lateness, across 26 hours of zones, is planned"
 
+# A follow-up reminder across a spring-forward: the rep's last call was at
+# 23:59:30 on 2027-03-10 in New York (EST, 04:59:30Z on the 11th); tier A
+# (7 days): due on 2027-03-17, at send_at 00:00 EDT (04:00Z), and with
+# max_lateness 30m it may go until 04:30Z.  A run at 04:30Z (00:30 there)
+# must find that call: contact + 7 days is only 00:30 on the 17th UTC, but
+# the rep's offset grew an hour since (the UTC window stopped at now - 6
+# days, 04:30Z on the 11th, and a run every half hour lost the reminder).
+psql -XAtq -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO crm.reps (id, name, email, time_zone, locale, digest_hour, active) VALUES
+ (41, 'Dee Ess', 'dst@example.com', 'America/New_York', 'en', 8, true);
+INSERT INTO crm.customers (id, name, tier, email, time_zone, locale, rep_id, consent_email, created_at, active) VALUES
+ (41, 'Late Caller', 'A', 'late-caller@example.com', 'America/New_York', 'en', 41, true, '2020-01-01', true);
+INSERT INTO crm.interactions (customer_id, rep_id, kind, happened_at) VALUES (41, 41, 'call', '2027-03-11T04:59:30Z');
+SQL
+FD=$T_TMP/follow-dst.conf
+rapport_config "$FD" 'follow_ups: { effective_from = "2020-01-01"; tier_a_reminder = true; send_at = "00:00"; max_lateness = "30m"; };'
+assert_exit 0 "a run half an hour after the rep's midnight" -- "$RAPPORTCTL" --config "$FD" run follow_ups --now 2027-03-17T04:30:00Z
+assert_eq "follow_up:41:2027-03-17|dst@example.com|2027-03-17 04:00:00+00" \
+    "$(psql_val "SELECT string_agg(dedupe_key || '|' || recipient || '|' || not_before, ',') FROM rapport.outbox WHERE customer_id = 41")" \
+    "a follow-up due after a spring-forward is planned on the rep's due date, inside max_lateness"
+
 t_summary
