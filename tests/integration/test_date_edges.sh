@@ -203,4 +203,31 @@ assert_eq "follow_up:41:2027-03-17|dst@example.com|2027-03-17 04:00:00+00" \
     "$(psql_val "SELECT string_agg(dedupe_key || '|' || recipient || '|' || not_before, ',') FROM rapport.outbox WHERE customer_id = 41")" \
     "a follow-up due after a spring-forward is planned on the rep's due date, inside max_lateness"
 
+# The dates of complaints in a digest are the rep's, as every date a
+# template gets: a complaint opened at 12:00Z on Apr 1 was opened on Apr 2
+# in Kiritimati (02:00), for the rep's own complaint and for the one a
+# manager there sees escalated from the team (to_char of the timestamptz
+# gave the session's UTC date, Apr 1; found by test_digest_reference).
+psql -XAtq -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO crm.reps (id, name, email, time_zone, locale, digest_hour, active) VALUES
+ (42, 'Kiri Boss', 'kiri-boss@example.com', 'Pacific/Kiritimati', 'en', 8, true),
+ (43, 'Team Rep', 'team-rep@example.com', 'UTC', 'en', 8, true);
+UPDATE crm.reps SET manager_id = 42 WHERE id = 43;
+INSERT INTO crm.customers (id, name, tier, email, time_zone, locale, rep_id, consent_email, created_at, active) VALUES
+ (42, 'Kiri Complainer', 'A', 'kc42@example.com', 'Pacific/Kiritimati', 'en', 42, true, '2020-01-01', true),
+ (43, 'Team Complainer', 'A', 'tc43@example.com', 'UTC', 'en', 43, true, '2020-01-01', true);
+INSERT INTO crm.complaints (id, customer_id, severity, summary, opened_at) VALUES
+ (42, 42, 'critical', 'Broken', '2027-04-01T12:00:00Z'), (43, 43, 'critical', 'Late', '2027-04-01T12:00:00Z');
+SQL
+cp -r "$T_ROOT/templates" "$T_TMP/tpl-opened"
+printf '%s\n' 'Subject: digest' '' \
+    '{{#complaints}}{{#items}}complaint #{{id}} opened {{opened_on}}{{/items}}{{/complaints}}' \
+    '{{#escalations}}{{#items}}{{#complaint}}escalated #{{id}} opened {{opened_on}}{{/complaint}}{{/items}}{{/escalations}}' \
+    >"$T_TMP/tpl-opened/digest.email.en.mustache"
+DO=$T_TMP/digest-opened.conf
+TEMPLATES_DIR=$T_TMP/tpl-opened rapport_config "$DO" 'digest: { effective_from = "2020-01-01"; };'
+out=$("$RAPPORTCTL" --config "$DO" preview digest --rep 42 --now 2027-04-02T18:00:00Z 2>&1)
+assert_contains "$out" "complaint #42 opened 2027-04-02" "digest: a complaint's opened_on is the rep's date"
+assert_contains "$out" "escalated #43 opened 2027-04-02" "digest: an escalated complaint's opened_on is the manager's date"
+
 t_summary
