@@ -74,9 +74,14 @@ static const char plan_sql[] =
         "       LATERAL (SELECT CASE WHEN rz.tz_ok THEN rz.tz ELSE cfg.dtz END AS ztz) z,\n"
         /* Today's digest and those of the days before that max_lateness
          * still covers: a digest hour late in the day is still due after the
-         * rep's midnight (a week at most, the setting's upper bound). */
+         * rep's midnight (a week at most, the setting's upper bound).  One
+         * day more than the lateness spans: a spring-forward shortens a
+         * local day (an hour; two in Antarctica/Troll), so a 23:00 digest
+         * with max_lateness 1d can still be due on the second local date
+         * after its own (23:00 EST on Sat 2027-03-13 + 24 h = 00:00 EDT on
+         * Mon the 15th). */
         "       LATERAL (SELECT z.ztz, (cfg.now AT TIME ZONE z.ztz)::date - d.k AS today\n"
-        "                FROM generate_series(0, ceil(extract(epoch FROM cfg.lateness) / 86400)::int) AS d(k)) l\n"
+        "                FROM generate_series(0, ceil(extract(epoch FROM cfg.lateness) / 86400)::int + 1) AS d(k)) l\n"
         "),\n"
         "rd_all AS (\n"
         "  SELECT rd0.*, EXISTS (SELECT 1 FROM rapport.suppression s WHERE s.address = lower(rd0.email)) AS suppressed\n"

@@ -230,4 +230,21 @@ out=$("$RAPPORTCTL" --config "$DO" preview digest --rep 42 --now 2027-04-02T18:0
 assert_contains "$out" "complaint #42 opened 2027-04-02" "digest: a complaint's opened_on is the rep's date"
 assert_contains "$out" "escalated #43 opened 2027-04-02" "digest: an escalated complaint's opened_on is the manager's date"
 
+# A late digest across a spring-forward: Antarctica/Troll goes from +00 to
+# +02 at 01:00Z on 2027-03-28.  The 23:00 digest of Sat the 27th (23:00Z)
+# with max_lateness 1d may go until 23:00Z on the 28th, which is 01:00 on
+# Mon the 29th there: a run at 22:30Z (00:30 on the 29th) must still plan
+# it, beside the 28th's own (21:00Z).  Planning looked only as many local
+# days back as the lateness spans, and lost it (found by
+# test_digest_reference: a New York rep at 23:00, the last second of the
+# window).
+psql_val "INSERT INTO crm.reps (id, name, email, time_zone, locale, digest_hour, active)
+          VALUES (44, 'Troll Rep', 'troll@example.com', 'Antarctica/Troll', 'en', 23, true)" >/dev/null
+DT=$T_TMP/digest-troll.conf
+rapport_config "$DT" 'digest: { effective_from = "2020-01-01"; max_lateness = "1d"; send_empty = true; };'
+assert_exit 0 "a digest run half an hour after the rep's midnight" -- "$RAPPORTCTL" --config "$DT" run digest --now 2027-03-28T22:30:00Z
+assert_eq "digest:44:2027-03-27|2027-03-27 23:00:00+00,digest:44:2027-03-28|2027-03-28 21:00:00+00" \
+    "$(psql_val "SELECT string_agg(dedupe_key || '|' || not_before, ',' ORDER BY dedupe_key) FROM rapport.outbox WHERE rep_id = 44")" \
+    "a digest still inside max_lateness two local dates later (a spring-forward) is planned"
+
 t_summary
