@@ -360,8 +360,12 @@ static const char build_sql[] =
         "         jsonb_agg(jsonb_build_object('customer', cj, 'rep', jsonb_build_object('name', rep_name, 'inactive', NOT rep_active),\n"
         "                                      'invoice', CASE WHEN kind = 'invoice' THEN fact END,\n"
         "                                      'complaint', CASE WHEN kind = 'complaint' THEN fact END)\n"
-        "                   ORDER BY kind DESC, weight DESC) FILTER (WHERE rn <= (SELECT max_items FROM cfg)) AS items\n"
-        "  FROM (SELECT esc.*, row_number() OVER (PARTITION BY for_msg ORDER BY kind DESC, weight DESC) AS rn FROM esc) e\n"
+        "                   ORDER BY kind DESC, weight DESC, fact->>'number', (fact->>'id')::bigint)\n"
+        "                   FILTER (WHERE rn <= (SELECT max_items FROM cfg)) AS items\n"
+        /* Ties (two invoices due the same day) in a fixed order, so that a
+         * max_items cut through them keeps the same ones every time. */
+        "  FROM (SELECT esc.*, row_number() OVER (PARTITION BY for_msg ORDER BY kind DESC, weight DESC, fact->>'number',\n"
+        "                                                     (fact->>'id')::bigint) AS rn FROM esc) e\n"
         "  GROUP BY for_msg\n"
         "),\n"
         "body AS (\n"

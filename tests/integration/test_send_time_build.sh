@@ -233,4 +233,21 @@ assert_eq "cancelled:the customer is no longer active,cancelled:the customer is 
     "$(psql_val "SELECT string_agg(state || ':' || last_error, ',' ORDER BY job) FROM rapport.outbox WHERE customer_id IN (20, 21) AND audience = 'rep'")" \
     "... both cancelled with the reason"
 
+# A manager's escalations cut by max_items keep the same items every time:
+# two team invoices overdue by the same days go in invoice-number order.
+TIE=$T_TMP/tie.conf
+rapport_config "$TIE" 'digest: { effective_from = "2020-01-01"; max_items = 1; };'
+psql_val "INSERT INTO crm.reps (id, name, email, time_zone, locale, digest_hour, manager_id, active) VALUES
+            (90, 'Mona Manager', 'mona@example.com', 'UTC', 'en', 8, NULL, true),
+            (91, 'Teo Team', 'teo@example.com', 'UTC', 'en', 8, 90, true);
+          INSERT INTO crm.customers (id, name, tier, email, time_zone, locale, rep_id, consent_email, created_at, active) VALUES
+            (90, 'Tied Buyer', 'B', 'tied@example.com', 'UTC', 'en', 91, true, '2020-01-01', true);
+          INSERT INTO crm.invoices (customer_id, number, amount, currency, issued_on, due_on) VALUES
+            (90, 'TIE-B', 100, 'EUR', '2026-12-01', '2027-01-01'), (90, 'TIE-A', 200, 'EUR', '2026-12-01', '2027-01-01')" >/dev/null
+for i in 1 2 3; do
+    out=$("$RAPPORTCTL" --config "$TIE" preview digest --rep 90 --now 2027-05-03T08:30:00Z --show-recipients 2>&1)
+    assert_contains "$out" "invoice TIE-A, EUR 200.00, 122 days overdue" "escalations at max_items = 1, preview $i: the lower invoice number"
+    assert_not_contains "$out" "invoice TIE-B" "... and not the other"
+done
+
 t_summary
