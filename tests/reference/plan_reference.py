@@ -594,6 +594,594 @@ def expected_sequence(ds):
     return union, must
 
 
+# ------------------------------------------- holidays, receivables, complaints
+#
+# The rules, as documented (rapport.conf(5) JOBS, README "Jobs"):
+#
+#  holidays    customer, per channel of the job, consent and an address:
+#              on each configured date (not before effective_from), at
+#              send_at in the customer's zone, within max_lateness; only the
+#              holiday's tiers when it lists some.
+#              Key holiday:NAME:DATE:CHANNEL:CUSTOMER.
+#  receivables every unpaid invoice (paid_on empty, amount > 0) of an active
+#              customer, every level (days after due_on, negative before;
+#              audience; channels; template) and channel of the level: due
+#              when due_on + days is today or past in the recipient's zone,
+#              at send_at there, within max_lateness, not for level dates
+#              before effective_from; once per invoice, level and channel
+#              (the ledger).  Recipient: customer (its address on the
+#              channel, no consent needed); rep (the owning rep, or when it
+#              is inactive the rep's active manager); manager (the owning
+#              rep's active manager); no such active person, no address on
+#              the channel, a suppressed address or an unknown zone: skipped.
+#              The invoices of one customer reaching levels in the same run
+#              go in one message per recipient and channel (see
+#              ambiguity A below for the audience), key
+#              dunning:FIRST:DAYS:CHANNEL with DAYS the highest level among
+#              them and FIRST the first invoice number at it.  The message
+#              lists those invoices and every other unpaid invoice of the
+#              customer past due in the recipient's zone (except one whose
+#              whole ladder ended before effective_from), with totals per
+#              currency.
+#  complaints  open complaint: opened_at + response_hours[severity] (an
+#              unknown severity is normal) passed: the owning rep (or the
+#              manager standing in for an inactive rep), once; at twice the
+#              deadline the rep's manager, once; not at send_at, within
+#              max_lateness, not for deadlines before effective_from (the
+#              deadline's date in the recipient's zone).  Keys
+#              complaint:ID:rep, complaint:ID:manager.  Resolved complaint
+#              (survey = true): the customer, survey_after_days after the
+#              resolution day (in the customer's zone) at send_at, consent,
+#              once, by the first channel of `channels` that reaches the
+#              customer (address, consent, not suppressed).  Key
+#              survey:CHANNEL:ID.
+#
+# Choices the documentation leaves open, made as the jobs make them (and
+# reported): (A) a customer's invoices reaching a rep level and a manager
+# level in the same run, both going to the manager (the rep inactive), are
+# two messages, one per audience; (B) messages to reps and managers about
+# an inactive customer (dunning, complaint alerts) are not planned; (C) a
+# grouped dunning message's send time is the latest of its items'; (D) the
+# "first" invoice of a key is the smallest number as text.
+
+MORE_JOBS = ("holidays", "receivables", "complaints")
+SEVERITY_HOURS = {"critical": 4, "high": 24, "normal": 72, "low": 168}
+
+
+class Alert(Occasion):
+    """A message due at an instant (not a date at send_at): complaint alerts."""
+    __slots__ = ()
+
+
+def due_at_more(o, now):
+    if isinstance(o, Alert):
+        return o.not_before <= now <= o.not_before + timedelta(seconds=o.lateness)
+    return due_at(o, now)
+
+
+def _suppressed(ds, addr):
+    return addr.lower() in ds.get("suppressed", [])
+
+
+def _cust_addr(c, ch):
+    if ch == "email":
+        return c["email"].lower() if c.get("email") else None
+    return c.get("phone")
+
+
+def occasions_holidays(ds):
+    s = ds["jobs"]["holidays"]
+    eff = date.fromisoformat(s["effective_from"])
+    send_at = _send_at(s)
+    out = []
+    for h in s["dates"]:
+        d = date.fromisoformat(h["date"])
+        if d < eff:
+            continue
+        for c in ds["customers"]:
+            if not c["active"] or ("tiers" in h and c["tier"] not in h["tiers"]):
+                continue
+            tz = _tz_of(c, ds)
+            if not zone_ok(tz):
+                continue
+            nb = local_to_utc(d, send_at, tz)
+            for ch, rcpt in _customer_addresses(c, s["channels"]):
+                if _suppressed(ds, rcpt):
+                    continue
+                out.append(Occasion("holidays", f"holiday:{h['name']}:{d.isoformat()}:{ch}:{c['id']}", rcpt, tz, d, nb,
+                                    s["max_lateness"]))
+    return out
+
+
+def _severity(sev):
+    x = (sev or "").strip().lower()
+    return x if x in SEVERITY_HOURS else "normal"
+
+
+def _person_to(ds, c, audience):
+    """The rep or manager who gets a rep- or manager-audience message about
+    customer c, or None."""
+    reps = {r["id"]: r for r in ds["reps"]}
+    rep = reps.get(c.get("rep_id"))
+    if rep is None:
+        return None
+    mgr = reps.get(rep.get("manager_id"))
+    if audience == "rep" and rep["active"]:
+        return rep
+    if mgr is not None and mgr["active"]:
+        return mgr
+    return None
+
+
+def occasions_complaints(ds):
+    s = ds["jobs"]["complaints"]
+    eff = date.fromisoformat(s["effective_from"])
+    send_at = _send_at(s)
+    hours = dict(SEVERITY_HOURS, **s.get("response_hours", {}))
+    custs = {c["id"]: c for c in ds["customers"]}
+    out = []
+    for k in ds["complaints"]:
+        c = custs[k["customer_id"]]
+        if not c["active"]:
+            continue
+        if k.get("resolved_at") is None:
+            h = hours[_severity(k.get("severity"))]
+            for audience, factor in (("rep", 1), ("manager", 2)):
+                p = _person_to(ds, c, audience)
+                if p is None or not p.get("email"):
+                    continue
+                tz = _tz_of(p, ds)
+                if not zone_ok(tz) or _suppressed(ds, p["email"]):
+                    continue
+                dl = parse_instant(k["opened_at"]) + timedelta(seconds=round(factor * h * 3600))
+                if local_date(dl, tz) < eff:
+                    continue
+                out.append(Alert("complaints", f"complaint:{k['id']}:{audience}", p["email"].lower(), tz,
+                                 local_date(dl, tz), dl, s["max_lateness"]))
+        elif s.get("survey", True):
+            tz = _tz_of(c, ds)
+            if not zone_ok(tz):
+                continue
+            d = local_date(parse_instant(k["resolved_at"]), tz) + timedelta(days=s["survey_after_days"])
+            if d < eff:
+                continue
+            reach = [(ch, a) for ch, a in _customer_addresses(c, s["channels"]) if not _suppressed(ds, a)]
+            if reach:
+                ch, a = reach[0]
+                out.append(Occasion("complaints", f"survey:{ch}:{k['id']}", a, tz, d,
+                                    local_to_utc(d, send_at, tz), s["max_lateness"]))
+    return out
+
+
+class DunItem:
+    __slots__ = ("inv", "days", "audience", "channel", "recipient", "tz", "level_on", "not_before", "lateness")
+
+    def __init__(self, **kw):
+        for k, v in kw.items():
+            setattr(self, k, v)
+
+    def due(self, now):
+        return self.level_on <= local_date(now, self.tz) and now <= self.not_before + timedelta(seconds=self.lateness)
+
+
+def dunning_items(ds):
+    """Every (invoice, level, channel) the ladder calls for that reaches a
+    recipient, with its date and send time; whether it is due is the run's."""
+    s = ds["jobs"]["receivables"]
+    eff = date.fromisoformat(s["effective_from"])
+    send_at = _send_at(s)
+    custs = {c["id"]: c for c in ds["customers"]}
+    out = []
+    for v in ds["invoices_r"]:
+        c = custs[v["customer_id"]]
+        if not c["active"] or v.get("paid_on") or float(v["amount"]) <= 0:
+            continue
+        for lv in s["levels"]:
+            level_on = date.fromisoformat(v["due_on"]) + timedelta(days=lv["days"])
+            if level_on < eff:
+                continue
+            for ch in lv["channels"]:
+                if lv["audience"] == "customer":
+                    tz, addr = _tz_of(c, ds), _cust_addr(c, ch)
+                else:
+                    p = _person_to(ds, c, lv["audience"])
+                    if p is None:
+                        continue
+                    tz = _tz_of(p, ds)
+                    addr = (p.get("email") or "").lower() or None if ch == "email" else p.get("phone")
+                if not zone_ok(tz) or addr is None or _suppressed(ds, addr):
+                    continue
+                out.append(DunItem(inv=v, days=lv["days"], audience=lv["audience"], channel=ch, recipient=addr, tz=tz,
+                                   level_on=level_on, not_before=local_to_utc(level_on, send_at, tz),
+                                   lateness=s["max_lateness"]))
+    return out
+
+
+def _fmt_amount(amount, currency):
+    from decimal import Decimal
+    a = Decimal(str(amount))
+    minor = (0 if currency in ("JPY", "KRW", "VND", "CLP") else 3 if currency in ("BHD", "KWD", "JOD", "OMR", "TND")
+             else 2)
+    scale = max(-a.normalize().as_tuple().exponent, 0) if a != 0 else 0
+    n = max(minor, scale)
+    return f"{a:,.{n}f}"
+
+
+def dunning_run(ds, now, ledger):
+    """The messages one receivables run plans at now, given the ledger of
+    (invoice number, level days, channel) already charged (updated):
+    [(line, listed invoice numbers, totals)]."""
+    s = ds["jobs"]["receivables"]
+    eff = date.fromisoformat(s["effective_from"])
+    top_level = max(lv["days"] for lv in s["levels"])
+    groups = {}
+    for it in dunning_items(ds):
+        k = (it.inv["number"], it.days, it.channel)
+        if k in ledger or not it.due(now):
+            continue
+        groups.setdefault((it.inv["customer_id"], it.audience, it.recipient, it.channel), []).append(it)
+    charged = set()
+    out = []
+    for (cid, audience, rcpt, ch), items in groups.items():
+        items = [i for i in items if (i.inv["number"], i.days, ch) not in charged]
+        charged.update((i.inv["number"], i.days, ch) for i in items)
+        if not items:
+            continue
+        top = max(i.days for i in items)
+        first = min(i.inv["number"] for i in items if i.days == top)
+        nb = max(i.not_before for i in items)
+        line = "|".join(("receivables", f"dunning:{first}:{top}:{ch}", rcpt, fmt_instant(nb)))
+        today = local_date(now, items[0].tz)
+        listed = {i.inv["number"]: i.inv for i in items}
+        for v in ds["invoices_r"]:
+            if (v["customer_id"] == cid and not v.get("paid_on") and float(v["amount"]) > 0
+                    and date.fromisoformat(v["due_on"]) < today
+                    and date.fromisoformat(v["due_on"]) + timedelta(days=top_level) >= eff):
+                listed.setdefault(v["number"], v)
+        from decimal import Decimal
+        tot = {}
+        for v in listed.values():
+            tot[v["currency"]] = tot.get(v["currency"], Decimal(0)) + Decimal(v["amount"])
+        totals = ";".join(f"{cur} {_fmt_amount(a, cur)}" for cur, a in sorted(tot.items()))
+        out.append((line, ",".join(sorted(listed)), totals))
+    ledger.update(charged)
+    return out
+
+
+def occasions_more(ds):
+    return occasions_holidays(ds) + occasions_complaints(ds)
+
+
+def plan_more(ds, now, occ=None):
+    """Lines "job|key|recipient|not_before" due at now on an empty outbox,
+    and for receivables "key|invoices|totals" lines."""
+    if occ is None:
+        occ = occasions_more(ds)
+    lines = [o.line() for o in occ if due_at_more(o, now)]
+    built = []
+    for line, invs, totals in dunning_run(ds, now, set()):
+        lines.append(line)
+        built.append(f"{line.split('|')[1]}|{invs}|{totals}")
+    return sorted(lines), sorted(built)
+
+
+def expected_sequence_more(ds):
+    nows = [parse_instant(t) for t in ds["nows"]]
+    occ = occasions_more(ds)
+    first, ledger = {}, set()
+    for t in nows:
+        for o in occ:
+            if due_at_more(o, t) and o.key not in first:
+                first[o.key] = f"{o.line()}|{fmt_instant(t)}"
+        for line, _, _ in dunning_run(ds, t, ledger):
+            first[line.split("|")[1]] = f"{line}|{fmt_instant(t)}"
+    union = sorted(first.values())
+    # Due for at least the interval between runs: must be planned.  For
+    # receivables, each item (invoice, level, channel) so due must be in
+    # some message; the test checks the ledger.
+    step = timedelta(minutes=15)
+    span = {}
+    items = dunning_items(ds)
+    t = nows[0]
+    while t <= nows[-1]:
+        for o in occ:
+            if due_at_more(o, t):
+                lo, hi = span.get(o.job + "|" + o.key, (t, t))
+                span[o.job + "|" + o.key] = (min(lo, t), max(hi, t))
+        for i in items:
+            if i.due(t):
+                k = f"ledger|{i.inv['number']}:{i.days}:{i.channel}"
+                lo, hi = span.get(k, (t, t))
+                span[k] = (min(lo, t), max(hi, t))
+        t += step
+    must = sorted(k for k, (lo, hi) in span.items() if hi - lo >= timedelta(hours=ds["interval_hours"]))
+    return union, must
+
+
+# The generator.  Reps with managers (chains, inactive links), customers
+# and reps in the extreme zones and those changing DST around the anchor,
+# invoices in several currencies whose level dates sit at the edges in the
+# recipient's zone, complaints whose deadlines or survey days do, holidays
+# on the dates that have just come or whose lateness runs out.
+
+CURRENCIES = ["EUR", "USD", "JPY", "BHD", "CNY"]
+LEVEL_DAYS = [-7, -3, -1, 0, 1, 2, 3, 15, 30, 60]
+
+
+def _ladder(r):
+    if r.random() < 0.2:
+        return [{"days": 1, "audience": "customer", "channels": ["email"], "template": "dunning_friendly"},
+                {"days": 15, "audience": "customer", "channels": ["email", "sms"], "template": "dunning_firm"},
+                {"days": 30, "audience": "rep", "channels": ["email"], "template": "dunning_rep_call"},
+                {"days": 60, "audience": "manager", "channels": ["email"], "template": "dunning_manager"}]
+    tpl = {"customer": "dunning_firm", "rep": "dunning_rep_call", "manager": "dunning_manager"}
+    levels, used = [], set()
+    for d in sorted(r.sample(LEVEL_DAYS, r.randint(2, 5))):
+        aud = r.choice(["customer", "customer", "rep", "manager"])
+        chs = r.choice([["email"], ["sms"], ["email", "sms"]]) if aud == "customer" or r.random() < 0.3 else ["email"]
+        chs = [c for c in chs if (d, c) not in used]
+        if not chs:
+            continue
+        used.update((d, c) for c in chs)
+        levels.append({"days": d, "audience": aud, "channels": chs,
+                       "template": "dunning_courtesy" if d < 0 and aud == "customer" else tpl[aud]})
+    return levels
+
+
+def generate_more(seed, sequence=False):
+    r = random.Random(seed)
+    anchor, near = ANCHORS[seed % len(ANCHORS)]
+    anchor = parse_instant(anchor)
+    x = r.random()
+    if x < 0.3:
+        anchor += timedelta(minutes=r.randrange(-12 * 60, 12 * 60, 15))
+    elif x < 0.8:
+        tz = r.choice(near) if r.random() < 0.6 else r.choice(ZONES_EXTREME)
+        anchor = local_to_utc(local_date(anchor, tz) + timedelta(days=r.randint(-1, 3)), time(0), tz)
+        anchor += timedelta(seconds=r.choice([0, 0, 1, 1800, 3540, -1]))
+    a_day = anchor.date()
+    ds = {"seed": seed, "anchor": fmt_instant(anchor), "default_tz": _pick_zone(r, near) if r.random() < 0.7 else "UTC"}
+    interval = r.choice([3, 6]) if sequence else None
+
+    def lateness():
+        if sequence:
+            return r.choice([l for l in LATENESS if l >= interval * 3600])
+        return r.choice(LATENESS)
+
+    def eff_from():
+        return "2020-01-01" if r.random() < 0.6 else (a_day + timedelta(days=r.randint(-3, 1))).isoformat()
+
+    channels = [["email"], ["sms"], ["email", "sms"], ["sms", "email"]]
+    rh = {}
+    for sev, choices in (("critical", [0.5, 1, 2, 4]), ("high", [1.5, 8, 24]), ("normal", [12, 72]), ("low", [48, 168])):
+        if r.random() < 0.5:
+            rh[sev] = r.choice(choices)
+    jobs = {
+        "holidays": {"send_at": r.choice(SEND_ATS), "max_lateness": lateness(), "effective_from": eff_from(),
+                     "channels": r.choice(channels), "dates": []},
+        "receivables": {"send_at": r.choice(SEND_ATS), "max_lateness": lateness(), "effective_from": eff_from(),
+                        "levels": _ladder(r)},
+        "complaints": {"send_at": r.choice(SEND_ATS), "max_lateness": lateness(), "effective_from": eff_from(),
+                       "channels": r.choice(channels), "survey_after_days": r.choice([0, 1, 2, 2, 3, 7]),
+                       "survey": r.random() < 0.9, "response_hours": rh},
+    }
+    ds["jobs"] = jobs
+
+    reps = []
+    for i in range(1, 8):
+        reps.append({"id": i, "email": (f"Rep{i}@Example.com" if r.random() < 0.2 else f"rep{i}@example.com"),
+                     "phone": f"+1555020{i:04d}" if r.random() < 0.7 else None,
+                     "tz": "" if r.random() < 0.1 else BAD_ZONE if r.random() < 0.04 else _pick_zone(r, near, 0.5),
+                     "active": r.random() < 0.75,
+                     "manager_id": r.choice([None, 6, 7, 6, 7, 1]) if i < 6 else (7 if i == 6 and r.random() < 0.5 else None)})
+        if reps[-1]["manager_id"] == i:
+            reps[-1]["manager_id"] = None
+    ds["reps"] = reps
+    rep_by = {p["id"]: p for p in reps}
+
+    def ztz(tz):
+        tz = tz or ds["default_tz"]
+        return tz if zone_ok(tz) else "UTC"
+
+    def target(tz, send_at, late):
+        if r.random() < 0.5:
+            return local_date(anchor, tz) - timedelta(days=r.choice([0, 0, 1]))
+        h, m = map(int, send_at.split(":"))
+        base = local_date(anchor - timedelta(seconds=late), tz)
+        days = [base + timedelta(days=k) for k in (-2, -1, 0, 1)]
+        return min(days, key=lambda d: abs(local_to_utc(d, time(h, m), tz) + timedelta(seconds=late) - anchor))
+
+    customers = []
+    for i in range(1, 15):
+        c = {"id": i, "tier": r.choice("AABCC"), "tz": None if r.random() < 0.15 else _pick_zone(r, near),
+             "email": (f"C{i}@Example.com" if r.random() < 0.2 else f"c{i}@example.com") if r.random() < 0.85 else None,
+             "phone": f"+1555010{i:04d}" if r.random() < 0.7 else None,
+             "consent_email": r.random() < 0.8, "consent_sms": r.random() < 0.7,
+             "rep_id": r.randint(1, 7) if r.random() < 0.92 else None,
+             "active": r.random() < 0.92, "created_at": "2020-01-01T00:00:00Z"}
+        if r.random() < 0.03:
+            c["tz"] = BAD_ZONE
+        customers.append(c)
+    ds["customers"] = customers
+
+    # Holidays: dates that have just come, or whose lateness runs out, in
+    # the customers' zones.
+    hs = jobs["holidays"]
+    names = ["Spring Festival", "Mid-Autumn", "New Year", "Lantern", "Dragon Boat"]
+    for n in range(r.randint(2, 4)):
+        c = r.choice(customers)
+        d = target(ztz(c["tz"]), hs["send_at"], hs["max_lateness"])
+        h = {"name": names[n], "date": d.isoformat(), "template": r.choice(["holiday", "spring_festival", "mid_autumn"])}
+        if r.random() < 0.3:
+            h["tiers"] = sorted(r.sample("ABC", r.randint(1, 2)))
+        hs["dates"].append(h)
+
+    # Invoices: a level date at an edge in the recipient's zone.
+    rs = jobs["receivables"]
+    invoices = []
+    for c in customers:
+        for _ in range(r.choice([0, 1, 2, 2, 3, 4])):
+            lv = r.choice(rs["levels"])
+            if lv["audience"] == "customer":
+                tz = ztz(c["tz"])
+            else:
+                p = _person_to(ds, c, lv["audience"]) or rep_by.get(c["rep_id"])
+                tz = ztz(p["tz"] if p else None)
+            if r.random() < 0.75:
+                due = target(tz, rs["send_at"], rs["max_lateness"]) - timedelta(days=lv["days"])
+            else:
+                due = a_day - timedelta(days=r.randint(-8, 70))
+            cur = r.choice(CURRENCIES)
+            amt = (str(r.choice([500, 12000, 1234567])) if cur == "JPY" else
+                   r.choice(["10.000", "1234.567", "0.5"]) if cur == "BHD" else
+                   r.choice(["10", "1234.50", "999999.99", "0.01", "12.345"]))
+            if r.random() < 0.05:
+                amt = "0"
+            invoices.append({"customer_id": c["id"], "number": f"INV-{len(invoices) + 1:03d}", "amount": amt,
+                             "currency": cur, "issued_on": (due - timedelta(days=30)).isoformat(),
+                             "due_on": due.isoformat(),
+                             "paid_on": (due + timedelta(days=1)).isoformat() if r.random() < 0.12 else None})
+    ds["invoices_r"] = invoices
+
+    # Complaints: deadlines (x1, x2) at or near the anchor; survey days at edges.
+    ks = jobs["complaints"]
+    hours = dict(SEVERITY_HOURS, **ks["response_hours"])
+    complaints = []
+    for c in customers:
+        for _ in range(r.choice([0, 1, 1, 2])):
+            sev = r.choice(["critical", "high", "normal", "low"])  # the reference schema allows only these
+            k = {"id": len(complaints) + 1, "customer_id": c["id"], "severity": sev, "resolved_at": None}
+            if r.random() < 0.55:
+                h = hours[_severity(sev)]
+                factor = r.choice([1, 2])
+                edge = anchor - timedelta(seconds=r.choice([0, 0, 1, -1, 900, -900, ks["max_lateness"],
+                                                             ks["max_lateness"] + 1, 3600]))
+                k["opened_at"] = fmt_instant(edge - timedelta(seconds=round(factor * h * 3600)))
+            else:
+                tz = ztz(c["tz"])
+                d = target(tz, ks["send_at"], ks["max_lateness"]) - timedelta(days=ks["survey_after_days"])
+                u = _edge_instant(r, d, [tz, tz, tz, _pick_zone(r, near)])
+                k["resolved_at"] = fmt_instant(u)
+                k["opened_at"] = fmt_instant(u - timedelta(hours=r.choice([1, 30, 200])))
+            complaints.append(k)
+    ds["complaints"] = complaints
+
+    # Suppressed addresses: a few of the customers' and reps'.
+    addrs = [c["email"].lower() for c in customers if c["email"]] + [c["phone"] for c in customers if c["phone"]]
+    addrs += [p["email"].lower() for p in reps]
+    ds["suppressed"] = sorted(set(r.sample(addrs, min(3, len(addrs)))))
+
+    occ = occasions_more(ds)
+    if sequence:
+        t0 = (anchor - timedelta(days=2)).replace(minute=0, second=0)
+        t0 -= timedelta(hours=t0.hour % interval)
+        n = 4 * 24 // interval
+        ds["interval_hours"] = interval
+        ds["nows"] = [fmt_instant(t0 + timedelta(hours=interval * k)) for k in range(n + 1)]
+    else:
+        edges = []
+        for o in occ:
+            es = [o.not_before] if isinstance(o, Alert) else [local_to_utc(o.due, time(0), o.tz)]
+            es.append(o.not_before + timedelta(seconds=o.lateness))
+            edges += [e for e in es if abs(e - anchor) <= timedelta(days=4)]
+        for i in dunning_items(ds):
+            for e in (local_to_utc(i.level_on, time(0), i.tz), i.not_before + timedelta(seconds=i.lateness)):
+                if abs(e - anchor) <= timedelta(days=4):
+                    edges.append(e)
+        edges.sort()
+        nows = [anchor]
+        while len(nows) < 4:
+            if edges and r.random() < 0.85:
+                t = r.choice(edges) + timedelta(seconds=r.choice([0, 0, 0, -1, 1, -1800, 1800, -3600]))
+            else:
+                t = anchor + timedelta(minutes=r.randrange(-18 * 60, 18 * 60))
+            if t not in nows:
+                nows.append(t)
+        ds["nows"] = [fmt_instant(t) for t in nows]
+    return ds
+
+
+def data_sql_more(ds):
+    lines = []
+    for p in ds["reps"]:
+        lines.append("INSERT INTO crm.reps (id, name, email, phone, time_zone, locale, digest_hour, active) VALUES "
+                     f"({p['id']}, 'Rep {p['id']}', {sql_lit(p['email'])}, {sql_lit(p['phone'])}, {sql_lit(p['tz'])}, "
+                     f"'en', 8, {sql_lit(p['active'])});")
+    for p in ds["reps"]:
+        if p["manager_id"]:
+            lines.append(f"UPDATE crm.reps SET manager_id = {p['manager_id']} WHERE id = {p['id']};")
+    for c in ds["customers"]:
+        lines.append("INSERT INTO crm.customers (id, name, tier, email, phone, time_zone, locale, rep_id, "
+                     "consent_email, consent_sms, created_at, active) VALUES "
+                     f"({c['id']}, 'Customer {c['id']}', {sql_lit(c['tier'])}, {sql_lit(c['email'])}, "
+                     f"{sql_lit(c['phone'])}, {sql_lit(c['tz'])}, 'en', {sql_lit(c['rep_id'])}, "
+                     f"{sql_lit(c['consent_email'])}, {sql_lit(c['consent_sms'])}, {sql_lit(c['created_at'])}, "
+                     f"{sql_lit(c['active'])});")
+    for n, v in enumerate(ds["invoices_r"], 1):
+        lines.append("INSERT INTO crm.invoices (id, customer_id, number, amount, currency, issued_on, due_on, paid_on) "
+                     f"VALUES ({n}, {v['customer_id']}, {sql_lit(v['number'])}, {v['amount']}, {sql_lit(v['currency'])}, "
+                     f"{sql_lit(v['issued_on'])}, {sql_lit(v['due_on'])}, {sql_lit(v['paid_on'])});")
+    for k in ds["complaints"]:
+        lines.append("INSERT INTO crm.complaints (id, customer_id, severity, summary, opened_at, resolved_at) VALUES "
+                     f"({k['id']}, {k['customer_id']}, {sql_lit(k['severity'])}, 'It broke', {sql_lit(k['opened_at'])}, "
+                     f"{sql_lit(k['resolved_at'])});")
+    for a in ds["suppressed"]:
+        lines.append(f"INSERT INTO rapport.suppression (address, channel) VALUES ({sql_lit(a)}, "
+                     f"'{'sms' if a.startswith('+') else 'email'}');")
+    return "\n".join(lines) + "\n"
+
+
+def jobs_conf_more(ds):
+    def common(s):
+        return (f'send_at = "{s["send_at"]}"; max_lateness = {LATENESS_CONF[s["max_lateness"]]}; '
+                f'effective_from = "{s["effective_from"]}";')
+
+    def strs(xs):
+        return "[ " + ", ".join(f'"{x}"' for x in xs) + " ]"
+
+    h, rv, k = ds["jobs"]["holidays"], ds["jobs"]["receivables"], ds["jobs"]["complaints"]
+    dates = ", ".join("{ " + f'name = "{d["name"]}"; date = "{d["date"]}"; template = "{d["template"]}";'
+                      + (f' tiers = {strs(d["tiers"])};' if "tiers" in d else "") + " }" for d in h["dates"])
+    levels = ", ".join("{ " + f'days = {lv["days"]}; audience = "{lv["audience"]}"; channels = {strs(lv["channels"])}; '
+                       f'template = "{lv["template"]}"; ' + "}" for lv in rv["levels"])
+    rh = " ".join(f"{sev} = {v};" for sev, v in sorted(k["response_hours"].items()))
+    return (f'holidays: {{ {common(h)} channels = {strs(h["channels"])}; dates = ( {dates} ); }};\n'
+            f'receivables: {{ {common(rv)} levels = ( {levels} ); }};\n'
+            f'complaints: {{ {common(k)} channels = {strs(k["channels"])}; '
+            f'survey_after_days = {k["survey_after_days"]}; survey = {str(k["survey"]).lower()}; '
+            f'response_hours = {{ {rh} }}; }};\n')
+
+
+def gen_more(seed, out, seq):
+    ds = generate_more(seed, seq)
+    with open(f"{out}/ds.json", "w") as f:
+        json.dump(ds, f, indent=1)
+    with open(f"{out}/data.sql", "w") as f:
+        f.write(data_sql_more(ds))
+    with open(f"{out}/jobs.conf", "w") as f:
+        f.write(jobs_conf_more(ds))
+    with open(f"{out}/default_tz", "w") as f:
+        f.write(ds["default_tz"] + "\n")
+    with open(f"{out}/nows", "w") as f:
+        f.write("\n".join(ds["nows"]) + "\n")
+    rv = ds["jobs"]["receivables"]
+    with open(f"{out}/receivables.json", "w") as f:  # the settings the build statement reads
+        json.dump({"levels": rv["levels"], "effective_from": rv["effective_from"], "bad_debt_days": 60}, f)
+    with open(f"{out}/expected", "w") as f:
+        if seq:
+            union, must = expected_sequence_more(ds)
+            f.write("".join(x + "\n" for x in union))
+            with open(f"{out}/must", "w") as g:
+                g.write("".join(x + "\n" for x in must))
+        else:
+            with open(f"{out}/expected_built", "w") as g:
+                for t in ds["nows"]:
+                    lines, built = plan_more(ds, parse_instant(t))
+                    f.write(f"== {t}\n" + "".join(x + "\n" for x in lines))
+                    g.write(f"== {t}\n" + "".join(x + "\n" for x in built))
+
+
+
 def main(argv):
     if len(argv) >= 3 and argv[0] == "gen":
         seed, out = int(argv[1]), argv[2]
@@ -618,6 +1206,15 @@ def main(argv):
             else:
                 for t in ds["nows"]:
                     f.write(f"== {t}\n" + "".join(x + "\n" for x in plan(ds, parse_instant(t))))
+        return 0
+    if len(argv) >= 3 and argv[0] == "gen-more":
+        gen_more(int(argv[1]), argv[2], "--sequence" in argv[3:])
+        return 0
+    if len(argv) == 3 and argv[0] == "plan-more":
+        with open(argv[1]) as f:
+            ds = json.load(f)
+        lines, built = plan_more(ds, parse_instant(argv[2]))
+        print("\n".join(lines + ["--"] + built))
         return 0
     if len(argv) == 3 and argv[0] == "plan":
         with open(argv[1]) as f:
