@@ -247,4 +247,26 @@ assert_eq "digest:44:2027-03-27|2027-03-27 23:00:00+00,digest:44:2027-03-28|2027
     "$(psql_val "SELECT string_agg(dedupe_key || '|' || not_before, ',' ORDER BY dedupe_key) FROM rapport.outbox WHERE rep_id = 44")" \
     "a digest still inside max_lateness two local dates later (a spring-forward) is planned"
 
+# A satisfaction survey across a spring-forward: the complaint was resolved
+# at 23:59:30 on 2027-03-13 in New York (EST, 04:59:30Z on the 14th);
+# survey_after_days 2: the survey day is 2027-03-15, at send_at 00:00 EDT
+# (04:00Z), and with max_lateness 30m it may go until 04:30Z.  Sunday had
+# 23 hours there, so at 04:30Z only 23.5 hours have passed since the
+# resolution: a UTC window ending survey_after_days - 1 days before now
+# did not see it, and runs every 15 minutes lost the survey.
+psql -XAtq -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO crm.reps (id, name, email, time_zone, locale, digest_hour, active) VALUES
+ (52, 'Sue Vey', 'survey-rep@example.com', 'America/New_York', 'en', 8, true);
+INSERT INTO crm.customers (id, name, tier, email, time_zone, locale, rep_id, consent_email, created_at, active) VALUES
+ (52, 'Late Resolved', 'B', 'late-resolved@example.com', 'America/New_York', 'en', 52, true, '2020-01-01', true);
+INSERT INTO crm.complaints (id, customer_id, severity, summary, opened_at, resolved_at) VALUES
+ (52, 52, 'normal', 'Late delivery', '2027-03-13T20:00:00Z', '2027-03-14T04:59:30Z');
+SQL
+SV=$T_TMP/survey-dst.conf
+rapport_config "$SV" 'complaints: { effective_from = "2020-01-01"; send_at = "00:00"; max_lateness = "30m"; survey_after_days = 2; };'
+assert_exit 0 "a run half an hour after the customer's midnight" -- "$RAPPORTCTL" --config "$SV" run complaints --now 2027-03-15T04:30:00Z
+assert_eq "survey:email:52|late-resolved@example.com|2027-03-15 04:00:00+00" \
+    "$(psql_val "SELECT string_agg(dedupe_key || '|' || recipient || '|' || not_before, ',') FROM rapport.outbox WHERE customer_id = 52")" \
+    "a survey due after a spring-forward is planned on its day, inside max_lateness"
+
 t_summary
