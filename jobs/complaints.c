@@ -162,8 +162,12 @@ static const char plan_sql[] =
         "),\n"
         "due AS (\n"
         "  SELECT t.* FROM timed t, cfg\n"
-        "  WHERE t.not_before <= cfg.now + CASE WHEN t.audience = 'customer' THEN interval '1 day' ELSE interval '0' END\n"
-        "    AND (t.audience <> 'customer' OR (t.not_before AT TIME ZONE t.tz)::date <= t.today)\n"
+        /* An alert is due at its deadline; a survey once its day has come in
+         * the customer's zone, whatever the time: its send_at can be more
+         * than a day ahead (23:30 on a day of 25 hours, seen from its
+         * midnight), so "not_before within a day" missed it in that hour. */
+        "  WHERE CASE WHEN t.audience = 'customer' THEN (t.not_before AT TIME ZONE t.tz)::date <= t.today\n"
+        "             ELSE t.not_before <= cfg.now END\n"
         "    AND (t.not_before AT TIME ZONE t.tz)::date >= cfg.eff_from\n"
         "    AND cfg.now <= t.not_before + cfg.lateness\n"
         "),\n"
