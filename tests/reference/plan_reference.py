@@ -1059,8 +1059,12 @@ def generate_more(seed, sequence=False):
                 k["opened_at"] = fmt_instant(edge - timedelta(seconds=round(factor * h * 3600)))
             else:
                 tz = ztz(c["tz"])
-                d = target(tz, ks["send_at"], ks["max_lateness"]) - timedelta(days=ks["survey_after_days"])
-                u = _edge_instant(r, d, [tz, tz, tz, _pick_zone(r, near)])
+                if r.random() < 0.3:  # late on the evening survey_after_days before the anchor's day
+                    d = local_date(anchor, tz) - timedelta(days=ks["survey_after_days"])
+                    u = local_to_utc(d, r.choice([time(23, 59, 30), time(23, 30)]), tz)
+                else:
+                    d = target(tz, ks["send_at"], ks["max_lateness"]) - timedelta(days=ks["survey_after_days"])
+                    u = _edge_instant(r, d, [tz, tz, tz, _pick_zone(r, near)])
                 k["resolved_at"] = fmt_instant(u)
                 k["opened_at"] = fmt_instant(u - timedelta(hours=r.choice([1, 30, 200])))
             complaints.append(k)
@@ -1098,6 +1102,14 @@ def generate_more(seed, sequence=False):
             if t not in nows:
                 nows.append(t)
         ds["nows"] = [fmt_instant(t) for t in nows]
+    # A complaint is resolved before the runs that see it resolved: the CRM
+    # cannot know a later resolution (with survey_after_days 0, a run early
+    # on the day would otherwise survey a resolution still to come).
+    first = min(parse_instant(t) for t in ds["nows"])
+    for k in complaints:
+        if k["resolved_at"] and parse_instant(k["resolved_at"]) > first:
+            k["resolved_at"] = fmt_instant(first - timedelta(seconds=1))
+            k["opened_at"] = min(k["opened_at"], k["resolved_at"])
     return ds
 
 
