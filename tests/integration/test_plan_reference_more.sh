@@ -33,7 +33,11 @@ source "$(dirname "$0")/../lib.sh"
 source "$T_LIB_DIR/rapport.sh"
 
 REF=$T_LIB_DIR/reference/plan_reference.py
-SEEDS=${PLAN_REF_MORE_SEEDS:-$(seq 1 40)}
+# Seed 300 found complaints' UTC window of resolved complaints missing one
+# resolved before a spring-forward (a New York customer), seed 164 a survey
+# day of 26 hours (Antarctica/Troll) whose send_at was more than a day
+# ahead at its midnight, as the two cases in test_date_edges do.
+SEEDS=${PLAN_REF_MORE_SEEDS:-$(seq 1 40) 164 300}
 SEQ_SEEDS=${PLAN_REF_MORE_SEQ_SEEDS:-2001 2002 2003}
 JOBS=(holidays receivables complaints)
 export PGOPTIONS='-c client_min_messages=warning'
