@@ -276,15 +276,15 @@ assert_eq "survey:email:52|late-resolved@example.com|2027-03-15 04:00:00+00" \
 # is 24 h 20 min ahead ("within a day" is not "on the day").
 psql -XAtq -v ON_ERROR_STOP=1 <<'SQL'
 INSERT INTO crm.customers (id, name, tier, email, time_zone, locale, rep_id, consent_email, created_at, active) VALUES
- (43, 'Long Day', 'B', 'long-day@example.com', 'America/New_York', 'en', 42, true, '2020-01-01', true);
+ (53, 'Long Day', 'B', 'long-day@example.com', 'America/New_York', 'en', 52, true, '2020-01-01', true);
 INSERT INTO crm.complaints (id, customer_id, severity, summary, opened_at, resolved_at) VALUES
- (43, 43, 'normal', 'Wrong size', '2027-11-05T12:00:00Z', '2027-11-05T16:00:00Z');
+ (53, 53, 'normal', 'Wrong size', '2027-11-05T12:00:00Z', '2027-11-05T16:00:00Z');
 SQL
 SL=$T_TMP/survey-long-day.conf
 rapport_config "$SL" 'complaints: { effective_from = "2020-01-01"; send_at = "23:30"; max_lateness = "1d"; survey_after_days = 2; };'
 assert_exit 0 "a run ten minutes into the survey day" -- "$RAPPORTCTL" --config "$SL" run complaints --now 2027-11-07T04:10:00Z
-assert_eq "survey:email:43|long-day@example.com|2027-11-08 04:30:00+00" \
-    "$(psql_val "SELECT string_agg(dedupe_key || '|' || recipient || '|' || not_before, ',') FROM rapport.outbox WHERE customer_id = 43")" \
+assert_eq "survey:email:53|long-day@example.com|2027-11-08 04:30:00+00" \
+    "$(psql_val "SELECT string_agg(dedupe_key || '|' || recipient || '|' || not_before, ',') FROM rapport.outbox WHERE customer_id = 53")" \
     "a survey is planned from the start of its day, even a day of 25 hours"
 
 t_summary
