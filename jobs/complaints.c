@@ -42,7 +42,7 @@ static const char plan_sql[] =
         "         nullif($4::jsonb->>'survey_url', '') AS survey_url,\n"
         "         coalesce(($4::jsonb->>'effective_from')::date,\n"
         "                  (SELECT first_enabled FROM rapport.job_state WHERE job = 'complaints'),\n"
-        "                  ($1::timestamptz AT TIME ZONE 'UTC')::date) AS eff_from\n"
+        "                  ($1::timestamptz AT TIME ZONE 'Etc/GMT+12')::date) AS eff_from\n"
         "),\n"
         "/* Response deadline per severity; unknown or missing severities get the\n"
         " * built-in default.  The longest one bounds the scan of open complaints. */\n"

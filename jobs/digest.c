@@ -48,7 +48,7 @@ static const char plan_sql[] =
         "         make_interval(secs => ($4::jsonb->>'max_lateness')::bigint) AS lateness,\n"
         "         coalesce(($4::jsonb->>'effective_from')::date,\n"
         "                  (SELECT first_enabled FROM rapport.job_state WHERE job = 'digest'),\n"
-        "                  ($1::timestamptz AT TIME ZONE 'UTC')::date) AS eff_from\n"
+        "                  ($1::timestamptz AT TIME ZONE 'Etc/GMT+12')::date) AS eff_from\n"
         "),\n"
         "zones AS MATERIALIZED (SELECT name FROM rapport.time_zones),\n"
         "/* Active reps whose digest hour has come today in their own zone and who\n"

@@ -23,7 +23,7 @@ static const char plan_sql[] =
         "         make_interval(secs => ($4::jsonb->>'max_lateness')::bigint) AS lateness,\n"
         "         coalesce(($4::jsonb->>'effective_from')::date,\n"
         "                  (SELECT first_enabled FROM rapport.job_state WHERE job = 'holidays'),\n"
-        "                  ($1::timestamptz AT TIME ZONE 'UTC')::date) AS eff_from\n"
+        "                  ($1::timestamptz AT TIME ZONE 'Etc/GMT+12')::date) AS eff_from\n"
         "),\n"
         "/* The configured holidays; a malformed entry stops the run with a message\n"
         " * naming it (casting the message to int is how plain SQL raises). */\n"

@@ -55,7 +55,7 @@ static const char plan_sql[] =
         "         coalesce(($4::jsonb->>'bad_debt_days')::int, 60) AS bad_debt_days,\n"
         "         coalesce(($4::jsonb->>'effective_from')::date,\n"
         "                  (SELECT first_enabled FROM rapport.job_state WHERE job = 'receivables'),\n"
-        "                  ($1::timestamptz AT TIME ZONE 'UTC')::date) AS eff_from\n"
+        "                  ($1::timestamptz AT TIME ZONE 'Etc/GMT+12')::date) AS eff_from\n"
         "),\n"
         "/* The ladder, one row per level and channel.  A malformed level stops the\n"
         " * run with a message naming it (the cast of the message text to int is\n"

@@ -23,6 +23,12 @@ INSERT INTO crm.customers (id, name, tier, email, birthday, time_zone, locale, r
 SQL
 # 03:00Z on the 23rd: 16:00 on the 22nd in Pago Pago (UTC-11), 17:00 on the
 # 23rd in Kiritimati (UTC+14), 11:00 on the 23rd in Shanghai.
+# A dry run before the job was ever enabled shows what that first run will
+# send: the same default effective_from (it leaves no trace of its own).
+out=$("$RAPPORTCTL" --config "$CONF" run birthdays --dry-run --now 2026-11-23T03:00:00Z 2>&1)
+assert_eq "Sina Pago,Teuea Kiri" "$(grep -oE '^=== email to [^<]+' <<<"$out" | sed 's/^=== email to //; s/ *$//' | sort | paste -sd,)" \
+    "dry run before the first: the same greetings the first run sends"
+assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.job_state")" "... and the job is still not enabled by it"
 assert_exit 0 "first run, job just enabled" -- "$RAPPORTD" --config "$CONF" --once --now 2026-11-23T03:00:00Z
 wait_for_mail 2 10 || true
 assert_eq "2026-11-22" "$(psql_val "SELECT first_enabled FROM rapport.job_state WHERE job = 'birthdays'")" \
