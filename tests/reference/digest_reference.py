@@ -75,9 +75,11 @@ import json
 import random
 import re
 import sys
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, time, timedelta, timezone
 from decimal import Decimal
-from zoneinfo import ZoneInfo
+
+# The calendar helpers are the planning model's, so both read local times alike.
+from plan_reference import fmt_instant, is_leap, local_date, local_to_utc, parse_instant, sql_lit, zone
 
 UTC = timezone.utc
 TIER_DEFAULTS = {
@@ -94,47 +96,6 @@ UNDOCUMENTED_ORDERS = {
     "complaints": "hours past the deadline descending, id",
     "escalations": "invoices first, most overdue first; complaints most overdue first; no tie-break",
 }
-
-_zones = {}
-
-
-def zone(name):
-    z = _zones.get(name)
-    if z is None:
-        z = _zones[name] = ZoneInfo(name)
-    return z
-
-
-def local_date(instant, tz):
-    return instant.astimezone(zone(tz)).date()
-
-
-def local_to_utc(d, t, tz):
-    """Local date d at time t in tz, as PostgreSQL reads a local time (and
-    rapport.conf(5) documents): in a gap, with the offset from before it;
-    a repeated time, its second occurrence."""
-    z = zone(tz)
-    naive = datetime.combine(d, t)
-    u0 = naive.replace(tzinfo=z, fold=0).astimezone(UTC)
-    u1 = naive.replace(tzinfo=z, fold=1).astimezone(UTC)
-    if u0 == u1:
-        return u0
-    if u0.astimezone(z).replace(tzinfo=None) == naive:  # occurs twice: the second
-        return max(u0, u1)
-    return u0  # in a gap: the offset from before it
-
-
-def parse_instant(s):
-    return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(UTC)
-
-
-def fmt_instant(u):
-    return u.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def is_leap(y):
-    return y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
-
 
 def b(x):
     return "true" if x else "false"
@@ -760,16 +721,6 @@ def generate(seed):
                           "resolved_at": fmt_instant(first - timedelta(minutes=5)) if r.random() < 0.15 else None})
     ds["customers"], ds["interactions"], ds["invoices"], ds["complaints"] = custs, inter, invs, comps
     return ds
-
-
-def sql_lit(v):
-    if v is None:
-        return "NULL"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    return "'" + str(v).replace("'", "''") + "'"
 
 
 def data_sql(ds):
