@@ -113,6 +113,22 @@ def is_leap(y):
     return y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
 
 
+def pick_nows(r, anchor, edges, count, bias):
+    """count run instants: the anchor, then mostly an edge (a message's
+    date coming or its lateness running out) to the second or a second or
+    half an hour either side, else a time near the anchor."""
+    edges = sorted(edges)
+    nows = [anchor]
+    while len(nows) < count:
+        if edges and r.random() < bias:
+            t = r.choice(edges) + timedelta(seconds=r.choice([0, 0, 0, -1, 1, -1800, 1800, -3600]))
+        else:
+            t = anchor + timedelta(minutes=r.randrange(-18 * 60, 18 * 60))
+        if t not in nows:
+            nows.append(t)
+    return [fmt_instant(t) for t in nows]
+
+
 # ---------------------------------------------------------------- the model
 #
 # occasions(ds) lists every message the data calls for, each with its
@@ -501,16 +517,7 @@ def generate(seed, sequence=False):
             for e in (local_to_utc(o.due, time(0), o.tz), o.not_before + timedelta(seconds=o.lateness)):
                 if abs(e - anchor) <= timedelta(days=4):
                     edges.append(e)
-        edges.sort()
-        nows = [anchor]
-        while len(nows) < 3:
-            if edges and r.random() < 0.8:
-                t = r.choice(edges) + timedelta(seconds=r.choice([0, 0, 0, -1, 1, -1800, 1800, -3600]))
-            else:
-                t = anchor + timedelta(minutes=r.randrange(-18 * 60, 18 * 60))
-            if t not in nows:
-                nows.append(t)
-        ds["nows"] = [fmt_instant(t) for t in nows]
+        ds["nows"] = pick_nows(r, anchor, edges, 3, 0.8)
     return ds
 
 
@@ -1092,16 +1099,7 @@ def generate_more(seed, sequence=False):
             for e in (local_to_utc(i.level_on, time(0), i.tz), i.not_before + timedelta(seconds=i.lateness)):
                 if abs(e - anchor) <= timedelta(days=4):
                     edges.append(e)
-        edges.sort()
-        nows = [anchor]
-        while len(nows) < 4:
-            if edges and r.random() < 0.85:
-                t = r.choice(edges) + timedelta(seconds=r.choice([0, 0, 0, -1, 1, -1800, 1800, -3600]))
-            else:
-                t = anchor + timedelta(minutes=r.randrange(-18 * 60, 18 * 60))
-            if t not in nows:
-                nows.append(t)
-        ds["nows"] = [fmt_instant(t) for t in nows]
+        ds["nows"] = pick_nows(r, anchor, edges, 4, 0.85)
     # A complaint is resolved before the runs that see it resolved: the CRM
     # cannot know a later resolution (with survey_after_days 0, a run early
     # on the day would otherwise survey a resolution still to come).
