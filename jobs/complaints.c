@@ -172,7 +172,12 @@ static const char plan_sql[] =
         "    AND cfg.now <= t.not_before + cfg.lateness\n"
         "),\n"
         "reaching AS MATERIALIZED (\n"
-        "  SELECT due.*, CASE due.channel WHEN 'email' THEN lower(due.who_addr) ELSE due.who_addr END AS recipient\n"
+        "  SELECT due.*, CASE due.channel WHEN 'email' THEN lower(due.who_addr) ELSE due.who_addr END AS recipient,\n"
+        /* The first channel that reaches the customer for this complaint's
+         * survey: a window over the rows, not a sub-select per survey
+         * scanning them all (at 1M customers 1,574 surveys x 8,652 rows:
+         * 0.66 s of the job's 1 s). */
+        "         min(due.rank) FILTER (WHERE due.audience = 'customer') OVER (PARTITION BY due.id) AS first_rank\n"
         "  FROM due\n"
         "  WHERE due.skip_reason IS NULL AND due.reachable\n"
         "    AND NOT EXISTS (SELECT 1 FROM rapport.suppression s WHERE s.address = lower(due.who_addr))\n"
@@ -183,7 +188,7 @@ static const char plan_sql[] =
         "wanted AS (\n"
         "  SELECT r.* FROM reaching r CROSS JOIN cfg\n"
         "  WHERE r.audience <> 'customer'\n"
-        "     OR (r.rank = (SELECT min(r2.rank) FROM reaching r2 WHERE r2.audience = 'customer' AND r2.id = r.id)\n"
+        "     OR (r.rank = r.first_rank\n"
         "         AND NOT EXISTS (SELECT 1 FROM rapport.outbox o\n"
         "                         WHERE o.dedupe_key IN ('survey:email:' || r.id, 'survey:sms:' || r.id)))\n"
         "),\n"
