@@ -225,6 +225,25 @@ def dst_days(z, year):
     return sorted(set(out))
 
 
+def odd_time(z, day):
+    """"HH:MM" inside the gap or the repeated stretch of Z around local DAY."""
+    u = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(days=1)
+    for _ in range(12):
+        n = u + timedelta(hours=6)
+        if off(z, n) != off(z, u):
+            t = transition_after(z, u, n)
+            a = (t - timedelta(seconds=1)).astimezone(z).replace(tzinfo=None) + timedelta(seconds=1)
+            b = t.astimezone(z).replace(tzinfo=None)
+            lo, hi = min(a, b), max(a, b)
+            m = lo + (hi - lo) / 2
+            m = m.replace(second=0, microsecond=0)
+            if m <= lo:
+                m = lo + timedelta(minutes=1)
+            return m.strftime("%H:%M")
+        u = n
+    return None
+
+
 def gen(seed, outdir):
     rnd = random.Random(seed)
     fz = ZoneInfo(rnd.choice(DST_ZONES if rnd.random() < 0.8 else ZONES))
@@ -232,6 +251,15 @@ def gen(seed, outdir):
              "email": rnd.choice(WINDOWS + ["", ""])}
     days = dst_days(fz, 2026) or [datetime(2026, 3, 8).date()]
     day = rnd.choice(days) - timedelta(days=rnd.choice([0, 0, 0, 1]))
+    if rnd.random() < 0.6 and fz.key in DST_ZONES:
+        # A window whose end (or start) falls inside the day's gap or
+        # repeated stretch: the edge the documentation is least explicit on.
+        g = odd_time(fz, day)
+        if g is not None:
+            other = rnd.choice(["22:00", "00:00", "01:00", "20:00", "23:00"])
+            q = "%s-%s" % (other, g) if rnd.random() < 0.8 else "%s-%s" % (g, "06:00")
+            if window(q):
+                quiet[rnd.choice(["sms", "email"])] = q
     w = window(quiet[rnd.choice(["sms", "email"])]) or window(quiet["sms"])
     cand = edges(fz, w, day)
     T = rnd.choice(cand) + timedelta(seconds=rnd.choice([0, 0, 0, -1, 1, -1800, 1800, 60]))
