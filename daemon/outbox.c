@@ -46,6 +46,15 @@ void outbox_msgs_free(struct outbox_msg *msgs, size_t n) {
  * then takes have all been looked at, and a claim costs its own size, not
  * the size of the backlog (each of 100,000 queued SMS looked at again on
  * every claim of 100 was ~15 ms a claim at 20,000).
+ * The window ends when the recipient's wall clock leaves it, which is
+ * also when the claim's own test stops finding the row quiet: when the end
+ * (say 01:30) is a time the clocks skip (01:00 GMT -> 02:00 BST), that is
+ * the instant of the jump, not PostgreSQL's reading of the skipped time
+ * with the old offset (01:30Z, 02:30 BST: half an hour after quiet hours
+ * ended, and past the expires_at of a message due by then).  The jump is
+ * found to the minute between the two readings of the end (tz transitions
+ * fall on whole minutes); an end that occurs twice (the clocks go back) is
+ * its second occurrence, the quiet window being in force again in between.
  * $1 the run's clock (NULL: the database's), $2/$3 quiet start and end
  * (minutes after local midnight), $4 the channel, $5 the claim's size. */
 static const char defer_quiet_sql[] =
@@ -68,12 +77,19 @@ static const char defer_quiet_sql[] =
         "  WHERE EXISTS (SELECT 1 FROM rapport.time_zones z WHERE z.name = o.time_zone)\n"
         "), t AS (\n"
         "  SELECT id, time_zone, expired, lt, lt::time AS t, make_interval(mins => $2::int) AS qs, make_interval(mins => $3::int) AS qe FROM q\n"
-        "), w AS (\n"
-        "  SELECT id, expired,\n"
+        "), l AS (\n"
+        "  SELECT id, expired, time_zone,\n"
         "    " IN_QUIET_HOURS("t.t", "t.qs", "t.qe") " AS quiet,\n"
-        "    ((t.lt::date + t.qe + CASE WHEN t.qs > t.qe AND t.t >= '00:00'::time + t.qs THEN interval '1 day' ELSE interval '0' END)\n"
-        "     AT TIME ZONE t.time_zone) AS quiet_end\n"
+        "    (t.lt::date + t.qe + CASE WHEN t.qs > t.qe AND t.t >= '00:00'::time + t.qs THEN interval '1 day' ELSE interval '0' END) AS le\n"
         "  FROM t\n"
+        "), u AS (\n"
+        "  SELECT id, expired, time_zone, quiet, le, le AT TIME ZONE time_zone AS ue FROM l\n"
+        "), w AS (\n"
+        "  SELECT id, expired, quiet,\n"
+        "    CASE WHEN (ue AT TIME ZONE time_zone) = le THEN ue\n"
+        "      ELSE (SELECT min(s) FROM generate_series(ue - ((ue AT TIME ZONE time_zone) - le), ue, interval '1 minute') s\n"
+        "            WHERE (s AT TIME ZONE time_zone) >= le) END AS quiet_end\n"
+        "  FROM u\n"
         "), requeued AS (\n"
         "  UPDATE rapport.outbox o SET state = 'queued', lease_token = NULL, lease_until = NULL, updated_at = now(),\n"
         "         next_attempt_at = CASE WHEN w.quiet THEN w.quiet_end ELSE o.next_attempt_at END\n"

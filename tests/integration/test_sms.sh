@@ -343,6 +343,19 @@ assert_eq "0" "$(psql_val "WITH u AS (UPDATE rapport.outbox SET state = 'sent' W
 once "run: 08:40 in Shanghai" "$JSON_CONF" "${DAY2}T00:40:00Z"
 assert_eq "sent:2:1" "$(row "$id_qc" "state || ':' || attempts"):$(reqs_for +8613900000022 length)" "expired lease: sent once, after quiet hours"
 
+# Quiet hours whose end the clocks skip: London's 23:00-01:30 on the night
+# of 2026-03-29, when 01:00 GMT becomes 02:00 BST.  The window ends when the
+# clocks jump (01:00Z: the wall clock reads 02:00, past 01:30), not at 01:30
+# "read with the old offset" (01:30Z, half an hour after quiet hours ended).
+# Found by tests/integration/test_send_reference.sh (seed 19).
+SMS_QUIET='23:00-01:30' rapport_config "$T_TMP/gap.conf" 'birthdays: { enabled = false; };'
+id_gap=$(E_NB=2026-03-28T23:30:00Z E_TZ=Europe/London enqueue quiet:gap +12125550120 'Gap')
+once "run: 00:30 in London, the night the clocks go forward" "$T_TMP/gap.conf" 2026-03-29T00:30:00Z
+assert_eq "queued:2026-03-29 01:00:00+00" "$(row "$id_gap" "state || ':' || next_attempt_at")" \
+    "quiet end in a DST gap: deferred to the jump (02:00 BST), not to 02:30 BST"
+once "run: 02:00 BST, quiet hours over" "$T_TMP/gap.conf" 2026-03-29T01:00:00Z
+assert_eq "sent:1" "$(row "$id_gap" state):$(reqs_for +12125550120 length)" "sent as the window ends"
+
 # ---------------------------------------------------------------- nothing doubled
 assert_eq "0" "$(sms_json | jq '[.[] | select(.reply == 200 or .reply == "default") | (.headers["idempotency-key"] // (.form.To + "|" + .form.Body))] | group_by(.) | map(select(length > 1)) | length')" "no message accepted twice by the gateway"
 assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE state IN ('queued', 'sending')")" "nothing left in the queue"
