@@ -11,7 +11,9 @@
 # (UTC-12, Kiritimati's +14, Chatham, Kathmandu, ...) with not_before,
 # next_attempt_at and expires_at a second either side of T, some with an
 # expired lease, and, in some rounds, an SMS gateway that fails every
-# request (5xx, or 429 with Retry-After).  One `rapportd --once --now T`;
+# request (5xx, or 429 with Retry-After in seconds or as an HTTP date
+# before or after T).  Seeds 1, 16, 19 and 34 found quiet hours ending in a
+# DST gap deferred past their end (see test_sms.sh).  One `rapportd --once --now T`;
 # then each row's state, attempts and next_attempt_at (within the jitter
 # bounds for a retry) and who the sinks received must be the model's.
 # A failure prints the seed and the row; `python3

@@ -48,6 +48,7 @@ Usage:
 import json
 import random
 import sys
+from email.utils import format_datetime, parsedate_to_datetime
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -184,6 +185,12 @@ def model(rd):
         if a >= rd["max_attempts"] or age > rd["max_age"]:
             out[key] = ("failed", None, a, True, "gave up")
             continue
+        if fail.startswith("429 Retry-After=") and "%20" in fail:
+            # HTTP-date: an instant; one already past means now
+            at = parsedate_to_datetime(fail.split("=", 1)[1].replace("%20", " ")).astimezone(UTC)
+            n = int(max(T, at).timestamp())
+            out[key] = ("queued", (n, n), a, True, "retry-after date")
+            continue
         if fail.startswith("429 Retry-After="):
             s = int(fail.split("=")[1])
             out[key] = ("queued", (int(T.timestamp()) + s, int(T.timestamp()) + s), a, True, "retry-after")
@@ -268,7 +275,11 @@ def gen(seed, outdir):
     rd = {"seed": seed, "now": iso(T), "focus": fz.key, "quiet": quiet,
           "retry": rnd.choice(RETRIES), "max_attempts": rnd.choice([3, 4, 6]),
           "max_age": rnd.choice([3600, 259200, 600]),
-          "sms_fail": (rnd.choice(["503", "500", "429 Retry-After=90"]) if fail else None), "rows": []}
+          "sms_fail": (rnd.choice(["503", "500", "429 Retry-After=90", "date+600", "date-600"]) if fail else None),
+          "rows": []}
+    if rd["sms_fail"] and rd["sms_fail"].startswith("date"):
+        at = T + timedelta(seconds=int(rd["sms_fail"][4:]))
+        rd["sms_fail"] = "429 Retry-After=" + format_datetime(at, usegmt=True).replace(" ", "%20")
     n = 0
     for zn in ZONES + [fz.key] * 4:
         for ch in ("sms", "email"):
