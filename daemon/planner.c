@@ -151,7 +151,7 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
                 const char *sp[] = {j->name, now_param};
                 r = db_exec(conn, "Recording the job's first enabled day",
                             "INSERT INTO rapport.job_state (job, first_enabled)"
-                            " VALUES ($1, ($2::timestamptz AT TIME ZONE 'Etc/GMT+12')::date) ON CONFLICT (job) DO NOTHING",
+                            " VALUES ($1, " JOB_EARLIEST_DATE_SQL("$2") ") ON CONFLICT (job) DO NOTHING",
                             2, sp, NULL);
                 if (r < 0)
                         return r;

@@ -35,9 +35,7 @@ static const char plan_sql[] =
         "         $4::jsonb->>'template' AS template,\n"
         "         make_interval(secs => ($4::jsonb->>'max_lateness')::bigint) AS lateness,\n"
         "         ($4::jsonb->>'max_lateness')::bigint AS lateness_s,\n"
-        "         coalesce(($4::jsonb->>'effective_from')::date,\n"
-        "                  (SELECT first_enabled FROM rapport.job_state WHERE job = 'birthdays'),\n"
-        "                  ($1::timestamptz AT TIME ZONE 'Etc/GMT+12')::date) AS eff_from,\n"
+        "         " JOB_EFFECTIVE_FROM_SQL("birthdays", "$4::jsonb", "$1") " AS eff_from,\n"
         "         $4::jsonb->'channels' AS channels\n"
         "),\n"
         /* Local dates run from UTC-12 to UTC+14: one day either side of the

@@ -40,9 +40,7 @@ static const char plan_sql[] =
         "         ($4::jsonb->>'send_at')::time AS send_at,\n"
         "         make_interval(secs => ($4::jsonb->>'max_lateness')::bigint) AS lateness,\n"
         "         coalesce(($4::jsonb->>'winback')::boolean, false) AS winback,\n"
-        "         coalesce(($4::jsonb->>'effective_from')::date,\n"
-        "                  (SELECT first_enabled FROM rapport.job_state WHERE job = 'dormant'),\n"
-        "                  ($1::timestamptz AT TIME ZONE 'Etc/GMT+12')::date) AS eff_from\n"
+        "         " JOB_EFFECTIVE_FROM_SQL("dormant", "$4::jsonb", "$1") " AS eff_from\n"
         "),\n"
         "zones AS MATERIALIZED (SELECT name FROM rapport.time_zones),\n"
         /* The due window of each dormancy threshold, as a UTC superset with

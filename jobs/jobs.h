@@ -25,6 +25,18 @@ enum setting_type {
         SET_ANY,         /* any libconfig value, converted to JSON as is */
 };
 
+/* The earliest date anywhere on Earth at instant T (UTC-12's): the day a
+ * job is first enabled, which jobs compare with recipients' local dates, so
+ * that a customer west of UTC whose occasion it still is gets it. */
+#define JOB_EARLIEST_DATE_SQL(T) "(" T "::timestamptz AT TIME ZONE 'Etc/GMT+12')::date"
+/* A job's effective_from: set in its SETTINGS (jsonb), else the day it was
+ * first enabled, else -- a dry run of a job never enabled -- the day its
+ * first real run at NOW would record, so that a preview shows what that
+ * run will send. */
+#define JOB_EFFECTIVE_FROM_SQL(JOB, SETTINGS, NOW)                                                          \
+        "coalesce((" SETTINGS "->>'effective_from')::date,"                                                 \
+        " (SELECT first_enabled FROM rapport.job_state WHERE job = '" JOB "'), " JOB_EARLIEST_DATE_SQL(NOW) ")"
+
 /* Why a message due with no bad data in it (row R: reachable, channel,
  * consent_email, consent_sms) does not go: suppressed if it could reach
  * the customer, else what it lacks. */
