@@ -44,18 +44,18 @@ static const char plan_sql[] =
         "),\n"
         "zones AS MATERIALIZED (SELECT name FROM rapport.time_zones),\n"
         /* The due window of each dormancy threshold, as a UTC superset with
-         * 50 hours of slack each side: the last activity's date is the
-         * customer's (zones from UTC-12 to UTC+14), the date it is compared
-         * with and the send_at it goes at (up to a day) are the recipient's.
-         * A customer whose last activity falls in it may be due now.  It
-         * starts no earlier than effective_from allows (an episode due before it is never
-         * planned), so the first runs after a job is switched on read a
-         * day or two of activity, not max_lateness of it.  Tiers other
-         * than A, B and C get 180 days whatever the configuration says. */
+         * JOB_ZONE_SLACK_SQL each side: the last activity's date is the
+         * customer's, the date it is compared with and the send_at it goes at
+         * are the recipient's.  A customer whose last activity falls in it
+         * may be due now.  It starts no earlier than effective_from allows
+         * (an episode due before it is never planned), so the first runs
+         * after a job is switched on read a day or two of activity, not
+         * max_lateness of it.  Tiers other than A, B and C get 180 days
+         * whatever the configuration says. */
         "win AS MATERIALIZED (\n"
-        "  SELECT d.days, greatest(cfg.now - make_interval(days => d.days, hours => 50) - cfg.lateness,\n"
+        "  SELECT d.days, greatest(cfg.now - make_interval(days => d.days) - " JOB_ZONE_SLACK_SQL " - cfg.lateness,\n"
         "                          (cfg.eff_from - d.days - 2)::timestamp AT TIME ZONE 'UTC') AS lo,\n"
-        "         cfg.now - make_interval(days => d.days) + interval '50 hours' AS hi\n"
+        "         cfg.now - make_interval(days => d.days) + " JOB_ZONE_SLACK_SQL " AS hi\n"
         "  FROM cfg, (SELECT DISTINCT coalesce((cfg.s->'dormant_days'->>t.tier)::int, t.def) AS days\n"
         "             FROM cfg, (VALUES ('A', 30), ('B', 60), ('C', 180), (NULL, 180)) AS t(tier, def)) d\n"
         "),\n"

@@ -37,6 +37,16 @@ enum setting_type {
         "coalesce((" SETTINGS "->>'effective_from')::date,"                                                 \
         " (SELECT first_enabled FROM rapport.job_state WHERE job = '" JOB "'), " JOB_EARLIEST_DATE_SQL(NOW) ")"
 
+/* The slack a UTC pre-filter needs around a local date: 50 hours covers
+ * any two UTC offsets (UTC-12 to UTC+14: 26 hours) plus a whole day (a
+ * send time up to 24:00, or a date reached at any hour of it), and with
+ * it any change of one zone's offset between two instants (a DST change,
+ * a zone that moved across the date line).  Jobs narrow their candidates
+ * with ranges this wide on an index, then apply the exact rule in each
+ * recipient's zone; ranges a day wide lost messages across a
+ * spring-forward and between zones 26 hours apart. */
+#define JOB_ZONE_SLACK_SQL "interval '50 hours'"
+
 /* Why a message due with no bad data in it (row R: reachable, channel,
  * consent_email, consent_sms) does not go: suppressed if it could reach
  * the customer, else what it lacks. */
