@@ -596,29 +596,40 @@ static char *raw_templates_dir(const char *path) {
         return dir;
 }
 
-static int cmd_check(struct ctl *ctl, int argc, char **argv) {
+/* The options of a command whose only one is --now (besides --help, which
+ * prints HELP): *now_arg gets its value, or NULL.  Returns -1 to go on,
+ * else the exit status (0 after --help). */
+static int parse_now_option(const char *cmd, const char *help, int argc, char **argv, const char **now_arg) {
         static const struct option opts[] = {{"now", required_argument, NULL, 'N'}, {"help", no_argument, NULL, 'h'},
                                              {0, 0, 0, 0}};
-        const char *now_arg = NULL;
-        int o;
         static const char shortopts[] = "h";
+        int o;
+        *now_arg = NULL;
         reset_getopt();
         while ((o = getopt_long(argc, argv, shortopts, opts, NULL)) >= 0) {
                 switch (o) {
-                case 'N': now_arg = optarg; break;
-                case 'h':
-                        printf("Usage: rapportctl check [--now ISO8601]\n\nValidate the configuration, every template, the database connection and\n"
-                               "schema version, and each enabled job's SQL against the live database.\n"
-                               "Reports every problem found; exits 0 only when there are none.  Warns about\n"
-                               "SMS templates longer than one segment, about the SMS that enabled jobs\n"
-                               "would send now (or at --now) that are, and about partials ({{> name}})\n"
-                               "that no file provides (they would render as nothing).\n");
-                        return 0;
-                default: return bad_option("check", shortopts, argc, argv);
+                case 'N': *now_arg = optarg; break;
+                case 'h': fputs(help, stdout); return 0;
+                default: return bad_option(cmd, shortopts, argc, argv);
                 }
         }
         if (optind != argc)
-                return usage_error("check", "unexpected argument '%s'", argv[optind]);
+                return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+        return -1;
+}
+
+static int cmd_check(struct ctl *ctl, int argc, char **argv) {
+        const char *now_arg;
+        int done = parse_now_option("check",
+                                    "Usage: rapportctl check [--now ISO8601]\n\nValidate the configuration, every template, the database connection and\n"
+                                    "schema version, and each enabled job's SQL against the live database.\n"
+                                    "Reports every problem found; exits 0 only when there are none.  Warns about\n"
+                                    "SMS templates longer than one segment, about the SMS that enabled jobs\n"
+                                    "would send now (or at --now) that are, and about partials ({{> name}})\n"
+                                    "that no file provides (they would render as nothing).\n",
+                                    argc, argv, &now_arg);
+        if (done >= 0)
+                return done;
         /* A --now that is no time at all is a usage error before anything
          * is checked (the configuration's zone reads it again below). */
         if (now_arg) {
@@ -732,26 +743,15 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
 
 /* ---- status ----------------------------------------------------------- */
 static int cmd_status(struct ctl *ctl, int argc, char **argv) {
-        static const struct option opts[] = {{"now", required_argument, NULL, 'N'}, {"help", no_argument, NULL, 'h'},
-                                             {0, 0, 0, 0}};
-        const char *now_arg = NULL;
-        int o;
-        static const char shortopts[] = "h";
-        reset_getopt();
-        while ((o = getopt_long(argc, argv, shortopts, opts, NULL)) >= 0) {
-                switch (o) {
-                case 'N': now_arg = optarg; break;
-                case 'h':
-                        printf("Usage: rapportctl status [--now ISO8601] [--json]\n\nEach job's schedule, zone, last run and next run; queue depth by state and\n"
-                               "channel; the oldest queued message; failures in the last 24 hours; suppressed\n"
-                               "addresses; CRM rows skipped for bad data.  --now gives the next runs as seen\n"
-                               "from that time (after a run with --now, as `make demo` does) instead of now.\n");
-                        return 0;
-                default: return bad_option("status", shortopts, argc, argv);
-                }
-        }
-        if (optind != argc)
-                return usage_error("status", "unexpected argument '%s'", argv[optind]);
+        const char *now_arg;
+        int done = parse_now_option("status",
+                                    "Usage: rapportctl status [--now ISO8601] [--json]\n\nEach job's schedule, zone, last run and next run; queue depth by state and\n"
+                                    "channel; the oldest queued message; failures in the last 24 hours; suppressed\n"
+                                    "addresses; CRM rows skipped for bad data.  --now gives the next runs as seen\n"
+                                    "from that time (after a run with --now, as `make demo` does) instead of now.\n",
+                                    argc, argv, &now_arg);
+        if (done >= 0)
+                return done;
         _cleanup_(config_freep) struct rapport_config *c = NULL;
         _cleanup_(PQfinishp) PGconn *conn = NULL;
         int r = load_config(ctl, true, &c);
