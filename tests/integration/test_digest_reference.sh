@@ -22,6 +22,7 @@
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$T_LIB_DIR/rapport.sh"
+source "$T_LIB_DIR/reference/scenario.sh"
 
 REF=$T_LIB_DIR/reference/digest_reference.py
 SEEDS=${DIGEST_REF_SEEDS:-$(seq 1 40)}
@@ -36,15 +37,6 @@ rapport_config "$T_TMP/migrate.conf"
 export TEMPLATES_DIR=$T_TMP/templates
 cp -r "$T_ROOT/templates" "$TEMPLATES_DIR"
 "$T_PY" "$REF" template >"$TEMPLATES_DIR/digest.email.en.mustache"
-
-load() {
-    psql -XAtq -v ON_ERROR_STOP=1 \
-        -c "TRUNCATE crm.interactions, crm.invoices, crm.complaints, crm.customers, crm.reps,
-                     rapport.outbox, rapport.job_runs, rapport.skipped CASCADE" \
-        -f "$1/data.sql" >/dev/null
-    rapport_config "$1/rapport.conf" "$(cat "$1/jobs.conf")"
-    sed -i "s|^time_zone = .*|time_zone = \"$(cat "$1/default_tz")\";|" "$1/rapport.conf"
-}
 
 runs=0 digests=0 lines=0
 for seed in $SEEDS; do

@@ -31,6 +31,7 @@
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$T_LIB_DIR/rapport.sh"
+source "$T_LIB_DIR/reference/scenario.sh"
 
 REF=$T_LIB_DIR/reference/plan_reference.py
 # Seed 300 found complaints' UTC window of resolved complaints missing one
@@ -50,25 +51,6 @@ rapport_config "$T_TMP/migrate.conf"
 cc -std=c17 -I"$T_ROOT/jobs" -I"$T_ROOT/daemon" -o "$T_TMP/print_build_sql" "$T_LIB_DIR/reference/print_build_sql.c"
 { printf 'PREPARE build(text, timestamptz, jsonb, text) AS\n'; "$T_TMP/print_build_sql"; printf ';\n'; } >"$T_TMP/build.sql"
 
-load() {
-    psql -XAtq -v ON_ERROR_STOP=1 \
-        -c "TRUNCATE crm.interactions, crm.invoices, crm.complaints, crm.customers, crm.reps,
-                     rapport.outbox, rapport.job_runs, rapport.skipped, rapport.suppression, rapport.dunning_items CASCADE" \
-        -f "$1/data.sql" >/dev/null
-    rapport_config "$1/rapport.conf" "$(cat "$1/jobs.conf")"
-    sed -i "s|^time_zone = .*|time_zone = \"$(cat "$1/default_tz")\";|" "$1/rapport.conf"
-}
-
-run_jobs() {
-    local job out
-    for job in "${JOBS[@]}"; do
-        if ! out=$("$RAPPORTCTL" --config "$1" run "$job" --now "$2" 2>&1); then
-            printf '%s at %s: %s\n' "$job" "$2" "$out"
-            return 1
-        fi
-    done
-}
-
 # built DIR NOW — "key|invoice numbers|totals" of each receivables message
 # as built at NOW.
 built() {
@@ -81,23 +63,6 @@ built() {
                    || '|' || (SELECT coalesce(string_agg((t->>'currency') || ' ' || (t->>'amount'), ';' ORDER BY t->>'currency'), '')
                              FROM jsonb_array_elements(b.context->'totals') t)
             FROM b JOIN rapport.outbox o ON o.id = b.oid" | LC_ALL=C sort
-}
-
-outbox() {
-    psql -XAtq -v ON_ERROR_STOP=1 \
-        -c "SELECT o.job || '|' || o.dedupe_key || '|' || o.recipient || '|'
-                   || to_char(o.not_before AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') ${1:-}
-            FROM rapport.outbox o LEFT JOIN rapport.job_runs r ON r.id = o.run_id" \
-        -c "TRUNCATE rapport.outbox, rapport.job_runs, rapport.skipped, rapport.dunning_items CASCADE" | LC_ALL=C sort
-}
-
-same() {
-    if [[ $2 == "$3" ]]; then
-        t_pass "$1"
-    else
-        t_fail "$1" "$(diff <(printf '%s\n' "$2") <(printf '%s\n' "$3") | grep '^[<>]' |
-            sed 's/^</    expected only:/; s/^>/    planned only: /' | head -20 | sed '1s/^/\n/')"
-    fi
 }
 
 block() { awk -v n="$2" '$0 == "== " n {p = 1; next} /^== / {p = 0} p' "$1" | LC_ALL=C sort; }
