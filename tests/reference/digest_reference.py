@@ -79,7 +79,8 @@ from datetime import date, time, timedelta, timezone
 from decimal import Decimal
 
 # The calendar helpers are the planning model's, so both read local times alike.
-from plan_reference import fmt_instant, is_leap, local_date, local_to_utc, parse_instant, sql_lit, zone
+from plan_reference import (birthday_on, fmt_instant, last_activity, local_date, local_to_utc, parse_instant, sql_lit,
+                            zone)
 
 UTC = timezone.utc
 TIER_DEFAULTS = {
@@ -191,25 +192,6 @@ def customer_line(c):
     return "|".join((str(c["id"]), c["name"], c["tier"], b(c["tier"] == "A"), c["email"] or "", c["phone"] or ""))
 
 
-def activity(ds):
-    last_at, last_inv = {}, {}
-    for i in ds["interactions"]:
-        t = parse_instant(i["at"])
-        if i["customer_id"] not in last_at or t > last_at[i["customer_id"]]:
-            last_at[i["customer_id"]] = t
-    for v in ds["invoices"]:
-        d = date.fromisoformat(v["issued_on"])
-        if v["customer_id"] not in last_inv or d > last_inv[v["customer_id"]]:
-            last_inv[v["customer_id"]] = d
-    return last_at, last_inv
-
-
-def birthday_on(bd, y, feb29):
-    if (bd.month, bd.day) == (2, 29) and not is_leap(y):
-        return None if feb29 == "skip" else date(y, 2, 28) if feb29 == "feb28" else date(y, 3, 1)
-    return date(y, bd.month, bd.day)
-
-
 def section(tag, items, s, extra="", cut=True):
     """Lines of a section: "TAG|count|more[|extra]", then its items (at
     most max_items, unless not cut)."""
@@ -226,7 +208,7 @@ def build(ds, rep, today, now, s):
     now; None if it would not be sent."""
     rtz = rep["tz"] or ds["default_tz"]
     reps = {r["id"]: r for r in ds["reps"]}
-    last_at, last_inv = activity(ds)
+    last_at, last_inv = last_activity(ds)
     mine = [c for c in ds["customers"] if c["active"] and c["rep_id"] == rep["id"]]
 
     def last_date(c):

@@ -186,7 +186,15 @@ def _rep_ok(rep, ds):
     return rep is not None and rep["active"] and rep.get("email") and zone_ok(_tz_of(rep, ds))
 
 
-def _activity(ds):
+def birthday_on(bd, y, feb29):
+    """The date in year y of a birthday bd, by the feb29 policy (None: skip)."""
+    if (bd.month, bd.day) == (2, 29) and not is_leap(y):
+        return None if feb29 == "skip" else date(y, 2, 28) if feb29 == "feb28" else date(y, 3, 1)
+    return date(y, bd.month, bd.day)
+
+
+def last_activity(ds):
+    """Each customer's latest interaction (instant) and latest invoice (date)."""
     last_at, last_inv = {}, {}
     for i in ds["interactions"]:
         t = parse_instant(i["at"])
@@ -212,13 +220,8 @@ def occasions_birthdays(ds, years):
         if not zone_ok(tz):  # skipped: unknown time zone
             continue
         for y in years:
-            if (b.month, b.day) == (2, 29) and not is_leap(y):
-                if s["feb29"] == "skip":
-                    continue
-                occ = date(y, 2, 28) if s["feb29"] == "feb28" else date(y, 3, 1)
-            else:
-                occ = date(y, b.month, b.day)
-            if occ < eff:
+            occ = birthday_on(b, y, s["feb29"])
+            if occ is None or occ < eff:
                 continue
             nb = local_to_utc(occ, send_at, tz)
             for ch, rcpt in _customer_addresses(c, s["channels"]):
@@ -234,7 +237,7 @@ def occasions_follow_ups(ds):
     eff = date.fromisoformat(s["effective_from"])
     send_at = _send_at(s)
     reps = {r["id"]: r for r in ds["reps"]}
-    last_at, _ = _activity(ds)
+    last_at, _ = last_activity(ds)
     out = []
     for c in ds["customers"]:
         if not c["active"] or c["tier"] != "A":
@@ -265,7 +268,7 @@ def occasions_dormant(ds):
     eff = date.fromisoformat(s["effective_from"])
     send_at = _send_at(s)
     reps = {r["id"]: r for r in ds["reps"]}
-    last_at, last_inv = _activity(ds)
+    last_at, last_inv = last_activity(ds)
     out = []
     for c in ds["customers"]:
         if not c["active"]:
