@@ -115,17 +115,19 @@ static bool result_sqlstate(PGresult *res, const char *state) {
  * its handle and its server process: a reconnect gets a new backend (and
  * usually a new handle), and its statements are prepared again.  Should the
  * bookkeeping ever be wrong — the server forgot them (DISCARD ALL, a pooler)
- * or already has them — the server's answer corrects it (26000, 42P05). */
+ * or already has them — the server's answer corrects it (26000, 42P05).
+ * Per thread: a connection is only ever used by the thread that made it
+ * (rapportd plans on a thread of its own). */
 #define DB_CONNS_MAX 4
 #define DB_STMTS_MAX 32
-static struct db_prepared {
+static _Thread_local struct db_prepared {
         PGconn *conn;
         int pid;
         unsigned n;
         const struct db_stmt *stmts[DB_STMTS_MAX];
         unsigned long used;
 } prepared[DB_CONNS_MAX];
-static unsigned long prepared_clock;
+static _Thread_local unsigned long prepared_clock;
 
 static struct db_prepared *prepared_for(PGconn *conn) {
         int pid = PQbackendPID(conn);

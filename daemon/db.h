@@ -1,7 +1,8 @@
 #pragma once
-/* PostgreSQL access shared by rapportd and rapportctl.  Queries are short,
- * set-based statements with a statement_timeout, so they run synchronously;
- * the network-bound work (SMTP, SMS) is what runs asynchronously. */
+/* PostgreSQL access shared by rapportd and rapportctl.  Queries are
+ * set-based statements with a statement_timeout, run synchronously: the
+ * dispatcher's are short; the long ones, planning, run on a thread of their
+ * own in rapportd (plan_worker.h).  A connection belongs to one thread. */
 #include <libpq-fe.h>
 #include <stdbool.h>
 

@@ -1,8 +1,11 @@
 /* rapportd — the daemon.
  *
- * One thread, one sd-event loop.  Everything network-bound (SMTP, SMS)
- * runs through libcurl's multi interface on that loop; the database work is
- * short set-based statements.  Signals are blocked with sigprocmask and
+ * One sd-event loop.  Everything network-bound (SMTP, SMS) runs through
+ * libcurl on that loop (SMTP's blocking end of DATA on worker threads, see
+ * smtp_pool.h); the dispatcher's database work is short set-based
+ * statements.  Planning, which can take seconds, runs on a thread of its
+ * own with its own connection (plan_worker.h), so it never stalls a
+ * transfer or a signal.  Signals are blocked with sigprocmask and
  * delivered as events (libsystemd 252 has no SD_EVENT_SIGNAL_PROCMASK).
  * The config is loaded into a fresh struct and swapped in only when it and
  * its templates are valid, so a bad reload keeps the old one running.
@@ -23,6 +26,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "outbox.h"
+#include "plan_worker.h"
 #include "planner.h"
 #include "preview.h"
 #include "scheduler.h"
@@ -40,10 +44,20 @@ struct daemon {
         PGconn *conn;
         struct dispatch_env env;
         struct dispatcher *dispatcher;
+        struct plan_worker *planner;
+        bool plan_again; /* the schedules were due again while a pass ran */
+        /* A reload waiting for the planning pass under the old configuration
+         * (what came due under it is planned under it) to be swapped in. */
+        struct rapport_config *next_cfg;
+        struct template_set *next_templates;
+        bool next_needs_old_pass;
+        uint64_t plan_retry_usec; /* the planning connection failed: next try after */
+        time_t plan_lost_since;
         sd_event_source *sched_timer, *reconnect_timer, *pg_io, *prune_timer;
         uint64_t reconnect_delay;
         time_t first_attempt;
         bool once, dry_run, ready, stopping, failed;
+        bool once_dispatching; /* --once: the plan is done, the dispatcher's round began */
         const char *now_iso;
         int64_t now_override;
         int64_t live_since; /* schedules run since (start, reconnect, reload) */
@@ -56,9 +70,9 @@ static void daemon_status(struct daemon *d) {
                 sd_notify(0, "STATUS=Waiting for the database");
                 return;
         }
-        sd_notifyf(0, "STATUS=%zu job(s); %lu run(s) planned %lu message(s); sent %lu, retried %lu, failed %lu, cancelled %lu; %u in flight",
-                   d->cfg->n_jobs, d->runs, d->planned, s->sent, s->retried, s->failed, s->cancelled,
-                   d->dispatcher ? dispatcher_in_flight(d->dispatcher) : 0);
+        sd_notifyf(0, "STATUS=%zu job(s)%s; %lu run(s) planned %lu message(s); sent %lu, retried %lu, failed %lu, cancelled %lu; %u in flight",
+                   d->cfg->n_jobs, plan_worker_running(d->planner) ? ", planning" : "", d->runs, d->planned, s->sent,
+                   s->retried, s->failed, s->cancelled, d->dispatcher ? dispatcher_in_flight(d->dispatcher) : 0);
 }
 
 static int64_t current_time(struct daemon *d) { return d->now_iso ? d->now_override : (int64_t)time(NULL); }
@@ -70,46 +84,32 @@ static void schedule_reconnect(struct daemon *d);
  * again (it is ours if that instance died). */
 #define BUSY_RETRY 5
 
-/* Between the plans of a long pass (a catch-up, a slow CRM): tell the
- * watchdog the loop is making progress, and end the pass early when a
- * stop was asked for, so that SIGTERM waits for one plan, not for all. */
-static bool planning_progress(void *userdata) {
-        (void)userdata;
-        sd_notify(0, "WATCHDOG=1");
-        sigset_t pending;
-        return sigpending(&pending) < 0 || !(sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT));
-}
-
-/* Run every job whose occurrence is due, then arm the timer for the next. */
-static void run_schedules(struct daemon *d) {
+/* Start a planning pass over every job due now, or note that one is due
+ * again when the pass running ends. */
+static void plan_due(struct daemon *d) {
         if (!d->conn || d->stopping)
                 return;
-        int64_t now = current_time(d);
-        bool busy = false;
-        for (size_t i = 0; i < d->cfg->n_jobs; i++) {
-                struct catch_up_stats st = {0};
-                struct run_opts o = {d->conn, d->cfg, d->now_iso, d->dry_run, d->templates, d->live_since, d->once,
-                                     planning_progress, d};
-                int r = scheduler_run_due(&o, &d->cfg->jobs[i], now, &st);
-                d->runs += st.ran;
-                d->planned += (unsigned long)st.planned;
-                busy = busy || st.busy;
-                if (r < 0 || st.failed)
-                        d->failed = true;
-                if (db_broken(d->conn)) {
-                        drop_connection(d, "lost during planning");
-                        return;
-                }
-                if (!planning_progress(d))
-                        break;
-        }
-        if (d->once)
+        if (plan_worker_running(d->planner)) {
+                d->plan_again = true;
                 return;
+        }
+        d->plan_again = false;
+        struct plan_pass p = {d->cfg, d->templates, d->now_iso, current_time(d), d->live_since, d->dry_run, d->once};
+        if (plan_worker_start(d->planner, &p) < 0) {
+                /* Logged; the timer tries again. */
+                d->failed = true;
+                sd_event_source_set_time(d->sched_timer, ((uint64_t)time(NULL) + BUSY_RETRY) * 1000000ULL);
+                sd_event_source_set_enabled(d->sched_timer, SD_EVENT_ONESHOT);
+        }
+        daemon_status(d);
+}
+
+static void arm_sched_timer(struct daemon *d, int64_t pass_now, bool busy) {
         /* Next after the instant just handled, not after the clock now:
          * what fell due while this pass was planning is due at once (a
          * timer in the past fires straight away). */
         int64_t wall = (int64_t)time(NULL);
-        int64_t next = scheduler_next_wakeup(d->cfg, d->now_iso ? wall : now);
+        int64_t next = scheduler_next_wakeup(d->cfg, d->now_iso ? wall : pass_now);
         if (busy && next > wall + BUSY_RETRY)
                 next = wall + BUSY_RETRY;
         if (next == INT64_MAX)
@@ -118,15 +118,70 @@ static void run_schedules(struct daemon *d) {
                 sd_event_source_set_time(d->sched_timer, (uint64_t)next * 1000000ULL);
                 sd_event_source_set_enabled(d->sched_timer, SD_EVENT_ONESHOT);
         }
+}
+
+static void reload_step(struct daemon *d);
+static void once_planned(struct daemon *d);
+
+static void kick_dispatcher(struct daemon *d) {
+        if (d->dispatcher && (!d->once || d->once_dispatching))
+                dispatcher_kick(d->dispatcher);
+}
+
+/* A planning pass ended (on the loop's thread). */
+static void on_planned(const struct plan_pass_result *res, void *userdata) {
+        struct daemon *d = userdata;
+        d->runs += res->runs;
+        d->planned += (unsigned long)res->planned;
+        if (res->failed)
+                d->failed = true;
+        if (d->stopping) {
+                daemon_status(d);
+                return;
+        }
+        if (d->next_cfg) {
+                reload_step(d);
+                return;
+        }
+        if (res->db_lost) {
+                /* The loop's own connection has its own reconnect; this one
+                 * is tried again at the next pass, backing off the same way. */
+                if (!d->plan_retry_usec)
+                        d->plan_lost_since = time(NULL);
+                d->plan_retry_usec = d->plan_retry_usec ? d->plan_retry_usec * 2 : RECONNECT_MIN_USEC;
+                if (d->plan_retry_usec > RECONNECT_MAX_USEC)
+                        d->plan_retry_usec = RECONNECT_MAX_USEC;
+                if (d->once && time(NULL) - d->plan_lost_since >= ONCE_DB_WAIT_SEC) {
+                        log_error("Giving up: no database to plan with after %d seconds", ONCE_DB_WAIT_SEC);
+                        sd_event_exit(d->event, 69); /* EX_UNAVAILABLE */
+                        return;
+                }
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                sd_event_source_set_time(d->sched_timer, (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000 +
+                                                             d->plan_retry_usec);
+                sd_event_source_set_enabled(d->sched_timer, d->conn ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
+                daemon_status(d);
+                return;
+        }
+        d->plan_retry_usec = 0;
+        if (d->plan_again) {
+                plan_due(d);
+                return;
+        }
+        if (d->once)
+                once_planned(d);
+        else if (d->conn)
+                arm_sched_timer(d, res->now, res->busy);
+        kick_dispatcher(d);
         daemon_status(d);
 }
 
 static int on_sched_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         (void)s, (void)usec;
         struct daemon *d = userdata;
-        run_schedules(d);
-        if (d->dispatcher)
-                dispatcher_kick(d->dispatcher);
+        plan_due(d);
+        kick_dispatcher(d);
         return 0;
 }
 
@@ -199,8 +254,8 @@ static int on_post(sd_event_source *s, void *userdata) {
                 kick = true;
                 PQfreemem(n);
         }
-        if (kick && d->dispatcher)
-                dispatcher_kick(d->dispatcher);
+        if (kick)
+                kick_dispatcher(d);
         return 0;
 }
 
@@ -262,18 +317,23 @@ static int connected(struct daemon *d) {
                 sd_notify(0, "READY=1");
         }
         d->live_since = current_time(d);
-        run_schedules(d);
-        if (!d->conn)
-                return 0;
-        if (d->once && d->dry_run) {
-                sd_event_exit(d->event, d->failed ? 1 : 0);
-                return 0;
-        }
-        if (d->once)
-                dispatcher_set_idle(d->dispatcher, idle_cb, d);
-        dispatcher_kick(d->dispatcher);
+        plan_due(d);
+        /* What is queued already goes while the pass plans. */
+        kick_dispatcher(d);
         daemon_status(d);
         return 0;
+}
+
+/* A one-shot run dispatches once its plan is done, one round of what is
+ * due (under --now a retry due again at the pinned instant waits for the
+ * next run), and ends when the dispatcher is idle. */
+static void once_planned(struct daemon *d) {
+        if (d->dry_run) {
+                sd_event_exit(d->event, d->failed ? 1 : 0);
+                return;
+        }
+        d->once_dispatching = true;
+        dispatcher_set_idle(d->dispatcher, idle_cb, d);
 }
 
 static int on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -341,6 +401,10 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
         sd_notify(0, "STOPPING=1\nSTATUS=Stopping: finishing in-flight messages");
         sd_event_source_set_enabled(d->sched_timer, SD_EVENT_OFF);
         sd_event_source_set_enabled(d->reconnect_timer, SD_EVENT_OFF);
+        /* Planning ends after the plan it is in: the rest of a catch-up is
+         * due again at the next start.  Not cancelled: a plan rolled back
+         * could fall out of its catch-up window by then. */
+        plan_worker_stop(d->planner);
         dispatcher_set_idle(d->dispatcher, idle_cb, d);
         dispatcher_stop(d->dispatcher, STOP_GRACE_USEC);
         return 0;
@@ -391,40 +455,64 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 r = -ENOENT;
         if (r < 0) {
                 log_error("Reload failed: keeping the previous configuration and templates");
-        } else {
-                /* What came due under the old configuration is planned
-                 * under it first: the new one's schedules start from now
-                 * (live_since), and would judge an occurrence the loop had
-                 * not reached yet as missed. */
-                run_schedules(d);
-                bool same_db = streq_ptr(c->conninfo, d->cfg->conninfo) && streq_ptr(c->db_password, d->cfg->db_password);
-                /* The instance name stays: it identifies our leases. */
-                free(c->instance);
-                c->instance = strdup(d->cfg->instance);
-                struct rapport_config *old = d->cfg;
-                struct template_set *old_t = d->templates;
-                d->cfg = TAKE_PTR(c);
-                d->templates = TAKE_PTR(t);
-                d->env.cfg = d->cfg;
-                d->env.templates = d->templates;
-                config_free(old);
-                template_set_free(old_t);
-                log_info("Configuration reloaded: %zu job(s)", d->cfg->n_jobs);
-                if (d->dispatcher && (r = dispatcher_reconfigure(d->dispatcher)) < 0)
-                        log_warning_errno(r, "Cannot start the SMTP connections the new configuration asks for: %m");
-                if (!same_db && d->conn)
-                        drop_connection(d, "database settings changed");
-                else {
-                        d->live_since = current_time(d);
-                        run_schedules(d);
-                }
-                if (d->dispatcher)
-                        dispatcher_kick(d->dispatcher);
+                if (d->ready && !d->next_cfg)
+                        sd_notify(0, "READY=1");
+                daemon_status(d);
+                return 0;
         }
+        /* A reload that came while another waits replaces it. */
+        config_free(d->next_cfg);
+        template_set_free(d->next_templates);
+        d->next_cfg = TAKE_PTR(c);
+        d->next_templates = TAKE_PTR(t);
+        d->next_needs_old_pass = true;
+        reload_step(d);
+        return 0;
+}
+
+/* A valid reloaded configuration goes in between planning passes (a pass
+ * reads the configuration it started with), after one more pass under the
+ * old one: the new one's schedules start from now (live_since), and would
+ * judge an occurrence the old one had not reached yet as missed. */
+static void reload_step(struct daemon *d) {
+        if (plan_worker_running(d->planner))
+                return; /* on_planned comes back here */
+        if (d->next_needs_old_pass) {
+                d->next_needs_old_pass = false;
+                plan_due(d);
+                if (plan_worker_running(d->planner))
+                        return;
+        }
+        _cleanup_(config_freep) struct rapport_config *c = TAKE_PTR(d->next_cfg);
+        _cleanup_(template_set_freep) struct template_set *t = TAKE_PTR(d->next_templates);
+        bool same_db = streq_ptr(c->conninfo, d->cfg->conninfo) && streq_ptr(c->db_password, d->cfg->db_password);
+        /* The instance name stays: it identifies our leases. */
+        free(c->instance);
+        c->instance = strdup(d->cfg->instance);
+        struct rapport_config *old = d->cfg;
+        struct template_set *old_t = d->templates;
+        d->cfg = TAKE_PTR(c);
+        d->templates = TAKE_PTR(t);
+        d->env.cfg = d->cfg;
+        d->env.templates = d->templates;
+        config_free(old);
+        template_set_free(old_t);
+        log_info("Configuration reloaded: %zu job(s)", d->cfg->n_jobs);
+        int r;
+        if (d->dispatcher && (r = dispatcher_reconfigure(d->dispatcher)) < 0)
+                log_warning_errno(r, "Cannot start the SMTP connections the new configuration asks for: %m");
+        if (!same_db) {
+                plan_worker_disconnect(d->planner);
+                if (d->conn)
+                        drop_connection(d, "database settings changed");
+        } else {
+                d->live_since = current_time(d);
+                plan_due(d);
+        }
+        kick_dispatcher(d);
         if (d->ready)
                 sd_notify(0, "READY=1");
         daemon_status(d);
-        return 0;
 }
 
 static void help(void) {
@@ -579,12 +667,17 @@ int main(int argc, char **argv) {
         r = dispatcher_new(d.event, &d.env, &d.dispatcher);
         if (r < 0)
                 return 1;
+        r = plan_worker_new(d.event, once ? "rapportd --once planner" : "rapportd planner", on_planned, &d, &d.planner);
+        if (r < 0)
+                return 1;
         sd_notify(0, "STATUS=Connecting to the database");
 
         r = sd_event_loop(d.event);
         if (r < 0) /* a timer or descriptor the kernel refused: never die without a word */
                 log_error_errno(r, "Event loop failed: %m");
 
+        /* A pass still planning ends after the plan it is in. */
+        plan_worker_free(d.planner);
         dispatcher_free(d.dispatcher);
         sd_event_source_disable_unref(d.sched_timer);
         sd_event_source_disable_unref(d.reconnect_timer);
@@ -594,6 +687,8 @@ int main(int argc, char **argv) {
         sd_event_unref(d.event);
         template_set_free(d.templates);
         config_free(d.cfg);
+        template_set_free(d.next_templates);
+        config_free(d.next_cfg);
         curl_global_cleanup();
         if (r < 0)
                 return 1;
