@@ -61,6 +61,8 @@ static void *pass_main(void *arg) {
                 res->runs += st.ran;
                 res->planned += st.planned;
                 res->busy = res->busy || st.busy;
+                if (st.retry_at && (!res->retry_at || st.retry_at < res->retry_at))
+                        res->retry_at = st.retry_at;
                 if (r < 0 || st.failed)
                         res->failed = true;
                 if (db_broken(w->conn)) {

@@ -35,6 +35,7 @@ struct plan_pass_result {
         unsigned long runs;
         long long planned;
         bool busy;    /* an occurrence another instance is planning: look again shortly */
+        int64_t retry_at; /* the earliest failed occurrence's next try (epoch s), 0: none */
         bool failed;  /* a job's planning failed (logged) */
         bool db_lost; /* the planning connection could not be made or broke */
 };

@@ -191,10 +191,16 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
         if (!dry_run) {
                 const char *p[] = {j->name, sched, c->instance, manual ? "t" : "f"};
                 _cleanup_(PQclearp) PGresult *res = NULL;
+                /* An occurrence whose planning failed is taken over by
+                 * its next try (the scheduler decides when). */
                 r = db_exec(conn, "Claiming the occurrence",
-                            "INSERT INTO rapport.job_runs (job, scheduled_for, instance, started_at, manual)"
+                            "INSERT INTO rapport.job_runs AS r (job, scheduled_for, instance, started_at, manual)"
                             " VALUES ($1, $2, $3, clock_timestamp(), $4)"
-                            " ON CONFLICT (job, scheduled_for) WHERE NOT manual DO NOTHING RETURNING id",
+                            " ON CONFLICT (job, scheduled_for) WHERE NOT manual DO UPDATE"
+                            "   SET status = 'running', instance = EXCLUDED.instance, started_at = EXCLUDED.started_at,"
+                            "       finished_at = NULL, error = NULL, retry_at = NULL, attempts = r.attempts + 1"
+                            "   WHERE r.status = 'failed'"
+                            " RETURNING id",
                             4, p, &res);
                 if (r < 0) {
                         rollback(conn);
@@ -232,15 +238,38 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
                 snprintf(err, sizeof err, "%s", PQerrorMessage(conn));
                 err[strcspn(err, "\n")] = '\0';
                 rollback(conn);
-                if (!dry_run) {
-                        const char *fp[] = {j->name, sched, c->instance, err, manual ? "t" : "f"};
+                if (dry_run)
+                        return log_full(LOG_ERR, -EIO, &ctx, "Planning failed");
+                if (manual) {
+                        const char *fp[] = {j->name, sched, c->instance, err};
                         (void)db_exec(conn, "Recording the failed run",
-                                      "INSERT INTO rapport.job_runs (job, scheduled_for, instance, started_at, finished_at, status, error, manual)"
-                                      " VALUES ($1, $2, $3, now(), clock_timestamp(), 'failed', $4, $5)"
-                                      " ON CONFLICT (job, scheduled_for) WHERE NOT manual DO NOTHING",
-                                      5, fp, NULL);
+                                      "INSERT INTO rapport.job_runs (job, scheduled_for, instance, started_at, finished_at, status, error, manual, attempts)"
+                                      " VALUES ($1, $2, $3, now(), clock_timestamp(), 'failed', $4, true, 1)",
+                                      4, fp, NULL);
+                        return log_full(LOG_ERR, -EIO, &ctx, "Planning failed; the run is recorded as failed");
                 }
-                return log_full(LOG_ERR, -EIO, &ctx, "Planning failed; the occurrence is recorded as failed");
+                /* A try that failed before (its claim rolled back with the
+                 * plan) counts one more and backs off further. */
+                const char *fp[] = {j->name, sched, c->instance, err, now_param};
+                _cleanup_(PQclearp) PGresult *fr = NULL;
+                r = db_exec(conn, "Recording the failed run",
+                            "INSERT INTO rapport.job_runs AS r (job, scheduled_for, instance, started_at, finished_at, status, error, attempts, retry_at)"
+                            " VALUES ($1, $2, $3, now(), clock_timestamp(), 'failed', $4, 1, $5::timestamptz + " PLAN_RETRY_DELAY_SQL("1") ")"
+                            " ON CONFLICT (job, scheduled_for) WHERE NOT manual DO UPDATE"
+                            "   SET instance = EXCLUDED.instance, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,"
+                            "       error = EXCLUDED.error, attempts = r.attempts + 1,"
+                            "       retry_at = $5::timestamptz + " PLAN_RETRY_DELAY_SQL("r.attempts + 1")
+                            "   WHERE r.status = 'failed'"
+                            " RETURNING attempts, extract(epoch FROM retry_at)::bigint",
+                            5, fp, &fr);
+                if (r < 0 || PQntuples(fr) != 1)
+                        return log_full(LOG_ERR, -EIO, &ctx, "Planning failed");
+                ret->retry_at = strtoll(PQgetvalue(fr, 0, 1), NULL, 10);
+                char when[64];
+                tz_format_iso8601(j->tz, ret->retry_at, when, sizeof when);
+                return log_full(LOG_ERR, -EIO, &ctx,
+                                "Planning failed (attempt %s); the occurrence is tried again from %s while it is inside catch_up_window",
+                                PQgetvalue(fr, 0, 0), when);
         }
         ret->planned = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         ret->skipped = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
@@ -315,17 +344,26 @@ int planner_record_skipped_many(PGconn *conn, const struct rapport_config *c, co
         return 0;
 }
 
-int planner_last_occurrence(PGconn *conn, const char *job, int64_t not_after, int64_t *ret) {
+int planner_last_occurrence(PGconn *conn, const char *job, int64_t not_after, struct last_occurrence *ret) {
         char bound[32];
         snprintf(bound, sizeof bound, "%" PRId64, not_after);
         const char *p[] = {job, bound};
         _cleanup_(PQclearp) PGresult *res = NULL;
         int r = db_exec(conn, "Reading the last run",
-                        "SELECT extract(epoch FROM max(scheduled_for))::bigint FROM rapport.job_runs"
-                        " WHERE job = $1 AND NOT manual AND scheduled_for <= to_timestamp($2::bigint)",
+                        "SELECT extract(epoch FROM scheduled_for)::bigint, status = 'failed', attempts,"
+                        "       coalesce(extract(epoch FROM retry_at)::bigint, 0)"
+                        " FROM rapport.job_runs"
+                        " WHERE job = $1 AND NOT manual AND scheduled_for <= to_timestamp($2::bigint)"
+                        " ORDER BY scheduled_for DESC LIMIT 1",
                         2, p, &res);
         if (r < 0)
                 return r;
-        *ret = PQgetisnull(res, 0, 0) ? INT64_MIN : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        *ret = (struct last_occurrence){.at = INT64_MIN};
+        if (PQntuples(res) == 1) {
+                ret->at = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+                ret->failed = PQgetvalue(res, 0, 1)[0] == 't';
+                ret->attempts = (int)strtol(PQgetvalue(res, 0, 2), NULL, 10);
+                ret->retry_at = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+        }
         return 0;
 }

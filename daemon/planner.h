@@ -32,6 +32,7 @@ struct plan_result {
         PGresult *preview;  /* dry run: the rows that would be queued */
         long long cancelled_when_built; /* dry run: rows building cancelled */
         char *disabled;  /* set (why) when `rapportctl disable` stopped the occurrence */
+        int64_t retry_at; /* planning failed: its next try (epoch s), 0 when none */
 };
 void plan_result_clear(struct plan_result *r);
 
@@ -64,11 +65,21 @@ int planner_job_disabled(PGconn *conn, const char *job, char **ret);
 int planner_record_skipped_many(PGconn *conn, const struct rapport_config *c, const struct job_config *j,
                                 const int64_t *occ, size_t n, const char *why);
 
-/* The latest scheduled_for recorded for a job at or before not_after, or
- * INT64_MIN if none.  Bounded so that a run on an earlier clock than one
+/* The latest occurrence recorded for a job at or before not_after (at is
+ * INT64_MIN if none).  Bounded so that a run on an earlier clock than one
  * already recorded (--now in the past, a host whose clock is behind
  * another's) still sees the occurrences due on its own clock. */
-int planner_last_occurrence(PGconn *conn, const char *job, int64_t not_after, int64_t *ret);
+struct last_occurrence {
+        int64_t at;
+        bool failed;      /* its planning failed: tried again from retry_at */
+        int attempts;
+        int64_t retry_at; /* epoch seconds, on the clock of the run that failed */
+};
+int planner_last_occurrence(PGconn *conn, const char *job, int64_t not_after, struct last_occurrence *ret);
+
+/* How long after its n-th failed try an occurrence is planned again: 1, 2,
+ * 4, 8, then every 15 minutes (n an SQL integer expression). */
+#define PLAN_RETRY_DELAY_SQL(n) "least(interval '1 minute' * power(2, least((" n ") - 1, 10)), interval '15 minutes')"
 
 /* Epoch seconds as "2027-03-14 07:00:00+00" for SQL. */
 void format_sql_time(int64_t t, char *buf, size_t len);

@@ -782,11 +782,13 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                         /* "no e-mail consent 6, no e-mail address 3": what an
                          * administrator asks on seeing "skipped 9". */
                         " coalesce((SELECT string_agg(key || ' ' || value, ', ' ORDER BY value::bigint DESC, key)"
-                        "           FROM jsonb_each_text(skip_reasons)), ''), coalesce(skip_reasons, '{}')"
+                        "           FROM jsonb_each_text(skip_reasons)), ''), coalesce(skip_reasons, '{}'),"
+                        " attempts, coalesce(extract(epoch FROM retry_at)::bigint, 0)"
                         " FROM rapport.job_runs WHERE job = $1 AND status <> 'skipped' ORDER BY scheduled_for DESC LIMIT 1",
                         1, p, &res) < 0)
                         incomplete = true;
-                char last[64] = "never", next[64] = "-";
+                char last[64] = "never", next[64] = "-", retry[64] = "";
+                int attempts = 0;
                 const char *status = "-", *planned = "0", *skipped = "0", *error = "", *cancelled = "0", *why = "",
                            *why_json = "{}";
                 if (res && PQntuples(res) > 0) {
@@ -798,6 +800,10 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                         cancelled = PQgetvalue(res, 0, 5);
                         why = PQgetvalue(res, 0, 6);
                         why_json = PQgetvalue(res, 0, 7);
+                        attempts = atoi(PQgetvalue(res, 0, 8));
+                        int64_t retry_at = strtoll(PQgetvalue(res, 0, 9), NULL, 10);
+                        if (retry_at > 0)
+                                tz_format_iso8601(j->tz, retry_at, retry, sizeof retry);
                 }
                 _cleanup_free_ char *disabled = NULL;
                 (void)planner_job_disabled(conn, j->name, &disabled);
@@ -844,6 +850,8 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                         json_object_object_add(o, "last_cancelled", json_object_new_int64(atoll(cancelled)));
                         json_object_object_add(o, "last_skip_reasons", reasons ? reasons : json_object_new_object());
                         json_object_object_add(o, "last_error", json_object_new_string(error));
+                        json_object_object_add(o, "last_attempts", json_object_new_int(attempts));
+                        json_object_object_add(o, "retry_from", retry[0] ? json_object_new_string(retry) : NULL);
                         json_object_object_add(o, "next_run", json_object_new_string(next));
                         json_object_array_add(jobs, o);
                 } else {
@@ -855,6 +863,12 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                                 printf("  skipped in the last run: %s\n", why);
                         if (*error)
                                 printf("  last error: %s\n", error);
+                        if (retry[0] && streq(status, "failed"))
+                                printf("  failed %d time(s); tried again from %s while inside catch_up_window,"
+                                       " unless a later occurrence runs first\n",
+                                       attempts, retry);
+                        else if (attempts > 1 && streq(status, "ok"))
+                                printf("  planned at attempt %d\n", attempts);
                 }
         }
         json_object_object_add(root, "jobs", jobs);

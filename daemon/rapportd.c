@@ -104,12 +104,14 @@ static void plan_due(struct daemon *d) {
         daemon_status(d);
 }
 
-static void arm_sched_timer(struct daemon *d, int64_t pass_now, bool busy) {
+static void arm_sched_timer(struct daemon *d, int64_t pass_now, bool busy, int64_t retry_at) {
         /* Next after the instant just handled, not after the clock now:
          * what fell due while this pass was planning is due at once (a
          * timer in the past fires straight away). */
         int64_t wall = (int64_t)time(NULL);
         int64_t next = scheduler_next_wakeup(d->cfg, d->now_iso ? wall : pass_now);
+        if (retry_at > 0 && retry_at < next)
+                next = retry_at; /* a failed plan's next try */
         if (busy && next > wall + BUSY_RETRY)
                 next = wall + BUSY_RETRY;
         if (next == INT64_MAX)
@@ -172,7 +174,7 @@ static void on_planned(const struct plan_pass_result *res, void *userdata) {
         if (d->once)
                 once_planned(d);
         else if (d->conn)
-                arm_sched_timer(d, res->now, res->busy);
+                arm_sched_timer(d, res->now, res->busy, res->retry_at);
         kick_dispatcher(d);
         daemon_status(d);
 }

@@ -26,6 +26,8 @@ static int run_one(const struct run_opts *o, const struct job_config *j, int64_t
                             o->wait_for_claim ? PLAN_OCCURRENCE_WAIT : PLAN_OCCURRENCE_TRY, &res);
         if (r < 0) {
                 st->failed++;
+                if (res.retry_at && (!st->retry_at || res.retry_at < st->retry_at))
+                        st->retry_at = res.retry_at;
                 plan_result_clear(&res);
                 return r;
         }
@@ -63,10 +65,11 @@ int scheduler_run_due(const struct run_opts *o, const struct job_config *j, int6
         const struct rapport_config *c = o->cfg;
         if (!j->enabled)
                 return 0;
-        int64_t last;
-        int r = planner_last_occurrence(conn, j->name, now, &last);
+        struct last_occurrence lo;
+        int r = planner_last_occurrence(conn, j->name, now, &lo);
         if (r < 0)
                 return r;
+        int64_t last = lo.at;
         /* What came due while this daemon was live, or just now, is not
          * missed, however small the window: the window measures downtime,
          * not the moments a busy loop or a timer takes to get to it. */
@@ -100,6 +103,23 @@ int scheduler_run_due(const struct run_opts *o, const struct job_config *j, int6
                 }
                 occ[n++] = next;
                 t = next;
+        }
+        if (n == 0 && lo.failed && lo.at >= window_start) {
+                /* Its planning failed and nothing later has run: try it
+                 * again once its back-off is over, while it is inside the
+                 * window (a later occurrence, planning what is due by then,
+                 * supersedes it). */
+                if (lo.retry_at > now) {
+                        if (!st->retry_at || lo.retry_at < st->retry_at)
+                                st->retry_at = lo.retry_at;
+                        return 0;
+                }
+                char when[64];
+                tz_format_iso8601(j->tz, lo.at, when, sizeof when);
+                log_full(LOG_INFO, 0, &(struct log_ctx){j->name, 0, NULL},
+                         "Planning occurrence %s again (%d failed attempt(s) so far)", when, lo.attempts);
+                r = run_one(o, j, lo.at, now, st);
+                return r == -EAGAIN ? 0 : r;
         }
         if (n == 0)
                 return 0;

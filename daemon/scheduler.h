@@ -15,6 +15,7 @@ struct catch_up_stats {
         unsigned ran, lost_race, skipped, failed;
         unsigned busy; /* occurrences another instance is planning right now */
         long long planned;
+        int64_t retry_at; /* earliest failed occurrence's next try (epoch s), 0: none */
 };
 
 struct template_set;

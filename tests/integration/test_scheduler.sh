@@ -211,7 +211,7 @@ psql_val "INSERT INTO crm.customers (id, name, tier, email, birthday, time_zone,
 TK=$(date -u -d 2027-06-16T10:00:00Z +%s)
 history_from $((TK - 60))
 session_open lock "BEGIN; LOCK TABLE rapport.outbox IN EXCLUSIVE MODE;"
-waiting() { psql_val "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rapportd --once' AND wait_event_type = 'Lock'"; }
+waiting() { psql_val "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'rapportd --once%' AND wait_event_type = 'Lock'"; }
 "$RAPPORTD" --config "$CONF" --once --now "$(iso "$TK")" >"$T_TMP/kill-a.log" 2>&1 &
 pid_a=$!
 wait_until '[[ $(waiting) == 1 ]]' 20
@@ -314,7 +314,7 @@ else
 fi
 assert_eq 0 "$(psql_val "SELECT count(*) FROM rapport.job_runs WHERE scheduled_for = $(sqlt "$busy")")" \
     "daemons: nobody claimed the busy occurrence meanwhile"
-assert_eq 0 "$(psql_val "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rapportd' AND wait_event_type = 'Lock'")" \
+assert_eq 0 "$(psql_val "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'rapportd%' AND wait_event_type = 'Lock'")" \
     "daemons: no daemon waits on a lock"
 session_close busy "SELECT pg_advisory_unlock_all();"
 if wait_until "[[ \$(psql_val \"SELECT status FROM rapport.job_runs WHERE scheduled_for = $(sqlt "$busy")\") == ok ]]" 20; then
