@@ -140,6 +140,11 @@ CREATE INDEX IF NOT EXISTS invoices_issued_idx
 CREATE INDEX IF NOT EXISTS customers_created_idx
     ON crm.customers (created_at)
     WHERE active;
+-- ... then the tier of each customer found, from the active customers read
+-- in id order, index-only, and merged with what was found (sorted alike).
+CREATE INDEX IF NOT EXISTS customers_active_idx
+    ON crm.customers (id) INCLUDE (tier, created_at)
+    WHERE active;
 
 -- Receivables: only unpaid invoices, by how overdue they are.  The ladder
 -- reads a few days of due dates per level and needs every column below of

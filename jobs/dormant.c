@@ -76,19 +76,24 @@ static const char plan_sql[] =
         "),\n"
         /* Of those, the customers whose tier has that threshold (duplicates
          * removed only now: a fraction of the activity survives the tier
-         * test) ... */
+         * test).  The hits, sorted by customer, are merged with the active
+         * customers read in id order, index-only from customers_active_idx
+         * of etc/crm.sql (id, with tier and created_at), so each side is read
+         * once, in order.  At 1M customers: some 530,000 hits against
+         * 970,000 customers in 0.38 s, where a hash of the customers took
+         * 0.69 s and a primary-key probe per hit, in random order, 2.6 s.
+         * The OFFSET 0 fences keep PostgreSQL, which cannot guess how many
+         * hits survive the CTEs above, to that shape. */
         "h1 AS MATERIALIZED (\n"
-        "  SELECT DISTINCT h.id, h.days, w.lo, w.hi, c.created_at\n"
-        "  FROM hits h CROSS JOIN cfg\n"
-        "  JOIN win w ON w.days = h.days\n"
-        /* Behind OFFSET 0 the customers are read once, into a hash (or a
-         * merge): PostgreSQL cannot guess how many hits survive the CTEs
-         * above and would otherwise probe the primary key once per hit, in
-         * random order (at 1M customers, 500,000 heap probes: 2.6 s of the
-         * job's 4.7 s; with one pass, the whole job takes 2.8-3.0 s). */
-        "  JOIN (SELECT id, tier, created_at FROM crm.customers WHERE active OFFSET 0) c ON c.id = h.id\n"
-        "  WHERE coalesce((cfg.s->'dormant_days'->>c.tier)::int,\n"
-        "                 CASE c.tier WHEN 'A' THEN 30 WHEN 'B' THEN 60 ELSE 180 END) = h.days\n"
+        "  SELECT DISTINCT hc.id, hc.days, w.lo, w.hi, hc.created_at\n"
+        "  FROM (SELECT h.id, h.days, c.tier, c.created_at\n"
+        "        FROM (SELECT id, days FROM hits ORDER BY id OFFSET 0) h\n"
+        "        JOIN (SELECT id, tier, created_at FROM crm.customers WHERE active ORDER BY id OFFSET 0) c ON c.id = h.id\n"
+        "        OFFSET 0) hc\n"
+        "  CROSS JOIN cfg\n"
+        "  JOIN win w ON w.days = hc.days\n"
+        "  WHERE coalesce((cfg.s->'dormant_days'->>hc.tier)::int,\n"
+        "                 CASE hc.tier WHEN 'A' THEN 30 WHEN 'B' THEN 60 ELSE 180 END) = hc.days\n"
         "),\n"
         /* ... who have not been active after the window: one probe of the
          * per-customer index each, in customer order so that neighbouring
