@@ -116,8 +116,10 @@ static bool result_sqlstate(PGresult *res, const char *state) {
  * usually a new handle), and its statements are prepared again.  Should the
  * bookkeeping ever be wrong — the server forgot them (DISCARD ALL, a pooler)
  * or already has them — the server's answer corrects it (26000, 42P05).
- * Per thread: a connection is only ever used by the thread that made it
- * (rapportd plans on a thread of its own). */
+ * Per thread, since connections are used by one thread at a time: the
+ * dispatcher's by the loop, the planner's by each pass's thread in turn
+ * (which uses no prepared statement: one prepared again inside a
+ * transaction would abort it on 42P05). */
 #define DB_CONNS_MAX 4
 #define DB_STMTS_MAX 32
 static _Thread_local struct db_prepared {

@@ -41,6 +41,13 @@ static void *pass_main(void *arg) {
         struct plan_pass_result *res = &w->result;
         *res = (struct plan_pass_result){.now = p->now};
 
+        /* A server restarted since the last pass has closed this idle
+         * connection: reading what it said notices (libpq would only find
+         * out in the middle of the first statement, as an error). */
+        if (w->conn && (!PQconsumeInput(w->conn) || PQstatus(w->conn) != CONNECTION_OK)) {
+                PQfinish(w->conn);
+                w->conn = NULL;
+        }
         if (db_broken(w->conn)) {
                 PQfinish(w->conn);
                 w->conn = NULL;
@@ -66,8 +73,10 @@ static void *pass_main(void *arg) {
                 if (r < 0 || st.failed)
                         res->failed = true;
                 if (db_broken(w->conn)) {
-                        log_warning("The planning connection to the database was lost: %s",
-                                    w->conn ? PQerrorMessage(w->conn) : "not connected");
+                        char why[256];
+                        snprintf(why, sizeof why, "%s", w->conn ? PQerrorMessage(w->conn) : "not connected");
+                        why[strcspn(why, "\n")] = '\0';
+                        log_warning("The planning connection to the database was lost (%s); planning again shortly", why);
                         res->db_lost = true;
                         break;
                 }

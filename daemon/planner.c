@@ -110,12 +110,56 @@ int planner_job_disabled(PGconn *conn, const char *job, char **ret) {
         return *ret ? 0 : log_error_errno(-ENOMEM, "Checking whether the job is disabled: %m");
 }
 
+/* The plan statement failed (logged by db_exec): back to the savepoint,
+ * the claimed row marked failed with the error and, for an occurrence,
+ * when it is tried again (on the run's clock: --now, or this host's, as
+ * the scheduler that decides it reads), then committed.  A dry run, or a
+ * connection that is gone, records nothing. */
+static int record_failure(PGconn *conn, const struct job_config *j, const char *run_id, bool no_retry, const char *now,
+                          struct plan_result *ret) {
+        struct log_ctx ctx = {j->name, 0, NULL};
+        char err[512];
+        snprintf(err, sizeof err, "%s", PQerrorMessage(conn));
+        err[strcspn(err, "\n")] = '\0';
+        if (!run_id[0]) {
+                rollback(conn);
+                return log_full(LOG_ERR, -EIO, &ctx, "Planning failed");
+        }
+        char base[64];
+        if (now)
+                snprintf(base, sizeof base, "%s", now);
+        else
+                format_sql_time((int64_t)time(NULL), base, sizeof base);
+        const char *fp[] = {run_id, err, no_retry ? NULL : base};
+        _cleanup_(PQclearp) PGresult *fr = NULL;
+        int r = db_exec(conn, "Recording the failed run", "ROLLBACK TO SAVEPOINT plan", 0, NULL, NULL);
+        if (r >= 0)
+                r = db_exec(conn, "Recording the failed run",
+                            "UPDATE rapport.job_runs SET status = 'failed', finished_at = clock_timestamp(), error = $2,"
+                            "       retry_at = $3::timestamptz + " PLAN_RETRY_DELAY_SQL("attempts")
+                            " WHERE id = $1::bigint RETURNING attempts, coalesce(extract(epoch FROM retry_at)::bigint, 0)",
+                            3, fp, &fr);
+        if (r >= 0)
+                r = db_exec(conn, "Recording the failed run", "COMMIT", 0, NULL, NULL);
+        if (r < 0 || PQntuples(fr) != 1) {
+                rollback(conn);
+                return -EIO; /* logged */
+        }
+        ret->retry_at = strtoll(PQgetvalue(fr, 0, 1), NULL, 10);
+        if (!ret->retry_at)
+                return log_full(LOG_ERR, -EIO, &ctx, "Planning failed; the run is recorded as failed");
+        char when[64];
+        tz_format_iso8601(j->tz, ret->retry_at, when, sizeof when);
+        return log_full(LOG_ERR, -EIO, &ctx,
+                        "Planning failed (attempt %s); the occurrence is tried again from %s while it is inside catch_up_window",
+                        PQgetvalue(fr, 0, 0), when);
+}
+
 int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_config *j, int64_t scheduled_for,
                 const char *now, bool dry_run, const struct plan_filter *filter, enum plan_claim claim,
                 struct plan_result *ret) {
         *ret = (struct plan_result){0};
         bool manual = claim == PLAN_MANUAL;
-        struct log_ctx ctx = {j->name, 0, NULL};
         char sched[64];
         format_sql_time(scheduled_for, sched, sizeof sched);
         const char *now_param = now ? now : "now";
@@ -212,6 +256,14 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
                 }
                 snprintf(run_id, sizeof run_id, "%s", PQgetvalue(res, 0, 0));
                 ret->run_id = strtoll(run_id, NULL, 10);
+                /* A failed plan is rolled back to here and recorded on the
+                 * claimed row, in this transaction, under the lock: no
+                 * other instance can take the occurrence in between. */
+                r = db_exec(conn, "Starting the plan", "SAVEPOINT plan", 0, NULL, NULL);
+                if (r < 0) {
+                        rollback(conn);
+                        return r;
+                }
         }
         ret->won = true;
 
@@ -233,44 +285,8 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
         const char *p[] = {now_param, c->time_zone, c->locale, j->settings_json, run_id[0] ? run_id : NULL};
         _cleanup_(PQclearp) PGresult *res = NULL;
         r = db_exec(conn, "Planning", j->def->plan_sql, 5, p, &res);
-        if (r < 0) {
-                char err[512];
-                snprintf(err, sizeof err, "%s", PQerrorMessage(conn));
-                err[strcspn(err, "\n")] = '\0';
-                rollback(conn);
-                if (dry_run)
-                        return log_full(LOG_ERR, -EIO, &ctx, "Planning failed");
-                if (manual) {
-                        const char *fp[] = {j->name, sched, c->instance, err};
-                        (void)db_exec(conn, "Recording the failed run",
-                                      "INSERT INTO rapport.job_runs (job, scheduled_for, instance, started_at, finished_at, status, error, manual, attempts)"
-                                      " VALUES ($1, $2, $3, now(), clock_timestamp(), 'failed', $4, true, 1)",
-                                      4, fp, NULL);
-                        return log_full(LOG_ERR, -EIO, &ctx, "Planning failed; the run is recorded as failed");
-                }
-                /* A try that failed before (its claim rolled back with the
-                 * plan) counts one more and backs off further. */
-                const char *fp[] = {j->name, sched, c->instance, err, now_param};
-                _cleanup_(PQclearp) PGresult *fr = NULL;
-                r = db_exec(conn, "Recording the failed run",
-                            "INSERT INTO rapport.job_runs AS r (job, scheduled_for, instance, started_at, finished_at, status, error, attempts, retry_at)"
-                            " VALUES ($1, $2, $3, now(), clock_timestamp(), 'failed', $4, 1, $5::timestamptz + " PLAN_RETRY_DELAY_SQL("1") ")"
-                            " ON CONFLICT (job, scheduled_for) WHERE NOT manual DO UPDATE"
-                            "   SET instance = EXCLUDED.instance, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,"
-                            "       error = EXCLUDED.error, attempts = r.attempts + 1,"
-                            "       retry_at = $5::timestamptz + " PLAN_RETRY_DELAY_SQL("r.attempts + 1")
-                            "   WHERE r.status = 'failed'"
-                            " RETURNING attempts, extract(epoch FROM retry_at)::bigint",
-                            5, fp, &fr);
-                if (r < 0 || PQntuples(fr) != 1)
-                        return log_full(LOG_ERR, -EIO, &ctx, "Planning failed");
-                ret->retry_at = strtoll(PQgetvalue(fr, 0, 1), NULL, 10);
-                char when[64];
-                tz_format_iso8601(j->tz, ret->retry_at, when, sizeof when);
-                return log_full(LOG_ERR, -EIO, &ctx,
-                                "Planning failed (attempt %s); the occurrence is tried again from %s while it is inside catch_up_window",
-                                PQgetvalue(fr, 0, 0), when);
-        }
+        if (r < 0)
+                return record_failure(conn, j, run_id, manual || dry_run, now, ret);
         ret->planned = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         ret->skipped = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
         ret->skip_reasons = strdup(PQgetvalue(res, 0, 2));
@@ -333,10 +349,14 @@ int planner_record_skipped_many(PGconn *conn, const struct rapport_config *c, co
                  * is left alone: waiting on its uncommitted row would stall
                  * the loop, and it is recorded by its planner anyway. */
                 int r = db_exec(conn, "Recording skipped occurrences",
-                                "INSERT INTO rapport.job_runs (job, scheduled_for, instance, started_at, finished_at, status, error)"
+                                "INSERT INTO rapport.job_runs AS r (job, scheduled_for, instance, started_at, finished_at, status, error)"
                                 " SELECT $1, s, $3, now(), now(), 'skipped', $4 FROM unnest($2::timestamptz[]) AS s"
                                 " WHERE pg_try_advisory_xact_lock(" OCCURRENCE_LOCK("$1", "s") ")"
-                                " ON CONFLICT (job, scheduled_for) WHERE NOT manual DO NOTHING",
+                                /* A failed occurrence skipped now (the job was
+                                 * disabled) is no longer tried again. */
+                                " ON CONFLICT (job, scheduled_for) WHERE NOT manual DO UPDATE"
+                                "   SET status = 'skipped', error = EXCLUDED.error, finished_at = EXCLUDED.finished_at, retry_at = NULL"
+                                "   WHERE r.status = 'failed'",
                                 4, p, NULL);
                 if (r < 0)
                         return r;

@@ -111,7 +111,7 @@ static void arm_sched_timer(struct daemon *d, int64_t pass_now, bool busy, int64
         int64_t wall = (int64_t)time(NULL);
         int64_t next = scheduler_next_wakeup(d->cfg, d->now_iso ? wall : pass_now);
         if (retry_at > 0 && retry_at < next)
-                next = retry_at; /* a failed plan's next try */
+                next = retry_at > wall ? retry_at : wall + 1; /* a failed plan's next try; never a busy loop */
         if (busy && next > wall + BUSY_RETRY)
                 next = wall + BUSY_RETRY;
         if (next == INT64_MAX)
@@ -436,6 +436,13 @@ static int reload_keeps_secrets(const struct rapport_config *old, const struct r
 static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         (void)s, (void)si;
         struct daemon *d = userdata;
+        /* A one-shot run is over in moments and plans once: a new
+         * configuration would mean passes after the one it runs, and what
+         * they planned could be left unsent when it exits. */
+        if (d->once) {
+                log_info("Reload ignored: a one-shot run keeps the configuration it started with");
+                return 0;
+        }
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         /* Before the first connection the daemon is not ready: a reload
@@ -462,12 +469,15 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 daemon_status(d);
                 return 0;
         }
-        /* A reload that came while another waits replaces it. */
+        /* A reload that came while another waits replaces it, and shares
+         * its pass under the old configuration (one more would only put
+         * the swap off further). */
+        if (!d->next_cfg)
+                d->next_needs_old_pass = true;
         config_free(d->next_cfg);
         template_set_free(d->next_templates);
         d->next_cfg = TAKE_PTR(c);
         d->next_templates = TAKE_PTR(t);
-        d->next_needs_old_pass = true;
         reload_step(d);
         return 0;
 }

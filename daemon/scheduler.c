@@ -104,11 +104,13 @@ int scheduler_run_due(const struct run_opts *o, const struct job_config *j, int6
                 occ[n++] = next;
                 t = next;
         }
-        if (n == 0 && lo.failed && lo.at >= window_start) {
-                /* Its planning failed and nothing later has run: try it
-                 * again once its back-off is over, while it is inside the
-                 * window (a later occurrence, planning what is due by then,
-                 * supersedes it). */
+        /* Its planning failed and nothing later has run: try it again
+         * once its back-off is over, while it is inside the window (a later
+         * occurrence, planning what is due by then, supersedes it); with
+         * catch_up = none only while it is the current one.  A job in
+         * dry_run records nothing, so there is nothing to try again. */
+        int64_t retry_from = j->catch_up == CATCH_UP_NONE && live > window_start ? live : window_start;
+        if (n == 0 && lo.failed && lo.at >= retry_from && !j->dry_run) {
                 if (lo.retry_at > now) {
                         if (!st->retry_at || lo.retry_at < st->retry_at)
                                 st->retry_at = lo.retry_at;

@@ -96,6 +96,41 @@ assert_eq "failed|1|13:01:00" "$(run_state "$DAY 13:00Z")" "not tried outside ca
 once "15:59:59, inside the window" "$(at 15:59:59)" 0
 assert_eq "ok|2|-" "$(run_state "$DAY 13:00Z")" "tried again inside it"
 
+# ---------------------------------------------------------------- disabled
+# A failed occurrence of a job then disabled with rapportctl disable is
+# recorded as skipped, and not tried again when the job is enabled again.
+CONF=$DAILY
+psql_val "DELETE FROM rapport.job_runs" >/dev/null
+break_crm
+once "13:00 fails again" "$(at 13:00:00)" 1
+repair_crm
+assert_exit 0 "disable" -- "$RAPPORTCTL" --config "$CONF" disable dormant --reason "CRM upgrade"
+once "disabled, past its back-off" "$(at 13:02:00)" 0
+assert_contains "$(run_state "$DAY 13:00Z")" "skipped|1|-" "the failed occurrence of a disabled job is recorded skipped"
+assert_exit 0 "enable" -- "$RAPPORTCTL" --config "$CONF" enable dormant
+once "enabled again" "$(at 13:05:00)" 0
+assert_contains "$(run_state "$DAY 13:00Z")" "skipped|1|-" "and not planned once the job is enabled again"
+
+# ---------------------------------------------------------------- catch_up = none
+# With catch_up = none a failed occurrence is tried again only while it is
+# the current one (two minutes at a one-shot run's start).
+NONE=$T_TMP/none.conf
+rapport_config "$NONE" \
+    'dormant: { schedule = "0 13 * * *"; send_at = "00:00"; max_lateness = "7d"; effective_from = "2020-01-01"; catch_up = "none"; };'
+CONF=$NONE
+psql_val "DELETE FROM rapport.job_runs" >/dev/null
+break_crm
+once "none: 13:00 fails" "$(at 13:00:00)" 1
+repair_crm
+once "none: 13:03, no longer current" "$(at 13:03:00)" 0
+assert_eq "failed|1|13:01:00" "$(run_state "$DAY 13:00Z")" "catch_up = none: not tried once it is no longer the current occurrence"
+psql_val "DELETE FROM rapport.job_runs" >/dev/null
+break_crm
+once "none: 13:00 fails" "$(at 13:00:00)" 1
+repair_crm
+once "none: 13:01:30, still current" "$(at 13:01:30)" 0
+assert_eq "ok|2|-" "$(run_state "$DAY 13:00Z")" "catch_up = none: tried again while current"
+
 # ---------------------------------------------------------------- daemon
 # The daemon arms its timer for the next try, not for the next occurrence
 # an hour away: shown by the scheduler timer's wake-up in the log.  Real

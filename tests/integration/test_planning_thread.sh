@@ -56,7 +56,8 @@ t_on_cleanup 'gate_open gate-a; gate_open gate-b'
 # ---------------------------------------------------------------- --once
 # A one-shot run plans, then sends one round of what is due (what was
 # queued before and what it planned), and exits.  While its plan waits it
-# still takes SIGHUP (a reload waits for the plan) without ending.
+# still reads SIGHUP, and ignores it (it plans once, with the configuration
+# it started with) without ending.
 gate_close gate-a
 queue_sms queued-before
 "$RAPPORTD" --config "$CONF" --once -v >"$T_TMP/once.log" 2>&1 &
@@ -64,7 +65,11 @@ once_pid=$!
 wait_until "planner_waiting 'rapportd --once planner'" 10 ||
     t_fail "--once: planning waits on the lock" "$(cat "$T_TMP/once.log")"
 kill -HUP "$once_pid"
-wait_until "grep -q 'Reloading' $T_TMP/once.log" 5 || t_fail "--once: SIGHUP read while planning waits" "$(cat "$T_TMP/once.log")"
+if wait_until "grep -q 'Reload ignored: a one-shot run keeps the configuration it started with' $T_TMP/once.log" 5; then
+    t_pass "--once: SIGHUP read and ignored while planning waits"
+else
+    t_fail "--once: SIGHUP read and ignored while planning waits" "$(cat "$T_TMP/once.log")"
+fi
 if kill -0 "$once_pid" 2>/dev/null; then
     t_pass "--once: still running while its plan waits"
 else
@@ -79,6 +84,7 @@ assert_contains "$(sms_json 1 | jq -r '.json.to')" "+12125550101" "--once: the S
 assert_contains "$(mail_json | jq -r '.[0].subject')" "Quiet Ltd" "--once: the alert names the customer"
 assert_eq "dormant|1|1" "$(psql_val "SELECT job, planned, count(*) OVER () FROM rapport.job_runs WHERE job = 'dormant' AND finished_at IS NOT NULL" -F '|')" \
     "--once: the run is recorded with what it planned"
+assert_eq 1 "$(grep -c 'Ran occurrence' "$T_TMP/once.log")" "--once: one planning pass, whatever the SIGHUP"
 
 # ---------------------------------------------------------------- daemon
 # A job with no history plans its current occurrence at start.
