@@ -44,16 +44,10 @@ static void *pass_main(void *arg) {
         /* A server restarted since the last pass has closed this idle
          * connection: reading what it said notices (libpq would only find
          * out in the middle of the first statement, as an error). */
-        if (w->conn && (!PQconsumeInput(w->conn) || PQstatus(w->conn) != CONNECTION_OK)) {
-                PQfinish(w->conn);
-                w->conn = NULL;
-        }
-        if (db_broken(w->conn)) {
+        if (!w->conn || !PQconsumeInput(w->conn) || db_broken(w->conn)) {
                 PQfinish(w->conn);
                 w->conn = NULL;
                 if (db_connect(p->cfg, w->application_name, w->reported_lost, &w->conn) < 0) {
-                        PQfinish(w->conn);
-                        w->conn = NULL;
                         w->reported_lost = true;
                         res->db_lost = true;
                         goto done;
@@ -68,8 +62,7 @@ static void *pass_main(void *arg) {
                 res->runs += st.ran;
                 res->planned += st.planned;
                 res->busy = res->busy || st.busy;
-                if (st.retry_at && (!res->retry_at || st.retry_at < res->retry_at))
-                        res->retry_at = st.retry_at;
+                res->retry_at = earliest_retry(res->retry_at, st.retry_at);
                 if (r < 0 || st.failed)
                         res->failed = true;
                 if (db_broken(w->conn)) {

@@ -113,8 +113,8 @@ int planner_job_disabled(PGconn *conn, const char *job, char **ret) {
 /* The plan statement failed (logged by db_exec): back to the savepoint,
  * the claimed row marked failed with the error and, for an occurrence,
  * when it is tried again (on the run's clock: --now, or this host's, as
- * the scheduler that decides it reads), then committed.  A dry run, or a
- * connection that is gone, records nothing. */
+ * the scheduler that decides it reads), then committed.  A dry run (no
+ * claimed row), or a connection that is gone, records nothing. */
 static int record_failure(PGconn *conn, const struct job_config *j, const char *run_id, bool no_retry, const char *now,
                           struct plan_result *ret) {
         struct log_ctx ctx = {j->name, 0, NULL};
@@ -286,7 +286,7 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
         _cleanup_(PQclearp) PGresult *res = NULL;
         r = db_exec(conn, "Planning", j->def->plan_sql, 5, p, &res);
         if (r < 0)
-                return record_failure(conn, j, run_id, manual || dry_run, now, ret);
+                return record_failure(conn, j, run_id, manual, now, ret);
         ret->planned = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         ret->skipped = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
         ret->skip_reasons = strdup(PQgetvalue(res, 0, 2));

@@ -84,6 +84,11 @@ static void schedule_reconnect(struct daemon *d);
  * again (it is ours if that instance died). */
 #define BUSY_RETRY 5
 
+static void sched_timer_at(struct daemon *d, uint64_t realtime_usec) {
+        sd_event_source_set_time(d->sched_timer, realtime_usec);
+        sd_event_source_set_enabled(d->sched_timer, SD_EVENT_ONESHOT);
+}
+
 /* Start a planning pass over every job due now, or note that one is due
  * again when the pass running ends. */
 static void plan_due(struct daemon *d) {
@@ -98,8 +103,7 @@ static void plan_due(struct daemon *d) {
         if (plan_worker_start(d->planner, &p) < 0) {
                 /* Logged; the timer tries again. */
                 d->failed = true;
-                sd_event_source_set_time(d->sched_timer, ((uint64_t)time(NULL) + BUSY_RETRY) * 1000000ULL);
-                sd_event_source_set_enabled(d->sched_timer, SD_EVENT_ONESHOT);
+                sched_timer_at(d, ((uint64_t)time(NULL) + BUSY_RETRY) * 1000000ULL);
         }
         daemon_status(d);
 }
@@ -116,10 +120,8 @@ static void arm_sched_timer(struct daemon *d, int64_t pass_now, bool busy, int64
                 next = wall + BUSY_RETRY;
         if (next == INT64_MAX)
                 sd_event_source_set_enabled(d->sched_timer, SD_EVENT_OFF);
-        else {
-                sd_event_source_set_time(d->sched_timer, (uint64_t)next * 1000000ULL);
-                sd_event_source_set_enabled(d->sched_timer, SD_EVENT_ONESHOT);
-        }
+        else
+                sched_timer_at(d, (uint64_t)next * 1000000ULL);
 }
 
 static void reload_step(struct daemon *d);
@@ -158,11 +160,13 @@ static void on_planned(const struct plan_pass_result *res, void *userdata) {
                         sd_event_exit(d->event, 69); /* EX_UNAVAILABLE */
                         return;
                 }
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                sd_event_source_set_time(d->sched_timer, (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000 +
-                                                             d->plan_retry_usec);
-                sd_event_source_set_enabled(d->sched_timer, d->conn ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
+                /* Without the loop's connection the schedules wait for its
+                 * reconnect, which plans again (connected()). */
+                if (d->conn) {
+                        uint64_t now;
+                        sd_event_now(d->event, CLOCK_REALTIME, &now);
+                        sched_timer_at(d, now + d->plan_retry_usec);
+                }
                 daemon_status(d);
                 return;
         }

@@ -26,8 +26,7 @@ static int run_one(const struct run_opts *o, const struct job_config *j, int64_t
                             o->wait_for_claim ? PLAN_OCCURRENCE_WAIT : PLAN_OCCURRENCE_TRY, &res);
         if (r < 0) {
                 st->failed++;
-                if (res.retry_at && (!st->retry_at || res.retry_at < st->retry_at))
-                        st->retry_at = res.retry_at;
+                st->retry_at = earliest_retry(st->retry_at, res.retry_at);
                 plan_result_clear(&res);
                 return r;
         }
@@ -112,8 +111,7 @@ int scheduler_run_due(const struct run_opts *o, const struct job_config *j, int6
         int64_t retry_from = j->catch_up == CATCH_UP_NONE && live > window_start ? live : window_start;
         if (n == 0 && lo.failed && lo.at >= retry_from && !j->dry_run) {
                 if (lo.retry_at > now) {
-                        if (!st->retry_at || lo.retry_at < st->retry_at)
-                                st->retry_at = lo.retry_at;
+                        st->retry_at = earliest_retry(st->retry_at, lo.retry_at);
                         return 0;
                 }
                 char when[64];

@@ -41,6 +41,9 @@ struct run_opts {
         void *progress_userdata;
 };
 
+/* The sooner of two retry_at instants, 0 standing for none. */
+static inline int64_t earliest_retry(int64_t a, int64_t b) { return !a || (b && b < a) ? b : a; }
+
 /* Run what is due for job j at `now` (epoch seconds). */
 int scheduler_run_due(const struct run_opts *o, const struct job_config *j, int64_t now, struct catch_up_stats *stats);
 
