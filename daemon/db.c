@@ -25,6 +25,10 @@ static void db_notice(void *userdata, const char *message) {
 }
 
 int db_connect(const struct rapport_config *c, const char *application_name, bool quiet, PGconn **ret) {
+        return db_connect_to(c->conninfo, c->db_password, application_name, quiet, ret);
+}
+
+int db_connect_to(const char *conninfo, const char *password, const char *application_name, bool quiet, PGconn **ret) {
         /* Order matters: with expand_dbname, later keywords override earlier
          * ones, so our defaults go before the administrator's conninfo and
          * the secret file after it. */
@@ -45,9 +49,9 @@ int db_connect(const struct rapport_config *c, const char *application_name, boo
         keys[n] = "keepalives_count", vals[n++] = "3";
         keys[n] = "tcp_user_timeout", vals[n++] = "30000";
         keys[n] = "application_name", vals[n++] = application_name;
-        keys[n] = "dbname", vals[n++] = c->conninfo;
-        if (c->db_password)
-                keys[n] = "password", vals[n++] = c->db_password;
+        keys[n] = "dbname", vals[n++] = conninfo;
+        if (password)
+                keys[n] = "password", vals[n++] = password;
         keys[n] = NULL, vals[n] = NULL;
 
         _cleanup_(PQfinishp) PGconn *conn = PQconnectdbParams(keys, vals, 1);
@@ -117,7 +121,8 @@ static bool result_sqlstate(PGresult *res, const char *state) {
  * bookkeeping ever be wrong — the server forgot them (DISCARD ALL, a pooler)
  * or already has them — the server's answer corrects it (26000, 42P05).
  * Per thread, since connections are used by one thread at a time: the
- * dispatcher's by the loop, the planner's by each pass's thread in turn
+ * dispatcher's by the loop, the recorder's by its thread, the planner's by
+ * each pass's thread in turn
  * (which uses no prepared statement: one prepared again inside a
  * transaction would abort it on 42P05). */
 #define DB_CONNS_MAX 4

@@ -1,8 +1,10 @@
 #pragma once
 /* PostgreSQL access shared by rapportd and rapportctl.  Queries are
  * set-based statements with a statement_timeout, run synchronously: the
- * dispatcher's are short; the long ones, planning, run on a thread of their
- * own in rapportd (plan_worker.h).  A connection belongs to one thread. */
+ * dispatcher's claims are short; planning, which takes long, and the
+ * recording of sent messages, which comes often, run on threads of their
+ * own in rapportd (plan_worker.h, record_worker.h).  A connection belongs
+ * to one thread. */
 #include <libpq-fe.h>
 #include <stdbool.h>
 
@@ -16,6 +18,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(PGconn *, PQfinish);
 /* Connect with the config's conninfo and password; logs once on failure
  * (unless quiet) and returns -ECONNREFUSED. */
 int db_connect(const struct rapport_config *c, const char *application_name, bool quiet, PGconn **ret);
+/* db_connect() with the settings given apart: for a thread that must not
+ * read a configuration a reload may free meanwhile. */
+int db_connect_to(const char *conninfo, const char *password, const char *application_name, bool quiet, PGconn **ret);
 
 /* Run a parameterised statement; NULL entries in params are SQL NULL.
  * On error logs "what: message" and returns -EIO; *ret may be NULL when

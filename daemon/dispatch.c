@@ -20,6 +20,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "planner.h"
+#include "record_worker.h"
 #include "smtp_pool.h"
 #include "templates.h"
 #include "tz.h"
@@ -36,6 +37,10 @@ enum { CH_EMAIL, CH_SMS, CH_MAX };
  * recorded: see maybe_flush_unrecorded(). */
 #define RECORD_BATCH 64
 #define RECORD_DELAY_USEC 10000ULL
+/* Outcomes held (waiting, or being recorded by the recorder's thread) past
+ * which no more is claimed: a database slower than the gateway must slow
+ * the sending down, not fill the memory with outcomes. */
+#define HELD_MAX 256
 #define PUMP_ROUNDS 16
 static const char *const channel_names[CH_MAX] = {"email", "sms"};
 
@@ -47,6 +52,7 @@ struct transfer {
         CURL *easy;
         bool released;
         struct outcome outcome; /* when waiting in d->unrecorded */
+        uint64_t lease_half_usec; /* monotonic: half its lease gone (see outcomes_leave_claims_safe()) */
         struct transfer_io io;
         int timeout; /* seconds, as set up (a reload may change the setting) */
 };
@@ -75,6 +81,16 @@ struct dispatcher {
         struct transfer *unrecorded; /* finished, outcome not yet in the database */
         unsigned n_unrecorded;
         uint64_t unrecorded_since; /* monotonic: when the oldest of them finished */
+        /* Sent messages the recorder's thread is recording (NULL: the
+         * loop's connection records everything). */
+        struct record_worker *recorder;
+        struct transfer *recording;
+        unsigned n_recording;
+        struct outbox_sent *recording_batch;
+        /* After a batch the recorder could not record, the loop's own
+         * connection records until this (monotonic) time; the delay
+         * doubles while the recorder keeps failing. */
+        uint64_t recorder_retry_usec, recorder_backoff_usec;
         struct smtp_pool *smtp;
         unsigned n_inflight[CH_MAX];
         /* A channel whose last claim came back short has nothing more due:
@@ -108,6 +124,7 @@ struct dispatcher {
 
 static void on_done(struct curl_glue *g, CURL *easy, CURLcode result, void *userdata);
 static void on_smtp_done(CURL *easy, CURLcode result, void *job, void *userdata);
+static void on_recorded(long recorded, void *userdata);
 
 static bool channel_configured(const struct rapport_config *c, int ch) {
         return ch == CH_EMAIL ? c->email.smtp_url != NULL : c->sms.gateway_url != NULL;
@@ -363,6 +380,8 @@ static void start_one(struct dispatcher *d, int ch, struct outbox_msg *m) {
                                             : sms_setup(d->env->cfg, m, &r, t->easy, &t->io, fail.error, sizeof fail.error);
                 }
                 if (sr >= 0) {
+                        const struct ready *rq = &d->ready[ch];
+                        t->lease_half_usec = rq->claimed_usec + (uint64_t)rq->lease * 1000000ULL / 2;
                         t->msg = *m;
                         *m = (struct outbox_msg){0};
                         if ((ch == CH_EMAIL ? smtp_pool_submit(d->smtp, t->easy, t) : curl_glue_add(d->glue, t->easy, t)) >= 0) {
@@ -484,9 +503,8 @@ static void arm_wake(struct dispatcher *d, uint64_t usec_from_now) {
         sd_event_source_set_enabled(d->wake, SD_EVENT_ONESHOT);
 }
 
-static void flush_unrecorded(struct dispatcher *d) {
-        if (!d->unrecorded || !d->env->conn || PQstatus(d->env->conn) != CONNECTION_OK)
-                return;
+/* Every outcome held, recorded on the loop's connection. */
+static void flush_unrecorded_here(struct dispatcher *d) {
         /* Sent messages: one statement for the lot. */
         size_t n = 0;
         for (struct transfer *t = d->unrecorded; t; t = t->next)
@@ -513,6 +531,114 @@ static void flush_unrecorded(struct dispatcher *d) {
         sd_event_source_set_enabled(d->record, SD_EVENT_OFF);
 }
 
+static bool recorder_usable(struct dispatcher *d) {
+        return d->recorder && !d->stopping && now_usec(d) >= d->recorder_retry_usec;
+}
+
+/* Sent messages go to the recorder's thread, when it is free, as one batch;
+ * the rare other outcomes (retries, failures) are recorded here at once.
+ * At stop, or while the recorder is failing, all are recorded here, after
+ * the batch in progress (if any) is over. */
+static void flush_unrecorded(struct dispatcher *d) {
+        if (!d->env->conn || PQstatus(d->env->conn) != CONNECTION_OK)
+                return;
+        if (!recorder_usable(d)) {
+                if (d->recorder)
+                        record_worker_wait(d->recorder);
+                if (d->unrecorded)
+                        flush_unrecorded_here(d);
+                return;
+        }
+        if (!d->unrecorded || record_worker_busy(d->recorder))
+                return; /* its end flushes again */
+        size_t n = 0;
+        for (struct transfer *t = d->unrecorded; t; t = t->next)
+                n += t->outcome.kind == OUTCOME_SENT;
+        /* Owned by the recorder's batch until it is done: freed by the
+         * next one, or by dispatcher_free(). */
+        free(d->recording_batch);
+        d->recording_batch = n ? calloc(n, sizeof *d->recording_batch) : NULL;
+        if (n && !d->recording_batch) {
+                flush_unrecorded_here(d);
+                return;
+        }
+        size_t k = 0;
+        while (d->unrecorded) {
+                struct transfer *t = d->unrecorded;
+                d->unrecorded = t->next;
+                if (t->outcome.kind != OUTCOME_SENT) {
+                        record_outcome(d, &t->msg, &t->outcome, &t->io);
+                        transfer_free(t);
+                        continue;
+                }
+                d->recording_batch[k++] = (struct outbox_sent){&t->msg, t->io.provider_id, t->io.audit};
+                t->next = d->recording;
+                d->recording = t;
+                d->n_recording++;
+        }
+        d->n_unrecorded = 0;
+        sd_event_source_set_enabled(d->record, SD_EVENT_OFF);
+        if (k && record_worker_submit(d->recorder, d->env->cfg->conninfo, d->env->cfg->db_password,
+                                      d->recording_batch, k) < 0) {
+                /* Not submitted (out of memory): back, and recorded here. */
+                on_recorded(-ENOMEM, d);
+                flush_unrecorded_here(d);
+        }
+}
+
+/* A batch of sent messages is recorded, or could not be (on the loop). */
+static void on_recorded(long recorded, void *userdata) {
+        struct dispatcher *d = userdata;
+        if (recorded >= 0) {
+                d->stats.sent += (unsigned long)recorded;
+                d->recorder_backoff_usec = 0;
+                while (d->recording) {
+                        struct transfer *t = d->recording;
+                        d->recording = t->next;
+                        transfer_free(t);
+                }
+        } else {
+                /* Still 'sending' in the database: held again, recorded on the
+                 * loop's connection for a while (the recorder's may be the
+                 * only one that cannot reach the server: max_connections). */
+                if (d->recording && !d->unrecorded)
+                        d->unrecorded_since = now_usec(d);
+                while (d->recording) {
+                        struct transfer *t = d->recording;
+                        d->recording = t->next;
+                        t->next = d->unrecorded;
+                        d->unrecorded = t;
+                        d->n_unrecorded++;
+                }
+                d->recorder_backoff_usec = d->recorder_backoff_usec ? d->recorder_backoff_usec * 2 : 1000000ULL;
+                if (d->recorder_backoff_usec > 30000000ULL)
+                        d->recorder_backoff_usec = 30000000ULL;
+                d->recorder_retry_usec = now_usec(d) + d->recorder_backoff_usec;
+        }
+        d->n_recording = 0;
+        free(d->recording_batch);
+        d->recording_batch = NULL;
+        if (!d->stopping)
+                sd_event_source_set_enabled(d->defer, SD_EVENT_ONESHOT);
+}
+
+/* Whether a claim may run while outcomes are held: it also takes rows
+ * whose lease expired, and after a database outage those can include
+ * messages whose outcome this loop holds but has not recorded yet —
+ * claimed again, they would go out twice.  A message within the first half
+ * of its lease is safe (its lease runs on the database's clock from
+ * before the claim returned, so the loop's clock sees it start late). */
+static bool outcomes_leave_claims_safe(struct dispatcher *d) {
+        uint64_t now = now_usec(d);
+        for (struct transfer *t = d->unrecorded; t; t = t->next)
+                if (now >= t->lease_half_usec)
+                        return false;
+        for (struct transfer *t = d->recording; t; t = t->next)
+                if (now >= t->lease_half_usec)
+                        return false;
+        return true;
+}
+
 /* Recording an outcome costs a database round trip and a commit whether
  * it covers one message or a hundred, and the loop waits for it.  E-mail
  * goes out from threads, which keep sending meanwhile: recording at every
@@ -526,6 +652,12 @@ static void flush_unrecorded(struct dispatcher *d) {
 static void maybe_flush_unrecorded(struct dispatcher *d) {
         if (!d->unrecorded)
                 return;
+        if (recorder_usable(d)) {
+                /* The loop does not wait for the recorder: what came in
+                 * while it was busy is the next batch. */
+                flush_unrecorded(d);
+                return;
+        }
         uint64_t due = d->unrecorded_since + RECORD_DELAY_USEC;
         int pump_pending = SD_EVENT_OFF;
         sd_event_source_get_enabled(d->defer, &pump_pending);
@@ -600,13 +732,10 @@ static bool pump_channels(struct dispatcher *d, bool claimed[CH_MAX], uint64_t *
                                 ready_clear(rq);
                                 if (claimed[ch] || now_usec(d) < d->quiet_until[ch])
                                         break; /* one claim per channel per pump */
-                                /* Outcomes first: a claim also takes rows whose
-                                 * lease expired, and after a database outage
-                                 * those include messages whose outcome this
-                                 * loop holds but has not recorded yet: claimed
-                                 * again, they would go out twice. */
+                                /* Outcomes first (see
+                                 * outcomes_leave_claims_safe()). */
                                 flush_unrecorded(d);
-                                if (d->unrecorded)
+                                if (!outcomes_leave_claims_safe(d) || d->n_unrecorded + d->n_recording >= HELD_MAX)
                                         break;
                                 claimed[ch] = true;
                                 struct outbox_claim_opts o = {
@@ -696,7 +825,7 @@ static void pump(struct dispatcher *d) {
                 arm_wake(d, wait);
                 return;
         }
-        if (d->inflight)
+        if (d->inflight || d->recording)
                 return; /* completions pump again */
         int64_t next = -1;
         if (outbox_next_due(d->env->conn, d->env->now, &next) < 0)
@@ -744,6 +873,10 @@ static void transfer_finished(struct dispatcher *d, struct transfer *t, CURLcode
                 email_classify(t->easy, result, &t->io, &o);
         else
                 sms_classify(d->env->cfg->sms.format, t->easy, result, &t->io, &o);
+        /* The outcome is all that is left to keep: the handle serves the
+         * next message while this one waits to be recorded. */
+        easy_put(d, t->ch, t->easy);
+        t->easy = NULL;
         /* Outcomes are recorded in batches by the next pump (one statement
          * for all messages sent meanwhile), or kept until the database is
          * back: recorded within the lease, a sent message is not sent again. */
@@ -889,6 +1022,9 @@ static int on_grace_end(sd_event_source *s, uint64_t usec, void *userdata) {
 
 void dispatcher_stop(struct dispatcher *d, uint64_t grace_usec) {
         d->stopping = true;
+        /* What is sent is recorded now (the recorder's batch included), so
+         * the counts a stop reports are complete. */
+        flush_unrecorded(d);
         sd_event_source_set_enabled(d->wake, SD_EVENT_OFF);
         sd_event_source_set_enabled(d->defer, SD_EVENT_OFF);
         release_waiting(d);
@@ -905,7 +1041,7 @@ unsigned dispatcher_in_flight(const struct dispatcher *d) { return d->n_inflight
 
 const struct dispatch_stats *dispatcher_stats(const struct dispatcher *d) { return &d->stats; }
 
-int dispatcher_new(sd_event *e, struct dispatch_env *env, struct dispatcher **ret) {
+int dispatcher_new(sd_event *e, struct dispatch_env *env, const char *recorder_name, struct dispatcher **ret) {
         _cleanup_(dispatcher_freep) struct dispatcher *d = calloc(1, sizeof *d);
         if (!d)
                 return -ENOMEM;
@@ -918,6 +1054,8 @@ int dispatcher_new(sd_event *e, struct dispatch_env *env, struct dispatcher **re
                 return r;
         r = dispatcher_reconfigure(d);
         if (r < 0)
+                return r;
+        if (recorder_name && (r = record_worker_new(e, recorder_name, on_recorded, d, &d->recorder)) < 0)
                 return r;
         r = sd_event_add_time(e, &d->wake, CLOCK_MONOTONIC, UINT64_MAX, 10000, on_wake, d);
         if (r < 0)
@@ -949,6 +1087,10 @@ int dispatcher_new(sd_event *e, struct dispatch_env *env, struct dispatcher **re
 struct dispatcher *dispatcher_free(struct dispatcher *d) {
         if (!d)
                 return NULL;
+        /* The batch being recorded first: its messages are sent. */
+        if (d->recorder)
+                record_worker_wait(d->recorder);
+        d->recorder = record_worker_free(d->recorder);
         if (d->smtp)
                 smtp_pool_abort(d->smtp);
         release_all(d);
@@ -977,6 +1119,7 @@ struct dispatcher *dispatcher_free(struct dispatcher *d) {
         sd_event_source_disable_unref(d->grace);
         sd_event_source_disable_unref(d->record);
         sd_event_unref(d->event);
+        free(d->recording_batch);
         free(d);
         return NULL;
 }

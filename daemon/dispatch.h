@@ -28,7 +28,9 @@ struct dispatch_stats {
 struct dispatcher;
 typedef void (*dispatch_idle_fn)(struct dispatcher *d, void *userdata);
 
-int dispatcher_new(sd_event *e, struct dispatch_env *env, struct dispatcher **ret);
+/* recorder_name: the application_name of the connection on which a thread
+ * records sent messages (record_worker.h); NULL records them on env->conn. */
+int dispatcher_new(sd_event *e, struct dispatch_env *env, const char *recorder_name, struct dispatcher **ret);
 struct dispatcher *dispatcher_free(struct dispatcher *d);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct dispatcher *, dispatcher_free);
 

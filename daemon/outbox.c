@@ -370,7 +370,12 @@ static void array_elem(struct buf *b, const char *v) {
 }
 
 /* The fencing join goes through the primary key whatever the statistics
- * say (a generic plan must not hash the whole outbox for a few rows).
+ * say (a generic plan must not hash the whole outbox for a few rows), and
+ * its state test is a parameter of the plan, not the constant 'sending':
+ * with the constant, PostgreSQL reads every row being sent through
+ * outbox_leases (whose predicate the constant matches) and compares each
+ * with every row of the batch, a cost of leased rows × batch that grew to
+ * seconds a statement while batches were recorded during a busy send.
  * The arrays are hidden from the planner behind sub-selects: a custom plan
  * that sees their length always looks cheaper than the generic one, and
  * PostgreSQL would then plan anew at every call (most of the statement's
@@ -382,7 +387,7 @@ static const struct db_stmt sent_many_stmt = {
         " u AS (UPDATE rapport.outbox o SET state = 'sent', provider_id = v.provider_id,"
         "        rendered = v.rendered, sent_at = now(), lease_token = NULL, lease_until = NULL,"
         "        last_error = NULL, updated_at = now()"
-        "       FROM v WHERE o.id = v.id AND o.lease_token = v.token AND o.state = 'sending'"
+        "       FROM v WHERE o.id = v.id AND o.lease_token = v.token AND o.state = (SELECT 'sending'::text)"
         "       RETURNING o.id, v.provider_id)"
         " INSERT INTO rapport.outbox_events (outbox_id, event, detail)"
         " SELECT id, 'sent', provider_id FROM u RETURNING outbox_id",

@@ -100,10 +100,7 @@ struct plan_worker *plan_worker_free(struct plan_worker *w) {
                 atomic_store(&w->stop, true);
                 pthread_join(w->thread, NULL);
         }
-        if (w->efd_source)
-                sd_event_source_disable_unref(w->efd_source);
-        else if (w->efd >= 0)
-                close(w->efd);
+        sd_event_source_disable_unref(w->efd_source);
         PQfinish(w->conn);
         free(w->application_name);
         free(w);
@@ -116,19 +113,13 @@ int plan_worker_new(sd_event *event, const char *application_name, plan_done_fn 
         _cleanup_(plan_worker_freep) struct plan_worker *w = calloc(1, sizeof *w);
         if (!w)
                 return log_error_errno(-ENOMEM, "Cannot start the planner: %m");
-        w->efd = -1;
         w->done = done;
         w->userdata = userdata;
         if (!(w->application_name = strdup(application_name)))
                 return log_error_errno(-ENOMEM, "Cannot start the planner: %m");
-        w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (w->efd < 0)
-                return log_error_errno(-errno, "Cannot create the planner's eventfd: %m");
-        int r = sd_event_add_io(event, &w->efd_source, w->efd, EPOLLIN, on_pass_done, w);
+        int r = eventfd_source_new(event, "planner", on_pass_done, w, &w->efd_source, &w->efd);
         if (r < 0)
-                return log_error_errno(r, "Cannot watch the planner's eventfd: %m");
-        sd_event_source_set_io_fd_own(w->efd_source, true);
-        sd_event_source_set_description(w->efd_source, "planner");
+                return r;
         *ret = TAKE_PTR(w);
         return 0;
 }

@@ -6,7 +6,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
+
+#include "log.h"
 
 int buf_reserve(struct buf *b, size_t extra) {
         if (extra > SIZE_MAX - b->len - 1)
@@ -304,4 +307,20 @@ void getopt_error(char *msg, size_t size, const char *shortopts, int argc, char 
                          optopt);
         else
                 snprintf(msg, size, "unknown option '%s'", arg);
+}
+
+int eventfd_source_new(sd_event *event, const char *what, sd_event_io_handler_t handler, void *userdata,
+                       sd_event_source **ret, int *ret_fd) {
+        int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (fd < 0)
+                return log_error_errno(-errno, "Cannot create the %s's eventfd: %m", what);
+        int r = sd_event_add_io(event, ret, fd, EPOLLIN, handler, userdata);
+        if (r < 0) {
+                close(fd);
+                return log_error_errno(r, "Cannot watch the %s's eventfd: %m", what);
+        }
+        sd_event_source_set_io_fd_own(*ret, true);
+        sd_event_source_set_description(*ret, what);
+        *ret_fd = fd;
+        return 0;
 }

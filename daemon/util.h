@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <systemd/sd-event.h>
+
 #define _cleanup_(f) __attribute__((cleanup(f)))
 #define _unused_ __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
@@ -107,3 +109,10 @@ size_t utf8_shorten(char *s, size_t max_chars);
  * off), in words: "option '--tz' needs a value", "option '--once' takes no
  * value", "unknown option '-x'".  shortopts as given to getopt_long. */
 void getopt_error(char *msg, size_t size, const char *shortopts, int argc, char **argv);
+
+/* An eventfd the loop watches: how a thread tells the loop it is done
+ * (eventfd_write(*ret_fd, 1)).  The source owns the descriptor.  Logs and
+ * returns a negative errno-style code on failure, leaving nothing behind;
+ * what names the thread in the messages and is the source's description. */
+int eventfd_source_new(sd_event *event, const char *what, sd_event_io_handler_t handler, void *userdata,
+                       sd_event_source **ret, int *ret_fd);
