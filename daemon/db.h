@@ -3,7 +3,7 @@
  * set-based statements with a statement_timeout, run synchronously: the
  * dispatcher's claims are short; planning, which takes long, and the
  * recording of sent messages, which comes often, run on threads of their
- * own in rapportd (plan_worker.h, record_worker.h).  A connection belongs
+ * own in rapportd (plan_worker.h, db_worker.h).  A connection belongs
  * to one thread. */
 #include <libpq-fe.h>
 #include <stdbool.h>

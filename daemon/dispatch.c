@@ -15,12 +15,12 @@
 #include "../jobs/jobs.h"
 #include "channel.h"
 #include "db.h"
+#include "db_worker.h"
 #include "config.h"
 #include "curl_glue.h"
 #include "log.h"
 #include "outbox.h"
 #include "planner.h"
-#include "record_worker.h"
 #include "smtp_pool.h"
 #include "templates.h"
 #include "tz.h"
@@ -71,6 +71,32 @@ struct ready {
         int64_t lease;         /* seconds, as claimed (a reload may change the setting) */
 };
 
+/* What the recorder records: sent messages, as one statement. */
+struct sent_batch {
+        struct outbox_sent *sent;
+        size_t n;
+};
+
+/* A claim on the claimer's thread, with the jobs' still-due checks of
+ * what it took.  The strings are copies: a reload frees the
+ * configuration's while the claim runs. */
+struct claim_work {
+        int ch;
+        struct outbox_claim_opts o;
+        char *now, *instance;
+        struct outbox_msg *msgs;
+        size_t n;
+};
+
+/* A database worker and its back-off: after it failed, its work is done
+ * on the loop's connection until retry_usec (monotonic); the delay
+ * doubles while it keeps failing (the worker's connection may be the only
+ * one the server refuses: max_connections). */
+struct worker_slot {
+        struct db_worker *w; /* NULL: all on the loop's connection */
+        uint64_t retry_usec, backoff_usec;
+};
+
 struct dispatcher {
         sd_event *event;
         struct ready ready[CH_MAX];
@@ -81,16 +107,15 @@ struct dispatcher {
         struct transfer *unrecorded; /* finished, outcome not yet in the database */
         unsigned n_unrecorded;
         uint64_t unrecorded_since; /* monotonic: when the oldest of them finished */
-        /* Sent messages the recorder's thread is recording (NULL: the
-         * loop's connection records everything). */
-        struct record_worker *recorder;
+        /* Sent messages the recorder's thread is recording. */
+        struct worker_slot recorder;
         struct transfer *recording;
         unsigned n_recording;
-        struct outbox_sent *recording_batch;
-        /* After a batch the recorder could not record, the loop's own
-         * connection records until this (monotonic) time; the delay
-         * doubles while the recorder keeps failing. */
-        uint64_t recorder_retry_usec, recorder_backoff_usec;
+        struct sent_batch recording_batch;
+        /* The claim the claimer's thread is making, one at a time. */
+        struct worker_slot claimer;
+        struct claim_work claim;
+        bool claiming;
         struct smtp_pool *smtp;
         unsigned n_inflight[CH_MAX];
         /* A channel whose last claim came back short has nothing more due:
@@ -115,7 +140,7 @@ struct dispatcher {
         unsigned n_spare[CH_MAX];
         bool stopping, pumping;
         unsigned long finished; /* transfers finished so far */
-        bool claim_failed;      /* in this pump */
+        bool claim_failed;      /* the last claim failed (logged) */
         int64_t now_epoch;      /* env->now as seconds, or 0 */
         dispatch_idle_fn idle;
         void *idle_userdata;
@@ -124,7 +149,9 @@ struct dispatcher {
 
 static void on_done(struct curl_glue *g, CURL *easy, CURLcode result, void *userdata);
 static void on_smtp_done(CURL *easy, CURLcode result, void *job, void *userdata);
-static void on_recorded(long recorded, void *userdata);
+static void on_recorded(long recorded, void *arg, void *userdata);
+static void on_claimed(long claimed, void *arg, void *userdata);
+static void release_waiting(struct dispatcher *d);
 
 static bool channel_configured(const struct rapport_config *c, int ch) {
         return ch == CH_EMAIL ? c->email.smtp_url != NULL : c->sms.gateway_url != NULL;
@@ -413,7 +440,7 @@ static void start_one(struct dispatcher *d, int ch, struct outbox_msg *m) {
 
 /* The job's own still-due check (an invoice paid, a complaint resolved
  * since planning), one query per job per batch. */
-static void apply_still_due(struct dispatcher *d, struct outbox_msg *msgs, size_t n) {
+static void apply_still_due(PGconn *conn, const char *now, struct outbox_msg *msgs, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 if (msgs[i].cancel_reason)
                         continue;
@@ -431,9 +458,9 @@ static void apply_still_due(struct dispatcher *d, struct outbox_msg *msgs, size_
                         if (!msgs[k].cancel_reason && streq(msgs[k].job, def->name))
                                 buf_printf(&ids, "%s%lld", ids.len > 1 ? "," : "", (long long)msgs[k].id);
                 buf_puts(&ids, "}");
-                const char *p[] = {ids.data, d->env->now ? d->env->now : "now"};
+                const char *p[] = {ids.data, now ? now : "now"};
                 _cleanup_(PQclearp) PGresult *res = NULL;
-                if (db_exec(d->env->conn, "Checking messages are still due", def->still_due_sql, 2, p, &res) < 0) {
+                if (db_exec(conn, "Checking messages are still due", def->still_due_sql, 2, p, &res) < 0) {
                         /* Not known to be still due (the invoice may be
                          * paid): retried later, never sent on a guess. */
                         for (size_t k = i; k < n; k++)
@@ -531,8 +558,24 @@ static void flush_unrecorded_here(struct dispatcher *d) {
         sd_event_source_set_enabled(d->record, SD_EVENT_OFF);
 }
 
-static bool recorder_usable(struct dispatcher *d) {
-        return d->recorder && !d->stopping && now_usec(d) >= d->recorder_retry_usec;
+static long record_sent(PGconn *conn, void *arg) {
+        const struct sent_batch *b = arg;
+        return outbox_mark_sent_many(conn, b->sent, b->n);
+}
+
+static bool worker_usable(struct dispatcher *d, const struct worker_slot *ws) {
+        return ws->w && !d->stopping && now_usec(d) >= ws->retry_usec;
+}
+
+static void worker_result(struct dispatcher *d, struct worker_slot *ws, bool ok) {
+        if (ok) {
+                ws->backoff_usec = 0;
+                return;
+        }
+        ws->backoff_usec = ws->backoff_usec ? ws->backoff_usec * 2 : 1000000ULL;
+        if (ws->backoff_usec > 30000000ULL)
+                ws->backoff_usec = 30000000ULL;
+        ws->retry_usec = now_usec(d) + ws->backoff_usec;
 }
 
 /* Sent messages go to the recorder's thread, when it is free, as one batch;
@@ -542,27 +585,28 @@ static bool recorder_usable(struct dispatcher *d) {
 static void flush_unrecorded(struct dispatcher *d) {
         if (!d->env->conn || PQstatus(d->env->conn) != CONNECTION_OK)
                 return;
-        if (!recorder_usable(d)) {
-                if (d->recorder)
-                        record_worker_wait(d->recorder);
+        if (!worker_usable(d, &d->recorder)) {
+                if (d->recorder.w)
+                        db_worker_wait(d->recorder.w);
                 if (d->unrecorded)
                         flush_unrecorded_here(d);
                 return;
         }
-        if (!d->unrecorded || record_worker_busy(d->recorder))
+        if (!d->unrecorded || db_worker_busy(d->recorder.w))
                 return; /* its end flushes again */
         size_t n = 0;
         for (struct transfer *t = d->unrecorded; t; t = t->next)
                 n += t->outcome.kind == OUTCOME_SENT;
         /* Owned by the recorder's batch until it is done: freed by the
          * next one, or by dispatcher_free(). */
-        free(d->recording_batch);
-        d->recording_batch = n ? calloc(n, sizeof *d->recording_batch) : NULL;
-        if (n && !d->recording_batch) {
+        struct sent_batch *b = &d->recording_batch;
+        free(b->sent);
+        b->sent = n ? calloc(n, sizeof *b->sent) : NULL;
+        b->n = 0;
+        if (n && !b->sent) {
                 flush_unrecorded_here(d);
                 return;
         }
-        size_t k = 0;
         while (d->unrecorded) {
                 struct transfer *t = d->unrecorded;
                 d->unrecorded = t->next;
@@ -571,27 +615,27 @@ static void flush_unrecorded(struct dispatcher *d) {
                         transfer_free(t);
                         continue;
                 }
-                d->recording_batch[k++] = (struct outbox_sent){&t->msg, t->io.provider_id, t->io.audit};
+                b->sent[b->n++] = (struct outbox_sent){&t->msg, t->io.provider_id, t->io.audit};
                 t->next = d->recording;
                 d->recording = t;
                 d->n_recording++;
         }
         d->n_unrecorded = 0;
         sd_event_source_set_enabled(d->record, SD_EVENT_OFF);
-        if (k && record_worker_submit(d->recorder, d->env->cfg->conninfo, d->env->cfg->db_password,
-                                      d->recording_batch, k) < 0) {
+        if (b->n && db_worker_submit(d->recorder.w, d->env->cfg->conninfo, d->env->cfg->db_password, record_sent, b) < 0) {
                 /* Not submitted (out of memory): back, and recorded here. */
-                on_recorded(-ENOMEM, d);
+                on_recorded(-ENOMEM, b, d);
                 flush_unrecorded_here(d);
         }
 }
 
 /* A batch of sent messages is recorded, or could not be (on the loop). */
-static void on_recorded(long recorded, void *userdata) {
+static void on_recorded(long recorded, void *arg, void *userdata) {
+        (void)arg; /* d->recording_batch */
         struct dispatcher *d = userdata;
+        worker_result(d, &d->recorder, recorded >= 0);
         if (recorded >= 0) {
                 d->stats.sent += (unsigned long)recorded;
-                d->recorder_backoff_usec = 0;
                 while (d->recording) {
                         struct transfer *t = d->recording;
                         d->recording = t->next;
@@ -610,14 +654,10 @@ static void on_recorded(long recorded, void *userdata) {
                         d->unrecorded = t;
                         d->n_unrecorded++;
                 }
-                d->recorder_backoff_usec = d->recorder_backoff_usec ? d->recorder_backoff_usec * 2 : 1000000ULL;
-                if (d->recorder_backoff_usec > 30000000ULL)
-                        d->recorder_backoff_usec = 30000000ULL;
-                d->recorder_retry_usec = now_usec(d) + d->recorder_backoff_usec;
         }
         d->n_recording = 0;
-        free(d->recording_batch);
-        d->recording_batch = NULL;
+        free(d->recording_batch.sent);
+        d->recording_batch = (struct sent_batch){0};
         if (!d->stopping)
                 sd_event_source_set_enabled(d->defer, SD_EVENT_ONESHOT);
 }
@@ -652,7 +692,7 @@ static bool outcomes_leave_claims_safe(struct dispatcher *d) {
 static void maybe_flush_unrecorded(struct dispatcher *d) {
         if (!d->unrecorded)
                 return;
-        if (recorder_usable(d)) {
+        if (worker_usable(d, &d->recorder)) {
                 /* The loop does not wait for the recorder: what came in
                  * while it was busy is the next batch. */
                 flush_unrecorded(d);
@@ -714,6 +754,131 @@ static void release_ready(struct dispatcher *d, int ch) {
                          released, channel_names[ch]);
 }
 
+static void claim_work_clear(struct claim_work *w) {
+        free(w->now);
+        free(w->instance);
+        outbox_msgs_free(w->msgs, w->n);
+        *w = (struct claim_work){0};
+}
+
+/* On the claimer's thread. */
+static long claim_due(PGconn *conn, void *arg) {
+        struct claim_work *w = arg;
+        int r = outbox_claim(conn, &w->o, &w->msgs, &w->n);
+        if (r < 0)
+                return r;
+        if (w->n)
+                apply_still_due(conn, w->o.now, w->msgs, w->n);
+        return (long)w->n;
+}
+
+/* Rows a claim took join what is ready on their channel: behind what is
+ * still waiting when the claim was made ahead, in one array that keeps
+ * the older claim's time (so none is kept past half its lease).  Takes
+ * msgs. */
+static void ready_add(struct dispatcher *d, int ch, struct outbox_msg *msgs, size_t n, int64_t lease) {
+        struct ready *rq = &d->ready[ch];
+        if (rq->head == rq->n) {
+                ready_clear(rq);
+                *rq = (struct ready){.msgs = msgs, .n = n, .claimed_usec = now_usec(d), .lease = lease};
+                return;
+        }
+        size_t left = rq->n - rq->head;
+        struct outbox_msg *m = calloc(left + n, sizeof *m);
+        if (!m) {
+                for (size_t i = 0; i < n; i++)
+                        (void)outbox_release(d->env->conn, &msgs[i], "out of memory");
+                outbox_msgs_free(msgs, n);
+                return;
+        }
+        memcpy(m, rq->msgs + rq->head, left * sizeof *m);
+        memcpy(m + left, msgs, n * sizeof *m);
+        free(rq->msgs); /* those before head were moved out or cleared already */
+        free(msgs);
+        rq->msgs = m;
+        rq->n = left + n;
+        rq->head = 0;
+        if (lease < rq->lease)
+                rq->lease = lease;
+}
+
+/* A claim's outcome, wherever it ran.  Takes msgs. */
+static void claim_settle(struct dispatcher *d, int ch, int r, int limit, int64_t lease, struct outbox_msg *msgs,
+                         size_t n) {
+        if (r < 0) {
+                /* Logged; try again in a while, not at once (a claim that
+                 * fails now, on a working connection, fails next time). */
+                d->claim_full[ch] = false;
+                d->quiet_until[ch] = now_usec(d) + QUIET_CHANNEL_USEC;
+                d->claim_failed = true;
+                return;
+        }
+        d->claim_failed = false;
+        d->claim_full[ch] = (int)n == limit;
+        d->quiet_until[ch] = d->claim_full[ch] ? 0 : now_usec(d) + QUIET_CHANNEL_USEC;
+        if (n)
+                ready_add(d, ch, msgs, n, lease);
+        else
+                free(msgs);
+}
+
+/* Claims due rows of a channel, at most once per pump and one claim at a
+ * time: on the claimer's thread (its end pumps again), or here when there
+ * is no claimer or it is failing.  Returns whether rows are ready now. */
+static bool claim(struct dispatcher *d, int ch, bool claimed[CH_MAX]) {
+        if (claimed[ch] || d->claiming || now_usec(d) < d->quiet_until[ch])
+                return false;
+        /* Outcomes first (see outcomes_leave_claims_safe()). */
+        flush_unrecorded(d);
+        if (!outcomes_leave_claims_safe(d) || d->n_unrecorded + d->n_recording >= HELD_MAX)
+                return false;
+        claimed[ch] = true;
+        const struct rapport_config *c = d->env->cfg;
+        struct outbox_claim_opts o = {
+                .now = d->env->now, .limit = claim_size(c, ch), .lease = c->outbox.lease,
+                .instance = c->instance, .channel = channel_names[ch],
+                .quiet_start = ch == CH_SMS ? c->sms.quiet_start : c->email.quiet_start,
+                .quiet_end = ch == CH_SMS ? c->sms.quiet_end : c->email.quiet_end,
+        };
+        if (worker_usable(d, &d->claimer)) {
+                struct claim_work *w = &d->claim;
+                claim_work_clear(w);
+                w->ch = ch;
+                w->o = o;
+                w->o.now = w->now = o.now ? strdup(o.now) : NULL;
+                w->o.instance = w->instance = strdup(o.instance);
+                if ((!o.now || w->now) && w->instance &&
+                    db_worker_submit(d->claimer.w, c->conninfo, c->db_password, claim_due, w) >= 0) {
+                        d->claiming = true;
+                        return false;
+                }
+                claim_work_clear(w);
+        }
+        struct outbox_msg *msgs = NULL;
+        size_t n = 0;
+        int r = outbox_claim(d->env->conn, &o, &msgs, &n);
+        if (r >= 0 && n)
+                apply_still_due(d->env->conn, d->env->now, msgs, n);
+        claim_settle(d, ch, r, o.limit, o.lease, msgs, n);
+        return r >= 0 && n > 0;
+}
+
+static void on_claimed(long claimed, void *arg, void *userdata) {
+        struct dispatcher *d = userdata;
+        struct claim_work *w = arg;
+        d->claiming = false;
+        worker_result(d, &d->claimer, claimed >= 0);
+        struct outbox_msg *msgs = TAKE_PTR(w->msgs);
+        size_t n = w->n;
+        w->n = 0;
+        claim_settle(d, w->ch, claimed < 0 ? (int)claimed : 0, w->o.limit, w->o.lease, msgs, n);
+        claim_work_clear(w);
+        if (d->stopping)
+                release_waiting(d); /* taken after the stop began: back at once */
+        else
+                sd_event_source_set_enabled(d->defer, SD_EVENT_ONESHOT);
+}
+
 /* Start what the free connections and rate tokens allow on each channel,
  * claiming at most once per channel per pump.  Returns whether more can
  * start at once (see the end of the loop); *wait is the earliest rate
@@ -730,36 +895,8 @@ static bool pump_channels(struct dispatcher *d, bool claimed[CH_MAX], uint64_t *
                 while (d->n_inflight[ch] < conns) {
                         if (rq->head == rq->n) {
                                 ready_clear(rq);
-                                if (claimed[ch] || now_usec(d) < d->quiet_until[ch])
-                                        break; /* one claim per channel per pump */
-                                /* Outcomes first (see
-                                 * outcomes_leave_claims_safe()). */
-                                flush_unrecorded(d);
-                                if (!outcomes_leave_claims_safe(d) || d->n_unrecorded + d->n_recording >= HELD_MAX)
+                                if (!claim(d, ch, claimed))
                                         break;
-                                claimed[ch] = true;
-                                struct outbox_claim_opts o = {
-                                        .now = d->env->now, .limit = claim_size(c, ch), .lease = c->outbox.lease,
-                                        .instance = c->instance, .channel = channel_names[ch],
-                                        .quiet_start = ch == CH_SMS ? c->sms.quiet_start : c->email.quiet_start,
-                                        .quiet_end = ch == CH_SMS ? c->sms.quiet_end : c->email.quiet_end,
-                                };
-                                if (outbox_claim(d->env->conn, &o, &rq->msgs, &rq->n) < 0) {
-                                        /* Logged; try again in a while, not at
-                                         * once (a claim that fails now, on a
-                                         * working connection, fails next time). */
-                                        d->claim_full[ch] = false;
-                                        d->quiet_until[ch] = now_usec(d) + QUIET_CHANNEL_USEC;
-                                        d->claim_failed = true;
-                                        break;
-                                }
-                                d->claim_full[ch] = (int)rq->n == o.limit;
-                                d->quiet_until[ch] = d->claim_full[ch] ? 0 : now_usec(d) + QUIET_CHANNEL_USEC;
-                                if (rq->n == 0)
-                                        break;
-                                rq->claimed_usec = now_usec(d);
-                                rq->lease = o.lease;
-                                apply_still_due(d, rq->msgs, rq->n);
                         } else if (lease_running_short(d, rq)) {
                                 release_ready(d, ch);
                                 continue;
@@ -777,6 +914,12 @@ static bool pump_channels(struct dispatcher *d, bool claimed[CH_MAX], uint64_t *
                         }
                         start_one(d, ch, &rq->msgs[rq->head++]);
                 }
+                /* The next claim while these rows still go out: on the
+                 * claimer's thread it costs the loop nothing, and its rows
+                 * are there when these run out. */
+                if (d->claim_full[ch] && worker_usable(d, &d->claimer) &&
+                    rq->n - rq->head <= (size_t)claim_size(c, ch) / 2)
+                        (void)claim(d, ch, claimed);
                 /* Claimed and waiting for a connection, or everything
                  * claimed already settled (cancelled, failed, or sent
                  * within this pump) after a full claim.  A channel waiting
@@ -795,7 +938,6 @@ static void pump(struct dispatcher *d) {
                 return;
         }
         d->pumping = true;
-        d->claim_failed = false;
         bool claimed[CH_MAX] = {false}, more_now;
         uint64_t wait;
         for (unsigned round = 1;; round++) {
@@ -815,7 +957,7 @@ static void pump(struct dispatcher *d) {
         maybe_flush_unrecorded(d);
         d->pumping = false;
 
-        if (more_now && d->inflight == NULL) {
+        if (more_now && d->inflight == NULL && !d->claiming && !d->recording) {
                 /* Nothing in flight to pump again, and more may be due:
                  * go again from the loop. */
                 sd_event_source_set_enabled(d->defer, SD_EVENT_ONESHOT);
@@ -825,7 +967,7 @@ static void pump(struct dispatcher *d) {
                 arm_wake(d, wait);
                 return;
         }
-        if (d->inflight || d->recording)
+        if (d->inflight || d->recording || d->claiming)
                 return; /* completions pump again */
         int64_t next = -1;
         if (outbox_next_due(d->env->conn, d->env->now, &next) < 0)
@@ -1041,7 +1183,7 @@ unsigned dispatcher_in_flight(const struct dispatcher *d) { return d->n_inflight
 
 const struct dispatch_stats *dispatcher_stats(const struct dispatcher *d) { return &d->stats; }
 
-int dispatcher_new(sd_event *e, struct dispatch_env *env, const char *recorder_name, struct dispatcher **ret) {
+int dispatcher_new(sd_event *e, struct dispatch_env *env, const char *worker_name, struct dispatcher **ret) {
         _cleanup_(dispatcher_freep) struct dispatcher *d = calloc(1, sizeof *d);
         if (!d)
                 return -ENOMEM;
@@ -1055,8 +1197,14 @@ int dispatcher_new(sd_event *e, struct dispatch_env *env, const char *recorder_n
         r = dispatcher_reconfigure(d);
         if (r < 0)
                 return r;
-        if (recorder_name && (r = record_worker_new(e, recorder_name, on_recorded, d, &d->recorder)) < 0)
-                return r;
+        if (worker_name) {
+                _cleanup_free_ char *recorder = NULL, *claimer = NULL;
+                if (asprintf(&recorder, "%s recorder", worker_name) < 0 || asprintf(&claimer, "%s claimer", worker_name) < 0)
+                        return log_error_errno(-ENOMEM, "Cannot start the dispatcher: %m");
+                if ((r = db_worker_new(e, recorder, on_recorded, d, &d->recorder.w)) < 0 ||
+                    (r = db_worker_new(e, claimer, on_claimed, d, &d->claimer.w)) < 0)
+                        return r;
+        }
         r = sd_event_add_time(e, &d->wake, CLOCK_MONOTONIC, UINT64_MAX, 10000, on_wake, d);
         if (r < 0)
                 return log_error_errno(r, "Cannot create dispatcher timer: %m");
@@ -1087,10 +1235,14 @@ int dispatcher_new(sd_event *e, struct dispatch_env *env, const char *recorder_n
 struct dispatcher *dispatcher_free(struct dispatcher *d) {
         if (!d)
                 return NULL;
-        /* The batch being recorded first: its messages are sent. */
-        if (d->recorder)
-                record_worker_wait(d->recorder);
-        d->recorder = record_worker_free(d->recorder);
+        /* The batch being recorded first: its messages are sent.  And
+         * the claim in progress: what it took is released below. */
+        if (d->recorder.w)
+                db_worker_wait(d->recorder.w);
+        d->recorder.w = db_worker_free(d->recorder.w);
+        if (d->claimer.w)
+                db_worker_wait(d->claimer.w);
+        d->claimer.w = db_worker_free(d->claimer.w);
         if (d->smtp)
                 smtp_pool_abort(d->smtp);
         release_all(d);
@@ -1119,7 +1271,8 @@ struct dispatcher *dispatcher_free(struct dispatcher *d) {
         sd_event_source_disable_unref(d->grace);
         sd_event_source_disable_unref(d->record);
         sd_event_unref(d->event);
-        free(d->recording_batch);
+        free(d->recording_batch.sent);
+        claim_work_clear(&d->claim);
         free(d);
         return NULL;
 }

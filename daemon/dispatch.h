@@ -28,9 +28,11 @@ struct dispatch_stats {
 struct dispatcher;
 typedef void (*dispatch_idle_fn)(struct dispatcher *d, void *userdata);
 
-/* recorder_name: the application_name of the connection on which a thread
- * records sent messages (record_worker.h); NULL records them on env->conn. */
-int dispatcher_new(sd_event *e, struct dispatch_env *env, const char *recorder_name, struct dispatcher **ret);
+/* Claims and the recording of sent messages run on threads with
+ * connections of their own (db_worker.h), whose application_name is
+ * worker_name followed by " claimer" and " recorder"; with worker_name
+ * NULL they run on env->conn. */
+int dispatcher_new(sd_event *e, struct dispatch_env *env, const char *worker_name, struct dispatcher **ret);
 struct dispatcher *dispatcher_free(struct dispatcher *d);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct dispatcher *, dispatcher_free);
 

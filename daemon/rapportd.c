@@ -680,7 +680,7 @@ int main(int argc, char **argv) {
         sd_event_source_set_enabled(d.reconnect_timer, SD_EVENT_ONESHOT);
 
         d.env = (struct dispatch_env){.cfg = d.cfg, .templates = d.templates, .now = d.now_iso};
-        r = dispatcher_new(d.event, &d.env, once ? "rapportd --once recorder" : "rapportd recorder", &d.dispatcher);
+        r = dispatcher_new(d.event, &d.env, once ? "rapportd --once" : "rapportd", &d.dispatcher);
         if (r < 0)
                 return 1;
         r = plan_worker_new(d.event, once ? "rapportd --once planner" : "rapportd planner", on_planned, &d, &d.planner);

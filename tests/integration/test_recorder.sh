@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Sent messages are recorded by a thread of the daemon, on a database
-# connection of its own (application_name "rapportd recorder"), while the
-# loop goes on sending.  When that connection cannot be had (here: the
+# The dispatcher's claims and the recording of sent messages run on
+# threads of the daemon, each on a database connection of its own
+# (application_name "rapportd claimer" and "rapportd recorder"), while the
+# loop goes on sending.  When those connections cannot be had (here: the
 # role's connection limit is reached, as with max_connections on a busy
-# server) the dispatcher's own connection records them: every message is
-# sent once and recorded sent, none is left 'sending'.  When the recorder's
-# connection is closed by the server between batches, the next batch
-# reconnects.  The daemon runs as a least-privilege role set up as README
+# server) the dispatcher's own connection claims and records: every
+# message is sent once and recorded sent, none is left 'sending'.  When a
+# worker's connection is closed by the server between two pieces of work,
+# the next one reconnects.  The daemon runs as a least-privilege role set up as README
 # says (read on crm, its own schema created by `rapportctl migrate`).
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -40,6 +41,7 @@ queue_sms() { # N PREFIX — N SMS to the rep, due now
 all_sent() { [[ $(psql_val "SELECT count(*) FILTER (WHERE state = 'sent') = $queued FROM rapport.outbox") == t ]]; }
 backends() { psql_val "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$1'"; }
 recorder_pid() { psql_val "SELECT pid FROM pg_stat_activity WHERE application_name = 'rapportd recorder'"; }
+claimer_pid() { psql_val "SELECT pid FROM pg_stat_activity WHERE application_name = 'rapportd claimer'"; }
 # Each message once at the gateway, each recorded sent with its history.
 check_once() { # LABEL
     assert_eq "$queued $queued" "$(sms_count) $(sms_json | jq -r '.[].json.idempotency_key' | sort -u | wc -l)" \
@@ -50,14 +52,17 @@ check_once() { # LABEL
         "$1: recorded sent with the gateway's id and a 'sent' event, none left sending"
 }
 
-# ---------------------------------------------------------------- the recorder's connection refused
-# The loop and the planner connect at start; the recorder only for its
-# first batch.  With the role at its limit by then, the recorder cannot
-# connect, and the dispatcher's connection records instead.
+# ---------------------------------------------------------------- the workers' connections refused
+# The loop, the planner and the claimer connect at start (the first pump
+# claims), the recorder only for its first batch.  With the role at its
+# limit (the loop and the planner) and the claimer's backend gone, neither
+# worker can connect, and the dispatcher's connection claims and records.
 t_spawn d "$RAPPORTD" --config "$CONF" -v
-wait_until "[[ \$(backends rapportd) == 1 && \$(backends 'rapportd planner') == 1 ]]" 20 ||
-    t_fail "daemon connected (loop and planner)" "$(cat "$(t_log d)")"
+wait_until "[[ \$(backends rapportd)\$(backends 'rapportd planner')\$(backends 'rapportd claimer') == 111 ]]" 20 ||
+    t_fail "daemon connected (loop, planner, claimer)" "$(cat "$(t_log d)")"
 psql_val "ALTER ROLE rapport_app CONNECTION LIMIT 2" >/dev/null
+psql_val "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'rapportd claimer'" >/dev/null
+wait_until "[[ \$(backends 'rapportd claimer') == 0 ]]" 10 || t_fail "claimer's backend terminated" ""
 queue_sms 150 refused-
 if wait_until all_sent 30; then
     t_pass "recorder refused: every message recorded sent all the same"
@@ -66,21 +71,24 @@ else
         "$(psql_val "SELECT state, count(*) FROM rapport.outbox GROUP BY 1"); $(grep -v 'Sent (attempt' "$(t_log d)")"
 fi
 check_once "recorder refused"
-assert_eq 0 "$(backends 'rapportd recorder')" "recorder refused: it has no connection"
+assert_eq "0 0" "$(backends 'rapportd recorder') $(backends 'rapportd claimer')" "recorder refused: the workers have no connection"
 assert_contains "$(cat "$(t_log d)")" "too many connections for role" "recorder refused: the server's reason is logged"
-assert_eq 1 "$(grep -c 'Cannot connect to the database' "$(t_log d)")" \
-    "recorder refused: said once, not at every batch"
+assert_eq 2 "$(grep -c 'Cannot connect to the database' "$(t_log d)")" \
+    "recorder refused: said once by each worker, not at every claim or batch"
 
 # ---------------------------------------------------------------- back when the server lets it
 # The recorder is tried again after a back-off (a second, doubling while it
 # fails): messages keep coming meanwhile, one per poll, until it is back.
 psql_val "ALTER ROLE rapport_app CONNECTION LIMIT -1" >/dev/null
 n=0
-poll_back() { n=$((n + 1)); queue_sms 1 "back-$n-" && [[ $(backends 'rapportd recorder') == 1 ]]; }
+poll_back() {
+    n=$((n + 1))
+    queue_sms 1 "back-$n-" && [[ $(backends 'rapportd recorder') == 1 && $(backends 'rapportd claimer') == 1 ]]
+}
 if wait_until poll_back 40; then
-    t_pass "recorder back: connects again once the server allows it"
+    t_pass "recorder back: the workers connect again once the server allows it"
 else
-    t_fail "recorder back: connects again once the server allows it" "$(grep -v 'Sent (attempt' "$(t_log d)")"
+    t_fail "recorder back: the workers connect again once the server allows it" "$(grep -v 'Sent (attempt' "$(t_log d)")"
 fi
 queue_sms 100 after-back-
 wait_until all_sent 30 || t_fail "recorder back: everything sent" "$(psql_val "SELECT state, count(*) FROM rapport.outbox GROUP BY 1")"
@@ -88,8 +96,9 @@ check_once "recorder back"
 
 # ---------------------------------------------------------------- closed by the server between batches
 old=$(recorder_pid)
-psql_val "SELECT pg_terminate_backend($old)" >/dev/null
-wait_until "[[ -z \$(recorder_pid) ]]" 10 || t_fail "recorder's backend terminated" "pid $old still there"
+old_claimer=$(claimer_pid)
+psql_val "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name IN ('rapportd recorder', 'rapportd claimer')" >/dev/null
+wait_until "[[ -z \$(recorder_pid)\$(claimer_pid) ]]" 10 || t_fail "workers' backends terminated" "pid $old still there"
 queue_sms 100 after-kill-
 if wait_until all_sent 30; then
     t_pass "recorder closed by the server: the next messages are recorded"
@@ -102,6 +111,12 @@ if [[ -n $new && $new != "$old" ]]; then
     t_pass "recorder closed by the server: reconnected (backend $old -> $new)"
 else
     t_fail "recorder closed by the server: reconnected" "old $old, now '$new'"
+fi
+new=$(claimer_pid)
+if [[ -n $new && $new != "$old_claimer" ]]; then
+    t_pass "claimer closed by the server: reconnected (backend $old_claimer -> $new)"
+else
+    t_fail "claimer closed by the server: reconnected" "old $old_claimer, now '$new'"
 fi
 
 t_stop d TERM 20

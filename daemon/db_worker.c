@@ -1,4 +1,4 @@
-#include "record_worker.h"
+#include "db_worker.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -9,34 +9,33 @@
 
 #include "db.h"
 #include "log.h"
-#include "outbox.h"
 
-/* A batch goes IDLE -> QUEUED (the thread records it) -> DONE (the loop
- * has not taken the result yet) -> IDLE. */
-enum batch_state { BATCH_IDLE, BATCH_QUEUED, BATCH_DONE };
+/* Work goes IDLE -> QUEUED (the thread does it) -> DONE (the loop has not
+ * taken the result yet) -> IDLE. */
+enum work_state { WORK_IDLE, WORK_QUEUED, WORK_DONE };
 
-struct record_worker {
+struct db_worker {
         sd_event_source *efd_source;
         int efd;
         char *application_name;
-        record_done_fn done;
+        db_done_fn done;
         void *userdata;
         pthread_t thread;
         bool started;
         pthread_mutex_t lock;
         pthread_cond_t wake, finished;
         bool quit;
-        enum batch_state state;
-        /* The batch: set by the loop in IDLE, read by the thread in QUEUED. */
-        const struct outbox_sent *sent;
-        size_t n;
-        long recorded;
+        enum work_state state;
+        /* The work: set by the loop in IDLE, done by the thread in QUEUED. */
+        db_work_fn work;
+        void *arg;
+        long result;
         /* The thread's alone once started: the connection and the settings it
          * was made with (copies: a reload frees the configuration's). */
         PGconn *conn;
         char *conninfo, *password;
         bool reconnect;
-        bool reported_lost; /* a failed connect was logged: say it once, not every batch */
+        bool reported_lost; /* a failed connect was logged: say it once, not every time */
 };
 
 static void secret_free(char *s) {
@@ -45,8 +44,8 @@ static void secret_free(char *s) {
         free(s);
 }
 
-static long record_batch(struct record_worker *w) {
-        /* A server restarted since the last batch has closed this idle
+static long do_work(struct db_worker *w) {
+        /* A server restarted since the last work has closed this idle
          * connection: reading what it said notices. */
         if (w->reconnect || !w->conn || !PQconsumeInput(w->conn) || db_broken(w->conn)) {
                 PQfinish(w->conn);
@@ -58,24 +57,24 @@ static long record_batch(struct record_worker *w) {
                 }
                 w->reported_lost = false;
         }
-        return outbox_mark_sent_many(w->conn, w->sent, w->n);
+        return w->work(w->conn, w->arg);
 }
 
 static void *worker_main(void *arg) {
-        struct record_worker *w = arg;
+        struct db_worker *w = arg;
         pthread_mutex_lock(&w->lock);
         for (;;) {
-                while (!w->quit && w->state != BATCH_QUEUED)
+                while (!w->quit && w->state != WORK_QUEUED)
                         pthread_cond_wait(&w->wake, &w->lock);
-                if (w->state != BATCH_QUEUED)
-                        break; /* quit, nothing left to record */
+                if (w->state != WORK_QUEUED)
+                        break; /* quit, nothing left to do */
                 pthread_mutex_unlock(&w->lock);
-                long recorded = record_batch(w);
+                long result = do_work(w);
                 pthread_mutex_lock(&w->lock);
-                w->recorded = recorded;
-                w->state = BATCH_DONE;
+                w->result = result;
+                w->state = WORK_DONE;
                 pthread_cond_broadcast(&w->finished);
-                /* eventfd_write only fails on counter overflow, never at 1 a batch. */
+                /* eventfd_write only fails on counter overflow, never at 1 a piece of work. */
                 (void)eventfd_write(w->efd, 1);
                 if (w->quit)
                         break;
@@ -86,20 +85,21 @@ static void *worker_main(void *arg) {
         return NULL;
 }
 
-/* The batch's result to the caller, once (the eventfd and
- * record_worker_wait() may both come for it). */
-static void deliver(struct record_worker *w) {
+/* The work's result to the caller, once (the eventfd and db_worker_wait()
+ * may both come for it). */
+static void deliver(struct db_worker *w) {
         pthread_mutex_lock(&w->lock);
-        bool done = w->state == BATCH_DONE;
-        long recorded = w->recorded;
+        bool done = w->state == WORK_DONE;
+        long result = w->result;
+        void *arg = w->arg;
         if (done)
-                w->state = BATCH_IDLE;
+                w->state = WORK_IDLE;
         pthread_mutex_unlock(&w->lock);
         if (done)
-                w->done(recorded, w->userdata);
+                w->done(result, arg, w->userdata);
 }
 
-static int on_batch_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int on_work_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         (void)s, (void)revents;
         eventfd_t n;
         (void)eventfd_read(fd, &n);
@@ -107,7 +107,7 @@ static int on_batch_done(sd_event_source *s, int fd, uint32_t revents, void *use
         return 0;
 }
 
-struct record_worker *record_worker_free(struct record_worker *w) {
+struct db_worker *db_worker_free(struct db_worker *w) {
         if (!w)
                 return NULL;
         if (w->started) {
@@ -128,36 +128,35 @@ struct record_worker *record_worker_free(struct record_worker *w) {
         free(w);
         return NULL;
 }
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct record_worker *, record_worker_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct db_worker *, db_worker_free);
 
-int record_worker_new(sd_event *event, const char *application_name, record_done_fn done, void *userdata,
-                      struct record_worker **ret) {
-        _cleanup_(record_worker_freep) struct record_worker *w = calloc(1, sizeof *w);
+int db_worker_new(sd_event *event, const char *application_name, db_done_fn done, void *userdata,
+                  struct db_worker **ret) {
+        _cleanup_(db_worker_freep) struct db_worker *w = calloc(1, sizeof *w);
         if (!w)
-                return log_error_errno(-ENOMEM, "Cannot start the recorder: %m");
+                return log_error_errno(-ENOMEM, "Cannot start the database worker %s: %m", application_name);
         w->done = done;
         w->userdata = userdata;
         pthread_mutex_init(&w->lock, NULL);
         pthread_cond_init(&w->wake, NULL);
         pthread_cond_init(&w->finished, NULL);
         if (!(w->application_name = strdup(application_name)))
-                return log_error_errno(-ENOMEM, "Cannot start the recorder: %m");
-        int r = eventfd_source_new(event, "recorder", on_batch_done, w, &w->efd_source, &w->efd);
+                return log_error_errno(-ENOMEM, "Cannot start the database worker %s: %m", application_name);
+        int r = eventfd_source_new(event, w->application_name, on_work_done, w, &w->efd_source, &w->efd);
         if (r < 0)
                 return r;
         r = -pthread_create(&w->thread, NULL, worker_main, w);
         if (r < 0)
-                return log_error_errno(r, "Cannot start the recording thread: %m");
+                return log_error_errno(r, "Cannot start the database worker %s: %m", application_name);
         w->started = true;
         *ret = TAKE_PTR(w);
         return 0;
 }
 
-int record_worker_submit(struct record_worker *w, const char *conninfo, const char *password,
-                         const struct outbox_sent *sent, size_t n) {
+int db_worker_submit(struct db_worker *w, const char *conninfo, const char *password, db_work_fn work, void *arg) {
         pthread_mutex_lock(&w->lock);
         int r = 0;
-        if (w->state != BATCH_IDLE) {
+        if (w->state != WORK_IDLE) {
                 r = -EBUSY;
                 goto out;
         }
@@ -177,25 +176,25 @@ int record_worker_submit(struct record_worker *w, const char *conninfo, const ch
                 w->password = pw;
                 w->reconnect = true;
         }
-        w->sent = sent;
-        w->n = n;
-        w->state = BATCH_QUEUED;
+        w->work = work;
+        w->arg = arg;
+        w->state = WORK_QUEUED;
         pthread_cond_signal(&w->wake);
 out:
         pthread_mutex_unlock(&w->lock);
         return r;
 }
 
-bool record_worker_busy(struct record_worker *w) {
+bool db_worker_busy(struct db_worker *w) {
         pthread_mutex_lock(&w->lock);
-        bool busy = w->state != BATCH_IDLE;
+        bool busy = w->state != WORK_IDLE;
         pthread_mutex_unlock(&w->lock);
         return busy;
 }
 
-void record_worker_wait(struct record_worker *w) {
+void db_worker_wait(struct db_worker *w) {
         pthread_mutex_lock(&w->lock);
-        while (w->state == BATCH_QUEUED)
+        while (w->state == WORK_QUEUED)
                 pthread_cond_wait(&w->finished, &w->lock);
         pthread_mutex_unlock(&w->lock);
         deliver(w);
