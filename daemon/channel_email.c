@@ -24,6 +24,17 @@ void transfer_io_clear(struct transfer_io *io) {
         *io = (struct transfer_io){.retry_after = -1};
 }
 
+void transfer_io_shed(struct transfer_io *io) {
+        buf_free(&io->payload);
+        buf_free(&io->response);
+        curl_slist_free_all(io->rcpt);
+        curl_slist_free_all(io->headers);
+        strv_free(io->reply_id);
+        io->rcpt = io->headers = NULL;
+        io->reply_id = NULL;
+        io->read_off = 0;
+}
+
 /* libcurl hands every SMTP reply line to the header callback.  The last
  * refusal (4xx, 5xx) is the server's answer to whatever failed: the 221
  * to the QUIT curl sends after a failure must not hide it. */

@@ -40,7 +40,12 @@ enum { CH_EMAIL, CH_SMS, CH_MAX };
 /* Outcomes held (waiting, or being recorded by the recorder's thread) past
  * which no more is claimed: a database slower than the gateway must slow
  * the sending down, not fill the memory with outcomes. */
-#define HELD_MAX 256
+#define HELD_MAX 64
+/* The texts one statement of the recorder's carries, at most (at least one
+ * message): the statement is built whole, and libpq copies it into a
+ * buffer it keeps for the connection's life, so a batch of digests would
+ * otherwise leave megabytes behind on the recorder's thread. */
+#define RECORD_BATCH_BYTES (64 * 1024)
 #define PUMP_ROUNDS 16
 static const char *const channel_names[CH_MAX] = {"email", "sms"};
 
@@ -607,21 +612,42 @@ static void flush_unrecorded(struct dispatcher *d) {
                 flush_unrecorded_here(d);
                 return;
         }
+        /* Oldest first (the list is newest first): under a steady load the
+         * oldest outcome must not wait behind newer ones while its lease
+         * runs out. */
+        struct transfer *oldest_first = NULL;
         while (d->unrecorded) {
                 struct transfer *t = d->unrecorded;
                 d->unrecorded = t->next;
+                t->next = oldest_first;
+                oldest_first = t;
+        }
+        d->n_unrecorded = 0;
+        size_t bytes = 0;
+        while (oldest_first) {
+                struct transfer *t = oldest_first;
+                oldest_first = t->next;
                 if (t->outcome.kind != OUTCOME_SENT) {
                         record_outcome(d, &t->msg, &t->outcome, &t->io);
                         transfer_free(t);
                         continue;
                 }
+                size_t len = t->io.audit ? strlen(t->io.audit) : 0;
+                if (b->n > 0 && bytes + len > RECORD_BATCH_BYTES) {
+                        /* The next batch's: back on the list, which stays newest first. */
+                        t->next = d->unrecorded;
+                        d->unrecorded = t;
+                        d->n_unrecorded++;
+                        continue;
+                }
+                bytes += len;
                 b->sent[b->n++] = (struct outbox_sent){&t->msg, t->io.provider_id, t->io.audit};
                 t->next = d->recording;
                 d->recording = t;
                 d->n_recording++;
         }
-        d->n_unrecorded = 0;
-        sd_event_source_set_enabled(d->record, SD_EVENT_OFF);
+        if (!d->unrecorded)
+                sd_event_source_set_enabled(d->record, SD_EVENT_OFF);
         if (b->n && db_worker_submit(d->recorder.w, d->env->cfg->conninfo, d->env->cfg->db_password, record_sent, b) < 0) {
                 /* Not submitted (out of memory): back, and recorded here. */
                 on_recorded(-ENOMEM, b, d);
@@ -1019,6 +1045,9 @@ static void transfer_finished(struct dispatcher *d, struct transfer *t, CURLcode
          * next message while this one waits to be recorded. */
         easy_put(d, t->ch, t->easy);
         t->easy = NULL;
+        transfer_io_shed(&t->io);
+        free(t->msg.context);
+        t->msg.context = NULL;
         /* Outcomes are recorded in batches by the next pump (one statement
          * for all messages sent meanwhile), or kept until the database is
          * back: recorded within the lease, a sent message is not sent again. */

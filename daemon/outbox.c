@@ -400,6 +400,13 @@ long outbox_mark_sent_many(PGconn *conn, const struct outbox_sent *sent, size_t 
         if (n == 1) /* the plain statement: no arrays to build, parse and unnest */
                 return outbox_mark_sent(conn, sent[0].msg, sent[0].provider_id, sent[0].rendered);
         _cleanup_buf_ struct buf ids = {0}, tokens = {0}, providers = {0}, rendered = {0};
+        /* Sized once: doubling from small would leave the texts' buffer up
+         * to twice their size (quotes in HTML are escaped, hence the
+         * eighth). */
+        size_t text_len = 0;
+        for (size_t i = 0; i < n; i++)
+                text_len += sent[i].rendered ? strlen(sent[i].rendered) : 0;
+        buf_reserve(&rendered, text_len + text_len / 8 + 3 * n + 2);
         buf_puts(&ids, "{"), buf_puts(&tokens, "{"), buf_puts(&providers, "{"), buf_puts(&rendered, "{");
         for (size_t i = 0; i < n; i++) {
                 char id[32];
