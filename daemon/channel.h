@@ -32,8 +32,9 @@ void transfer_io_clear(struct transfer_io *io);
 /* Frees what only the transfer needed (the payload, the reply, curl's
  * lists), keeping what its outcome is recorded with: an outcome may wait
  * a while for the database, and hundreds of them must not hold hundreds
- * of message bodies. */
-void transfer_io_shed(struct transfer_io *io);
+ * of message bodies.  keep_envelope keeps the recipient list, which a hard
+ * bounce needs to tell the intended recipient from a redirect address. */
+void transfer_io_shed(struct transfer_io *io, bool keep_envelope);
 
 enum outcome_kind { OUTCOME_SENT, OUTCOME_RETRY, OUTCOME_FAILED, OUTCOME_BOUNCED };
 struct outcome {

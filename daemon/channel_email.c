@@ -24,13 +24,16 @@ void transfer_io_clear(struct transfer_io *io) {
         *io = (struct transfer_io){.retry_after = -1};
 }
 
-void transfer_io_shed(struct transfer_io *io) {
+void transfer_io_shed(struct transfer_io *io, bool keep_envelope) {
         buf_free(&io->payload);
         buf_free(&io->response);
-        curl_slist_free_all(io->rcpt);
+        if (!keep_envelope) {
+                curl_slist_free_all(io->rcpt);
+                io->rcpt = NULL;
+        }
         curl_slist_free_all(io->headers);
         strv_free(io->reply_id);
-        io->rcpt = io->headers = NULL;
+        io->headers = NULL;
         io->reply_id = NULL;
         io->read_off = 0;
 }

@@ -89,6 +89,7 @@ struct claim_work {
         int ch;
         struct outbox_claim_opts o;
         char *now, *instance;
+        uint64_t started_usec; /* monotonic, before the claim: its lease began later */
         struct outbox_msg *msgs;
         size_t n;
 };
@@ -168,8 +169,9 @@ static unsigned channel_connections(const struct rapport_config *c, int ch) {
 
 /* Whether an e-mail may wait behind each SMTP worker's current transfer.
  * When a worker finishes, its next message would otherwise wait for this
- * loop to record the outcome and hand it another (a database round trip
- * and a commit, while the connection idles).  The lease must cover the
+ * loop to take the outcome and hand it another (behind whatever the loop
+ * is doing: a claim, a build, other transfers, while the connection
+ * idles).  The lease must cover the
  * wait: the message was claimed up to half a lease ago (after that it is
  * released instead: lease_running_short()), then waits out the worker's
  * current transfer and runs its own, each bounded by the timeout it was
@@ -671,14 +673,17 @@ static void on_recorded(long recorded, void *arg, void *userdata) {
                 /* Still 'sending' in the database: held again, recorded on the
                  * loop's connection for a while (the recorder's may be the
                  * only one that cannot reach the server: max_connections). */
-                if (d->recording && !d->unrecorded)
-                        d->unrecorded_since = now_usec(d);
-                while (d->recording) {
-                        struct transfer *t = d->recording;
-                        d->recording = t->next;
-                        t->next = d->unrecorded;
-                        d->unrecorded = t;
-                        d->n_unrecorded++;
+                if (d->recording) {
+                        /* Older than anything held meanwhile: the list's
+                         * tail, in its order (newest first), so the next
+                         * batch takes them first. */
+                        struct transfer **tail = &d->unrecorded;
+                        while (*tail)
+                                tail = &(*tail)->next;
+                        if (!d->unrecorded)
+                                d->unrecorded_since = now_usec(d);
+                        *tail = TAKE_PTR(d->recording);
+                        d->n_unrecorded += d->n_recording;
                 }
         }
         d->n_recording = 0;
@@ -800,13 +805,15 @@ static long claim_due(PGconn *conn, void *arg) {
 
 /* Rows a claim took join what is ready on their channel: behind what is
  * still waiting when the claim was made ahead, in one array that keeps
- * the older claim's time (so none is kept past half its lease).  Takes
- * msgs. */
-static void ready_add(struct dispatcher *d, int ch, struct outbox_msg *msgs, size_t n, int64_t lease) {
+ * the older claim's time (so none is kept past half its lease).
+ * claimed_usec is when the claim was sent: its lease began after that, so
+ * the loop's reckoning errs on the safe side.  Takes msgs. */
+static void ready_add(struct dispatcher *d, int ch, struct outbox_msg *msgs, size_t n, int64_t lease,
+                      uint64_t claimed_usec) {
         struct ready *rq = &d->ready[ch];
         if (rq->head == rq->n) {
                 ready_clear(rq);
-                *rq = (struct ready){.msgs = msgs, .n = n, .claimed_usec = now_usec(d), .lease = lease};
+                *rq = (struct ready){.msgs = msgs, .n = n, .claimed_usec = claimed_usec, .lease = lease};
                 return;
         }
         size_t left = rq->n - rq->head;
@@ -829,9 +836,10 @@ static void ready_add(struct dispatcher *d, int ch, struct outbox_msg *msgs, siz
 }
 
 /* A claim's outcome, wherever it ran.  Takes msgs. */
-static void claim_settle(struct dispatcher *d, int ch, int r, int limit, int64_t lease, struct outbox_msg *msgs,
-                         size_t n) {
+static void claim_settle(struct dispatcher *d, int ch, int r, int limit, int64_t lease, uint64_t claimed_usec,
+                         struct outbox_msg *msgs, size_t n) {
         if (r < 0) {
+                outbox_msgs_free(msgs, n);
                 /* Logged; try again in a while, not at once (a claim that
                  * fails now, on a working connection, fails next time). */
                 d->claim_full[ch] = false;
@@ -843,7 +851,7 @@ static void claim_settle(struct dispatcher *d, int ch, int r, int limit, int64_t
         d->claim_full[ch] = (int)n == limit;
         d->quiet_until[ch] = d->claim_full[ch] ? 0 : now_usec(d) + QUIET_CHANNEL_USEC;
         if (n)
-                ready_add(d, ch, msgs, n, lease);
+                ready_add(d, ch, msgs, n, lease, claimed_usec);
         else
                 free(msgs);
 }
@@ -866,10 +874,12 @@ static bool claim(struct dispatcher *d, int ch, bool claimed[CH_MAX]) {
                 .quiet_start = ch == CH_SMS ? c->sms.quiet_start : c->email.quiet_start,
                 .quiet_end = ch == CH_SMS ? c->sms.quiet_end : c->email.quiet_end,
         };
+        uint64_t started = now_usec(d);
         if (worker_usable(d, &d->claimer)) {
                 struct claim_work *w = &d->claim;
                 claim_work_clear(w);
                 w->ch = ch;
+                w->started_usec = started;
                 w->o = o;
                 w->o.now = w->now = o.now ? strdup(o.now) : NULL;
                 w->o.instance = w->instance = strdup(o.instance);
@@ -885,7 +895,7 @@ static bool claim(struct dispatcher *d, int ch, bool claimed[CH_MAX]) {
         int r = outbox_claim(d->env->conn, &o, &msgs, &n);
         if (r >= 0 && n)
                 apply_still_due(d->env->conn, d->env->now, msgs, n);
-        claim_settle(d, ch, r, o.limit, o.lease, msgs, n);
+        claim_settle(d, ch, r, o.limit, o.lease, started, msgs, n);
         return r >= 0 && n > 0;
 }
 
@@ -894,10 +904,16 @@ static void on_claimed(long claimed, void *arg, void *userdata) {
         struct claim_work *w = arg;
         d->claiming = false;
         worker_result(d, &d->claimer, claimed >= 0);
-        struct outbox_msg *msgs = TAKE_PTR(w->msgs);
-        size_t n = w->n;
-        w->n = 0;
-        claim_settle(d, w->ch, claimed < 0 ? (int)claimed : 0, w->o.limit, w->o.lease, msgs, n);
+        if (claimed >= 0) {
+                struct outbox_msg *msgs = TAKE_PTR(w->msgs);
+                size_t n = w->n;
+                w->n = 0;
+                claim_settle(d, w->ch, 0, w->o.limit, w->o.lease, w->started_usec, msgs, n);
+        }
+        /* A failed claim (logged by the worker) is not the channel's failure
+         * yet: the claimer is backing off, and the next pump claims on the
+         * loop's connection at once — --once must not end with due rows
+         * unsent because one connection was refused. */
         claim_work_clear(w);
         if (d->stopping)
                 release_waiting(d); /* taken after the stop began: back at once */
@@ -1045,7 +1061,7 @@ static void transfer_finished(struct dispatcher *d, struct transfer *t, CURLcode
          * next message while this one waits to be recorded. */
         easy_put(d, t->ch, t->easy);
         t->easy = NULL;
-        transfer_io_shed(&t->io);
+        transfer_io_shed(&t->io, o.kind == OUTCOME_BOUNCED);
         free(t->msg.context);
         t->msg.context = NULL;
         /* Outcomes are recorded in batches by the next pump (one statement

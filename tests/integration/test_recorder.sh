@@ -130,4 +130,15 @@ assert_exit 0 "--once sends the queue" -- "$RAPPORTD" --config "$CONF" --once
 assert_contains "$T_OUT" "sent 300," "--once: its count includes the recorder's batches"
 check_once "--once"
 
+# With the workers refused, the loop's connection claims and records: a
+# one-shot run must not end with due messages unsent because the claimer
+# could not connect.
+psql_val "ALTER ROLE rapport_app CONNECTION LIMIT 2" >/dev/null
+queue_sms 200 once-refused-
+assert_exit 0 "--once with the workers refused sends the queue" -- "$RAPPORTD" --config "$CONF" --once -v
+assert_contains "$T_OUT" "sent 200," "--once, workers refused: all 200 sent in this run"
+assert_contains "$T_OUT" "too many connections for role" "--once, workers refused: the server's reason is logged"
+check_once "--once, workers refused"
+psql_val "ALTER ROLE rapport_app CONNECTION LIMIT -1" >/dev/null
+
 t_summary
