@@ -17,6 +17,9 @@
 #   BENCH_IDLE_SECONDS   idle measurement window (default 60, quick 20)
 #   BENCH_ONLY="micro plan dispatch e2e idle"   run only these parts
 #   BENCH_RESULTS=DIR    where the CSV/JSON go (default results/)
+#   BENCH_WRAP="CMD ..." run each dispatch run's rapportd under CMD, e.g. a
+#                        profiler: BENCH_WRAP="perf record -g --" (its
+#                        figures then include the profiler's cost)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -312,7 +315,7 @@ dispatch_run() {
         bench_config "$conf" 'birthdays: { enabled = false; };' 1 "$conns"
     fi
     t0=$(now_s)
-    timeout -k 5 $((120 + n / 20)) "$RAPPORTD" --config "$conf" --once >"$T_TMP/dispatch-$ch-$conns.log" 2>&1
+    timeout -k 5 $((120 + n / 20)) ${BENCH_WRAP:-} "$RAPPORTD" --config "$conf" --once >"$T_TMP/dispatch-$ch-$conns.log" 2>&1
     local rc=$?
     ((rc == 124 || rc == 137)) && say "  (rapportd --once did not finish in time: killed)"
     t1=$(now_s)
