@@ -57,7 +57,7 @@ struct transfer {
         CURL *easy;
         bool released;
         struct outcome outcome; /* when waiting in d->unrecorded */
-        uint64_t lease_half_usec; /* monotonic: half its lease gone (see outcomes_leave_claims_safe()) */
+        uint64_t lease_half_usec; /* monotonic: half its lease gone (see claims_safe_until()) */
         struct transfer_io io;
         int timeout; /* seconds, as set up (a reload may change the setting) */
 };
@@ -71,9 +71,11 @@ struct bucket {
  * connections drain it. */
 struct ready {
         struct outbox_msg *msgs;
+        /* Per row, monotonic: when half its lease is over (rows claimed
+         * ahead join behind older ones, so the instants never decrease). */
+        uint64_t *lease_half;
         size_t n, head;
-        uint64_t claimed_usec; /* monotonic: when their lease began */
-        int64_t lease;         /* seconds, as claimed (a reload may change the setting) */
+        int64_t lease; /* seconds, the shortest the rows were claimed with (a reload may change the setting) */
 };
 
 /* What the recorder records: sent messages, as one statement. */
@@ -90,6 +92,7 @@ struct claim_work {
         struct outbox_claim_opts o;
         char *now, *instance;
         uint64_t started_usec; /* monotonic, before the claim: its lease began later */
+        uint64_t safe_until;   /* monotonic: held outcomes' first half lease over, the claim must not run */
         struct outbox_msg *msgs;
         size_t n;
 };
@@ -415,7 +418,7 @@ static void start_one(struct dispatcher *d, int ch, struct outbox_msg *m) {
                 }
                 if (sr >= 0) {
                         const struct ready *rq = &d->ready[ch];
-                        t->lease_half_usec = rq->claimed_usec + (uint64_t)rq->lease * 1000000ULL / 2;
+                        t->lease_half_usec = rq->lease_half[m - rq->msgs];
                         t->msg = *m;
                         *m = (struct outbox_msg){0};
                         if ((ch == CH_EMAIL ? smtp_pool_submit(d->smtp, t->easy, t) : curl_glue_add(d->glue, t->easy, t)) >= 0) {
@@ -698,16 +701,20 @@ static void on_recorded(long recorded, void *arg, void *userdata) {
  * messages whose outcome this loop holds but has not recorded yet —
  * claimed again, they would go out twice.  A message within the first half
  * of its lease is safe (its lease runs on the database's clock from
- * before the claim returned, so the loop's clock sees it start late). */
-static bool outcomes_leave_claims_safe(struct dispatcher *d) {
-        uint64_t now = now_usec(d);
+ * before the claim returned, so the loop's clock sees it start late).
+ * Returns until when (monotonic) a claim may run: the earliest held
+ * outcome's half lease, or UINT64_MAX with none held.  A claim on the
+ * claimer's thread checks it again just before its statement: the thread
+ * may first have had to connect, which can take seconds. */
+static uint64_t claims_safe_until(struct dispatcher *d) {
+        uint64_t until = UINT64_MAX;
         for (struct transfer *t = d->unrecorded; t; t = t->next)
-                if (now >= t->lease_half_usec)
-                        return false;
+                if (t->lease_half_usec < until)
+                        until = t->lease_half_usec;
         for (struct transfer *t = d->recording; t; t = t->next)
-                if (now >= t->lease_half_usec)
-                        return false;
-        return true;
+                if (t->lease_half_usec < until)
+                        until = t->lease_half_usec;
+        return until;
 }
 
 /* Recording an outcome costs a database round trip and a commit whether
@@ -760,6 +767,7 @@ static int claim_size(const struct rapport_config *c, int ch) {
 
 static void ready_clear(struct ready *rq) {
         outbox_msgs_free(rq->msgs, rq->n);
+        free(rq->lease_half);
         *rq = (struct ready){0};
 }
 
@@ -770,14 +778,15 @@ static void ready_clear(struct ready *rq) {
  * is being sent: a duplicate.  Past half the lease, the rest of the batch
  * goes back to the queue instead, and a fresh claim follows. */
 static bool lease_running_short(struct dispatcher *d, const struct ready *rq) {
-        return rq->head < rq->n &&
-               now_usec(d) - rq->claimed_usec > (uint64_t)rq->lease * 1000000ULL / 2;
+        return rq->head < rq->n && now_usec(d) >= rq->lease_half[rq->head];
 }
 
+/* The rows past half their lease; those a later claim took stay. */
 static void release_ready(struct dispatcher *d, int ch) {
         struct ready *rq = &d->ready[ch];
+        uint64_t now = now_usec(d);
         unsigned released = 0;
-        for (; rq->head < rq->n; rq->head++)
+        for (; rq->head < rq->n && now >= rq->lease_half[rq->head]; rq->head++)
                 if (outbox_release(d->env->conn, &rq->msgs[rq->head], "lease half over before a connection was free") > 0)
                         released++;
         if (released)
@@ -795,6 +804,10 @@ static void claim_work_clear(struct claim_work *w) {
 /* On the claimer's thread. */
 static long claim_due(PGconn *conn, void *arg) {
         struct claim_work *w = arg;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts); /* sd-event's monotonic clock */
+        if ((uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000 >= w->safe_until)
+                return -EAGAIN; /* not claimed: the loop records first */
         int r = outbox_claim(conn, &w->o, &w->msgs, &w->n);
         if (r < 0)
                 return r;
@@ -804,31 +817,42 @@ static long claim_due(PGconn *conn, void *arg) {
 }
 
 /* Rows a claim took join what is ready on their channel: behind what is
- * still waiting when the claim was made ahead, in one array that keeps
- * the older claim's time (so none is kept past half its lease).
- * claimed_usec is when the claim was sent: its lease began after that, so
- * the loop's reckoning errs on the safe side.  Takes msgs. */
+ * still waiting when the claim was made ahead, each row keeping its own
+ * claim's time (so none is kept past half its lease, and none released
+ * early for an older claim's).  claimed_usec is when the claim was sent:
+ * its lease began after that, so the loop's reckoning errs on the safe
+ * side.  Takes msgs. */
 static void ready_add(struct dispatcher *d, int ch, struct outbox_msg *msgs, size_t n, int64_t lease,
                       uint64_t claimed_usec) {
         struct ready *rq = &d->ready[ch];
-        if (rq->head == rq->n) {
-                ready_clear(rq);
-                *rq = (struct ready){.msgs = msgs, .n = n, .claimed_usec = claimed_usec, .lease = lease};
-                return;
-        }
         size_t left = rq->n - rq->head;
-        struct outbox_msg *m = calloc(left + n, sizeof *m);
-        if (!m) {
+        struct outbox_msg *m = left ? calloc(left + n, sizeof *m) : msgs;
+        uint64_t *half = calloc(left + n, sizeof *half);
+        if (!m || !half) {
                 for (size_t i = 0; i < n; i++)
                         (void)outbox_release(d->env->conn, &msgs[i], "out of memory");
                 outbox_msgs_free(msgs, n);
+                if (m != msgs)
+                        free(m);
+                free(half);
+                return;
+        }
+        uint64_t lease_half = claimed_usec + (uint64_t)lease * 1000000ULL / 2;
+        for (size_t i = 0; i < n; i++)
+                half[left + i] = lease_half;
+        if (!left) {
+                ready_clear(rq);
+                *rq = (struct ready){.msgs = msgs, .lease_half = half, .n = n, .lease = lease};
                 return;
         }
         memcpy(m, rq->msgs + rq->head, left * sizeof *m);
         memcpy(m + left, msgs, n * sizeof *m);
+        memcpy(half, rq->lease_half + rq->head, left * sizeof *half);
         free(rq->msgs); /* those before head were moved out or cleared already */
+        free(rq->lease_half);
         free(msgs);
         rq->msgs = m;
+        rq->lease_half = half;
         rq->n = left + n;
         rq->head = 0;
         if (lease < rq->lease)
@@ -862,9 +886,10 @@ static void claim_settle(struct dispatcher *d, int ch, int r, int limit, int64_t
 static bool claim(struct dispatcher *d, int ch, bool claimed[CH_MAX]) {
         if (claimed[ch] || d->claiming || now_usec(d) < d->quiet_until[ch])
                 return false;
-        /* Outcomes first (see outcomes_leave_claims_safe()). */
+        /* Outcomes first (see claims_safe_until()). */
         flush_unrecorded(d);
-        if (!outcomes_leave_claims_safe(d) || d->n_unrecorded + d->n_recording >= HELD_MAX)
+        uint64_t safe_until = claims_safe_until(d);
+        if (now_usec(d) >= safe_until || d->n_unrecorded + d->n_recording >= HELD_MAX)
                 return false;
         claimed[ch] = true;
         const struct rapport_config *c = d->env->cfg;
@@ -880,6 +905,7 @@ static bool claim(struct dispatcher *d, int ch, bool claimed[CH_MAX]) {
                 claim_work_clear(w);
                 w->ch = ch;
                 w->started_usec = started;
+                w->safe_until = safe_until;
                 w->o = o;
                 w->o.now = w->now = o.now ? strdup(o.now) : NULL;
                 w->o.instance = w->instance = strdup(o.instance);
@@ -903,7 +929,7 @@ static void on_claimed(long claimed, void *arg, void *userdata) {
         struct dispatcher *d = userdata;
         struct claim_work *w = arg;
         d->claiming = false;
-        worker_result(d, &d->claimer, claimed >= 0);
+        worker_result(d, &d->claimer, claimed >= 0 || claimed == -EAGAIN);
         if (claimed >= 0) {
                 struct outbox_msg *msgs = TAKE_PTR(w->msgs);
                 size_t n = w->n;
@@ -913,7 +939,9 @@ static void on_claimed(long claimed, void *arg, void *userdata) {
         /* A failed claim (logged by the worker) is not the channel's failure
          * yet: the claimer is backing off, and the next pump claims on the
          * loop's connection at once — --once must not end with due rows
-         * unsent because one connection was refused. */
+         * unsent because one connection was refused.  One not made because
+         * held outcomes came too near their lease's half (-EAGAIN) waits,
+         * as claim() does, for them to be recorded. */
         claim_work_clear(w);
         if (d->stopping)
                 release_waiting(d); /* taken after the stop began: back at once */
