@@ -145,14 +145,15 @@ psql_val "ALTER ROLE rapport_app CONNECTION LIMIT -1" >/dev/null
 # Under a rate limit the next claim is made while half the last one's rows
 # still wait, and its rows join behind them.  Each row keeps its own
 # claim's lease: none is released for an older claim's half lease.  40 SMS
-# a second with a 10 s lease claims 100 at a time; 300 take 7.5 s, past
-# the first claim's 5 s.
+# a second with a 16 s lease claims 160 at a time, each row sent within
+# 6 s of its claim (2 s inside its half lease); 480 take 12 s, well past
+# the first claim's half lease.
 CONF_RATE=$T_TMP/rate.conf
-PG_CONNINFO="host=127.0.0.1 port=$PGPORT user=rapport_app dbname=rapport" SMS_QUIET="" SMS_EXTRA='rate = 40;' LEASE=10s \
+PG_CONNINFO="host=127.0.0.1 port=$PGPORT user=rapport_app dbname=rapport" SMS_QUIET="" SMS_EXTRA='rate = 40;' LEASE=16s \
     rapport_config "$CONF_RATE" 'birthdays: { enabled = false; };'
-queue_sms 300 ahead-
+queue_sms 480 ahead-
 assert_exit 0 "--once under a rate limit sends the queue" -- "$RAPPORTD" --config "$CONF_RATE" --once
-assert_contains "$T_OUT" "sent 300," "rate limit: all 300 sent in this run"
+assert_contains "$T_OUT" "sent 480," "rate limit: all 480 sent in this run"
 check_once "rate limit, claims made ahead"
 assert_eq 0 "$(psql_val "SELECT count(*) FROM rapport.outbox_events WHERE event = 'released'")" \
     "rate limit: no row released for an older claim's lease"
