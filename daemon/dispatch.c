@@ -1252,6 +1252,17 @@ void dispatcher_stop(struct dispatcher *d, uint64_t grace_usec) {
         sd_event_source_set_enabled(d->grace, SD_EVENT_ONESHOT);
 }
 
+bool dispatcher_needs_database(const struct dispatcher *d) {
+        if (!d)
+                return false;
+        if (d->unrecorded || d->recording || d->inflight)
+                return true;
+        for (int ch = 0; ch < CH_MAX; ch++)
+                if (d->ready[ch].head < d->ready[ch].n)
+                        return true;
+        return false;
+}
+
 unsigned dispatcher_in_flight(const struct dispatcher *d) { return d->n_inflight[CH_EMAIL] + d->n_inflight[CH_SMS]; }
 
 const struct dispatch_stats *dispatcher_stats(const struct dispatcher *d) { return &d->stats; }

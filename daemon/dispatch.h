@@ -49,4 +49,7 @@ void dispatcher_set_idle(struct dispatcher *d, dispatch_idle_fn idle, void *user
  * finish, then the rest are aborted and released to the queue. */
 void dispatcher_stop(struct dispatcher *d, uint64_t grace_usec);
 unsigned dispatcher_in_flight(const struct dispatcher *d);
+/* Whether freeing the dispatcher needs the database: outcomes held but not
+ * recorded, or claimed rows it would give back to the queue. */
+bool dispatcher_needs_database(const struct dispatcher *d);
 const struct dispatch_stats *dispatcher_stats(const struct dispatcher *d);

@@ -694,6 +694,21 @@ int main(int argc, char **argv) {
 
         /* A pass still planning ends after the plan it is in. */
         plan_worker_free(d.planner);
+        /* Outcomes still held (or claimed rows to give back) and no
+         * connection: the server went away and the back-off had not
+         * reconnected yet.  One last attempt, so that a message that went
+         * out is recorded now rather than sent again when its lease runs
+         * out. */
+        if (dispatcher_needs_database(d.dispatcher) && db_broken(d.conn)) {
+                d.pg_io = sd_event_source_disable_unref(d.pg_io);
+                PQfinish(d.conn);
+                d.conn = NULL;
+                d.env.conn = NULL;
+                if (db_connect(d.cfg, once ? "rapportd --once" : "rapportd", false, &d.conn) >= 0) {
+                        log_info("Connected to the database again to record what was sent");
+                        d.env.conn = d.conn;
+                }
+        }
         dispatcher_free(d.dispatcher);
         sd_event_source_disable_unref(d.sched_timer);
         sd_event_source_disable_unref(d.reconnect_timer);
