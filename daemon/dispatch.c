@@ -113,6 +113,11 @@ struct dispatcher {
         struct curl_glue *glue;
         struct transfer *inflight;
         struct transfer *abandoned; /* released at stop, e-mail thread not yet done */
+        /* To give back at stop while the database is away: what a release
+         * needs of each (id, token, and job and channel for the log),
+         * given back by dispatcher_free() if it can connect. */
+        struct outbox_msg *unreleased;
+        size_t n_unreleased, cap_unreleased;
         struct transfer *unrecorded; /* finished, outcome not yet in the database */
         unsigned n_unrecorded;
         uint64_t unrecorded_since; /* monotonic: when the oldest of them finished */
@@ -1170,8 +1175,28 @@ void dispatcher_set_idle(struct dispatcher *d, dispatch_idle_fn idle, void *user
 
 /* A claimed message back to the queue at stop, counted when it was ours. */
 static void release_at_stop(struct dispatcher *d, const struct outbox_msg *m) {
-        if (d->env->conn && outbox_release(d->env->conn, m, "released at shutdown") > 0)
-                d->stats.released++;
+        if (!db_broken(d->env->conn)) {
+                if (outbox_release(d->env->conn, m, "released at shutdown") > 0)
+                        d->stats.released++;
+                return;
+        }
+        /* Kept for dispatcher_free(); without memory, its lease returns it. */
+        if (d->n_unreleased == d->cap_unreleased) {
+                size_t cap = d->cap_unreleased ? 2 * d->cap_unreleased : 16;
+                struct outbox_msg *a = reallocarray(d->unreleased, cap, sizeof *a);
+                if (!a)
+                        return;
+                d->unreleased = a;
+                d->cap_unreleased = cap;
+        }
+        struct outbox_msg *k = &d->unreleased[d->n_unreleased];
+        *k = (struct outbox_msg){.id = m->id, .token = strdup(m->token ? m->token : ""),
+                                 .job = strdup(m->job ? m->job : ""), .channel = strdup(m->channel ? m->channel : "")};
+        if (!k->token || !k->job || !k->channel) {
+                outbox_msg_clear(k);
+                return;
+        }
+        d->n_unreleased++;
 }
 
 /* An e-mail still waiting behind a busy SMTP worker has not started. */
@@ -1255,7 +1280,7 @@ void dispatcher_stop(struct dispatcher *d, uint64_t grace_usec) {
 bool dispatcher_needs_database(const struct dispatcher *d) {
         if (!d)
                 return false;
-        if (d->unrecorded || d->recording || d->inflight)
+        if (d->unrecorded || d->recording || d->inflight || d->n_unreleased)
                 return true;
         for (int ch = 0; ch < CH_MAX; ch++)
                 if (d->ready[ch].head < d->ready[ch].n)
@@ -1345,6 +1370,15 @@ struct dispatcher *dispatcher_free(struct dispatcher *d) {
                 d->unrecorded = t->next;
                 transfer_free(t);
         }
+        for (size_t i = 0; i < d->n_unreleased; i++) {
+                if (!db_broken(d->env->conn)) {
+                        if (outbox_release(d->env->conn, &d->unreleased[i], "released at shutdown") > 0)
+                                d->stats.released++;
+                } else if (i == 0)
+                        log_warning("Exiting without a database: %zu claimed message(s) not given back, their leases will return them to the queue",
+                                    d->n_unreleased);
+        }
+        outbox_msgs_free(d->unreleased, d->n_unreleased);
         spares_free(d);
         /* Only now, with every handle cleaned up, can the shared
          * connection cache go. */
