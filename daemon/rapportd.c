@@ -705,7 +705,7 @@ int main(int argc, char **argv) {
                 d.conn = NULL;
                 d.env.conn = NULL;
                 if (db_connect(d.cfg, once ? "rapportd --once" : "rapportd", false, &d.conn) >= 0) {
-                        log_info("Connected to the database again to record what was sent");
+                        log_info("Connected to the database again to record what was sent and give back what was claimed");
                         d.env.conn = d.conn;
                 }
         }
