@@ -1174,12 +1174,17 @@ void dispatcher_set_idle(struct dispatcher *d, dispatch_idle_fn idle, void *user
 }
 
 /* A claimed message back to the queue at stop, counted when it was ours. */
+static bool release_now(struct dispatcher *d, const struct outbox_msg *m) {
+        if (db_broken(d->env->conn))
+                return false;
+        if (outbox_release(d->env->conn, m, "released at shutdown") > 0)
+                d->stats.released++;
+        return true;
+}
+
 static void release_at_stop(struct dispatcher *d, const struct outbox_msg *m) {
-        if (!db_broken(d->env->conn)) {
-                if (outbox_release(d->env->conn, m, "released at shutdown") > 0)
-                        d->stats.released++;
+        if (release_now(d, m))
                 return;
-        }
         /* Kept for dispatcher_free(); without memory, its lease returns it. */
         if (d->n_unreleased == d->cap_unreleased) {
                 size_t cap = d->cap_unreleased ? 2 * d->cap_unreleased : 16;
@@ -1370,14 +1375,10 @@ struct dispatcher *dispatcher_free(struct dispatcher *d) {
                 d->unrecorded = t->next;
                 transfer_free(t);
         }
-        for (size_t i = 0; i < d->n_unreleased; i++) {
-                if (!db_broken(d->env->conn)) {
-                        if (outbox_release(d->env->conn, &d->unreleased[i], "released at shutdown") > 0)
-                                d->stats.released++;
-                } else if (i == 0)
+        for (size_t i = 0; i < d->n_unreleased; i++)
+                if (!release_now(d, &d->unreleased[i]) && i == 0)
                         log_warning("Exiting without a database: %zu claimed message(s) not given back, their leases will return them to the queue",
                                     d->n_unreleased);
-        }
         outbox_msgs_free(d->unreleased, d->n_unreleased);
         spares_free(d);
         /* Only now, with every handle cleaned up, can the shared
