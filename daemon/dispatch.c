@@ -1285,7 +1285,8 @@ void dispatcher_stop(struct dispatcher *d, uint64_t grace_usec) {
 bool dispatcher_needs_database(const struct dispatcher *d) {
         if (!d)
                 return false;
-        if (d->unrecorded || d->recording || d->inflight || d->n_unreleased)
+        /* A claim in progress too: its rows are given back when it ends. */
+        if (d->unrecorded || d->recording || d->inflight || d->n_unreleased || d->claiming)
                 return true;
         for (int ch = 0; ch < CH_MAX; ch++)
                 if (d->ready[ch].head < d->ready[ch].n)
@@ -1375,10 +1376,12 @@ struct dispatcher *dispatcher_free(struct dispatcher *d) {
                 d->unrecorded = t->next;
                 transfer_free(t);
         }
+        size_t kept = 0;
         for (size_t i = 0; i < d->n_unreleased; i++)
-                if (!release_now(d, &d->unreleased[i]) && i == 0)
-                        log_warning("Exiting without a database: %zu claimed message(s) not given back, their leases will return them to the queue",
-                                    d->n_unreleased);
+                kept += !release_now(d, &d->unreleased[i]);
+        if (kept)
+                log_warning("Exiting without a database: %zu claimed message(s) not given back, their leases will return them to the queue",
+                            kept);
         outbox_msgs_free(d->unreleased, d->n_unreleased);
         spares_free(d);
         /* Only now, with every handle cleaned up, can the shared
