@@ -38,8 +38,11 @@ enum { CH_EMAIL, CH_SMS, CH_MAX };
 #define RECORD_BATCH 64
 #define RECORD_DELAY_USEC 10000ULL
 /* Outcomes held (waiting, or being recorded by the recorder's thread) past
- * which no more is claimed: a database slower than the gateway must slow
- * the sending down, not fill the memory with outcomes. */
+ * which nothing more is claimed or started: a database slower than the
+ * gateway must slow the sending down, not fill the memory with outcomes;
+ * and a message accepted but not yet recorded is sent again after a
+ * crash, so this (with the transfers in flight) bounds what a crash can
+ * double. */
 #define HELD_MAX 64
 /* The texts one statement of the recorder's carries, at most (at least one
  * message): the statement is built whole, and libpq copies it into a
@@ -967,7 +970,7 @@ static bool pump_channels(struct dispatcher *d, bool claimed[CH_MAX], uint64_t *
                 unsigned conns = channel_slots(d, ch);
                 struct ready *rq = &d->ready[ch];
                 bool token_wait = false;
-                while (d->n_inflight[ch] < conns) {
+                while (d->n_inflight[ch] < conns && d->n_unrecorded + d->n_recording < HELD_MAX) {
                         if (rq->head == rq->n) {
                                 ready_clear(rq);
                                 if (!claim(d, ch, claimed))

@@ -6,8 +6,10 @@
 # delivered message back from the SMTP sink and prints
 #     scenario: sent=N lost=N duplicated=N
 # It fails on any loss, or on more duplicates than the scenario declares
-# possible (at-least-once at the SMTP boundary: a message whose 250 reply
-# was lost in a crash is sent again — at most one per connection in flight).
+# possible (at-least-once at the SMTP boundary: a message accepted by the
+# server but not yet recorded sent when the daemon dies is sent again — at
+# most one per connection in flight, and for kill -9 also the outcomes
+# waiting for the recorder, of which rapportd holds at most HELD_MAX).
 # Scenarios: kill9 three pg_restart pg_down_at_start smtp_down smtp_slow
 # sighup_broken sms_gateway stale_worker clock_skew reload_files (the slow,
 # SMS, stale-worker and clock ones use a fraction of N to bound their time).
@@ -20,6 +22,10 @@ source "$T_LIB_DIR/rapport.sh"
 N=${FAULT_N:-10000}
 DOWN=${FAULT_DOWN:-60}
 CONNS=8
+# daemon/dispatch.c: outcomes held for the recorder, past which rapportd
+# starts nothing more; and up to 4 e-mails waiting behind busy connections.
+HELD_MAX=64
+WAITING_MAX=4
 
 # fault_config FILE [CONNECTIONS=4] — rapport_config (its environment
 # hooks apply) with no jobs and retries that outlast any outage here.
@@ -87,7 +93,8 @@ scenario_kill9() {
     start_daemon d2          # its leases expired or not, the survivor's restart picks up
     wait_done kill9
     t_stop d2
-    report kill9 "$CONNS"
+    # Typically 1-5 here; 11 seen once on a loaded machine.
+    report kill9 "$((CONNS + WAITING_MAX + HELD_MAX))"
 }
 
 scenario_three() {
