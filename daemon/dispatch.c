@@ -812,9 +812,7 @@ static void claim_work_clear(struct claim_work *w) {
 /* On the claimer's thread. */
 static long claim_due(PGconn *conn, void *arg) {
         struct claim_work *w = arg;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts); /* sd-event's monotonic clock */
-        if ((uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000 >= w->safe_until)
+        if (monotonic_usec() >= w->safe_until)
                 return -EAGAIN; /* not claimed: the loop records first */
         int r = outbox_claim(conn, &w->o, &w->msgs, &w->n);
         if (r < 0)
@@ -896,8 +894,8 @@ static bool claim(struct dispatcher *d, int ch, bool claimed[CH_MAX]) {
                 return false;
         /* Outcomes first (see claims_safe_until()). */
         flush_unrecorded(d);
-        uint64_t safe_until = claims_safe_until(d);
-        if (now_usec(d) >= safe_until || d->n_unrecorded + d->n_recording >= HELD_MAX)
+        uint64_t started = now_usec(d), safe_until = claims_safe_until(d);
+        if (started >= safe_until || d->n_unrecorded + d->n_recording >= HELD_MAX)
                 return false;
         claimed[ch] = true;
         const struct rapport_config *c = d->env->cfg;
@@ -907,7 +905,6 @@ static bool claim(struct dispatcher *d, int ch, bool claimed[CH_MAX]) {
                 .quiet_start = ch == CH_SMS ? c->sms.quiet_start : c->email.quiet_start,
                 .quiet_end = ch == CH_SMS ? c->sms.quiet_end : c->email.quiet_end,
         };
-        uint64_t started = now_usec(d);
         if (worker_usable(d, &d->claimer)) {
                 struct claim_work *w = &d->claim;
                 claim_work_clear(w);

@@ -265,16 +265,22 @@ static int on_post(sd_event_source *s, void *userdata) {
         return 0;
 }
 
+/* The connection and its socket's watch gone, for the loop and the
+ * dispatcher alike. */
+static void forget_connection(struct daemon *d) {
+        d->pg_io = sd_event_source_disable_unref(d->pg_io);
+        PQfinish(d->conn);
+        d->conn = NULL;
+        d->env.conn = NULL;
+}
+
 static void drop_connection(struct daemon *d, const char *why) {
         char msg[256];
         snprintf(msg, sizeof msg, "%s", why ? why : "");
         msg[strcspn(msg, "\n")] = '\0';
         log_warning("Database connection lost (%s); reconnecting", msg);
         d->first_attempt = time(NULL); /* --once waits ONCE_DB_WAIT_SEC from the loss */
-        d->pg_io = sd_event_source_disable_unref(d->pg_io);
-        PQfinish(d->conn);
-        d->conn = NULL;
-        d->env.conn = NULL;
+        forget_connection(d);
         sd_event_source_set_enabled(d->sched_timer, SD_EVENT_OFF);
         daemon_status(d);
         schedule_reconnect(d);
@@ -349,12 +355,8 @@ static int on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) {
         int r = db_connect(d->cfg, d->once ? "rapportd --once" : "rapportd", quiet, &d->conn);
         if (r >= 0) {
                 r = connected(d);
-                if (r < 0) {
-                        PQfinish(d->conn);
-                        d->conn = NULL;
-                        d->env.conn = NULL;
-                        d->pg_io = sd_event_source_disable_unref(d->pg_io);
-                }
+                if (r < 0)
+                        forget_connection(d);
         }
         if (r < 0) {
                 if (d->once && time(NULL) - d->first_attempt >= ONCE_DB_WAIT_SEC) {
@@ -447,13 +449,11 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 log_info("Reload ignored: a one-shot run keeps the configuration it started with");
                 return 0;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
         /* Before the first connection the daemon is not ready: a reload
          * then must not say it is (connected() sends READY=1). */
         if (d->ready)
                 sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=Reloading configuration",
-                           (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+                           (unsigned long long)monotonic_usec());
         log_info("Reloading %s", d->cfg->path);
 
         _cleanup_(config_freep) struct rapport_config *c = NULL;
@@ -700,10 +700,7 @@ int main(int argc, char **argv) {
          * out is recorded now rather than sent again when its lease runs
          * out. */
         if (dispatcher_needs_database(d.dispatcher) && db_broken(d.conn)) {
-                d.pg_io = sd_event_source_disable_unref(d.pg_io);
-                PQfinish(d.conn);
-                d.conn = NULL;
-                d.env.conn = NULL;
+                forget_connection(&d);
                 if (db_connect(d.cfg, once ? "rapportd --once" : "rapportd", false, &d.conn) >= 0) {
                         log_info("Connected to the database again to record what was sent and give back what was claimed");
                         d.env.conn = d.conn;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-event.h>
@@ -116,3 +117,11 @@ void getopt_error(char *msg, size_t size, const char *shortopts, int argc, char 
  * what names the thread in the messages and is the source's description. */
 int eventfd_source_new(sd_event *event, const char *what, sd_event_io_handler_t handler, void *userdata,
                        sd_event_source **ret, int *ret_fd);
+
+/* CLOCK_MONOTONIC in microseconds: sd-event's monotonic clock, read off
+ * the loop (a thread; a notification that must carry the instant). */
+static inline uint64_t monotonic_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
