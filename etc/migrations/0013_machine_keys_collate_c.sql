@@ -1,12 +1,13 @@
 -- Keys that only machines read compare byte by byte (COLLATE "C").
--- A unique index on text compares keys with the database's collation: in
--- an en_US.UTF-8, zh_CN.UTF-8 or even C.UTF-8 database that is strcoll(),
--- about a microsecond a comparison.  Planning inserts one outbox row per
--- message, and ON CONFLICT searches dedupe_key's index, then inserts into
--- it: some thirty comparisons a row.  Measured at 1M customers (18,626
--- dormant alerts): the plan statement took 2.7 s with the database's
--- collation and 2.2 s with "C".  Receivables' ledger and the suppression
--- list are searched the same way once per planned row.
+-- A unique index on text compares keys with the database's collation
+-- (strcoll() or ICU), which costs more than comparing bytes and buys
+-- nothing for keys like "dormant:4711:2026-10-30".  Planning inserts one
+-- outbox row per message, and ON CONFLICT searches dedupe_key's index
+-- before inserting into it.  Measured here, 18,626 such keys inserted with
+-- ON CONFLICT: 96-102 ms with "C", 109-124 ms with C.UTF-8, 141 ms with
+-- ICU's en-US; a small share of a plan (about 2 s for that many dormant
+-- alerts at 1M customers), but paid on every planned row and claim, and
+-- the same holds for receivables' ledger and the suppression list.
 --
 -- Nothing changes in what the keys mean: a deterministic collation calls
 -- two strings equal only when their bytes are, so uniqueness and lookups

@@ -529,6 +529,28 @@ assert_eq "alice@example.com|Rose Return has gone quiet: no activity for 60 days
 rose@example.com|We have missed you, Rose Return" "$(who_since)" "a new dormancy episode alerts again"
 assert_eq "dormant:201:2026-09-23,dormant:201:2026-11-25" "$(psql_val "SELECT string_agg(dedupe_key, ',' ORDER BY id) FROM rapport.outbox WHERE job = 'dormant' AND customer_id = 201 AND audience = 'rep'")" \
     "one alert per episode"
+# A CRM outside the contract's tiers (A, B, C): no tier, or another one,
+# counts 180 days whatever dormant_days says; its customers are found all
+# the same (the plan reads each tier present, and the untiered apart).
+psql_val "ALTER TABLE crm.customers DROP CONSTRAINT customers_tier_check, ALTER COLUMN tier DROP NOT NULL" >/dev/null
+psql_val "INSERT INTO crm.customers (id, name, tier, email, time_zone, locale, rep_id, consent_email, consent_sms, created_at, active) VALUES
+            (801, 'Tia Tierless', NULL, 'tia@example.com', 'UTC', 'en', 2, true, false, '2025-01-01', true),
+            (802, 'Dee Othertier', 'D', 'dee@example.com', 'UTC', 'en', 2, true, false, '2025-01-01', true),
+            (803, 'Bea Recent', 'D', 'bea@example.com', 'UTC', 'en', 2, true, false, '2025-01-01', true),
+            (804, 'Nia Newcomer', NULL, 'nia@example.com', 'UTC', 'en', 2, true, false, '2026-07-28 10:00Z', true);
+          INSERT INTO crm.interactions (customer_id, rep_id, kind, happened_at) VALUES
+            (801, 2, 'call', '2026-07-28 10:00Z'), (802, 2, 'call', '2026-07-28 10:00Z'),
+            (803, 2, 'call', '2026-11-25 10:00Z')" >/dev/null
+mark
+run "dormant over tiers outside the contract" "$DOR" 2027-01-24T18:30:00Z
+settle
+assert_eq "alice@example.com|Dee Othertier has gone quiet: no activity for 180 days
+alice@example.com|Nia Newcomer has gone quiet: no activity for 180 days
+alice@example.com|Tia Tierless has gone quiet: no activity for 180 days
+dee@example.com|We have missed you, Dee Othertier
+nia@example.com|We have missed you, Nia Newcomer
+tia@example.com|We have missed you, Tia Tierless" "$(who_since | sort)" \
+    "no tier or an unknown one: 180 days (an interaction, or created_at for the never active); not 60"
 
 assert_eq "" "$(psql_val "SELECT string_agg(DISTINCT job || ':' || status, ',') FROM rapport.job_runs WHERE status NOT IN ('ok', 'skipped')")" "every run recorded ok"
 assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE state = 'failed'")" "nothing failed"
