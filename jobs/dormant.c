@@ -63,15 +63,18 @@ static const char plan_sql[] =
          * activity falls in it may be due now.  It starts no earlier than
          * effective_from allows (an episode due before it is never
          * planned), so the first runs after a job is switched on read a day
-         * or two of activity, not max_lateness of it. */
+         * or two of activity, not max_lateness of it.  An invoice counts as
+         * activity at the end of its issue day (see act), so the invoices
+         * in the window are those issued the day before its UTC dates. */
         "win AS MATERIALIZED (\n"
-        "  SELECT t.tier, d.days,\n"
-        "         greatest(cfg.now - make_interval(days => d.days) - " JOB_ZONE_SLACK_SQL " - cfg.lateness,\n"
-        "                  (cfg.eff_from - d.days - 2)::timestamp AT TIME ZONE 'UTC') AS lo,\n"
-        "         cfg.now - make_interval(days => d.days) + " JOB_ZONE_SLACK_SQL " AS hi\n"
-        "  FROM cfg, tiers t,\n"
-        "       LATERAL (SELECT coalesce((cfg.s->'dormant_days'->>t.tier)::int,\n"
-        "                                CASE t.tier WHEN 'A' THEN 30 WHEN 'B' THEN 60 ELSE 180 END) AS days) d\n"
+        "  SELECT w.*, (w.lo AT TIME ZONE 'UTC')::date - 1 AS inv_lo, (w.hi AT TIME ZONE 'UTC')::date - 1 AS inv_hi\n"
+        "  FROM (SELECT t.tier, d.days,\n"
+        "               greatest(cfg.now - make_interval(days => d.days) - " JOB_ZONE_SLACK_SQL " - cfg.lateness,\n"
+        "                        (cfg.eff_from - d.days - 2)::timestamp AT TIME ZONE 'UTC') AS lo,\n"
+        "               cfg.now - make_interval(days => d.days) + " JOB_ZONE_SLACK_SQL " AS hi\n"
+        "        FROM cfg, tiers t,\n"
+        "             LATERAL (SELECT coalesce((cfg.s->'dormant_days'->>t.tier)::int,\n"
+        "                                      CASE t.tier WHEN 'A' THEN 30 WHEN 'B' THEN 60 ELSE 180 END) AS days) d) w\n"
         "),\n"
         /* Per tier, its customers with some activity inside its window:
          * range scans on the (happened_at, customer_id) and (issued_on,
@@ -96,7 +99,7 @@ static const char plan_sql[] =
         "            SELECT i.customer_id AS id FROM crm.interactions i WHERE i.happened_at BETWEEN w.lo AND w.hi\n"
         "            UNION ALL\n"
         "            SELECT v.customer_id FROM crm.invoices v\n"
-        "            WHERE v.issued_on BETWEEN (w.lo AT TIME ZONE 'UTC')::date - 1 AND (w.hi AT TIME ZONE 'UTC')::date - 1\n"
+        "            WHERE v.issued_on BETWEEN w.inv_lo AND w.inv_hi\n"
         "            UNION ALL\n"
         "            SELECT c.id FROM crm.customers c WHERE c.active AND c.created_at BETWEEN w.lo AND w.hi) h\n"
         "          ORDER BY h.id OFFSET 0) h\n"
@@ -110,7 +113,7 @@ static const char plan_sql[] =
         "    AND (c.created_at BETWEEN w.lo AND w.hi\n"
         "         OR EXISTS (SELECT 1 FROM crm.interactions i WHERE i.customer_id = c.id AND i.happened_at BETWEEN w.lo AND w.hi)\n"
         "         OR EXISTS (SELECT 1 FROM crm.invoices v WHERE v.customer_id = c.id\n"
-        "                    AND v.issued_on BETWEEN (w.lo AT TIME ZONE 'UTC')::date - 1 AND (w.hi AT TIME ZONE 'UTC')::date - 1))\n"
+        "                    AND v.issued_on BETWEEN w.inv_lo AND w.inv_hi))\n"
         "),\n"
         /* ... who have not been active after the window: one probe of the
          * per-customer index each, in customer order so that neighbouring
