@@ -1341,6 +1341,15 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
                         complain(&l, g, "sms.format = \"twilio\" needs sms.from (the sending number)");
                 if (check_secrets && !c->sms.token)
                         complain(&l, g, "sms.format = \"twilio\" needs the auth token: sms.token_file or the credential sms-token");
+                char *url = NULL;
+                if (c->sms.username && sms_twilio_url(c->sms.gateway_url, c->sms.username, &url) < 0) {
+                        config_destroy(&cfg);
+                        return -ENOMEM;
+                }
+                if (url) {
+                        free(c->sms.gateway_url);
+                        c->sms.gateway_url = url;
+                }
         }
         c->sms.connections = (int)json_get_int(o, "connections");
         c->sms.rate = group_rate(&l, g, o);

@@ -115,6 +115,28 @@ static int append_form_value(struct buf *out, const char *s) {
         return r;
 }
 
+int sms_twilio_url(const char *gateway_url, const char *account_sid, char **ret) {
+        const char *host = strstr(gateway_url, "://");
+        host = host ? host + 3 : gateway_url;
+        size_t host_len = strcspn(host, "/?#");
+        if (host[host_len] != '\0' && !streq(host + host_len, "/")) {
+                *ret = strdup(gateway_url);
+                return *ret ? 0 : -ENOMEM;
+        }
+        _cleanup_buf_ struct buf url = {0};
+        int r = buf_append(&url, gateway_url, (size_t)(host + host_len - gateway_url));
+        if (r >= 0)
+                r = buf_puts(&url, "/2010-04-01/Accounts/");
+        if (r >= 0)
+                r = append_form_value(&url, account_sid ? account_sid : "");
+        if (r >= 0)
+                r = buf_puts(&url, "/Messages.json");
+        if (r < 0)
+                return -ENOMEM;
+        *ret = buf_steal(&url);
+        return *ret ? 0 : -ENOMEM;
+}
+
 static void json_object_putp(json_object **o) {
         if (*o)
                 json_object_put(*o);

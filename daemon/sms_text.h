@@ -42,6 +42,14 @@ int sms_build_request(enum sms_format fmt, const char *from, const char *to, con
                       const char *idempotency_key, struct buf *out_body,
                       const char **content_type_ret);
 
+/* The URL a Twilio-shaped request goes to.  A gateway_url that is only a
+ * scheme and host (an optional trailing "/" aside: "https://api.twilio.com")
+ * gets Twilio's Messages resource for the account appended,
+ * /2010-04-01/Accounts/SID/Messages.json, as Twilio's client libraries
+ * build it; one with a path (the full resource, or a relay's own) is used
+ * as written.  Sets *ret to a new string: 0, or -ENOMEM. */
+int sms_twilio_url(const char *gateway_url, const char *account_sid, char **ret);
+
 /* The member names of a JSON request (sms.json_fields): a provider other
  * than the built-in shape names its fields differently.  to, from and text
  * must be non-empty and distinct; idempotency_key NULL or "" leaves the key

@@ -154,6 +154,15 @@ assert_eq "+12125550122|+15550000000|$(EN_TEXT 'Jane Roe & Co=1')" "$(req 5 '[.f
 assert_eq "twilio:1:twilio:1" "$(req 5 '[.headers["i-twilio-idempotency-token"], .headers["idempotency-key"]] | map(tostring) | join(":")')" "twilio: the dedupe key as Idempotency-Key and I-Twilio-Idempotency-Token"
 assert_eq "AC0123:tw-s3cret-t0ken" "$(req 5 '.auth_user + ":" + .auth_pass')" "twilio: Basic auth from username and token_file"
 assert_eq "sent:SM3" "$(row "$id_t" "state || ':' || provider_id")" "twilio: the message sid is stored as provider id"
+# gateway_url is the bare sink (scheme and host): Twilio's Messages resource
+# for the account is appended, as Twilio's client libraries build it.
+assert_eq "POST /2010-04-01/Accounts/AC0123/Messages.json" "$(req 5 '.method + " " + .path')" "twilio: a bare gateway_url gets /2010-04-01/Accounts/SID/Messages.json"
+# One with a path (a relay speaking Twilio's API, or the full resource) is
+# used as written.
+sed "s|gateway_url = \"[^\"]*\"|gateway_url = \"$SMS_URL/relay/sms?x=1\"|" "$TWILIO_CONF" >"$T_TMP/twilio-path.conf"
+id_tp=$(E_NB=$(at 10:35:00) enqueue twilio-path:1 +12125550123 'Path Test')
+once "run: twilio format, gateway_url with a path" "$T_TMP/twilio-path.conf" "$(at 10:35:00)"
+assert_eq "sent:/relay/sms?x=1" "$(row "$id_tp" state):$(reqs_for +12125550123 '.[0].path')" "twilio: a gateway_url with a path is used as written"
 if [[ $T_OUT != *tw-s3cret-t0ken* ]]; then t_pass "token never printed"; else t_fail "token never printed" "$T_OUT"; fi
 
 # ---------------------------------------------------------------- control characters

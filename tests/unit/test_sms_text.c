@@ -350,6 +350,30 @@ static void test_parse_response_paths(void **state) {
         assert_false(sms_reply_path_valid(longname));
 }
 
+/* A bare gateway_url gets Twilio's Messages resource for the account; one
+ * with a path, query or fragment is a relay's own address, kept as is. */
+static void test_twilio_url(void **state) {
+        (void)state;
+        static const struct {
+                const char *in, *sid, *want;
+        } cases[] = {
+                {"https://api.twilio.com", "AC123", "https://api.twilio.com/2010-04-01/Accounts/AC123/Messages.json"},
+                {"https://api.twilio.com/", "AC123", "https://api.twilio.com/2010-04-01/Accounts/AC123/Messages.json"},
+                {"http://127.0.0.1:8080", "AC 1/2", "http://127.0.0.1:8080/2010-04-01/Accounts/AC%201%2F2/Messages.json"},
+                {"https://api.twilio.com/2010-04-01/Accounts/AC9/Messages.json", "AC123",
+                 "https://api.twilio.com/2010-04-01/Accounts/AC9/Messages.json"},
+                {"http://relay.example/sms", "AC1", "http://relay.example/sms"},
+                {"http://relay.example?key=1", "AC1", "http://relay.example?key=1"},
+                {"http://relay.example//", "AC1", "http://relay.example//"},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                char *url = NULL;
+                assert_int_equal(sms_twilio_url(cases[i].in, cases[i].sid, &url), 0);
+                assert_string_equal(url, cases[i].want);
+                free(url);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_number_valid),
@@ -363,6 +387,7 @@ int main(void) {
                 cmocka_unit_test(test_parse_response),
                 cmocka_unit_test(test_build_json_fields),
                 cmocka_unit_test(test_parse_response_paths),
+                cmocka_unit_test(test_twilio_url),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
