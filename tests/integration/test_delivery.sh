@@ -429,6 +429,14 @@ id_opt=$(E_NB=$(at 16:30:00) enqueue optout:1 optout@example.com 'Opted Out')
 once "run: suppressed recipient" "$(at 16:30:00)"
 assert_eq "cancelled:recipient address is suppressed" "$(row "$id_opt" "state || ':' || last_error")" "suppressed address: cancelled"
 assert_eq "0" "$(mq 'len(to("optout@example.com"))')" "suppressed address: nothing sent"
+# A suppression written by hand (an imported unsubscribe list) in the
+# address's own spelling counts as much as one made by rapportctl.
+psql_val "INSERT INTO rapport.suppression (address, channel, reason) VALUES ('Hand.Written@Example.COM', 'email', 'imported')" >/dev/null
+assert_eq "hand.written@example.com" "$(psql_val "SELECT address FROM rapport.suppression WHERE reason = 'imported'")" "a suppression inserted by hand is stored lower-cased"
+id_hw=$(E_NB=$(at 16:31:00) enqueue handwritten:1 Hand.Written@example.com 'Hand Written')
+once "run: recipient suppressed by hand" "$(at 16:31:00)"
+assert_eq "cancelled:recipient address is suppressed" "$(row "$id_hw" "state || ':' || last_error")" "suppressed by hand in another spelling: cancelled"
+assert_eq "0" "$(mq 'len(to("hand.written@example.com"))')" "suppressed by hand: nothing sent"
 
 # ---------------------------------------------------------------- consent / activity change after planning
 # Honolulu (UTC-10): the 09:00 greeting is due at 19:00 UTC.
