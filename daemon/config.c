@@ -352,18 +352,21 @@ static json_object *convert_ladder(struct loader *l, const config_setting_t *s, 
                         complain(l, member_or_group(g, "days"), "days (past the due date; negative: before it) must be an integer from -3650 to 3650");
                         ok = false;
                 }
-                /* The ledger and the dedupe key know a level by its days
-                 * and channel: two levels sharing both would silently lose
-                 * one of them. */
+                /* The ledger and the dedupe key know a level by its days,
+                 * channel and audience: two levels sharing all three would
+                 * silently lose one of them. */
                 for (int j = 0; d && is_int(d) && j < i; j++) {
                         const config_setting_t *pg = config_setting_get_elem(s, j);
                         const config_setting_t *pd = config_setting_type(pg) == CONFIG_TYPE_GROUP ? config_setting_get_member(pg, "days") : NULL;
                         if (!pd || !is_int(pd) || config_setting_get_int64(pd) != config_setting_get_int64(d))
                                 continue;
+                        const char *aud = group_string(g, "audience") ?: "customer";
+                        if (!streq(aud, group_string(pg, "audience") ?: "customer"))
+                                continue;
                         const char *ch = shared_channel(g, pg);
                         if (ch) {
-                                complain(l, d, "days = %lld on %s is already levels[%d]: a level is known by its days and channel, so one of the two would never be sent",
-                                         (long long)config_setting_get_int64(d), ch, j);
+                                complain(l, d, "days = %lld on %s to the %s is already levels[%d]: a level is known by its days, channel and audience, so one of the two would never be sent",
+                                         (long long)config_setting_get_int64(d), ch, aud, j);
                                 ok = false;
                                 break;
                         }
@@ -398,7 +401,7 @@ static json_object *convert_ladder(struct loader *l, const config_setting_t *s, 
 /* BCP 47 in the shape template file names use: a 2-3 letter language and
  * optional subtags (zh-CN, en, zh-Hant-TW).  It becomes part of a file name,
  * so nothing else is let through. */
-static bool language_tag_ok(const char *tag) {
+bool language_tag_ok(const char *tag) {
         /* Template lookups keep 31 bytes of a locale; "zh_CN" is taken as
          * zh-CN there, so it is accepted here too. */
         if (!tag || strlen(tag) > 31)

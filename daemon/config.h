@@ -91,6 +91,11 @@ struct rapport_config {
  * the journal) as "FILE:LINE: SETTING: reason" and returns -EINVAL.  If
  * `check_secrets` is false, missing secret files are not errors (used by
  * `rapportctl render` and friends that never connect anywhere). */
+/* A BCP 47 tag in the shape template file names use: a 2-3 letter
+ * language and optional subtags of 1-8 letters or digits (zh-CN, en,
+ * zh-Hant-TW; zh_CN too), at most 31 bytes. */
+bool language_tag_ok(const char *tag);
+
 int config_load(const char *path, bool check_secrets, struct rapport_config **ret);
 /* VALUE as the configuration in CONFIG_FILE reads a path: relative to that
  * file's directory.  Malloc'd; NULL when out of memory. */

@@ -304,9 +304,10 @@ static const struct db_stmt cancelled_stmt = {
         " updated_at = now(), provider_id = coalesce($3::text, provider_id),"
         " dedupe_key = CASE WHEN " CANCEL_RELEASES_KEY " THEN o.dedupe_key || ':released:' || o.id ELSE o.dedupe_key END"
         " WHERE o.id = $1::bigint AND o.lease_token = $2::uuid AND o.state = 'sending'"
-        " RETURNING o.id, o.channel, o.context, " CANCEL_FREES_LEDGER " AS frees),\n"
+        " RETURNING o.id, o.channel, o.audience, o.context, " CANCEL_FREES_LEDGER " AS frees),\n"
         "freed AS (DELETE FROM rapport.dunning_items d USING u, jsonb_each_text(u.context->'invoice_levels') AS l(invoice, days)\n"
-        "  WHERE u.frees AND d.invoice_id = l.invoice::bigint AND d.level_days = l.days::int AND d.channel = u.channel)\n"
+        "  WHERE u.frees AND d.invoice_id = l.invoice::bigint AND d.level_days = l.days::int AND d.channel = u.channel\n"
+        "    AND d.audience = u.audience)\n"
         "INSERT INTO rapport.outbox_events (outbox_id, event, detail)\n"
         "SELECT id, 'cancelled', $5::text FROM u RETURNING outbox_id",
         5,

@@ -2,15 +2,18 @@
  * Mid-Autumn and the like move every year, so dates are data), at send_at
  * in the customer's own zone, once per holiday, channel and customer
  * (holiday:NAME:DATE:CHANNEL:CUSTOMER), with consent, optionally only for
- * some tiers.  Due means the holiday has begun in the customer's zone,
+ * some tiers (the job's `tiers`, or a date's own, which wins).  Due means the holiday has begun in the customer's zone,
  * within max_lateness, on or after effective_from.
  *
  * Only holidays that can be due somewhere on earth right now reach the
  * customer scan; on every other day the statement touches no customer. */
 #include "jobs.h"
 
+static const char *const holiday_tier_choices[] = {"A", "B", "C", NULL};
+
 static const struct setting_spec holidays_settings[] = {
         {"dates", SET_HOLIDAYS, "[]", NULL, 0, 0},
+        {"tiers", SET_STRING_LIST, NULL, holiday_tier_choices, 0, 0},
         {"send_at", SET_TIME_OF_DAY, "\"09:00:00\"", NULL, 0, 0},
         {"template", SET_STRING, "\"holiday\"", NULL, 0, 0},
         {NULL, 0, NULL, NULL, 0, 0},
@@ -28,7 +31,7 @@ static const char plan_sql[] =
         "hol_all AS MATERIALIZED (\n"
         "  SELECT h.l->>'name' AS name, (h.l->>'date')::date AS day,\n"
         "         coalesce(nullif(h.l->>'template', ''), cfg.s->>'template') AS template,\n"
-        "         h.l->'tiers' AS tiers, h.l->'names' AS names,\n"
+        "         coalesce(h.l->'tiers', cfg.s->'tiers') AS tiers, h.l->'names' AS names,\n"
         "         CASE WHEN nullif(h.l->>'name', '') IS NULL OR h.l->>'date' IS NULL\n"
         "                   OR (h.l ? 'tiers' AND jsonb_typeof(h.l->'tiers') <> 'array')\n"
         "              THEN ('jobs.holidays.dates[' || h.ord - 1 || ']: needs name, date (\"YYYY-MM-DD\") and optionally '\n"

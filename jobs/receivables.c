@@ -1,6 +1,6 @@
 /* receivables: the dunning ladder.  Each level (days past due, negative =
  * before; audience customer, rep or manager; channels; template) fires
- * once per invoice, level and channel when due_on + days is today or past
+ * once per invoice, level, channel and audience when due_on + days is today or past
  * in the recipient's zone, at send_at, within max_lateness (default 3 days)
  * and on or after effective_from.  Dunning is transactional: no consent
  * needed, no unsubscribe; suppressed addresses are still never contacted.
@@ -10,14 +10,16 @@
  * in the words (template) of the highest level among them, listing them
  * and every other invoice of the customer already past due, with totals
  * per currency: one reminder shows everything owed.  "Once per invoice" is therefore kept in a
- * ledger, rapport.dunning_items (invoice number, level, channel), not in
+ * ledger, rapport.dunning_items (invoice number, level, channel, audience), not in
  * the outbox key: the statement inserts the ledger rows first and builds
  * each message only from the rows it really inserted (RETURNING), so a
  * racing run can neither duplicate nor swallow an invoice.  The message's
- * dedupe key is dunning:FIRST-INVOICE:LEVEL:CHANNEL — LEVEL the highest of
- * the group and FIRST-INVOICE the smallest invoice number at that level,
- * which no other message can carry at that level and channel because the
- * ledger holds it.  A level's channels are `channels` (a list) or
+ * dedupe key is dunning:FIRST-INVOICE:LEVEL:CHANNEL, with :rep or :manager
+ * appended for those audiences — LEVEL the highest of the group and
+ * FIRST-INVOICE the smallest invoice number at that level, which no other
+ * message can carry at that level, channel and audience because the
+ * ledger holds it.  A ladder may so have one day reach the customer and
+ * the rep by the same channel.  A level's channels are `channels` (a list) or
  * `channel` (one).
  * Recipients: the rep level goes to the owning rep, or to the rep's manager
  * standing in when the rep is inactive; the manager level to the rep's
@@ -169,7 +171,8 @@ static const char plan_sql[] =
         "  WHERE t.level_on <= t.today AND t.level_on >= cfg.eff_from\n"
         "    AND cfg.now <= t.not_before + cfg.lateness\n"
         "    AND NOT EXISTS (SELECT 1 FROM rapport.dunning_items d\n"
-        "                    WHERE d.invoice_number = t.number AND d.level_days = t.days AND d.channel = t.channel)\n"
+        "                    WHERE d.invoice_number = t.number AND d.level_days = t.days AND d.channel = t.channel\n"
+        "                      AND d.audience = t.audience)\n"
         "),\n"
         "wanted AS (\n"
         "  SELECT due.*, CASE due.channel WHEN 'email' THEN lower(due.who_addr) ELSE due.who_addr END AS recipient\n"
@@ -184,11 +187,12 @@ static const char plan_sql[] =
         "  INSERT INTO rapport.dunning_items (invoice_number, level_days, channel, audience, invoice_id, customer_id, run_id)\n"
         "  SELECT w.number, w.days, w.channel, w.audience, w.id, w.customer_id, cfg.run_id FROM wanted w, cfg\n"
         "  ON CONFLICT DO NOTHING\n"
-        "  RETURNING invoice_number, level_days, channel\n"
+        "  RETURNING invoice_number, level_days, channel, audience\n"
         "),\n"
         "items AS (\n"
         "  SELECT w.*, max(w.days) OVER (PARTITION BY w.customer_id, w.audience, w.channel, w.recipient) AS top_days\n"
         "  FROM wanted w JOIN led ON led.invoice_number = w.number AND led.level_days = w.days AND led.channel = w.channel\n"
+        "                       AND led.audience = w.audience\n"
         "),\n"
         "/* One message per customer, recipient and channel: the invoices reaching\n"
         " * a level now, whatever the level, go in one message in the words (the\n"
@@ -222,7 +226,8 @@ static const char plan_sql[] =
         "                            'invoice_ids', g.invoice_ids, 'invoice_levels', g.invoice_levels,\n"
         "                            'invoice_count', g.n, 'multiple', g.n > 1),\n"
         "         false,\n"
-        "         'dunning:' || g.first_number || ':' || g.days || ':' || g.channel,\n"
+        "         'dunning:' || g.first_number || ':' || g.days || ':' || g.channel\n"
+        "           || CASE WHEN g.audience = 'customer' THEN '' ELSE ':' || g.audience END,\n"
         "         g.not_before, g.not_before, g.not_before + cfg.lateness\n"
         "  FROM grp g, cfg\n"
         "  ON CONFLICT (dedupe_key) DO NOTHING\n"

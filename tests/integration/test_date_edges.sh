@@ -106,18 +106,24 @@ rapport_config "$BADN" 'holidays: { dates = ( { name = "春节"; names = { e = "
 assert_exit 78 "names: a key that is not a language tag" -- "$RAPPORTD" --config "$BADN" -n
 assert_contains "$T_OUT" "'e' is not a language tag" "... names the bad key"
 
-# Two ladder levels on the same day and channel: one would never be sent.
+# Two ladder levels on the same day, channel and audience: one would never
+# be sent.
 BAD=$T_TMP/ladder.conf
 rapport_config "$BAD" 'receivables: { levels = (
     { days = 60; audience = "rep"; channels = [ "email" ]; template = "dunning_rep_call"; },
-    { days = 60; audience = "manager"; channels = [ "email" ]; template = "dunning_manager"; } ); };'
-assert_exit 78 "two levels on the same day and channel: configuration error" -- "$RAPPORTD" --config "$BAD" -n
-assert_contains "$T_OUT" "days = 60 on email is already levels[0]" "... naming the level and why"
+    { days = 60; audience = "rep"; channels = [ "sms", "email" ]; template = "dunning_manager"; } ); };'
+assert_exit 78 "two levels on the same day, channel and audience: configuration error" -- "$RAPPORTD" --config "$BAD" -n
+assert_contains "$T_OUT" "days = 60 on email to the rep is already levels[0]" "... naming the level and why"
 OK=$T_TMP/ladder-ok.conf
 rapport_config "$OK" 'receivables: { levels = (
     { days = 60; audience = "customer"; channels = [ "sms" ]; template = "dunning_firm"; },
     { days = 60; audience = "manager"; channels = [ "email" ]; template = "dunning_manager"; } ); };'
 assert_exit 0 "the same day on different channels is fine" -- "$RAPPORTD" --config "$OK" -n
+OK2=$T_TMP/ladder-ok2.conf
+rapport_config "$OK2" 'receivables: { levels = (
+    { days = 60; audience = "rep"; channels = [ "email" ]; template = "dunning_rep_call"; },
+    { days = 60; audience = "manager"; channels = [ "email" ]; template = "dunning_manager"; } ); };'
+assert_exit 0 "the same day and channel to different audiences is fine" -- "$RAPPORTD" --config "$OK2" -n
 # A rep call cancelled at send time because the rep has left since planning
 # gives the invoice back: the next run chases it through the manager
 # standing in, instead of never (the ledger said it was chased).

@@ -304,6 +304,15 @@ assert_contains "$out" "【升级】客户 Dana Debt" "preview --rep: the manage
 out=$("$RAPPORTCTL" --config "$AR" preview receivables --customer 301 --now 2026-11-23T12:00:00Z 2>&1)
 assert_contains "$out" "preview receivables: 2 message(s) would be queued" "preview --customer: the customer's e-mail and SMS"
 assert_contains "$out" "第二次付款提醒：3 张发票已逾期" "preview --customer: the reminder to that customer"
+# One day may reach the customer and the rep by the same channel: the
+# ledger knows a level by its days, channel and audience.
+AR3=$T_TMP/receivables-same-day.conf
+conf "$AR3" 'receivables: { effective_from = "2026-11-01";
+  levels = ( { days = 30; audience = "customer"; channel = "email"; template = "dunning_firm"; },
+             { days = 30; audience = "rep"; channel = "email"; template = "dunning_rep_call"; } ); };'
+out=$("$RAPPORTCTL" --config "$AR3" run receivables --dry-run --now 2026-11-23T12:00:00Z 2>&1)
+assert_contains "$out" "Second reminder: payment overdue on invoice INV-303" "the same day and channel: the customer's reminder ..."
+assert_contains "$out" "Please call Carl Caller" "... and the rep's call request, both planned"
 mark
 sms_mark
 run "receivables at 12:00Z" "$AR" 2026-11-23T12:00:00Z
@@ -343,7 +352,7 @@ assert_eq "2" "$(psql_val "SELECT context->>'invoice_count' FROM rapport.outbox 
 assert_eq "2026-11-23" "$(psql_val "SELECT first_enabled FROM rapport.job_state WHERE job = 'receivables'")" \
     "effective_from defaults to the day the job was first enabled"
 assert_eq "queued" "$(state_of dunning:INV-302:1:email)" "New York reminder waits for 10:00 local"
-assert_eq "queued" "$(state_of dunning:INV-303:30:email)" "rep call request waits for the rep's 10:00"
+assert_eq "queued" "$(state_of dunning:INV-303:30:email:rep)" "rep call request waits for the rep's 10:00 (its key names the audience)"
 # The customer pays after planning, before sending.
 psql_val "UPDATE crm.invoices SET paid_on = '2026-11-23' WHERE number IN ('INV-302', 'INV-307-A')" >/dev/null
 mark
@@ -472,6 +481,13 @@ assert_exit 0 "run by hand --json, dry_run = true configured" -- "$RAPPORTCTL" -
 assert_contains "$T_OUT" '"dry_run":true' "configured dry_run, --json: the counts say dry_run"
 assert_eq "0:0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE job = 'holidays'"):$(psql_val "SELECT count(*) FROM rapport.job_runs WHERE job = 'holidays'")" \
     "configured dry_run: nothing queued, no run recorded"
+# The job's tiers filter every date that names none of its own.
+conf "$T_TMP/hol-tiers.conf" "holidays: { tiers = [\"B\", \"C\"]; effective_from = \"2026-11-01\"; max_lateness = \"2d\"; channels = [\"email\"]; $HOL_DATES };"
+out=$("$RAPPORTCTL" --config "$T_TMP/hol-tiers.conf" run holidays --dry-run --now 2026-11-23T08:30:00Z 2>&1)
+assert_contains "$out" "Warm wishes for Founders Day, Rose Return" "job-level tiers: tier B greeted"
+assert_eq "0" "$(grep -c 'Founders Day, Ada Ancient\|Founders Day, Hana Holiday' <<<"$out")" "job-level tiers: tier A not greeted"
+out=$("$RAPPORTCTL" --config "$T_TMP/hol-tiers.conf" run holidays --dry-run --now 2026-11-24T21:00:00Z 2>&1)
+assert_contains "$out" "Warm wishes for Summer Day, Ada Ancient" "a date's own tiers replace the job's"
 mark
 sms_mark
 run "holidays at 08:30Z" "$HOL" 2026-11-23T08:30:00Z

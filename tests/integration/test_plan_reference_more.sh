@@ -112,7 +112,7 @@ for seed in $SEQ_SEEDS; do
     done <"$dir/nows"
     ((ok)) || continue
     every=$(jq -r .interval_hours "$dir/ds.json")
-    ledger=$(psql -XAtq -c "SELECT 'ledger|' || invoice_number || ':' || level_days || ':' || channel FROM rapport.dunning_items")
+    ledger=$(psql -XAtq -c "SELECT 'ledger|' || invoice_number || ':' || level_days || ':' || channel || ':' || audience FROM rapport.dunning_items")
     got=$(outbox "|| '|' || to_char(r.scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
     same "sequence $seed (every ${every} h, $(grep -c . "$dir/nows") runs): each message planned once, by the first run it is due at" \
         "$(LC_ALL=C sort "$dir/expected")" "$got"

@@ -618,8 +618,8 @@ def expected_sequence(ds):
 #              audience; channels; template) and channel of the level: due
 #              when due_on + days is today or past in the recipient's zone,
 #              at send_at there, within max_lateness, not for level dates
-#              before effective_from; once per invoice, level and channel
-#              (the ledger).  Recipient: customer (its address on the
+#              before effective_from; once per invoice, level, channel and
+#              audience (the ledger).  Recipient: customer (its address on the
 #              channel, no consent needed); rep (the owning rep, or when it
 #              is inactive the rep's active manager); manager (the owning
 #              rep's active manager); no such active person, no address on
@@ -627,7 +627,8 @@ def expected_sequence(ds):
 #              The invoices of one customer reaching levels in the same run
 #              go in one message per recipient and channel (see
 #              ambiguity A below for the audience), key
-#              dunning:FIRST:DAYS:CHANNEL with DAYS the highest level among
+#              dunning:FIRST:DAYS:CHANNEL (:rep or :manager appended for
+#              those audiences) with DAYS the highest level among
 #              them and FIRST the first invoice number at it.  The message
 #              lists those invoices and every other unpaid invoice of the
 #              customer past due in the recipient's zone (except one whose
@@ -819,28 +820,29 @@ def _fmt_amount(amount, currency):
 
 def dunning_run(ds, now, ledger):
     """The messages one receivables run plans at now, given the ledger of
-    (invoice number, level days, channel) already charged (updated):
+    (invoice number, level days, channel, audience) already charged (updated):
     [(line, listed invoice numbers, totals)]."""
     s = ds["jobs"]["receivables"]
     eff = date.fromisoformat(s["effective_from"])
     top_level = max(lv["days"] for lv in s["levels"])
     groups = {}
     for it in dunning_items(ds):
-        k = (it.inv["number"], it.days, it.channel)
+        k = (it.inv["number"], it.days, it.channel, it.audience)
         if k in ledger or not it.due(now):
             continue
         groups.setdefault((it.inv["customer_id"], it.audience, it.recipient, it.channel), []).append(it)
     charged = set()
     out = []
     for (cid, audience, rcpt, ch), items in groups.items():
-        items = [i for i in items if (i.inv["number"], i.days, ch) not in charged]
-        charged.update((i.inv["number"], i.days, ch) for i in items)
+        items = [i for i in items if (i.inv["number"], i.days, ch, audience) not in charged]
+        charged.update((i.inv["number"], i.days, ch, audience) for i in items)
         if not items:
             continue
         top = max(i.days for i in items)
         first = min(i.inv["number"] for i in items if i.days == top)
         nb = max(i.not_before for i in items)
-        line = "|".join(("receivables", f"dunning:{first}:{top}:{ch}", rcpt, fmt_instant(nb)))
+        key = f"dunning:{first}:{top}:{ch}" + ("" if audience == "customer" else f":{audience}")
+        line = "|".join(("receivables", key, rcpt, fmt_instant(nb)))
         today = local_date(now, items[0].tz)
         listed = {i.inv["number"]: i.inv for i in items}
         for v in ds["invoices_r"]:
@@ -887,7 +889,7 @@ def expected_sequence_more(ds):
             first[line.split("|")[1]] = f"{line}|{fmt_instant(t)}"
     union = sorted(first.values())
     # Due for at least the interval between runs: must be planned.  For
-    # receivables, each item (invoice, level, channel) so due must be in
+    # receivables, each item (invoice, level, channel, audience) so due must be in
     # some message; the test checks the ledger.
     step = timedelta(minutes=15)
     span = {}
@@ -900,7 +902,7 @@ def expected_sequence_more(ds):
                 span[o.job + "|" + o.key] = (min(lo, t), max(hi, t))
         for i in items:
             if i.due(t):
-                k = f"ledger|{i.inv['number']}:{i.days}:{i.channel}"
+                k = f"ledger|{i.inv['number']}:{i.days}:{i.channel}:{i.audience}"
                 lo, hi = span.get(k, (t, t))
                 span[k] = (min(lo, t), max(hi, t))
         t += step
@@ -926,15 +928,19 @@ def _ladder(r):
                 {"days": 60, "audience": "manager", "channels": ["email"], "template": "dunning_manager"}]
     tpl = {"customer": "dunning_firm", "rep": "dunning_rep_call", "manager": "dunning_manager"}
     levels, used = [], set()
+    # Now and then one day reaches two audiences (the ledger and the key
+    # tell them apart).
     for d in sorted(r.sample(LEVEL_DAYS, r.randint(2, 5))):
-        aud = r.choice(["customer", "customer", "rep", "manager"])
-        chs = r.choice([["email"], ["sms"], ["email", "sms"]]) if aud == "customer" or r.random() < 0.3 else ["email"]
-        chs = [c for c in chs if (d, c) not in used]
-        if not chs:
-            continue
-        used.update((d, c) for c in chs)
-        levels.append({"days": d, "audience": aud, "channels": chs,
-                       "template": "dunning_courtesy" if d < 0 and aud == "customer" else tpl[aud]})
+        auds = (r.sample(["customer", "rep", "manager"], 2) if r.random() < 0.25
+                else [r.choice(["customer", "customer", "rep", "manager"])])
+        for aud in auds:
+            chs = r.choice([["email"], ["sms"], ["email", "sms"]]) if aud == "customer" or r.random() < 0.3 else ["email"]
+            chs = [c for c in chs if (d, c, aud) not in used]
+            if not chs:
+                continue
+            used.update((d, c, aud) for c in chs)
+            levels.append({"days": d, "audience": aud, "channels": chs,
+                           "template": "dunning_courtesy" if d < 0 and aud == "customer" else tpl[aud]})
     return levels
 
 
