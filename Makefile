@@ -30,7 +30,7 @@ CORE_SRCS = daemon/util.c daemon/log.c daemon/config.c daemon/db.c daemon/migrat
             daemon/mime.c daemon/sms_text.c daemon/outbox.c daemon/planner.c \
             daemon/curl_glue.c daemon/channel_email.c daemon/channel_sms.c \
             daemon/dispatch.c daemon/scheduler.c daemon/preview.c daemon/smtp_pool.c \
-            daemon/plan_worker.c daemon/db_worker.c \
+            daemon/plan_worker.c daemon/db_worker.c daemon/json_doc.c \
             $(wildcard jobs/*.c)
 MIGRATIONS = $(sort $(wildcard etc/migrations/*.sql))
 

@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 #include <libconfig.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
 
@@ -14,6 +15,7 @@
 #include "config.h"
 #include "cron.h"
 #include "db.h"
+#include "json_doc.h"
 #include "log.h"
 #include "mime.h"
 #include "mustache.h"
@@ -307,42 +309,18 @@ static int cmd_next(struct ctl *ctl, int argc, char **argv) {
         return i ? 0 : EX_DATAERR;
 }
 
-/* The data file is one JSON document, whatever its type: an object, a
- * list, a string, or a bare number, true, false or null (the spec's tests
- * render against 85 and "a string"), with or without a final newline.
- * Anything after it but white space is an error, not silently dropped. */
+/* The --data file, strictly JSON (json_doc_parse()); every problem named
+ * by line and column. */
 static int parse_json_document(const char *path, const char *text, size_t len, json_object **ret) {
-        const char *end = text + len, *p = text + strspn(text, " \t\r\n");
-        if (p >= end) {
-                fprintf(stderr, "rapportctl render: %s: no JSON value in the file (an empty context is {})\n", path);
-                return -EINVAL;
-        }
-        json_tokener *tok = json_tokener_new_ex(1000);
-        if (!tok)
-                return -ENOMEM;
-        /* len + 1: the terminating NUL ends a bare number or literal, which
-         * json-c otherwise keeps waiting to continue. */
-        json_object *v = json_tokener_parse_ex(tok, text, (int)len + 1);
-        enum json_tokener_error jerr = json_tokener_get_error(tok);
-        size_t used = json_tokener_get_parse_end(tok);
-        json_tokener_free(tok);
-        if (jerr != json_tokener_success) {
-                fprintf(stderr, "rapportctl render: %s: invalid JSON: %s\n", path, json_tokener_error_desc(jerr));
-                json_object_put(v);
-                return -EINVAL;
-        }
-        const char *rest = text + (used < len ? used : len);
-        rest += strspn(rest, " \t\r\n");
-        if (rest < end) {
-                int line = 1;
-                for (const char *q = text; q < rest; q++)
-                        line += *q == '\n';
-                fprintf(stderr, "rapportctl render: %s:%d: invalid JSON: more after the first value\n", path, line);
-                json_object_put(v);
-                return -EINVAL;
-        }
-        *ret = v;
-        return 0;
+        struct json_doc_error err;
+        int r = json_doc_parse(text, len, ret, &err);
+        if (r == -EINVAL && err.line == 0)
+                fprintf(stderr, "rapportctl render: %s: %s\n", path, err.message);
+        else if (r == -EINVAL)
+                fprintf(stderr, "rapportctl render: %s:%d:%d: invalid JSON: %s\n", path, err.line, err.column, err.message);
+        else if (r < 0)
+                fprintf(stderr, "rapportctl render: %s: %s\n", path, strerror(-r));
+        return r;
 }
 
 /* ---- render ----------------------------------------------------------- */
@@ -358,6 +336,15 @@ static bool is_html_file(const char *path) {
                         return true;
         }
         return false;
+}
+
+/* read_file(), but a directory is called one: fopen() opens a directory
+ * and only the read fails, as EIO, which would misname the problem. */
+static int read_input(const char *path, char **ret, size_t *len) {
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+                return -EISDIR;
+        return read_file(path, ret, len);
 }
 
 static int cmd_render(struct ctl *ctl, int argc, char **argv) {
@@ -378,8 +365,11 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
                 case 'h':
                         printf("Usage: rapportctl render --template FILE --data FILE.json [--partials DIR] [--escape html|none]\n\n"
                                "Render one Mustache file against a JSON context to standard output, byte for\n"
-                               "byte, nothing appended.  {{> name}} loads DIR/name.mustache (DIR defaults to the\n"
-                               "template's directory).  Without --escape, an e-mail template\n"
+                               "byte, nothing appended.  The data is strict JSON (RFC 8259).  {{> name}} loads\n"
+                               "a partial from DIR (default: the template's directory) as the daemon does for\n"
+                               "the file's locale (TEMPLATE.CHANNEL.LOCALE.mustache or NAME.LOCALE.mustache):\n"
+                               "name.LOCALE.mustache, then without each last subtag (name.zh.mustache), then\n"
+                               "name.mustache, then a file called name.  Without --escape, an e-mail template\n"
                                "(NAME.email.LOCALE.mustache) renders part by part as it is sent: subject and\n"
                                "text unescaped, the HTML part HTML-escaped, the file's layout kept; an HTML\n"
                                "file (*.html, *.htm, *.html.mustache, *.htm.mustache) escapes html; anything\n"
@@ -409,23 +399,32 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
         bool by_parts = !escape && streq_ptr(template_file_channel(file), "email");
         _cleanup_free_ char *src = NULL, *json = NULL, *dir = NULL;
         size_t len, jlen;
-        int r = read_file(file, &src, &len);
+        int r = read_input(file, &src, &len);
         if (r < 0) {
                 fprintf(stderr, "rapportctl render: %s: %s\n", file, strerror(-r));
                 return EX_NOINPUT;
         }
-        r = read_file(data, &json, &jlen);
+        r = read_input(data, &json, &jlen);
         if (r < 0) {
                 fprintf(stderr, "rapportctl render: %s: %s\n", data, strerror(-r));
                 return EX_NOINPUT;
         }
+        char locale[32];
+        template_file_locale(file, locale);
+        _cleanup_(partial_dir_clear) struct partial_dir pd = PARTIAL_DIR_INIT(partials, locale);
+        /* A --partials that names no directory is a mistake to say at
+         * once, not partials silently rendered as nothing.  The template's
+         * own directory is listed only when a partial is needed. */
+        if (partials && partial_dir_list(&pd) < 0)
+                return EX_NOINPUT;
         json_object *ctx = NULL;
         if (parse_json_document(data, json, jlen, &ctx) < 0)
                 return EX_DATAERR;
         struct mustache_error merr[TEMPLATE_MAX_ERRORS];
         size_t n_merr = 0;
         _cleanup_(mustache_freep) struct mustache *tpl = NULL;
-        r = by_parts ? 0 : mustache_parse_all(src, len, 1, 1, &tpl, merr, ELEMENTSOF(merr), &n_merr);
+        size_t bom = utf8_bom_len(src, len);
+        r = by_parts ? 0 : mustache_parse_all(src + bom, len - bom, 1, 1, &tpl, merr, ELEMENTSOF(merr), &n_merr);
         if (r < 0) {
                 for (size_t i = 0; i < n_merr && i < ELEMENTSOF(merr); i++)
                         fprintf(stderr, "%s:%d:%d: %s\n", file, merr[i].line, merr[i].column, merr[i].message);
@@ -438,23 +437,26 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
         }
         if (!partials) {
                 dir = strdup(file);
+                if (!dir) {
+                        json_object_put(ctx);
+                        return EX_SOFTWARE;
+                }
                 char *slash = strrchr(dir, '/');
                 if (slash)
-                        *slash = '\0';
+                        slash[slash == dir] = '\0'; /* /t.mustache: "/", not "" */
                 else
                         strcpy(dir, ".");
-                partials = dir;
+                pd.dir = dir;
         }
         _cleanup_buf_ struct buf out = {0};
-        struct partial_dir pd = {.dir = partials};
         if (by_parts)
                 r = template_render_email_file(file, src, len, ctx, partial_dir_lookup, &pd, &out);
         else
                 r = mustache_render(tpl, ctx, esc, partial_dir_lookup, &pd, &out);
-        partial_dir_clear(&pd);
         json_object_put(ctx);
-        if (r >= 0 && pd.failed)
-                return EX_DATAERR; /* a broken partial: its position is logged */
+        /* A partial that could not be used, said already. */
+        if (r >= 0 && pd.error)
+                return pd.error == -EINVAL ? EX_DATAERR : pd.error == -ENOMEM ? EX_SOFTWARE : EX_NOINPUT;
         if (r == -EINVAL && by_parts)
                 return EX_DATAERR; /* the layout or parse errors are logged */
         if (r < 0) {

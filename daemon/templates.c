@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "../jobs/jobs.h"
 #include "config.h"
@@ -66,8 +67,42 @@ static int count_lines(const char *from, const char *to) {
         return n;
 }
 
+static bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+
+enum separator { SEPARATOR_NONE, SEPARATOR_HTML, SEPARATOR_NEAR_MISS };
+
+/* Whether the line [q, q + n) starts the HTML part.  Trailing blanks (an
+ * editor's, or a CR) and the case of "html" are forgiven; any other
+ * spelling of ---, blanks, html, --- (^-{3}\s*html\s*-{3}\s*$) is a near
+ * miss, *column at its first difference: text would never look like that,
+ * and taking it as text would send the HTML as the plain-text part. */
+static enum separator classify_line(const char *q, size_t n, int *column) {
+        const char *sep = TEMPLATE_HTML_SEPARATOR;
+        size_t sep_len = strlen(sep), end = n, i = 3;
+        while (end && is_blank(q[end - 1]))
+                end--;
+        if (end == sep_len && strncasecmp(q, sep, sep_len) == 0)
+                return SEPARATOR_HTML;
+        if (end < 3 || memcmp(q, "---", 3) != 0)
+                return SEPARATOR_NONE;
+        while (i < end && is_blank(q[i]))
+                i++;
+        if (end - i < 4 || strncasecmp(q + i, "html", 4) != 0)
+                return SEPARATOR_NONE;
+        i += 4;
+        while (i < end && is_blank(q[i]))
+                i++;
+        if (end - i != 3 || memcmp(q + i, "---", 3) != 0)
+                return SEPARATOR_NONE;
+        size_t k = 0;
+        while (k < end && k < sep_len && tolower((unsigned char)q[k]) == sep[k])
+                k++;
+        *column = (int)k + 1; /* the line is ASCII up to there */
+        return SEPARATOR_NEAR_MISS;
+}
+
 int template_email_layout(const char *path, const char *src, size_t len, struct email_layout *ret) {
-        const char *end = src + len, *p = src;
+        const char *end = src + len, *p = src + utf8_bom_len(src, len);
         struct email_layout l = {0};
         bool have_subject = false;
         int line = 1;
@@ -113,13 +148,18 @@ int template_email_layout(const char *path, const char *src, size_t len, struct 
 
         /* Text part, then the optional HTML part after the separator line. */
         const char *text = p, *text_end = end, *html = NULL;
-        for (const char *q = p; q < end;) {
+        int at = line;
+        for (const char *q = p; q < end; at++) {
                 const char *eol = memchr(q, '\n', (size_t)(end - q));
                 const char *next = eol ? eol + 1 : end;
-                size_t n = (size_t)((eol ? eol : end) - q);
-                if (n && q[n - 1] == '\r')
-                        n--;
-                if (n == strlen(TEMPLATE_HTML_SEPARATOR) && memcmp(q, TEMPLATE_HTML_SEPARATOR, n) == 0) {
+                int column = 1;
+                enum separator k = classify_line(q, (size_t)((eol ? eol : end) - q), &column);
+                if (k == SEPARATOR_NEAR_MISS) {
+                        log_error("%s:%d:%d: almost the HTML separator: write it \"" TEMPLATE_HTML_SEPARATOR "\" (one space"
+                                  " each side of \"html\"), or the HTML after it goes out as plain text", path, at, column);
+                        return -EINVAL;
+                }
+                if (k == SEPARATOR_HTML) {
                         text_end = q;
                         html = next;
                         break;
@@ -194,8 +234,10 @@ static int parse_file(const char *path, const char *channel, struct message_temp
                 r = -EINVAL;
         } else if (streq(channel, "email"))
                 r = parse_email(t, src, len, &errors);
-        else
-                r = parse_part(path, src, len, 1, 1, &t->text, &errors);
+        else {
+                size_t bom = utf8_bom_len(src, len);
+                r = parse_part(path, src + bom, len - bom, 1, 1, &t->text, &errors);
+        }
         if (r < 0) {
                 *n_errors += errors ? errors : 1;
                 message_template_free(t);
@@ -272,7 +314,8 @@ static int load_partial(struct template_set *s, const char *path, const char *fi
                 log_error_errno(r, "%s: cannot read template: %m", path);
                 return 0;
         }
-        r = parse_part(path, src, slen, 1, 1, &tpl, n_errors);
+        size_t bom = utf8_bom_len(src, slen);
+        r = parse_part(path, src + bom, slen - bom, 1, 1, &tpl, n_errors);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
@@ -584,35 +627,105 @@ int template_render(const struct template_set *s, const struct message_template 
         return 0;
 }
 
+void template_file_locale(const char *path, char locale[static 32]) {
+        const char *slash = strrchr(path, '/');
+        const char *file = slash ? slash + 1 : path;
+        _cleanup_free_ char *name = NULL, *channel = NULL, *tag = NULL;
+        locale[0] = '\0';
+        if (split_name(file, &name, &channel, &tag)) {
+                snprintf(locale, 32, "%s", tag);
+                return;
+        }
+        size_t n = strlen(file), suffix = strlen(".mustache");
+        if (n <= suffix || !streq(file + n - suffix, ".mustache"))
+                return;
+        _cleanup_free_ char *stem = strndup(file, n - suffix);
+        const char *dot = stem ? strrchr(stem, '.') : NULL;
+        if (dot && language_tag_ok(dot + 1))
+                snprintf(locale, 32, "%s", dot + 1);
+}
+
+/* The files the daemon takes for partials (load_partial()). */
+static int is_partial_file(const struct dirent *d) {
+        size_t n = strlen(d->d_name), suffix = strlen(".mustache");
+        return d->d_name[0] != '.' && n > suffix && streq(d->d_name + n - suffix, ".mustache") &&
+               !template_file_channel(d->d_name);
+}
+
+int partial_dir_list(struct partial_dir *pd) {
+        if (pd->n_files >= 0)
+                return 0;
+        int n = scandir(pd->dir, &pd->files, is_partial_file, alphasort);
+        if (n < 0)
+                return pd->error = log_error_errno(-errno, "partials directory %s: %m", pd->dir);
+        pd->n_files = n;
+        return 0;
+}
+
+/* The file {{> name}} loads (*ret NULL for none): as find_partial() picks
+ * among the daemon's partials, then a file called just NAME. */
+static int partial_dir_path(struct partial_dir *pd, const char *name, char **ret) {
+        char chain[LOCALE_CHAIN_MAX][32];
+        int n = locale_chain(pd->locale, NULL, chain);
+        for (int i = 0; i <= n; i++)
+                for (int k = 0; k < pd->n_files; k++) {
+                        const char *file = pd->files[k]->d_name;
+                        _cleanup_free_ char *key = strndup(file, strlen(file) - strlen(".mustache"));
+                        if (!key)
+                                return -ENOMEM;
+                        if (partial_key_eq(key, name, i < n ? chain[i] : NULL))
+                                return asprintf(ret, "%s/%s", pd->dir, file) < 0 ? -ENOMEM : 0;
+                }
+        _cleanup_free_ char *bare = NULL;
+        if (asprintf(&bare, "%s/%s", pd->dir, name) < 0)
+                return -ENOMEM;
+        struct stat st;
+        *ret = stat(bare, &st) == 0 && !S_ISDIR(st.st_mode) ? TAKE_PTR(bare) : NULL;
+        return 0;
+}
+
+static int partial_dir_load(struct partial_dir *pd, const char *name, struct mustache **ret) {
+        _cleanup_free_ char *path = NULL, *src = NULL;
+        size_t len;
+        *ret = NULL;
+        int r = partial_dir_list(pd);
+        if (r >= 0)
+                r = partial_dir_path(pd, name, &path);
+        if (r < 0 || !path)
+                return r;
+        r = read_file(path, &src, &len);
+        if (r < 0)
+                return log_error_errno(r, "%s: cannot read partial: %m", path);
+        size_t bom = utf8_bom_len(src, len);
+        return parse_part(path, src + bom, len - bom, 1, 1, ret, NULL);
+}
+
 const struct mustache *partial_dir_lookup(const char *name, void *userdata) {
         struct partial_dir *pd = userdata;
         for (size_t i = 0; i < pd->n; i++)
                 if (streq(pd->entries[i].name, name))
                         return pd->entries[i].tpl;
-        if (!pd->dir || strchr(name, '/'))
+        if (pd->error || !pd->dir || strchr(name, '/'))
                 return NULL;
-        const char *fmts[] = {"%s/%s.mustache", "%s/%s"};
-        for (size_t f = 0; f < ELEMENTSOF(fmts); f++) {
-                _cleanup_free_ char *path = NULL, *src = NULL;
-                size_t len;
-                if (asprintf(&path, fmts[f], pd->dir, name) < 0 || read_file(path, &src, &len) < 0)
-                        continue;
-                struct mustache *tpl = NULL;
-                if (parse_part(path, src, len, 1, 1, &tpl, NULL) < 0) {
-                        pd->failed = true;
-                        return NULL;
-                }
-                struct partial_dir_entry *e = realloc(pd->entries, (pd->n + 1) * sizeof *e);
-                if (!e) {
-                        mustache_free(tpl);
-                        pd->failed = true;
-                        return NULL;
-                }
-                pd->entries = e;
-                pd->entries[pd->n++] = (struct partial_dir_entry){strdup(name), tpl};
-                return tpl;
+        struct mustache *tpl = NULL;
+        int r = partial_dir_load(pd, name, &tpl);
+        if (r < 0) {
+                pd->error = r;
+                return NULL;
         }
-        return NULL;
+        /* A miss is kept too: {{> name}} in a list asks again per item. */
+        struct partial_dir_entry *e = realloc(pd->entries, (pd->n + 1) * sizeof *e);
+        if (e)
+                pd->entries = e;
+        char *key = strdup(name);
+        if (!e || !key) {
+                free(key);
+                mustache_free(tpl);
+                pd->error = log_error_errno(-ENOMEM, "Loading partials: %m");
+                return NULL;
+        }
+        pd->entries[pd->n++] = (struct partial_dir_entry){key, tpl};
+        return tpl;
 }
 
 void partial_dir_clear(struct partial_dir *pd) {
@@ -623,6 +736,11 @@ void partial_dir_clear(struct partial_dir *pd) {
         free(pd->entries);
         pd->entries = NULL;
         pd->n = 0;
+        for (int i = 0; i < pd->n_files; i++)
+                free(pd->files[i]);
+        free(pd->files);
+        pd->files = NULL;
+        pd->n_files = -1;
 }
 
 int template_render_email_file(const char *path, const char *src, size_t len, json_object *ctx,

@@ -14,11 +14,14 @@
  *     plain-text part …
  *     --- html ---
  *     optional HTML part …
- * (one Subject line, case-insensitive, as the only header).  Subject and
- * text render with no escaping, the HTML part with HTML escaping.  An SMS
- * template is plain text; one trailing newline is dropped.  Every problem
- * is reported as FILE:LINE:COLUMN, the position in the file whichever part
- * it is in. */
+ * (one Subject line, case-insensitive, as the only header).  The separator
+ * may have blanks (a CR) after it and "html" in any case; a line that is
+ * otherwise ---, blanks, html, blanks, --- is an error, not text.  Subject
+ * and text render with no escaping, the HTML part with HTML escaping.  An
+ * SMS template is plain text; one trailing newline is dropped.  A UTF-8
+ * byte-order mark at the start of any template file is skipped.  Every
+ * problem is reported as FILE:LINE:COLUMN, the position in the file
+ * whichever part it is in. */
 #include <json-c/json.h>
 #include <stdbool.h>
 
@@ -79,8 +82,9 @@ void message_template_free(struct message_template *t);
 const char *template_file_channel(const char *path);
 
 /* Where the parts of an e-mail template lie in its source: byte ranges, and
- * the file position (1-based) each starts at.  The text part runs to the
- * separator line or the end, the HTML part from after that line to the end. */
+ * the file position (1-based) each starts at.  The subject comes after a
+ * leading byte-order mark, if any; the text part runs to the separator line
+ * or the end, the HTML part from after that line to the end. */
 struct email_layout {
         size_t subject_off, subject_len;
         size_t text_off, text_len;
@@ -88,7 +92,8 @@ struct email_layout {
         bool has_html;
         int subject_line, subject_column, text_line, html_line;
 };
-/* Logs a layout problem as PATH:LINE:COLUMN and returns -EINVAL. */
+/* Logs a layout problem (a header other than one Subject, a near miss of
+ * the separator) as PATH:LINE:COLUMN and returns -EINVAL. */
 int template_email_layout(const char *path, const char *src, size_t len, struct email_layout *ret);
 
 /* Appends a whole e-mail template file rendered as the daemon renders its
@@ -102,20 +107,36 @@ int template_email_layout(const char *path, const char *src, size_t len, struct 
 int template_render_email_file(const char *path, const char *src, size_t len, json_object *ctx,
                                mustache_partial_fn partials, void *userdata, struct buf *out);
 
-/* Partials loaded on demand from one directory (NAME.mustache, or NAME),
- * for `rapportctl render --partials DIR`; parsed once per run. */
+/* The locale a template file is rendered in, by its name: LOCALE of
+ * NAME.CHANNEL.LOCALE.mustache, or of a partial NAME.LOCALE.mustache when
+ * LOCALE is a language tag (page.html.mustache has none); "" otherwise. */
+void template_file_locale(const char *path, char locale[static 32]);
+
+/* Partials from one directory, for `rapportctl render --partials DIR`:
+ * among the files the daemon would take for partials, {{> name}} loads the
+ * one the daemon would for a template of `locale` (name.zh-CN.mustache,
+ * then name.zh.mustache, then name.mustache), else a file called just
+ * name; none renders as nothing.  Each is parsed once, when first named.
+ * Initialise with PARTIAL_DIR_INIT. */
 struct partial_dir {
         const char *dir;
+        const char *locale; /* NULL or "": name.mustache only */
+        struct dirent **files;
+        int n_files; /* -1 until listed */
         struct partial_dir_entry {
                 char *name;
-                struct mustache *tpl;
+                struct mustache *tpl; /* NULL: there is none */
         } *entries;
         size_t n;
-        /* A partial was found but could not be used (a parse error, logged
-         * with its position, or no memory): the render is not what the
-         * template says, and the caller must not pass it off as one. */
-        bool failed;
+        /* The first problem, logged: a partial that could not be read
+         * (-errno), parsed (-EINVAL) or kept (-ENOMEM).  The render is then
+         * not what the template says, and must not pass for one. */
+        int error;
 };
+#define PARTIAL_DIR_INIT(d, l) {.dir = (d), .locale = (l), .n_files = -1}
+/* Lists the directory now, rather than at the first partial: 0, or -errno
+ * (logged) when it cannot be read, e.g. it does not exist. */
+int partial_dir_list(struct partial_dir *pd);
 const struct mustache *partial_dir_lookup(const char *name, void *partial_dir);
 void partial_dir_clear(struct partial_dir *pd);
 

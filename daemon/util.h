@@ -105,6 +105,13 @@ int utf8_repair_append(struct buf *b, const char *s, size_t len, bool final, siz
 /* Shortens well-formed UTF-8 to max_chars characters ending in U+2026;
  * returns the original length in characters, or 0 if it fitted. */
 size_t utf8_shorten(char *s, size_t max_chars);
+/* The length of a UTF-8 byte-order mark opening s[0..len), 0 or 3.  Editors
+ * that save one (Notepad) show nothing of it, yet in a template it would
+ * make the first line an unknown header or go out in an SMS (as U+FEFF,
+ * making the whole text UCS-2); RFC 8259 lets a JSON reader ignore it. */
+static inline size_t utf8_bom_len(const char *s, size_t len) {
+        return len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+}
 
 /* What was wrong with the option getopt_long just refused ('?', opterr
  * off), in words: "option '--tz' needs a value", "option '--once' takes no

@@ -243,10 +243,10 @@ for v in 85 -3 1.5 true null '"fast"'; do
 done
 printf '{"a":1} junk' >"$D/junk.json"
 assert_exit 65 "data: something after the JSON value is an error" -- "$RAPPORTCTL" render --template "$D/mph.mustache" --data "$D/junk.json"
-assert_contains "$T_OUT" "junk.json:1: invalid JSON: more after the first value" "... saying so"
+assert_contains "$T_OUT" "junk.json:1:9: invalid JSON: more after the first value" "... saying so, and where"
 printf '{"a":1}\n{"b":2}\n' >"$D/two.json"
 assert_exit 65 "data: two JSON documents are an error" -- "$RAPPORTCTL" render --template "$D/mph.mustache" --data "$D/two.json"
-assert_contains "$T_OUT" "two.json:2: invalid JSON" "... naming the line"
+assert_contains "$T_OUT" "two.json:2:1: invalid JSON: more after the first value" "... naming the line and column"
 printf ' \n' >"$D/empty.json"
 assert_exit 65 "data: an empty file is an error" -- "$RAPPORTCTL" render --template "$D/mph.mustache" --data "$D/empty.json"
 assert_contains "$T_OUT" "no JSON value in the file" "... saying what is missing"
@@ -258,4 +258,116 @@ assert_exit 65 "a partial with a parse error fails the render" -- \
     "$RAPPORTCTL" render --template "$D/usesbad.mustache" --data "$D/d.json" --partials "$D/badp"
 assert_contains "$T_OUT" "bad.mustache:2:2: unclosed section 'q'" "... naming the partial's file, line and column"
 assert_eq "" "$("$RAPPORTCTL" render --template "$D/usesbad.mustache" --data "$D/d.json" --partials "$D/badp" 2>/dev/null)" "... and printing nothing"
+# ---- the data file is strict JSON (RFC 8259): what json-c alone would take
+# (trailing commas, single quotes, NaN, comments, leading zeros, raw control
+# characters) is an error naming line and column; so is a number json-c
+# would change (an integer past 64 bits saturates, 1e400 is infinite).
+printf '{{a}}|{{b}}' >"$D/ab.mustache"
+strict_bad() { # $1 JSON text, $2 file:line:column message expected, $3 what
+    printf '%s' "$1" >"$D/strict.json"
+    assert_exit 65 "strict JSON: $3 is an error" -- "$RAPPORTCTL" render --template "$D/ab.mustache" --data "$D/strict.json"
+    assert_contains "$T_OUT" "strict.json:$2" "strict JSON: $3: where and why"
+}
+strict_bad '{"a":1,}' "1:8: invalid JSON: unexpected character" "a trailing comma in an object"
+strict_bad $'[1,\n 2,\n]' "3:1: invalid JSON: unexpected character" "a trailing comma in a list"
+strict_bad "{'a':'x'}" "1:2: invalid JSON: a string in single quotes" "single quotes"
+strict_bad '{"a":NaN}' "1:6: invalid JSON: 'NaN' is not a JSON value (JSON has no NaN or Infinity)" "NaN"
+strict_bad '{"a":Infinity}' "1:6: invalid JSON: 'Infinity' is not a JSON value" "Infinity"
+strict_bad '{"a":-Infinity}' "1:6: invalid JSON: '-Infinity' is not a JSON value" "-Infinity"
+strict_bad '/* c */ {"a":1}' "1:1: invalid JSON: a comment (JSON has none)" "a comment before the value"
+strict_bad $'{"a":1} // c' "1:9: invalid JSON: more after the first value" "a comment after the value"
+strict_bad $'{"a":1,\n // c\n "b":2}' "2:2: invalid JSON: a comment (JSON has none)" "a comment inside"
+strict_bad '{"a":01}' "1:6: invalid JSON: invalid number '01'" "a leading zero"
+strict_bad '{"a":1.}' "1:6: invalid JSON: invalid number '1.'" "a number ending in a point"
+strict_bad $'{"a":"x\ty"}' "1:8: invalid JSON: control character U+0009 in a string" "a raw TAB in a string"
+strict_bad $'{"a":"x\ny"}' "1:8: invalid JSON: control character U+000A in a string" "a raw line feed in a string"
+strict_bad $'{"a":"\xff"}' "1:7: invalid JSON: invalid utf-8 string" "bytes that are not UTF-8"
+strict_bad $'{"a":"王",\n "b":123456789012345678901234567890}' "2:6: invalid JSON: number out of range: 123456789012345678901234567890" \
+    "an integer past 64 bits (json-c would saturate it)"
+strict_bad '[-9223372036854775809]' "1:2: invalid JSON: number out of range" "an integer below -2^63"
+strict_bad '{"a":1e400}' "1:6: invalid JSON: number out of range: 1e400" "a number past a double (infinite)"
+strict_bad '{"a":-1e400}' "1:6: invalid JSON: number out of range" "a negative number past a double"
+strict_bad '{"a":1} {"b":2}' "1:9: invalid JSON: more after the first value" "a second value"
+strict_bad '{"a":tru}' "1:6: invalid JSON: 'tru' is not a JSON value" "a misspelt literal"
+# What is JSON still renders, at the edges of what json-c holds.
+printf '{"a":-9223372036854775808,"b":18446744073709551615}' >"$D/edge.json"
+assert_eq "-9223372036854775808|18446744073709551615" \
+    "$("$RAPPORTCTL" render --template "$D/ab.mustache" --data "$D/edge.json" 2>&1)" "strict JSON: 64-bit extremes render exactly"
+printf '{"a":1.5e3,"b":-0}' >"$D/edge.json"
+assert_exit 0 "strict JSON: exponents and -0" -- "$RAPPORTCTL" render --template "$D/ab.mustache" --data "$D/edge.json"
+printf '\n {"a": "王芳，您好", "b": "\\u4e2d\\u6587 \\ud83d\\ude00 \\"q\\"\\t."}\n' >"$D/zh.json"
+assert_eq $'王芳，您好|中文 😀 "q"\t.' "$("$RAPPORTCTL" render --template "$D/ab.mustache" --data "$D/zh.json" 2>&1)" \
+    "strict JSON: UTF-8, Chinese and \\u escapes (a surrogate pair too) render"
+printf '\xef\xbb\xbf{"a":"王","b":1}' >"$D/bom.json"
+assert_eq "王|1" "$("$RAPPORTCTL" render --template "$D/ab.mustache" --data "$D/bom.json" 2>&1)" \
+    "strict JSON: a UTF-8 byte order mark is ignored (RFC 8259 allows it)"
+
+# ---- partials per locale, as the daemon finds them for the template's
+# locale: NAME.LOCALE.mustache, NAME.LANGUAGE.mustache, NAME.mustache.
+L=$D/locales
+mkdir -p "$L/other"
+printf 'Subject: s\n\nbody\n{{> footer}}\n' >"$L/greet.email.zh-CN.mustache"
+printf 'ZH-CN FOOTER\n' >"$L/footer.zh-CN.mustache"
+printf 'GENERIC FOOTER\n' >"$L/footer.mustache"
+printf '{}' >"$L/d.json"
+assert_eq "$(printf 'Subject: s\n\nbody\nZH-CN FOOTER')" "$("$RAPPORTCTL" render --template "$L/greet.email.zh-CN.mustache" --data "$L/d.json")" \
+    "partials: the template's locale first (footer.zh-CN.mustache)"
+cp "$L/greet.email.zh-CN.mustache" "$L/greet.email.en.mustache"
+assert_contains "$("$RAPPORTCTL" render --template "$L/greet.email.en.mustache" --data "$L/d.json")" "GENERIC FOOTER" \
+    "partials: a locale with none of its own gets NAME.mustache"
+cp "$L/greet.email.zh-CN.mustache" "$L/greet.email.zh-TW.mustache"
+assert_contains "$("$RAPPORTCTL" render --template "$L/greet.email.zh-TW.mustache" --data "$L/d.json")" "GENERIC FOOTER" \
+    "partials: zh-TW does not take zh-CN's"
+printf 'ZH FOOTER\n' >"$L/footer.zh.mustache"
+assert_contains "$("$RAPPORTCTL" render --template "$L/greet.email.zh-TW.mustache" --data "$L/d.json")" "ZH FOOTER" \
+    "partials: zh-TW falls back to the language (footer.zh.mustache)"
+cp "$L/greet.email.zh-CN.mustache" "$L/greet.email.zh_cn.mustache"
+assert_contains "$("$RAPPORTCTL" render --template "$L/greet.email.zh_cn.mustache" --data "$L/d.json")" "ZH-CN FOOTER" \
+    "partials: zh_cn is zh-CN, as in the daemon"
+printf '{{> footer}}' >"$L/plain.mustache"
+assert_eq "GENERIC FOOTER" "$("$RAPPORTCTL" render --template "$L/plain.mustache" --data "$L/d.json")" \
+    "partials: a file with no locale in its name gets NAME.mustache"
+printf '<p>{{> footer}}</p>' >"$L/page.html.mustache"
+printf 'HTML FOOTER' >"$L/footer.html.mustache"
+assert_eq "<p>GENERIC FOOTER
+</p>" "$("$RAPPORTCTL" render --template "$L/page.html.mustache" --data "$L/d.json")" "partials: .html in a name is no locale"
+# A partial rendered by itself: its own locale, for the partials it includes.
+printf 'sig: {{> sig}}' >"$L/other/note.zh-CN.mustache"
+printf 'ZH-CN SIG' >"$L/other/sig.zh-CN.mustache"
+printf 'SIG' >"$L/other/sig.mustache"
+assert_eq "sig: ZH-CN SIG" "$("$RAPPORTCTL" render --template "$L/other/note.zh-CN.mustache" --data "$L/d.json")" \
+    "partials: a partial NAME.LOCALE.mustache renders with its locale's partials"
+assert_eq "Subject: s
+$(printf '\nbody\nZH-CN FOOTER')" "$("$RAPPORTCTL" render --template "$L/greet.email.zh-CN.mustache" --data "$L/d.json" --partials "$L")" \
+    "partials: --partials DIR, the same lookup"
+printf 'sig: {{> sig}}' >"$L/other/note.sms.zh-TW.mustache"
+assert_eq "sig: SIG" "$("$RAPPORTCTL" render --template "$L/other/note.sms.zh-TW.mustache" --data "$L/d.json")" \
+    "partials: no default locale (render has no configuration): NAME.mustache"
+printf 'BARE' >"$L/other/bare"
+printf '[{{> bare}}]' >"$L/other/usebare.en.mustache"
+assert_eq "[BARE]" "$("$RAPPORTCTL" render --template "$L/other/usebare.en.mustache" --data "$L/d.json")" \
+    "partials: a file called just NAME, last"
+printf '[{{> nothing}}{{> other}}]' >"$L/none.mustache"
+assert_eq "[]" "$("$RAPPORTCTL" render --template "$L/none.mustache" --data "$L/d.json")" \
+    "partials: none there (or a directory of that name) renders as nothing"
+
+printf '\xef\xbb\xbf[{{> bomfoot}}]' >"$L/other/bom.sms.en.mustache"
+printf '\xef\xbb\xbfFOOT' >"$L/other/bomfoot.mustache"
+assert_eq "[FOOT]" "$("$RAPPORTCTL" render --template "$L/other/bom.sms.en.mustache" --data "$L/d.json")" \
+    "partials: a byte order mark is not rendered, in a template or a partial (as the daemon reads them)"
+
+# ---- --partials and --template must name what they say.
+assert_exit 66 "--partials naming nothing exits 66" -- \
+    "$RAPPORTCTL" render --template "$L/plain.mustache" --data "$L/d.json" --partials "$L/nosuchdir"
+assert_contains "$T_OUT" "partials directory $L/nosuchdir: No such file or directory" "... saying so"
+assert_exit 66 "--partials naming a file exits 66" -- \
+    "$RAPPORTCTL" render --template "$L/plain.mustache" --data "$L/d.json" --partials "$L/d.json"
+assert_contains "$T_OUT" "partials directory $L/d.json: Not a directory" "... saying so"
+assert_exit 66 "--partials is checked even when no partial is used" -- \
+    "$RAPPORTCTL" render --template "$D/ab.mustache" --data "$L/d.json" --partials "$L/nosuchdir"
+assert_exit 66 "--template naming a directory exits 66" -- "$RAPPORTCTL" render --template "$L/other" --data "$L/d.json"
+assert_contains "$T_OUT" "$L/other: Is a directory" "... saying so, not Input/output error"
+assert_not_contains "$T_OUT" "Input/output error" "... and no I/O error"
+assert_exit 66 "--data naming a directory exits 66" -- "$RAPPORTCTL" render --template "$L/plain.mustache" --data "$L"
+assert_contains "$T_OUT" "$L: Is a directory" "... saying so"
 t_summary

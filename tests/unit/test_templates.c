@@ -309,6 +309,129 @@ static void test_render_email_file(void **state) {
         assert_null(template_file_channel("page.html"));
 }
 
+/* A file saved with a UTF-8 byte-order mark (Notepad does) reads as the
+ * same file without: no "unknown header line", no U+FEFF in an SMS (which
+ * would make it UCS-2) or where a partial is included; positions as an
+ * editor shows them. */
+static void test_byte_order_mark(void **state) {
+        (void)state;
+        write_file("bom.email.en.mustache", "\xEF\xBB\xBFSubject: Hi {{name}}\r\n\r\nDear {{name}},\r\n{{> bomfoot}}\r\n");
+        write_file("bom.sms.en.mustache", "\xEF\xBB\xBFHi {{name}}\n");
+        write_file("bomfoot.mustache", "\xEF\xBB\xBF-- us\n");
+        _cleanup_(template_set_freep) struct template_set *s = NULL;
+        int nerr = -1;
+        assert_int_equal(template_set_load(dir, &s, &nerr), 0);
+        assert_int_equal(nerr, 0);
+        json_object *ctx = json_tokener_parse("{\"name\":\"Ann\"}");
+        struct rendered r;
+        assert_int_equal(template_render(s, template_find(s, "bom", "email", "en", "en"), ctx, &r), 0);
+        assert_string_equal(r.subject, "Hi Ann");
+        assert_string_equal(r.text, "Dear Ann,\r\n-- us\n");
+        rendered_clear(&r);
+        assert_int_equal(template_render(s, template_find(s, "bom", "sms", "en", "en"), ctx, &r), 0);
+        assert_string_equal(r.text, "Hi Ann");
+        rendered_clear(&r);
+        json_object_put(ctx);
+
+        /* Only at the start: elsewhere it is the text's own character. */
+        const char *mid = "Subject: x\n\n\xEF\xBB\xBFtext\n";
+        struct email_layout l;
+        assert_int_equal(template_email_layout("mid.email.en.mustache", mid, strlen(mid), &l), 0);
+        assert_int_equal(l.text_len, strlen("\xEF\xBB\xBFtext\n"));
+
+        write_file("bom.email.en.mustache", "\xEF\xBB\xBFSubject: Hi {{#a}}\n\nok\n");
+        write_file("bom.sms.en.mustache", "\xEF\xBB\xBF{{/b}}\n");
+        struct load_result lr;
+        _cleanup_free_ char *log = captured_stderr(load_all, &lr);
+        assert_int_equal(lr.r, -EINVAL);
+        assert_int_equal(lr.nerr, 2);
+        if (!strstr(log, "bom.email.en.mustache:1:13: unclosed section 'a'") ||
+            !strstr(log, "bom.sms.en.mustache:1:1: closing tag 'b'"))
+                fail_msg("log: %s", log);
+        remove_file("bom.email.en.mustache");
+        remove_file("bom.sms.en.mustache");
+        remove_file("bomfoot.mustache");
+}
+
+struct layout_call {
+        const char *src;
+        int r;
+        struct email_layout l;
+};
+
+static void call_layout(void *arg) {
+        struct layout_call *c = arg;
+        c->r = template_email_layout("sep.email.en.mustache", c->src, strlen(c->src), &c->l);
+}
+
+/* The separator line as editors and hands write it: blanks after it (a
+ * CR) and the case of "html" do not matter; another spelling of it is an
+ * error at its place, never text that would send the HTML as plain text;
+ * a line that only contains it is text. */
+static void test_html_separator(void **state) {
+        (void)state;
+        static const char *const accepted[] = {
+                "--- html --- \t\n", "--- html ---\r\n", "--- HTML ---\n", "--- Html ---  \r\n", "--- html ---",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(accepted); i++) {
+                _cleanup_free_ char *src = NULL;
+                bool eol = strchr(accepted[i], '\n') != NULL; /* else the file ends there */
+                assert_true(asprintf(&src, "Subject: s\n\ntext\n%s%s", accepted[i], eol ? "<p>x</p>\n" : "") > 0);
+                struct email_layout l;
+                assert_int_equal(template_email_layout("sep.email.en.mustache", src, strlen(src), &l), 0);
+                assert_true(l.has_html);
+                assert_int_equal(l.text_len, strlen("text\n"));
+                assert_int_equal(l.html_line, eol ? 5 : 4);
+                assert_int_equal(l.html_len, eol ? strlen("<p>x</p>\n") : 0);
+        }
+
+        static const struct {
+                const char *line;
+                int column;
+        } near_misses[] = {
+                {"---html---", 4},  {"---HTML---\r", 4},   {"---  html ---", 5}, {"--- html---", 9},
+                {"--- html  --- ", 10}, {"---\thtml ---", 4}, {"--- html\t---", 9}, {"---   HTML   ---\t", 5},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(near_misses); i++) {
+                _cleanup_free_ char *src = NULL, *want = NULL;
+                assert_true(asprintf(&src, "Subject: s\n\ntext\nmore\n%s\n<p>x</p>\n", near_misses[i].line) > 0);
+                assert_true(asprintf(&want, "sep.email.en.mustache:5:%d: almost the HTML separator", near_misses[i].column) > 0);
+                struct layout_call c = {.src = src};
+                _cleanup_free_ char *log = captured_stderr(call_layout, &c);
+                assert_int_equal(c.r, -EINVAL);
+                if (!strstr(log, want))
+                        fail_msg("%s: log: %s", near_misses[i].line, log);
+        }
+
+        static const char *const text[] = {
+                " --- html ---", "--- html --- x", "--- xhtml ---", "--- html5 ---", "---- html ----",
+                "-- html --",    "--- htm ---",     "--- html ---- ", "---",           "--- ---",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(text); i++) {
+                _cleanup_free_ char *src = NULL;
+                assert_true(asprintf(&src, "Subject: s\n\n%s\n", text[i]) > 0);
+                struct email_layout l;
+                assert_int_equal(template_email_layout("sep.email.en.mustache", src, strlen(src), &l), 0);
+                assert_false(l.has_html);
+                assert_int_equal(l.text_len, strlen(text[i]) + 1);
+        }
+
+        /* Past the separator the HTML part is the author's, whatever it holds. */
+        const char *after = "Subject: s\n\ntext\n--- html ---\n<p>x</p>\n---html---\n";
+        struct email_layout l;
+        assert_int_equal(template_email_layout("sep.email.en.mustache", after, strlen(after), &l), 0);
+        assert_true(l.has_html);
+
+        /* Loading such a file: one problem, the file not loaded. */
+        write_file("sep.email.en.mustache", "Subject: s\n\ntext\n---html---\n<p>x</p>\n");
+        struct load_result lr;
+        _cleanup_free_ char *log = captured_stderr(load_all, &lr);
+        assert_int_equal(lr.r, -EINVAL);
+        assert_int_equal(lr.nerr, 1);
+        assert_non_null(strstr(log, "sep.email.en.mustache:4:4: almost the HTML separator"));
+        remove_file("sep.email.en.mustache");
+}
+
 static void test_missing_directory(void **state) {
         (void)state;
         struct template_set *s = NULL;
@@ -326,6 +449,19 @@ static void test_default_templates_parse(void **state) {
         assert_non_null(template_find(s, "birthday", "email", "en", "zh-CN"));
         assert_non_null(template_find(s, "birthday", "sms", "zh-CN", "en"));
         assert_non_null(template_find(s, "birthday", "sms", "en", "en"));
+        /* A receivables level may name any of these, for any audience, on
+         * either channel: each must exist in both shipped locales. */
+        static const char *const dunning[] = {"dunning_courtesy", "dunning_friendly", "dunning_firm", "dunning_rep_call",
+                                              "dunning_manager"};
+        static const char *const channels[] = {"email", "sms"}, *const locales[] = {"zh-CN", "en"};
+        for (size_t i = 0; i < ELEMENTSOF(dunning); i++)
+                for (size_t c = 0; c < ELEMENTSOF(channels); c++)
+                        for (size_t l = 0; l < ELEMENTSOF(locales); l++) {
+                                const struct message_template *t = template_find(s, dunning[i], channels[c], locales[l], "none");
+                                if (!t)
+                                        fail_msg("no %s.%s.%s.mustache", dunning[i], channels[c], locales[l]);
+                                assert_string_equal(t->locale, locales[l]);
+                        }
 }
 
 int main(void) {
@@ -341,6 +477,8 @@ int main(void) {
                 cmocka_unit_test(test_second_subject_line),
                 cmocka_unit_test(test_load_all_keeps_going),
                 cmocka_unit_test(test_render_email_file),
+                cmocka_unit_test(test_byte_order_mark),
+                cmocka_unit_test(test_html_separator),
                 cmocka_unit_test(test_default_templates_parse),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
