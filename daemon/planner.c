@@ -185,17 +185,17 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
                 }
         }
 
-        /* The day a job was first enabled is its default effective_from
-         * (a dry run leaves no trace, so it does not count).  Jobs compare
-         * it with recipients' local dates, so it is the earliest date
-         * anywhere at that instant (UTC-12): a customer west of UTC whose
-         * birthday it still is when the job is switched on is greeted.  A
-         * day east of UTC that is already over stays behind max_lateness. */
+        /* The instant a job was first enabled gives its default
+         * effective_from (a dry run leaves no trace, so it does not
+         * count): that instant's date in each recipient's zone
+         * (JOB_RECIPIENT_EFFECTIVE_SQL).  The day is kept too, the earliest
+         * date anywhere at that instant (UTC-12), for the filters over all
+         * recipients. */
         if (!dry_run) {
                 const char *sp[] = {j->name, now_param};
                 r = db_exec(conn, "Recording the job's first enabled day",
-                            "INSERT INTO rapport.job_state (job, first_enabled)"
-                            " VALUES ($1, " JOB_EARLIEST_DATE_SQL("$2") ") ON CONFLICT (job) DO NOTHING",
+                            "INSERT INTO rapport.job_state (job, first_enabled, first_enabled_at)"
+                            " VALUES ($1, " JOB_EARLIEST_DATE_SQL("$2") ", $2::timestamptz) ON CONFLICT (job) DO NOTHING",
                             2, sp, NULL);
                 if (r < 0)
                         return r;

@@ -40,7 +40,8 @@ static const char plan_sql[] =
         "         make_interval(secs => ($4::jsonb->>'max_lateness')::bigint) AS lateness,\n"
         "         coalesce(($4::jsonb->>'survey_after_days')::int, 2) AS survey_after,\n"
         "         nullif($4::jsonb->>'survey_url', '') AS survey_url,\n"
-        "         " JOB_EFFECTIVE_FROM_SQL("complaints", "$4::jsonb", "$1") " AS eff_from\n"
+        "         " JOB_EFFECTIVE_FROM_SQL("complaints", "$4::jsonb", "$1") " AS eff_from,\n"
+        "         " JOB_EFFECTIVE_AT_SQL("complaints", "$4::jsonb", "$1") " AS eff_at\n"
         "),\n"
         "/* Response deadline per severity; unknown or missing severities get the\n"
         " * built-in default.  The longest one bounds the scan of open complaints. */\n"
@@ -161,7 +162,7 @@ static const char plan_sql[] =
          * midnight), so "not_before within a day" missed it in that hour. */
         "  WHERE CASE WHEN t.audience = 'customer' THEN (t.not_before AT TIME ZONE t.tz)::date <= t.today\n"
         "             ELSE t.not_before <= cfg.now END\n"
-        "    AND (t.not_before AT TIME ZONE t.tz)::date >= cfg.eff_from\n"
+        "    AND (t.not_before AT TIME ZONE t.tz)::date >= " JOB_RECIPIENT_EFFECTIVE_SQL("t.tz") "\n"
         "    AND cfg.now <= t.not_before + cfg.lateness\n"
         "),\n"
         "reaching AS MATERIALIZED (\n"

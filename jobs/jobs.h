@@ -25,17 +25,35 @@ enum setting_type {
         SET_ANY,         /* any libconfig value, converted to JSON as is */
 };
 
-/* The earliest date anywhere on Earth at instant T (UTC-12's): the day a
- * job is first enabled, which jobs compare with recipients' local dates, so
- * that a customer west of UTC whose occasion it still is gets it. */
+/* The earliest date anywhere on Earth at instant T (UTC-12's).  The day a
+ * job was first enabled is a date in each recipient's own calendar (see
+ * JOB_RECIPIENT_EFFECTIVE_SQL); this is the earliest of them, what range
+ * filters over all recipients start from. */
 #define JOB_EARLIEST_DATE_SQL(T) "(" T "::timestamptz AT TIME ZONE 'Etc/GMT+12')::date"
-/* A job's effective_from: set in its SETTINGS (jsonb), else the day it was
- * first enabled, else -- a dry run of a job never enabled -- the day its
- * first real run at NOW would record, so that a preview shows what that
- * run will send. */
+/* A job's effective_from as one date, the earliest any recipient has: set
+ * in its SETTINGS (jsonb), else the day it was first enabled, else -- a dry
+ * run of a job never enabled -- the day its first real run at NOW would
+ * record, so that a preview shows what that run will send.  Selected as
+ * cfg.eff_from, with JOB_EFFECTIVE_AT_SQL as cfg.eff_at. */
 #define JOB_EFFECTIVE_FROM_SQL(JOB, SETTINGS, NOW)                                                          \
         "coalesce((" SETTINGS "->>'effective_from')::date,"                                                 \
         " (SELECT first_enabled FROM rapport.job_state WHERE job = '" JOB "'), " JOB_EARLIEST_DATE_SQL(NOW) ")"
+/* The instant the job was first enabled when effective_from is left to its
+ * default (NULL when the setting gives a date, or for a job enabled before
+ * rapport kept the instant): NOW for a dry run of a job never enabled. */
+#define JOB_EFFECTIVE_AT_SQL(JOB, SETTINGS, NOW)                                                            \
+        "CASE WHEN (" SETTINGS "->>'effective_from') IS NULL THEN"                                          \
+        " coalesce((SELECT first_enabled_at FROM rapport.job_state WHERE job = '" JOB "'),"                 \
+        "          CASE WHEN NOT EXISTS (SELECT 1 FROM rapport.job_state WHERE job = '" JOB "')"             \
+        "               THEN " NOW "::timestamptz END) END"
+/* The effective_from of a recipient in zone TZ (a known zone): a date set
+ * in the configuration is every recipient's, compared with their local
+ * dates; the default is the day the job was first enabled in the
+ * recipient's own calendar.  Switched on at 09:00 UTC on the 23rd, a job
+ * sends nothing due on the 22nd to a customer in London, and still greets
+ * one in Honolulu whose birthday the 22nd still is there.  Needs cfg.eff_at
+ * and cfg.eff_from. */
+#define JOB_RECIPIENT_EFFECTIVE_SQL(TZ) "coalesce((cfg.eff_at AT TIME ZONE " TZ ")::date, cfg.eff_from)"
 
 /* The slack a UTC pre-filter needs around a local date: 50 hours covers
  * any two UTC offsets (UTC-12 to UTC+14: 26 hours) plus a whole day (a
