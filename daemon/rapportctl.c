@@ -620,6 +620,24 @@ static int parse_now_option(const char *cmd, const char *help, int argc, char **
         return -1;
 }
 
+/* One of a job's statements prepared against the live database: a CRM
+ * view missing a column is found now, not when the statement first runs
+ * (for build_sql, when the first digest is sent).  Returns 1 for a
+ * problem, said on stderr; 0 when it prepares, or the job has no such
+ * statement. */
+static int check_job_sql(PGconn *conn, const char *job, const char *what, const char *sql, int n_params) {
+        if (!sql)
+                return 0;
+        _cleanup_(PQclearp) PGresult *res = PQprepare(conn, "", sql, n_params, NULL);
+        if (PQresultStatus(res) == PGRES_COMMAND_OK)
+                return 0;
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(res));
+        msg[strcspn(msg, "\n")] = '\0';
+        fprintf(stderr, "job %s: %s does not run against this database: %s\n", job, what, msg);
+        return 1;
+}
+
 static int cmd_check(struct ctl *ctl, int argc, char **argv) {
         const char *now_arg;
         int done = parse_now_option("check",
@@ -706,29 +724,13 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                 printf("database: OK (schema version %d)\n", have);
                 for (size_t i = 0; i < c->n_jobs; i++) {
                         const struct job_config *j = &c->jobs[i];
-                        PGresult *res = PQprepare(conn, "", j->def->plan_sql, 5, NULL);
-                        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-                                char msg[512];
-                                snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(res));
-                                msg[strcspn(msg, "\n")] = '\0';
-                                fprintf(stderr, "job %s: its SQL does not run against this database: %s\n", j->name, msg);
-                                problems++;
-                        } else
+                        int bad = check_job_sql(conn, j->name, "its SQL", j->def->plan_sql, 5) +
+                                  check_job_sql(conn, j->name, "its still-due check", j->def->still_due_sql, 2) +
+                                  check_job_sql(conn, j->name, "the SQL that builds its messages when sent", j->def->build_sql, 4);
+                        if (!bad)
                                 printf("job %s: SQL OK; schedule '%s' in %s%s\n", j->name, j->schedule, j->time_zone,
                                        j->enabled ? "" : " (disabled)");
-                        PQclear(res);
-                        if (j->def->still_due_sql) {
-                                res = PQprepare(conn, "", j->def->still_due_sql, 2, NULL);
-                                if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-                                        char msg[512];
-                                        snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(res));
-                                        msg[strcspn(msg, "\n")] = '\0';
-                                        fprintf(stderr, "job %s: its still-due check does not run against this database: %s\n",
-                                                j->name, msg);
-                                        problems++;
-                                }
-                                PQclear(res);
-                        }
+                        problems += bad;
                         if (t && j->enabled)
                                 warn_long_sms(conn, c, t, j, now, now_iso[0] ? now_iso : NULL);
                 }
@@ -1274,7 +1276,7 @@ static int simple_update(struct ctl *ctl, const char *cmd, const char *what, con
 
 static int cmd_retry(struct ctl *ctl, int argc, char **argv) {
         if (wants_help(argc, argv)) {
-                printf("Usage: rapportctl retry ID | --failed\n\nPut a failed or cancelled message (or every failed one) back in the queue:\ndue now, or at its planned time if that is still ahead.\n");
+                printf("Usage: rapportctl retry ID | --failed\n\nPut a failed or cancelled message (or every failed one) back in the queue:\ndue now, or at its planned time if that is still ahead.  Its attempts start\nagain from 0; the error it had stays in its history (show ID).\n");
                 return 0;
         }
         if (argc != 2)
@@ -1282,7 +1284,7 @@ static int cmd_retry(struct ctl *ctl, int argc, char **argv) {
         if (streq(argv[1], "--failed"))
                 return simple_update(ctl, "retry", "Retrying failed messages",
                                      "WITH u AS (UPDATE rapport.outbox SET state = 'queued', next_attempt_at = not_before, attempts = 0,"
-                                     " expires_at = NULL, updated_at = now() WHERE state = 'failed' RETURNING id)"
+                                     " expires_at = NULL, last_error = NULL, updated_at = now() WHERE state = 'failed' RETURNING id)"
                                      " INSERT INTO rapport.outbox_events (outbox_id, event, detail) SELECT id, 'requeued', 'rapportctl retry' FROM u",
                                      0, NULL, "requeued %ld failed message(s)", NULL);
         if (parse_id("retry", argv[1]))
@@ -1290,7 +1292,7 @@ static int cmd_retry(struct ctl *ctl, int argc, char **argv) {
         const char *p[] = {argv[1]};
         return simple_update(ctl, "retry", "Retrying a message",
                              "WITH u AS (UPDATE rapport.outbox SET state = 'queued', next_attempt_at = not_before, attempts = 0,"
-                             " expires_at = NULL, updated_at = now() WHERE id = $1::bigint AND state IN ('failed', 'cancelled') RETURNING id)"
+                             " expires_at = NULL, last_error = NULL, updated_at = now() WHERE id = $1::bigint AND state IN ('failed', 'cancelled') RETURNING id)"
                              " INSERT INTO rapport.outbox_events (outbox_id, event, detail) SELECT id, 'requeued', 'rapportctl retry' FROM u",
                              1, p, "requeued %ld message(s)", NO_MATCHING_MESSAGE);
 }

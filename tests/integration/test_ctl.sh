@@ -153,9 +153,10 @@ assert_exit 65 "cancel twice: nothing to do" -- "$RAPPORTCTL" --config "$CONF" c
 assert_eq 1 "$(psql_val "SELECT cancelled FROM rapport.job_runs WHERE id = (SELECT run_id FROM rapport.outbox WHERE id = $id)")" \
     "the cancellation counts against the run that planned it, once"
 assert_exit 0 "retry" -- "$RAPPORTCTL" --config "$CONF" retry "$id"
-assert_eq queued "$(psql_val "SELECT state FROM rapport.outbox WHERE id = $id")" "requeued"
+assert_eq "queued:" "$(psql_val "SELECT state || ':' || coalesce(last_error, '') FROM rapport.outbox WHERE id = $id")" "requeued, its last error cleared"
 assert_exit 0 "show" -- "$RAPPORTCTL" --config "$CONF" show "$id"
 assert_contains "$T_OUT" "requeued" "show lists the history"
+assert_contains "$T_OUT" "cancelled  rapportctl cancel" "... the cancellation included"
 assert_contains "$T_OUT" "planned    by birthdays run" "show: the history starts with its planning"
 assert_contains "$T_OUT" "not sent yet" "show: a queued message has no text yet, and says so"
 assert_exit 0 "queue --json: numbers" -- "$RAPPORTCTL" --config "$CONF" queue --json
@@ -212,6 +213,16 @@ assert_exit 70 "status with a part that cannot be read: EX_SOFTWARE" -- "$RAPPOR
 assert_contains "$T_OUT" "FAILURES IN THE LAST 24 HOURS" "status with a part that cannot be read: the rest is still shown"
 assert_contains "$T_OUT" "suppression" "status with a part that cannot be read: the error says which"
 psql_val "ALTER TABLE rapport.suppression_gone RENAME TO suppression" >/dev/null
+# check prepares every statement a job runs: the digest reads birthdays
+# only when it builds a message, at send time, and a CRM view without the
+# column is found now, not at the first digest.
+rapport_config "$T_TMP/digest.conf" 'digest: { };'
+psql_val "ALTER TABLE crm.customers RENAME COLUMN birthday TO bday" >/dev/null
+assert_exit 78 "check: a column missing for the digest's build" -- "$RAPPORTCTL" --config "$T_TMP/digest.conf" check
+assert_contains "$T_OUT" "job digest: the SQL that builds its messages when sent does not run against this database" "... names the job and the statement"
+assert_contains "$T_OUT" "birthday" "... and the missing column"
+psql_val "ALTER TABLE crm.customers RENAME COLUMN bday TO birthday" >/dev/null
+assert_exit 0 "check: the column back, all checks pass" -- "$RAPPORTCTL" --config "$T_TMP/digest.conf" check
 assert_exit 0 "retry --failed with nothing failed" -- "$RAPPORTCTL" --config "$CONF" retry --failed
 assert_contains "$T_OUT" "requeued 0 failed message(s)" "retry --failed says how many"
 t_summary
