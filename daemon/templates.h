@@ -18,7 +18,7 @@
  * may have blanks (a CR) after it and "html" in any case; a line that is
  * otherwise ---, blanks, html, blanks, --- is an error, not text.  Subject
  * and text render with no escaping, the HTML part with HTML escaping.  An
- * SMS template is plain text; one trailing newline is dropped.  A UTF-8
+ * SMS template is plain text; line breaks at its end are dropped.  A UTF-8
  * byte-order mark at the start of any template file is skipped.  Every
  * problem is reported as FILE:LINE:COLUMN, the position in the file
  * whichever part it is in. */
