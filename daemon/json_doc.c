@@ -71,8 +71,8 @@ static bool json_number_fits(const char *s, size_t n) {
 
 /* What json-c's strict mode lets through that JSON is not, or that it
  * would not keep as written: NaN and Infinity, strings in single quotes,
- * comments, control characters in a string, numbers outside JSON's grammar or out
- * of range.  Looks at the tokens that start before limit: json-c took the
+ * comments, control characters or ill-formed UTF-8 in a string, numbers
+ * outside JSON's grammar or out of range.  Looks at the tokens that start before limit: json-c took the
  * text up to there for JSON, so this reading of it (inside a string or
  * not) is json-c's.  Returns the offset of the first problem, with its
  * description in why, or SIZE_MAX when there is none. */
@@ -88,6 +88,17 @@ static size_t json_strict_problem(const char *text, size_t len, size_t limit, ch
                                                  "control character U+%04X in a string (write it escaped, as \\n, \\t or \\u%04X)",
                                                  (unsigned)text[i], (unsigned)text[i]);
                                         return i;
+                                } else if ((unsigned char)text[i] >= 0x80) {
+                                        /* json-c's UTF-8 check counts bytes only: it takes
+                                         * overlong forms, surrogates and values past U+10FFFF. */
+                                        uint32_t cp;
+                                        size_t k = utf8_decode((const unsigned char *)text + i, len - i, &cp);
+                                        if (k == 0) {
+                                                snprintf(why, why_len, "invalid utf-8 string (not UTF-8 from byte 0x%02X)",
+                                                         (unsigned char)text[i]);
+                                                return i;
+                                        }
+                                        i += k - 1;
                                 }
                         }
                         continue;

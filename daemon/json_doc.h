@@ -15,9 +15,10 @@ struct json_doc_error {
         char message[160];
 };
 
-/* Parses text[0..len) (a UTF-8 byte-order mark first is skipped) as
- * exactly one JSON value of any type (an object, a list, a string, a bare
- * number, true, false or null, as the Mustache spec's tests use), with
- * white space around it and nothing else.  0 and *ret (the caller's);
- * -EINVAL with *err describing the first problem; -ENOMEM. */
+/* Parses text[0..len) as exactly one JSON value of any type (an object, a
+ * list, a string, a bare number, true, false or null, as the Mustache
+ * spec's tests use), with white space around it and nothing else; a UTF-8
+ * byte-order mark first is skipped.  text[len] must be '\0', as
+ * read_file() leaves it: a bare number or literal ends there.  0 and *ret
+ * (the caller's); -EINVAL with *err describing the first problem; -ENOMEM. */
 int json_doc_parse(const char *text, size_t len, json_object **ret, struct json_doc_error *err);

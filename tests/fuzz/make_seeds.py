@@ -175,4 +175,33 @@ for z in ["UTC", "Europe/Berlin", "America/New_York", "Asia/Shanghai", "Australi
         with open(p, "rb") as f:
             put("tz", z.replace("/", "_"), f.read())
 put("tz", "garbage", b"TZif2" + b"\0" * 60)
+# ---- json: one document for json_doc_parse (rapportctl render --data).
+# The contexts tests/integration/test_render.sh renders against, the
+# digest-like context above, and hostile ones: everything json-c's strict
+# mode takes that RFC 8259 does not, and the edges of what json-c holds.
+jsons = [
+    ctx, json.dumps(digest_ctx, indent=2), '{"name":"<王>","team":"A&B","items":[1,2,3]}', "{}", "[]",
+    "85", "-3", "1.5", "true", "false", "null", '"fast"', '{"name": ', '{"a":1} junk', '{"a":1}\n{"b":2}\n', " \n", "",
+    '{"a":-9223372036854775808,"b":18446744073709551615}', '{"a":1.5e3,"b":-0}',
+    '\n {"a": "王芳，您好", "b": "\\u4e2d\\u6587 \\ud83d\\ude00 \\"q\\"\\t."}\n', "\ufeff" + '{"a":"王","b":1}',
+    '{"a":1,}', '[1,\n 2,\n]', "{'a':'x'}", '{"a":NaN}', '{"a":Infinity}', '{"a":-Infinity}', "[nan, -infinity, INF]",
+    '/* c */ {"a":1}', '{"a":1} // c', '{"a":1,\n // c\n "b":2}', '{"a":01}', '{"a":1.}', '{"a":"x\ty"}', '{"a":"x\ny"}',
+    '{"a":"王",\n "b":123456789012345678901234567890}', "[-9223372036854775809]", "[18446744073709551616]",
+    '{"a":1e400}', '{"a":-1e400}', "[1e-400, 4.9e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 0.1]",
+    "[" + "9" * 400 + "]", "[0." + "0" * 300 + "1e310]", "[-0, -0.0, 0e0, 0E+0, 1e-0, -1.5E-3]", "[+1, .5, 1.e3, 0x10, 1_000]",
+    '{"a":1} {"b":2}', '{"a":tru}', "[TRUE, Null, False]", '{"a":1 "b":2}', '{"a" 1}', '{a:1}', "[1 2]",
+    '"\\u0000\\u001f\\/\\b\\f\\n\\r\\t\\"\\\\"', '"\\ud800"', '"\\udc00\\u0041"', '"\\ud83d\\u0041"', '"\\uZZZZ"', '"\\x41"',
+    '{"a":1,"a":2}', "[1,\v2]", "[1,\f2]", "[1,\u00a02]", "\r\n[\r\n1\r\n]\r\n", "\t\t\"tabs\"\t",
+    "[" * 1000 + "]" * 1000, "[" * 1001 + "]" * 1001, '{"a":' * 600 + "1" + "}" * 600, "[" * 50, "]",
+    '"unterminated', '["\\', "\ufeff", "\ufeff\ufeff{}", "\ufeff \n ",
+]
+for i, j in enumerate(jsons):
+    put("json", "%02d" % i, j)
+raw = [
+    b'{"a":"\xff"}', b'"\xc3\x28"', b'"\xc0\x80"', b'"\xe0\x80\x80"', b'"\xed\xa0\x80"', b'"\xf4\x90\x80\x80"',
+    b'"\xe4\xb8"', b'"\xf0\x9f\x98"', b'"\xe4\xb8\xad\xf0\x9f\x98\x80"', b"[1]\0", b'"a\0b"', b"\0", b"\xef\xbb",
+    b"[\xe4\xb8\xad]", b'"\x7f\xc2\x80\xdf\xbf\xef\xbf\xbf\xf4\x8f\xbf\xbf"',
+]
+for i, j in enumerate(raw):
+    put("json", "raw%02d" % i, j)
 print("seeds written under", CORPUS)

@@ -33,6 +33,7 @@ opts_for() {
     case $1 in
         cron)     echo "-max_len=512" ;;
         config)   echo "-max_len=8192 -close_fd_mask=2" ;;
+        json)     echo "-max_len=8192" ;;
         mustache) echo "-max_len=8192" ;;
         mime)     echo "-max_len=8192" ;;
         sms)      echo "-max_len=2048" ;;

@@ -64,6 +64,11 @@ static void test_rejects_at_position(void **state) {
                 {"{\"a\":1}\n{\"b\":2}", 2, 1, "more after the first value"},
                 {" \n\t", 0, 0, "no JSON value in the file"},
                 {"[\"\xff\"]", 1, 3, ""},
+                /* json-c's own UTF-8 check counts bytes: an overlong form,
+                 * a surrogate and a value past U+10FFFF pass it. */
+                {"[\"a\xc0\x80\"]", 1, 4, "invalid utf-8"},
+                {"[\"\xed\xa0\x80\"]", 1, 3, "invalid utf-8"},
+                {"[\"\xf4\x90\x80\x80\"]", 1, 3, "invalid utf-8"},
         };
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
                 json_object *v = NULL;
