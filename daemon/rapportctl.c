@@ -1180,9 +1180,33 @@ static int parse_id(const char *cmd, const char *s) {
         return 0;
 }
 
+/* The addresses in a message's context (every "email" and "phone" member,
+ * at any depth: the customer's, the rep's) as the journal shows them, as
+ * the recipient is: --show-recipients is the one way to see them whole.
+ * The rendered text is the message itself and is shown as it went. */
+static void mask_context_addresses(json_object *o) {
+        if (json_object_is_type(o, json_type_array)) {
+                for (size_t i = 0; i < json_object_array_length(o); i++)
+                        mask_context_addresses(json_object_array_get_idx(o, i));
+                return;
+        }
+        if (!json_object_is_type(o, json_type_object))
+                return;
+        json_object_object_foreach(o, key, val) {
+                if ((streq(key, "email") || streq(key, "phone")) && json_object_is_type(val, json_type_string)) {
+                        char masked[256];
+                        log_mask_address(json_object_get_string(val), masked, sizeof masked);
+                        /* Replacing an existing member's value keeps the
+                         * entry, so the walk goes on safely. */
+                        json_object_object_add(o, key, json_object_new_string(masked));
+                } else
+                        mask_context_addresses(val);
+        }
+}
+
 static int cmd_show(struct ctl *ctl, int argc, char **argv) {
         if (wants_help(argc, argv)) {
-                printf("Usage: rapportctl show ID [--show-recipients] [--json]\n\nOne message: its state, recipient (masked unless --show-recipients),\nhistory, rendered text and errors.\n");
+                printf("Usage: rapportctl show ID [--show-recipients] [--json]\n\nOne message: its state, recipient and the context's addresses (masked unless\n--show-recipients), history, rendered text and errors.\n");
                 return 0;
         }
         bool show_recipient = false;
@@ -1227,14 +1251,22 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv) {
                 " SELECT at, event, coalesce(detail, ''), id FROM rapport.outbox_events WHERE outbox_id = $1::bigint) h"
                 " ORDER BY at, seq",
                 1, p, &ev);
+        json_object *o = json_row(res, 0);
+        json_object *ctx = json_object_object_get(o, "context");
+        if (!show_recipient)
+                mask_context_addresses(ctx);
         if (ctl->json) {
-                json_object *o = json_row(res, 0);
                 json_object_object_add(o, "history", json_rows(ev));
                 print_json(o);
                 return 0;
         }
+        int context_col = PQfnumber(res, "context");
         for (int k = 0; k < PQnfields(res) - 1; k++)
-                printf("%-16s %s\n", PQfname(res, k), PQgetisnull(res, 0, k) ? "-" : PQgetvalue(res, 0, k));
+                printf("%-16s %s\n", PQfname(res, k),
+                       PQgetisnull(res, 0, k) ? "-"
+                       : k == context_col     ? json_object_to_json_string_ext(ctx, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+                                              : PQgetvalue(res, 0, k));
+        json_object_put(o);
         printf("\nHISTORY\n");
         if (ev)
                 print_table(ev, false);

@@ -163,6 +163,11 @@ assert_exit 0 "queue --json: numbers" -- "$RAPPORTCTL" --config "$CONF" queue --
 assert_eq "int int" "$(printf '%s' "$T_OUT" | /usr/bin/python3 -c 'import json,sys; m=json.load(sys.stdin)[0]; print(type(m["id"]).__name__, type(m["attempts"]).__name__)')" \
     "queue --json: id and attempts are numbers"
 assert_contains "$T_OUT" "ma***@example.com" "show masks the recipient"
+assert_exit 0 "show, for its context" -- "$RAPPORTCTL" --config "$CONF" show "$id"
+assert_contains "$T_OUT" '"email":"li***@example.cn"' "show masks the addresses in the context too (the rep's)"
+assert_eq "0" "$(grep -c 'li.na@example.cn' <<<"$T_OUT")" "... and shows none whole"
+assert_exit 0 "show --show-recipients" -- "$RAPPORTCTL" --config "$CONF" show "$id" --show-recipients
+assert_contains "$T_OUT" '"email":"li.na@example.cn"' "show --show-recipients: the context's addresses whole"
 assert_exit 0 "show --json" -- "$RAPPORTCTL" --config "$CONF" show "$id" --json
 assert_eq "$id" "$(printf '%s' "$T_OUT" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')" "show --json parses"
 assert_exit 0 "suppress" -- "$RAPPORTCTL" --config "$CONF" suppress Mary@Example.com --reason "asked by phone"
