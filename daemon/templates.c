@@ -60,6 +60,13 @@ static int parse_part(const char *path, const char *src, size_t len, int first_l
         return r;
 }
 
+/* A file that is one part from its first byte (an SMS template, a
+ * partial), a leading byte-order mark aside. */
+static int parse_whole_file(const char *path, const char *src, size_t len, struct mustache **ret, int *n_errors) {
+        size_t bom = utf8_bom_len(src, len);
+        return parse_part(path, src + bom, len - bom, 1, 1, ret, n_errors);
+}
+
 static int count_lines(const char *from, const char *to) {
         int n = 0;
         for (const char *p = from; p < to; p++)
@@ -234,10 +241,8 @@ static int parse_file(const char *path, const char *channel, struct message_temp
                 r = -EINVAL;
         } else if (streq(channel, "email"))
                 r = parse_email(t, src, len, &errors);
-        else {
-                size_t bom = utf8_bom_len(src, len);
-                r = parse_part(path, src + bom, len - bom, 1, 1, &t->text, &errors);
-        }
+        else
+                r = parse_whole_file(path, src, len, &t->text, &errors);
         if (r < 0) {
                 *n_errors += errors ? errors : 1;
                 message_template_free(t);
@@ -253,6 +258,13 @@ int template_parse_file(const char *path, const char *channel, struct message_te
 }
 
 /* NAME.CHANNEL.LOCALE.mustache → message; anything else → partial. */
+/* The files a templates directory holds templates in: NAME.mustache, not
+ * hidden (an editor's swap or backup file). */
+static bool is_template_file(const char *file) {
+        size_t n = strlen(file), suffix = strlen(".mustache");
+        return file[0] != '.' && n > suffix && streq(file + n - suffix, ".mustache");
+}
+
 static bool split_name(const char *file, char **name, char **channel, char **locale) {
         size_t n = strlen(file);
         const char *suffix = ".mustache";
@@ -314,8 +326,7 @@ static int load_partial(struct template_set *s, const char *path, const char *fi
                 log_error_errno(r, "%s: cannot read template: %m", path);
                 return 0;
         }
-        size_t bom = utf8_bom_len(src, slen);
-        r = parse_part(path, src + bom, slen - bom, 1, 1, &tpl, n_errors);
+        r = parse_whole_file(path, src, slen, &tpl, n_errors);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
@@ -345,7 +356,7 @@ int template_set_load_all(const char *dir, struct template_set **ret, int *n_err
         for (int i = 0; i < n && r >= 0; i++) {
                 const char *file = list[i]->d_name;
                 size_t len = strlen(file);
-                if (file[0] == '.' || len < 10 || strcmp(file + len - 9, ".mustache") != 0)
+                if (!is_template_file(file))
                         continue;
                 _cleanup_free_ char *path = NULL;
                 if (asprintf(&path, "%s/%s", dir, file) < 0) {
@@ -645,11 +656,9 @@ void template_file_locale(const char *path, char locale[static 32]) {
                 snprintf(locale, 32, "%s", dot + 1);
 }
 
-/* The files the daemon takes for partials (load_partial()). */
+/* The files the daemon takes for partials (template_set_load_all()). */
 static int is_partial_file(const struct dirent *d) {
-        size_t n = strlen(d->d_name), suffix = strlen(".mustache");
-        return d->d_name[0] != '.' && n > suffix && streq(d->d_name + n - suffix, ".mustache") &&
-               !template_file_channel(d->d_name);
+        return is_template_file(d->d_name) && !template_file_channel(d->d_name);
 }
 
 int partial_dir_list(struct partial_dir *pd) {
@@ -696,8 +705,7 @@ static int partial_dir_load(struct partial_dir *pd, const char *name, struct mus
         r = read_file(path, &src, &len);
         if (r < 0)
                 return log_error_errno(r, "%s: cannot read partial: %m", path);
-        size_t bom = utf8_bom_len(src, len);
-        return parse_part(path, src + bom, len - bom, 1, 1, ret, NULL);
+        return parse_whole_file(path, src, len, ret, NULL);
 }
 
 const struct mustache *partial_dir_lookup(const char *name, void *userdata) {

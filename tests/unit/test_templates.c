@@ -232,6 +232,19 @@ static void load_all(void *arg) {
         template_set_free(s);
 }
 
+/* A set holding FILE with CONTENT fails to load with exactly one problem,
+ * logged with the text WANT (its position included). */
+static void assert_one_load_error(const char *file, const char *content, const char *want) {
+        write_file(file, content);
+        struct load_result lr;
+        _cleanup_free_ char *log = captured_stderr(load_all, &lr);
+        assert_int_equal(lr.r, -EINVAL);
+        assert_int_equal(lr.nerr, 1);
+        if (!strstr(log, want))
+                fail_msg("want \"%s\" in log: %s", want, log);
+        remove_file(file);
+}
+
 /* Every problem of a file is reported at its position in the file: the
  * subject's columns count from the start of its line, the HTML part's lines
  * from the top of the file. */
@@ -255,13 +268,8 @@ static void test_error_positions_are_file_positions(void **state) {
 
 static void test_second_subject_line(void **state) {
         (void)state;
-        write_file("twice.email.en.mustache", "Subject: one\nSubject: two\n\ntext\n");
-        struct load_result lr;
-        _cleanup_free_ char *log = captured_stderr(load_all, &lr);
-        assert_int_equal(lr.r, -EINVAL);
-        assert_int_equal(lr.nerr, 1);
-        assert_non_null(strstr(log, "twice.email.en.mustache:2:1: a second \"Subject:\" line"));
-        remove_file("twice.email.en.mustache");
+        assert_one_load_error("twice.email.en.mustache", "Subject: one\nSubject: two\n\ntext\n",
+                              "twice.email.en.mustache:2:1: a second \"Subject:\" line");
 }
 
 /* `rapportctl check` goes on past a broken file: the rest of the set is
@@ -423,13 +431,8 @@ static void test_html_separator(void **state) {
         assert_true(l.has_html);
 
         /* Loading such a file: one problem, the file not loaded. */
-        write_file("sep.email.en.mustache", "Subject: s\n\ntext\n---html---\n<p>x</p>\n");
-        struct load_result lr;
-        _cleanup_free_ char *log = captured_stderr(load_all, &lr);
-        assert_int_equal(lr.r, -EINVAL);
-        assert_int_equal(lr.nerr, 1);
-        assert_non_null(strstr(log, "sep.email.en.mustache:4:4: almost the HTML separator"));
-        remove_file("sep.email.en.mustache");
+        assert_one_load_error("sep.email.en.mustache", "Subject: s\n\ntext\n---html---\n<p>x</p>\n",
+                              "sep.email.en.mustache:4:4: almost the HTML separator");
 }
 
 static void test_missing_directory(void **state) {
