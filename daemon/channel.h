@@ -50,7 +50,8 @@ struct outcome {
  * dispatcher and `rapportctl preview` both use it, so a preview shows the
  * words that go out.  NULL only when out of memory. */
 struct json_object;
-struct json_object *message_context(const struct rapport_config *c, const char *context_json, int64_t id, bool marketing);
+struct json_object *message_context(const struct rapport_config *c, const char *context_json, int64_t id,
+                                    const char *unsubscribe_token, bool marketing);
 
 /* Prepare `easy` for one message.  Returns 0, or a negative code with
  * *why set when the message itself can never be sent (bad address, too

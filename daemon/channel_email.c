@@ -75,12 +75,16 @@ static int build_audit(const struct rendered *r, char **ret) {
 
 /* The message id identifies the recipient to the unsubscribe endpoint;
  * never the address itself. */
-static void unsubscribe_link(const struct rapport_config *c, int64_t id, char *buf, size_t len) {
-        snprintf(buf, len, "%s%sid=%lld", c->email.unsubscribe_url, strchr(c->email.unsubscribe_url, '?') ? "&" : "?",
-                 (long long)id);
+/* The id says which message (so the page can find its address); the
+ * random token makes the link unforgeable (RFC 8058 asks for that): ids
+ * are sequential. */
+static void unsubscribe_link(const struct rapport_config *c, int64_t id, const char *token, char *buf, size_t len) {
+        snprintf(buf, len, "%s%sid=%lld%s%s", c->email.unsubscribe_url, strchr(c->email.unsubscribe_url, '?') ? "&" : "?",
+                 (long long)id, token ? "&token=" : "", token ? token : "");
 }
 
-json_object *message_context(const struct rapport_config *c, const char *context_json, int64_t id, bool marketing) {
+json_object *message_context(const struct rapport_config *c, const char *context_json, int64_t id,
+                             const char *unsubscribe_token, bool marketing) {
         json_object *ctx = json_tokener_parse(context_json ? context_json : "{}");
         if (!ctx || !json_object_is_type(ctx, json_type_object)) {
                 json_object_put(ctx);
@@ -92,7 +96,7 @@ json_object *message_context(const struct rapport_config *c, const char *context
                 json_object_object_add(ctx, "sender", json_object_new_string(c->email.from_name));
         if (marketing && c->email.unsubscribe_url) {
                 char link[1024];
-                unsubscribe_link(c, id, link, sizeof link);
+                unsubscribe_link(c, id, unsubscribe_token, link, sizeof link);
                 json_object_object_add(ctx, "unsubscribe_url", json_object_new_string(link));
         }
         return ctx;
@@ -120,7 +124,7 @@ int email_setup(const struct rapport_config *c, const struct outbox_msg *m, cons
                         buf_printf(&u, "<mailto:%s?subject=unsubscribe>", c->email.unsubscribe_mailto);
                 if (c->email.unsubscribe_url) {
                         char link[1024];
-                        unsubscribe_link(c, m->id, link, sizeof link);
+                        unsubscribe_link(c, m->id, m->unsubscribe_token, link, sizeof link);
                         buf_printf(&u, "%s<%s>", u.len ? ", " : "", link);
                 }
                 unsub = buf_steal(&u);

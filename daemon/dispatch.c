@@ -94,6 +94,7 @@ struct claim_work {
         int ch;
         struct outbox_claim_opts o;
         char *now, *instance;
+        char *settings[JOB_COUNT]; /* settings_snapshot() */
         uint64_t started_usec; /* monotonic, before the claim: its lease began later */
         uint64_t safe_until;   /* monotonic: held outcomes' first half lease over, the claim must not run */
         struct outbox_msg *msgs;
@@ -398,7 +399,7 @@ static void start_one(struct dispatcher *d, int ch, struct outbox_msg *m) {
                 fail.kind = OUTCOME_RETRY;
                 snprintf(fail.error, sizeof fail.error, "no template %s.%s for locale %s", m->template_name, m->channel, m->locale);
         } else {
-                json_object *jctx = message_context(d->env->cfg, m->context, m->id, m->marketing);
+                json_object *jctx = message_context(d->env->cfg, m->context, m->id, m->unsubscribe_token, m->marketing);
                 int rr = jctx ? template_render(d->env->templates, tpl, jctx, &r) : -ENOMEM;
                 json_object_put(jctx);
                 if (rr == -ENOMEM)
@@ -456,9 +457,32 @@ static void start_one(struct dispatcher *d, int ch, struct outbox_msg *m) {
         outbox_msg_clear(m);
 }
 
+/* Each job's settings as configured when a claim is made, for its
+ * still-due check: copies, since the claimer's thread may still be
+ * checking when a reload replaces the configuration. */
+static void settings_clear(char *settings[JOB_COUNT]) {
+        for (int j = 0; j < JOB_COUNT; j++) {
+                free(settings[j]);
+                settings[j] = NULL;
+        }
+}
+
+static int settings_snapshot(const struct rapport_config *c, char *settings[JOB_COUNT]) {
+        for (int j = 0; j < JOB_COUNT; j++) {
+                const struct job_config *jc = config_job(c, job_defs[j]->name);
+                settings[j] = strdup(jc && jc->settings_json ? jc->settings_json : "{}");
+                if (!settings[j]) {
+                        settings_clear(settings);
+                        return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
 /* The job's own still-due check (an invoice paid, a complaint resolved
  * since planning), one query per job per batch. */
-static void apply_still_due(PGconn *conn, const char *now, struct outbox_msg *msgs, size_t n) {
+static void apply_still_due(PGconn *conn, const char *now, char *const settings[JOB_COUNT], struct outbox_msg *msgs,
+                            size_t n) {
         for (size_t i = 0; i < n; i++) {
                 if (msgs[i].cancel_reason)
                         continue;
@@ -476,9 +500,10 @@ static void apply_still_due(PGconn *conn, const char *now, struct outbox_msg *ms
                         if (!msgs[k].cancel_reason && streq(msgs[k].job, def->name))
                                 buf_printf(&ids, "%s%lld", ids.len > 1 ? "," : "", (long long)msgs[k].id);
                 buf_puts(&ids, "}");
-                const char *p[] = {ids.data, now ? now : "now"};
+                int j = job_def_index(def);
+                const char *p[] = {ids.data, now ? now : "now", j >= 0 && settings[j] ? settings[j] : "{}"};
                 _cleanup_(PQclearp) PGresult *res = NULL;
-                if (db_exec(conn, "Checking messages are still due", def->still_due_sql, 2, p, &res) < 0) {
+                if (db_exec(conn, "Checking messages are still due", def->still_due_sql, 3, p, &res) < 0) {
                         /* Not known to be still due (the invoice may be
                          * paid): retried later, never sent on a guess. */
                         for (size_t k = i; k < n; k++)
@@ -805,6 +830,7 @@ static void release_ready(struct dispatcher *d, int ch) {
 static void claim_work_clear(struct claim_work *w) {
         free(w->now);
         free(w->instance);
+        settings_clear(w->settings);
         outbox_msgs_free(w->msgs, w->n);
         *w = (struct claim_work){0};
 }
@@ -818,7 +844,7 @@ static long claim_due(PGconn *conn, void *arg) {
         if (r < 0)
                 return r;
         if (w->n)
-                apply_still_due(conn, w->o.now, w->msgs, w->n);
+                apply_still_due(conn, w->o.now, w->settings, w->msgs, w->n);
         return (long)w->n;
 }
 
@@ -914,7 +940,7 @@ static bool claim(struct dispatcher *d, int ch, bool claimed[CH_MAX]) {
                 w->o = o;
                 w->o.now = w->now = o.now ? strdup(o.now) : NULL;
                 w->o.instance = w->instance = strdup(o.instance);
-                if ((!o.now || w->now) && w->instance &&
+                if ((!o.now || w->now) && w->instance && settings_snapshot(c, w->settings) >= 0 &&
                     db_worker_submit(d->claimer.w, c->conninfo, c->db_password, claim_due, w) >= 0) {
                         d->claiming = true;
                         return false;
@@ -924,8 +950,12 @@ static bool claim(struct dispatcher *d, int ch, bool claimed[CH_MAX]) {
         struct outbox_msg *msgs = NULL;
         size_t n = 0;
         int r = outbox_claim(d->env->conn, &o, &msgs, &n);
-        if (r >= 0 && n)
-                apply_still_due(d->env->conn, d->env->now, msgs, n);
+        if (r >= 0 && n) {
+                char *settings[JOB_COUNT] = {0};
+                (void)settings_snapshot(c, settings); /* without them, "{}": the defaults */
+                apply_still_due(d->env->conn, d->env->now, settings, msgs, n);
+                settings_clear(settings);
+        }
         claim_settle(d, ch, r, o.limit, o.lease, started, msgs, n);
         return r >= 0 && n > 0;
 }

@@ -14,7 +14,7 @@ void outbox_msg_clear(struct outbox_msg *m) {
         free(m->recipient), free(m->recipient_name);
         free(m->template_name), free(m->locale), free(m->time_zone);
         free(m->context), free(m->dedupe_key), free(m->token), free(m->cancel_reason);
-        free(m->retry_reason);
+        free(m->retry_reason), free(m->unsubscribe_token);
         *m = (struct outbox_msg){0};
 }
 
@@ -146,7 +146,7 @@ static const char defer_quiet_sql[] =
         "  WHERE o.id = ANY (ARRAY(SELECT id FROM due UNION ALL SELECT id FROM expired))\n"                       \
         "  RETURNING o.id, o.job, o.channel, o.audience, o.recipient, o.recipient_name, o.template, o.locale,\n"  \
         "            o.time_zone, o.context, o.dedupe_key, o.lease_token, o.marketing, o.attempts,\n"             \
-        "            o.not_before, o.expires_at, o.customer_id, o.rep_id\n"                                       \
+        "            o.not_before, o.expires_at, o.customer_id, o.rep_id, o.unsubscribe_token\n"                                       \
         "), history AS (\n"                                                                                       \
         "  INSERT INTO rapport.outbox_events (outbox_id, event, detail)\n"                                        \
         "  SELECT id, 'expired', 'lease of ' || coalesce(leased_by, 'an unknown instance') || ' expired: claimed again'\n" \
@@ -175,7 +175,8 @@ static const char defer_quiet_sql[] =
         "              AND c.rep_id IS DISTINCT FROM CASE WHEN c.audience = 'rep' AND cr.active THEN cr.id\n"    \
         "                                                 ELSE cr.manager_id END\n"                               \
         "           THEN '" JOB_REASSIGNED_REASON "'\n"                                                          \
-        "       END\n"                                                                                            \
+        "       END,\n"                                                                                           \
+        "       c.unsubscribe_token::text\n"                                                                      \
         "FROM claimed c\n"                                                                                        \
         /* Index lookups per claimed row, whatever the size of the CRM                                       \
          * (OFFSET 0 keeps the planner from turning them into joins). */                                      \
@@ -246,6 +247,7 @@ int outbox_claim(PGconn *conn, const struct outbox_claim_opts *o, struct outbox_
                 m[i].attempts = atoi(PQgetvalue(res, row, 13));
                 m[i].age = strtoll(PQgetvalue(res, row, 14), NULL, 10);
                 m[i].cancel_reason = dupval(res, row, 15);
+                m[i].unsubscribe_token = dupval(res, row, 16);
         }
         *ret = m;
         *n = rows;
@@ -294,9 +296,15 @@ static const struct db_stmt failed_stmt = {
  * the customer or stands in now (a complaint's manager for an inactive
  * rep) while it is still due, instead of never; a dunning message also
  * gives its invoices back: their ledger rows (rapport.dunning_items) go.
+ * So does a message cancelled because the CRM moved the date it was
+ * planned for (a birthday corrected, an invoice's term extended): the key
+ * names the year or the level, and the corrected date must be planned
+ * under it when it comes.
  * Any other reason keeps them: a paid invoice is not chased again anyway,
  * and an administrator's cancel must stay a cancel. */
-#define CANCEL_RELEASES_KEY "($5::text IN ('rep inactive or deleted', '" JOB_REASSIGNED_REASON "'))"
+#define CANCEL_RELEASES_KEY                                                                                \
+        "($5::text IN ('rep inactive or deleted', '" JOB_REASSIGNED_REASON "', '" JOB_BIRTHDAY_MOVED_REASON "', '" \
+        JOB_DUE_DATE_MOVED_REASON "'))"
 #define CANCEL_FREES_LEDGER "(o.job = 'receivables' AND " CANCEL_RELEASES_KEY ")"
 static const struct db_stmt cancelled_stmt = {
         "rapport_mark_cancelled",

@@ -18,6 +18,7 @@ struct outbox_msg {
         char *context; /* JSON text */
         char *dedupe_key;
         char *token;   /* lease token of this attempt */
+        char *unsubscribe_token; /* in a marketing message's unsubscribe link; NULL: none (queued before 0018) */
         char *cancel_reason; /* non-NULL: no longer wanted, don't send */
         char *retry_reason;  /* non-NULL: cannot go yet (not built), retry later */
         bool built;          /* built at send time already (job_def.build_sql) */

@@ -297,7 +297,7 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
                 PGresult *prev = NULL;
                 r = db_exec(conn, "Reading the planned rows",
                             "SELECT id, channel, audience, recipient, recipient_name, template, locale, context::text,"
-                            " not_before, dedupe_key, marketing FROM rapport.outbox"
+                            " not_before, dedupe_key, marketing, unsubscribe_token::text FROM rapport.outbox"
                             " WHERE id > $4::bigint AND xmin::text = (pg_current_xact_id()::xid)::text"
                             "   AND ($1::text IS NULL"
                             "        OR ($1 = 'customer' AND customer_id = $2::bigint)"

@@ -166,8 +166,9 @@ int preview_print(FILE *out, PGresult *rows, const struct rapport_config *c, con
                         bad++;
                         continue;
                 }
+                const char *token = PQnfields(rows) > 11 && !PQgetisnull(rows, i, 11) ? PQgetvalue(rows, i, 11) : NULL;
                 json_object *ctx = message_context(c, PQgetvalue(rows, i, 7), strtoll(PQgetvalue(rows, i, 0), NULL, 10),
-                                                   PQgetvalue(rows, i, 10)[0] == 't');
+                                                   token, PQgetvalue(rows, i, 10)[0] == 't');
                 struct rendered r;
                 int rr = ctx ? template_render(t, tpl, ctx, &r) : -ENOMEM;
                 json_object_put(ctx);
@@ -186,6 +187,7 @@ int preview_print(FILE *out, PGresult *rows, const struct rapport_config *c, con
                                                                                                  : PQgetvalue(rows, i, 3),
                                 .recipient_name = PQgetvalue(rows, i, 4),
                                 .marketing = PQgetvalue(rows, i, 10)[0] == 't',
+                                .unsubscribe_token = (char *)token, /* read only here */
                         };
                         char why[512] = "";
                         if (print_email_headers(out, c, &m, &r, now, why, sizeof why) < 0) {

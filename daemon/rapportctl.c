@@ -1,6 +1,7 @@
 /* rapportctl — the administrator's tool.  It shares the daemon's modules
  * and talks to the same database; every command has --help, prints what is
  * wrong in one clear line, and exits with a sysexits code. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
@@ -725,7 +726,7 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                 for (size_t i = 0; i < c->n_jobs; i++) {
                         const struct job_config *j = &c->jobs[i];
                         int bad = check_job_sql(conn, j->name, "its SQL", j->def->plan_sql, 5) +
-                                  check_job_sql(conn, j->name, "its still-due check", j->def->still_due_sql, 2) +
+                                  check_job_sql(conn, j->name, "its still-due check", j->def->still_due_sql, 3) +
                                   check_job_sql(conn, j->name, "the SQL that builds its messages when sent", j->def->build_sql, 4);
                         if (!bad)
                                 printf("job %s: SQL OK; schedule '%s' in %s%s\n", j->name, j->schedule, j->time_zone,
@@ -877,29 +878,38 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
         }
         json_object_object_add(root, "jobs", jobs);
 
+        /* The skip records are dated by their run's clock (--now when a run
+         * had one): they are read as of this --now too.  Failures are dated
+         * by the database's clock, when they happened. */
         static const struct {
                 const char *key, *title, *sql;
+                bool uses_now; /* $1: this status's now, epoch seconds */
         } sections[] = {
                 {"queue", "QUEUE (by state and channel)",
-                 "SELECT state, channel, count(*) AS messages FROM rapport.outbox GROUP BY 1, 2 ORDER BY 1, 2"},
+                 "SELECT state, channel, count(*) AS messages FROM rapport.outbox GROUP BY 1, 2 ORDER BY 1, 2", false},
                 {"oldest_queued", "OLDEST QUEUED",
                  "SELECT id, job, channel, not_before, next_attempt_at, attempts, coalesce(last_error, '') AS last_error"
                  " FROM ((SELECT * FROM rapport.outbox WHERE state = 'queued' AND channel = 'email' ORDER BY next_attempt_at LIMIT 1)"
                  "       UNION ALL"
                  "       (SELECT * FROM rapport.outbox WHERE state = 'queued' AND channel = 'sms' ORDER BY next_attempt_at LIMIT 1)) o"
-                 " ORDER BY next_attempt_at LIMIT 1"},
+                 " ORDER BY next_attempt_at LIMIT 1", false},
                 {"failures_24h", "FAILURES IN THE LAST 24 HOURS",
                  "SELECT job, channel, count(*) AS failed, max(last_error) AS example FROM rapport.outbox"
-                 " WHERE state = 'failed' AND updated_at > now() - interval '24 hours' GROUP BY 1, 2 ORDER BY 3 DESC"},
+                 " WHERE state = 'failed' AND updated_at > now() - interval '24 hours' GROUP BY 1, 2 ORDER BY 3 DESC", false},
                 {"suppressed", "SUPPRESSED ADDRESSES",
-                 "SELECT channel, count(*) AS addresses FROM rapport.suppression GROUP BY 1 ORDER BY 1"},
+                 "SELECT channel, count(*) AS addresses FROM rapport.suppression GROUP BY 1 ORDER BY 1", false},
                 {"skipped", "CRM ROWS SKIPPED (last 7 days)",
                  "SELECT job, reason, count(DISTINCT customer_id) AS customers FROM rapport.skipped"
-                 " WHERE day > current_date - 7 GROUP BY 1, 2 ORDER BY 1, 3 DESC"},
+                 " WHERE day > (to_timestamp($1::double precision) AT TIME ZONE 'UTC')::date - 7"
+                 " GROUP BY 1, 2 ORDER BY 1, 3 DESC",
+                 true},
         };
         for (size_t i = 0; i < ELEMENTSOF(sections); i++) {
                 _cleanup_(PQclearp) PGresult *res = NULL;
-                if (db_exec(conn, sections[i].title, sections[i].sql, 0, NULL, &res) < 0) {
+                char epoch[32];
+                snprintf(epoch, sizeof epoch, "%lld", (long long)now);
+                const char *p[] = {epoch};
+                if (db_exec(conn, sections[i].title, sections[i].sql, sections[i].uses_now ? 1 : 0, p, &res) < 0) {
                         incomplete = true;
                         continue;
                 }
@@ -1479,6 +1489,62 @@ static int cmd_unsuppress(struct ctl *ctl, int argc, char **argv) {
                              "removed %ld suppression(s)", none);
 }
 
+/* The page behind email.unsubscribe_url runs this with the link's id and
+ * token: the recipient of that message is suppressed on its channel.  A
+ * link whose token does not match (forged, mistyped, or of a message
+ * pruned since) changes nothing and says so, exit 1. */
+static int cmd_unsubscribe(struct ctl *ctl, int argc, char **argv) {
+        if (wants_help(argc, argv)) {
+                printf("Usage: rapportctl unsubscribe MESSAGE-ID TOKEN\n\nHonour a one-click unsubscribe link (email.unsubscribe_url?id=MESSAGE-ID&token=TOKEN):\n"
+                       "suppress the address that message went to, if the token is that message's.\n"
+                       "Exits 0 when suppressed (also when it already was), 1 when no message has\n"
+                       "that id and token (a forged or mistyped link, or one pruned after\n"
+                       "outbox.retention_days).\n");
+                return 0;
+        }
+        if (argc != 3)
+                return usage_error("unsubscribe", "%s", "expected MESSAGE-ID and TOKEN");
+        if (argv[1][0] == '-' || argv[2][0] == '-')
+                return usage_error("unsubscribe", "unknown option '%s'", argv[1][0] == '-' ? argv[1] : argv[2]);
+        char *end;
+        errno = 0;
+        long long id = strtoll(argv[1], &end, 10);
+        if (errno || *end || end == argv[1] || id <= 0)
+                return usage_error("unsubscribe", "'%s' is not a message id", argv[1]);
+        /* A UUID, in any case, with or without hyphens: what PostgreSQL reads. */
+        size_t hex = 0;
+        for (const char *t = argv[2]; *t; t++)
+                if (isxdigit((unsigned char)*t))
+                        hex++;
+                else if (*t != '-')
+                        return usage_error("unsubscribe", "'%s' is not a token", argv[2]);
+        if (hex != 32)
+                return usage_error("unsubscribe", "'%s' is not a token", argv[2]);
+        _cleanup_(config_freep) struct rapport_config *c = NULL;
+        _cleanup_(PQfinishp) PGconn *conn = NULL;
+        int r = connect_db(ctl, &c, &conn, true);
+        if (r)
+                return r;
+        const char *p[] = {argv[1], argv[2]};
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        if (db_exec(conn, "Unsubscribing",
+                    "WITH m AS (SELECT lower(recipient) AS address, channel, id FROM rapport.outbox"
+                    "           WHERE id = $1::bigint AND unsubscribe_token = $2::uuid AND marketing),"
+                    " s AS (INSERT INTO rapport.suppression (address, channel, reason)"
+                    "       SELECT address, channel, 'unsubscribed (message ' || id || ')' FROM m"
+                    "       ON CONFLICT (address) DO NOTHING RETURNING 1)"
+                    " SELECT channel, (SELECT count(*) FROM s) FROM m",
+                    2, p, &res) < 0)
+                return EX_SOFTWARE;
+        if (PQntuples(res) == 0) {
+                fprintf(stderr, "rapportctl unsubscribe: no marketing message %s with that token "
+                                "(a forged or mistyped link, or the message was pruned)\n", argv[1]);
+                return 1;
+        }
+        printf("%s (%s)\n", streq(PQgetvalue(res, 0, 1), "0") ? "already suppressed" : "suppressed", PQgetvalue(res, 0, 0));
+        return 0;
+}
+
 static const struct command commands[] = {
         {"check", "[--now ISO8601]", "validate config, templates, database and job SQL", cmd_check, false},
         {"migrate", "", "apply missing database migrations", cmd_migrate, false},
@@ -1489,6 +1555,7 @@ static const struct command commands[] = {
         {"cancel", "ID", "cancel a queued message", cmd_cancel, false},
         {"suppress", "ADDRESS [--reason R]", "never contact an address", cmd_suppress, false},
         {"unsuppress", "ADDRESS", "lift a suppression", cmd_unsuppress, false},
+        {"unsubscribe", "MESSAGE-ID TOKEN", "honour an unsubscribe link (suppress its recipient)", cmd_unsubscribe, false},
         {"run", "JOB [--now T] [--dry-run] [--show-recipients]", "plan a job once now (--json)", cmd_run, true},
         {"disable", "JOB [--reason TEXT]", "stop planning a job (no config edit)", cmd_disable, false},
         {"enable", "JOB", "undo disable", cmd_enable, false},

@@ -128,7 +128,10 @@ static const char plan_sql[] =
         "                  jsonb_build_object('name', w.rep_name, 'email', w.rep_email, 'phone', w.rep_phone) END,\n"
         "           'birthday', to_char(w.occ, 'YYYY-MM-DD'),\n"
         "           'month', extract(month FROM w.occ)::int, 'day', extract(day FROM w.occ)::int,\n"
-        "           'year', extract(year FROM w.occ)::int),\n"
+        "           'year', extract(year FROM w.occ)::int,\n"
+        /* The month and day the CRM had: a correction since planning
+         * cancels the greeting when it is sent (still_due_sql). */
+        "           'birthday_on_file', to_char(w.birthday, 'MM-DD')),\n"
         "         true,\n"
         "         'birthday:' || w.channel || ':' || w.id || ':' || extract(year FROM w.occ)::int,\n"
         "         w.not_before, w.not_before, w.not_before + cfg.lateness\n"
@@ -161,6 +164,21 @@ static const char plan_sql[] =
 
 static const char *const birthdays_channel_templates[] = {"template", NULL};
 
+/* No longer due: a greeting for a birthday the CRM has corrected since
+ * planning (another month and day, or none; a corrected year changes
+ * nothing).  Its key (the year) is set aside by the cancel
+ * (JOB_BIRTHDAY_MOVED_REASON), so the corrected day is greeted when it
+ * comes.  A message without birthday_on_file (queued by hand, or before
+ * it was recorded) is left alone. */
+static const char still_due_sql[] =
+        "SELECT o.id, '" JOB_BIRTHDAY_MOVED_REASON "'\n"
+        "FROM rapport.outbox o\n"
+        "JOIN crm.customers c ON c.id = o.customer_id\n"
+        "WHERE o.id = ANY($1::bigint[]) AND $2::timestamptz IS NOT NULL AND $3::jsonb IS NOT NULL AND o.job = 'birthdays'\n"
+        "  AND o.context ? 'birthday_on_file'\n"
+        "  AND (c.birthday IS NULL OR NOT isfinite(c.birthday)\n"
+        "       OR to_char(c.birthday, 'MM-DD') IS DISTINCT FROM o.context->>'birthday_on_file')\n";
+
 const struct job_def job_birthdays = {
         .channel_templates = birthdays_channel_templates,
         .name = "birthdays",
@@ -168,5 +186,5 @@ const struct job_def job_birthdays = {
         .default_schedule = "0 * * * *",
         .settings = birthday_settings,
         .plan_sql = plan_sql,
-        .still_due_sql = NULL,
+        .still_due_sql = still_due_sql,
 };

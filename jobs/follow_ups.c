@@ -129,18 +129,28 @@ static const char plan_sql[] =
         "       (SELECT count(*) FROM skips) AS newly_skipped\n";
 
 /* Also no longer due: a reminder about a customer deactivated since
- * planning (no one to follow up with). */
+ * planning (no one to follow up with), one no longer tier A, and one whose
+ * follow-up the CRM no longer has due: the plan date moved to a later day
+ * (or was cleared) and the tier's cadence is not exceeded either.  Dates
+ * are the rep's (the message's zone), as the plan reckoned them. */
 static const char still_due_sql[] =
         "SELECT o.id, CASE WHEN NOT coalesce(c.active, false) THEN '" JOB_CUSTOMER_GONE_REASON "'\n"
-        "                  ELSE 'the rep has been in touch with the customer since the reminder was planned' END AS reason\n"
+        "                  WHEN x.contacted THEN 'the rep has been in touch with the customer since the reminder was planned'\n"
+        "                  WHEN c.tier IS DISTINCT FROM 'A' THEN 'the customer is no longer tier A'\n"
+        "                  ELSE 'the follow-up is no longer due: the next follow-up date has changed in the CRM' END AS reason\n"
         "FROM rapport.outbox o\n"
         "LEFT JOIN crm.customers c ON c.id = o.customer_id\n"
+        "CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM crm.interactions i\n"
+        "                                   WHERE i.customer_id = o.customer_id\n"
+        "                                     AND i.happened_at > coalesce((o.context->>'last_interaction_at')::timestamptz, '-infinity')\n"
+        "                                     AND i.happened_at <= $2::timestamptz) AS contacted,\n"
+        "                           ($2::timestamptz AT TIME ZONE o.time_zone)::date AS today,\n"
+        "                           coalesce(($3::jsonb->'cadence_days'->>'A')::int, 7) AS cadence) x\n"
         "WHERE o.id = ANY($1::bigint[]) AND o.job = 'follow_ups'\n"
-        "  AND (NOT coalesce(c.active, false)\n"
-        "       OR EXISTS (SELECT 1 FROM crm.interactions i\n"
-        "                  WHERE i.customer_id = o.customer_id\n"
-        "                    AND i.happened_at > coalesce((o.context->>'last_interaction_at')::timestamptz, '-infinity')\n"
-        "                    AND i.happened_at <= $2::timestamptz))\n";
+        "  AND (NOT coalesce(c.active, false) OR x.contacted OR c.tier IS DISTINCT FROM 'A'\n"
+        "       OR NOT (coalesce(c.next_follow_up <= x.today AND isfinite(c.next_follow_up), false)\n"
+        "               OR coalesce((coalesce((o.context->>'last_interaction_at')::timestamptz, c.created_at)\n"
+        "                            AT TIME ZONE o.time_zone)::date + x.cadence <= x.today, false)))\n";
 
 const struct job_def job_follow_ups = {
         .name = "follow_ups",

@@ -122,6 +122,20 @@ static const char plan_sql[] =
         "       (SELECT count(*) FROM skips) AS newly_skipped,\n"
         "       (SELECT count(*) FROM hol_all WHERE invalid IS NOT NULL) AS invalid_dates\n";
 
+/* No longer due: a greeting for a holiday the configuration no longer
+ * lists on that date (its date corrected, or the entry removed since
+ * planning).  The key names the date, so a corrected date is planned
+ * under a key of its own.  Without the settings ($3 lacks "dates") nothing
+ * is cancelled. */
+static const char still_due_sql[] =
+        "SELECT o.id, 'the holiday is no longer configured for ' || (o.context->'holiday'->>'date')\n"
+        "FROM rapport.outbox o\n"
+        "WHERE o.id = ANY($1::bigint[]) AND $2::timestamptz IS NOT NULL AND o.job = 'holidays'\n"
+        "  AND $3::jsonb ? 'dates'\n"
+        "  AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements($3::jsonb->'dates') AS h(l)\n"
+        "                  WHERE jsonb_typeof(h.l) = 'object' AND h.l->>'date' = o.context->'holiday'->>'date'\n"
+        "                    AND starts_with(o.dedupe_key, 'holiday:' || (h.l->>'name') || ':' || (h.l->>'date') || ':'))\n";
+
 static const char *const holidays_channel_templates[] = {"template", NULL};
 
 const struct job_def job_holidays = {
@@ -131,5 +145,5 @@ const struct job_def job_holidays = {
         .default_schedule = "0 * * * *",
         .settings = holidays_settings,
         .plan_sql = plan_sql,
-        .still_due_sql = NULL,
+        .still_due_sql = still_due_sql,
 };

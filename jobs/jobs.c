@@ -46,6 +46,15 @@ void job_def_names(char *buf, size_t len) {
         }
 }
 
+_Static_assert(sizeof job_defs / sizeof job_defs[0] == JOB_COUNT + 1, "JOB_COUNT must match job_defs[]");
+
+int job_def_index(const struct job_def *def) {
+        for (int i = 0; job_defs[i]; i++)
+                if (job_defs[i] == def)
+                        return i;
+        return -1;
+}
+
 const struct job_def *job_def_find(const char *name) {
         for (size_t i = 0; job_defs[i]; i++)
                 if (strcmp(job_defs[i]->name, name) == 0)

@@ -123,6 +123,15 @@ enum setting_type {
  * an open complaint matter after an account is closed. */
 #define JOB_CUSTOMER_GONE_REASON "the customer is no longer active"
 
+/* A message cancelled at send time because the CRM moved the date it was
+ * planned for: a customer's birthday corrected, an invoice's due date
+ * extended.  Its dedupe key is set aside (and a dunning message's ledger
+ * rows freed, outbox.c) so that the corrected date is planned when it
+ * comes, instead of never: the key names the year or the level, not the
+ * date.  (They go into SQL literals: no quotes.) */
+#define JOB_BIRTHDAY_MOVED_REASON "the birthday has changed in the CRM since planning"
+#define JOB_DUE_DATE_MOVED_REASON "the invoice is no longer that far past due: its due date has changed in the CRM"
+
 /* A complaint's severity as the jobs read it: the contract's four in any
  * case and spacing; anything else (NULL, or a word a CRM view made up) is
  * "normal", the reference schema's default, so that no open complaint is
@@ -147,7 +156,9 @@ struct setting_spec {
  *   $2 text         default time zone      $3 text  default locale
  *   $4 jsonb        the job's settings      $5 bigint the job_runs id
  * It must return one row: planned bigint, skipped bigint, skip_reasons jsonb.
- * Parameters of still_due_sql: $1 bigint[] outbox ids, $2 timestamptz now.
+ * Parameters of still_due_sql: $1 bigint[] outbox ids, $2 timestamptz now,
+ * $3 jsonb the job's settings as configured now (a holiday whose date was
+ * corrected since planning is no longer due).
  * It returns (id bigint, reason text) for each message no longer wanted.
  * Parameters of build_sql, for a job whose message is built when it is
  * sent: $1 bigint[] outbox ids, $2 timestamptz now, $3 jsonb the job's
@@ -169,7 +180,11 @@ struct job_def {
         const char *const *channel_templates;
 };
 
+/* How many built-in jobs job_defs[] lists (before its NULL). */
+#define JOB_COUNT 7
 extern const struct job_def *const job_defs[];
+/* The index of def in job_defs[], or -1. */
+int job_def_index(const struct job_def *def);
 const struct job_def *job_def_find(const char *name);
 /* "follow_ups, birthdays, …": the built-in jobs, for error messages. */
 void job_def_names(char *buf, size_t len);

@@ -26,7 +26,11 @@
  * manager.  The plan records which invoices a message is about; its
  * content is built when it is sent (build_sql), from the invoices still
  * unpaid then, so a reminder never lists an invoice paid since planning.
- * still_due cancels a message once every invoice in it is paid.
+ * still_due cancels a message once every invoice in it is paid, or when
+ * none is still at its level because the CRM moved its due date (the
+ * term extended after planning): that cancel frees the invoices' ledger
+ * rows (JOB_DUE_DATE_MOVED_REASON, outbox.c), so the level goes when the
+ * new date brings it.
  *
  * Cost: per distinct level, one range of the unpaid-invoice index by due_on
  * (etc/crm.sql's invoices_unpaid_due_cover_idx carries the invoice columns,
@@ -36,6 +40,11 @@
  * out once per distinct zone; the rest (ledger, outbox, context) is per
  * message. */
 #include "jobs.h"
+
+/* An invoice that is chased: unpaid and owing something.  NaN is a numeric
+ * PostgreSQL accepts and orders above every number, so "amount > 0" alone
+ * would chase it (a reminder for "EUR NaN"). */
+#define RECEIVABLES_CHASED_SQL(V) V ".paid_on IS NULL AND " V ".amount > 0 AND " V ".amount <> 'NaN'::numeric"
 
 static const struct setting_spec receivables_settings[] = {
         {"levels", SET_LADDER, "[{\"days\":1,\"audience\":\"customer\",\"channels\":[\"email\"],\"template\":\"dunning_friendly\"},"
@@ -92,7 +101,7 @@ static const char plan_sql[] =
         "inv AS MATERIALIZED (\n"
         "  SELECT v.id, v.customer_id, v.number, v.amount, v.currency, v.issued_on, v.due_on, d.days\n"
         "  FROM (SELECT DISTINCT days FROM lv) d CROSS JOIN cfg\n"
-        "  JOIN crm.invoices v ON v.paid_on IS NULL AND v.amount > 0\n"
+        "  JOIN crm.invoices v ON " RECEIVABLES_CHASED_SQL("v") "\n"
         "   AND v.due_on BETWEEN greatest((cfg.now AT TIME ZONE 'UTC')::date - 2 - (cfg.s->>'max_lateness')::int / 86400,\n"
         "                                 cfg.eff_from) - d.days\n"
         "                    AND (cfg.now AT TIME ZONE 'UTC')::date + 1 - d.days\n"
@@ -258,13 +267,18 @@ static const char plan_sql[] =
         "       (SELECT count(*) FROM lv WHERE invalid IS NOT NULL) AS invalid_levels\n";
 
 static const char still_due_sql[] =
-        "SELECT o.id, CASE WHEN jsonb_array_length(o.context->'invoice_ids') = 1 THEN 'the invoice has been paid'\n"
+        "SELECT o.id, CASE WHEN u.unpaid THEN '" JOB_DUE_DATE_MOVED_REASON "'\n"
+        "                  WHEN jsonb_array_length(o.context->'invoice_ids') = 1 THEN 'the invoice has been paid'\n"
         "                  ELSE 'every invoice in the message has been paid' END AS reason\n"
         "FROM rapport.outbox o\n"
-        "WHERE o.id = ANY($1::bigint[]) AND $2::timestamptz IS NOT NULL AND o.job = 'receivables'\n"
-        "  AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(o.context->'invoice_ids') AS x(id)\n"
-        "                  JOIN crm.invoices v ON v.id = x.id::bigint\n"
-        "                  WHERE v.paid_on IS NULL AND v.amount > 0)\n";
+        "CROSS JOIN LATERAL (SELECT bool_or(true) AS unpaid,\n"
+        "                           bool_or(v.due_on + coalesce((o.context->'invoice_levels'->>x.id)::int, (o.context->'level'->>'days')::int)\n"
+        "                                   <= ($2::timestamptz AT TIME ZONE o.time_zone)::date) AS at_level\n"
+        "                    FROM jsonb_array_elements_text(o.context->'invoice_ids') AS x(id)\n"
+        "                    JOIN crm.invoices v ON v.id = x.id::bigint\n"
+        "                    WHERE " RECEIVABLES_CHASED_SQL("v") ") u\n"
+        "WHERE o.id = ANY($1::bigint[]) AND $3::jsonb IS NOT NULL AND o.job = 'receivables'\n"
+        "  AND u.at_level IS NOT TRUE\n";
 
 /* The message as sent: only the invoices of the plan still unpaid (one
  * paid since planning is neither listed nor totalled), totals per
@@ -289,7 +303,8 @@ static const char build_sql[] =
         "         coalesce((m.planned->'invoice_levels'->>x.id)::int, m.days) AS level_days, true AS newly_due\n"
         "  FROM m, jsonb_array_elements_text(m.planned->'invoice_ids') AS x(id)\n"
         "  JOIN crm.invoices v ON v.id = x.id::bigint\n"
-        "  WHERE v.paid_on IS NULL AND v.amount > 0\n"
+        "  WHERE " RECEIVABLES_CHASED_SQL("v") "\n"
+        "    AND v.due_on + coalesce((m.planned->'invoice_levels'->>x.id)::int, m.days) <= m.today\n"
         "),\n"
         /* The customer's other unpaid invoices already past due go in the
          * same message: one reminder lists everything owed, with totals per
@@ -305,7 +320,7 @@ static const char build_sql[] =
         "  SELECT o.oid, o.today, v.id, v.number, v.amount, v.currency, v.issued_on, v.due_on, NULL::int, false\n"
         "  FROM (SELECT DISTINCT oid, customer_id, today FROM planned) o CROSS JOIN cfg\n"
         "  JOIN crm.invoices v ON v.customer_id = o.customer_id\n"
-        "  WHERE v.paid_on IS NULL AND v.amount > 0 AND v.due_on < o.today\n"
+        "  WHERE " RECEIVABLES_CHASED_SQL("v") " AND v.due_on < o.today\n"
         "    AND v.due_on + cfg.top_level >= cfg.eff_from\n"
         "    AND NOT EXISTS (SELECT 1 FROM planned p WHERE p.oid = o.oid AND p.id = v.id)\n"
         "),\n"
@@ -332,7 +347,10 @@ static const char build_sql[] =
         ")\n"
         "SELECT m.oid,\n"
         "       CASE WHEN a.oid IS NULL THEN\n"
-        "         CASE WHEN jsonb_array_length(m.planned->'invoice_ids') = 1 THEN 'the invoice has been paid'\n"
+        "         CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements_text(m.planned->'invoice_ids') AS x(id)\n"
+        "                           JOIN crm.invoices v ON v.id = x.id::bigint WHERE " RECEIVABLES_CHASED_SQL("v") ")\n"
+        "                THEN '" JOB_DUE_DATE_MOVED_REASON "'\n"
+        "              WHEN jsonb_array_length(m.planned->'invoice_ids') = 1 THEN 'the invoice has been paid'\n"
         "              ELSE 'every invoice in the message has been paid' END\n"
         /* A rep or manager hears only of their own customers and team: one
          * given to another rep (or whose rep has another manager, or came

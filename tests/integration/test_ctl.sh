@@ -126,7 +126,7 @@ assert_contains "$T_OUT" "Date: Sun, 14 Mar 2027 10:00:00 +0000" "rapportd --dry
 # message delivered below; ids, Date, Message-ID and boundary are per message).
 assert_exit 0 "preview --show-recipients" -- "$RAPPORTCTL" --config "$CONF" preview birthdays --customer 1 --show-recipients --now 2027-03-14T10:00:00Z
 preview_headers=$(printf '%s\n' "$T_OUT" | sed -n '/^=== email/,/^$/p' | sed '1d;$d' |
-    sed -E -e 's/^(Date|Message-ID|X-Rapport-Id): .*/\1: */' -e 's/id=[0-9]+/id=N/' -e 's/boundary="[^"]*"/boundary=B/')
+    sed -E -e 's/^(Date|Message-ID|X-Rapport-Id): .*/\1: */' -e 's/id=[0-9]+/id=N/' -e 's/token=[0-9a-f-]+/token=T/' -e 's/boundary="[^"]*"/boundary=B/')
 assert_contains "$preview_headers" "List-Unsubscribe-Post: List-Unsubscribe=One-Click" "preview: headers found"
 assert_exit 64 "preview --customer with --rep" -- "$RAPPORTCTL" --config "$CONF" preview birthdays --customer 1 --rep 1
 assert_exit 0 "run" -- "$RAPPORTCTL" --config "$CONF" run birthdays --now 2027-03-14T10:00:00Z
@@ -181,7 +181,7 @@ for name, value in m["headers"]:
     value = re.sub(r"\s+", " ", value)
     if name in ("Date", "Message-ID", "X-Rapport-Id"):
         value = "*"
-    value = re.sub(r"id=[0-9]+", "id=N", value)
+    value = re.sub(r"token=[0-9a-f-]+", "token=T", re.sub(r"id=[0-9]+", "id=N", value))
     value = re.sub(r"boundary=\"[^\"]*\"", "boundary=B", value)
     print(f"{name}: {value}")')
 assert_eq "$sent_headers" "$preview_headers" "preview shows the headers that were sent"

@@ -29,6 +29,13 @@ status_at() { "$RAPPORTCTL" --config "$T_TMP/c.conf" status --now "$1" --json | 
 assert_eq "2031-06-01T11:00:00+00:00" "$(status_at 2031-06-01T10:20:00Z)" "status --now: the hour after that time"
 assert_exit 0 "rapportd --once at that hour" -- "$RAPPORTD" --config "$T_TMP/c.conf" --once --now 2031-06-01T11:00:00Z
 assert_eq "2031-06-01T12:00:00+00:00" "$(status_at 2031-06-01T10:20:00Z)" "... and the hour after it, once a run took it"
+# The skip records are dated by their run's clock: status --now reads the
+# week before that time, as of a run with that --now.
+psql_val "INSERT INTO rapport.skipped (job, customer_id, reason, day) VALUES ('birthdays', 1, 'invalid e-mail address', '2020-03-05')" >/dev/null
+skipped_at() { "$RAPPORTCTL" --config "$T_TMP/c.conf" status ${1:+--now "$1"} --json | jq -r '[.skipped[] | "\(.reason)|\(.customers)"] | join(",")'; }
+assert_eq "invalid e-mail address|1" "$(skipped_at 2020-03-06T09:00:00Z)" "status --now: the skip records of the week before that time"
+assert_eq "" "$(skipped_at 2020-03-13T09:00:00Z)" "... not of the week before that"
+assert_eq "" "$(skipped_at)" "... and without --now, the week before now"
 assert_exit 64 "status --now that is no time" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" status --now yesterday
 assert_contains "$T_OUT" "--now: cannot parse 'yesterday'" "... says what it could not read"
 assert_exit 64 "status with an argument" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" status birthdays
