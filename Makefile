@@ -16,7 +16,7 @@ CC          ?= cc
 PKGS         = libcurl libpq libconfig libsystemd json-c
 DEB_PKGS     = build-essential pkg-config libcurl4-openssl-dev libpq-dev libconfig-dev \
                libsystemd-dev libjson-c-dev libcmocka-dev postgresql python3-aiosmtpd python3-croniter \
-               tzdata curl ca-certificates jq
+               tzdata curl ca-certificates jq man-db groff-base systemd procps
 CFLAGS      ?= -O2 -g
 ALL_CFLAGS   = -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror $(CFLAGS) \
                -Idaemon -Ijobs -Ibuild $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
@@ -152,7 +152,7 @@ deps:
 	elif [ "$$(id -u)" = 0 ]; then \
 	  echo "deps: installing$$(echo $$missing | sed 's/^/ /')"; \
 	  $(call apt_install,$$missing); \
-	else echo "Run as root:  apt-get install -y $$missing"; exit 1; fi
+	else echo "Run as root:  apt-get install -y $$(echo $$missing)"; exit 1; fi
 
 deps-check: deps
 

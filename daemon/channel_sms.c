@@ -85,15 +85,18 @@ int sms_setup(const struct rapport_config *c, const struct outbox_msg *m, const 
         }
         const char *ctype = NULL;
         const char *from = c->sms.from ? c->sms.from : "";
+        /* Staging: the intended number was checked above, as in production;
+         * the text goes to the test phone unchanged. */
+        const char *to = c->sms.redirect_to ? c->sms.redirect_to : m->recipient;
         int ret;
         if (c->sms.format == SMS_FORMAT_JSON) {
                 const struct sms_json_fields fields = {
                         .to = c->sms.json_to, .from = c->sms.json_from, .text = c->sms.json_text,
                         .idempotency_key = c->sms.json_idempotency_key,
                 };
-                ret = sms_build_json_request(&fields, from, m->recipient, body, m->dedupe_key, &io->payload, &ctype);
+                ret = sms_build_json_request(&fields, from, to, body, m->dedupe_key, &io->payload, &ctype);
         } else
-                ret = sms_build_request(c->sms.format, from, m->recipient, body, m->dedupe_key, &io->payload, &ctype);
+                ret = sms_build_request(c->sms.format, from, to, body, m->dedupe_key, &io->payload, &ctype);
         if (ret < 0) {
                 snprintf(why, whylen, "cannot build the gateway request: %s", strerror(-ret));
                 return ret;

@@ -707,6 +707,7 @@ static const struct setting_spec sms_specs[] = {
         {"timeout", SET_DURATION, "30", NULL, 1, 3600},
         {"quiet_hours", SET_STRING, "\"21:00-08:00\"", NULL, 0, 0},
         {"max_segments", SET_INT, "3", NULL, 1, 20},
+        {"redirect_to", SET_STRING, NULL, NULL, 0, 0},
         {"json_fields", SET_ANY, NULL, NULL, 0, 0},
         {"json_reply_id", SET_ANY, NULL, NULL, 0, 0},
         {NULL, 0, NULL, NULL, 0, 0},
@@ -1335,6 +1336,14 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
         }
         c->sms.from = json_dup_string(o, "from");
         c->sms.username = json_dup_string(o, "username");
+        c->sms.redirect_to = json_dup_string(o, "redirect_to");
+        if (c->sms.redirect_to && !sms_number_valid(c->sms.redirect_to))
+                complain(&l, config_setting_lookup(g, "redirect_to"), "\"%s\" is not a phone number in E.164 form (+8613800000000)",
+                         c->sms.redirect_to);
+        /* A staging system redirects its e-mail; its SMS would still reach
+         * the customers' real phones. */
+        if (c->email.redirect_to && !c->sms.redirect_to && c->sms.gateway_url)
+                log_warning("%s: email.redirect_to is set but sms.redirect_to is not: SMS still go to the real numbers", l.file);
         /* Twilio's Messages API takes nothing without all three: caught
          * here, not as every SMS failing at send time. */
         if (c->sms.gateway_url && c->sms.format == SMS_FORMAT_TWILIO) {
@@ -1464,6 +1473,7 @@ struct rapport_config *config_free(struct rapport_config *c) {
         free(c->sms.gateway_url);
         free(c->sms.from);
         free(c->sms.username);
+        free(c->sms.redirect_to);
         erase_free(c->sms.token);
         free(c->sms.json_to);
         free(c->sms.json_from);

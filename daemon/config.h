@@ -61,6 +61,7 @@ struct rapport_config {
                 int format; /* enum sms_format */
                 char *from;
                 char *username, *token; /* token: secret */
+                char *redirect_to; /* staging: every SMS goes to this number */
                 int connections;
                 double rate;
                 int timeout;

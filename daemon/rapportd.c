@@ -379,6 +379,12 @@ static void schedule_reconnect(struct daemon *d) {
         sd_event_now(d->event, CLOCK_MONOTONIC, &now);
         sd_event_source_set_time(d->reconnect_timer, now + d->reconnect_delay);
         sd_event_source_set_enabled(d->reconnect_timer, SD_EVENT_ONESHOT);
+        /* Not ready until the database answers (a database down at boot):
+         * each attempt asks systemd for time until the next one and a
+         * connection's timeout beyond it, so TimeoutStartSec does not kill
+         * a daemon that is only waiting, as it would after 90 s. */
+        if (!d->ready)
+                sd_notifyf(0, "EXTEND_TIMEOUT_USEC=%llu", (unsigned long long)(d->reconnect_delay + 60 * 1000000ULL));
 }
 
 static int on_idle(struct dispatcher *disp, void *userdata) {

@@ -365,6 +365,21 @@ assert_eq "queued:2026-03-29 01:00:00+00" "$(row "$id_gap" "state || ':' || next
 once "run: 02:00 BST, quiet hours over" "$T_TMP/gap.conf" 2026-03-29T01:00:00Z
 assert_eq "sent:1" "$(row "$id_gap" state):$(reqs_for +12125550120 length)" "sent as the window ends"
 
+# ---------------------------------------------------------------- staging
+# sms.redirect_to: the text goes to the test phone unchanged; the intended
+# number is still checked (an invalid one is not sent anywhere).
+SMS_QUIET='' SMS_EXTRA='redirect_to = "+15550009999";' rapport_config "$T_TMP/redirect.conf" 'birthdays: { enabled = false; };'
+id_rd=$(E_NB=2026-03-30T09:00:00Z enqueue redirect:1 +12125550130 'Red Irect')
+id_rd_bad=$(E_NB=2026-03-30T09:00:00Z enqueue redirect:2 '+0012' 'Bad Number')
+once "run: redirected" "$T_TMP/redirect.conf" 2026-03-30T09:05:00Z
+assert_eq "0|1" "$(reqs_for +12125550130 length)|$(reqs_for +15550009999 length)" "sms.redirect_to: sent to the test phone, not the customer"
+assert_eq "$(EN_TEXT 'Red Irect')" "$(sms_json | jq -r '[.[] | select(.json.to == "+15550009999")][0].json.text')" "... the text unchanged"
+assert_eq "sent|failed" "$(row "$id_rd" state)|$(row "$id_rd_bad" state)" "... and an invalid intended number is still refused"
+assert_contains "$(SMS_EXTRA='redirect_to = "12345";' rapport_config "$T_TMP/redirect-bad.conf" 'birthdays: { enabled = false; };'; "$RAPPORTCTL" --config "$T_TMP/redirect-bad.conf" check 2>&1)" \
+    'redirect_to: "12345" is not a phone number in E.164 form' "sms.redirect_to must be E.164"
+assert_contains "$(EMAIL_EXTRA='redirect_to = "staging@example.com";' rapport_config "$T_TMP/redirect-mail.conf" 'birthdays: { enabled = false; };'; "$RAPPORTCTL" --config "$T_TMP/redirect-mail.conf" check 2>&1)" \
+    "email.redirect_to is set but sms.redirect_to is not: SMS still go to the real numbers" "e-mail redirected without SMS: warned"
+
 # ---------------------------------------------------------------- nothing doubled
 assert_eq "0" "$(sms_json | jq '[.[] | select(.reply == 200 or .reply == "default") | (.headers["idempotency-key"] // (.form.To + "|" + .form.Body))] | group_by(.) | map(select(length > 1)) | length')" "no message accepted twice by the gateway"
 assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE state IN ('queued', 'sending')")" "nothing left in the queue"

@@ -160,6 +160,7 @@ wait_until "grep -q 'Configuration reloaded' '$(t_log d2)'" 5 || t_fail "databas
 if has n2 0 READY=1 || has n2 0 RELOADING=1; then t_fail "database down: a reload says neither RELOADING=1 nor READY=1" "$(cat "$T_TMP/n2.notes")"
 else t_pass "database down: a reload says neither RELOADING=1 nor READY=1"; fi
 assert_contains "$(cat "$T_TMP/n2.notes")" "STATUS=Connecting to the database" "database down: STATUS= says what it waits for"
+assert_contains "$(cat "$T_TMP/n2.notes")" "EXTEND_TIMEOUT_USEC=" "database down: asks systemd for more start-up time (no kill at TimeoutStartSec)"
 # rapportd logs the first few attempts, then goes quiet (every so often).
 # Attempts come at 0, 0.5, 1.5, 3.5, 7.5 s (logged), then 15.5 s (quiet)...:
 # looked at before 7.5 s there are at most 4 lines, after it 5.  How far
