@@ -96,7 +96,13 @@ build/unit-san/%: tests/unit/%.c $(SAN_OBJS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $< $(SAN_OBJS) $(LIBS) -lcmocka -lm -o $@
 
-unit-tests: $(addprefix build/unit/,$(UNIT_TESTS)) $(addprefix build/unit-san/,$(UNIT_TESTS))
+# The sender's address check as a filter (tests/integration/test_email_rules.sh).
+build/reference/email_address_valid: tests/reference/email_address_valid.c $(CORE_OBJS)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $< $(CORE_OBJS) $(LIBS) -lm -o $@
+
+unit-tests: $(addprefix build/unit/,$(UNIT_TESTS)) $(addprefix build/unit-san/,$(UNIT_TESTS)) \
+            build/reference/email_address_valid
 
 # Objects are reused across builds, never treated as intermediates.
 .SECONDARY: $(SAN_OBJS) $(CORE_OBJS)
