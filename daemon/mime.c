@@ -20,15 +20,13 @@
 /* RFC 2047 caps lines holding encoded-words at 76; RFC 2045 does the same
  * for QP; RFC 5322 recommends 78 and requires 998. */
 #define ENCODED_LINE_MAX 76
+#define ENCODED_WORD_MAX 75 /* RFC 2047 2 */
 #define SOFT_LINE_MAX 78
 #define HARD_LINE_MAX 998 /* RFC 5322 2.1.1 */
 #define HEADER_NAME_MAX 76
 #define ENCODED_WORD_PREFIX "=?UTF-8?B?"
 #define ENCODED_WORD_SUFFIX "?="
 #define ENCODED_WORD_OVERHEAD (sizeof ENCODED_WORD_PREFIX - 1 + sizeof ENCODED_WORD_SUFFIX - 1)
-/* Longer ASCII display names are encoded: encoded-words fold, quoted-strings
- * would need folding rules of their own. */
-#define PLAIN_DISPLAY_NAME_MAX 60
 
 /* Length of the well-formed UTF-8 sequence at s, or 0. */
 static size_t utf8_seq_len(const unsigned char *s, size_t left) {
@@ -280,8 +278,184 @@ static bool is_atext(char c) {
  * and mail clients show far less. */
 #define DISPLAY_NAME_MAX_CHARS 100
 
-/* "From: Name <addr>" with the display name as atoms, a quoted-string or
- * encoded-words, whichever represents it exactly. */
+/* Display names.
+ *
+ * Readers disagree about the white space between two encoded-words in a
+ * phrase: RFC 2047 and Python's compat32 decoder drop it, Python's
+ * policy.default parser reads it as a space, so no split of a name into
+ * adjacent encoded-words comes back the same from both.  A display name
+ * therefore never has two encoded-words side by side: text that must be
+ * encoded is one encoded-word from one plain word to the next, even past
+ * RFC 2047's 75 characters (readers take long words; they do not agree on
+ * the split ones), and plain ASCII words between such runs stay atoms or
+ * quoted-strings.
+ *
+ * Folding happens only at a single space of the name, between atoms or
+ * quoted-strings, where every reader unfolds it to that space again;
+ * never inside a quoted-string, where compat32's parser ends the string at
+ * the CR.
+ *
+ * White space survives exactly only in a quoted-string, so an ASCII name
+ * keeps its doubled, leading and trailing spaces and its tabs.  Inside an
+ * encoded-word policy.default reads each run of spaces and tabs (and of
+ * Unicode spaces right after one) as one space, so a name that has to be
+ * encoded first has such runs made single spaces and its ends trimmed:
+ * every reader then sees that same name. */
+
+/* One part of a display name, written as an atom, a quoted-string or an
+ * encoded-word.  Parts are separated by exactly one space in the name. */
+struct name_part {
+        size_t start, len;
+        bool encoded;
+};
+
+/* The longest name encodes to one word of this many columns; even after
+ * "From: " it stays within the hard line limit. */
+#define DISPLAY_NAME_MAX_BYTES (DISPLAY_NAME_MAX_CHARS * 4 + 3) /* + U+2026 */
+_Static_assert(sizeof "From: " - 1 + ENCODED_WORD_OVERHEAD + (DISPLAY_NAME_MAX_BYTES + 2) / 3 * 4 <= HARD_LINE_MAX,
+              "a display name's encoded-word must fit on a line");
+
+static size_t encoded_word_width(size_t n) {
+        return ENCODED_WORD_OVERHEAD + (n + 2) / 3 * 4;
+}
+
+/* Whether s[0..n) can go as it is: atext words separated by single spaces. */
+static bool is_atoms(const char *s, size_t n) {
+        if (n == 0 || is_wsp(s[0]) || is_wsp(s[n - 1]))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!is_atext(s[i]) && !(s[i] == ' ' && s[i + 1] != ' '))
+                        return false;
+        return true;
+}
+
+static size_t plain_width(const char *s, size_t n) {
+        if (is_atoms(s, n))
+                return n;
+        size_t w = n + 2;
+        for (size_t i = 0; i < n; i++)
+                w += s[i] == '"' || s[i] == '\\';
+        return w;
+}
+
+static size_t part_width(const char *v, const struct name_part *first, const struct name_part *last) {
+        size_t n = last->start + last->len - first->start;
+        return first->encoded ? encoded_word_width(n) : plain_width(v + first->start, n);
+}
+
+static int append_name_part(struct buf *out, const char *s, size_t n, bool encoded) {
+        int r;
+        if (encoded) {
+                if ((r = buf_puts(out, ENCODED_WORD_PREFIX)) < 0 ||
+                    (r = append_base64(out, (const unsigned char *)s, n)) < 0)
+                        return r;
+                return buf_puts(out, ENCODED_WORD_SUFFIX);
+        }
+        if (is_atoms(s, n))
+                return buf_append(out, s, n);
+        if ((r = buf_puts(out, "\"")) < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                if (((s[i] == '"' || s[i] == '\\') && (r = buf_puts(out, "\\")) < 0) ||
+                    (r = buf_append(out, s + i, 1)) < 0)
+                        return r;
+        return buf_puts(out, "\"");
+}
+
+/* A word that a reader would take for (part of) an encoded-word, or that
+ * is not ASCII, is encoded; the rest of the name can stay plain. */
+static bool word_needs_encoding(const char *s, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c >= 0x7F || c < 0x20)
+                        return true;
+                if (i + 1 < n && ((s[i] == '=' && s[i + 1] == '?') || (s[i] == '?' && s[i + 1] == '=')))
+                        return true;
+        }
+        return false;
+}
+
+/* The characters besides ASCII ones that Python's str.isspace() knows. */
+static bool is_unicode_space(uint32_t cp) {
+        return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 ||
+               cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
+
+/* Length of the white space at s[0..left) that policy.default reads as one
+ * space inside an encoded-word: a run that starts with a space or tab goes
+ * on over Unicode spaces too (it strips str.isspace() characters there),
+ * though a Unicode space that does not follow one stays text. */
+static size_t space_run_len(const char *s, size_t left) {
+        size_t n = 0;
+        while (n < left) {
+                uint32_t cp;
+                size_t k;
+                if (is_wsp(s[n]))
+                        n++;
+                else if (n > 0 && (k = utf8_decode((const unsigned char *)s + n, left - n, &cp)) > 0 &&
+                         is_unicode_space(cp))
+                        n += k;
+                else
+                        break;
+        }
+        return n;
+}
+
+/* Makes each such run one space and drops it at both ends. */
+static void collapse_whitespace(char *s) {
+        size_t len = strlen(s), o = 0;
+        for (size_t i = 0; i < len;) {
+                size_t run = space_run_len(s + i, len - i);
+                if (run == 0) {
+                        s[o++] = s[i++];
+                        continue;
+                }
+                i += run;
+                if (o > 0 && i < len)
+                        s[o++] = ' ';
+        }
+        s[o] = '\0';
+}
+
+/* Splits v (not blank) into parts; returns how many.  parts has room for
+ * one part per byte. */
+static size_t split_display_name(char *v, struct name_part *parts) {
+        size_t n = 0, len;
+        if (!needs_encoding(v)) {
+                /* Exactly as it is: parts end at single spaces between text. */
+                len = strlen(v);
+                size_t start = 0;
+                for (size_t i = 1; i + 1 < len; i++)
+                        if (v[i] == ' ' && !is_wsp(v[i - 1]) && !is_wsp(v[i + 1])) {
+                                parts[n++] = (struct name_part){start, i - start, false};
+                                start = i + 1;
+                        }
+                parts[n++] = (struct name_part){start, len - start, false};
+                return n;
+        }
+        collapse_whitespace(v);
+        len = strlen(v);
+        /* A name that fits one encoded-word of RFC 2047's size is one. */
+        if (encoded_word_width(len) <= ENCODED_WORD_MAX) {
+                parts[0] = (struct name_part){0, len, true};
+                return 1;
+        }
+        /* Words, and a run of words to encode is one part. */
+        for (size_t start = 0; start < len;) {
+                size_t wlen = strcspn(v + start, " ");
+                bool enc = word_needs_encoding(v + start, wlen);
+                if (n > 0 && enc && parts[n - 1].encoded)
+                        parts[n - 1].len = start + wlen - parts[n - 1].start;
+                else
+                        parts[n++] = (struct name_part){start, wlen, enc};
+                start += wlen + 1;
+        }
+        return n;
+}
+
+/* "From: Name <addr>": the display name as atoms, quoted-strings and
+ * encoded-words (see "Display names" above), folded to lines ≤ 78 where a
+ * single space allows. */
 static int append_address_header(struct buf *out, const char *header, const char *name,
                                  const char *addr) {
         _cleanup_free_ char *v = header_value_inert(name ? name : "");
@@ -289,40 +463,40 @@ static int append_address_header(struct buf *out, const char *header, const char
         if (!v || utf8_repair(&v) < 0)
                 return -ENOMEM;
         utf8_shorten(v, DISPLAY_NAME_MAX_CHARS);
-        int r = buf_printf(out, "%s: ", header);
-        if (r < 0)
-                return r;
-        size_t col = strlen(header) + 2;
-
         size_t vlen = strlen(v);
-        bool blank = strspn(v, " \t") == vlen;
-        if (blank)
-                return buf_printf(out, "%s\r\n", addr);
+        if (strspn(v, " \t") == vlen)
+                return buf_printf(out, "%s: %s\r\n", header, addr);
 
-        if (needs_encoding(v) || vlen > PLAIN_DISPLAY_NAME_MAX) {
-                r = append_encoded_words(out, v, &col);
-        } else {
-                bool atoms = !is_wsp(v[0]) && !is_wsp(v[vlen - 1]);
-                for (size_t i = 0; atoms && i < vlen; i++)
-                        atoms = is_atext(v[i]) || (v[i] == ' ' && v[i + 1] != ' ');
-                if (atoms) {
-                        r = buf_puts(out, v);
-                        col += vlen;
-                } else {
-                        r = buf_puts(out, "\"");
-                        col++;
-                        for (const char *p = v; r >= 0 && *p; p++) {
-                                if ((*p == '"' || *p == '\\') && (r = buf_puts(out, "\\")) >= 0)
-                                        col++;
-                                if (r >= 0 && (r = buf_append(out, p, 1)) >= 0)
-                                        col++;
-                        }
-                        if (r >= 0 && (r = buf_puts(out, "\"")) >= 0)
-                                col++;
-                }
-        }
+        _cleanup_free_ struct name_part *parts = calloc(vlen, sizeof *parts);
+        if (!parts)
+                return -ENOMEM;
+        size_t n_parts = split_display_name(v, parts);
+
+        int r = buf_printf(out, "%s:", header);
         if (r < 0)
                 return r;
+        size_t col = strlen(header) + 1;
+        bool line_has_name = false;
+        for (size_t i = 0; i < n_parts;) {
+                size_t j = i + 1, w = part_width(v, &parts[i], &parts[i]);
+                /* Fold before a part that overflows the line, unless only
+                 * the field name would be left on it for nothing gained. */
+                bool fold = col + 1 + w > SOFT_LINE_MAX && (line_has_name || 1 + w <= SOFT_LINE_MAX);
+                if (fold)
+                        col = 0;
+                /* Plain parts share a quoted-string while the line has room. */
+                while (!parts[i].encoded && j < n_parts && !parts[j].encoded &&
+                       col + 1 + part_width(v, &parts[i], &parts[j]) <= SOFT_LINE_MAX)
+                        j++;
+                w = part_width(v, &parts[i], &parts[j - 1]);
+                size_t start = parts[i].start, len = parts[j - 1].start + parts[j - 1].len - start;
+                if ((r = buf_puts(out, fold ? "\r\n " : " ")) < 0 ||
+                    (r = append_name_part(out, v + start, len, parts[i].encoded)) < 0)
+                        return r;
+                col += 1 + w;
+                line_has_name = true;
+                i = j;
+        }
         if (col + strlen(addr) + 3 > SOFT_LINE_MAX)
                 return buf_printf(out, "\r\n <%s>\r\n", addr);
         return buf_printf(out, " <%s>\r\n", addr);

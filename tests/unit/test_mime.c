@@ -1,6 +1,9 @@
 /* Messages are checked by a real MIME parser: Python's email package with
  * policy.default, run as a child process, reports what a mail client would
- * see (headers, decoded parts, defects) as JSON. */
+ * see (headers, decoded parts, defects) as JSON.  Display names are read a
+ * second way too, as older code reads them: compat32's getaddresses() and
+ * decode_header(), which disagree with policy.default about the space
+ * between two encoded-words. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,7 +19,8 @@
 #include "util.h"
 
 static const char parser_script[] =
-        "import sys, json, re, base64, email, email.policy\n"
+        "import sys, json, re, base64, email, email.policy, email.utils, email.header\n"
+        "from email.headerregistry import Address\n"
         "data = open(sys.argv[1], 'rb').read()\n"
         "msg = email.message_from_bytes(data, policy=email.policy.default)\n"
         "out = {'headers': [], 'defects': [repr(d) for d in msg.defects], 'parts': [],\n"
@@ -30,14 +34,32 @@ static const char parser_script[] =
         "out['subject'] = None if msg['subject'] is None else str(msg['subject'])\n"
         "out['from'] = addrs('from')\n"
         "out['to'] = addrs('to')\n"
+        "old = email.message_from_bytes(data, policy=email.policy.compat32)\n"
+        "def compat(h):\n"
+        "    v = old.get_all(h)\n"
+        "    if v is None: return None\n"
+        "    return [[str(email.header.make_header(email.header.decode_header(n))), a]\n"
+        "            for n, a in email.utils.getaddresses(v)]\n"
+        "out['from_compat32'] = compat('from')\n"
+        "out['to_compat32'] = compat('to')\n"
+        "def shown(h, names):\n"
+        "    if msg[h] is None or not names: return None\n"
+        "    return [str(msg[h]), ', '.join(str(Address(display_name=n, addr_spec=a)) for n, a in names)]\n"
+        "out['from_shown'] = shown('from', out['from_compat32'])\n"
+        "out['to_shown'] = shown('to', out['to_compat32'])\n"
+        "out['long_words'] = []\n"
         "for k, raw in msg.raw_items():\n"
+        "    address = k.lower() in ('from', 'to')\n"
+        "    # Side by side, encoded-words in a phrase read differently in the two parsers.\n"
+        "    if address and re.search(r'\\?=\\s+=\\?', raw): out['bad_words'].append(raw)\n"
         "    for w in re.findall(r'=\\?[^?]*\\?[bB]\\?[^?]*\\?=', raw):\n"
         "        try:\n"
         "            base64.b64decode(w[10:-2], validate=True).decode('utf-8')\n"
-        "            ok = len(w) <= 75\n"
+        "            ok = len(w) <= 75 or address\n"
         "        except Exception:\n"
         "            ok = False\n"
         "        if not ok: out['bad_words'].append(w)\n"
+        "        if len(w) > 75: out['long_words'].append(w)\n"
         "for part in msg.walk():\n"
         "    out['defects'] += [repr(d) for d in part.defects]\n"
         "    if part.is_multipart(): continue\n"
@@ -179,6 +201,63 @@ static struct mail_message basic_message(void) {
                 .text = "Hello.\n",
                 .date = 1700000000,
         };
+}
+
+/* Both parsers give back exactly expected as the display name of header
+ * ("from" or "to"), and policy.default's rendering of the field is the
+ * canonical one for that name. */
+static void assert_display_name(json_object *report, const char *header, const char *expected) {
+        assert_string_equal(addr_field(report, header, 0), expected);
+        char key[32];
+        snprintf(key, sizeof key, "%s_compat32", header);
+        json_object *old = get(report, key);
+        assert_int_equal(json_object_array_length(old), 1);
+        assert_string_equal(json_object_get_string(json_object_array_get_idx(json_object_array_get_idx(old, 0), 0)),
+                            expected);
+        snprintf(key, sizeof key, "%s_shown", header);
+        json_object *shown = get(report, key);
+        assert_string_equal(json_object_get_string(json_object_array_get_idx(shown, 0)),
+                            json_object_get_string(json_object_array_get_idx(shown, 1)));
+}
+
+/* The raw field "Name: ...\r\n" (with its continuation lines) in msg. */
+static char *raw_field(const char *msg, const char *name) {
+        _cleanup_free_ char *start_s = NULL;
+        assert_true(asprintf(&start_s, "%s:", name) > 0);
+        const char *p = msg;
+        while (strncmp(p, start_s, strlen(start_s)) != 0) {
+                p = strstr(p, "\r\n");
+                assert_non_null(p);
+                p += 2;
+                assert_true(*p && strncmp(p, "\r\n", 2) != 0);
+        }
+        const char *end = p;
+        do
+                end = strstr(end, "\r\n") + 2;
+        while (*end == ' ' || *end == '\t');
+        return strndup(p, (size_t)(end - p));
+}
+
+static size_t count_str(const char *s, const char *needle) {
+        size_t n = 0;
+        for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
+                n++;
+        return n;
+}
+
+/* Builds a message with name as From and To display names, every header
+ * line within max_header, and checks what both parsers read. */
+static void check_display_name(const char *name, const char *expected, size_t max_header) {
+        struct mail_message m = basic_message();
+        m.from_name = name;
+        m.to_name = name;
+        _cleanup_buf_ struct buf out = {0};
+        json_object *report = build_and_parse(&m, &out, max_header);
+        assert_display_name(report, "from", expected);
+        assert_display_name(report, "to", expected);
+        assert_string_equal(addr_field(report, "to", 1), m.to_addr);
+        assert_int_equal(count_headers(report, "To"), 1);
+        json_object_put(report);
 }
 
 static void test_chinese_subject_and_names_round_trip(void **state) {
@@ -620,7 +699,143 @@ static void test_display_name_from_the_crm(void **state) {
         assert_non_null(to);
         const char *end = strstr(to + 2, "\r\nSubject: ");
         assert_non_null(end);
-        assert_true(end - to < 400); /* 100 characters, encoded and folded */
+        assert_true(end - to < 400); /* 100 characters and the ellipsis, one encoded-word */
+        buf_free(&out);
+
+        _cleanup_free_ char *expected = strndup(name, 100);
+        assert_non_null(expected);
+        _cleanup_free_ char *with_ellipsis = NULL;
+        assert_true(asprintf(&with_ellipsis, "%s…", expected) > 0);
+        check_display_name(name, with_ellipsis, 998);
+}
+
+/* Every kind of display name comes back exactly from both parsers. */
+static void test_display_names_both_parsers(void **state) {
+        (void)state;
+        static const char *const exact[] = {
+                /* ASCII: atoms or quoted-strings, at any length up to the cap. */
+                "John Smith",
+                "Jonathan Alexander Maximilian Worthington-Smythe III, Esq. (Head of Global Procurement)",
+                "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", /* 62 */
+                "Smith, John \"JJ\" (Sales)", "back\\slash \"quoted\" \\\"", "a,b;c:d<e>@f[g].h", "(paren)",
+                "=?", "?=", "a=?b", "=?x", "x?=", "O'Neil", "\"\"", "\\",
+                /* ASCII white space is kept, in a quoted-string. */
+                "a  b   c", " leading", "trailing ", "  both  ", "\ttab", "a\tb", "x  y  z  w  v  u  t  s  r  q  p  o  n  m  l  k  j  i",
+                /* Encoded: look-alikes of encoded-words, and all that is not ASCII. */
+                "=?UTF-8?B?5L2g5aW9?=", "literal =?UTF-8?B?5L2g5aW9?= stays", "=?utf-8?q?x?= John",
+                "北京市朝阳区某某科技发展有限公司", "北京市朝阳区某某科技发展有限公司北京", "王", "张三（销售部）",
+                "😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀"
+                "😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀", /* 60 */
+                "🎂😀 Cake", "👍🏽 🇨🇳 👨‍👩‍👧", "Zhang San 张三", "张三 Zhang San", "张三 (Sales, Beijing) 李四 \"Li\" Ltd.",
+                "Beijing Chaoyang Technology Development Company Limited 北京市朝阳区某某科技发展有限公司",
+                "Zoe\xcc\x88 Ame\xcc\x81lie Nguye\xcc\x82\xcc\x83n", "مريم \u202e RTL", "שלום עולם", "Здравствуйте Иван Иванович",
+                "全角\u3000スペース", "\u3000lead", "nbsp\u00a0inside", "e\xcc\x81 \\ \"q\" =?",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(exact); i++)
+                check_display_name(exact[i], exact[i], 998);
+
+        /* Inside an encoded-word policy.default reads a run of white space
+         * (and Unicode spaces right after it) as one space: such names are
+         * written the way it reads them, so compat32 agrees. */
+        static const char *const normalized[][2] = {
+                {"张三  李四", "张三 李四"},
+                {" 张三 ", "张三"},
+                {"张三\t李四", "张三 李四"},
+                {"张三 \u3000李四", "张三 李四"},
+                {"张三\u3000 李四", "张三\u3000 李四"},
+                {"x \u00a0\u2003y é", "x y é"},
+                {"=?x?=  y", "=?x?= y"},
+                {"Zhang  San\t张三 ", "Zhang San 张三"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(normalized); i++)
+                check_display_name(normalized[i][0], normalized[i][1], 998);
+}
+
+/* Chinese names of 1 to 200 characters: exact up to the cap, then cut
+ * with an ellipsis; both parsers agree at every length. */
+static void test_cjk_names_of_every_length(void **state) {
+        (void)state;
+        static const char *const pool[] = {"北", "京", "市", "朝", "阳", "区", "某", "科", "技", "发", "展", "有", "限", "公", "司"};
+        _cleanup_buf_ struct buf name = {0}, expected = {0};
+        assert_int_equal(buf_puts(&name, ""), 0);
+        for (size_t n = 1; n <= 200; n++) {
+                assert_int_equal(buf_puts(&name, pool[(n * 7) % ELEMENTSOF(pool)]), 0);
+                buf_free(&expected);
+                assert_int_equal(buf_append(&expected, name.data, n <= 100 ? name.len : 300), 0);
+                if (n > 100)
+                        assert_int_equal(buf_puts(&expected, "…"), 0);
+                /* One encoded-word up to 15 characters (75 columns), then one
+                 * longer word on a line of its own: ≤ 78 up to 16. */
+                check_display_name(name.data, expected.data, n <= 16 ? 78 : 998);
+        }
+}
+
+/* Written forms: ASCII names never encoded, folded between quoted-strings
+ * at single spaces; text to encode is one encoded-word between plain
+ * words, never several side by side. */
+static void test_display_name_forms(void **state) {
+        (void)state;
+        struct mail_message m = basic_message();
+        m.to_name = "Jonathan Alexander Maximilian Worthington-Smythe III, Esq. (Head of Global Procurement)";
+        _cleanup_buf_ struct buf out = {0};
+        assert_int_equal(smtp_build_message(&m, &out, NULL), 0);
+        assert_lines_valid(&out, 78);
+        _cleanup_free_ char *to = raw_field(out.data, "To");
+        assert_string_equal(to, "To: \"Jonathan Alexander Maximilian Worthington-Smythe III, Esq. (Head of\"\r\n"
+                                " \"Global Procurement)\" <customer@example.org>\r\n");
+        buf_free(&out);
+
+        /* Atoms fold like any words. */
+        m.to_name = "Aaaaaaaaaa Bbbbbbbbbb Cccccccccc Dddddddddd Eeeeeeeeee Ffffffffff Gggggggggg Hhhhhhhhhh";
+        assert_int_equal(smtp_build_message(&m, &out, NULL), 0);
+        free(to);
+        to = raw_field(out.data, "To");
+        assert_string_equal(to, "To: Aaaaaaaaaa Bbbbbbbbbb Cccccccccc Dddddddddd Eeeeeeeeee Ffffffffff\r\n"
+                                " Gggggggggg Hhhhhhhhhh <customer@example.org>\r\n");
+        buf_free(&out);
+
+        /* 16 characters, 48 bytes: one encoded-word of 76 columns, folded
+         * after the field name so the line stays within 78. */
+        m.to_name = "北京市朝阳区某某科技发展有限公司";
+        assert_int_equal(smtp_build_message(&m, &out, NULL), 0);
+        assert_lines_valid(&out, 78);
+        free(to);
+        to = raw_field(out.data, "To");
+        assert_string_equal(to, "To:\r\n =?UTF-8?B?5YyX5Lqs5biC5pyd6Ziz5Yy65p+Q5p+Q56eR5oqA5Y+R5bGV5pyJ6ZmQ5YWs5Y+4?=\r\n"
+                                " <customer@example.org>\r\n");
+        buf_free(&out);
+
+        /* Plain words stay plain around the one encoded-word. */
+        m.to_name = "Beijing Chaoyang Technology Development Company Limited 北京市朝阳区某某科技发展有限公司 Branch";
+        assert_int_equal(smtp_build_message(&m, &out, NULL), 0);
+        assert_lines_valid(&out, 78);
+        free(to);
+        to = raw_field(out.data, "To");
+        assert_int_equal(count_str(to, "=?UTF-8?B?"), 1);
+        assert_int_equal(strncmp(to, "To: Beijing Chaoyang Technology Development Company Limited\r\n =?UTF-8?B?", 71), 0);
+        assert_non_null(strstr(to, "?=\r\n Branch <customer@example.org>\r\n"));
+        buf_free(&out);
+
+        /* Emoji, 60 of them: one word of 332 columns, on the header line. */
+        _cleanup_buf_ struct buf emoji = {0};
+        for (size_t i = 0; i < 60; i++)
+                assert_int_equal(buf_puts(&emoji, "😀"), 0);
+        m.to_name = emoji.data;
+        assert_int_equal(smtp_build_message(&m, &out, NULL), 0);
+        assert_lines_valid(&out, 998);
+        free(to);
+        to = raw_field(out.data, "To");
+        assert_int_equal(count_str(to, "=?UTF-8?B?"), 1);
+        assert_int_equal(strncmp(to, "To: =?UTF-8?B?", 14), 0);
+        assert_int_equal(strcspn(to, "\r"), 4 + 12 + 320);
+        buf_free(&out);
+
+        /* A short name to encode is one word of RFC 2047's size, as ever. */
+        m.to_name = "张三 Zhang";
+        assert_int_equal(smtp_build_message(&m, &out, NULL), 0);
+        free(to);
+        to = raw_field(out.data, "To");
+        assert_string_equal(to, "To: =?UTF-8?B?5byg5LiJIFpoYW5n?= <customer@example.org>\r\n");
 }
 
 static void test_email_address_valid(void **state) {
@@ -728,6 +943,9 @@ int main(void) {
                 cmocka_unit_test(test_headers_date_message_id),
                 cmocka_unit_test(test_build_rejects_bad_input),
                 cmocka_unit_test(test_display_name_from_the_crm),
+                cmocka_unit_test(test_display_names_both_parsers),
+                cmocka_unit_test(test_cjk_names_of_every_length),
+                cmocka_unit_test(test_display_name_forms),
                 cmocka_unit_test(test_email_address_valid),
                 cmocka_unit_test(test_encode_header_text),
                 cmocka_unit_test(test_list_unsubscribe_never_encoded),
