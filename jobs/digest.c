@@ -24,6 +24,16 @@
  * when no recent interaction already rules dormancy out. */
 #include "jobs.h"
 
+/* A date or time from the CRM that the digest takes: within the years 1 to
+ * 9999.  Not an infinite one (PostgreSQL takes 'infinity' and '-infinity'
+ * in any date or timestamp column: "cannot subtract infinite dates" failed
+ * every digest built with such a row, at every retry, every day), nor one
+ * so near the end of its type's range that the digest's arithmetic leaves
+ * it (a time of year 294276 in a zone east of UTC, a date of 5874897 plus
+ * days: "out of range").  Anything else is bad data, left out of what it
+ * would have put in the digest; the rest of the digest goes. */
+#define DIGEST_WHEN_OK(X) "(" X " >= '0001-01-01' AND " X " < '10000-01-01')"
+
 static const char *const feb29_choices[] = {"feb28", "mar1", "skip", NULL};
 
 static const struct setting_spec digest_settings[] = {
@@ -162,12 +172,19 @@ static const char build_sql[] =
         " * probe of the per-customer index; the last invoice only when it can\n"
         " * matter, i.e. when no interaction keeps the customer out of dormancy\n"
         " * (last_date is only ever compared with today - dormant_days, and shown\n"
-        " * for dormant customers).  OFFSET 0 keeps each probe evaluated once. */\n"
+        " * for dormant customers).  OFFSET 0 keeps each probe evaluated once.\n"
+        " * A date or time out of DIGEST_WHEN_OK (an infinite one) says nothing:\n"
+        " * such an interaction or invoice is not the last activity, such a\n"
+        " * birthday, follow-up plan or creation time is none. */\n"
         "mine AS (\n"
         "  SELECT m.*, z.ok AS ctz_ok, z.tz AS ztz, m.last_at AT TIME ZONE z.tz AS last_local\n"
-        "  FROM (SELECT rd.oid AS for_msg, rd.today, rd.rtz, c.id, c.name, c.tier, c.email, c.phone, c.birthday, c.next_follow_up,\n"
-        "               c.created_at, coalesce(nullif(c.time_zone, ''), cfg.dtz) AS ctz,\n"
-        "               (SELECT max(i.happened_at) FROM crm.interactions i WHERE i.customer_id = c.id) AS last_at,\n"
+        "  FROM (SELECT rd.oid AS for_msg, rd.today, rd.rtz, c.id, c.name, c.tier, c.email, c.phone,\n"
+        "               CASE WHEN " DIGEST_WHEN_OK("c.birthday") " THEN c.birthday END AS birthday,\n"
+        "               CASE WHEN " DIGEST_WHEN_OK("c.next_follow_up") " THEN c.next_follow_up END AS next_follow_up,\n"
+        "               CASE WHEN " DIGEST_WHEN_OK("c.created_at") " THEN c.created_at END AS created_at,\n"
+        "               coalesce(nullif(c.time_zone, ''), cfg.dtz) AS ctz,\n"
+        "               (SELECT max(i.happened_at) FROM crm.interactions i\n"
+        "                WHERE i.customer_id = c.id AND " DIGEST_WHEN_OK("i.happened_at") ") AS last_at,\n"
         "               coalesce((cfg.s->'cadence_days'->>c.tier)::int, CASE c.tier WHEN 'A' THEN 7 WHEN 'B' THEN 30 ELSE 90 END) AS cadence,\n"
         "               coalesce((cfg.s->'dormant_days'->>c.tier)::int, CASE c.tier WHEN 'A' THEN 30 WHEN 'B' THEN 60 ELSE 180 END) AS dormant_days\n"
         "        FROM rd CROSS JOIN cfg\n"
@@ -180,7 +197,8 @@ static const char build_sql[] =
         "  SELECT x.*, coalesce(greatest(x.last_local::date, x.last_inv), (x.created_at AT TIME ZONE x.ztz)::date) AS last_date\n"
         "  FROM (SELECT m.*,\n"
         "               CASE WHEN m.last_local IS NULL OR m.last_local::date + m.dormant_days <= m.today\n"
-        "                    THEN (SELECT max(v.issued_on) FROM crm.invoices v WHERE v.customer_id = m.id) END AS last_inv\n"
+        "                    THEN (SELECT max(v.issued_on) FROM crm.invoices v\n"
+        "                          WHERE v.customer_id = m.id AND " DIGEST_WHEN_OK("v.issued_on") ") END AS last_inv\n"
         "        FROM mine m OFFSET 0) x\n"
         "),\n"
         "/* Follow-ups due: an explicit plan not yet met by an interaction, or the\n"
@@ -256,12 +274,16 @@ static const char build_sql[] =
         "),\n"
         "/* Overdue invoices, placed on the ladder: the highest level reached (the\n"
         " * levels after the due date: ladder_days).  One overdue by less than the\n"
-        " * first level is \"1+ days overdue\", which it is, not \"0+\". */\n"
+        " * first level is \"1+ days overdue\", which it is, not \"0+\".  Not an\n"
+        " * amount of NaN (numeric takes it, and NaN > 0 there) or Infinity, which\n"
+        " * would read \"EUR NaN\" and make the level's total NaN, nor a due date\n"
+        " * of -infinity (DIGEST_WHEN_OK): bad rows, left out. */\n"
         "iv AS (\n"
         "  SELECT c.for_msg, c.id AS cid, c.name, c.tier, c.email, c.phone, v.id, v.number, v.amount, v.currency, v.due_on, c.today - v.due_on AS days_overdue,\n"
         "         coalesce((SELECT max(l.days) FROM ladder l WHERE l.days <= c.today - v.due_on), 1) AS level\n"
         "  FROM cust c\n"
-        "  JOIN crm.invoices v ON v.customer_id = c.id AND v.paid_on IS NULL AND v.amount > 0 AND v.due_on < c.today\n"
+        "  JOIN crm.invoices v ON v.customer_id = c.id AND v.paid_on IS NULL AND v.amount > 0 AND v.amount < 'Infinity'\n"
+        "                      AND v.due_on < c.today AND " DIGEST_WHEN_OK("v.due_on") "\n"
         "),\n"
         "iv_r AS (\n"
         "  SELECT iv.*, row_number() OVER (PARTITION BY for_msg, level ORDER BY days_overdue DESC, number) AS rn,\n"
@@ -293,15 +315,18 @@ static const char build_sql[] =
         "  FROM iv_l GROUP BY for_msg\n"
         "),\n"
         /* Dates in the rep's zone, as every date a template gets (opened_on:
-         * to_char of a timestamptz would give the session's UTC date). */
+         * to_char of a timestamptz would give the session's UTC date).  A
+         * complaint opened at -infinity (DIGEST_WHEN_OK) is left out: its
+         * hours open are no number.  The deadline is compared as now minus
+         * the response time, which no opening time can overflow. */
         "cp AS (\n"
         "  SELECT c.for_msg, c.id AS cid, c.name, c.tier, c.email, c.phone, k.id, " JOB_SEVERITY_SQL("k.severity") " AS severity,\n"
         "         k.summary, k.opened_at, (k.opened_at AT TIME ZONE c.rtz)::date AS opened_on, sev.hours,\n"
         "         extract(epoch FROM cfg.now - k.opened_at) / 3600 AS hours_open\n"
         "  FROM cust c CROSS JOIN cfg\n"
-        "  JOIN crm.complaints k ON k.customer_id = c.id AND k.resolved_at IS NULL\n"
+        "  JOIN crm.complaints k ON k.customer_id = c.id AND k.resolved_at IS NULL AND " DIGEST_WHEN_OK("k.opened_at") "\n"
         "  JOIN sev ON sev.severity = " JOB_SEVERITY_SQL("k.severity") "\n"
-        "  WHERE k.opened_at + make_interval(secs => (sev.hours * 3600)::double precision) <= cfg.now\n"
+        "  WHERE k.opened_at <= cfg.now - make_interval(secs => (sev.hours * 3600)::double precision)\n"
         "),\n"
         "cp_s AS (\n"
         "  SELECT for_msg, count(*) AS n,\n"
@@ -317,7 +342,9 @@ static const char build_sql[] =
         "),\n"
         "/* A manager's escalations: the direct reports' invoices past bad_debt_days\n"
         " * and complaints past twice their deadline, found through the partial\n"
-        " * indexes of unpaid invoices and open complaints. */\n"
+        " * indexes of unpaid invoices and open complaints.  Bad rows left out as\n"
+        " * above: a due date or opening time out of DIGEST_WHEN_OK (-infinity),\n"
+        " * an amount of NaN or Infinity. */\n"
         "esc AS (\n"
         "  SELECT rd.oid AS for_msg, 'invoice' AS kind, t.name AS rep_name, t.active AS rep_active,\n"
         "         jsonb_build_object('id', c.id, 'name', c.name, 'tier', c.tier, 'key_account', c.tier = 'A',\n"
@@ -331,7 +358,7 @@ static const char build_sql[] =
         "  JOIN crm.reps t ON t.id = c.rep_id\n"
         "  JOIN rd ON rd.id = t.manager_id AND t.id <> rd.id\n"
         "  CROSS JOIN cfg\n"
-        "  WHERE v.paid_on IS NULL AND v.amount > 0\n"
+        "  WHERE v.paid_on IS NULL AND v.amount > 0 AND v.amount < 'Infinity' AND " DIGEST_WHEN_OK("v.due_on") "\n"
         "    AND v.due_on <= ($2::timestamptz AT TIME ZONE 'UTC')::date + 1 - coalesce(($3::jsonb->>'bad_debt_days')::int, 60)\n"
         "    AND v.due_on <= rd.today - cfg.bad_debt_days\n"
         "  UNION ALL\n"
@@ -349,9 +376,9 @@ static const char build_sql[] =
         "  JOIN crm.reps t ON t.id = c.rep_id\n"
         "  JOIN rd ON rd.id = t.manager_id AND t.id <> rd.id\n"
         "  CROSS JOIN cfg\n"
-        "  WHERE k.resolved_at IS NULL\n"
+        "  WHERE k.resolved_at IS NULL AND " DIGEST_WHEN_OK("k.opened_at") "\n"
         "    AND k.opened_at <= $2::timestamptz - make_interval(secs => (2 * 3600 * (SELECT min(hours) FROM sev))::double precision)\n"
-        "    AND k.opened_at + make_interval(secs => (2 * sev.hours * 3600)::double precision) <= cfg.now\n"
+        "    AND k.opened_at <= cfg.now - make_interval(secs => (2 * sev.hours * 3600)::double precision)\n"
         "),\n"
         "esc_s AS (\n"
         "  SELECT for_msg, count(*) AS n,\n"
