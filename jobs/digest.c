@@ -162,7 +162,7 @@ static const char build_sql[] =
         "  FROM cfg, jsonb_array_elements(coalesce(cfg.s->'ladder_days', '[1, 15, 30, 60]'::jsonb)) AS x\n"
         "),\n"
         "rd AS MATERIALIZED (\n"
-        "  SELECT o.id AS oid, o.context AS planned, r.id, r.name, o.time_zone AS rtz,\n"
+        "  SELECT o.id AS oid, o.context AS planned, r.id, r.name, r.manager_id, o.time_zone AS rtz,\n"
         "         coalesce((o.context->>'date')::date, (cfg.now AT TIME ZONE o.time_zone)::date) AS today\n"
         "  FROM rapport.outbox o CROSS JOIN cfg\n"
         "  JOIN crm.reps r ON r.id = o.rep_id\n"
@@ -314,16 +314,35 @@ static const char build_sql[] =
         "                   ORDER BY level DESC) AS levels\n"
         "  FROM iv_l GROUP BY for_msg\n"
         "),\n"
+        /* Whether the complaints job alerts the rep's manager of a complaint
+         * past twice its deadline, decided as it decides: a manager who is
+         * active, in a known zone, with a valid address that is not
+         * suppressed (else it skips the escalation: "no active manager", or
+         * the manager's bad data).  Without one the digest must not tell the
+         * rep the complaint was escalated. */
+        "mgr AS MATERIALIZED (\n"
+        "  SELECT rd.oid AS for_msg,\n"
+        "         coalesce(m.active IS TRUE\n"
+        "                  AND coalesce(nullif(m.time_zone, ''), cfg.dtz) IN (SELECT name FROM zones)\n"
+        "                  AND rapport.email_ok(m.email)\n"
+        "                  AND NOT EXISTS (SELECT 1 FROM rapport.suppression s WHERE s.address = lower(m.email)), false) AS alerted\n"
+        "  FROM rd CROSS JOIN cfg\n"
+        "  LEFT JOIN crm.reps m ON m.id = rd.manager_id\n"
+        "),\n"
         /* Dates in the rep's zone, as every date a template gets (opened_on:
          * to_char of a timestamptz would give the session's UTC date).  A
          * complaint opened at -infinity (DIGEST_WHEN_OK) is left out: its
          * hours open are no number.  The deadline is compared as now minus
-         * the response time, which no opening time can overflow. */
+         * the response time, which no opening time can overflow.
+         * escalated: past twice the deadline; manager_alerted: and the
+         * complaints job tells the rep's manager (mgr), which is what the
+         * templates' "escalated to your manager" says. */
         "cp AS (\n"
         "  SELECT c.for_msg, c.id AS cid, c.name, c.tier, c.email, c.phone, k.id, " JOB_SEVERITY_SQL("k.severity") " AS severity,\n"
         "         k.summary, k.opened_at, (k.opened_at AT TIME ZONE c.rtz)::date AS opened_on, sev.hours,\n"
-        "         extract(epoch FROM cfg.now - k.opened_at) / 3600 AS hours_open\n"
+        "         extract(epoch FROM cfg.now - k.opened_at) / 3600 AS hours_open, mgr.alerted AS mgr_alerted\n"
         "  FROM cust c CROSS JOIN cfg\n"
+        "  JOIN mgr ON mgr.for_msg = c.for_msg\n"
         "  JOIN crm.complaints k ON k.customer_id = c.id AND k.resolved_at IS NULL AND " DIGEST_WHEN_OK("k.opened_at") "\n"
         "  JOIN sev ON sev.severity = " JOB_SEVERITY_SQL("k.severity") "\n"
         "  WHERE k.opened_at <= cfg.now - make_interval(secs => (sev.hours * 3600)::double precision)\n"
@@ -335,7 +354,8 @@ static const char build_sql[] =
         "                                      'opened_on', to_char(opened_on, 'YYYY-MM-DD'),\n"
         "                                      'hours_open', floor(hours_open)::int, 'response_hours', hours,\n"
         "                                      'hours_late', floor(hours_open - hours)::int,\n"
-        "                                      'escalated', hours_open >= 2 * hours)\n"
+        "                                      'escalated', hours_open >= 2 * hours,\n"
+        "                                      'manager_alerted', hours_open >= 2 * hours AND mgr_alerted)\n"
         "                   ORDER BY hours_open - hours DESC, id) FILTER (WHERE rn <= (SELECT max_items FROM cfg)) AS items\n"
         "  FROM (SELECT cp.*, row_number() OVER (PARTITION BY for_msg ORDER BY hours_open - hours DESC, id) AS rn FROM cp) x\n"
         "  GROUP BY for_msg\n"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The digest (jobs/digest.c, built at send time) against bad CRM rows, end
-# to end: rapportd --once at a pinned time, the mail read back from the
-# SMTP sink.
+# The digest (jobs/digest.c, built at send time) against bad CRM rows and
+# what it claims about escalation, end to end: rapportd --once at a pinned
+# time, the mail read back from the SMTP sink.
 #   1. infinite dates and timestamps (a complaint opened at -infinity, an
 #      invoice issued and due at -infinity, birthdays, follow-up plans,
 #      interactions and creation times at +/-infinity, and finite ones so
@@ -11,6 +11,10 @@
 #      left out (no "cannot subtract infinite ..." failing the whole digest,
 #      retried until "too many attempts"), no "EUR NaN"; the same for a
 #      manager's escalations;
+#   2. "escalated to your manager" only when the complaints job would alert
+#      an active manager (one with a known zone and a valid, unsuppressed
+#      address): not for a rep without a manager, with an inactive one, or
+#      one who cannot be reached; in both locales, text and HTML;
 set -uo pipefail
 export PGOPTIONS='-c client_min_messages=warning'
 source "$(dirname "$0")/../lib.sh"
@@ -145,6 +149,33 @@ assert_contains "$t" "YOUR TEAM: ESCALATIONS (1)
 for bad in "Bad Complaint Co" "Bad Invoice Co" INV-NAN INV-INF INV-NEGINF NaN Infinity infinity; do
     assert_not_contains "$t$h" "$bad" "no '$bad' in the manager's digest"
 done
+
+# ---- 2. escalated only when a manager is alerted.
+t=$(mail_to mona@example.com text)
+h=$(mail_to mona@example.com html)
+assert_contains "$t" "  - Nobody Reachable [C]: #4 no answer — critical priority, open 8 h, 4 h past the deadline; past twice the deadline, not escalated (no reachable active manager) — no contact details" \
+    "no manager: the text does not say escalated"
+assert_contains "$h" "4 h past the deadline; past twice the deadline, not escalated (no reachable active manager)</td>" \
+    "no manager: nor the HTML"
+assert_not_contains "$t$h" "escalated to your manager" "no manager: 'escalated to your manager' nowhere"
+t=$(mail_to zhao@example.cn text)
+h=$(mail_to zhao@example.cn html)
+assert_contains "$t" "超时 4 小时；已超过两倍时限，未升级（无可联系的在职主管） —— 无联系方式" "zh-CN, no manager: the text says it was not escalated"
+assert_contains "$h" "超时 4 小时；已超过两倍时限，未升级（无可联系的在职主管）</td>" "zh-CN, no manager: the HTML too"
+assert_not_contains "$t$h" "已升级至主管" "zh-CN, no manager: '已升级至主管' nowhere"
+for who in ina sam pat lee; do
+    t=$(mail_to $who@example.com text)
+    h=$(mail_to $who@example.com html)
+    assert_contains "$t" "4 h past the deadline; past twice the deadline, not escalated (no reachable active manager)" \
+        "$who (manager inactive, without a valid address, suppressed, in an unknown zone): not escalated"
+    assert_not_contains "$t$h" "escalated to your manager" "$who: 'escalated to your manager' nowhere"
+done
+# A complaint not yet past twice its deadline says neither.
+psql_val "UPDATE crm.complaints SET opened_at = '2027-03-12T00:30:00Z' WHERE id IN (4, 5)" >/dev/null
+out=$("$RAPPORTCTL" --config "$CONF" preview digest --rep 1 --now 2027-03-12T08:00:00Z 2>&1)
+assert_contains "$out" "#4 no answer — critical priority, open 7 h, 3 h past the deadline — no contact details" \
+    "past the deadline but not twice: no word on escalation"
+psql_val "UPDATE crm.complaints SET opened_at = '2027-03-10T00:00:00Z' WHERE id IN (4, 5)" >/dev/null
 
 # The same through preview, and a day later (the bad rows are still there).
 assert_exit 0 "preview of the rep's digest with the bad rows" -- \
