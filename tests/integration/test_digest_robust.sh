@@ -15,6 +15,8 @@
 #      an active manager (one with a known zone and a valid, unsuppressed
 #      address): not for a rep without a manager, with an inactive one, or
 #      one who cannot be reached; in both locales, text and HTML;
+#   3. an item with neither e-mail nor phone reads "no contact details" in
+#      the HTML part too, as in the text part (both locales).
 set -uo pipefail
 export PGOPTIONS='-c client_min_messages=warning'
 source "$(dirname "$0")/../lib.sh"
@@ -176,6 +178,32 @@ out=$("$RAPPORTCTL" --config "$CONF" preview digest --rep 1 --now 2027-03-12T08:
 assert_contains "$out" "#4 no answer — critical priority, open 7 h, 3 h past the deadline — no contact details" \
     "past the deadline but not twice: no word on escalation"
 psql_val "UPDATE crm.complaints SET opened_at = '2027-03-10T00:00:00Z' WHERE id IN (4, 5)" >/dev/null
+
+# ---- 3. no contact details in the HTML as in the text.
+h=$(mail_to mona@example.com html)
+assert_contains "$h" "no answer — critical priority" "(Mona's HTML has the complaint)"
+assert_contains "$h" '<td style="border-bottom:1px solid #eee"><span style="color:#777777">no contact details</span></td></tr>' \
+    "HTML contact cell: 'no contact details' for a customer with neither e-mail nor phone"
+h=$(mail_to zhao@example.cn html)
+assert_contains "$h" '<td style="border-bottom:1px solid #eee"><span style="color:#777777">无联系方式</span></td></tr>' \
+    "zh-CN HTML contact cell: '无联系方式'"
+h=$(mail_to rick@example.com html)
+assert_not_contains "$h" "no contact details" "a customer with an address: no 'no contact details'"
+assert_contains "$h" '<a href="mailto:gail@example.com" style="color:#1f4e79">gail@example.com</a></td></tr>' "... the address as before"
+# Every section's contact cell, with a phone only, and with nothing.
+psql_val "UPDATE crm.customers SET email = NULL WHERE id IN (21, 27)" >/dev/null
+psql_val "UPDATE crm.customers SET phone = '+4930123456789' WHERE id = 27" >/dev/null
+out=$("$RAPPORTCTL" --config "$CONF" preview digest --rep 2 --now 2027-03-12T08:30:00Z 2>&1)
+assert_eq "5" "$(grep -o 'no contact details</span></td></tr>' <<<"$out" | wc -l)" \
+    "HTML: follow-up, birthday, two invoice and complaint rows of the customer without contact say so"
+assert_eq "5" "$(grep -o ' — no contact details$' <<<"$out" | wc -l)" "... as the text does"
+assert_contains "$out" '+4930123456789</td></tr>' "HTML: a phone only is shown, without 'no contact details'"
+out=$("$RAPPORTCTL" --config "$CONF" preview digest --rep 1 --now 2027-03-12T08:30:00Z 2>&1)
+assert_contains "$out" "rep Rick Rep: complaint #1 line down — critical priority, open 56 h — no contact details" "escalations: text"
+assert_contains "$out" "complaint #1 line down — critical priority, open 56 h</td><td style=\"border-bottom:1px solid #eee\"><span style=\"color:#777777\">no contact details</span></td></tr>" \
+    "escalations: HTML"
+psql_val "UPDATE crm.customers SET email = 'gail@example.com' WHERE id = 21;
+          UPDATE crm.customers SET email = 'at@example.com', phone = NULL WHERE id = 27" >/dev/null
 
 # The same through preview, and a day later (the bad rows are still there).
 assert_exit 0 "preview of the rep's digest with the bad rows" -- \
