@@ -41,10 +41,10 @@
  * message. */
 #include "jobs.h"
 
-/* An invoice that is chased: unpaid and owing something.  NaN is a numeric
- * PostgreSQL accepts and orders above every number, so "amount > 0" alone
- * would chase it (a reminder for "EUR NaN"). */
-#define RECEIVABLES_CHASED_SQL(V) V ".paid_on IS NULL AND " V ".amount > 0 AND " V ".amount <> 'NaN'::numeric"
+/* An invoice that is chased: unpaid and owing something.  NaN and
+ * Infinity are numerics PostgreSQL accepts and orders above every number,
+ * so "amount > 0" alone would chase them (a reminder for "EUR NaN"). */
+#define RECEIVABLES_CHASED_SQL(V) V ".paid_on IS NULL AND " V ".amount > 0 AND " V ".amount < 'Infinity'::numeric"
 
 static const struct setting_spec receivables_settings[] = {
         {"levels", SET_LADDER, "[{\"days\":1,\"audience\":\"customer\",\"channels\":[\"email\"],\"template\":\"dunning_friendly\"},"

@@ -11,8 +11,8 @@
 #     is freed);
 #   - a holiday whose configured date was corrected: one greeting, on the
 #     corrected date;
-#   - an invoice whose amount is NaN (a numeric PostgreSQL accepts) is never
-#     chased.
+#   - an invoice whose amount is NaN or Infinity (numerics PostgreSQL
+#     accepts) is never chased.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$T_LIB_DIR/rapport.sh"
@@ -44,7 +44,8 @@ INSERT INTO crm.interactions (customer_id, rep_id, kind, happened_at) VALUES
  (1, 1, 'call', '2026-11-20 10:00Z'), (2, 1, 'call', '2026-11-20 10:00Z');
 INSERT INTO crm.invoices (customer_id, number, amount, currency, issued_on, due_on) VALUES
  (4, 'E-1', 10, 'USD', '2026-10-23', '2026-11-22'),
- (5, 'NAN-1', 'NaN', 'EUR', '2026-10-23', '2026-11-22');
+ (5, 'NAN-1', 'NaN', 'EUR', '2026-10-23', '2026-11-22'),
+ (5, 'INF-1', 'Infinity', 'EUR', '2026-10-23', '2026-11-22');
 SQL
 
 for job in follow_ups birthdays receivables holidays; do
@@ -96,6 +97,6 @@ Term Extended <t@example.com>|2026-12-23" \
 assert_eq "Birthday Moved <b@example.com>,Holiday Guest <h@example.com>,Term Extended <t@example.com>" \
     "$(mail_json | jq -r '[.[] | select(.to | test("rep@") | not) | .to] | sort | join(",")')" \
     "the sink saw exactly those three"
-assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE context::text LIKE '%NAN-1%' OR context::text LIKE '%NaN%'")" \
-    "the NaN invoice never chased"
+assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE context::text ~ 'NAN-1|INF-1|NaN|Infinity'")" \
+    "the NaN and Infinity invoices never chased"
 t_summary
