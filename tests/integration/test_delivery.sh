@@ -105,7 +105,8 @@ assert_eq "failed" "$(row "$id_badrcpt" state)" "CRLF in the recipient address: 
 assert_eq "invalid e-mail address" "$(row "$id_badrcpt" last_error)" "CRLF in the recipient address: reason"
 
 assert_contains "$(mq 'to("zhang.wei@example.cn")[0]["list_unsubscribe"]')" "<mailto:unsubscribe@example.com?subject=unsubscribe>" "List-Unsubscribe mailto"
-assert_contains "$(mq 'to("zhang.wei@example.cn")[0]["list_unsubscribe"]')" "<https://example.com/unsubscribe?id=$id_zh>" "List-Unsubscribe https"
+assert_contains "$(mq 'to("zhang.wei@example.cn")[0]["list_unsubscribe"]')" \
+    "<https://example.com/unsubscribe?id=$id_zh&token=$(psql_val "SELECT unsubscribe_token FROM rapport.outbox WHERE id = $id_zh")>" "List-Unsubscribe https (the message's id and token)"
 assert_eq "List-Unsubscribe=One-Click" "$(mq 'to("zhang.wei@example.cn")[0]["list_unsubscribe_post"]')" "List-Unsubscribe-Post one-click"
 assert_eq "None,None" "$(mq 'str(to("billing@example.com")[0]["list_unsubscribe"]) + "," + str(to("billing@example.com")[0]["list_unsubscribe_post"])')" "transactional message: no List-Unsubscribe"
 
