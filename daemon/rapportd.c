@@ -341,6 +341,9 @@ static int connected(struct daemon *d) {
  * next run), and ends when the dispatcher is idle. */
 static void once_planned(struct daemon *d) {
         if (d->dry_run) {
+                /* Said even when no occurrence was due (one already run or
+                 * missed): an empty output would read as a silent failure. */
+                log_info("Dry run done: %lu run(s) would queue %lu message(s); nothing was queued or sent", d->runs, d->planned);
                 sd_event_exit(d->event, d->failed ? 1 : 0);
                 return;
         }

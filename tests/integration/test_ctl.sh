@@ -118,6 +118,7 @@ assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "dry run queues 
 assert_contains "$T_OUT" "Date: Sun, 14 Mar 2027 10:00:00 +0000" "dry run: the e-mails' Date is the --now instant"
 assert_exit 0 "rapportd --once --dry-run" -- "$RAPPORTD" --config "$CONF" --once --dry-run --now 2027-03-14T10:00:00Z
 assert_contains "$T_OUT" "Date: Sun, 14 Mar 2027 10:00:00 +0000" "rapportd --dry-run: the e-mails' Date is the --now instant"
+assert_contains "$T_OUT" "Dry run done: 1 run(s) would queue 2 message(s); nothing was queued or sent" "rapportd --dry-run: a summary line"
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "rapportd --dry-run queues nothing"
 # --dry-run alone is one pass too (rapportd(8): it implies --once), not a daemon.
 assert_exit 0 "rapportd --dry-run without --once: one pass, exit 0" -- timeout 60 "$RAPPORTD" --config "$CONF" --dry-run --now 2027-03-14T10:00:00Z
