@@ -452,12 +452,28 @@ static const char build_sql[] =
         "FROM body b, cfg\n"
         "ORDER BY b.oid\n";
 
+/* No longer wanted: a digest when a later day's digest for the same rep
+ * is due too (after downtime, with a max_lateness over a day, each missed
+ * day's digest is planned): the rep gets the latest, built now, not one a
+ * day.  The later ones are found by their keys (the unique index), a few
+ * days ahead, as far as max_lateness reaches. */
+static const char still_due_sql[] =
+        "SELECT o.id, 'superseded by the digest of ' || to_char(n.day, 'YYYY-MM-DD')\n"
+        "FROM rapport.outbox o\n"
+        "CROSS JOIN LATERAL (SELECT d.day FROM generate_series(1, 8) AS k,\n"
+        "                           LATERAL (SELECT CASE WHEN o.context->>'date' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'\n"
+        "                                                THEN (o.context->>'date')::date END + k AS day) d\n"
+        "                    JOIN rapport.outbox n ON n.dedupe_key = 'digest:' || o.rep_id || ':' || to_char(d.day, 'YYYY-MM-DD')\n"
+        "                    WHERE n.state IN ('queued', 'sending', 'sent') AND n.not_before <= $2::timestamptz\n"
+        "                    ORDER BY d.day DESC LIMIT 1) n\n"
+        "WHERE o.id = ANY($1::bigint[]) AND $3::jsonb IS NOT NULL AND o.job = 'digest'\n";
+
 const struct job_def job_digest = {
         .name = "digest",
         .description = "each rep's daily digest of what needs attention",
         .default_schedule = "*/15 * * * *",
         .settings = digest_settings,
         .plan_sql = plan_sql,
-        .still_due_sql = NULL,
+        .still_due_sql = still_due_sql,
         .build_sql = build_sql,
 };
