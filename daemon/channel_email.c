@@ -73,11 +73,9 @@ static int build_audit(const struct rendered *r, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-/* The message id identifies the recipient to the unsubscribe endpoint;
- * never the address itself. */
-/* The id says which message (so the page can find its address); the
- * random token makes the link unforgeable (RFC 8058 asks for that): ids
- * are sequential. */
+/* The message id identifies the recipient to the unsubscribe endpoint,
+ * never the address itself; the random token makes the link unforgeable
+ * (RFC 8058 asks for that): ids are sequential. */
 static void unsubscribe_link(const struct rapport_config *c, int64_t id, const char *token, char *buf, size_t len) {
         snprintf(buf, len, "%s%sid=%lld%s%s", c->email.unsubscribe_url, strchr(c->email.unsubscribe_url, '?') ? "&" : "?",
                  (long long)id, token ? "&token=" : "", token ? token : "");

@@ -457,9 +457,15 @@ static void start_one(struct dispatcher *d, int ch, struct outbox_msg *m) {
         outbox_msg_clear(m);
 }
 
-/* Each job's settings as configured when a claim is made, for its
- * still-due check: copies, since the claimer's thread may still be
- * checking when a reload replaces the configuration. */
+/* Each job's settings as configured, for its still-due check, indexed as
+ * job_defs[] (NULL: the job is not configured; the check gets "{}"). */
+static void settings_view(const struct rapport_config *c, char *settings[JOB_COUNT]) {
+        for (int j = 0; j < JOB_COUNT; j++) {
+                const struct job_config *jc = config_job(c, job_defs[j]->name);
+                settings[j] = jc ? jc->settings_json : NULL;
+        }
+}
+
 static void settings_clear(char *settings[JOB_COUNT]) {
         for (int j = 0; j < JOB_COUNT; j++) {
                 free(settings[j]);
@@ -467,15 +473,18 @@ static void settings_clear(char *settings[JOB_COUNT]) {
         }
 }
 
+/* The same as copies, for the claimer's thread: it may still be checking
+ * when a reload replaces the configuration. */
 static int settings_snapshot(const struct rapport_config *c, char *settings[JOB_COUNT]) {
-        for (int j = 0; j < JOB_COUNT; j++) {
-                const struct job_config *jc = config_job(c, job_defs[j]->name);
-                settings[j] = strdup(jc && jc->settings_json ? jc->settings_json : "{}");
-                if (!settings[j]) {
+        char *view[JOB_COUNT];
+        settings_view(c, view);
+        for (int j = 0; j < JOB_COUNT; j++)
+                settings[j] = NULL;
+        for (int j = 0; j < JOB_COUNT; j++)
+                if (view[j] && !(settings[j] = strdup(view[j]))) {
                         settings_clear(settings);
                         return -ENOMEM;
                 }
-        }
         return 0;
 }
 
@@ -951,10 +960,9 @@ static bool claim(struct dispatcher *d, int ch, bool claimed[CH_MAX]) {
         size_t n = 0;
         int r = outbox_claim(d->env->conn, &o, &msgs, &n);
         if (r >= 0 && n) {
-                char *settings[JOB_COUNT] = {0};
-                (void)settings_snapshot(c, settings); /* without them, "{}": the defaults */
+                char *settings[JOB_COUNT];
+                settings_view(c, settings); /* on the loop: no reload can intervene */
                 apply_still_due(d->env->conn, d->env->now, settings, msgs, n);
-                settings_clear(settings);
         }
         claim_settle(d, ch, r, o.limit, o.lease, started, msgs, n);
         return r >= 0 && n > 0;

@@ -166,7 +166,7 @@ int preview_print(FILE *out, PGresult *rows, const struct rapport_config *c, con
                         bad++;
                         continue;
                 }
-                const char *token = PQnfields(rows) > 11 && !PQgetisnull(rows, i, 11) ? PQgetvalue(rows, i, 11) : NULL;
+                const char *token = PQgetisnull(rows, i, 11) ? NULL : PQgetvalue(rows, i, 11);
                 json_object *ctx = message_context(c, PQgetvalue(rows, i, 7), strtoll(PQgetvalue(rows, i, 0), NULL, 10),
                                                    token, PQgetvalue(rows, i, 10)[0] == 't');
                 struct rendered r;

@@ -904,12 +904,12 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                  " GROUP BY 1, 2 ORDER BY 1, 3 DESC",
                  true},
         };
+        char epoch[32];
+        snprintf(epoch, sizeof epoch, "%lld", (long long)now);
+        const char *now_param[] = {epoch};
         for (size_t i = 0; i < ELEMENTSOF(sections); i++) {
                 _cleanup_(PQclearp) PGresult *res = NULL;
-                char epoch[32];
-                snprintf(epoch, sizeof epoch, "%lld", (long long)now);
-                const char *p[] = {epoch};
-                if (db_exec(conn, sections[i].title, sections[i].sql, sections[i].uses_now ? 1 : 0, p, &res) < 0) {
+                if (db_exec(conn, sections[i].title, sections[i].sql, sections[i].uses_now ? 1 : 0, now_param, &res) < 0) {
                         incomplete = true;
                         continue;
                 }
@@ -1506,11 +1506,9 @@ static int cmd_unsubscribe(struct ctl *ctl, int argc, char **argv) {
                 return usage_error("unsubscribe", "%s", "expected MESSAGE-ID and TOKEN");
         if (argv[1][0] == '-' || argv[2][0] == '-')
                 return usage_error("unsubscribe", "unknown option '%s'", argv[1][0] == '-' ? argv[1] : argv[2]);
-        char *end;
-        errno = 0;
-        long long id = strtoll(argv[1], &end, 10);
-        if (errno || *end || end == argv[1] || id <= 0)
-                return usage_error("unsubscribe", "'%s' is not a message id", argv[1]);
+        int r = parse_id("unsubscribe", argv[1]);
+        if (r)
+                return r;
         /* A UUID, in any case, with or without hyphens: what PostgreSQL reads. */
         size_t hex = 0;
         for (const char *t = argv[2]; *t; t++)
@@ -1522,7 +1520,7 @@ static int cmd_unsubscribe(struct ctl *ctl, int argc, char **argv) {
                 return usage_error("unsubscribe", "'%s' is not a token", argv[2]);
         _cleanup_(config_freep) struct rapport_config *c = NULL;
         _cleanup_(PQfinishp) PGconn *conn = NULL;
-        int r = connect_db(ctl, &c, &conn, true);
+        r = connect_db(ctl, &c, &conn, true);
         if (r)
                 return r;
         const char *p[] = {argv[1], argv[2]};

@@ -123,6 +123,12 @@ enum setting_type {
  * an open complaint matter after an account is closed. */
 #define JOB_CUSTOMER_GONE_REASON "the customer is no longer active"
 
+/* An invoice that is chased, and counted as owed: unpaid and owing
+ * something.  NaN and Infinity are numerics PostgreSQL accepts and orders
+ * above every number, so "amount > 0" alone would chase them (a reminder
+ * for "EUR NaN"). */
+#define JOB_INVOICE_CHASED_SQL(V) V ".paid_on IS NULL AND " V ".amount > 0 AND " V ".amount < 'Infinity'::numeric"
+
 /* A message cancelled at send time because the CRM moved the date it was
  * planned for: a customer's birthday corrected, an invoice's due date
  * extended.  Its dedupe key is set aside (and a dunning message's ledger

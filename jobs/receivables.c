@@ -41,10 +41,10 @@
  * message. */
 #include "jobs.h"
 
-/* An invoice that is chased: unpaid and owing something.  NaN and
- * Infinity are numerics PostgreSQL accepts and orders above every number,
- * so "amount > 0" alone would chase them (a reminder for "EUR NaN"). */
-#define RECEIVABLES_CHASED_SQL(V) V ".paid_on IS NULL AND " V ".amount > 0 AND " V ".amount < 'Infinity'::numeric"
+/* The level an invoice of a planned message is at: its own (a grouped
+ * message's invoice_levels) or the message's. */
+#define RECEIVABLES_INVOICE_LEVEL_SQL(CONTEXT, ID) \
+        "coalesce((" CONTEXT "->'invoice_levels'->>" ID ")::int, (" CONTEXT "->'level'->>'days')::int)"
 
 static const struct setting_spec receivables_settings[] = {
         {"levels", SET_LADDER, "[{\"days\":1,\"audience\":\"customer\",\"channels\":[\"email\"],\"template\":\"dunning_friendly\"},"
@@ -101,7 +101,7 @@ static const char plan_sql[] =
         "inv AS MATERIALIZED (\n"
         "  SELECT v.id, v.customer_id, v.number, v.amount, v.currency, v.issued_on, v.due_on, d.days\n"
         "  FROM (SELECT DISTINCT days FROM lv) d CROSS JOIN cfg\n"
-        "  JOIN crm.invoices v ON " RECEIVABLES_CHASED_SQL("v") "\n"
+        "  JOIN crm.invoices v ON " JOB_INVOICE_CHASED_SQL("v") "\n"
         "   AND v.due_on BETWEEN greatest((cfg.now AT TIME ZONE 'UTC')::date - 2 - (cfg.s->>'max_lateness')::int / 86400,\n"
         "                                 cfg.eff_from) - d.days\n"
         "                    AND (cfg.now AT TIME ZONE 'UTC')::date + 1 - d.days\n"
@@ -272,11 +272,11 @@ static const char still_due_sql[] =
         "                  ELSE 'every invoice in the message has been paid' END AS reason\n"
         "FROM rapport.outbox o\n"
         "CROSS JOIN LATERAL (SELECT bool_or(true) AS unpaid,\n"
-        "                           bool_or(v.due_on + coalesce((o.context->'invoice_levels'->>x.id)::int, (o.context->'level'->>'days')::int)\n"
+        "                           bool_or(v.due_on + " RECEIVABLES_INVOICE_LEVEL_SQL("o.context", "x.id") "\n"
         "                                   <= ($2::timestamptz AT TIME ZONE o.time_zone)::date) AS at_level\n"
         "                    FROM jsonb_array_elements_text(o.context->'invoice_ids') AS x(id)\n"
         "                    JOIN crm.invoices v ON v.id = x.id::bigint\n"
-        "                    WHERE " RECEIVABLES_CHASED_SQL("v") ") u\n"
+        "                    WHERE " JOB_INVOICE_CHASED_SQL("v") ") u\n"
         "WHERE o.id = ANY($1::bigint[]) AND $3::jsonb IS NOT NULL AND o.job = 'receivables'\n"
         "  AND u.at_level IS NOT TRUE\n";
 
@@ -300,11 +300,11 @@ static const char build_sql[] =
         "),\n"
         "planned AS MATERIALIZED (\n"
         "  SELECT m.oid, m.customer_id, m.today, v.id, v.number, v.amount, v.currency, v.issued_on, v.due_on,\n"
-        "         coalesce((m.planned->'invoice_levels'->>x.id)::int, m.days) AS level_days, true AS newly_due\n"
+        "         " RECEIVABLES_INVOICE_LEVEL_SQL("m.planned", "x.id") " AS level_days, true AS newly_due\n"
         "  FROM m, jsonb_array_elements_text(m.planned->'invoice_ids') AS x(id)\n"
         "  JOIN crm.invoices v ON v.id = x.id::bigint\n"
-        "  WHERE " RECEIVABLES_CHASED_SQL("v") "\n"
-        "    AND v.due_on + coalesce((m.planned->'invoice_levels'->>x.id)::int, m.days) <= m.today\n"
+        "  WHERE " JOB_INVOICE_CHASED_SQL("v") "\n"
+        "    AND v.due_on + " RECEIVABLES_INVOICE_LEVEL_SQL("m.planned", "x.id") " <= m.today\n"
         "),\n"
         /* The customer's other unpaid invoices already past due go in the
          * same message: one reminder lists everything owed, with totals per
@@ -320,7 +320,7 @@ static const char build_sql[] =
         "  SELECT o.oid, o.today, v.id, v.number, v.amount, v.currency, v.issued_on, v.due_on, NULL::int, false\n"
         "  FROM (SELECT DISTINCT oid, customer_id, today FROM planned) o CROSS JOIN cfg\n"
         "  JOIN crm.invoices v ON v.customer_id = o.customer_id\n"
-        "  WHERE " RECEIVABLES_CHASED_SQL("v") " AND v.due_on < o.today\n"
+        "  WHERE " JOB_INVOICE_CHASED_SQL("v") " AND v.due_on < o.today\n"
         "    AND v.due_on + cfg.top_level >= cfg.eff_from\n"
         "    AND NOT EXISTS (SELECT 1 FROM planned p WHERE p.oid = o.oid AND p.id = v.id)\n"
         "),\n"
@@ -348,7 +348,7 @@ static const char build_sql[] =
         "SELECT m.oid,\n"
         "       CASE WHEN a.oid IS NULL THEN\n"
         "         CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements_text(m.planned->'invoice_ids') AS x(id)\n"
-        "                           JOIN crm.invoices v ON v.id = x.id::bigint WHERE " RECEIVABLES_CHASED_SQL("v") ")\n"
+        "                           JOIN crm.invoices v ON v.id = x.id::bigint WHERE " JOB_INVOICE_CHASED_SQL("v") ")\n"
         "                THEN '" JOB_DUE_DATE_MOVED_REASON "'\n"
         "              WHEN jsonb_array_length(m.planned->'invoice_ids') = 1 THEN 'the invoice has been paid'\n"
         "              ELSE 'every invoice in the message has been paid' END\n"
