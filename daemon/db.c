@@ -92,8 +92,13 @@ static int hand_over(PGconn *conn, PGresult *res, const char *what, PGresult **r
         return 0;
 }
 
+int db_exec_typed(PGconn *conn, const char *what, const char *sql, int n, const Oid *types, const char *const *params,
+                  PGresult **ret) {
+        return hand_over(conn, PQexecParams(conn, sql, n, types, params, NULL, NULL, 0), what, ret);
+}
+
 int db_exec(PGconn *conn, const char *what, const char *sql, int n, const char *const *params, PGresult **ret) {
-        return hand_over(conn, PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0), what, ret);
+        return db_exec_typed(conn, what, sql, n, NULL, params, ret);
 }
 
 static int fail(PGconn *conn, PGresult *res, const char *what) {

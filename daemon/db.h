@@ -26,6 +26,11 @@ int db_connect_to(const char *conninfo, const char *password, const char *applic
  * On error logs "what: message" and returns -EIO; *ret may be NULL when
  * the caller does not need the result. */
 int db_exec(PGconn *conn, const char *what, const char *sql, int n, const char *const *params, PGresult **ret);
+/* As db_exec, with the parameters' types given (pg_type OIDs; 0 leaves
+ * one to the server): a parameter the statement does not mention is
+ * then no error. */
+int db_exec_typed(PGconn *conn, const char *what, const char *sql, int n, const Oid *types, const char *const *params,
+                  PGresult **ret);
 
 /* A statement prepared once per connection (PQprepare) and then executed
  * by name: the hot dispatcher statements skip parsing and, after a few

@@ -512,7 +512,8 @@ static void apply_still_due(PGconn *conn, const char *now, char *const settings[
                 int j = job_def_index(def);
                 const char *p[] = {ids.data, now ? now : "now", j >= 0 && settings[j] ? settings[j] : "{}"};
                 _cleanup_(PQclearp) PGresult *res = NULL;
-                if (db_exec(conn, "Checking messages are still due", def->still_due_sql, 3, p, &res) < 0) {
+                if (db_exec_typed(conn, "Checking messages are still due", def->still_due_sql, JOB_STILL_DUE_PARAMS,
+                                  job_still_due_param_types, p, &res) < 0) {
                         /* Not known to be still due (the invoice may be
                          * paid): retried later, never sent on a guess. */
                         for (size_t k = i; k < n; k++)

@@ -44,7 +44,7 @@ int planner_build(PGconn *conn, const struct rapport_config *c, const struct job
         if (!arr.data)
                 return log_error_errno(-ENOMEM, "Building messages: %m");
         const char *p[] = {arr.data, now ? now : "now", j ? j->settings_json : "{}", c->time_zone};
-        return db_exec(conn, "Building messages", def->build_sql, 4, p, ret);
+        return db_exec_typed(conn, "Building messages", def->build_sql, JOB_BUILD_PARAMS, job_build_param_types, p, ret);
 }
 
 /* A dry run's rows as they would be sent: the built context in place of
@@ -284,7 +284,7 @@ int planner_run(PGconn *conn, const struct rapport_config *c, const struct job_c
 
         const char *p[] = {now_param, c->time_zone, c->locale, j->settings_json, run_id[0] ? run_id : NULL};
         _cleanup_(PQclearp) PGresult *res = NULL;
-        r = db_exec(conn, "Planning", j->def->plan_sql, 5, p, &res);
+        r = db_exec_typed(conn, "Planning", j->def->plan_sql, JOB_PLAN_PARAMS, job_plan_param_types, p, &res);
         if (r < 0)
                 return record_failure(conn, j, run_id, manual, now, ret);
         ret->planned = strtoll(PQgetvalue(res, 0, 0), NULL, 10);

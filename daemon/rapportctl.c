@@ -626,10 +626,11 @@ static int parse_now_option(const char *cmd, const char *help, int argc, char **
  * (for build_sql, when the first digest is sent).  Returns 1 for a
  * problem, said on stderr; 0 when it prepares, or the job has no such
  * statement. */
-static int check_job_sql(PGconn *conn, const char *job, const char *what, const char *sql, int n_params) {
+static int check_job_sql(PGconn *conn, const char *job, const char *what, const char *sql, int n_params,
+                         const Oid *types) {
         if (!sql)
                 return 0;
-        _cleanup_(PQclearp) PGresult *res = PQprepare(conn, "", sql, n_params, NULL);
+        _cleanup_(PQclearp) PGresult *res = PQprepare(conn, "", sql, n_params, types);
         if (PQresultStatus(res) == PGRES_COMMAND_OK)
                 return 0;
         char msg[512];
@@ -725,9 +726,12 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                 printf("database: OK (schema version %d)\n", have);
                 for (size_t i = 0; i < c->n_jobs; i++) {
                         const struct job_config *j = &c->jobs[i];
-                        int bad = check_job_sql(conn, j->name, "its SQL", j->def->plan_sql, 5) +
-                                  check_job_sql(conn, j->name, "its still-due check", j->def->still_due_sql, 3) +
-                                  check_job_sql(conn, j->name, "the SQL that builds its messages when sent", j->def->build_sql, 4);
+                        int bad = check_job_sql(conn, j->name, "its SQL", j->def->plan_sql, JOB_PLAN_PARAMS,
+                                                job_plan_param_types) +
+                                  check_job_sql(conn, j->name, "its still-due check", j->def->still_due_sql,
+                                                JOB_STILL_DUE_PARAMS, job_still_due_param_types) +
+                                  check_job_sql(conn, j->name, "the SQL that builds its messages when sent",
+                                                j->def->build_sql, JOB_BUILD_PARAMS, job_build_param_types);
                         if (!bad)
                                 printf("job %s: SQL OK; schedule '%s' in %s%s\n", j->name, j->schedule, j->time_zone,
                                        j->enabled ? "" : " (disabled)");

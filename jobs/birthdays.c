@@ -174,7 +174,7 @@ static const char still_due_sql[] =
         "SELECT o.id, '" JOB_BIRTHDAY_MOVED_REASON "'\n"
         "FROM rapport.outbox o\n"
         "JOIN crm.customers c ON c.id = o.customer_id\n"
-        "WHERE o.id = ANY($1::bigint[]) AND $2::timestamptz IS NOT NULL AND $3::jsonb IS NOT NULL AND o.job = 'birthdays'\n"
+        "WHERE o.id = ANY($1::bigint[]) AND o.job = 'birthdays'\n"
         "  AND o.context ? 'birthday_on_file'\n"
         "  AND (c.birthday IS NULL OR NOT isfinite(c.birthday)\n"
         "       OR to_char(c.birthday, 'MM-DD') IS DISTINCT FROM o.context->>'birthday_on_file')\n";

@@ -242,7 +242,7 @@ static const char still_due_sql[] =
         "                  ELSE 'the complaint has been resolved' END AS reason\n"
         "FROM rapport.outbox o\n"
         "LEFT JOIN crm.complaints k ON k.id = (o.context->'complaint'->>'id')::bigint\n"
-        "WHERE o.id = ANY($1::bigint[]) AND $2::timestamptz IS NOT NULL AND $3::jsonb IS NOT NULL AND o.job = 'complaints'\n"
+        "WHERE o.id = ANY($1::bigint[]) AND o.job = 'complaints'\n"
         "  AND CASE WHEN o.audience = 'customer' THEN k.resolved_at IS NULL\n"
         "           ELSE k.id IS NULL OR k.resolved_at IS NOT NULL END\n";
 

@@ -466,7 +466,7 @@ static const char still_due_sql[] =
         "                    JOIN rapport.outbox n ON n.dedupe_key = 'digest:' || o.rep_id || ':' || to_char(d.day, 'YYYY-MM-DD')\n"
         "                    WHERE n.state IN ('queued', 'sending', 'sent') AND n.not_before <= $2::timestamptz\n"
         "                    ORDER BY d.day DESC LIMIT 1) n\n"
-        "WHERE o.id = ANY($1::bigint[]) AND $3::jsonb IS NOT NULL AND o.job = 'digest'\n";
+        "WHERE o.id = ANY($1::bigint[]) AND o.job = 'digest'\n";
 
 const struct job_def job_digest = {
         .name = "digest",

@@ -250,7 +250,7 @@ static const char still_due_sql[] =
         "                  ELSE 'the customer has been active again since ' || (o.context->>'last_activity') END AS reason\n"
         "FROM rapport.outbox o\n"
         "LEFT JOIN crm.customers c ON c.id = o.customer_id\n"
-        "WHERE o.id = ANY($1::bigint[]) AND $3::jsonb IS NOT NULL AND o.job = 'dormant'\n"
+        "WHERE o.id = ANY($1::bigint[]) AND o.job = 'dormant'\n"
         "  AND (NOT coalesce(c.active, false)\n"
         "       OR EXISTS (SELECT 1 FROM crm.interactions i\n"
         "                  WHERE i.customer_id = o.customer_id\n"

@@ -130,7 +130,7 @@ static const char plan_sql[] =
 static const char still_due_sql[] =
         "SELECT o.id, 'the holiday is no longer configured for ' || (o.context->'holiday'->>'date')\n"
         "FROM rapport.outbox o\n"
-        "WHERE o.id = ANY($1::bigint[]) AND $2::timestamptz IS NOT NULL AND o.job = 'holidays'\n"
+        "WHERE o.id = ANY($1::bigint[]) AND o.job = 'holidays'\n"
         "  AND $3::jsonb ? 'dates'\n"
         "  AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements($3::jsonb->'dates') AS h(l)\n"
         "                  WHERE jsonb_typeof(h.l) = 'object' AND h.l->>'date' = o.context->'holiday'->>'date'\n"

@@ -46,6 +46,14 @@ void job_def_names(char *buf, size_t len) {
         }
 }
 
+/* pg_type OIDs, fixed since PostgreSQL 9.4 (catalog/pg_type_d.h, which
+ * only the server's headers carry). */
+enum { OID_TEXT = 25, OID_INT8 = 20, OID_INT8_ARRAY = 1016, OID_TIMESTAMPTZ = 1184, OID_JSONB = 3802 };
+
+const Oid job_plan_param_types[JOB_PLAN_PARAMS] = {OID_TIMESTAMPTZ, OID_TEXT, OID_TEXT, OID_JSONB, OID_INT8};
+const Oid job_still_due_param_types[JOB_STILL_DUE_PARAMS] = {OID_INT8_ARRAY, OID_TIMESTAMPTZ, OID_JSONB};
+const Oid job_build_param_types[JOB_BUILD_PARAMS] = {OID_INT8_ARRAY, OID_TIMESTAMPTZ, OID_JSONB, OID_TEXT};
+
 _Static_assert(sizeof job_defs / sizeof job_defs[0] == JOB_COUNT + 1, "JOB_COUNT must match job_defs[]");
 
 int job_def_index(const struct job_def *def) {

@@ -4,6 +4,7 @@
  * parameter), the one set-based statement that plans it, and the
  * statement that re-checks at send time that a planned message is still
  * wanted.  Adding a job means adding a file here, not touching the loop. */
+#include <postgres_ext.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -170,7 +171,15 @@ struct setting_spec {
  * sent: $1 bigint[] outbox ids, $2 timestamptz now, $3 jsonb the job's
  * settings, $4 text default time zone.  It returns (id bigint, reason
  * text, context jsonb) for every id it can build, in id order: a reason
- * cancels the message, otherwise the context replaces the planned one. */
+ * cancels the message, otherwise the context replaces the planned one.
+ * Every caller sends these parameters with the types below, so a statement
+ * need not mention a parameter it has no use for. */
+#define JOB_PLAN_PARAMS 5
+#define JOB_STILL_DUE_PARAMS 3
+#define JOB_BUILD_PARAMS 4
+extern const Oid job_plan_param_types[JOB_PLAN_PARAMS];
+extern const Oid job_still_due_param_types[JOB_STILL_DUE_PARAMS];
+extern const Oid job_build_param_types[JOB_BUILD_PARAMS];
 struct job_def {
         const char *name;
         const char *description;

@@ -277,7 +277,7 @@ static const char still_due_sql[] =
         "                    FROM jsonb_array_elements_text(o.context->'invoice_ids') AS x(id)\n"
         "                    JOIN crm.invoices v ON v.id = x.id::bigint\n"
         "                    WHERE " JOB_INVOICE_CHASED_SQL("v") ") u\n"
-        "WHERE o.id = ANY($1::bigint[]) AND $3::jsonb IS NOT NULL AND o.job = 'receivables'\n"
+        "WHERE o.id = ANY($1::bigint[]) AND o.job = 'receivables'\n"
         "  AND u.at_level IS NOT TRUE\n";
 
 /* The message as sent: only the invoices of the plan still unpaid (one
