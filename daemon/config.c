@@ -1120,6 +1120,97 @@ static bool url_scheme_is(const char *url, const char *const *schemes) {
         return false;
 }
 
+/* libconfig 1.5 reads a decimal or hexadecimal integer without an L suffix
+ * into 32 bits and says nothing when it does not fit: "connections =
+ * 4294967300" would read as 4.  Find such literals in the text first, as
+ * its scanner would tokenise it (strings and comments skipped). */
+static int check_integer_literals(const char *path, const char *text) {
+        /* The setting a literal belongs to, for the message: the names of
+         * the groups around it and the last name seen. */
+        char where[512] = "";
+        size_t depth_len[32], depth = 0;
+        const char *name = NULL;
+        int name_len = 0, line = 1;
+        for (const char *p = text; *p;) {
+                if (*p == '\n') {
+                        line++;
+                        p++;
+                } else if (*p == '"') {
+                        for (p++; *p && *p != '"'; p++) {
+                                if (*p == '\\' && p[1])
+                                        p++;
+                                line += *p == '\n';
+                        }
+                        if (*p)
+                                p++;
+                } else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+                        p += strcspn(p, "\n");
+                } else if (p[0] == '/' && p[1] == '*') {
+                        const char *end = strstr(p + 2, "*/");
+                        for (const char *q = p; *q && q != end; q++)
+                                line += *q == '\n';
+                        p = end ? end + 2 : p + strlen(p);
+                } else if (isalpha((unsigned char)*p) || *p == '*') {
+                        /* A name: digits in it are no number. */
+                        name = p;
+                        while (isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '*')
+                                p++;
+                        name_len = (int)(p - name);
+                } else if (*p == '{') {
+                        if (depth < ELEMENTSOF(depth_len)) {
+                                size_t used = strlen(where);
+                                depth_len[depth++] = used;
+                                if (name)
+                                        snprintf(where + used, sizeof where - used, "%.*s.", name_len, name);
+                        }
+                        name = NULL;
+                        p++;
+                } else if (*p == '}') {
+                        if (depth > 0)
+                                where[depth_len[--depth]] = '\0';
+                        name = NULL;
+                        p++;
+                } else if (isdigit((unsigned char)*p) || ((*p == '-' || *p == '+') && isdigit((unsigned char)p[1]))) {
+                        const char *start = p;
+                        p += *p == '-' || *p == '+';
+                        bool hex = p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
+                        const char *digits = hex ? p + 2 : p;
+                        p = digits;
+                        while (hex ? isxdigit((unsigned char)*p) : isdigit((unsigned char)*p))
+                                p++;
+                        if (!hex && (*p == '.' || *p == 'e' || *p == 'E')) {
+                                /* A float: the rest of it is no integer. */
+                                for (p++; isalnum((unsigned char)*p) || *p == '.' ||
+                                          ((*p == '-' || *p == '+') && (p[-1] == 'e' || p[-1] == 'E'));
+                                     p++)
+                                        ;
+                                continue;
+                        }
+                        if (*p == 'L')
+                                continue; /* 64 bits, as written */
+                        size_t n = (size_t)(p - digits);
+                        while (n > 1 && *digits == '0')
+                                digits++, n--;
+                        bool too_big;
+                        if (hex)
+                                too_big = n > 8;
+                        else {
+                                /* INT_MIN's magnitude fits only with its sign. */
+                                const char *limit = start[0] == '-' ? "2147483648" : "2147483647";
+                                too_big = n > 10 || (n == 10 && strncmp(digits, limit, 10) > 0);
+                        }
+                        if (too_big) {
+                                log_error("%s:%d: %s%.*s: %.*s does not fit a 32-bit integer (-2147483648 to 2147483647); "
+                                          "write it with an L suffix if a 64-bit value is meant",
+                                          path, line, where, name ? name_len : 1, name ? name : "?", (int)(p - start), start);
+                                return -ERANGE;
+                        }
+                } else
+                        p++;
+        }
+        return 0;
+}
+
 /* libconfig 1.5 exits the whole process (its scanner's fatal error) when an
  * @include names a directory, and has no hook to intercept includes; so
  * vet every @include, recursively, before handing the file over. */
@@ -1139,6 +1230,8 @@ static int check_includes(const char *path, const char *include_dir, int depth) 
                 log_error("%s:%d: contains a NUL byte: not a text configuration file", path, at);
                 return -EINVAL;
         }
+        if (check_integer_literals(path, text) < 0)
+                return -EINVAL;
         int line = 1;
         for (char *p = text; *p; line++) {
                 char *eol = strchr(p, '\n');

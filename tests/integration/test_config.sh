@@ -33,6 +33,18 @@ bad() { # NAME SED-EXPRESSION EXPECTED-TEXT
 line=$(grep -n '^email:' "$CONF" | cut -d: -f1)
 bad "syntax error" 's/^locale = "en";/locale = ;/' ".conf:2: syntax error"
 bad "unknown key" "s/^  tls = \"none\";/  tls = \"none\"; smtp_urll = \"x\";/" ".conf:$((line + 3)): email.smtp_urll: unknown setting"
+# libconfig 1.5 reads an integer too big for 32 bits as its low 32 bits
+# (4294967300 as 4): refused, with the setting named; the L suffix is the
+# way to write a 64-bit one, and strings, names and floats are no integers.
+bad "integer past 32 bits" 's/connections = 4;/connections = 4294967300;/' \
+    "email.connections: 4294967300 does not fit a 32-bit integer"
+bad "hexadecimal past 32 bits" 's/connections = 4;/connections = 0x100000004;/' \
+    "email.connections: 0x100000004 does not fit a 32-bit integer"
+bad "64-bit integer out of range" 's/connections = 4;/connections = 4294967300L;/' \
+    "email.connections: 4294967300 out of range 1-256"
+f=$T_TMP/bigstrings.conf
+sed 's/^locale = "en";/locale = "en"; # 99999999999 in a comment\n\/* 88888888888 *\/ instance = "x99999999999";/' "$CONF" >"$f"
+assert_exit 0 "long digit runs in comments, strings and names are no integers" -- "$RAPPORTD" --config "$f" -n
 bad "wrong type" 's/connections = 4;/connections = "four";/' "email.connections: expected an integer"
 bad "bad value" 's/tls = "none";/tls = "sometimes";/' 'email.tls: expected one of "required", "opportunistic", "none"'
 bad "bad cron" 's/schedule = "0 \* \* \* \*"/schedule = "0 0 32 * *"/' "jobs.birthdays.schedule: day-of-month 32 out of range 1-31"
