@@ -161,7 +161,10 @@ static int parse_element(const struct field_spec *f, const char *p, const char *
                                 return fail(err, errlen, "%s: bad range '%.*s'", f->name, elem_len,
                                             elem);
                 } else if (p < end && *p == '/')
-                        hi = f->star_max; /* "5/10" means 5-max/10 */
+                        /* "5/10" means 5-max/10; in the day of week max is
+                         * 7 (Sunday), as in cronie and croniter, so "7/2"
+                         * is Sunday and "5/1" Friday to Sunday. */
+                        hi = f->max;
         }
 
         if (p < end && *p != '/')

@@ -43,6 +43,8 @@ def main():
         k = rnd.random()
         if k < 0.4:
             return value(a, names, first)
+        if k < 0.5:  # "N/step": N to the field's maximum (7 in the day of week)
+            return value(a, names, first) + "/" + str(rnd.randint(1, max(1, hi - lo)))
         b = rnd.randint(a, hi)
         span = value(a, names, first) + "-" + value(b, names, first)
         return span if k < 0.7 else span + "/" + str(rnd.randint(1, max(1, hi - lo)))

@@ -72,7 +72,7 @@ static void test_parse_forms(void **state) {
         assert_int_equal(c.hours, BITS(3, 10, 17));
         assert_int_equal(c.mdays, BITS(10, 20, 30));
         assert_int_equal(c.months, BITS(11, 12));
-        assert_int_equal(c.wdays, BITS(1, 3, 5));
+        assert_int_equal(c.wdays, BITS(0, 1, 3, 5)); /* 1-7/2: 7 is Sunday */
         assert_int_equal(c.flags, 0);
 
         c = parse_ok("0,59 1,2,5-7,23 1,15,31 1-3,12 0");
@@ -119,6 +119,11 @@ static void test_parse_sunday_is_0_and_7(void **state) {
         assert_int_equal(parse_ok("0 0 * * 0-0").wdays, BITS(0));
         assert_int_equal(parse_ok("0 0 * * 6-7").wdays, BITS(0, 6));
         assert_int_equal(parse_ok("0 0 * * */2").wdays, BITS(0, 2, 4, 6));
+        /* "N/step" runs to 7 like cronie and croniter: it never comes out
+         * empty ("7/2" used to parse and then never fire). */
+        assert_int_equal(parse_ok("0 0 * * 7/2").wdays, BITS(0));
+        assert_int_equal(parse_ok("0 0 * * 5/1").wdays, BITS(0, 5, 6));
+        assert_int_equal(parse_ok("0 0 * * 3/4").wdays, BITS(0, 3));
 }
 
 static void test_parse_macros(void **state) {
