@@ -10,6 +10,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+/* No CODE_FILE/CODE_LINE: they would name log_full() for every line. */
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
 #include "util.h"
@@ -41,6 +44,14 @@ void log_set_max_priority(int prio) { log_max_prio = prio; }
 
 bool log_would(int prio) { return prio <= log_max_prio; }
 
+_printf_(3, 4) static struct iovec journal_field(char *buf, size_t size, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        int len = vsnprintf(buf, size, fmt, ap);
+        va_end(ap);
+        return (struct iovec){buf, len < 0 ? 0 : (size_t)len < size ? (size_t)len : size - 1};
+}
+
 int log_full(int prio, int err, const struct log_ctx *ctx, const char *fmt, ...) {
         int r = err < 0 ? err : -err;
         if (prio > log_max_prio)
@@ -55,17 +66,33 @@ int log_full(int prio, int err, const struct log_ctx *ctx, const char *fmt, ...)
         va_end(ap);
         errno = saved;
 
+        /* Only the fields a line has: an empty JOB= on every line would
+         * make `journalctl -F JOB` list "" and clutter -o verbose. */
         if (log_to_journal) {
-                char id[32] = "";
+                char message[sizeof msg + 8], priority[16], ident[64], errno_field[32], job[128],
+                        channel[64], outbox_id[40];
+                struct iovec iov[7];
+                size_t n = 0;
+                iov[n++] = journal_field(message, sizeof message, "MESSAGE=%s", msg);
+                iov[n++] = journal_field(priority, sizeof priority, "PRIORITY=%i", prio);
+                iov[n++] = journal_field(ident, sizeof ident, "SYSLOG_IDENTIFIER=%s", log_ident);
+                if (r)
+                        iov[n++] = journal_field(errno_field, sizeof errno_field, "ERRNO=%i", -r);
+                if (ctx && ctx->job)
+                        iov[n++] = journal_field(job, sizeof job, "JOB=%s", ctx->job);
+                if (ctx && ctx->channel)
+                        iov[n++] = journal_field(channel, sizeof channel, "CHANNEL=%s", ctx->channel);
                 if (ctx && ctx->outbox_id > 0)
-                        snprintf(id, sizeof id, "OUTBOX_ID=%lld", (long long)ctx->outbox_id);
-                sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%i", prio,
-                                "SYSLOG_IDENTIFIER=%s", log_ident,
-                                r ? "ERRNO=%i" : "ERRNO_UNSET=%i", -r,
-                                "JOB=%s", ctx && ctx->job ? ctx->job : "",
-                                "CHANNEL=%s", ctx && ctx->channel ? ctx->channel : "",
-                                id[0] ? id : "OUTBOX_ID=", NULL);
-        } else {
+                        iov[n++] = journal_field(outbox_id, sizeof outbox_id, "OUTBOX_ID=%lld",
+                                                 (long long)ctx->outbox_id);
+                /* The journal socket gone (journald restarting): stderr is
+                 * the journal's stream too, so the line is not lost. */
+                if (sd_journal_sendv(iov, (int)n) >= 0) {
+                        errno = saved;
+                        return r;
+                }
+        }
+        {
                 struct buf b = {0};
                 buf_printf(&b, "%s: %s", log_ident, msg);
                 if (ctx && ctx->job)

@@ -263,6 +263,85 @@ assert_eq 2 "$(sms_count)" "SMS greeting sent again"
 assert_eq "none" "$(sms_json 2 | jq -r '.headers.authorization // "none"')" "empty sms-token credential: no Authorization header"
 t_stop d4 TERM 8
 
+# ---- journal ----------------------------------------------------------------
+# Under systemd stderr is the journal's stream (JOURNAL_STREAM names it) and
+# lines go to journald's socket with fields.  In a private mount namespace a
+# datagram socket at /run/systemd/journal/socket receives them as journald
+# would.  The SMTP server refuses the recipient with a reply that repeats
+# the address: the journal gets it masked.
+cat >"$T_TMP/journal_reader.py" <<'PY'
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("/run/systemd/journal/socket.tmp")
+os.rename("/run/systemd/journal/socket.tmp", "/run/systemd/journal/socket")
+with open(sys.argv[1], "ab", buffering=0) as f:
+    while True:
+        f.write(s.recv(1 << 20) + b"--\n")
+PY
+# journal_run JOURNAL_OUT STDERR_OUT SOCKET CMD... — CMD with stderr as the
+# journal stream; SOCKET "yes": journald's socket read into JOURNAL_OUT,
+# "stale": the socket file is there but nothing reads it (journald stopped).
+journal_run() {
+    local out=$1 err=$2 sock=$3
+    shift 3
+    : >"$out"
+    unshare -m bash -c '
+        mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal || exit 99
+        out=$1 err=$2 sock=$3 py=$4
+        shift 4
+        if [[ $sock == stale ]]; then
+            "$py" -c "import socket; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).bind(\"/run/systemd/journal/socket\")"
+        elif [[ $sock == yes ]]; then
+            "$py" "$T_TMP/journal_reader.py" "$out" & reader=$!
+            while [[ ! -S /run/systemd/journal/socket ]]; do
+                kill -0 $reader 2>/dev/null || exit 99
+                sleep 0.05 # the reader binds, then renames: nothing to wait on but the path
+            done
+        fi
+        exec 2>"$err"
+        JOURNAL_STREAM=$(stat -c %d:%i "$err") "$@"
+        rc=$?
+        [[ -n ${reader:-} ]] && { kill $reader; wait $reader; }
+        exit $rc' journal "$out" "$err" "$sock" "$T_PY" "$@"
+}
+if ! unshare -m true 2>/dev/null; then
+    t_fail "journal: needs a private mount namespace (unshare -m, run as root as CI does)"
+else
+    bounce=jane.bounce@example.com
+    smtp_restart --fail-rcpt "$bounce=550 5.1.1 <$bounce>: Recipient address rejected"
+    rapport_config "$T_TMP/journal.conf"
+    psql -XAtq -v ON_ERROR_STOP=1 <<SQL >/dev/null
+DELETE FROM rapport.outbox; DELETE FROM rapport.job_runs; DELETE FROM rapport.suppression;
+UPDATE crm.customers SET active = false;
+INSERT INTO crm.customers (id, name, tier, email, birthday, time_zone, locale, rep_id, consent_email, consent_sms, active)
+  VALUES (77, 'Jane Bounce', 'B', '$bounce', '1990-06-16', 'UTC', 'en', 1, true, false, true);
+SQL
+    journal_run "$T_TMP/journal.out" "$T_TMP/journal.err" yes "$RAPPORTD" --config "$T_TMP/journal.conf" --once --now 2027-06-16T09:30:00Z
+    assert_eq 0 "$?" "journal: rapportd --once with stderr as the journal stream"
+    id=$(psql_val "SELECT id FROM rapport.outbox WHERE customer_id = 77")
+    entry=$(awk -v RS='--\n' '/MESSAGE=Hard bounce/' "$T_TMP/journal.out")
+    assert_contains "$entry" "PRIORITY=5" "journal: the hard bounce is a notice"
+    assert_contains "$entry" "JOB=birthdays" "journal: JOB field"
+    assert_contains "$entry" "CHANNEL=email" "journal: CHANNEL field"
+    assert_contains "$entry" "OUTBOX_ID=$id" "journal: OUTBOX_ID field"
+    assert_contains "$entry" "ja***@example.com" "journal: the refused address, masked"
+    assert_eq 0 "$(grep -c "$bounce" "$T_TMP/journal.out")" "journal: never the full address"
+    assert_eq "" "$(cat "$T_TMP/journal.err")" "journal: nothing on stderr while journald takes the lines"
+    # A line about no job, channel or message carries no such field, not
+    # an empty one (`journalctl -F JOB` would list ""), and no CODE_FILE
+    # naming the logging function for every line.
+    assert_eq 0 "$(grep -c -e '^JOB=$' -e '^CHANNEL=$' -e '^OUTBOX_ID=$' -e '^CODE_' -e '^ERRNO_UNSET' "$T_TMP/journal.out")" \
+        "journal: no empty fields, no CODE_* of log.c"
+    done_entry=$(awk -v RS='--\n' '/MESSAGE=Done:/' "$T_TMP/journal.out")
+    assert_contains "$done_entry" "SYSLOG_IDENTIFIER=rapportd" "journal: the summary line is there"
+    assert_not_contains "$done_entry" "JOB=" "journal: ... without a JOB field"
+    # journald stopped, its socket left behind: the lines still reach the
+    # stream (which then is wherever stderr goes).
+    journal_run "$T_TMP/journal2.out" "$T_TMP/journal2.err" stale "$RAPPORTD" --config "$T_TMP/journal.conf" --once --now 2027-06-16T09:31:00Z
+    assert_eq 0 "$?" "journal: rapportd --once with nobody on journald's socket"
+    assert_contains "$(cat "$T_TMP/journal2.err")" "rapportd: Done:" "journal: nobody on the socket, the lines go to the stream itself"
+fi
+
 # Every notification reader still running is one the teardown stops: a
 # reader started again under a name already in use is no longer tracked,
 # and outlived the test (one python process more after each make check).
