@@ -466,7 +466,7 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
         }
         if (out.len && fwrite(out.data, 1, out.len, stdout) != out.len)
                 return EX_IOERR;
-        return fflush(stdout) == 0 ? 0 : EX_IOERR;
+        return 0; /* main() flushes, and says so if the output was lost */
 }
 
 /* --now as epoch seconds and as ISO 8601 in the configuration's zone
@@ -1584,6 +1584,16 @@ static void help(void) {
                RAPPORT_CONFIG);
 }
 
+/* What a command printed and the disk (or a pipe's reader) did not take is
+ * lost: a preview or status cut short must not exit 0 as if complete. */
+static int output_flushed(int exit_code) {
+        int error = fflush(stdout) == 0 ? 0 : errno;
+        if (!error && !ferror(stdout))
+                return exit_code;
+        fprintf(stderr, "rapportctl: cannot write to standard output%s%s\n", error ? ": " : "", error ? strerror(error) : "");
+        return exit_code == 0 ? EX_IOERR : exit_code;
+}
+
 int main(int argc, char **argv) {
         struct ctl ctl = {.config_path = getenv("RAPPORT_CONFIG") ? getenv("RAPPORT_CONFIG") : RAPPORT_CONFIG};
         log_setup("rapportctl", LOG_WARNING);
@@ -1639,7 +1649,7 @@ int main(int argc, char **argv) {
                 if (streq(sub[0], commands[k].name)) {
                         if (ctl.json && !commands[k].json)
                                 return usage_error(sub[0], "%s", "--json: this command has no JSON output (status, queue, show, run and next do)");
-                        return commands[k].run(&ctl, subc, sub);
+                        return output_flushed(commands[k].run(&ctl, subc, sub));
                 }
         fprintf(stderr, "rapportctl: unknown command '%s'\nTry 'rapportctl --help'.\n", sub[0]);
         return EX_USAGE;

@@ -169,6 +169,13 @@ assert_exit 65 "preview for a customer the CRM does not have" -- "$RAPPORTCTL" -
 assert_contains "$T_OUT" "no customer with id 99999 in the CRM" "... says so, rather than showing the whole job's counts"
 assert_exit 65 "preview for a rep the CRM does not have" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" preview birthdays --rep 99999 --now 2027-03-14T10:00:00+08:00
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "preview queues nothing"
+# Output the disk does not take is an error, not a preview cut short with exit 0.
+assert_exit 74 "preview to a full disk" -- sh -c '"$0" --config "$1" preview birthdays --customer 1 --now 2027-03-14T10:00:00+08:00 >/dev/full' \
+    "$RAPPORTCTL" "$T_TMP/c.conf"
+assert_contains "$T_OUT" "rapportctl: cannot write to standard output: No space left on device" "preview to a full disk: says why"
+assert_exit 74 "render to a full disk" -- sh -c '"$0" render --template "$1" --data "$2" >/dev/full' "$RAPPORTCTL" "$D/a.mustache" "$D/d.json"
+assert_contains "$T_OUT" "rapportctl: cannot write to standard output: No space left on device" "render to a full disk: says why"
+assert_exit 74 "status to a full disk" -- sh -c '"$0" --config "$1" status >/dev/full' "$RAPPORTCTL" "$T_TMP/c.conf"
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.job_runs')" "preview records no run"
 # check warns when an SMS it would send now needs more than one segment.
 # The customers above (birthdays on 14 March, SMS consent) would be due too
