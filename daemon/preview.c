@@ -166,6 +166,12 @@ int preview_print(FILE *out, PGresult *rows, const struct rapport_config *c, con
                         bad++;
                         continue;
                 }
+                /* A recipient whose language has no template gets the
+                 * default locale's: say so, or a Chinese customer's English
+                 * greeting looks like a wrong locale in the CRM. */
+                if (!template_find(t, tname, channel, locale, NULL))
+                        fprintf(out, "note: no %s.%s template for locale %s or its language: the default locale's %s is used\n",
+                                tname, channel, locale, tpl->path);
                 const char *token = PQgetisnull(rows, i, 11) ? NULL : PQgetvalue(rows, i, 11);
                 json_object *ctx = message_context(c, PQgetvalue(rows, i, 7), strtoll(PQgetvalue(rows, i, 0), NULL, 10),
                                                    token, PQgetvalue(rows, i, 10)[0] == 't');

@@ -168,6 +168,16 @@ assert_contains "$T_OUT" "--customer and --rep exclude each other" "preview: say
 assert_exit 65 "preview for a customer the CRM does not have" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" preview birthdays --customer 99999 --now 2027-03-14T10:00:00+08:00
 assert_contains "$T_OUT" "no customer with id 99999 in the CRM" "... says so, rather than showing the whole job's counts"
 assert_exit 65 "preview for a rep the CRM does not have" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" preview birthdays --rep 99999 --now 2027-03-14T10:00:00+08:00
+# A locale with no template of its own (nor one for its language) gets the
+# default locale's, and preview says which file that is.
+psql_val "UPDATE crm.customers SET locale = 'zh-TW' WHERE id = 1" >/dev/null
+assert_exit 0 "preview in a locale without templates" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" preview birthdays --customer 1 --now 2027-03-14T10:00:00+08:00
+assert_contains "$T_OUT" "note: no birthday.email template for locale zh-TW or its language: the default locale's $T_TMP/tpl/birthday.email.en.mustache is used" \
+    "preview names the default locale's template a fallback uses"
+assert_contains "$T_OUT" "Subject: Happy birthday" "... and renders it"
+psql_val "UPDATE crm.customers SET locale = 'zh-CN' WHERE id = 1" >/dev/null
+assert_exit 0 "preview in a locale with templates" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" preview birthdays --customer 1 --now 2027-03-14T10:00:00+08:00
+assert_not_contains "$T_OUT" "note: no birthday" "no note when the locale has its template"
 assert_eq 0 "$(psql_val 'SELECT count(*) FROM rapport.outbox')" "preview queues nothing"
 # Output the disk does not take is an error, not a preview cut short with exit 0.
 assert_exit 74 "preview to a full disk" -- sh -c '"$0" --config "$1" preview birthdays --customer 1 --now 2027-03-14T10:00:00+08:00 >/dev/full' \
