@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "../jobs/jobs.h"
+#include "channel.h"
 #include "config.h"
 #include "cron.h"
 #include "db.h"
@@ -507,12 +508,34 @@ static int render_sms_segments(const struct template_set *t, const struct messag
 
 /* Render the SMS a job would send now (a dry run) and warn about any that
  * need more than one segment: each extra segment is billed. */
+/* Whether a job can send SMS: on its channels, or on a level of its own
+ * (the receivables ladder's `channel` or `channels`). */
+static bool job_sends_sms(const struct job_config *j) {
+        for (char **ch = j->channels; ch && *ch; ch++)
+                if (streq(*ch, "sms"))
+                        return true;
+        bool sms = false;
+        json_object *o = json_tokener_parse(j->settings_json);
+        json_object_object_foreach(o, key, val) {
+                (void)key;
+                for (size_t i = 0; json_object_is_type(val, json_type_array) && i < json_object_array_length(val); i++) {
+                        json_object *e = json_object_array_get_idx(val, i), *chans;
+                        if (!json_object_is_type(e, json_type_object))
+                                continue;
+                        if (json_object_object_get_ex(e, "channel", &chans) && json_object_is_type(chans, json_type_string))
+                                sms = sms || streq(json_object_get_string(chans), "sms");
+                        if (json_object_object_get_ex(e, "channels", &chans) && json_object_is_type(chans, json_type_array))
+                                for (size_t k = 0; k < json_object_array_length(chans); k++)
+                                        sms = sms || streq(json_object_get_string(json_object_array_get_idx(chans, k)) ?: "", "sms");
+                }
+        }
+        json_object_put(o);
+        return sms;
+}
+
 static void warn_long_sms(PGconn *conn, const struct rapport_config *c, const struct template_set *t,
                           const struct job_config *j, int64_t now, const char *now_iso) {
-        bool sms = false;
-        for (char **ch = j->channels; ch && *ch; ch++)
-                sms = sms || streq(*ch, "sms");
-        if (!sms)
+        if (!job_sends_sms(j))
                 return;
         struct plan_result res;
         if (planner_run(conn, c, j, now, now_iso, true, NULL, PLAN_MANUAL, &res) < 0 || !res.preview) {
@@ -526,7 +549,12 @@ static void warn_long_sms(PGconn *conn, const struct rapport_config *c, const st
                         continue;
                 const struct message_template *tpl = template_find(t, PQgetvalue(res.preview, i, 5), "sms",
                                                                    PQgetvalue(res.preview, i, 6), c->locale);
-                json_object *ctx = json_tokener_parse(PQgetvalue(res.preview, i, 7));
+                /* As the dispatcher renders it: with `sender` (the 【signature】
+                 * of the Chinese SMS) and the other variables added at send time. */
+                json_object *ctx = message_context(c, PQgetvalue(res.preview, i, 7),
+                                                   strtoll(PQgetvalue(res.preview, i, 0), NULL, 10),
+                                                   PQgetisnull(res.preview, i, 11) ? NULL : PQgetvalue(res.preview, i, 11),
+                                                   PQgetvalue(res.preview, i, 10)[0] == 't');
                 struct sms_segments seg;
                 if (tpl && render_sms_segments(t, tpl, ctx, &seg) == 0) {
                         n++;
@@ -547,9 +575,10 @@ static void warn_long_sms(PGconn *conn, const struct rapport_config *c, const st
 /* Whatever the data: an SMS template whose text, with every name empty,
  * already takes more than one segment costs that much or more on every
  * message.  (What the data adds is judged on the messages due, above.) */
-static void warn_long_sms_templates(const struct template_set *t) {
+static void warn_long_sms_templates(const struct template_set *t, const struct rapport_config *c) {
         const struct message_template *tpl;
-        json_object *empty = json_object_new_object();
+        /* The configuration's own values (`sender`) are fixed text too. */
+        json_object *empty = c ? message_context(c, "{}", 0, NULL, false) : json_object_new_object();
         for (size_t i = 0; (tpl = template_set_message(t, i)); i++) {
                 if (!streq(tpl->channel, "sms"))
                         continue;
@@ -705,7 +734,7 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                 else
                         printf("templates: %s OK%s\n", dir, c ? "" : " (jobs not checked against them)");
                 if (t) {
-                        warn_long_sms_templates(t);
+                        warn_long_sms_templates(t, c);
                         warn_missing_partials(t, dir);
                 }
         }

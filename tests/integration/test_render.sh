@@ -214,6 +214,24 @@ assert_not_contains "$T_OUT" "warning: job birthdays" "check --now, nothing due:
 next_bday=$(date -u -d "$today + 4 years" +%F)
 assert_exit 0 "check --now on the next birthday" -- "$RAPPORTCTL" --config "$T_TMP/sms.conf" check --now "${next_bday}T12:00:00Z"
 assert_contains "$T_OUT" "warning: job birthdays: 1 of the 1 SMS it would send at --now need more than one segment (up to 2)" "check --now judges the SMS due then"
+# Judged as sent: with the configured sender's 【signature】, which the
+# dispatcher adds (60 characters alone fit one segment, 80 do not).
+printf '{{#sender}}【{{sender}}】{{/sender}}%s\n' "$(printf '祝您生日快乐%.0s' {1..10})" >"$T_TMP/tpl/birthday.sms.zh-CN.mustache"
+assert_exit 0 "check --now: an SMS that its signature makes long" -- "$RAPPORTCTL" --config "$T_TMP/sms.conf" check --now "${next_bday}T12:00:00Z"
+assert_contains "$T_OUT" "warning: job birthdays: 1 of the 1 SMS it would send at --now need more than one segment (up to 2)" \
+    "check counts the sender's signature in the SMS due"
+assert_contains "$T_OUT" "birthday.sms.zh-CN.mustache: its fixed text alone (every name empty) needs 2 SMS segments: 80 UCS-2 unit(s)" \
+    "check counts the sender's signature in the fixed text"
+# The receivables ladder sends SMS on its levels' channels (the job has none
+# of its own): those are judged too.
+psql -XAtq -c "INSERT INTO crm.invoices (customer_id, number, amount, currency, issued_on, due_on)
+  VALUES (3, 'INV-SMS-LONG-0000000001', 1234567.89, 'CNY', date '$today' - 45, date '$today' - 15)"
+TEMPLATES_DIR=$T_TMP/tpl rapport_config "$T_TMP/rcv.conf" 'receivables: { send_at = "00:00"; max_lateness = "2d";
+  levels = ( { days = 15; audience = "customer"; channels = [ "sms" ]; template = "dunning_firm"; } ); };'
+assert_exit 0 "check with the ladder's SMS" -- "$RAPPORTCTL" --config "$T_TMP/rcv.conf" check --now "${today}T12:00:00Z"
+assert_contains "$T_OUT" "warning: job receivables: 1 of the 1 SMS it would send at --now need more than one segment (up to 2)" \
+    "check warns about a long SMS of the receivables ladder"
+psql_val "DELETE FROM crm.invoices WHERE number = 'INV-SMS-LONG-0000000001'" >/dev/null
 # A partial that is not there renders as nothing (the spec): check warns,
 # naming the template and the partial, so a typo does not drop a footer
 # unseen; partials that are there, included ones too, and cycles are fine.
