@@ -316,6 +316,27 @@ static int add_broken(struct template_set *s, const char *file, size_t len) {
         return 0;
 }
 
+static bool locale_key_eq(const char *a, const char *b);
+
+/* Two files for one template (zh-CN and zh_cn are one locale) would leave
+ * it to the directory's order which words go out, and an edited copy
+ * could be the one ignored: a problem to fix, like a file that does not
+ * parse.  Returns the file already loaded under that key, if any. */
+static const char *twin_message(const struct template_set *s, const char *name, const char *channel, const char *locale) {
+        for (size_t i = 0; i < s->n_msgs; i++)
+                if (streq(s->msgs[i]->name, name) && streq(s->msgs[i]->channel, channel) &&
+                    locale_key_eq(s->msgs[i]->locale, locale))
+                        return s->msgs[i]->path;
+        return NULL;
+}
+
+static const char *twin_partial(const struct template_set *s, const char *key) {
+        for (size_t i = 0; i < s->n_partials; i++)
+                if (locale_key_eq(s->partials[i].name, key))
+                        return s->partials[i].name;
+        return NULL;
+}
+
 static int load_partial(struct template_set *s, const char *path, const char *file, size_t len, int *n_errors) {
         _cleanup_free_ char *src = NULL;
         size_t slen;
@@ -331,13 +352,22 @@ static int load_partial(struct template_set *s, const char *path, const char *fi
                 return r;
         if (r < 0)
                 return 0;
+        _cleanup_free_ char *key = strndup(file, len - strlen(".mustache"));
+        const char *twin = key ? twin_partial(s, key) : NULL;
+        if (twin) {
+                (*n_errors)++;
+                log_error("%s: the same partial as %s.mustache (in a locale, case and '_' or '-' do not matter): keep one of them",
+                          path, twin);
+                mustache_free(tpl);
+                return 0;
+        }
         struct partial *p = realloc(s->partials, (s->n_partials + 1) * sizeof *p);
         if (!p) {
                 mustache_free(tpl);
                 return log_error_errno(-ENOMEM, "Loading templates: %m");
         }
         s->partials = p;
-        s->partials[s->n_partials++] = (struct partial){strndup(file, len - strlen(".mustache")), tpl};
+        s->partials[s->n_partials++] = (struct partial){TAKE_PTR(key), tpl};
         return 0;
 }
 
@@ -366,6 +396,14 @@ int template_set_load_all(const char *dir, struct template_set **ret, int *n_err
                 char *name = NULL, *channel = NULL, *locale = NULL;
                 if (!split_name(file, &name, &channel, &locale)) {
                         r = load_partial(s, path, file, len, n_errors);
+                        continue;
+                }
+                const char *twin = twin_message(s, name, channel, locale);
+                if (twin) {
+                        (*n_errors)++;
+                        log_error("%s: the same template as %s (in a locale, case and '_' or '-' do not matter): keep one of them",
+                                  path, twin);
+                        free(name), free(channel), free(locale);
                         continue;
                 }
                 struct message_template *t = NULL;

@@ -245,6 +245,27 @@ static void assert_one_load_error(const char *file, const char *content, const c
         remove_file(file);
 }
 
+/* Two files for one template or partial, their locales spelled apart
+ * (zh_cn is zh-CN): which words went out would be the directory's order,
+ * and an edited copy could be the one ignored. */
+static void test_twin_files_are_problems(void **state) {
+        (void)state;
+        assert_one_load_error("greet.email.zh_cn.mustache", "Subject: copy\n\ncopy\n",
+                              "greet.email.zh_cn.mustache: the same template as ");
+        assert_one_load_error("footer.ZH_CN.mustache", "copy\n", ": the same partial as ");
+        /* Other channels, locales and names are not twins. */
+        write_file("greet.sms.zh-CN.mustache", "{{name}}\n");
+        write_file("footer.zh-TW.mustache", "tw\n");
+        write_file("greeting.email.zh-CN.mustache", "Subject: s\n\nt\n");
+        _cleanup_(template_set_freep) struct template_set *s = NULL;
+        int nerr = -1;
+        assert_int_equal(template_set_load(dir, &s, &nerr), 0);
+        assert_int_equal(nerr, 0);
+        remove_file("greet.sms.zh-CN.mustache");
+        remove_file("footer.zh-TW.mustache");
+        remove_file("greeting.email.zh-CN.mustache");
+}
+
 /* Every problem of a file is reported at its position in the file: the
  * subject's columns count from the start of its line, the HTML part's lines
  * from the top of the file. */
@@ -471,6 +492,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_email_layout_and_escaping),
                 cmocka_unit_test(test_locale_fallback),
+                cmocka_unit_test(test_twin_files_are_problems),
                 cmocka_unit_test(test_sms_and_subject_flattening),
                 cmocka_unit_test(test_malformed_utf8_and_long_subject),
                 cmocka_unit_test(test_utf8_valid_prefix),
