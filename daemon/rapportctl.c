@@ -1009,7 +1009,10 @@ static int plan_job(struct ctl *ctl, const char *cmd, const char *job, const cha
                 return r;
         const struct job_config *j = config_job(c, job);
         if (!j) {
-                fprintf(stderr, "rapportctl %s: job '%s' is not configured in %s\n", cmd, job, c->path);
+                fprintf(stderr,
+                        "rapportctl %s: job '%s' is not configured in %s; to try it with its default settings "
+                        "without the daemon running it, add  %s: { enabled = false; };  to its jobs group\n",
+                        cmd, job, c->path, job);
                 return EX_CONFIG;
         }
         char iso[64];

@@ -78,6 +78,11 @@ assert_exit 64 "suppress a non-address" -- "$RAPPORTCTL" --config "$CONF" suppre
 assert_exit 64 "run an unknown job" -- "$RAPPORTCTL" --config "$CONF" run nosuchjob
 assert_exit 64 "run with a bad --now" -- "$RAPPORTCTL" --config "$CONF" run birthdays --now yesterday-ish
 assert_exit 64 "preview with a bad channel" -- "$RAPPORTCTL" --config "$CONF" preview birthdays --channel fax
+# A job the configuration leaves out cannot be previewed: the message says
+# how to try it with its defaults without the daemon running it.
+assert_not_contains "$(cat "$CONF")" "dormant:" "the test configuration leaves dormant out"
+assert_exit 78 "preview of a job not in the configuration" -- "$RAPPORTCTL" --config "$CONF" preview dormant
+assert_contains "$T_OUT" "dormant: { enabled = false; };" "... names the line that lets it be tried"
 # Bad arguments are usage errors (64) whatever else: extra arguments, ids
 # that are not ids or out of range, a junk suppression, --json where there
 # is none; and checked before the database is asked (down: still 64).
