@@ -335,7 +335,7 @@ assert_contains "$t" "以下发票目前仍未结清，其中最早的已逾期 
   USD 350.50" "one reminder lists the customer's invoices at +1 and +15 with totals per currency"
 # The SMS is for INV-301-C alone (+1 goes by e-mail only), and it still
 # lists the customer's other invoices past due: one reminder, all that is owed.
-assert_eq "+8613900000301|【Acme Customer Care】再次提醒：INV-301-C（CNY 8,000.00）已逾期15天。INV-301-A（CNY 1,200.00）已逾期1天。INV-301-B（USD 350.50）已逾期1天。请于7日内付款，疑问请联系王经理+8613800000001。" \
+assert_eq "+8613900000301|【Acme Customer Care】再次提醒：INV-301-C（CNY 8,000.00）已逾期15天。INV-301-A（CNY 1,200.00）已逾期1天。INV-301-B（USD 350.50）已逾期1天。请于7日内付款，疑问请联系王经理 +8613800000001。" \
     "$(sms_since)" "firm reminder also by SMS, listing every invoice past due"
 assert_eq "" "$(mail_to evan@example.com list_unsubscribe)" "dunning is transactional: no List-Unsubscribe"
 assert_contains "$(mail_to wang.manager@example.cn text)" "Gone Rep（已离岗） 负责的客户 Dana Debt" "manager escalation names the rep"
