@@ -1385,6 +1385,11 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
                 c->email.password = load_secret(&l, g, "password_file", pf, "smtp-password", check_secrets);
         }
         c->email.username = json_dup_string(o, "username");
+        /* Without a password libcurl still offers AUTH, and every message
+         * would come back 535 and wait out its retries: caught here. */
+        if (check_secrets && c->email.smtp_url && c->email.username && !c->email.password)
+                complain(&l, config_setting_lookup(g, "username"),
+                         "given, but no password: set email.password_file or the credential smtp-password");
         {
                 _cleanup_free_ char *tls = json_dup_string(o, "tls");
                 c->email.tls = streq_ptr(tls, "none") ? TLS_NONE : streq_ptr(tls, "opportunistic") ? TLS_OPPORTUNISTIC : TLS_REQUIRED;

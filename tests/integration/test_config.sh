@@ -172,6 +172,16 @@ sed -e 's/connections = 4;/connections = "four";/' -e 's/tls = "none";/tls = "so
 assert_exit 78 "two errors" -- "$RAPPORTD" --config "$T_TMP/two.conf" -n
 assert_contains "$T_OUT" "2 errors in configuration" "both errors reported"
 
+# A user name without a password would have every message refused (535)
+# and retried: refused at load instead, found in the credential too.
+sed "s|^  tls = \"none\";|  tls = \"none\"; username = \"u\";|" "$CONF" >"$T_TMP/user-only.conf"
+assert_exit 78 "email.username without a password: exit 78" -- env -u CREDENTIALS_DIRECTORY "$RAPPORTD" --config "$T_TMP/user-only.conf" -n
+assert_contains "$T_OUT" "email.username: given, but no password: set email.password_file or the credential smtp-password" \
+    "email.username without a password: says where the password goes"
+mkdir -p "$T_TMP/creds" && echo "cred-pw" >"$T_TMP/creds/smtp-password"
+assert_exit 0 "email.username with the credential smtp-password: accepted" -- \
+    env CREDENTIALS_DIRECTORY="$T_TMP/creds" "$RAPPORTD" --config "$T_TMP/user-only.conf" -n
+
 # The secret itself never appears in output.
 echo "s3cret-Pa55" >"$T_TMP/pw"
 sed "s|^  tls = \"none\";|  tls = \"none\"; password_file = \"$T_TMP/pw\"; username = \"u\";|" "$CONF" >"$T_TMP/secret.conf"
