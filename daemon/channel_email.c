@@ -238,6 +238,24 @@ void email_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct 
                 o->kind = OUTCOME_RETRY;
                 return;
         }
+        if (result == CURLE_PEER_FAILED_VERIFICATION || result == CURLE_SSL_CONNECT_ERROR ||
+            result == CURLE_SSL_CACERT_BADFILE || result == CURLE_SSL_ISSUER_ERROR) {
+                /* The last reply code here is the server's 220 to STARTTLS
+                 * (or none, with smtps://): naming it would read as if the
+                 * server had complained.  The handshake failed before MAIL
+                 * FROM, so nothing went out; retried like a refused login,
+                 * while the administrator fixes the trust (email.ca_file). */
+                const char *what = curl_easy_strerror(result);
+                bool detail = io->errbuf[0] && !streq(io->errbuf, what);
+                snprintf(o->error, sizeof o->error,
+                         "SMTP: TLS handshake failed%s, nothing sent: %s%s%s%s",
+                         result == CURLE_PEER_FAILED_VERIFICATION
+                                 ? " (the server's certificate is not trusted; a private CA goes in email.ca_file)"
+                                 : "",
+                         what, detail ? " (" : "", detail ? io->errbuf : "", detail ? ")" : "");
+                o->kind = OUTCOME_RETRY;
+                return;
+        }
 
         /* Which step failed.  CURLINFO_RESPONSE_CODE is only the last reply
          * received, whatever it answered: curl's error text says which

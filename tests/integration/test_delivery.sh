@@ -520,6 +520,75 @@ once "run: password fixed" "$(at 20:41:00)" "$T_TMP/auth-right.conf"
 assert_eq "sent:2:1" "$(row "$id_auth" "state || ':' || attempts"):$(mq 'len(to("auth.user@example.com"))')" "535: sent once the password is fixed"
 smtp_restart --no-faults
 
+# ---------------------------------------------------------------- TLS: STARTTLS and smtps:// against a real handshake
+# A private CA and two server certificates it signed: one for 127.0.0.1,
+# one for another name.  The system's trust store knows neither.
+pki=$T_TMP/pki
+mkdir -p "$pki"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Rapport Test CA" \
+    -keyout "$pki/ca.key" -out "$pki/ca.pem" 2>/dev/null
+server_cert() { # server_cert NAME SAN
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$1" -keyout "$pki/$1.key" -out "$pki/$1.csr" 2>/dev/null &&
+        openssl x509 -req -in "$pki/$1.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" -CAcreateserial -days 2 \
+            -extfile <(printf 'subjectAltName=%s\n' "$2") -out "$pki/$1.pem" 2>/dev/null
+}
+server_cert local "IP:127.0.0.1,DNS:localhost"
+server_cert other "DNS:mail.other.example"
+tls_conf() { # tls_conf NAME 'EMAIL SETTINGS' [smtps]
+    EMAIL_EXTRA=$2 rapport_config "$T_TMP/$1.conf"
+    sed -i '/^  tls = "none";$/d' "$T_TMP/$1.conf"
+    [[ ${3:-} != smtps ]] || sed -i 's|smtp://127.0.0.1|smtps://127.0.0.1|' "$T_TMP/$1.conf"
+}
+# the sink's record of the last message it accepted: was it over TLS?
+last_tls() { jq -rs '[.[] | select(.event == "data" and .code == 250)][-1].tls' "$SMTP_EVENTS"; }
+rcpt_seen() { grep -c "\"addr\": \"$1\"" "$SMTP_EVENTS"; }
+tls_conf tls-default ''
+tls_conf tls-opportunistic 'tls = "opportunistic";'
+tls_conf tls-ca "ca_file = \"$pki/ca.pem\";"
+rapport_config "$T_TMP/tls-none.conf"
+
+smtp_restart --tls-cert "$pki/local.pem" --tls-key "$pki/local.key"
+id_st=$(E_NB=$(at 21:00:00) enqueue starttls:1 starttls@example.com 'Start Tls')
+once "run: STARTTLS offered, certificate from an unknown CA, default tls" "$(at 21:00:00)" "$T_TMP/tls-default.conf"
+assert_eq "queued:1" "$(row "$id_st" "state || ':' || attempts")" "tls default (required): an untrusted certificate is refused, the message waits"
+assert_contains "$(row "$id_st" last_error)" "TLS handshake failed (the server's certificate is not trusted; a private CA goes in email.ca_file), nothing sent" \
+    "untrusted certificate: the reason names TLS, the certificate and the setting (not the server's 220)"
+once "run: STARTTLS offered, untrusted certificate, tls = opportunistic" "$(at 21:01:00)" "$T_TMP/tls-opportunistic.conf"
+assert_eq "queued:2" "$(row "$id_st" "state || ':' || attempts")" "tls opportunistic: an untrusted certificate is not a reason to go on in clear text"
+assert_eq "0" "$(rcpt_seen starttls@example.com)" "untrusted certificate: the server never saw the recipient"
+once "run: STARTTLS, CA in email.ca_file" "$(at 21:02:00)" "$T_TMP/tls-ca.conf"
+assert_eq "sent:3:true" "$(row "$id_st" "state || ':' || attempts"):$(last_tls)" "email.ca_file: sent, over TLS"
+id_st2=$(E_NB=$(at 21:05:00) enqueue starttls:2 cleartext@example.com 'Clear Text')
+once "run: STARTTLS offered, tls = none" "$(at 21:05:00)" "$T_TMP/tls-none.conf"
+assert_eq "sent:false" "$(row "$id_st2" state):$(last_tls)" "tls none: STARTTLS offered but not used (a local sink)"
+
+# The password from systemd's credential, sent only inside TLS.
+smtp_restart --tls-cert "$pki/local.pem" --tls-key "$pki/local.key" --auth rapport:cred-pass
+mkdir -p "$T_TMP/credentials" && printf 'cred-pass\n' >"$T_TMP/credentials/smtp-password"
+tls_conf tls-auth "ca_file = \"$pki/ca.pem\"; username = \"rapport\";"
+id_st3=$(E_NB=$(at 21:10:00) enqueue starttls:3 authed@example.com 'Auth Ed')
+assert_exit 0 "run: STARTTLS and AUTH, password from the credential smtp-password" -- \
+    env CREDENTIALS_DIRECTORY="$T_TMP/credentials" "$RAPPORTD" --config "$T_TMP/tls-auth.conf" --once --now "$(at 21:10:00)"
+assert_eq "sent:true:true" "$(row "$id_st3" state):$(last_tls):$(jq -rs '[.[] | select(.event == "auth")][-1].ok' "$SMTP_EVENTS")" \
+    "AUTH with the credential's password, over TLS"
+
+# A certificate our CA signed, but for another name: still refused.
+smtp_restart --tls-cert "$pki/other.pem" --tls-key "$pki/other.key"
+id_st4=$(E_NB=$(at 21:15:00) enqueue starttls:4 wrongname@example.com 'Wrong Name')
+once "run: certificate for another host name" "$(at 21:15:00)" "$T_TMP/tls-ca.conf"
+assert_eq "queued:1:0" "$(row "$id_st4" "state || ':' || attempts"):$(rcpt_seen wrongname@example.com)" "certificate for another name: refused, nothing sent"
+
+# smtps://: TLS from the first byte, verified the same way.
+smtp_restart --tls-cert "$pki/local.pem" --tls-key "$pki/local.key" --smtps
+tls_conf smtps "" smtps
+tls_conf smtps-ca "ca_file = \"$pki/ca.pem\";" smtps
+once "run: smtps://, untrusted certificate" "$(at 21:20:00)" "$T_TMP/smtps.conf"
+assert_eq "queued:2:0" "$(row "$id_st4" "state || ':' || attempts"):$(rcpt_seen wrongname@example.com)" "smtps: untrusted certificate refused"
+assert_contains "$(row "$id_st4" last_error)" "TLS handshake failed (the server's certificate is not trusted" "smtps: the reason names TLS"
+once "run: smtps://, CA in email.ca_file" "$(at 21:21:00)" "$T_TMP/smtps-ca.conf"
+assert_eq "sent:true:1" "$(row "$id_st4" state):$(last_tls):$(mq 'len(to("wrongname@example.com"))')" "smtps: sent once, over TLS"
+smtp_restart --no-faults
+
 # ---------------------------------------------------------------- rapportctl queue / show / retry / cancel
 assert_exit 0 "rapportctl queue" -- "$RAPPORTCTL" --config "$CONF" queue --limit 1000
 assert_contains "$T_OUT" "zh***@example.cn" "queue: recipients masked"

@@ -4,7 +4,7 @@
 Every request is appended to --log as one JSON line:
   {"seq", "time", "method", "path", "query", "headers" (lower-cased names),
    "header_list" ([name, value] as sent), "body" (text), "form" (name -> last
-   value, when form-encoded), "form_list" ([name, value] in order), "json"
+   value, when form-encoded), "peer_port" (the client's port: one per connection), "form_list" ([name, value] in order), "json"
    (when the body is JSON), "auth_user"/"auth_pass" (HTTP Basic), "reply"}
 The line is written before the response, so a client that timed out on a
 "hang" still left its request in the log.
@@ -141,6 +141,7 @@ class Handler(BaseHTTPRequestHandler):
 
             entry = {
                 "seq": seq,
+                "peer_port": self.client_address[1],
                 "time": time.time(),
                 "method": self.command,
                 "path": self.path,

@@ -20,8 +20,12 @@ Faults for the daemon's error paths:
   --auth USER:PASS     require AUTH (PLAIN/LOGIN, over plain text: a test
                        sink) with these credentials; others get 535
   --delay SECONDS      wait before the final reply to DATA (slow server)
+  --tls-cert PEM --tls-key PEM
+                       offer STARTTLS with this certificate
+  --smtps              with --tls-cert: TLS from the first byte (SMTPS)
+  --require-starttls   refuse MAIL before STARTTLS (530)
 
-Every SMTP-level decision is also appended to --events as a JSON line
+Every connection ({"event": "connect"}) and every SMTP-level decision is also appended to --events as a JSON line
 ({"event": "rcpt"|"data", ...}) so tests can count retries.
 
 Uses aiosmtpd's protocol on our own asyncio server rather than its
@@ -36,6 +40,7 @@ import json
 import mailbox
 import os
 import signal
+import ssl
 import sys
 import time
 
@@ -131,7 +136,9 @@ class SinkHandler:
         key = self.maildir.add(prefix + envelope.original_content)
         self.event(event="data", code=250, mail_from=envelope.mail_from,
                    rcpt_to=envelope.rcpt_tos, seq=self.seq, queue_id=queue_id,
-                   key=key, size=len(envelope.original_content))
+                   key=key, size=len(envelope.original_content),
+                   tls=session.ssl is not None
+                   or server.transport.get_extra_info("ssl_object") is not None)
         return "250 2.0.0 OK queued as %s" % queue_id
 
 
@@ -147,6 +154,10 @@ def parse_args():
     p.add_argument("--tempfail-first", type=int, default=0, metavar="N")
     p.add_argument("--delay", type=float, default=0.0, metavar="SECONDS")
     p.add_argument("--auth", metavar="USER:PASS")
+    p.add_argument("--tls-cert", metavar="PEM")
+    p.add_argument("--tls-key", metavar="PEM")
+    p.add_argument("--smtps", action="store_true")
+    p.add_argument("--require-starttls", action="store_true")
     p.add_argument("--events", help="append JSON lines describing decisions")
     p.add_argument("--ready-file", help='write "ready PORT" here once listening')
     return p.parse_args()
@@ -166,10 +177,25 @@ async def serve(args):
             # handled=False: aiosmtpd then answers the 535 itself.
             return AuthResult(success=ok, handled=False, auth_data=data)
         auth = dict(authenticator=authenticator, auth_required=True, auth_require_tls=False)
+    tls = {}
+    server_ssl = None
+    if args.tls_cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.smtps:
+            server_ssl = context
+        else:
+            tls = dict(tls_context=context, require_starttls=args.require_starttls)
+
+    class Session(SMTP):
+        def connection_made(self, transport):
+            if self._original_transport is None:  # not the STARTTLS upgrade
+                handler.event(event="connect", peer_port=transport.get_extra_info("peername")[1])
+            super().connection_made(transport)
+
     server = await loop.create_server(
-        lambda: SMTP(handler, enable_SMTPUTF8=True, hostname="sink.rapport.test",
-                     ident="rapport-smtp-sink", timeout=120, **auth),
-        host=args.host, port=args.port, reuse_address=True)
+        lambda: Session(handler, enable_SMTPUTF8=True, hostname="sink.rapport.test",
+                     ident="rapport-smtp-sink", timeout=120, **auth, **tls), host=args.host, port=args.port, reuse_address=True, ssl=server_ssl)
     port = server.sockets[0].getsockname()[1]
 
     stop = asyncio.Event()
