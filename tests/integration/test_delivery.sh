@@ -589,6 +589,14 @@ once "run: smtps://, CA in email.ca_file" "$(at 21:21:00)" "$T_TMP/smtps-ca.conf
 assert_eq "sent:true:1" "$(row "$id_st4" state):$(last_tls):$(mq 'len(to("wrongname@example.com"))')" "smtps: sent once, over TLS"
 smtp_restart --no-faults
 
+# ---------------------------------------------------------------- connections are reused across messages
+connects() { grep -c '"event": "connect"' "$SMTP_EVENTS"; }
+before=$(connects)
+for n in 1 2 3 4 5 6 7 8; do E_NB=$(at 21:30:00) enqueue "reuse:$n" "reuse$n@example.com" "Reuse $n" >/dev/null; done
+once "run: eight messages, email.connections = 1" "$(at 21:30:00)" "$T_TMP/one-connection.conf"
+assert_eq "8:1" "$(mq 'sum(len(to("reuse%d@example.com" % n)) for n in range(1, 9))'):$(($(connects) - before))" \
+    "eight messages over one SMTP connection"
+
 # ---------------------------------------------------------------- rapportctl queue / show / retry / cancel
 assert_exit 0 "rapportctl queue" -- "$RAPPORTCTL" --config "$CONF" queue --limit 1000
 assert_contains "$T_OUT" "zh***@example.cn" "queue: recipients masked"

@@ -380,7 +380,17 @@ assert_contains "$(SMS_EXTRA='redirect_to = "12345";' rapport_config "$T_TMP/red
 assert_contains "$(EMAIL_EXTRA='redirect_to = "staging@example.com";' rapport_config "$T_TMP/redirect-mail.conf" 'birthdays: { enabled = false; };'; "$RAPPORTCTL" --config "$T_TMP/redirect-mail.conf" check 2>&1)" \
     "email.redirect_to is set but sms.redirect_to is not: SMS still go to the real numbers" "e-mail redirected without SMS: warned"
 
-# ---------------------------------------------------------------- nothing doubled
+# ---------------------------------------------------------------- connections are reused
+# Twelve SMS at once through sms.connections (4 by default): four
+# connections at most, each carrying several requests (HTTP keep-alive).
+for n in $(seq 10 21); do E_NB=2026-03-31T09:00:00Z enqueue "reuse:$n" "+121255502$n" 'Re Use' >/dev/null; done
+once "run: twelve SMS" "$T_TMP/redirect.conf" 2026-03-31T09:00:00Z
+assert_eq "12" "$(reqs_for +15550009999 'map(select(.json.idempotency_key | startswith("reuse:"))) | length')" "twelve SMS sent"
+n_conns=$(reqs_for +15550009999 'map(select(.json.idempotency_key | startswith("reuse:")) | .peer_port) | unique | length')
+if ((n_conns >= 1 && n_conns <= 4)); then
+    t_pass "twelve SMS over at most sms.connections (4) connections ($n_conns)"
+else t_fail "twelve SMS over at most sms.connections (4) connections" "$n_conns connections"; fi
+
 assert_eq "0" "$(sms_json | jq '[.[] | select(.reply == 200 or .reply == "default") | (.headers["idempotency-key"] // (.form.To + "|" + .form.Body))] | group_by(.) | map(select(length > 1)) | length')" "no message accepted twice by the gateway"
 assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE state IN ('queued', 'sending')")" "nothing left in the queue"
 t_summary
