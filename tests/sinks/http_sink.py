@@ -4,8 +4,9 @@
 Every request is appended to --log as one JSON line:
   {"seq", "time", "method", "path", "query", "headers" (lower-cased names),
    "header_list" ([name, value] as sent), "body" (text), "form" (name -> last
-   value, when form-encoded), "peer_port" (the client's port: one per connection), "form_list" ([name, value] in order), "json"
-   (when the body is JSON), "auth_user"/"auth_pass" (HTTP Basic), "reply"}
+   value, when form-encoded), "form_list" ([name, value] in order), "json"
+   (when the body is JSON), "auth_user"/"auth_pass" (HTTP Basic), "reply",
+   "peer_port" (the client's port: one per connection)}
 The line is written before the response, so a client that timed out on a
 "hang" still left its request in the log.
 

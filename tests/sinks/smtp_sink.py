@@ -25,8 +25,10 @@ Faults for the daemon's error paths:
   --smtps              with --tls-cert: TLS from the first byte (SMTPS)
   --require-starttls   refuse MAIL before STARTTLS (530)
 
-Every connection ({"event": "connect"}) and every SMTP-level decision is also appended to --events as a JSON line
-({"event": "rcpt"|"data", ...}) so tests can count retries.
+Every connection ({"event": "connect"}) and every SMTP-level decision is
+also appended to --events as a JSON line ({"event": "rcpt"|"data", ...};
+"data" says whether the message came over TLS) so tests can count
+connections and retries.
 
 Uses aiosmtpd's protocol on our own asyncio server rather than its
 Controller: we know the port is listening once create_server() returns,
@@ -195,7 +197,8 @@ async def serve(args):
 
     server = await loop.create_server(
         lambda: Session(handler, enable_SMTPUTF8=True, hostname="sink.rapport.test",
-                     ident="rapport-smtp-sink", timeout=120, **auth, **tls), host=args.host, port=args.port, reuse_address=True, ssl=server_ssl)
+                        ident="rapport-smtp-sink", timeout=120, **auth, **tls),
+        host=args.host, port=args.port, reuse_address=True, ssl=server_ssl)
     port = server.sockets[0].getsockname()[1]
 
     stop = asyncio.Event()
