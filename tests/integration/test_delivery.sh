@@ -561,6 +561,15 @@ assert_eq "sent:3:true" "$(row "$id_st" "state || ':' || attempts"):$(last_tls)"
 id_st2=$(E_NB=$(at 21:05:00) enqueue starttls:2 cleartext@example.com 'Clear Text')
 once "run: STARTTLS offered, tls = none" "$(at 21:05:00)" "$T_TMP/tls-none.conf"
 assert_eq "sent:false" "$(row "$id_st2" state):$(last_tls)" "tls none: STARTTLS offered but not used (a local sink)"
+# A server that insists on STARTTLS refuses MAIL FROM (530) to tls = none:
+# about our configuration, not the message, so it waits.
+smtp_restart --tls-cert "$pki/local.pem" --tls-key "$pki/local.key" --require-starttls
+id_st5=$(E_NB=$(at 21:06:00) enqueue starttls:5 insist@example.com 'In Sist')
+once "run: server requires STARTTLS, tls = none" "$(at 21:06:00)" "$T_TMP/tls-none.conf"
+assert_eq "queued:1" "$(row "$id_st5" "state || ':' || attempts")" "530 to MAIL FROM (STARTTLS required by the server): retried, not failed"
+assert_contains "$(row "$id_st5" last_error)" "SMTP 530 at MAIL FROM" "530: the reason names the code and the step"
+once "run: server requires STARTTLS, tls = required with the CA" "$(at 21:07:00)" "$T_TMP/tls-ca.conf"
+assert_eq "sent:true" "$(row "$id_st5" state):$(last_tls)" "STARTTLS required by the server: sent once rapport starts TLS"
 
 # The password from systemd's credential, sent only inside TLS.
 smtp_restart --tls-cert "$pki/local.pem" --tls-key "$pki/local.key" --auth rapport:cred-pass
