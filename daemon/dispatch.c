@@ -1198,6 +1198,7 @@ int dispatcher_reconfigure(struct dispatcher *d) {
                 return 0;
         if (!d->smtp)
                 return smtp_pool_new(d->event, (unsigned)c->email.connections, on_smtp_done, d, &d->smtp);
+        smtp_pool_renew(d->smtp);
         return smtp_pool_grow(d->smtp, (unsigned)c->email.connections);
 }
 

@@ -16,17 +16,25 @@ struct job {
         CURLcode result;
 };
 
+/* A connection cache (SMTP session, DNS entries, TLS session) with its
+ * own locks: the loop's thread resets and frees handles still attached to
+ * it, and a handle moving to another worker leaves it. */
+struct share {
+        struct share *next; /* a worker's retired shares */
+        CURLSH *share;
+        pthread_mutex_t lock[CURL_LOCK_DATA_LAST];
+};
+
 /* One per thread.  libcurl does not support sharing a connection cache
  * between threads that run transfers at once (CURLSHOPT_SHARE(3)), so
- * each worker keeps its own SMTP session, DNS entries and TLS session in a
- * share of its own, attached to each handle it runs.  The locks stay: the
- * loop's thread resets and frees handles still attached to a worker's
- * share, and a handle moving to another worker leaves the old share. */
+ * each worker keeps a share of its own, attached to each handle it runs. */
 struct worker {
         pthread_t thread;
         struct smtp_pool *pool;
-        CURLSH *share;
-        pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
+        struct share *share;
+        /* Shares replaced after a reload, freed once no handle uses them. */
+        struct share *retired;
+        unsigned generation; /* the pool's, when this share was made */
         bool aborted; /* a transfer was cut short: its session is unclean */
 };
 
@@ -40,6 +48,9 @@ struct smtp_pool {
         struct job *todo, *todo_tail, *done;
         bool stop;
         atomic_bool abort;
+        /* Raised by smtp_pool_renew(): each worker starts a new share
+         * before its next transfer. */
+        atomic_uint generation;
         bool joined;
         smtp_pool_done_fn done_fn;
         void *userdata;
@@ -47,14 +58,56 @@ struct smtp_pool {
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *userp) {
         (void)h, (void)access;
-        struct worker *w = userp;
-        pthread_mutex_lock(&w->share_lock[data]);
+        struct share *s = userp;
+        pthread_mutex_lock(&s->lock[data]);
 }
 
 static void share_unlock(CURL *h, curl_lock_data data, void *userp) {
         (void)h;
-        struct worker *w = userp;
-        pthread_mutex_unlock(&w->share_lock[data]);
+        struct share *s = userp;
+        pthread_mutex_unlock(&s->lock[data]);
+}
+
+static struct share *share_new(void) {
+        struct share *s = calloc(1, sizeof *s);
+        if (!s)
+                return NULL;
+        s->share = curl_share_init();
+        if (!s->share) {
+                free(s);
+                return NULL;
+        }
+        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+                pthread_mutex_init(&s->lock[i], NULL);
+        curl_share_setopt(s->share, CURLSHOPT_LOCKFUNC, share_lock);
+        curl_share_setopt(s->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+        curl_share_setopt(s->share, CURLSHOPT_USERDATA, s);
+        curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+        curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+        curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+        return s;
+}
+
+/* Cleaning up a share says QUIT on its cached sessions.  -EBUSY while a
+ * handle is still attached to it. */
+static int share_free(struct share *s) {
+        if (curl_share_cleanup(s->share) != CURLSHE_OK)
+                return -EBUSY;
+        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+                pthread_mutex_destroy(&s->lock[i]);
+        free(s);
+        return 0;
+}
+
+/* Retired shares no handle uses any more. */
+static void worker_prune_retired(struct worker *w) {
+        for (struct share **s = &w->retired; *s;) {
+                struct share *next = (*s)->next;
+                if (share_free(*s) == 0)
+                        *s = next;
+                else
+                        s = &(*s)->next;
+        }
 }
 
 static struct worker *worker_new(struct smtp_pool *p) {
@@ -62,34 +115,41 @@ static struct worker *worker_new(struct smtp_pool *p) {
         if (!w)
                 return NULL;
         w->pool = p;
-        w->share = curl_share_init();
+        w->generation = atomic_load(&p->generation);
+        w->share = share_new();
         if (!w->share) {
                 free(w);
                 return NULL;
         }
-        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-                pthread_mutex_init(&w->share_lock[i], NULL);
-        curl_share_setopt(w->share, CURLSHOPT_LOCKFUNC, share_lock);
-        curl_share_setopt(w->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-        curl_share_setopt(w->share, CURLSHOPT_USERDATA, w);
-        curl_share_setopt(w->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-        curl_share_setopt(w->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-        curl_share_setopt(w->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
         return w;
 }
 
-/* After the thread is joined and every handle is gone.  Cleaning up the
- * share says QUIT on its cached session, and a session cut short mid-DATA
- * would first wait out the server's reply (up to the timeout): after an
- * abort, let the process end take it instead. */
+/* After the thread is joined and every handle is gone.  A session cut
+ * short mid-DATA would first wait out the server's reply to QUIT (up to
+ * the timeout): after an abort, let the process end take it instead. */
 static void worker_free(struct worker *w) {
         if (!w)
                 return;
-        if (!w->aborted)
-                curl_share_cleanup(w->share);
-        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-                pthread_mutex_destroy(&w->share_lock[i]);
+        if (!w->aborted) {
+                (void)share_free(w->share);
+                worker_prune_retired(w);
+        }
         free(w);
+}
+
+/* libcurl picks a cached connection by host, port and credentials, not by
+ * CURLOPT_USE_SSL: after a reload to email.tls = "required" a session
+ * opened in clear text would carry the next message in clear text.  So a
+ * reload gives each worker a new share (new connections, made with the
+ * new settings); the old one goes once no handle is attached to it. */
+static void worker_renew_share(struct worker *w, unsigned generation) {
+        struct share *fresh = share_new();
+        if (!fresh)
+                return; /* tried again before the next transfer */
+        w->share->next = w->retired;
+        w->retired = w->share;
+        w->share = fresh;
+        w->generation = generation;
 }
 
 /* Also called from libcurl's blocking SMTP loop about once a second, so
@@ -115,10 +175,20 @@ static void *worker(void *arg) {
                         p->todo_tail = NULL;
                 pthread_mutex_unlock(&p->lock);
 
-                curl_easy_setopt(j->easy, CURLOPT_SHARE, w->share);
-                j->result = atomic_load(&p->abort) ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(j->easy);
+                unsigned generation = atomic_load(&p->generation);
+                if (w->generation != generation)
+                        worker_renew_share(w, generation);
+                if (w->generation != generation) {
+                        /* No memory for a new share: not on the old one. */
+                        j->result = CURLE_OUT_OF_MEMORY;
+                } else {
+                        curl_easy_setopt(j->easy, CURLOPT_SHARE, w->share->share);
+                        j->result = atomic_load(&p->abort) ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(j->easy);
+                }
                 if (j->result == CURLE_ABORTED_BY_CALLBACK)
                         w->aborted = true;
+                else if (w->retired)
+                        worker_prune_retired(w);
 
                 pthread_mutex_lock(&p->lock);
                 j->next = p->done;
@@ -230,6 +300,11 @@ int smtp_pool_submit(struct smtp_pool *p, CURL *easy, void *userdata) {
 }
 
 void smtp_pool_abort(struct smtp_pool *p) { atomic_store(&p->abort, true); }
+
+void smtp_pool_renew(struct smtp_pool *p) {
+        if (p)
+                atomic_fetch_add(&p->generation, 1);
+}
 
 void smtp_pool_unqueue(struct smtp_pool *p, smtp_pool_unqueued_fn fn, void *userdata) {
         if (!p)

@@ -41,5 +41,8 @@ void smtp_pool_unqueue(struct smtp_pool *p, smtp_pool_unqueued_fn fn, void *user
 /* Worker threads running (0 for NULL): a transfer beyond these waits in
  * the queue while its lease runs. */
 unsigned smtp_pool_workers(const struct smtp_pool *p);
+/* After a reload: no transfer started from now on reuses a connection
+ * opened before (with the old settings: email.tls, the CA, the server). */
+void smtp_pool_renew(struct smtp_pool *p);
 /* Start workers until there are `workers` of them; never stops any. */
 int smtp_pool_grow(struct smtp_pool *p, unsigned workers);

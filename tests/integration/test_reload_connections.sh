@@ -98,4 +98,38 @@ t_stop c
 assert_eq 0 "$T_STOP_RC" "reload that adds email.smtp_url: still running, clean stop"
 assert_eq $((before + 1)) "$(mail_count)" "reload that adds email.smtp_url: the e-mail delivered once"
 
+# A reload to email.tls = "required": the session opened in clear text
+# under tls = "none" must not carry the next message.  The sink offers
+# STARTTLS with a certificate from a private CA, named in email.ca_file.
+pki=$T_TMP/pki
+mkdir -p "$pki"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Rapport Test CA" \
+    -keyout "$pki/ca.key" -out "$pki/ca.pem" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$pki/srv.key" -out "$pki/srv.csr" 2>/dev/null
+openssl x509 -req -in "$pki/srv.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" -CAcreateserial -days 2 \
+    -extfile <(printf 'subjectAltName=IP:127.0.0.1\n') -out "$pki/srv.pem" 2>/dev/null
+smtp_restart --tls-cert "$pki/srv.pem" --tls-key "$pki/srv.key"
+sms_conf "email: { smtp_url = \"smtp://127.0.0.1:$SMTP_PORT\"; from = \"care@example.com\"; tls = \"none\"; connections = 1; };" '"email"'
+t_spawn t "$RAPPORTD" --config "$T_TMP/c.conf"
+wait_until "grep -q 'Connected to the database' $(t_log t)" 20 || t_fail "t: connected" "$(cat "$(t_log t)")"
+tls_send() { # tls_send KEY — queue one e-mail, wait until it is sent
+    psql -XAtq -v ON_ERROR_STOP=1 -c "
+      INSERT INTO rapport.outbox (job, channel, audience, rep_id, recipient, recipient_name, template, locale, time_zone,
+                                  context, dedupe_key, not_before, next_attempt_at)
+      VALUES ('fault', 'email', 'rep', 1, '$1@example.com', 'T', 'birthday', 'en', 'UTC',
+              '{\"customer\": {\"name\": \"T\"}}', '$1', now(), now());
+      NOTIFY rapport_outbox"
+    wait_until "[[ \$(psql_val \"SELECT state FROM rapport.outbox WHERE dedupe_key = '$1'\") == sent ]]" 20 ||
+        t_fail "$1 sent" "$(psql_val "SELECT state, last_error FROM rapport.outbox WHERE dedupe_key = '$1'")"
+}
+over_tls() { jq -rs --arg r "$1@example.com" '[.[] | select(.event == "data" and .rcpt_to == [$r])][0].tls' "$SMTP_EVENTS"; }
+tls_send clear-before
+sms_conf "email: { smtp_url = \"smtp://127.0.0.1:$SMTP_PORT\"; from = \"care@example.com\"; tls = \"required\"; ca_file = \"$pki/ca.pem\"; connections = 1; };" '"email"'
+kill -HUP "${_T_PIDS[t]}"
+wait_until "grep -q 'Configuration reloaded' $(t_log t)" 10 || t_fail "t: reloaded" "$(cat "$(t_log t)")"
+tls_send tls-after
+t_stop t
+assert_eq "false:true" "$(over_tls clear-before):$(over_tls tls-after)" \
+    "reload to tls = required: the next message goes over a new TLS session, not the one opened in clear text"
+
 t_summary
