@@ -282,7 +282,13 @@ void email_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct 
         } else {
                 const char *what = curl_easy_strerror(result);
                 bool detail = io->errbuf[0] && !streq(io->errbuf, what);
-                snprintf(o->error, sizeof o->error, "SMTP %ld%s%s: %s%s%s%s", code, stage ? " at " : "", stage ? stage : "",
+                /* A code below 400 is the last reply that went well (the
+                 * 354 to DATA before a timeout, 0 before any): naming it
+                 * would read as the server's complaint. */
+                char codeprefix[24] = "";
+                if (code >= 400)
+                        snprintf(codeprefix, sizeof codeprefix, " %ld", code);
+                snprintf(o->error, sizeof o->error, "SMTP%s%s%s: %s%s%s%s", codeprefix, stage ? " at " : "", stage ? stage : "",
                          what, detail ? " (" : "", detail ? io->errbuf : "", detail ? ")" : "");
         }
         if (result == CURLE_LOGIN_DENIED) {

@@ -227,7 +227,7 @@ for t in 14:00 14:01 14:02; do once "run: sink down at $t" "$(at $t:00)"; done
 assert_eq "queued:3" "$(row "$id_max" "state || ':' || attempts")" "three attempts, still queued"
 once "run: fourth attempt" "$(at 14:03:00)"
 assert_eq "failed:4" "$(row "$id_max" "state || ':' || attempts")" "fourth attempt (max_attempts = 4): failed"
-assert_contains "$(row "$id_max" last_error)" "too many attempts (last error: SMTP" "reason: too many attempts, with the last error"
+assert_contains "$(row "$id_max" last_error)" "too many attempts (last error: SMTP: Couldn't connect to server" "reason: too many attempts, with the last error (no reply code: the server never answered)"
 smtp_restart --no-faults
 
 # ---------------------------------------------------------------- crash: expired lease
@@ -605,6 +605,19 @@ for n in 1 2 3 4 5 6 7 8; do E_NB=$(at 21:30:00) enqueue "reuse:$n" "reuse$n@exa
 once "run: eight messages, email.connections = 1" "$(at 21:30:00)" "$T_TMP/one-connection.conf"
 assert_eq "8:1" "$(mq 'sum(len(to("reuse%d@example.com" % n)) for n in range(1, 9))'):$(($(connects) - before))" \
     "eight messages over one SMTP connection"
+
+# ---------------------------------------------------------------- a server that never answers the end of DATA
+# The last reply was the 354 to DATA: the reason must not present it as
+# the server's answer.  The sink is restarted before its 5 s delay ends,
+# so the message is not accepted behind the timeout.
+smtp_restart --delay 5
+EMAIL_EXTRA='timeout = "1s";' rapport_config "$T_TMP/short-timeout.conf"
+id_to=$(E_NB=$(at 21:40:00) enqueue timeout:1 slowreply@example.com 'Slow Reply')
+once "run: no reply to the end of DATA within email.timeout" "$(at 21:40:00)" "$T_TMP/short-timeout.conf"
+smtp_restart --no-faults
+assert_eq "queued:1" "$(row "$id_to" "state || ':' || attempts")" "timeout: retried"
+assert_contains "$(row "$id_to" last_error)" "SMTP: Timeout was reached" "timeout: the reason says so, without the 354 that went before"
+psql_val "UPDATE rapport.outbox SET state = 'cancelled' WHERE id = $id_to" >/dev/null
 
 # ---------------------------------------------------------------- rapportctl queue / show / retry / cancel
 assert_exit 0 "rapportctl queue" -- "$RAPPORTCTL" --config "$CONF" queue --limit 1000
