@@ -17,6 +17,8 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1394,6 +1396,14 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
                 _cleanup_free_ char *tls = json_dup_string(o, "tls");
                 c->email.tls = streq_ptr(tls, "none") ? TLS_NONE : streq_ptr(tls, "opportunistic") ? TLS_OPPORTUNISTIC : TLS_REQUIRED;
         }
+        /* libcurl logs in wherever the session went on: a server (or a man
+         * in the middle) that does not offer STARTTLS gets the password. */
+        if (c->email.username && c->email.tls != TLS_REQUIRED && c->email.smtp_url &&
+            strncasecmp(c->email.smtp_url, "smtps://", 8) != 0)
+                log_warning("%s:%d: email.tls = \"%s\" with email.username: the SMTP password goes in clear text to a "
+                            "server that does not start TLS; \"required\" never sends it so",
+                            l.file, config_setting_source_line(config_setting_lookup(g, "tls") ?: g),
+                            c->email.tls == TLS_NONE ? "none" : "opportunistic");
         c->email.ca_file = json_dup_string(o, "ca_file");
         /* Read by libcurl at each TLS handshake: a file that is not there
          * would fail every message, so say so now. */

@@ -181,6 +181,12 @@ assert_contains "$T_OUT" "email.username: given, but no password: set email.pass
 mkdir -p "$T_TMP/creds" && echo "cred-pw" >"$T_TMP/creds/smtp-password"
 assert_exit 0 "email.username with the credential smtp-password: accepted" -- \
     env CREDENTIALS_DIRECTORY="$T_TMP/creds" "$RAPPORTD" --config "$T_TMP/user-only.conf" -n
+assert_contains "$T_OUT" 'email.tls = "none" with email.username: the SMTP password goes in clear text' \
+    "a password with tls = none: warned that it may go in clear text"
+sed 's|^  tls = "none";|  tls = "required"; username = "u";|' "$CONF" >"$T_TMP/user-tls.conf"
+assert_exit 0 "email.username with tls = required: accepted" -- \
+    env CREDENTIALS_DIRECTORY="$T_TMP/creds" "$RAPPORTD" --config "$T_TMP/user-tls.conf" -n
+assert_not_contains "$T_OUT" "clear text" "... without the clear-text warning"
 
 # The secret itself never appears in output.
 echo "s3cret-Pa55" >"$T_TMP/pw"
