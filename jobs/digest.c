@@ -157,9 +157,13 @@ static const char build_sql[] =
         "  SELECT d.severity, coalesce((cfg.s->'response_hours'->>d.severity)::numeric, d.hours) AS hours\n"
         "  FROM cfg, (VALUES ('critical', 4), ('high', 24), ('normal', 72), ('low', 168)) AS d(severity, hours)\n"
         "),\n"
+        /* bad_debt_days is a step of its own: with no level on it (levels
+         * to +60, bad_debt_days 90) an invoice 95 days overdue sat under
+         * "60+ days overdue", its risk said nowhere in the text. */
         "ladder AS MATERIALIZED (\n"
-        "  SELECT DISTINCT (x #>> '{}')::int AS days\n"
+        "  SELECT (x #>> '{}')::int AS days\n"
         "  FROM cfg, jsonb_array_elements(coalesce(cfg.s->'ladder_days', '[1, 15, 30, 60]'::jsonb)) AS x\n"
+        "  UNION SELECT bad_debt_days FROM cfg\n"
         "),\n"
         "rd AS MATERIALIZED (\n"
         "  SELECT o.id AS oid, o.context AS planned, r.id, r.name, r.manager_id, o.time_zone AS rtz,\n"

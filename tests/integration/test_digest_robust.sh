@@ -270,4 +270,36 @@ for change in \
     restore
 done
 
+# ---- 4. An invoice at least bad_debt_days overdue is said to be a bad-debt
+# risk in the text, not only by colour, even when no ladder level falls on
+# bad_debt_days: it is a step of the digest's ladder of its own.
+load <<'SQL'
+INSERT INTO crm.reps (id, name, email, time_zone, locale, digest_hour, manager_id, active) VALUES
+ (12, 'Bea Books', 'bea@example.com', 'UTC', 'en', 8, NULL, true);
+INSERT INTO crm.customers (id, name, tier, email, time_zone, rep_id, created_at) VALUES
+ (40, 'Slow Payer', 'B', 'slow@example.com', 'UTC', 12, '2020-01-01');
+INSERT INTO crm.invoices (customer_id, number, amount, currency, issued_on, due_on) VALUES
+ (40, 'INV-95', 95, 'EUR', '2026-11-01', '2026-12-07'),
+ (40, 'INV-65', 65, 'EUR', '2026-11-01', '2027-01-06'),
+ (40, 'INV-50', 50, 'EUR', '2026-11-01', '2027-01-21'),
+ (40, 'INV-31', 31, 'EUR', '2026-11-01', '2027-02-09');
+SQL
+digest_levels() { # digest_levels 'jobs block' — the level headings of Bea's digest
+    local conf=$T_TMP/bad-debt.conf
+    rapport_config "$conf" "digest: { effective_from = \"2020-01-01\"; }; $1"
+    "$RAPPORTCTL" --config "$conf" preview digest --rep 12 --now 2027-03-12T08:30:00Z 2>&1 | grep -E '^  [0-9]+\+ days overdue'
+}
+assert_eq "  60+ days overdue: bad-debt risk (2), total EUR 160.00 
+  30+ days overdue (2), total EUR 81.00 " "$(digest_levels '')" "bad_debt_days on a level (the defaults): as before"
+assert_eq "  90+ days overdue: bad-debt risk (1), total EUR 95.00 
+  60+ days overdue (1), total EUR 65.00 
+  30+ days overdue (2), total EUR 81.00 " \
+    "$(digest_levels 'receivables: { enabled = false; bad_debt_days = 90; };')" \
+    "receivables' bad_debt_days 90, levels to +60: the invoice 95 days overdue is under '90+ days overdue: bad-debt risk'"
+assert_eq "  60+ days overdue: bad-debt risk (2), total EUR 160.00 
+  45+ days overdue: bad-debt risk (1), total EUR 50.00 
+  30+ days overdue (1), total EUR 31.00 " \
+    "$(digest_levels 'receivables: { enabled = false; bad_debt_days = 45; levels = ( { days = 30; template = "dunning_firm"; }, { days = 60; audience = "manager"; template = "dunning_manager"; } ); };')" \
+    "bad_debt_days 45 between levels 30 and 60: the invoice 50 days overdue is a bad-debt risk too"
+
 t_summary

@@ -31,8 +31,9 @@ The rules, as documented:
              creation date (customer's zone); dormant when last activity +
              dormant_days[tier] <= today; days_inactive = today - it.
   receivables unpaid (paid_on NULL), amount > 0, due_on before today; grouped
-             by the highest ladder level reached (ladder_days; those past due
-             that have not reached the first: see LEVEL_BELOW_FIRST), worst first;
+             by the highest ladder level reached (ladder_days and, a step of
+             its own, bad_debt_days; those past due that have not reached
+             the first: see LEVEL_BELOW_FIRST), worst first;
              per level: count, totals per currency, bad_debt_risk (level >=
              bad_debt_days), at most max_items items and "more"; each item
              bad_debt_risk when days_overdue >= bad_debt_days.  Amounts as
@@ -154,14 +155,15 @@ def settings(ds):
         ladder = [lv for lv in o["receivables"]["levels"] if lv > 0]  # "their days after the due date"
     else:
         ladder = LADDER_DEFAULT
+    bad_debt = pick("bad_debt_days", "receivables", "bad_debt_days", 60)
     return {
         "lookahead": pick("birthday_lookahead_days", "birthdays", "lookahead_days", 7),
         "feb29": pick("feb29", "birthdays", "feb29", "feb28"),
         "cadence": tiers["cadence_days"],
         "dormant": tiers["dormant_days"],
         "response": rh,
-        "ladder": sorted(set(ladder)),
-        "bad_debt": pick("bad_debt_days", "receivables", "bad_debt_days", 60),
+        "ladder": sorted(set(ladder) | {bad_debt}),  # rapport.conf(5), ladder_days
+        "bad_debt": bad_debt,
         "max_items": d.get("max_items", 50),
         "send_empty": d.get("send_empty", False),
         "lateness": d.get("max_lateness", 43200),
