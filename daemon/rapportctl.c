@@ -575,6 +575,42 @@ static void warn_long_sms(PGconn *conn, const struct rapport_config *c, const st
 /* Whatever the data: an SMS template whose text, with every name empty,
  * already takes more than one segment costs that much or more on every
  * message.  (What the data adds is judged on the messages due, above.) */
+/* A recipient whose locale has no template of its own, nor of its
+ * language, gets the default locale's: a CRM that stores "zh" where the
+ * templates say "zh-CN" would send its Chinese customers the default
+ * locale's words.  Said with how many active people it concerns. */
+static void warn_untemplated_locales(PGconn *conn, const struct rapport_config *c, const struct template_set *t) {
+        static const char sql[] =
+                "SELECT l, sum(nc)::bigint, sum(nr)::bigint FROM (\n"
+                "  SELECT coalesce(nullif(locale, ''), $1::text) AS l, count(*) AS nc, 0 AS nr\n"
+                "  FROM crm.customers WHERE active GROUP BY 1\n"
+                "  UNION ALL\n"
+                "  SELECT coalesce(nullif(locale, ''), $1::text), 0, count(*) FROM crm.reps WHERE active GROUP BY 1) x\n"
+                "GROUP BY l ORDER BY sum(nc) + sum(nr) DESC, l LIMIT 200";
+        const char *p[] = {c->locale};
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        if (db_exec(conn, "Reading the CRM's locales", sql, 1, p, &res) < 0)
+                return;
+        for (int i = 0; i < PQntuples(res); i++) {
+                const char *locale = PQgetvalue(res, i, 0);
+                const struct message_template *tpl;
+                bool found = false;
+                for (size_t k = 0; !found && (tpl = template_set_message(t, k)); k++)
+                        found = template_find(t, tpl->name, tpl->channel, locale, NULL) != NULL;
+                if (found)
+                        continue;
+                /* The CRM's text, shown safely: no control characters. */
+                char shown[40];
+                size_t n = 0;
+                for (const char *q = locale; *q && n < sizeof shown - 1; q++)
+                        shown[n++] = (unsigned char)*q < 0x20 || *q == 0x7f ? '?' : *q;
+                shown[n] = '\0';
+                printf("warning: locale \"%s\" (%s active customer(s), %s active rep(s)): no template is written for it "
+                       "or its language, so they get the default locale's (%s)\n",
+                       shown, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), c->locale);
+        }
+}
+
 static void warn_long_sms_templates(const struct template_set *t, const struct rapport_config *c) {
         const struct message_template *tpl;
         /* The configuration's own values (`sender`) are fixed text too. */
@@ -768,6 +804,8 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                         if (t && j->enabled)
                                 warn_long_sms(conn, c, t, j, now, now_iso[0] ? now_iso : NULL);
                 }
+                if (t)
+                        warn_untemplated_locales(conn, c, t);
         }
         if (!problems) {
                 printf("all checks passed\n");

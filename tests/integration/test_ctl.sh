@@ -234,6 +234,28 @@ assert_contains "$T_OUT" "job digest: the SQL that builds its messages when sent
 assert_contains "$T_OUT" "birthday" "... and the missing column"
 psql_val "ALTER TABLE crm.customers RENAME COLUMN bday TO birthday" >/dev/null
 assert_exit 0 "check: the column back, all checks pass" -- "$RAPPORTCTL" --config "$T_TMP/digest.conf" check
+# Locales in the CRM that no template serves, nor their language: check
+# warns, with how many active people get the default locale's words;
+# zh-CN and en (templates of their own), zh_CN (the same tag) and
+# en-GB (its language) are served and not named.
+psql -XAtq -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO crm.customers (id, name, tier, email, time_zone, locale, rep_id, consent_email, consent_sms, active) VALUES
+ (901, '赵敏', 'A', 'zhao@example.cn', 'UTC', 'zh', 1, true, false, true),
+ (902, '钱多', 'B', 'qian@example.cn', 'UTC', 'zh', 1, true, false, true),
+ (903, 'Jean', 'B', 'jean@example.fr', 'UTC', 'fr', 1, true, false, true),
+ (904, 'Gone', 'B', 'gone@example.fr', 'UTC', 'de', 1, true, false, false),
+ (905, '孙立', 'B', 'sun@example.cn', 'UTC', 'zh_CN', 1, true, false, true),
+ (906, 'Ann', 'B', 'ann@example.co.uk', 'UTC', 'en-GB', 1, true, false, true);
+INSERT INTO crm.reps (id, name, email, time_zone, locale, digest_hour, active) VALUES (901, 'Jeanne', 'jeanne@example.fr', 'UTC', 'fr', 8, true);
+SQL
+assert_exit 0 "check with locales no template serves: still passes" -- "$RAPPORTCTL" --config "$CONF" check
+assert_contains "$T_OUT" 'warning: locale "zh" (2 active customer(s), 0 active rep(s)): no template is written for it or its language, so they get the default locale'"'"'s (en)' \
+    "check names a CRM locale without templates, with how many it concerns"
+assert_contains "$T_OUT" 'warning: locale "fr" (1 active customer(s), 1 active rep(s))' "... counting customers and reps apart"
+assert_not_contains "$T_OUT" 'locale "de"' "... only active ones"
+assert_not_contains "$T_OUT" 'locale "zh_CN"' "... not a locale with templates under another spelling"
+assert_not_contains "$T_OUT" 'locale "en-GB"' "... nor one whose language has templates"
+psql_val "DELETE FROM crm.customers WHERE id > 900; DELETE FROM crm.reps WHERE id = 901" >/dev/null
 assert_exit 0 "retry --failed with nothing failed" -- "$RAPPORTCTL" --config "$CONF" retry --failed
 assert_contains "$T_OUT" "requeued 0 failed message(s)" "retry --failed says how many"
 t_summary
