@@ -482,7 +482,10 @@ static const struct message_template *find_exact(const struct template_set *s, c
 
 /* The lookup of RFC 4647 (3.4): the locale, then the locale with its last
  * subtag removed, and so on (zh-Hant-TW → zh-Hant → zh), then the same for
- * the default locale. */
+ * the default locale.  A CRM may hold a POSIX locale name (zh_CN.UTF-8,
+ * de_DE@euro): its codeset and modifier say nothing about the language, and
+ * left on they would turn zh_CN.UTF-8 into "zh_CN.UTF" → "zh", losing the
+ * country on the way to the default. */
 #define LOCALE_CHAIN_MAX 8
 static int locale_chain(const char *locale, const char *def, char out[LOCALE_CHAIN_MAX][32]) {
         int n = 0;
@@ -491,7 +494,7 @@ static int locale_chain(const char *locale, const char *def, char out[LOCALE_CHA
                 if (!cands[i] || !*cands[i])
                         continue;
                 char tag[32];
-                snprintf(tag, sizeof tag, "%s", cands[i]);
+                snprintf(tag, sizeof tag, "%.*s", (int)strcspn(cands[i], ".@"), cands[i]);
                 while (tag[0] && n < LOCALE_CHAIN_MAX) {
                         snprintf(out[n++], 32, "%s", tag);
                         char *cut = strrchr(tag, '-'), *u = strrchr(tag, '_');

@@ -59,6 +59,9 @@ static void test_email_layout_and_escaping(void **state) {
         /* A CRM writing the POSIX form zh_CN gets the same template, not the default. */
         assert_ptr_equal(template_find(s, "greet", "email", "zh_CN", "en"), t);
         assert_ptr_equal(template_find(s, "greet", "email", "ZH_cn", "en"), t);
+        /* ... and so does the full POSIX name, codeset and modifier included. */
+        assert_ptr_equal(template_find(s, "greet", "email", "zh_CN.UTF-8", "en"), t);
+        assert_ptr_equal(template_find(s, "greet", "email", "zh_CN.GB18030@stroke", "en"), t);
         json_object *ctx = json_tokener_parse("{\"name\":\"王伟\",\"co\":\"A&B\"}");
         struct rendered r;
         assert_int_equal(template_render(s, t, ctx, &r), 0);
@@ -83,6 +86,10 @@ static void test_locale_fallback(void **state) {
         /* zh-Hant-TW -> zh-Hant before zh (RFC 4647 lookup: one subtag at a time) */
         assert_string_equal(template_find(s, "greet", "sms", "zh-Hant-TW", "en")->locale, "zh-Hant");
         assert_string_equal(template_find(s, "greet", "sms", "zh_Hant_HK", "en")->locale, "zh-Hant");
+        /* zh_TW.UTF-8 -> zh, as zh-TW does */
+        assert_string_equal(template_find(s, "greet", "sms", "zh_TW.UTF-8", "en")->locale, "zh");
+        /* a locale that is only a codeset is no locale: the default's */
+        assert_string_equal(template_find(s, "greet", "email", ".UTF-8", "en")->locale, "en");
         /* en-GB -> en */
         assert_string_equal(template_find(s, "greet", "email", "en-GB", "zh-CN")->locale, "en");
         /* nothing for this channel at all */
