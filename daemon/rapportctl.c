@@ -179,6 +179,18 @@ static void print_json(json_object *o) {
         json_object_put(o);
 }
 
+/* A value in a table or "name value" line, padded to width and cut at max
+ * bytes (max < 0: whole).  Values are CRM data (a name, a locale, an error
+ * quoting them): a CR, LF or other control byte in one must not break the
+ * line, fake another one, or drive the terminal. */
+static void print_cell(const char *value, int width, int max) {
+        int n = 0;
+        for (const char *p = value; *p && (max < 0 || n < max); p++, n++)
+                putchar((unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p);
+        for (; n < width; n++)
+                putchar(' ');
+}
+
 static void print_table(PGresult *res, bool json) {
         int rows = PQntuples(res), cols = PQnfields(res);
         if (json) {
@@ -198,9 +210,10 @@ static void print_table(PGresult *res, bool json) {
         for (int k = 0; k < cols && k < 32; k++)
                 printf("%-*s%s", width[k], PQfname(res, k), k + 1 < cols ? "  " : "\n");
         for (int i = 0; i < rows; i++)
-                for (int k = 0; k < cols && k < 32; k++)
-                        printf("%-*.*s%s", width[k], width[k], PQgetisnull(res, i, k) ? "-" : PQgetvalue(res, i, k),
-                               k + 1 < cols ? "  " : "\n");
+                for (int k = 0; k < cols && k < 32; k++) {
+                        print_cell(PQgetisnull(res, i, k) ? "-" : PQgetvalue(res, i, k), width[k], width[k]);
+                        fputs(k + 1 < cols ? "  " : "\n", stdout);
+                }
         if (rows == 0)
                 printf("(none)\n");
 }
@@ -1345,11 +1358,14 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv) {
                 return 0;
         }
         int context_col = PQfnumber(res, "context");
-        for (int k = 0; k < PQnfields(res) - 1; k++)
-                printf("%-16s %s\n", PQfname(res, k),
-                       PQgetisnull(res, 0, k) ? "-"
-                       : k == context_col     ? json_object_to_json_string_ext(ctx, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
-                                              : PQgetvalue(res, 0, k));
+        for (int k = 0; k < PQnfields(res) - 1; k++) {
+                printf("%-16s ", PQfname(res, k));
+                print_cell(PQgetisnull(res, 0, k) ? "-"
+                           : k == context_col     ? json_object_to_json_string_ext(ctx, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+                                                  : PQgetvalue(res, 0, k),
+                           0, -1);
+                putchar('\n');
+        }
         json_object_put(o);
         printf("\nHISTORY\n");
         if (ev)

@@ -41,7 +41,8 @@ INSERT INTO crm.customers (id, name, tier, email, birthday, time_zone, locale, r
  (14, 'Future', 'C', 'future@example.com', '2990-11-23', 'UTC', 'en', 1, true, true),
  (15, 'Phone Junk', 'C', 'phonejunk@example.com', '1980-11-23', 'UTC', 'en', 1, true, true),
  (16, '', 'C', 'noname@example.com', '1980-11-23', 'UTC', 'en', 1, true, true),
- (17, '{{customer.email}} {{> x}} {{=<% %>=}}', 'C', 'mustache@example.com', '1980-11-23', 'UTC', 'en', 1, true, true);
+ (17, '{{customer.email}} {{> x}} {{=<% %>=}}', 'C', 'mustache@example.com', '1980-11-23', 'UTC', 'en', 1, true, true),
+ (18, 'Posix Locale', 'C', 'posix@example.com', '1980-11-23', 'UTC', 'zh_CN.UTF-8', 1, true, true);
 SQL
 
 # The administrator's preview shows the same rows on lines CRM text cannot
@@ -56,7 +57,7 @@ planned=$(psql_val "SELECT count(*) FROM rapport.outbox")
 sent=$(psql_val "SELECT count(*) FROM rapport.outbox WHERE state = 'sent'")
 skipped=$(psql_val "SELECT count(*) FROM rapport.skipped")
 echo "hostile: planned=$planned sent=$sent skipped=$skipped"
-assert_eq 17 "$((planned + skipped))" "every row is either planned or skipped with a reason"
+assert_eq 18 "$((planned + skipped))" "every row is either planned or skipped with a reason"
 assert_eq "$planned" "$sent" "every planned message is sent (none failed, none stuck)"
 assert_eq "$sent" "$(mail_count)" "the SMTP server received each sent message"
 assert_eq 0 "$(psql_val "SELECT count(*) FROM rapport.skipped WHERE coalesce(reason, '') = ''")" "each skip has a reason"
@@ -65,6 +66,15 @@ assert_eq 0 "$(psql_val "SELECT count(*) FROM rapport.skipped WHERE coalesce(rea
 skip_reason() { psql_val "SELECT reason FROM rapport.skipped WHERE customer_id = $1"; }
 assert_eq "unknown time zone" "$(skip_reason 8)" "a path as time zone: skipped"
 assert_contains "$(skip_reason 11)$(skip_reason 12)" "invalid e-mail address" "malformed addresses: skipped"
+
+# What the administrator reads back about those rows: a CR/LF in a name
+# (or a locale) does not break show's "name value" lines or queue's table.
+id1=$(psql_val "SELECT id FROM rapport.outbox WHERE customer_id = 1")
+assert_contains "$("$RAPPORTCTL" --config "$CONF" show "$id1" | grep '^recipient_name ')" "Line  Bcc: victim@example.com" \
+    "show: a CR/LF in the name stays on the recipient_name line"
+assert_eq "" "$("$RAPPORTCTL" --config "$CONF" show "$id1" | sed -n '1,/^$/p' | grep -v '^$' | grep -v '^[a-z_]* ')" \
+    "show: every line before the history is a field"
+assert_eq "$((planned + 1))" "$("$RAPPORTCTL" --config "$CONF" queue --limit 100 | wc -l)" "queue: one line per message, CR/LF in CRM data or not"
 
 [[ -z ${HOSTILE_KEEP:-} ]] || { rm -rf "$HOSTILE_KEEP"; cp -r "$SMTP_MAILDIR" "$HOSTILE_KEEP"; }
 mail_json >"$T_TMP/mails.json" # megabytes: too big for an argument
@@ -84,6 +94,7 @@ assert_contains "$(to_of rtl@example.com text)" "مريم" "right-to-left text s
 assert_contains "$(to_of badutf8@example.com subject)" "UTF-8" "invalid UTF-8: the message still goes"
 assert_eq 0 "$(to_of badutf8@example.com text | grep -c $'\xff')" "invalid UTF-8 bytes do not reach the mail"
 assert_contains "$(to_of mustache@example.com text)" "{{customer.email}}" "Mustache in data is text, not template"
+assert_contains "$(to_of posix@example.com subject)" "生日快乐" "a POSIX locale (zh_CN.UTF-8) gets the zh-CN template, not the default's"
 assert_contains "$(to_of badutf8@example.com subject)" "�" "invalid UTF-8 becomes U+FFFD"
 assert_contains "$(to_of long@example.com subject)" "…" "a 1 MB name: the subject is shortened, with an ellipsis"
 assert_eq 251 "$(py 'print(next(len(x["subject"]) for x in m if "long@example.com" in x["envelope_to"]))')" "a 1 MB name: subject of 250 characters and the ellipsis"
