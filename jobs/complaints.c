@@ -143,6 +143,7 @@ static const char plan_sql[] =
         "           WHEN msg.audience = 'rep' AND msg.who_rep_id IS NULL THEN 'no active owning rep or manager'\n"
         "           WHEN msg.audience = 'manager' AND msg.who_rep_id IS NULL THEN 'no active manager'\n"
         "           WHEN NOT l.tz_ok THEN 'rep has an unknown time zone'\n"
+        "           WHEN msg.audience <> 'customer' AND coalesce(msg.who_addr, '') = '' THEN 'rep has no e-mail address'\n"
         "           WHEN msg.audience <> 'customer' AND NOT rapport.email_ok(msg.who_addr) THEN 'rep has an invalid e-mail address'\n"
         "           WHEN msg.audience = 'customer' AND msg.channel = 'email' AND msg.consent_email AND msg.email IS NOT NULL\n"
         "                AND NOT rapport.email_ok(msg.email) THEN 'invalid e-mail address'\n"

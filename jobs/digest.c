@@ -78,6 +78,7 @@ static const char plan_sql[] =
         "  SELECT rz.*, l.ztz, l.today, (l.today + make_time(CASE WHEN rz.hour_ok THEN rz.digest_hour ELSE 0 END, 0, 0)) AT TIME ZONE l.ztz AS due_at,\n"
         "         CASE WHEN NOT rz.tz_ok THEN 'rep has an unknown time zone'\n"
         "              WHEN NOT rz.hour_ok THEN 'rep has an invalid digest hour'\n"
+        "              WHEN coalesce(rz.email, '') = '' THEN 'rep has no e-mail address'\n"
         "              WHEN NOT rapport.email_ok(rz.email) THEN 'rep has an invalid e-mail address' END AS skip_reason\n"
         "  FROM rz CROSS JOIN cfg,\n"
         "       LATERAL (SELECT CASE WHEN rz.tz_ok THEN rz.tz ELSE cfg.dtz END AS ztz) z,\n"

@@ -169,6 +169,7 @@ static const char plan_sql[] =
         "           WHEN NOT ep.ctz_ok THEN 'unknown time zone'\n"
         "           WHEN m.audience = 'rep' AND ep.rep_active IS NOT TRUE THEN 'no active owning rep'\n"
         "           WHEN m.audience = 'rep' AND NOT ep.rtz_ok THEN 'rep has an unknown time zone'\n"
+        "           WHEN m.audience = 'rep' AND coalesce(ep.rep_email, '') = '' THEN 'rep has no e-mail address'\n"
         "           WHEN m.audience = 'rep' AND NOT rapport.email_ok(ep.rep_email) THEN 'rep has an invalid e-mail address'\n"
         "           WHEN m.audience = 'customer' AND m.channel = 'email' AND ep.consent_email AND ep.email IS NOT NULL\n"
         "                AND NOT rapport.email_ok(ep.email) THEN 'invalid e-mail address'\n"

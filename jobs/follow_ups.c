@@ -72,6 +72,7 @@ static const char plan_sql[] =
         "         CASE\n"
         "           WHEN loc.rep_active IS NOT TRUE THEN 'no active owning rep'\n"
         "           WHEN NOT loc.tz_ok THEN 'rep has an unknown time zone'\n"
+        "           WHEN coalesce(loc.rep_email, '') = '' THEN 'rep has no e-mail address'\n"
         "           WHEN NOT rapport.email_ok(loc.rep_email) THEN 'rep has an invalid e-mail address'\n"
         "         END AS skip_reason\n"
         "  FROM loc, cfg, LATERAL (SELECT DISTINCT d FROM unnest(ARRAY[loc.plan_due, loc.cadence_due]) AS u(d)\n"

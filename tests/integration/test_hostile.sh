@@ -23,7 +23,9 @@ assert_exit 0 "migrate (SQL_ASCII database)" -- "$RAPPORTCTL" --config "$CONF" m
 # 100 customers' worth of odd rows; all have their birthday on 2026-11-23.
 psql -XAtq -v ON_ERROR_STOP=1 <<'SQL'
 INSERT INTO crm.reps (id, name, email, time_zone, locale, digest_hour, active) VALUES
- (1, E'Rep\r\nX-Rep: injected', 'rep@example.com', 'UTC', 'en', 8, true);
+ (1, E'Rep\r\nX-Rep: injected', 'rep@example.com', 'UTC', 'en', 8, true),
+ (2, 'No Mail Rep', NULL, 'UTC', 'en', 8, true),
+ (3, 'Posix Zone Rep', 'rep3@example.com', 'UTC+3', 'en', 8, true);
 INSERT INTO crm.customers (id, name, tier, email, birthday, time_zone, locale, rep_id, consent_email, active) VALUES
  (1, E'Line\r\nBcc: victim@example.com', 'A', 'crlf@example.com', '1980-11-23', 'UTC', 'en', 1, true, true),
  (2, E'Bare\nLF: header\rCR', 'A', 'lf@example.com', '1980-11-23', 'UTC', 'en', 1, true, true),
@@ -75,6 +77,14 @@ assert_contains "$("$RAPPORTCTL" --config "$CONF" show "$id1" | grep '^recipient
 assert_eq "" "$("$RAPPORTCTL" --config "$CONF" show "$id1" | sed -n '1,/^$/p' | grep -v '^$' | grep -v '^[a-z_]* ')" \
     "show: every line before the history is a field"
 assert_eq "$((planned + 1))" "$("$RAPPORTCTL" --config "$CONF" queue --limit 100 | wc -l)" "queue: one line per message, CR/LF in CRM data or not"
+
+# Reps are CRM rows too: a rep without an e-mail address is skipped as
+# having none (not as having a bad one, which sends the administrator
+# looking for a typo), a POSIX-style zone such as UTC+3 as unknown.
+rapport_config "$T_TMP/digest.conf" 'digest: { schedule = "*/15 * * * *"; effective_from = "2020-01-01"; };'
+"$RAPPORTCTL" --config "$T_TMP/digest.conf" run digest --dry-run --now 2026-11-23T12:00:00Z >"$T_TMP/digest.out" 2>&1
+assert_contains "$(cat "$T_TMP/digest.out")" '"rep has no e-mail address": 1' "digest: a rep with a NULL e-mail is skipped as having none"
+assert_contains "$(cat "$T_TMP/digest.out")" '"rep has an unknown time zone": 1' "digest: a rep in zone UTC+3 is skipped as in an unknown zone"
 
 [[ -z ${HOSTILE_KEEP:-} ]] || { rm -rf "$HOSTILE_KEEP"; cp -r "$SMTP_MAILDIR" "$HOSTILE_KEEP"; }
 mail_json >"$T_TMP/mails.json" # megabytes: too big for an argument
