@@ -19,6 +19,29 @@
 #include "sms_text.h"
 #include "templates.h"
 
+/* The dedupe key as an HTTP header value.  Keys carry CRM data (an
+ * invoice number): a CR or LF in one could end the header line and add
+ * headers of its own, and non-ASCII bytes are not safe in a header, yet
+ * leaving the header out would leave that message without the key that
+ * stops a gateway sending it twice.  So control bytes, non-ASCII bytes
+ * and '%' itself are percent-encoded (the mapping stays one-to-one); the
+ * usual keys, plain ASCII, go as they are. */
+static char *header_safe_key(const char *key) {
+        static const char hex[] = "0123456789ABCDEF";
+        char *out = malloc(strlen(key) * 3 + 1), *o = out;
+        if (!out)
+                return NULL;
+        for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+                if (*p < 0x20 || *p >= 0x7f || *p == '%') {
+                        *o++ = '%';
+                        *o++ = hex[*p >> 4];
+                        *o++ = hex[*p & 15];
+                } else
+                        *o++ = (char)*p;
+        *o = '\0';
+        return out;
+}
+
 static size_t write_response(char *data, size_t size, size_t nmemb, void *userdata) {
         struct transfer_io *io = userdata;
         size_t n = size * nmemb;
@@ -110,14 +133,13 @@ int sms_setup(const struct rapport_config *c, const struct outbox_msg *m, const 
         if (asprintf(&ct, "Content-Type: %s", ctype) < 0)
                 return -ENOMEM;
         io->headers = curl_slist_append(io->headers, ct);
-        /* The key comes from the database: one that could end the header
-         * line is left out rather than let it add headers of its own. */
-        if (m->dedupe_key && !strpbrk(m->dedupe_key, "\r\n")) {
-                if (asprintf(&idem, "Idempotency-Key: %s", m->dedupe_key) < 0)
+        if (m->dedupe_key) {
+                _cleanup_free_ char *key = header_safe_key(m->dedupe_key);
+                if (!key || asprintf(&idem, "Idempotency-Key: %s", key) < 0)
                         return -ENOMEM;
                 io->headers = curl_slist_append(io->headers, idem);
                 if (c->sms.format == SMS_FORMAT_TWILIO) {
-                        if (asprintf(&twilio_idem, "I-Twilio-Idempotency-Token: %s", m->dedupe_key) < 0)
+                        if (asprintf(&twilio_idem, "I-Twilio-Idempotency-Token: %s", key) < 0)
                                 return -ENOMEM;
                         io->headers = curl_slist_append(io->headers, twilio_idem);
                 }

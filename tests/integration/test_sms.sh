@@ -391,6 +391,20 @@ if ((n_conns >= 1 && n_conns <= 4)); then
     t_pass "twelve SMS over at most sms.connections (4) connections ($n_conns)"
 else t_fail "twelve SMS over at most sms.connections (4) connections" "$n_conns connections"; fi
 
+# ---------------------------------------------------------------- a dedupe key with CRM junk
+# A dedupe key carries CRM data (an invoice number): with a CR/LF or
+# Chinese in it, the header is still there, percent-encoded, and adds no
+# header of its own; the JSON body has the key as it is.
+SMS_QUIET='' rapport_config "$T_TMP/key.conf" 'birthdays: { enabled = false; };'
+id_k=$(E_NB=2026-03-30T09:00:00Z enqueue $'dunning:INV\r\nX-Evil: 1:发票%:0:sms' +12125550198 'Key Junk')
+once "run: a dedupe key with CR/LF and non-ASCII" "$T_TMP/key.conf" 2026-03-30T09:05:00Z
+assert_eq "dunning:INV%0D%0AX-Evil: 1:%E5%8F%91%E7%A5%A8%25:0:sms" "$(reqs_for +12125550198 '.[0].headers["idempotency-key"]')" \
+    "a key with CR/LF, non-ASCII and %: Idempotency-Key percent-encoded, not left out"
+assert_eq "null" "$(reqs_for +12125550198 '.[0].headers["x-evil"]')" "a CR/LF in the key adds no header"
+assert_eq $'dunning:INV\r\nX-Evil: 1:发票%:0:sms' "$(reqs_for +12125550198 '.[0].json.idempotency_key')" "the JSON body carries the key as it is"
+assert_eq "sent" "$(row "$id_k" state)" "the message with that key is sent"
+
+# ---------------------------------------------------------------- nothing doubled
 assert_eq "0" "$(sms_json | jq '[.[] | select(.reply == 200 or .reply == "default") | (.headers["idempotency-key"] // (.form.To + "|" + .form.Body))] | group_by(.) | map(select(length > 1)) | length')" "no message accepted twice by the gateway"
 assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.outbox WHERE state IN ('queued', 'sending')")" "nothing left in the queue"
 t_summary
