@@ -97,15 +97,22 @@ static const char plan_sql[] =
         "           'rep', CASE WHEN w.rep_id IS NULL THEN NULL ELSE\n"
         "                  jsonb_build_object('name', w.rep_name, 'email', w.rep_email, 'phone', w.rep_phone) END,\n"
         /* The holiday's name in the customer's language when the
-         * configuration gives one (names), else as configured (name). */
-        "           'holiday', jsonb_build_object('name', coalesce(w.names->>w.locale, w.names->>split_part(w.locale, '-', 1), w.holiday),\n"
+         * configuration gives one (names), else as configured (name).
+         * Locales compare as template lookups do: case and '_' or '-'
+         * apart, a POSIX codeset or modifier left out (zh_CN.UTF-8 reads
+         * names.zh-CN, en_US.UTF-8 names.en).  lk.lkey is that form. */
+        "           'holiday', jsonb_build_object('name', coalesce(\n"
+        "               (SELECT n.v FROM jsonb_each_text(w.names) AS n(k, v) WHERE lower(replace(n.k, '_', '-')) = lk.lkey ORDER BY n.k LIMIT 1),\n"
+        "               (SELECT n.v FROM jsonb_each_text(w.names) AS n(k, v) WHERE lower(replace(n.k, '_', '-')) = split_part(lk.lkey, '-', 1) ORDER BY n.k LIMIT 1),\n"
+        "               w.holiday),\n"
         "                                         'date', to_char(w.day, 'YYYY-MM-DD'),\n"
         "                                         'year', extract(year FROM w.day)::int,\n"
         "                                         'month', extract(month FROM w.day)::int, 'day', extract(day FROM w.day)::int)),\n"
         "         true,\n"
         "         'holiday:' || w.holiday || ':' || to_char(w.day, 'YYYY-MM-DD') || ':' || w.channel || ':' || w.id,\n"
         "         w.not_before, w.not_before, w.not_before + cfg.lateness\n"
-        "  FROM wanted w, cfg\n"
+        "  FROM wanted w, cfg,\n"
+        "       LATERAL (SELECT lower(replace(split_part(split_part(w.locale, '.', 1), '@', 1), '_', '-')) AS lkey) AS lk\n"
         "  ON CONFLICT (dedupe_key) DO NOTHING\n"
         "  RETURNING 1\n"
         "),\n"

@@ -93,14 +93,18 @@ assert_contains "$out" "a customer of Ivan Gone (no longer active)" "the manager
 psql_val "INSERT INTO crm.customers (id, name, tier, email, time_zone, locale, rep_id, consent_email, created_at, active) VALUES
             (6, 'Eve English', 'B', 'eve@example.com', 'UTC', 'en', 1, true, '2020-01-01', true),
             (7, '王芳', 'B', 'wf@example.cn', 'Asia/Shanghai', 'zh-CN', 1, true, '2020-01-01', true),
-            (8, 'Fritz Deutsch', 'B', 'fritz@example.de', 'UTC', 'de', 1, true, '2020-01-01', true)" >/dev/null
+            (8, 'Fritz Deutsch', 'B', 'fritz@example.de', 'UTC', 'de', 1, true, '2020-01-01', true),
+            (9, 'Posix Pat', 'B', 'pat@example.com', 'UTC', 'en_US.UTF-8', 1, true, '2020-01-01', true),
+            (10, '李娜', 'B', 'ln@example.cn', 'Asia/Shanghai', 'zh_cn', 1, true, '2020-01-01', true)" >/dev/null
 HN=$T_TMP/holiday-names.conf
 rapport_config "$HN" 'holidays: { effective_from = "2020-01-01"; channels = [ "email" ];
-  dates = ( { name = "春节"; names = { en = "Spring Festival"; }; date = "2027-02-06"; template = "holiday"; } ); };'
+  dates = ( { name = "Chinese New Year"; names = { EN = "Spring Festival"; zh-CN = "春节"; }; date = "2027-02-06"; template = "holiday"; } ); };'
 out=$("$RAPPORTCTL" --config "$HN" run holidays --dry-run --now 2027-02-06T12:00:00Z 2>&1)
 assert_contains "$out" "Subject: Warm wishes for Spring Festival, Eve English" "names: the English name to an English reader"
 assert_contains "$out" "Subject: 王芳，春节快乐！" "the configured name to a Chinese reader"
-assert_contains "$out" "Warm wishes for 春节, Fritz Deutsch" "no name for the language: the configured one (German falls back to the English template)"
+assert_contains "$out" "Warm wishes for Chinese New Year, Fritz Deutsch" "no name for the language: the configured one (German falls back to the English template)"
+assert_contains "$out" "Warm wishes for Spring Festival, Posix Pat" "a POSIX locale (en_US.UTF-8) reads names.EN: case, '_', codeset and country do not matter"
+assert_contains "$out" "Subject: 李娜，春节快乐！" "locale zh_cn reads names.zh-CN"
 BADN=$T_TMP/holiday-badnames.conf
 rapport_config "$BADN" 'holidays: { dates = ( { name = "春节"; names = { e = "Spring Festival"; }; date = "2027-02-06"; } ); };'
 assert_exit 78 "names: a key that is not a language tag" -- "$RAPPORTD" --config "$BADN" -n
