@@ -48,7 +48,8 @@ rapport_config "$T_TMP/migrate.conf"
 "$RAPPORTCTL" --config "$T_TMP/migrate.conf" migrate >/dev/null
 # The receivables message is built at send time; the outbox holds only its
 # skeleton, so the build statement is run here as the dispatcher runs it.
-cc -std=c17 -I"$T_ROOT/jobs" -I"$T_ROOT/daemon" -o "$T_TMP/print_build_sql" "$T_LIB_DIR/reference/print_build_sql.c"
+# jobs.h includes libpq's postgres_ext.h: its directory as the build finds it.
+cc -std=c17 -I"$T_ROOT/jobs" -I"$T_ROOT/daemon" $(pkg-config --cflags libpq) -o "$T_TMP/print_build_sql" "$T_LIB_DIR/reference/print_build_sql.c"
 { printf 'PREPARE build(text, timestamptz, jsonb, text) AS\n'; "$T_TMP/print_build_sql"; printf ';\n'; } >"$T_TMP/build.sql"
 
 # built DIR NOW — "key|invoice numbers|totals" of each receivables message
