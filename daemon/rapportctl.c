@@ -985,6 +985,7 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                 {"skipped", "CRM ROWS SKIPPED (last 7 days)",
                  "SELECT job, reason, count(DISTINCT customer_id) AS customers FROM rapport.skipped"
                  " WHERE day > (to_timestamp($1::double precision) AT TIME ZONE 'UTC')::date - 7"
+                 "   AND day <= (to_timestamp($1::double precision) AT TIME ZONE 'UTC')::date"
                  " GROUP BY 1, 2 ORDER BY 1, 3 DESC",
                  true},
         };

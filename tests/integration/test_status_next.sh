@@ -35,6 +35,7 @@ psql_val "INSERT INTO rapport.skipped (job, customer_id, reason, day) VALUES ('b
 skipped_at() { "$RAPPORTCTL" --config "$T_TMP/c.conf" status ${1:+--now "$1"} --json | jq -r '[.skipped[] | "\(.reason)|\(.customers)"] | join(",")'; }
 assert_eq "invalid e-mail address|1" "$(skipped_at 2020-03-06T09:00:00Z)" "status --now: the skip records of the week before that time"
 assert_eq "" "$(skipped_at 2020-03-13T09:00:00Z)" "... not of the week before that"
+assert_eq "" "$(skipped_at 2020-03-01T09:00:00Z)" "... nor of days after that time (a week looked back at, not everything since)"
 assert_eq "" "$(skipped_at)" "... and without --now, the week before now"
 assert_exit 64 "status --now that is no time" -- "$RAPPORTCTL" --config "$T_TMP/c.conf" status --now yesterday
 assert_contains "$T_OUT" "--now: cannot parse 'yesterday'" "... says what it could not read"
