@@ -967,7 +967,7 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
          * by the database's clock, when they happened. */
         static const struct {
                 const char *key, *title, *sql;
-                bool uses_now; /* $1: this status's now, epoch seconds */
+                bool uses_now; /* $1: this status's now, epoch seconds; $2: whether --now gave it */
         } sections[] = {
                 {"queue", "QUEUE (by state and channel)",
                  "SELECT state, channel, count(*) AS messages FROM rapport.outbox GROUP BY 1, 2 ORDER BY 1, 2", false},
@@ -985,16 +985,18 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                 {"skipped", "CRM ROWS SKIPPED (last 7 days)",
                  "SELECT job, reason, count(DISTINCT customer_id) AS customers FROM rapport.skipped"
                  " WHERE day > (to_timestamp($1::double precision) AT TIME ZONE 'UTC')::date - 7"
-                 "   AND day <= (to_timestamp($1::double precision) AT TIME ZONE 'UTC')::date"
+                 /* A look back (--now) leaves out what came after it; without
+                  * one, runs given a later --now of their own still count. */
+                 "   AND (NOT $2::boolean OR day <= (to_timestamp($1::double precision) AT TIME ZONE 'UTC')::date)"
                  " GROUP BY 1, 2 ORDER BY 1, 3 DESC",
                  true},
         };
         char epoch[32];
         snprintf(epoch, sizeof epoch, "%lld", (long long)now);
-        const char *now_param[] = {epoch};
+        const char *now_param[] = {epoch, now_arg ? "true" : "false"};
         for (size_t i = 0; i < ELEMENTSOF(sections); i++) {
                 _cleanup_(PQclearp) PGresult *res = NULL;
-                if (db_exec(conn, sections[i].title, sections[i].sql, sections[i].uses_now ? 1 : 0, now_param, &res) < 0) {
+                if (db_exec(conn, sections[i].title, sections[i].sql, sections[i].uses_now ? 2 : 0, now_param, &res) < 0) {
                         incomplete = true;
                         continue;
                 }
