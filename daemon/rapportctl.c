@@ -612,15 +612,11 @@ static void warn_untemplated_locales(PGconn *conn, const struct rapport_config *
                         found = template_find(t, tpl->name, tpl->channel, locale, NULL) != NULL;
                 if (found)
                         continue;
-                /* The CRM's text, shown safely: no control characters. */
-                char shown[40];
-                size_t n = 0;
-                for (const char *q = locale; *q && n < sizeof shown - 1; q++)
-                        shown[n++] = (unsigned char)*q < 0x20 || *q == 0x7f ? '?' : *q;
-                shown[n] = '\0';
-                printf("warning: locale \"%s\" (%s active customer(s), %s active rep(s)): no template is written for it "
+                fputs("warning: locale \"", stdout);
+                print_cell(locale, 0, 39);
+                printf("\" (%s active customer(s), %s active rep(s)): no template is written for it "
                        "or its language, so they get the default locale's (%s)\n",
-                       shown, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), c->locale);
+                       PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), c->locale);
         }
 }
 

@@ -245,7 +245,8 @@ INSERT INTO crm.customers (id, name, tier, email, time_zone, locale, rep_id, con
  (903, 'Jean', 'B', 'jean@example.fr', 'UTC', 'fr', 1, true, false, true),
  (904, 'Gone', 'B', 'gone@example.fr', 'UTC', 'de', 1, true, false, false),
  (905, '孙立', 'B', 'sun@example.cn', 'UTC', 'zh_CN', 1, true, false, true),
- (906, 'Ann', 'B', 'ann@example.co.uk', 'UTC', 'en-GB', 1, true, false, true);
+ (906, 'Ann', 'B', 'ann@example.co.uk', 'UTC', 'en-GB', 1, true, false, true),
+ (907, 'Eve', 'B', 'eve@example.com', 'UTC', E'xx\nerror: forged', 1, true, false, true);
 INSERT INTO crm.reps (id, name, email, time_zone, locale, digest_hour, active) VALUES (901, 'Jeanne', 'jeanne@example.fr', 'UTC', 'fr', 8, true);
 SQL
 assert_exit 0 "check with locales no template serves: still passes" -- "$RAPPORTCTL" --config "$CONF" check
@@ -253,6 +254,8 @@ assert_contains "$T_OUT" 'warning: locale "zh" (2 active customer(s), 0 active r
     "check names a CRM locale without templates, with how many it concerns"
 assert_contains "$T_OUT" 'warning: locale "fr" (1 active customer(s), 1 active rep(s))' "... counting customers and reps apart"
 assert_not_contains "$T_OUT" 'locale "de"' "... only active ones"
+assert_contains "$T_OUT" 'warning: locale "xx error: forged" (1 active customer(s)' "... a control byte in a CRM locale cannot start a line of its own"
+assert_not_contains "$T_OUT" $'\nerror: forged' "... (no forged line)"
 assert_not_contains "$T_OUT" 'locale "zh_CN"' "... not a locale with templates under another spelling"
 assert_not_contains "$T_OUT" 'locale "en-GB"' "... nor one whose language has templates"
 psql_val "DELETE FROM crm.customers WHERE id > 900; DELETE FROM crm.reps WHERE id = 901" >/dev/null
