@@ -277,7 +277,7 @@ static int cmd_next(struct ctl *ctl, int argc, char **argv) {
                         break;
                 }
                 case 'h':
-                        printf("Usage: rapportctl next 'CRON' [--tz ZONE] [--from ISO8601] [--count N] [--json]\n\n"
+                        printf("Usage: rapportctl next 'CRON' [-t|--tz ZONE] [-f|--from ISO8601] [-n|--count N] [--json]\n\n"
                                "Print the next N fire times of a cron expression (strictly after --from,\n"
                                "default now; a time without an offset is in ZONE) in ZONE (default UTC),\n"
                                "as ISO 8601 with the zone's offset.\n");
@@ -378,7 +378,7 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
                 case 'p': partials = optarg; break;
                 case 'e': escape = optarg; break;
                 case 'h':
-                        printf("Usage: rapportctl render --template FILE --data FILE.json [--partials DIR] [--escape html|none]\n\n"
+                        printf("Usage: rapportctl render [-t|--template] FILE -d|--data FILE.json [-p|--partials DIR] [-e|--escape html|none]\n\n"
                                "Render one Mustache file against a JSON context to standard output, byte for\n"
                                "byte, nothing appended.  The data is strict JSON (RFC 8259).  {{> name}} loads\n"
                                "a partial from DIR (default: the template's directory) as the daemon does for\n"
@@ -398,7 +398,7 @@ static int cmd_render(struct ctl *ctl, int argc, char **argv) {
         if (optind < argc)
                 return usage_error("render", "unexpected argument '%s'", argv[optind]);
         if (!file || !data)
-                return usage_error("render", "%s", "--template FILE and --data FILE.json are required");
+                return usage_error("render", "%s", "a template FILE and --data FILE.json are required");
         enum mustache_escape esc;
         if (escape) {
                 if (streq(escape, "html"))
@@ -1647,7 +1647,7 @@ static const struct command commands[] = {
         {"disable", "JOB [--reason TEXT]", "stop planning a job (no config edit)", cmd_disable, false},
         {"enable", "JOB", "undo disable", cmd_enable, false},
         {"preview", "JOB [--customer ID|--rep ID] [--channel C] [--now T] [--show-recipients]", "render what a job would send", cmd_preview, false},
-        {"render", "--template F --data F.json [--partials DIR] [--escape html|none]", "render one template file", cmd_render, false},
+        {"render", "[--template] F --data F.json [--partials DIR] [--escape html|none]", "render one template file", cmd_render, false},
         {"next", "'CRON' [--tz Z] [--from T] [--count N]", "print next fire times (--json)", cmd_next, true},
 };
 
@@ -1665,7 +1665,8 @@ static void help(void) {
                "  -h, --help          this help; 'rapportctl COMMAND --help' for a command\n"
                "      --version       show the version\n"
                "\nExit codes follow sysexits(3): 64 usage, 65 bad data, 69 database unavailable,\n"
-               "78 configuration error.  See rapportctl(8).\n",
+               "78 configuration error; unsubscribe exits 1 for a link that matches no message.\n"
+               "See rapportctl(8).\n",
                RAPPORT_CONFIG);
 }
 

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The administrator's documentation is true, read both ways: every setting
+# the code accepts is in rapport.conf(5) with its type, default and range,
+# and every one there is accepted; each wrong value is refused naming
+# FILE:LINE and the setting (exit 78); every example in the manual and
+# README is accepted; rapportctl's and rapportd's commands, options and exit
+# statuses are the ones --help and the man pages give.  No servers: this is
+# what an administrator meets before the database does.
+set -uo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$T_LIB_DIR/rapport.sh"
+
+# docs_truth CHECK: tests/reference/docs_truth.py's lines, counted.
+docs_truth() {
+    local status name detail n=0
+    while IFS=$'\t' read -r status name detail; do
+        n=$((n + 1))
+        if [[ $status == ok ]]; then t_pass "$1: $name"; else t_fail "$1: $name" "$detail"; fi
+    done < <("$T_PY" "$T_LIB_DIR/reference/docs_truth.py" "$T_ROOT" "$RAPPORTD" "$RAPPORTCTL" "$T_TMP" "$1")
+    ((n > 0)) || t_fail "$1: docs_truth.py printed nothing"
+}
+for check in settings values examples ctl daemon readme; do
+    docs_truth "$check"
+done
+
+# ---- typos: never silently ignored --------------------------------------
+# rapport.conf(5): "An unknown setting is an error, so a typo is never
+# silently ignored" — a misspelt job, group or setting, or one in the
+# wrong group, is refused with its file, line and dotted name.
+CONF=$T_TMP/typo.conf
+base='time_zone = "UTC";
+database: { conninfo = "host=/nonexistent dbname=x"; };
+templates: { dir = "'"$T_ROOT"'/templates"; };
+email: { smtp_url = "smtp://127.0.0.1:9"; from = "a@example.com"; tls = "none"; };'
+typo() { # typo NAME LINE-6-TEXT EXPECTED-MESSAGE
+    printf '%s\n%s\n' "$base" "$2" >"$CONF"
+    assert_exit 78 "typo: $1" -- "$RAPPORTD" -n --config "$CONF"
+    assert_contains "$T_OUT" "$CONF:5: $3" "typo: $1: named with file and line"
+}
+typo "jobs.birthday (for birthdays)" 'jobs: { birthday: { enabled = true; }; };' \
+    "jobs.birthday: unknown job (known jobs: follow_ups, birthdays, holidays, dormant, receivables, complaints, digest)"
+typo "emial group" 'emial: { host = "x"; };' "emial: unknown setting"
+typo "outbox.leese (for lease)" 'outbox: { leese = "5m"; };' "outbox.leese: unknown setting"
+typo "a job's setting in another job" 'jobs: { digest: { send_at = "09:00"; }; };' "jobs.digest.send_at: unknown setting"
+typo "a setting in the wrong case" 'jobs: { birthdays: { Schedule = "0 * * * *"; }; };' "jobs.birthdays.Schedule: unknown setting"
+typo "sms setting under email" 'sms: { gateway_url = "http://127.0.0.1:9/"; }; outbox: { max_segments = 3; };' "outbox.max_segments: unknown setting"
+typo "a holiday's misspelt member" 'jobs: { holidays: { dates = ( { name = "x"; date = "2027-01-01"; tempalte = "x"; } ); }; };' \
+    "jobs.holidays.dates[0].tempalte: unknown setting 'tempalte'"
+typo "a ladder level's misspelt member" 'jobs: { receivables: { levels = ( { days = 1; template = "dunning_friendly"; audiance = "rep"; } ); }; };' \
+    "jobs.receivables.levels[0].audiance: unknown setting 'audiance'"
+# The same job twice is libconfig's own error, still with the line.
+printf '%s\n%s\n' "$base" 'jobs: { birthdays: { }; birthdays: { }; };' >"$CONF"
+assert_exit 78 "the same job twice" -- "$RAPPORTD" -n --config "$CONF"
+assert_contains "$T_OUT" "$CONF:5: duplicate setting name" "the same job twice: named with file and line"
+
+t_summary
