@@ -53,4 +53,13 @@ printf '%s\n%s\n' "$base" 'jobs: { birthdays: { }; birthdays: { }; };' >"$CONF"
 assert_exit 78 "the same job twice" -- "$RAPPORTD" -n --config "$CONF"
 assert_contains "$T_OUT" "$CONF:5: duplicate setting name" "the same job twice: named with file and line"
 
+# ---- the digest's thresholds ----------------------------------------------
+# The digest takes each threshold it does not set from the job that owns it
+# (config.c share_digest_settings; test_jobs checks it with lookahead_days):
+# no page may tell the administrator to copy one by hand.
+for f in README.md daemon/rapport.conf.5 templates/README.md; do
+    assert_eq "" "$(grep -n -i -e 'keep it equal to the digest' -e 'change them there too' "$T_ROOT/$f")" \
+        "$f: no advice to copy a threshold the digest already takes from its job"
+done
+
 t_summary
