@@ -48,6 +48,13 @@ typo "a holiday's misspelt member" 'jobs: { holidays: { dates = ( { name = "x"; 
     "jobs.holidays.dates[0].tempalte: unknown setting 'tempalte'"
 typo "a ladder level's misspelt member" 'jobs: { receivables: { levels = ( { days = 1; template = "dunning_friendly"; audiance = "rep"; } ); }; };' \
     "jobs.receivables.levels[0].audiance: unknown setting 'audiance'"
+# README: a malformed ladder level is a configuration error, not a run
+# failing every hour.
+typo "a ladder level with an unknown audience" 'jobs: { receivables: { levels = ( { days = 1; template = "dunning_friendly"; }, { days = 30; audience = "boss"; template = "dunning_manager"; } ); }; };' \
+    "jobs.receivables.levels[1].audience: audience must be"
+typo "two ladder levels alike" 'jobs: { receivables: { levels = ( { days = 1; template = "dunning_friendly"; }, { days = 1; template = "dunning_firm"; } ); }; };' \
+    "jobs.receivables.levels[1].days: days = 1 on email to the customer is already levels[0]"
+assert_eq "" "$(grep -n "malformed level fails the job's run" "$T_ROOT/README.md")" "README: a malformed level is not said to fail the run"
 # The same job twice is libconfig's own error, still with the line.
 printf '%s\n%s\n' "$base" 'jobs: { birthdays: { }; birthdays: { }; };' >"$CONF"
 assert_exit 78 "the same job twice" -- "$RAPPORTD" -n --config "$CONF"
