@@ -221,6 +221,7 @@ PROSE_DEFAULTS = {
 def check_settings():
     code, man = code_settings(), man_settings()
     report(len(code) > 60, 'the spec tables were read', '%d settings' % len(code))
+    check_value_types()
     for key in sorted(set(code) | set(man)):
         where = 'rapport.conf.5:%d: %s' % (man[key]['line'], key) if key in man else key
         if key == 'sms.json_fields':  # a group: its members are checked below
@@ -269,6 +270,22 @@ def check_settings():
                    'the code has %d-%d, the manual %s' % (c['min'], c['max'], r))
         elif c['type'] in ('SET_INT', 'SET_DURATION') and man_range(text):
             report(False, '%s: the manual gives a range the code does not check' % where, str(man_range(text)))
+
+
+def check_value_types():
+    """The value types the manual describes beyond the spec tables: cron
+    macros, and the ladder's days."""
+    page = open(os.path.join(ROOT, 'daemon/rapport.conf.5')).read()
+    cron_entry = page.split('.I cron expression\n', 1)[1].split('.TP', 1)[0]
+    documented = set(re.findall(r'@[a-z]+', cron_entry))
+    table = set(re.findall(r'\{"(@[a-z]+)"', open(os.path.join(ROOT, 'daemon/cron.c')).read()))
+    report(documented == table and table, "rapport.conf(5)'s cron expression names cron.c's macros",
+           'manual only %s, code only %s' % (sorted(documented - table), sorted(table - documented)))
+    config = open(os.path.join(ROOT, 'daemon/config.c')).read()
+    limit = re.search(r'llabs\(config_setting_get_int64\(d\)\) > (\d+)', config)
+    levels = ' '.join(filter(None, (render(x) for x in page.split('.B levels\nlist of groups', 1)[1].split('.RS', 1)[0].split('\n'))))
+    want = 'from -%s to %s' % (limit.group(1), limit.group(1)) if limit else '?'
+    report(want in levels, "rapport.conf(5)'s ladder days have convert_ladder's range", want)
 
 
 # ---- wrong values ------------------------------------------------------------
