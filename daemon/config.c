@@ -612,6 +612,52 @@ static const struct setting_spec *find_spec(const struct setting_spec *specs, co
         return NULL;
 }
 
+/* Case-blind edit distance between two setting names, or a large number
+ * for names too long to be worth comparing. */
+static size_t name_distance(const char *x, const char *y) {
+        size_t nx = strlen(x), ny = strlen(y);
+        if (nx > 63 || ny > 63)
+                return SIZE_MAX;
+        size_t row[64];
+        for (size_t j = 0; j <= ny; j++)
+                row[j] = j;
+        for (size_t i = 1; i <= nx; i++) {
+                size_t diagonal = row[0];
+                row[0] = i;
+                for (size_t j = 1; j <= ny; j++) {
+                        size_t above = row[j];
+                        size_t change = diagonal + (tolower((unsigned char)x[i - 1]) != tolower((unsigned char)y[j - 1]));
+                        size_t insert_or_delete = above < row[j - 1] ? above + 1 : row[j - 1] + 1;
+                        row[j] = change < insert_or_delete ? change : insert_or_delete;
+                        diagonal = above;
+                }
+        }
+        return row[ny];
+}
+
+/* Whether known is close enough to the misspelt name to suggest it: the
+ * same but for case, or at most one edit (two for names of five letters or
+ * more: "emial"), and closer than *best, which it then becomes. */
+static bool name_is_close(const char *name, const char *known, size_t *best) {
+        size_t d = name_distance(name, known);
+        if (d > (strlen(name) >= 5 ? 2u : 1u) || d >= *best)
+                return false;
+        *best = d;
+        return true;
+}
+
+static const char *closest_spec_name(const char *name, const struct setting_spec *a, const struct setting_spec *b, size_t *best) {
+        const char *found = NULL;
+        for (const struct setting_spec *const *set = (const struct setting_spec *const[]){a, b, NULL}; *set; set++)
+                for (size_t i = 0; (*set)[i].name; i++)
+                        if (name_is_close(name, (*set)[i].name, best))
+                                found = (*set)[i].name;
+        return found;
+}
+
+static void explain_unknown_setting(char *buf, size_t size, const char *name, const struct setting_spec *a,
+                                    const struct setting_spec *b);
+
 /* Check a group: every member known and well typed.  Returns an object with
  * all members converted plus the defaults of the missing ones. */
 static json_object *convert_group(struct loader *l, const config_setting_t *g, const struct setting_spec *a, const struct setting_spec *b) {
@@ -644,7 +690,11 @@ static json_object *convert_group(struct loader *l, const config_setting_t *g, c
                 if (!spec)
                         spec = find_spec(a, name);
                 if (!spec) {
-                        complain(l, s, "unknown setting");
+                        /* A typo or a setting put in the wrong group: say
+                         * which one was probably meant. */
+                        char hint[512];
+                        explain_unknown_setting(hint, sizeof hint, name, a, b);
+                        complain(l, s, "unknown setting%s", hint);
                         continue;
                 }
                 json_object *v = convert_setting(l, s, spec);
@@ -733,6 +783,46 @@ static const struct setting_spec outbox_specs[] = {
         {"retention_days", SET_INT, "90", NULL, 1, 36500},
         {NULL, 0, NULL, NULL, 0, 0},
 };
+
+/* After "unknown setting": "; did you mean 'lease'?" for a near miss in
+ * this group, or "; max_segments is a setting of sms, not of this group"
+ * (or of the jobs that have it) for one that belongs elsewhere; empty when
+ * neither applies. */
+static void explain_unknown_setting(char *buf, size_t size, const char *name, const struct setting_spec *a,
+                                    const struct setting_spec *b) {
+        buf[0] = '\0';
+        size_t best = SIZE_MAX;
+        const char *near = closest_spec_name(name, a, b, &best);
+        if (near) {
+                snprintf(buf, size, "; did you mean '%s'?", near);
+                return;
+        }
+        static const struct {
+                const char *group;
+                const struct setting_spec *specs;
+        } groups[] = {
+                {"the top level", top_specs}, {"database", database_specs}, {"templates", templates_specs},
+                {"email", email_specs},       {"sms", sms_specs},           {"sms.json_fields", sms_json_fields_specs},
+                {"outbox", outbox_specs},     {"every job", job_common_settings},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(groups); i++)
+                if (groups[i].specs != a && groups[i].specs != b && find_spec(groups[i].specs, name)) {
+                        snprintf(buf, size, "; %s is a setting of %s, not of this group", name, groups[i].group);
+                        return;
+                }
+        /* One job's setting in another job: the jobs that have it. */
+        size_t used = 0;
+        for (size_t i = 0; job_defs[i]; i++)
+                if (job_defs[i]->settings != b && find_spec(job_defs[i]->settings, name)) {
+                        int n = used ? snprintf(buf + used, size - used, ", %s", job_defs[i]->name)
+                                     : snprintf(buf, size, "; %s is a setting of the jobs %s", name, job_defs[i]->name);
+                        if (n < 0 || (size_t)n >= size - used)
+                                break;
+                        used += (size_t)n;
+                }
+        if (used && used + 1 < size)
+                snprintf(buf + used, size - used, ", not of this one");
+}
 
 static char *json_dup_string(json_object *o, const char *key) {
         json_object *v;
@@ -1505,9 +1595,16 @@ int config_load(const char *path, bool check_secrets, struct rapport_config **re
                         config_setting_t *jg = config_setting_get_elem(g, i);
                         const struct job_def *def = job_def_find(config_setting_name(jg));
                         if (!def) {
-                                char known[256];
+                                char known[256], hint[64] = "";
                                 job_def_names(known, sizeof known);
-                                complain(&l, jg, "unknown job (known jobs: %s)", known);
+                                size_t best = SIZE_MAX;
+                                const char *near = NULL;
+                                for (size_t k = 0; job_defs[k]; k++)
+                                        if (name_is_close(config_setting_name(jg), job_defs[k]->name, &best))
+                                                near = job_defs[k]->name;
+                                if (near)
+                                        snprintf(hint, sizeof hint, "; did you mean '%s'?", near);
+                                complain(&l, jg, "unknown job (known jobs: %s)%s", known, hint);
                                 continue;
                         }
                         load_job(&l, c, jg, def, &c->jobs[c->n_jobs++]);

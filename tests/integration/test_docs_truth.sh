@@ -38,12 +38,18 @@ typo() { # typo NAME LINE-6-TEXT EXPECTED-MESSAGE
     assert_contains "$T_OUT" "$CONF:5: $3" "typo: $1: named with file and line"
 }
 typo "jobs.birthday (for birthdays)" 'jobs: { birthday: { enabled = true; }; };' \
-    "jobs.birthday: unknown job (known jobs: follow_ups, birthdays, holidays, dormant, receivables, complaints, digest)"
-typo "emial group" 'emial: { host = "x"; };' "emial: unknown setting"
-typo "outbox.leese (for lease)" 'outbox: { leese = "5m"; };' "outbox.leese: unknown setting"
-typo "a job's setting in another job" 'jobs: { digest: { send_at = "09:00"; }; };' "jobs.digest.send_at: unknown setting"
-typo "a setting in the wrong case" 'jobs: { birthdays: { Schedule = "0 * * * *"; }; };' "jobs.birthdays.Schedule: unknown setting"
-typo "sms setting under email" 'sms: { gateway_url = "http://127.0.0.1:9/"; }; outbox: { max_segments = 3; };' "outbox.max_segments: unknown setting"
+    "jobs.birthday: unknown job (known jobs: follow_ups, birthdays, holidays, dormant, receivables, complaints, digest); did you mean 'birthdays'?"
+typo "emial group" 'emial: { host = "x"; };' "emial: unknown setting; did you mean 'email'?"
+typo "outbox.leese (for lease)" 'outbox: { leese = "5m"; };' "outbox.leese: unknown setting; did you mean 'lease'?"
+typo "a job's setting in another job" 'jobs: { birthdays: { winback = true; }; };' \
+    "jobs.birthdays.winback: unknown setting; winback is a setting of the jobs dormant, not of this one"
+typo "a setting no group has" 'jobs: { birthdays: { colour = "red"; }; };' "jobs.birthdays.colour: unknown setting"
+assert_not_contains "$T_OUT" "did you mean" "typo: no suggestion when nothing is close"
+typo "a setting in the wrong case" 'jobs: { birthdays: { Schedule = "0 * * * *"; }; };' "jobs.birthdays.Schedule: unknown setting; did you mean 'schedule'?"
+typo "a misspelt job setting" 'jobs: { dormant: { dormant_day = { A = 1; }; }; };' "jobs.dormant.dormant_day: unknown setting; did you mean 'dormant_days'?"
+typo "an e-mail setting in a job" 'jobs: { birthdays: { smtp_url = "smtp://x"; }; };' \
+    "jobs.birthdays.smtp_url: unknown setting; smtp_url is a setting of email, not of this group"
+typo "an sms setting under outbox" 'outbox: { max_segments = 3; };' "outbox.max_segments: unknown setting; max_segments is a setting of sms, not of this group"
 typo "a holiday's misspelt member" 'jobs: { holidays: { dates = ( { name = "x"; date = "2027-01-01"; tempalte = "x"; } ); }; };' \
     "jobs.holidays.dates[0].tempalte: unknown setting 'tempalte'"
 typo "a ladder level's misspelt member" 'jobs: { receivables: { levels = ( { days = 1; template = "dunning_friendly"; audiance = "rep"; } ); }; };' \
