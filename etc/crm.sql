@@ -148,7 +148,15 @@ CREATE INDEX IF NOT EXISTS customers_tier_idx
     WHERE active;
 -- Earlier versions of this file created customers_active_idx (id, with
 -- tier and created_at) for the same step; nothing reads it any more.
-DROP INDEX IF EXISTS crm.customers_active_idx;
+-- (Dropped only where it exists: a fresh install should print no notice
+-- about an index it never had.)
+DO $$
+BEGIN
+    IF to_regclass('crm.customers_active_idx') IS NOT NULL THEN
+        DROP INDEX crm.customers_active_idx;
+    END IF;
+END
+$$;
 
 -- Receivables: only unpaid invoices, by how overdue they are.  The ladder
 -- reads a few days of due dates per level and needs every column below of

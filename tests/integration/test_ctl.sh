@@ -10,6 +10,17 @@ CONF=$T_TMP/c.conf
 rapport_config "$CONF"
 sed "s/port=$PGPORT/port=1/" "$CONF" >"$T_TMP/down.conf"
 
+# crm.sql, as an administrator runs it on a new database: not a word, not
+# even a notice about an index of earlier versions it never had; on an old
+# install it drops that index.
+psql_val "CREATE DATABASE crm_fresh" >/dev/null
+assert_exit 0 "crm.sql on a new database" -- psql -XAtq -v ON_ERROR_STOP=1 -d crm_fresh -f "$T_ROOT/etc/crm.sql"
+assert_eq "" "$T_OUT" "crm.sql on a new database prints nothing"
+psql -XAtq -d crm_fresh -c "CREATE INDEX customers_active_idx ON crm.customers (id)" >/dev/null
+assert_exit 0 "crm.sql again over an old install" -- psql -XAtq -v ON_ERROR_STOP=1 -d crm_fresh -f "$T_ROOT/etc/crm.sql"
+assert_eq "" "$(psql -XAtq -d crm_fresh -c "SELECT to_regclass('crm.customers_active_idx')")" "... drops the old customers_active_idx"
+psql_val "DROP DATABASE crm_fresh" >/dev/null
+
 for cmd in check migrate status queue show retry cancel suppress unsuppress run preview render next; do
     assert_exit 0 "$cmd --help" -- "$RAPPORTCTL" --config "$CONF" "$cmd" --help
     assert_contains "$T_OUT" "Usage: rapportctl $cmd" "$cmd --help: usage line"
