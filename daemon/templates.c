@@ -813,7 +813,9 @@ int template_render_email_file(const char *path, const char *src, size_t len, js
                 {l.text_off, l.text_len, text, MUSTACHE_ESCAPE_NONE},
                 {l.html_off, l.html_len, html, MUSTACHE_ESCAPE_HTML},
         };
-        size_t done = 0;
+        /* A byte-order mark is no part of the template (as for every
+         * other file render reads): the output starts at "Subject:". */
+        size_t done = utf8_bom_len(src, len);
         for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
                 if (!parts[i].tpl)
                         continue;

@@ -336,6 +336,11 @@ static void test_render_email_file(void **state) {
         buf_free(&out);
         assert_int_equal(template_render_email_file("x.email.en.mustache", plain, strlen(plain), ctx, NULL, NULL, &out), 0);
         assert_string_equal(out.data, "Subject: <王 & 李>\n\n<王 & 李>");
+        /* A byte-order mark is not rendered (as in a whole-file render). */
+        const char *bom = "\xEF\xBB\xBFSubject: {{name}}\r\n\r\n{{name}}\r\n";
+        buf_free(&out);
+        assert_int_equal(template_render_email_file("x.email.en.mustache", bom, strlen(bom), ctx, NULL, NULL, &out), 0);
+        assert_string_equal(out.data, "Subject: <王 & 李>\r\n\r\n<王 & 李>\r\n");
         json_object_put(ctx);
 
         assert_string_equal(template_file_channel("/a/b.c/birthday.email.zh-CN.mustache"), "email");
