@@ -10,6 +10,7 @@
 #include "../jobs/jobs.h"
 #include "config.h"
 #include "log.h"
+#include "sms_text.h"
 
 struct partial {
         char *name; /* "footer" or "footer.zh-CN" */
@@ -675,6 +676,11 @@ int template_render(const struct template_set *s, const struct message_template 
                 size_t n = strlen(out->text);
                 while (n && (out->text[n - 1] == '\n' || out->text[n - 1] == '\r'))
                         out->text[--n] = '\0';
+                /* The text as the gateway gets it (channel_sms.c cleans it
+                 * the same way): a tab or a CRLF line end from the
+                 * template's editor counted as it is would make preview and
+                 * check count UCS-2 segments for what goes out as GSM-7. */
+                sms_text_clean(out->text);
         }
         return 0;
 }

@@ -45,4 +45,23 @@ assert_eq "$(od -An -tx1 <"$T_TMP/plain.out")" \
     "$("$RAPPORTCTL" render --template "$T_TMP/bom.email.en.mustache" --data "$T_TMP/d.json" --escape none | od -An -tx1)" \
     "... the same bytes as the whole file rendered with --escape none"
 
+# ---------------------------------------------------------------- SMS counted as sent
+# A tab and CRLF line ends from the editor: the gateway gets a space and a
+# LF (channel_sms.c cleans the text), all GSM-7 in one segment; preview and
+# check must count that, not 135 UCS-2 units in 3 segments.
+printf 'Happy birthday, {{customer.name}}!\tThank you for being with us - wishing you a wonderful year.\r\n- {{sender}}. Reply STOP to opt out.\r\n' \
+    >"$TPL/birthday.sms.en.mustache"
+assert_exit 0 "preview of an SMS with a tab and CRLF" -- "$RAPPORTCTL" --config "$CONF" preview birthdays --customer 1 --channel sms --now "$NOW"
+preview_text=$(sed -n '/^To: /,/^--- /p' <<<"$T_OUT" | sed '1,2d;$d')
+assert_eq "$(printf 'Happy birthday, Anna English! Thank you for being with us - wishing you a wonderful year.\n- Acme Customer Care. Reply STOP to opt out.')" \
+    "$preview_text" "preview shows the SMS as the gateway gets it (tab a space, no CR)"
+assert_contains "$T_OUT" "--- 134 GSM-7 unit(s), 1 segment(s)" "preview counts it as sent: GSM-7, one segment"
+assert_not_contains "$T_OUT" "warning:" "... and does not warn of segments it will not take"
+assert_exit 0 "check with that SMS" -- "$RAPPORTCTL" --config "$CONF" check --now "$NOW"
+assert_not_contains "$T_OUT" "birthday.sms.en.mustache: its fixed text alone" "check: the fixed text fits one segment as sent"
+
+assert_exit 0 "send" -- "$RAPPORTD" --config "$CONF" --once --now "$NOW"
+wait_for_sms 1 10 || t_fail "the English greeting texted" "$(sms_count)"
+assert_eq "$preview_text" "$(sms_text_for +4917600000001)" "sent: the English SMS exactly as preview showed it"
+
 t_summary

@@ -107,7 +107,8 @@ static void test_sms_and_subject_flattening(void **state) {
         const struct message_template *sms = template_find(s, "greet", "sms", "zh-CN", "en");
         assert_int_equal(template_render(s, sms, ctx, &r), 0);
         assert_null(r.subject);
-        assert_string_equal(r.text, "Evil\r\nBcc: x@example.com，生日快乐！"); /* trailing newlines dropped */
+        /* trailing newlines dropped, the CR of a CRLF too (as the gateway gets it) */
+        assert_string_equal(r.text, "Evil\nBcc: x@example.com，生日快乐！");
         rendered_clear(&r);
         const struct message_template *en = template_find(s, "greet", "email", "en", "en");
         assert_int_equal(template_render(s, en, ctx, &r), 0);
@@ -350,6 +351,25 @@ static void test_render_email_file(void **state) {
         assert_null(template_file_channel("page.html"));
 }
 
+/* An SMS renders as the gateway gets it (channel_sms.c cleans it the same
+ * way), so that preview and check count what is sent: an editor's tab a
+ * space (GSM-7 has no tab: counted as is, the text would be UCS-2), CRLF
+ * line ends LF, a control character from the data a space. */
+static void test_sms_rendered_as_sent(void **state) {
+        (void)state;
+        write_file("tabbed.sms.en.mustache", "Hi {{name}}!\tThanks.\r\n- us\r\n");
+        _cleanup_(template_set_freep) struct template_set *s = NULL;
+        int nerr = -1;
+        assert_int_equal(template_set_load(dir, &s, &nerr), 0);
+        json_object *ctx = json_tokener_parse("{\"name\":\"A\\u001bnn\"}");
+        struct rendered r;
+        assert_int_equal(template_render(s, template_find(s, "tabbed", "sms", "en", "en"), ctx, &r), 0);
+        assert_string_equal(r.text, "Hi A nn! Thanks.\n- us");
+        rendered_clear(&r);
+        json_object_put(ctx);
+        remove_file("tabbed.sms.en.mustache");
+}
+
 /* A file saved with a UTF-8 byte-order mark (Notepad does) reads as the
  * same file without: no "unknown header line", no U+FEFF in an SMS (which
  * would make it UCS-2) or where a partial is included; positions as an
@@ -515,6 +535,7 @@ int main(void) {
                 cmocka_unit_test(test_load_all_keeps_going),
                 cmocka_unit_test(test_render_email_file),
                 cmocka_unit_test(test_byte_order_mark),
+                cmocka_unit_test(test_sms_rendered_as_sent),
                 cmocka_unit_test(test_html_separator),
                 cmocka_unit_test(test_default_templates_parse),
         };
