@@ -216,7 +216,13 @@ int preview_print(FILE *out, PGresult *rows, const struct rapport_config *c, con
                         struct sms_segments seg;
                         if (sms_count_segments(r.text ? r.text : "", &seg) == 0) {
                                 fprintf(out, "--- %zu %s unit(s), %zu segment(s)\n", seg.units, seg.ucs2 ? "UCS-2" : "GSM-7", seg.segments);
-                                if (seg.segments > 1)
+                                /* The dispatcher refuses it (channel_sms.c): a preview that
+                                 * only warned would promise a message that fails. */
+                                if ((int)seg.segments > c->sms.max_segments) {
+                                        fprintf(out, "!!! this SMS needs %zu segments, more than sms.max_segments = %d:"
+                                                     " it would fail, not be sent\n", seg.segments, c->sms.max_segments);
+                                        bad++;
+                                } else if (seg.segments > 1)
                                         fprintf(out, "warning: this SMS needs %zu segments (more than one)\n", seg.segments);
                         }
                 }

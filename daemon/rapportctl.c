@@ -555,7 +555,7 @@ static void warn_long_sms(PGconn *conn, const struct rapport_config *c, const st
                 plan_result_clear(&res);
                 return;
         }
-        int n = 0, longer = 0;
+        int n = 0, longer = 0, too_long = 0;
         size_t worst = 0;
         for (int i = 0; i < PQntuples(res.preview); i++) {
                 if (!streq(PQgetvalue(res.preview, i, 1), "sms"))
@@ -576,12 +576,18 @@ static void warn_long_sms(PGconn *conn, const struct rapport_config *c, const st
                                 if (seg.segments > worst)
                                         worst = seg.segments;
                         }
+                        too_long += (int)seg.segments > c->sms.max_segments;
                 }
                 json_object_put(ctx);
         }
         if (longer)
                 printf("warning: job %s: %d of the %d SMS it would send %s need more than one segment (up to %zu)\n",
                        j->name, longer, n, now_iso ? "at --now" : "now", worst);
+        /* The dispatcher refuses those: they fail rather than go out long. */
+        if (too_long)
+                printf("warning: job %s: %d of the %d SMS it would send %s need more than sms.max_segments = %d"
+                       " segments: they would fail, not be sent\n",
+                       j->name, too_long, n, now_iso ? "at --now" : "now", c->sms.max_segments);
         plan_result_clear(&res);
 }
 
@@ -620,20 +626,31 @@ static void warn_untemplated_locales(PGconn *conn, const struct rapport_config *
         }
 }
 
-static void warn_long_sms_templates(const struct template_set *t, const struct rapport_config *c) {
+/* Returns how many templates no message could be sent with: their fixed
+ * text alone is over sms.max_segments, which the dispatcher refuses. */
+static int warn_long_sms_templates(const struct template_set *t, const struct rapport_config *c) {
         const struct message_template *tpl;
+        int over_max = 0;
         /* The configuration's own values (`sender`) are fixed text too. */
         json_object *empty = c ? message_context(c, "{}", 0, NULL, false) : json_object_new_object();
         for (size_t i = 0; (tpl = template_set_message(t, i)); i++) {
                 if (!streq(tpl->channel, "sms"))
                         continue;
                 struct sms_segments seg;
-                if (render_sms_segments(t, tpl, empty, &seg) == 0 && seg.segments > 1)
+                if (render_sms_segments(t, tpl, empty, &seg) < 0 || seg.segments <= 1)
+                        continue;
+                if (c && (int)seg.segments > c->sms.max_segments) {
+                        over_max++;
+                        printf("%s: its fixed text alone (every name empty) needs %zu SMS segments, more than"
+                               " sms.max_segments = %d: every message from it would fail, not be sent\n",
+                               tpl->path, seg.segments, c->sms.max_segments);
+                } else
                         printf("warning: %s: its fixed text alone (every name empty) needs %zu SMS segments:"
                                " %zu %s unit(s), one segment holds %d\n",
                                tpl->path, seg.segments, seg.units, seg.ucs2 ? "UCS-2" : "GSM-7", seg.ucs2 ? 70 : 160);
         }
         json_object_put(empty);
+        return over_max;
 }
 
 static void report_missing_partial(const struct message_template *t, const char *partial, void *userdata) {
@@ -719,9 +736,10 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
         int done = parse_now_option("check",
                                     "Usage: rapportctl check [--now ISO8601]\n\nValidate the configuration, every template, the database connection and\n"
                                     "schema version, and each enabled job's SQL against the live database.\n"
-                                    "Reports every problem found; exits 0 only when there are none.  Warns about\n"
-                                    "SMS templates longer than one segment, about the SMS that enabled jobs\n"
-                                    "would send now (or at --now) that are, and about partials ({{> name}})\n"
+                                    "Reports every problem found (an SMS template over sms.max_segments is one);\n"
+                                    "exits 0 only when there are none.  Warns about SMS templates longer than one\n"
+                                    "segment, about the SMS that enabled jobs would send now (or at --now) that\n"
+                                    "are, or would fail over sms.max_segments, and about partials ({{> name}})\n"
                                     "that no file provides (they would render as nothing).\n",
                                     argc, argv, &now_arg);
         if (done >= 0)
@@ -773,15 +791,15 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                         nerr = 1; /* out of memory, logged */
                 if (t && c)
                         missing = templates_check_config(t, c);
+                if (t)
+                        missing += warn_long_sms_templates(t, c);
                 problems += nerr + missing;
                 if (nerr + missing)
                         printf("templates: %d problem(s) in %s\n", nerr + missing, dir);
                 else
                         printf("templates: %s OK%s\n", dir, c ? "" : " (jobs not checked against them)");
-                if (t) {
-                        warn_long_sms_templates(t, c);
+                if (t)
                         warn_missing_partials(t, dir);
-                }
         }
 
         _cleanup_(PQfinishp) PGconn *conn = NULL;

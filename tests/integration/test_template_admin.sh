@@ -60,8 +60,23 @@ assert_not_contains "$T_OUT" "warning:" "... and does not warn of segments it wi
 assert_exit 0 "check with that SMS" -- "$RAPPORTCTL" --config "$CONF" check --now "$NOW"
 assert_not_contains "$T_OUT" "birthday.sms.en.mustache: its fixed text alone" "check: the fixed text fits one segment as sent"
 
+# ---------------------------------------------------------------- SMS over sms.max_segments
+# The dispatcher refuses an SMS of more than sms.max_segments (3): preview
+# and check must say it fails, not merely that it is long.
+printf '{{customer.name}}，%s\n' "$(printf '祝您生日快乐，万事如意！%.0s' {1..23})" >"$TPL/birthday.sms.zh-CN.mustache"
+assert_exit 65 "preview of an SMS over sms.max_segments exits 65" -- \
+    "$RAPPORTCTL" --config "$CONF" preview birthdays --customer 2 --channel sms --now "$NOW"
+assert_contains "$T_OUT" "!!! this SMS needs 5 segments, more than sms.max_segments = 3: it would fail, not be sent" \
+    "preview says the SMS would fail"
+assert_exit 78 "check with an SMS template over sms.max_segments fails" -- "$RAPPORTCTL" --config "$CONF" check --now "$NOW"
+assert_contains "$T_OUT" "$TPL/birthday.sms.zh-CN.mustache: its fixed text alone (every name empty) needs 5 SMS segments, more than sms.max_segments = 3: every message from it would fail, not be sent" \
+    "check names the template that no message can be sent with"
+assert_contains "$T_OUT" "warning: job birthdays: 1 of the 3 SMS it would send at --now need more than sms.max_segments = 3 segments: they would fail, not be sent" \
+    "check says how many SMS due would fail"
+
+cp "$T_ROOT/templates/birthday.sms.zh-CN.mustache" "$TPL/"
 assert_exit 0 "send" -- "$RAPPORTD" --config "$CONF" --once --now "$NOW"
-wait_for_sms 1 10 || t_fail "the English greeting texted" "$(sms_count)"
+wait_for_sms 3 10 || t_fail "three greetings texted" "$(sms_count)"
 assert_eq "$preview_text" "$(sms_text_for +4917600000001)" "sent: the English SMS exactly as preview showed it"
 
 t_summary
