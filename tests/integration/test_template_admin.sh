@@ -74,9 +74,57 @@ assert_contains "$T_OUT" "$TPL/birthday.sms.zh-CN.mustache: its fixed text alone
 assert_contains "$T_OUT" "warning: job birthdays: 1 of the 3 SMS it would send at --now need more than sms.max_segments = 3 segments: they would fail, not be sent" \
     "check says how many SMS due would fail"
 
+# ---------------------------------------------------------------- a new locale, as the guide says
+# birthday.{email,sms}.de.mustache: de-DE falls back to de; check knows the
+# locale is served; preview and the real send use it.
+cat >"$TPL/birthday.email.de.mustache" <<'EOF'
+Subject: Alles Gute zum Geburtstag, {{customer.name}}!
+
+Liebe(r) {{customer.name}},
+
+das ganze Team von {{sender}} wünscht Ihnen alles Gute zum Geburtstag.
+{{#unsubscribe_url}}
+
+Abmelden: {{unsubscribe_url}}
+{{/unsubscribe_url}}
+EOF
+printf '{{sender}}: Alles Gute zum Geburtstag, {{customer.name}}! Antworten Sie STOP zum Abmelden.\n' >"$TPL/birthday.sms.de.mustache"
 cp "$T_ROOT/templates/birthday.sms.zh-CN.mustache" "$TPL/"
+assert_exit 0 "check with the new de locale" -- "$RAPPORTCTL" --config "$CONF" check --now "$NOW"
+assert_not_contains "$T_OUT" 'locale "de' "check: the de and de-DE customers are served by the new files"
+assert_exit 0 "preview for a de-DE customer" -- "$RAPPORTCTL" --config "$CONF" preview birthdays --customer 3 --now "$NOW"
+assert_contains "$T_OUT" "Subject: Alles Gute zum Geburtstag, Jürgen Müller!" "preview: de-DE gets the de e-mail"
+assert_contains "$T_OUT" "Acme Customer Care: Alles Gute zum Geburtstag, Jürgen Müller! Antworten Sie STOP zum Abmelden." \
+    "preview: de-DE gets the de SMS"
+assert_not_contains "$T_OUT" "note: no birthday" "preview: no fallback note"
+
 assert_exit 0 "send" -- "$RAPPORTD" --config "$CONF" --once --now "$NOW"
+wait_for_mail 2 10 || t_fail "two greetings mailed" "$(mail_count)"
 wait_for_sms 3 10 || t_fail "three greetings texted" "$(sms_count)"
+subjects=$(mail_json | "$T_PY" -c 'import json, sys; print("\n".join(sorted(",".join(m["envelope_to"]) + "|" + m["subject"] for m in json.load(sys.stdin))))')
+assert_eq "$(printf 'greta@example.com|Alles Gute zum Geburtstag, Greta Grün!\njuergen@example.com|Alles Gute zum Geburtstag, Jürgen Müller!')" \
+    "$subjects" "sent: both German customers greeted in German"
+assert_eq "Acme Customer Care: Alles Gute zum Geburtstag, Jürgen Müller! Antworten Sie STOP zum Abmelden." \
+    "$(sms_text_for +4917600000003)" "sent: the German SMS"
 assert_eq "$preview_text" "$(sms_text_for +4917600000001)" "sent: the English SMS exactly as preview showed it"
+
+# A broken edit of the new locale: check names its place; a reload keeps
+# the old set, whose German words still go out.
+t_spawn d "$RAPPORTD" --config "$CONF" -v
+wait_until "grep -q 'Connected to the database' $(t_log d)" 20 || t_fail "daemon connected" "$(cat "$(t_log d)")"
+sed -i '1s/.*/Subject: NEU {{#customer.name}}/' "$TPL/birthday.email.de.mustache"
+assert_exit 78 "check with a broken de template" -- "$RAPPORTCTL" --config "$CONF" check
+assert_contains "$T_OUT" "$TPL/birthday.email.de.mustache:1:14: unclosed section 'customer.name'" "check: file, line and column"
+kill -HUP "${_T_PIDS[d]}"
+wait_until "grep -q 'Reload failed' $(t_log d)" 10 || t_fail "reload with a broken de template: refused" "$(cat "$(t_log d)")"
+assert_contains "$(cat "$(t_log d)")" "$TPL/birthday.email.de.mustache:1:14: unclosed section 'customer.name'" "reload: the log names the place"
+psql -XAtq -v ON_ERROR_STOP=1 -c "
+  INSERT INTO rapport.outbox (job, channel, audience, customer_id, recipient, recipient_name, template, locale, time_zone,
+                              context, dedupe_key, not_before, next_attempt_at)
+  VALUES ('birthdays', 'email', 'customer', 4, 'greta@example.com', 'Greta', 'birthday', 'de', 'UTC',
+          jsonb_build_object('customer', jsonb_build_object('name', 'Greta')), 'admin:reload', now(), now())"
+wait_for_mail 3 20 || t_fail "message after the refused reload sent" "$(psql_val "SELECT state, last_error FROM rapport.outbox WHERE dedupe_key = 'admin:reload'")"
+assert_eq "Alles Gute zum Geburtstag, Greta!" "$(mail_json 3 | "$T_PY" -c 'import json, sys; print(json.load(sys.stdin)["subject"])')" \
+    "after the refused reload the old German template is used"
 
 t_summary
