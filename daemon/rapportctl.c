@@ -659,6 +659,23 @@ static void report_missing_partial(const struct message_template *t, const char 
                t->path, partial, dir, partial, partial);
 }
 
+/* An e-mail template carries a subject and a plain-text part (the HTML
+ * part is the optional one): a file with a bare "Subject:" sends every
+ * message without one, and one with only blank lines before the HTML part
+ * sends an empty text/plain alternative, all that text-only readers show. */
+static void warn_blank_email_parts(const struct template_set *t) {
+        const struct message_template *tpl;
+        for (size_t i = 0; (tpl = template_set_message(t, i)); i++) {
+                if (tpl->blank_subject_line)
+                        printf("warning: %s:%d:%d: the subject is empty: every message from it goes out without one\n",
+                               tpl->path, tpl->blank_subject_line, tpl->blank_subject_column);
+                if (tpl->blank_text_line)
+                        printf("warning: %s:%d:1: no plain-text part (only blank lines%s): readers that show text get"
+                               " an empty message; write the text after the subject's empty line\n",
+                               tpl->path, tpl->blank_text_line, tpl->html ? " before the HTML part" : "");
+        }
+}
+
 /* A partial that is not there renders as the empty string (the Mustache
  * spec): legal, but after a typo a footer silently goes missing. */
 static void warn_missing_partials(const struct template_set *t, const char *dir) {
@@ -798,8 +815,10 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                         printf("templates: %d problem(s) in %s\n", nerr + missing, dir);
                 else
                         printf("templates: %s OK%s\n", dir, c ? "" : " (jobs not checked against them)");
-                if (t)
+                if (t) {
+                        warn_blank_email_parts(t);
                         warn_missing_partials(t, dir);
+                }
         }
 
         _cleanup_(PQfinishp) PGconn *conn = NULL;

@@ -214,6 +214,13 @@ static int parse_email_parts(const char *path, const char *src, const struct ema
         return first;
 }
 
+static bool is_blank_text(const char *p, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (!is_blank(p[i]) && p[i] != '\n')
+                        return false;
+        return true;
+}
+
 static int parse_email(struct message_template *t, const char *src, size_t len, int *n_errors) {
         struct email_layout l;
         int r = template_email_layout(t->path, src, len, &l);
@@ -221,6 +228,12 @@ static int parse_email(struct message_template *t, const char *src, size_t len, 
                 (*n_errors)++;
                 return r;
         }
+        if (is_blank_text(src + l.subject_off, l.subject_len)) {
+                t->blank_subject_line = l.subject_line;
+                t->blank_subject_column = l.subject_column;
+        }
+        if (is_blank_text(src + l.text_off, l.text_len))
+                t->blank_text_line = l.text_line;
         return parse_email_parts(t->path, src, &l, &t->subject, &t->text, &t->html, n_errors);
 }
 

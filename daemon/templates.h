@@ -36,6 +36,9 @@ struct message_template {
         char *path;
         char *name, *channel, *locale;
         struct mustache *subject, *text, *html; /* sms: text only */
+        /* E-mail parts with nothing but blanks in the file (no text, no
+         * tag): where they start, for `check` to warn; 0 when not blank. */
+        int blank_subject_line, blank_subject_column, blank_text_line;
 };
 
 struct template_set;

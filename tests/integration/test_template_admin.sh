@@ -45,6 +45,23 @@ assert_eq "$(od -An -tx1 <"$T_TMP/plain.out")" \
     "$("$RAPPORTCTL" render --template "$T_TMP/bom.email.en.mustache" --data "$T_TMP/d.json" --escape none | od -An -tx1)" \
     "... the same bytes as the whole file rendered with --escape none"
 
+# ---------------------------------------------------------------- e-mail parts left blank
+# An editor's "Subject:" with nothing after it, or a file with only the
+# HTML part: check warns, with the place, instead of passing silently.
+cp "$TPL/birthday.email.en.mustache" "$T_TMP/birthday.email.en.saved"
+printf 'Subject: \r\n\r\n--- html ---\r\n<p>Happy birthday, {{customer.name}}!</p>\r\n' >"$TPL/birthday.email.en.mustache"
+printf 'Subject: Hi {{name}}\n' >"$TPL/other.email.en.mustache"
+assert_exit 0 "check with blank e-mail parts (warnings only)" -- "$RAPPORTCTL" --config "$CONF" check --now "$NOW"
+assert_contains "$T_OUT" "warning: $TPL/birthday.email.en.mustache:1:10: the subject is empty" "check: an empty subject, with its place"
+assert_contains "$T_OUT" "warning: $TPL/birthday.email.en.mustache:3:1: no plain-text part (only blank lines before the HTML part)" \
+    "check: an HTML part alone, with its place"
+assert_contains "$T_OUT" "warning: $TPL/other.email.en.mustache:2:1: no plain-text part (only blank lines)" "check: a subject alone"
+mv "$T_TMP/birthday.email.en.saved" "$TPL/birthday.email.en.mustache"
+rm "$TPL/other.email.en.mustache"
+assert_exit 0 "check of the default templates" -- "$RAPPORTCTL" --config "$CONF" check --now "$NOW"
+assert_not_contains "$T_OUT" "subject is empty" "the default templates: no empty subject"
+assert_not_contains "$T_OUT" "no plain-text part" "the default templates: every one has its text"
+
 # ---------------------------------------------------------------- SMS counted as sent
 # A tab and CRLF line ends from the editor: the gateway gets a space and a
 # LF (channel_sms.c cleans the text), all GSM-7 in one segment; preview and
