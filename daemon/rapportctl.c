@@ -173,10 +173,46 @@ static json_object *json_rows(PGresult *res) {
         "                           THEN 1 ELSE 0 END) || '***' || substr(recipient, position('@' in recipient))"   \
         " ELSE left(recipient, 4) || '****' || right(recipient, 2) END"
 
-/* --json output: pretty, '/' left alone; takes the object. */
+/* o as JSON text, pretty, '/' left alone, every line after the first
+ * indented by indent.  Valid UTF-8 whatever the database held: text from
+ * a SQL_ASCII database can hold bytes that are not UTF-8, which no JSON
+ * parser takes; they are written as U+FFFD, as the daemon sends them.
+ * (json-c writes only ASCII outside strings, and the repair replaces
+ * single bytes, so only the strings' contents change.) */
+static void write_json(json_object *o, const char *indent) {
+        const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+        _cleanup_free_ char *repaired = NULL;
+        if (!utf8_valid(text) && (repaired = strdup(text)) && utf8_repair(&repaired) >= 0)
+                text = repaired;
+        for (const char *p = text, *nl; *p; p = nl + 1) {
+                nl = strchrnul(p, '\n');
+                fwrite(p, 1, (size_t)(nl - p), stdout);
+                if (!*nl)
+                        break;
+                putchar('\n');
+                fputs(indent, stdout);
+        }
+}
+
+/* --json output; takes the object. */
 static void print_json(json_object *o) {
-        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        write_json(o, "");
+        putchar('\n');
         json_object_put(o);
+}
+
+/* A result as a --json list of row objects, one row at a time: a queue of
+ * a million rows is not built as one tree (and one string) first. */
+static void print_json_rows(PGresult *res) {
+        int rows = PQntuples(res);
+        fputs("[\n", stdout);
+        for (int i = 0; i < rows; i++) {
+                json_object *row = json_row(res, i);
+                fputs(i ? ",\n  " : "  ", stdout);
+                write_json(row, "  ");
+                json_object_put(row);
+        }
+        fputs(rows ? "\n]\n" : "]\n", stdout);
 }
 
 /* A value in a table or "name value" line, padded to width and cut at max
@@ -194,8 +230,7 @@ static void print_cell(const char *value, int width, int max) {
 static void print_table(PGresult *res, bool json) {
         int rows = PQntuples(res), cols = PQnfields(res);
         if (json) {
-                json_object *a = json_rows(res);
-                print_json(a);
+                print_json_rows(res);
                 return;
         }
         int width[32] = {0};

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# rapportctl's output as scripts and administrators read it, whatever the
+# CRM holds: --json is valid JSON in valid UTF-8 and gives the values back;
+# tables keep one line per row, line up by the columns a terminal shows
+# (a Chinese name takes two a character) and never cut a character in
+# half; output to a full disk or a closed pipe says so in the exit status.
+# CRM text comes from a UTF8 database and from a SQL_ASCII one (as some old
+# CRMs are), the only kind that can hold bytes that are not UTF-8.
+set -uo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$T_LIB_DIR/rapport.sh"
+
+rapport_db
+"$PG_BINDIR/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres -E SQL_ASCII -T template0 --locale=C legacy ||
+    t_fail "createdb SQL_ASCII" "failed"
+psql -XAtq -v ON_ERROR_STOP=1 -d legacy -f "$T_ROOT/etc/crm.sql" >/dev/null 2>&1
+CONF=$T_TMP/utf8.conf
+rapport_config "$CONF"
+PG_CONNINFO="${PG_CONNINFO/dbname=rapport/dbname=legacy}" rapport_config "$T_TMP/legacy.conf"
+assert_exit 0 "migrate (UTF8 database)" -- "$RAPPORTCTL" --config "$CONF" migrate
+assert_exit 0 "migrate (SQL_ASCII database)" -- "$RAPPORTCTL" --config "$T_TMP/legacy.conf" migrate
+
+# The rows: customers with awkward names and locales, planned by the real
+# planner, then each message given the name as its error text (as an error
+# quoting CRM data would be) and a history line, a failed run and a
+# disable reason quoting it too.
+cat >"$T_TMP/rows.py" <<'PY'
+import sys
+legacy = sys.argv[1] == "legacy"
+names = [
+    b"Junk \x01\x02\x1b[31mRED\x1b[0m\x7f\r\nforged line\tTab",
+    "\u0085NEL \u009b31mCSI \u2028sep \u202eRTL override".encode(),
+    "Emoji \U0001F382\U0001F600 Cake".encode(),
+    "欧阳娜娜".encode(),
+    ("张伟" * 40).encode(),  # 80 wide characters: cut at a table's 60 columns
+    "Ame\u0301lie".encode(),
+    b"L" * 100000,
+]
+if legacy:
+    names += [b"Bad \xff\xfe\xc3\x28 UTF-8 \xe2\x82", b"Fran\xe7ois M\xfcller"]
+def lit(b):
+    return "E'" + "".join("\\x%02x" % c if c < 0x20 or c >= 0x7f or c in b"'\\" else chr(c) for c in b) + "'"
+for i, n in enumerate(names, 1):
+    # The locale too (a CRM's free-text field): the queue shows it before
+    # its attempts column.
+    print(f"INSERT INTO crm.customers (id, name, tier, email, birthday, time_zone, locale, consent_email, active)"
+          f" VALUES ({i}, {lit(n)}, 'A', 'c{i}@example.com', '1980-11-23', 'UTC', {lit(n[:90])}, true, true);")
+print("INSERT INTO crm.customers (id, name, tier, email, birthday, time_zone, locale, consent_email, active)"
+      f" VALUES (99, 'Locale', 'A', 'c99@example.com', '1980-01-01', 'UTC', {lit(names[0][:20])}, true, true);")
+PY
+seed() { # seed DBNAME legacy|utf8 CONF
+    /usr/bin/python3 "$T_TMP/rows.py" "$2" | psql -XAtq -v ON_ERROR_STOP=1 -d "$1" >/dev/null
+    assert_exit 0 "$2: plan the greetings" -- "$RAPPORTCTL" --config "$3" run birthdays --now 2026-11-23T12:00:00Z
+    psql -XAtq -v ON_ERROR_STOP=1 -d "$1" >/dev/null <<'SQL'
+UPDATE rapport.outbox SET state = 'failed', last_error = recipient_name, updated_at = now();
+INSERT INTO rapport.outbox_events (outbox_id, event, detail) SELECT id, 'failed', recipient_name FROM rapport.outbox;
+INSERT INTO rapport.job_runs (job, scheduled_for, status, planned, skipped, error, started_at, finished_at)
+  SELECT 'birthdays', '2026-11-23 13:00Z', 'failed', 0, 0, string_agg(left(name, 200), ' | ' ORDER BY id), now(), now()
+  FROM crm.customers;
+INSERT INTO rapport.job_disabled (job, disabled_by, reason) SELECT 'birthdays', 'admin', name FROM crm.customers WHERE id = 1;
+SQL
+}
+seed rapport utf8 "$CONF"
+seed legacy legacy "$T_TMP/legacy.conf"
+
+# --- 1. --json: strict JSON, strict UTF-8, every command with JSON output.
+cat >"$T_TMP/jcheck.py" <<'PY'
+import json, sys
+data = sys.stdin.buffer.read()
+try:
+    json.loads(data.decode("utf-8", "strict"))
+    print("ok")
+except Exception as e:
+    print("bad:", str(e)[:200])
+PY
+for db in utf8 legacy; do
+    conf=$T_TMP/$db.conf
+    ids=$(psql_val "SELECT string_agg(id::text, ' ' ORDER BY id) FROM rapport.outbox" -d "$([[ $db == utf8 ]] && echo rapport || echo legacy)")
+    for args in "status" "queue" "queue --show-recipients" "run birthdays --now 2026-11-23T12:00:00Z" $(for i in $ids; do echo "show@$i"; done); do
+        args=${args//@/ }
+        # shellcheck disable=SC2086
+        out=$("$RAPPORTCTL" --config "$conf" $args --json 2>/dev/null | /usr/bin/python3 "$T_TMP/jcheck.py")
+        assert_eq ok "$out" "$db: $args --json is JSON in UTF-8"
+    done
+    # show --show-recipients too (the context unmasked).
+    out=$("$RAPPORTCTL" --config "$conf" show "${ids%% *}" --show-recipients --json | /usr/bin/python3 "$T_TMP/jcheck.py")
+    assert_eq ok "$out" "$db: show --show-recipients --json is JSON in UTF-8"
+done
+
+# The values come back as the database holds them (UTF8 database): the
+# queue's names, errors and the message's context, compared with what
+# PostgreSQL itself gives as JSON.
+psql_val "SELECT json_agg(json_build_object('id', id, 'recipient_name', recipient_name, 'last_error', last_error, 'context', context) ORDER BY id) FROM rapport.outbox" \
+    >"$T_TMP/db.json"
+"$RAPPORTCTL" --config "$CONF" queue --show-recipients --json >"$T_TMP/queue.json"
+for i in $(psql_val "SELECT id FROM rapport.outbox ORDER BY id"); do
+    "$RAPPORTCTL" --config "$CONF" show "$i" --show-recipients --json >"$T_TMP/show.$i.json"
+done
+assert_eq "same" "$(/usr/bin/python3 - "$T_TMP" <<'PY'
+import json, sys
+d = sys.argv[1]
+db = {r["id"]: r for r in json.load(open(d + "/db.json", encoding="utf-8"))}
+q = {r["id"]: r for r in json.load(open(d + "/queue.json", encoding="utf-8"))}
+bad = [i for i in db if q[i]["last_error"] != db[i]["last_error"]]
+for i in db:
+    s = json.load(open(f"{d}/show.{i}.json", encoding="utf-8"))
+    if s["recipient_name"] != db[i]["recipient_name"] or s["context"] != db[i]["context"] or \
+       s["history"][-1]["detail"] != db[i]["recipient_name"]:
+        bad.append(i)
+print("same" if not bad and len(q) == len(db) else "differ: %s" % bad)
+PY
+)" "utf8: --json gives back names, errors, contexts and history as stored"
+
+# SQL_ASCII: a byte that is not UTF-8 is U+FFFD, the valid text around it kept.
+"$RAPPORTCTL" --config "$T_TMP/legacy.conf" queue --json >"$T_TMP/legacy.json"
+assert_eq "Bad \ufffd\ufffd\ufffd( UTF-8 \ufffd\ufffd|Fran\ufffdois M\ufffdller|欧阳娜娜" "$(/usr/bin/python3 - "$T_TMP/legacy.json" <<'PY'
+import json, sys
+q = json.load(open(sys.argv[1], encoding="utf-8"))
+names = [r["last_error"] for r in q]
+print("|".join(n.encode("unicode_escape").decode() if "\ufffd" in n else n
+               for n in sorted(n for n in names if n.startswith(("Bad", "Fran", "欧")))))
+PY
+)" "legacy: bytes that are not UTF-8 are U+FFFD in --json, valid text kept"
+
+# --- 4. A large queue: --json is written a row at a time, not built whole.
+psql -XAtq -v ON_ERROR_STOP=1 -c "INSERT INTO rapport.outbox (job, channel, audience, recipient, recipient_name, template,
+  locale, time_zone, context, dedupe_key, state, not_before, next_attempt_at, last_error)
+  SELECT 'birthdays', 'email', 'customer', 'user' || g || '@example.com', 'Name ' || g, 'birthday', 'en', 'UTC', '{}',
+         'big' || g, 'queued', now(), now(), 'error ' || g FROM generate_series(1, 100000) g"
+/usr/bin/time -f '%M' -o "$T_TMP/rss" "$RAPPORTCTL" --config "$CONF" queue --limit 1000000 --json >"$T_TMP/big.json"
+assert_eq "$(psql_val "SELECT count(*) FROM rapport.outbox")" "$(/usr/bin/python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1], encoding="utf-8"))))' "$T_TMP/big.json")" \
+    "queue --json: 100,000 rows and more, one JSON list"
+rss=$(cat "$T_TMP/rss")
+# The result itself takes ~35 MB; a whole json-c tree of it took 270 MB.
+if ((rss < 150000)); then t_pass "queue --json of 100,000 rows: peak RSS ${rss} KB"; else
+    t_fail "queue --json of 100,000 rows: memory" "peak RSS ${rss} KB"; fi
+t_summary
