@@ -7,10 +7,12 @@
 #include <pwd.h>
 #include <json-c/json.h>
 #include <libconfig.h>
+#include <locale.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
+#include <wchar.h>
 
 #include "../jobs/jobs.h"
 #include "channel.h"
@@ -215,16 +217,91 @@ static void print_json_rows(PGresult *res) {
         fputs(rows ? "\n]\n" : "]\n", stdout);
 }
 
-/* A value in a table or "name value" line, padded to width and cut at max
- * bytes (max < 0: whole).  Values are CRM data (a name, a locale, an error
- * quoting them): a CR, LF or other control byte in one must not break the
- * line, fake another one, or drive the terminal. */
+/* The columns a character takes on a terminal, as the C library's UTF-8
+ * locale says (0 for a combining accent, 2 for a Chinese character or an
+ * emoji), whatever locale this program runs in: a table of Chinese names
+ * lines up by what the administrator sees, not by bytes. */
+static int char_columns(uint32_t cp) {
+        static locale_t utf8;
+        if (cp < 0x80)
+                return 1;
+        if (!utf8)
+                utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+        if (!utf8)
+                return 1;
+        locale_t old = uselocale(utf8);
+        int w = wcwidth((wchar_t)cp);
+        uselocale(old);
+        return w < 0 ? 1 : w;
+}
+
+/* Characters that would break a table's line or drive the terminal: C0
+ * and C1 controls (CR, LF, ESC; U+0085 is a line break to some terminals,
+ * U+009B starts an escape sequence), the line and paragraph separators,
+ * and the bidirectional embeddings, overrides and isolates, which would
+ * reorder the rest of the line (the columns after the value). */
+static bool char_breaks_line(uint32_t cp) {
+        return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
+               (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* One character of a value as a table shows it (UTF-8 in out[4]; *len,
+ * its bytes, *cols its columns); returns how many bytes of p it used.
+ * Bytes that are not UTF-8 (a SQL_ASCII database) are U+FFFD, so the
+ * terminal gets valid UTF-8. */
+static size_t cell_char(const char *p, char out[4], size_t *len, int *cols) {
+        uint32_t cp;
+        size_t n = utf8_decode((const unsigned char *)p, strnlen(p, 4), &cp);
+        if (n == 0) {
+                memcpy(out, "\xEF\xBF\xBD", 3);
+                *len = 3, *cols = 1;
+                return 1;
+        }
+        if (char_breaks_line(cp)) {
+                out[0] = ' ';
+                *len = 1, *cols = 1;
+                return n;
+        }
+        memcpy(out, p, n);
+        *len = n, *cols = char_columns(cp);
+        return n;
+}
+
+/* The columns value takes in a table. */
+static int cell_columns(const char *value) {
+        int total = 0, cols;
+        char c[4];
+        size_t len;
+        for (const char *p = value; *p; total += cols)
+                p += cell_char(p, c, &len, &cols);
+        return total;
+}
+
+/* A value in a table or "name value" line, padded to width columns and
+ * cut at max columns (max < 0: whole), never inside a character.  Values
+ * are CRM data (a name, a locale, an error quoting them): a CR, LF or
+ * other control character in one must not break the line, fake another
+ * one, or drive the terminal (it is shown as a space). */
 static void print_cell(const char *value, int width, int max) {
-        int n = 0;
-        for (const char *p = value; *p && (max < 0 || n < max); p++, n++)
-                putchar((unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p);
+        int n = 0, cols;
+        char c[4];
+        size_t len;
+        for (const char *p = value; *p;) {
+                size_t used = cell_char(p, c, &len, &cols);
+                if (max >= 0 && n + cols > max)
+                        break;
+                fwrite(c, 1, len, stdout);
+                n += cols, p += used;
+        }
         for (; n < width; n++)
                 putchar(' ');
+}
+
+/* A label and a value on one line of its own. */
+static void print_line(const char *label, const char *value) {
+        fputs(label, stdout);
+        print_cell(value, 0, -1);
+        putchar('\n');
 }
 
 static void print_table(PGresult *res, bool json) {
@@ -237,7 +314,7 @@ static void print_table(PGresult *res, bool json) {
         for (int k = 0; k < cols && k < 32; k++) {
                 width[k] = (int)strlen(PQfname(res, k));
                 for (int i = 0; i < rows; i++) {
-                        int w = (int)strlen(PQgetvalue(res, i, k));
+                        int w = PQgetisnull(res, i, k) ? 1 : cell_columns(PQgetvalue(res, i, k));
                         if (w > width[k])
                                 width[k] = w > 60 ? 60 : w;
                 }
@@ -1014,12 +1091,14 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv) {
                 } else {
                         printf("%-12s %-8s %-16s %-16s %-26s %-8s %-8s %-8s %-9s %s\n", j->name, enabled ? "yes" : "no", j->schedule,
                                j->time_zone, last, status, planned, skipped, cancelled, next);
+                        /* An error can quote CRM data, and disable's reason
+                         * is free text: each stays on its one line. */
                         if (disabled)
-                                printf("  disabled with rapportctl disable %s\n", disabled);
+                                print_line("  disabled with rapportctl disable ", disabled);
                         if (*why)
-                                printf("  skipped in the last run: %s\n", why);
+                                print_line("  skipped in the last run: ", why);
                         if (*error)
-                                printf("  last error: %s\n", error);
+                                print_line("  last error: ", error);
                         if (retry[0] && streq(status, "failed"))
                                 printf("  failed %d time(s); tried again from %s while inside catch_up_window,"
                                        " unless a later occurrence runs first\n",

@@ -122,6 +122,56 @@ print("|".join(n.encode("unicode_escape").decode() if "\ufffd" in n else n
 PY
 )" "legacy: bytes that are not UTF-8 are U+FFFD in --json, valid text kept"
 
+# --- 2. Tables: one line a row, aligned by display columns, whole characters.
+cat >"$T_TMP/table.py" <<'PY'
+import sys, unicodedata
+data = sys.stdin.buffer.read()
+try:
+    text = data.decode("utf-8", "strict")
+except UnicodeDecodeError as e:
+    print("not UTF-8:", e); sys.exit()
+def cols(s):
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+lines = text.rstrip("\n").split("\n")
+bad = [c for c in text if (ord(c) < 0x20 and c != "\n") or 0x7f <= ord(c) <= 0x9f
+       or c in "\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"]
+if bad:
+    print("control characters:", [hex(ord(c)) for c in set(bad)]); sys.exit()
+# Where the column named by argv[1] starts, in display columns, on every line.
+col = sys.argv[1]
+at = cols(lines[0][:lines[0].index(col)])
+# Each row's value there: the text up to that display column.
+def value_at(line):
+    n = 0
+    for i, c in enumerate(line):
+        if n == at:
+            return line[i:]
+        n += cols(c)
+    return None
+starts = [value_at(l) for l in lines[1:]]
+misaligned = [l[:40] for l, v in zip(lines[1:], starts) if v is None or not v.startswith(sys.argv[2])]
+print("%d lines, misaligned: %s" % (len(lines), misaligned))
+PY
+for db in utf8 legacy; do
+    n=$(psql_val "SELECT count(*) FROM rapport.outbox" -d "$([[ $db == utf8 ]] && echo rapport || echo legacy)")
+    # The column after the locales (CRM text, cut at 60 columns) starts
+    # where its header does on every line: attempts, 0 for each.
+    out=$("$RAPPORTCTL" --config "$T_TMP/$db.conf" queue --show-recipients | /usr/bin/python3 "$T_TMP/table.py" attempts 0)
+    assert_eq "$((n + 1)) lines, misaligned: []" "$out" "$db: queue: a line a message, columns aligned, no control characters"
+    # status: its sections' tables, and its lines quoting CRM text.
+    "$RAPPORTCTL" --config "$T_TMP/$db.conf" status >"$T_TMP/status.$db" 2>&1
+    assert_eq ok "$(/usr/bin/python3 -c 'import sys; open(sys.argv[1], encoding="utf-8").read(); print("ok")' "$T_TMP/status.$db" 2>&1 | tail -1)" \
+        "$db: status is UTF-8"
+    assert_eq 1 "$(grep -c '^  last error: ' "$T_TMP/status.$db")" "$db: status: a CR/LF in a run's error stays on its line"
+    assert_eq 0 "$(grep -c '^forged line' "$T_TMP/status.$db")" "$db: status: no line forged by CRM text"
+    assert_eq 0 "$(grep -c $'\e' "$T_TMP/status.$db")" "$db: status: no escape sequence reaches the terminal"
+    id=$(psql_val "SELECT min(id) FROM rapport.outbox" -d "$([[ $db == utf8 ]] && echo rapport || echo legacy)")
+    "$RAPPORTCTL" --config "$T_TMP/$db.conf" show "$id" | sed -n '/^HISTORY/,/^$/p' | sed '1d;/^$/d' >"$T_TMP/hist.$db"
+    assert_contains "$(/usr/bin/python3 "$T_TMP/table.py" detail '' <"$T_TMP/hist.$db")" "misaligned: []" "$db: show: history table aligned"
+done
+# A table cut at 60 columns keeps 30 wide characters, not 20 (60 bytes).
+assert_contains "$("$RAPPORTCTL" --config "$CONF" queue)" "$(printf '张伟%.0s' {1..15})  " "queue: a name of wide characters is cut at 60 columns"
+
 # --- 4. A large queue: --json is written a row at a time, not built whole.
 psql -XAtq -v ON_ERROR_STOP=1 -c "INSERT INTO rapport.outbox (job, channel, audience, recipient, recipient_name, template,
   locale, time_zone, context, dedupe_key, state, not_before, next_attempt_at, last_error)
