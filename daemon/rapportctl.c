@@ -1848,10 +1848,10 @@ int main(int argc, char **argv) {
                         ctl.json = true;
                 else if (streq(argv[i], "-h") || streq(argv[i], "--help")) {
                         help();
-                        return 0;
+                        return output_flushed(0);
                 } else if (streq(argv[i], "--version")) {
                         printf("rapportctl %s\n", RAPPORT_VERSION);
-                        return 0;
+                        return output_flushed(0);
                 } else {
                         fprintf(stderr, "rapportctl: unknown option '%s'\nTry 'rapportctl --help'.\n", argv[i]);
                         return EX_USAGE;

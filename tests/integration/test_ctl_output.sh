@@ -172,6 +172,17 @@ done
 # A table cut at 60 columns keeps 30 wide characters, not 20 (60 bytes).
 assert_contains "$("$RAPPORTCTL" --config "$CONF" queue)" "$(printf '张伟%.0s' {1..15})  " "queue: a name of wide characters is cut at 60 columns"
 
+# --- 3. Pipes and full disks: the exit status says the output is incomplete.
+assert_exit 74 "queue --json to a full disk" -- sh -c '"$0" --config "$1" queue --json >/dev/full' "$RAPPORTCTL" "$CONF"
+assert_contains "$T_OUT" "cannot write to standard output" "full disk: said on stderr"
+assert_exit 74 "--help to a full disk" -- sh -c '"$0" --help >/dev/full' "$RAPPORTCTL"
+assert_exit 74 "--version to a closed standard output" -- sh -c '"$0" --version >&-' "$RAPPORTCTL"
+# A reader that stops early: rapportctl dies of SIGPIPE as any filter does
+# (so `| head` ends it at once), nothing on stderr.
+"$RAPPORTCTL" next '* * * * *' --count 100000 2>"$T_TMP/pipe.err" | head -1 >/dev/null
+assert_eq "141" "${PIPESTATUS[0]}" "next | head -1: ended by SIGPIPE"
+assert_eq "" "$(cat "$T_TMP/pipe.err")" "next | head -1: nothing on stderr"
+
 # --- 4. A large queue: --json is written a row at a time, not built whole.
 psql -XAtq -v ON_ERROR_STOP=1 -c "INSERT INTO rapport.outbox (job, channel, audience, recipient, recipient_name, template,
   locale, time_zone, context, dedupe_key, state, not_before, next_attempt_at, last_error)
