@@ -113,7 +113,10 @@ static int print_header_block(FILE *out, const char *msg, size_t len) {
                 int r = decode_header_value(colon + 1, field.data + field.len, &value);
                 if (r < 0)
                         return r;
-                fprintf(out, "%.*s:%s\n", (int)(colon - field.data), field.data, value.data ? value.data : "");
+                /* Decoded, a Subject or To can hold the CRM's controls. */
+                fprintf(out, "%.*s:", (int)(colon - field.data), field.data);
+                fput_display(value.data ? value.data : "", false, out);
+                fputc('\n', out);
         }
         return 0;
 }
@@ -151,27 +154,40 @@ int preview_print(FILE *out, PGresult *rows, const struct rapport_config *c, con
                 const char *tname = PQgetvalue(rows, i, 5), *locale = PQgetvalue(rows, i, 6);
                 char masked[128], name[256];
                 log_mask_address(recipient, masked, sizeof masked);
-                /* The name is CRM data: a CR or LF in it must not break the
-                 * line (or fake another one) in what the administrator reads. */
-                snprintf(name, sizeof name, "%s", PQgetvalue(rows, i, 4));
-                for (char *p = name; *p; p++)
-                        if (*p == '\r' || *p == '\n' || *p == '\t')
-                                *p = ' ';
-                fprintf(out, "=== %s to %s <%s> (%s, template %s, locale %s, not before %s)\n", channel,
-                        name, show_recipients ? recipient : masked, PQgetvalue(rows, i, 2), tname,
-                        locale, PQgetvalue(rows, i, 8));
+                /* The name and locale are CRM data: a CR, LF or ESC in them
+                 * must not break the line (or fake another one) in what the
+                 * administrator reads, nor drive the terminal.  A long name
+                 * is cut between characters. */
+                size_t cut = strlen(PQgetvalue(rows, i, 4));
+                if (cut >= sizeof name) {
+                        cut = sizeof name - 1;
+                        while (cut > 0 && (PQgetvalue(rows, i, 4)[cut] & 0xC0) == 0x80)
+                                cut--;
+                }
+                snprintf(name, sizeof name, "%.*s", (int)cut, PQgetvalue(rows, i, 4));
+                fprintf(out, "=== %s to ", channel);
+                fput_display(name, false, out);
+                fputs(" <", out);
+                fput_display(show_recipients ? recipient : masked, false, out);
+                fprintf(out, "> (%s, template %s, locale ", PQgetvalue(rows, i, 2), tname);
+                fput_display(locale, false, out);
+                fprintf(out, ", not before %s)\n", PQgetvalue(rows, i, 8));
                 const struct message_template *tpl = template_find(t, tname, channel, locale, c->locale);
                 if (!tpl) {
-                        fprintf(out, "!!! no template %s.%s for locale %s\n\n", tname, channel, locale);
+                        fprintf(out, "!!! no template %s.%s for locale ", tname, channel);
+                        fput_display(locale, false, out);
+                        fputs("\n\n", out);
                         bad++;
                         continue;
                 }
                 /* A recipient whose language has no template gets the
                  * default locale's: say so, or a Chinese customer's English
                  * greeting looks like a wrong locale in the CRM. */
-                if (!template_find(t, tname, channel, locale, NULL))
-                        fprintf(out, "note: no %s.%s template for locale %s or its language: the default locale's %s is used\n",
-                                tname, channel, locale, tpl->path);
+                if (!template_find(t, tname, channel, locale, NULL)) {
+                        fprintf(out, "note: no %s.%s template for locale ", tname, channel);
+                        fput_display(locale, false, out);
+                        fprintf(out, " or its language: the default locale's %s is used\n", tpl->path);
+                }
                 const char *token = PQgetisnull(rows, i, 11) ? NULL : PQgetvalue(rows, i, 11);
                 json_object *ctx = message_context(c, PQgetvalue(rows, i, 7), strtoll(PQgetvalue(rows, i, 0), NULL, 10),
                                                    token, PQgetvalue(rows, i, 10)[0] == 't');
@@ -203,15 +219,27 @@ int preview_print(FILE *out, PGresult *rows, const struct rapport_config *c, con
                                 continue;
                         }
                 } else {
-                        fprintf(out, "To: %s\n", show_recipients ? recipient : masked);
-                        if (r.subject)
-                                fprintf(out, "Subject: %s\n", r.subject);
+                        fputs("To: ", out);
+                        fput_display(show_recipients ? recipient : masked, false, out);
+                        fputc('\n', out);
+                        if (r.subject) {
+                                fputs("Subject: ", out);
+                                fput_display(r.subject, false, out);
+                                fputc('\n', out);
+                        }
                 }
-                fprintf(out, "\n%s", r.text ? r.text : "");
+                /* The texts as lines, a CRM name's ESC or other control
+                 * shown as a space (display_char()). */
+                fputc('\n', out);
+                fput_display(r.text ? r.text : "", true, out);
                 if (r.text && r.text[0] && r.text[strlen(r.text) - 1] != '\n')
                         fputc('\n', out);
-                if (r.html)
-                        fprintf(out, "--- html ---\n%s%s", r.html, r.html[0] && r.html[strlen(r.html) - 1] == '\n' ? "" : "\n");
+                if (r.html) {
+                        fputs("--- html ---\n", out);
+                        fput_display(r.html, true, out);
+                        if (r.html[0] && r.html[strlen(r.html) - 1] != '\n')
+                                fputc('\n', out);
+                }
                 if (streq(channel, "sms")) {
                         struct sms_segments seg;
                         if (sms_count_segments(r.text ? r.text : "", &seg) == 0) {

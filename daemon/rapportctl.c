@@ -235,35 +235,14 @@ static int char_columns(uint32_t cp) {
         return w < 0 ? 1 : w;
 }
 
-/* Characters that would break a table's line or drive the terminal: C0
- * and C1 controls (CR, LF, ESC; U+0085 is a line break to some terminals,
- * U+009B starts an escape sequence), the line and paragraph separators,
- * and the bidirectional embeddings, overrides and isolates, which would
- * reorder the rest of the line (the columns after the value). */
-static bool char_breaks_line(uint32_t cp) {
-        return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
-               (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
-}
-
-/* One character of a value as a table shows it (UTF-8 in out[4]; *len,
- * its bytes, *cols its columns); returns how many bytes of p it used.
- * Bytes that are not UTF-8 (a SQL_ASCII database) are U+FFFD, so the
- * terminal gets valid UTF-8. */
+/* One character of a value as a table shows it (display_char(): no
+ * control reaches the terminal, and bytes that are not UTF-8 from a
+ * SQL_ASCII database are U+FFFD, so the terminal gets valid UTF-8), and
+ * its columns. */
 static size_t cell_char(const char *p, char out[4], size_t *len, int *cols) {
         uint32_t cp;
-        size_t n = utf8_decode((const unsigned char *)p, strnlen(p, 4), &cp);
-        if (n == 0) {
-                memcpy(out, "\xEF\xBF\xBD", 3);
-                *len = 3, *cols = 1;
-                return 1;
-        }
-        if (char_breaks_line(cp)) {
-                out[0] = ' ';
-                *len = 1, *cols = 1;
-                return n;
-        }
-        memcpy(out, p, n);
-        *len = n, *cols = char_columns(cp);
+        size_t n = display_char(p, false, out, len, &cp);
+        *cols = char_columns(cp);
         return n;
 }
 
@@ -1522,14 +1501,18 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv) {
                 print_table(ev, false);
         int last = PQnfields(res) - 1;
         const char *state = PQgetvalue(res, 0, 4);
+        /* The text as lines, as preview shows it: a CRM name's ESC or
+         * other control as a space (display_char()). */
         if (streq(state, "failed") && !PQgetisnull(res, 0, last))
-                printf("\nRENDERED (as offered by the last attempt, which failed: see last_error)\n%s\n", PQgetvalue(res, 0, last));
+                printf("\nRENDERED (as offered by the last attempt, which failed: see last_error)\n");
         else
-                printf("\nRENDERED\n%s\n",
-                       !PQgetisnull(res, 0, last) ? PQgetvalue(res, 0, last)
-                       : streq(state, "queued") || streq(state, "sending")
-                               ? "(not sent yet: the text is made when it is sent; 'rapportctl preview' shows what its job produces)"
-                               : "(never sent, so there is no text: see last_error and the history above)");
+                printf("\nRENDERED\n");
+        fput_display(!PQgetisnull(res, 0, last) ? PQgetvalue(res, 0, last)
+                     : streq(state, "queued") || streq(state, "sending")
+                             ? "(not sent yet: the text is made when it is sent; 'rapportctl preview' shows what its job produces)"
+                             : "(never sent, so there is no text: see last_error and the history above)",
+                     true, stdout);
+        putchar('\n');
         return 0;
 }
 

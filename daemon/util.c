@@ -257,6 +257,52 @@ size_t utf8_shorten(char *s, size_t max_chars) {
         return total;
 }
 
+static bool char_moves_text(uint32_t cp) {
+        return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
+               (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+size_t display_char(const char *s, bool keep_lines, char out[4], size_t *len, uint32_t *cp) {
+        size_t n = utf8_decode((const unsigned char *)s, strnlen(s, 4), cp);
+        if (n == 0) {
+                memcpy(out, "\xEF\xBF\xBD", 3);
+                *len = 3, *cp = 0xFFFD;
+                return 1;
+        }
+        if (keep_lines && (*cp == '\n' || *cp == '\t' || (*cp == '\r' && s[1] == '\n'))) {
+                *len = *cp != '\r';
+                out[0] = (char)*cp;
+                return n;
+        }
+        if (char_moves_text(*cp)) {
+                out[0] = ' ';
+                *len = 1, *cp = ' ';
+                return n;
+        }
+        memcpy(out, s, n);
+        *len = n;
+        return n;
+}
+
+void fput_display(const char *s, bool keep_lines, FILE *f) {
+        char c[4];
+        size_t len;
+        uint32_t cp;
+        while (*s) {
+                /* Printable ASCII goes out in runs; the rest a character
+                 * at a time. */
+                const char *p = s;
+                while ((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f)
+                        p++;
+                fwrite(s, 1, (size_t)(p - s), f);
+                s = p;
+                if (*s) {
+                        s += display_char(s, keep_lines, c, &len, &cp);
+                        fwrite(c, 1, len, f);
+                }
+        }
+}
+
 /* Decodes one well-formed UTF-8 character (no overlongs, surrogates or
  * values past U+10FFFF); returns its length or 0. */
 size_t utf8_decode(const unsigned char *s, size_t left, uint32_t *cp_ret) {

@@ -105,6 +105,19 @@ int utf8_repair_append(struct buf *b, const char *s, size_t len, bool final, siz
 /* Shortens well-formed UTF-8 to max_chars characters ending in U+2026;
  * returns the original length in characters, or 0 if it fitted. */
 size_t utf8_shorten(char *s, size_t max_chars);
+/* CRM text shown on a terminal (rapportctl's tables, preview, show) must
+ * not break its line or drive the terminal.  display_char() reads one
+ * character of s: *out gets what to write instead (*len bytes, *cp its
+ * code point) and it returns the bytes of s it used.  C0 and C1 controls
+ * (CR, LF, ESC; U+0085 is a line break to some terminals, U+009B starts an
+ * escape sequence), DEL, the line and paragraph separators and the
+ * bidirectional embeddings, overrides and isolates (which reorder the rest
+ * of a line) become a space; bytes that are not UTF-8, U+FFFD.  With
+ * keep_lines (a message's text, shown as lines), LF and TAB stay and the
+ * CR of a CR LF is dropped. */
+size_t display_char(const char *s, bool keep_lines, char out[4], size_t *len, uint32_t *cp);
+/* Writes s to f through display_char(). */
+void fput_display(const char *s, bool keep_lines, FILE *f);
 /* The length of a UTF-8 byte-order mark opening s[0..len), 0 or 3.  Editors
  * that save one (Notepad) show nothing of it, yet in a template it would
  * make the first line an unknown header or go out in an SMS (as U+FEFF,

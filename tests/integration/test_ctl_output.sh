@@ -52,7 +52,7 @@ seed() { # seed DBNAME legacy|utf8 CONF
     /usr/bin/python3 "$T_TMP/rows.py" "$2" | psql -XAtq -v ON_ERROR_STOP=1 -d "$1" >/dev/null
     assert_exit 0 "$2: plan the greetings" -- "$RAPPORTCTL" --config "$3" run birthdays --now 2026-11-23T12:00:00Z
     psql -XAtq -v ON_ERROR_STOP=1 -d "$1" >/dev/null <<'SQL'
-UPDATE rapport.outbox SET state = 'failed', last_error = recipient_name, updated_at = now();
+UPDATE rapport.outbox SET state = 'failed', last_error = recipient_name, rendered = 'Dear ' || recipient_name || E',\nbye', updated_at = now();
 INSERT INTO rapport.outbox_events (outbox_id, event, detail) SELECT id, 'failed', recipient_name FROM rapport.outbox;
 INSERT INTO rapport.job_runs (job, scheduled_for, status, planned, skipped, error, started_at, finished_at)
   SELECT 'birthdays', '2026-11-23 13:00Z', 'failed', 0, 0, string_agg(left(name, 200), ' | ' ORDER BY id), now(), now()
@@ -169,6 +169,31 @@ for db in utf8 legacy; do
     "$RAPPORTCTL" --config "$T_TMP/$db.conf" show "$id" | sed -n '/^HISTORY/,/^$/p' | sed '1d;/^$/d' >"$T_TMP/hist.$db"
     assert_contains "$(/usr/bin/python3 "$T_TMP/table.py" detail '' <"$T_TMP/hist.$db")" "misaligned: []" "$db: show: history table aligned"
 done
+# The message texts (preview's, and show's RENDERED) are shown as lines,
+# as sent, but a CRM name's ESC, C1 controls or bidi override do not reach
+# the terminal, and the one-line summary of each message stays one line.
+for db in utf8 legacy; do
+    "$RAPPORTCTL" --config "$T_TMP/$db.conf" preview birthdays --now 2026-11-23T12:00:00Z >"$T_TMP/preview.$db" 2>&1
+    n=$(grep -c '^=== ' "$T_TMP/preview.$db")
+    assert_eq "$(grep -c '^note: no ' "$T_TMP/preview.$db")" "$(grep -c '^note: no .* is used$' "$T_TMP/preview.$db")" \
+        "$db: preview: a CRM locale with CR/LF stays on its note line"
+    assert_eq "$n" "$(grep -c '^=== .*, not before [0-9-]* [0-9:+]*)$' "$T_TMP/preview.$db")" \
+        "$db: preview: every message's summary is one whole line"
+    assert_eq 0 "$(grep -c '^forged line' "$T_TMP/preview.$db" | head -1)" "$db: preview: no line forged outside the text"
+    id=$(psql_val "SELECT id FROM rapport.outbox WHERE customer_id = 1" -d "$([[ $db == utf8 ]] && echo rapport || echo legacy)")
+    "$RAPPORTCTL" --config "$T_TMP/$db.conf" show "$id" >"$T_TMP/show.$db" 2>&1
+    assert_contains "$(sed -n '/^RENDERED/,$p' "$T_TMP/show.$db")" "Dear Junk    [31mRED [0m " "$db: show: the text's ESC shown as a space"
+    for f in preview show; do
+        assert_eq ok "$(/usr/bin/python3 - "$T_TMP/$f.$db" <<'PY'
+import sys
+t = open(sys.argv[1], "rb").read().decode("utf-8", "strict")
+bad = [hex(ord(c)) for c in t if (ord(c) < 0x20 and c not in "\n\t") or 0x7f <= ord(c) <= 0x9f or c in "\u2028\u2029\u202e"]
+print("ok" if not bad else "controls: %s" % sorted(set(bad)))
+PY
+)" "$db: $f: UTF-8, no control character but line breaks and tabs"
+    done
+done
+
 # A table cut at 60 columns keeps 30 wide characters, not 20 (60 bytes).
 assert_contains "$("$RAPPORTCTL" --config "$CONF" queue)" "$(printf '张伟%.0s' {1..15})  " "queue: a name of wide characters is cut at 60 columns"
 
