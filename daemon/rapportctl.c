@@ -81,6 +81,12 @@ static int open_db(const struct rapport_config *c, PGconn **conn, bool need_sche
                 }
                 if (r < 0)
                         return EX_UNAVAILABLE;
+                /* A newer rapportctl migrated it: this one's statements may
+                 * miss what changed.  Said, not refused: reading still works. */
+                if (have > want)
+                        fprintf(stderr, "rapportctl: warning: the database schema is at version %d, newer than this "
+                                        "rapportctl knows (%d): use the rapportctl of the release that migrated it\n",
+                                have, want);
         }
         return 0;
 }
@@ -330,6 +336,8 @@ static int cmd_migrate(struct ctl *ctl, int argc, char **argv) {
         db_check_migrated(conn, &have, &want);
         if (applied)
                 printf("applied %d migration(s); schema at version %d\n", applied, have);
+        else if (have > want)
+                printf("schema is at version %d, newer than this rapportctl knows (%d): nothing applied\n", have, want);
         else
                 printf("schema is up to date (version %d)\n", have);
         /* A daemon started before the migration still runs the statements
@@ -925,7 +933,8 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv) {
                 problems++;
                 db_problem = true;
         } else {
-                printf("database: OK (schema version %d)\n", have);
+                printf("database: OK (schema version %d%s)\n", have,
+                       have > want ? ", newer than this rapportctl knows: use the rapportctl that migrated it" : "");
                 for (size_t i = 0; i < c->n_jobs; i++) {
                         const struct job_config *j = &c->jobs[i];
                         int bad = check_job_sql(conn, j->name, "its SQL", j->def->plan_sql, JOB_PLAN_PARAMS,

@@ -208,6 +208,19 @@ assert_exit 74 "--version to a closed standard output" -- sh -c '"$0" --version 
 assert_eq "141" "${PIPESTATUS[0]}" "next | head -1: ended by SIGPIPE"
 assert_eq "" "$(cat "$T_TMP/pipe.err")" "next | head -1: nothing on stderr"
 
+# --- 5. A schema newer than this rapportctl (a later release migrated it):
+# said on stderr, not an error, and stdout stays what scripts parse.
+psql -XAtq -v ON_ERROR_STOP=1 -c "INSERT INTO rapport.schema_migrations (version) VALUES ('9999_from_a_later_release')"
+assert_exit 0 "status against a newer schema" -- "$RAPPORTCTL" --config "$CONF" status
+assert_contains "$T_OUT" "newer than this rapportctl knows" "newer schema: status warns"
+assert_eq ok "$("$RAPPORTCTL" --config "$CONF" queue --json 2>/dev/null | /usr/bin/python3 "$T_TMP/jcheck.py")" \
+    "newer schema: the warning is not in --json output"
+assert_exit 0 "migrate against a newer schema" -- "$RAPPORTCTL" --config "$CONF" migrate
+assert_contains "$T_OUT" "newer than this rapportctl knows" "newer schema: migrate says so, not 'up to date'"
+"$RAPPORTCTL" --config "$CONF" check >"$T_TMP/check.out" 2>&1
+assert_contains "$(grep '^database:' "$T_TMP/check.out")" "newer than this rapportctl knows" "newer schema: check's database line says so"
+psql -XAtq -v ON_ERROR_STOP=1 -c "DELETE FROM rapport.schema_migrations WHERE version = '9999_from_a_later_release'"
+
 # --- 4. A large queue: --json is written a row at a time, not built whole.
 psql -XAtq -v ON_ERROR_STOP=1 -c "INSERT INTO rapport.outbox (job, channel, audience, recipient, recipient_name, template,
   locale, time_zone, context, dedupe_key, state, not_before, next_attempt_at, last_error)
