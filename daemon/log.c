@@ -107,20 +107,46 @@ int log_full(int prio, int err, const struct log_ctx *ctx, const char *fmt, ...)
         return r;
 }
 
+/* The bytes of the first chars characters of s[0..len) (UTF-8: a
+ * character starts at each byte that is not a continuation byte). */
+static size_t first_chars(const char *s, size_t len, size_t chars) {
+        size_t i = 0;
+        for (size_t c = 0; i < len && c < chars; c++)
+                do
+                        i++;
+                while (i < len && ((unsigned char)s[i] & 0xC0) == 0x80);
+        return i;
+}
+
+static size_t count_chars(const char *s, size_t len) {
+        size_t c = 0;
+        for (size_t i = 0; i < len; i++)
+                c += ((unsigned char)s[i] & 0xC0) != 0x80;
+        return c;
+}
+
 void log_mask_address(const char *addr, char *out, size_t outlen) {
         if (!addr || !*addr) {
                 snprintf(out, outlen, "(none)");
                 return;
         }
+        /* Counted in characters, not bytes: cut inside a character, a
+         * Chinese local part would leave invalid UTF-8 in the journal (a
+         * blob to journalctl) and in rapportctl's output. */
         const char *at = strchr(addr, '@');
         size_t n = strlen(addr);
         if (at) {
                 /* Two characters of a long local part, one of a short one:
                  * never most of it. */
-                int keep = at - addr >= 4 ? 2 : at - addr >= 2 ? 1 : 0;
-                snprintf(out, outlen, "%.*s***%s", keep, addr, at);
-        } else if (n > 6) {
-                snprintf(out, outlen, "%.*s****%s", 4, addr, addr + n - 2);
+                size_t local = count_chars(addr, (size_t)(at - addr));
+                size_t keep = first_chars(addr, (size_t)(at - addr), local >= 4 ? 2 : local >= 2 ? 1 : 0);
+                snprintf(out, outlen, "%.*s***%s", (int)keep, addr, at);
+        } else if (count_chars(addr, n) > 6) {
+                size_t tail = n;
+                for (int c = 0; c < 2 && tail > 0; c++)
+                        while (--tail > 0 && ((unsigned char)addr[tail] & 0xC0) == 0x80)
+                                ;
+                snprintf(out, outlen, "%.*s****%s", (int)first_chars(addr, n, 4), addr, addr + tail);
         } else {
                 snprintf(out, outlen, "****");
         }

@@ -122,6 +122,17 @@ print("|".join(n.encode("unicode_escape").decode() if "\ufffd" in n else n
 PY
 )" "legacy: bytes that are not UTF-8 are U+FFFD in --json, valid text kept"
 
+# Addresses in a context are masked by whole characters: a Chinese local
+# part keeps one or two characters, not a byte or two of one (the same
+# masking writes the journal, where a cut character makes a binary blob).
+id=$(psql_val "SELECT id FROM rapport.outbox WHERE customer_id = 4")
+psql -XAtq -v ON_ERROR_STOP=1 -c "UPDATE rapport.outbox SET context = jsonb_build_object('customer',
+  jsonb_build_object('email', '欧阳娜娜@example.cn', 'phone', '+86 １３８ ０００ ００００'),
+  'rep', jsonb_build_object('email', '张伟明@example.cn')) WHERE id = $id"
+assert_eq "欧阳***@example.cn|+86 ****００|张***@example.cn" "$("$RAPPORTCTL" --config "$CONF" show "$id" --json |
+    /usr/bin/python3 -c 'import json,sys; c=json.load(sys.stdin)["context"]; print(c["customer"]["email"], c["customer"]["phone"], c["rep"]["email"], sep="|")')" \
+    "show --json: a context's Chinese addresses masked by whole characters"
+
 # --- 2. Tables: one line a row, aligned by display columns, whole characters.
 cat >"$T_TMP/table.py" <<'PY'
 import sys, unicodedata
