@@ -9,7 +9,11 @@
 #     desktop page;
 #   - a fixed-width table also says width:100%;max-width:Npx, so on a
 #     375-pixel screen it narrows instead of running off the right edge;
-#   - no scripts, images, external style sheets or remote resources.
+#   - no scripts, images, external style sheets or remote resources;
+#   - the digest's item tables have fixed column widths and let a long
+#     e-mail address break, so one customer's long address cannot squeeze
+#     every other row's text into a column a word wide, and a level's
+#     totals in five currencies wrap between currencies.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$T_LIB_DIR/rapport.sh"
@@ -164,6 +168,19 @@ for path in sys.argv[1:]:
             style = (re.search(r'style="([^"]*)"', tag) or [None, ""])[1].replace(" ", "")
             if "width:100%" not in style or "max-width:%spx" % w.group(1) not in style:
                 probs.append("a table %spx wide that cannot narrow to a phone's width" % w.group(1))
+    if name.startswith("digest."):
+        fixed = [t for t in re.findall(r"<table\b[^>]*>", src) if "table-layout:fixed" in t]
+        if not fixed:
+            probs.append("digest: item tables without fixed column widths")
+        if re.search(r'</span><span style="white-space:nowrap', src):
+            probs.append("digest: unbreakable runs glued together (a line of totals wider than a phone)")
+        for tag, a, table, text in p.cells:
+            if "@" in text and "example" in text:
+                st = (a.get("style") or "").replace(" ", "")
+                if "table-layout:fixed" not in (table.get("style") or "") or \
+                        not ("overflow-wrap:anywhere" in st or "word-break:break-all" in st):
+                    probs.append("digest: a cell with an e-mail address that cannot wrap: " + text[:60])
+                    break
     for q in probs:
         print("%s: %s" % (name, q))
         bad += 1
