@@ -9,6 +9,8 @@
 #     desktop page;
 #   - a fixed-width table also says width:100%;max-width:Npx, so on a
 #     375-pixel screen it narrows instead of running off the right edge;
+#   - the labels of the complaint alerts' fact tables stay on one line
+#     ("提出时间", not "提出" over "时间");
 #   - no scripts, images, external style sheets or remote resources;
 #   - the digest's item tables have fixed column widths and let a long
 #     e-mail address break, so one customer's long address cannot squeeze
@@ -168,6 +170,12 @@ for path in sys.argv[1:]:
             style = (re.search(r'style="([^"]*)"', tag) or [None, ""])[1].replace(" ", "")
             if "width:100%" not in style or "max-width:%spx" % w.group(1) not in style:
                 probs.append("a table %spx wide that cannot narrow to a phone's width" % w.group(1))
+    if name.startswith("complaint_overdue.") or name.startswith("complaint_escalation."):
+        for tag, a, table, text in p.cells:
+            if tag == "td" and text.strip() in ("Complaint", "Opened", "Answer was due", "Responsible rep",
+                                                "投诉", "提出时间", "答复时限", "负责人"):
+                if "white-space:nowrap" not in (a.get("style") or "").replace(" ", ""):
+                    probs.append("label %r can break over two lines" % text.strip())
     if name.startswith("digest."):
         fixed = [t for t in re.findall(r"<table\b[^>]*>", src) if "table-layout:fixed" in t]
         if not fixed:
