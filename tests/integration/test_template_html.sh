@@ -8,7 +8,9 @@
 #     mail app shows the message at its own width rather than a zoomed-out
 #     desktop page;
 #   - a fixed-width table also says width:100%;max-width:Npx, so on a
-#     375-pixel screen it narrows instead of running off the right edge;
+#     375-pixel screen it narrows instead of running off the right edge,
+#     and lets a long e-mail address or link break (overflow-wrap:anywhere,
+#     after the legacy word-wrap:break-word, which would otherwise win);
 #   - the labels of the complaint alerts' fact tables stay on one line
 #     ("提出时间", not "提出" over "时间");
 #   - no scripts, images, external style sheets or remote resources;
@@ -170,6 +172,8 @@ for path in sys.argv[1:]:
             style = (re.search(r'style="([^"]*)"', tag) or [None, ""])[1].replace(" ", "")
             if "width:100%" not in style or "max-width:%spx" % w.group(1) not in style:
                 probs.append("a table %spx wide that cannot narrow to a phone's width" % w.group(1))
+            elif "overflow-wrap:anywhere" not in style.split("word-wrap:break-word", 1)[-1]:
+                probs.append("a long address or URL cannot wrap: overflow-wrap:anywhere missing (or overridden) on the %spx card" % w.group(1))
     if name.startswith("complaint_overdue.") or name.startswith("complaint_escalation."):
         for tag, a, table, text in p.cells:
             if tag == "td" and text.strip() in ("Complaint", "Opened", "Answer was due", "Responsible rep",
