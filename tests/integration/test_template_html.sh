@@ -13,6 +13,10 @@
 #     after the legacy word-wrap:break-word, which would otherwise win);
 #   - the labels of the complaint alerts' fact tables stay on one line
 #     ("提出时间", not "提出" over "时间");
+#   - a reminder's invoice table is two columns (invoice with its due date
+#     and how overdue, amount) and one Total row for all currencies, and an
+#     invoice listed before its due date (a courtesy level reached with a
+#     later one) says "not yet due";
 #   - no scripts, images, external style sheets or remote resources;
 #   - the digest's item tables have fixed column widths and let a long
 #     e-mail address break, so one customer's long address cannot squeeze
@@ -180,6 +184,14 @@ for path in sys.argv[1:]:
                                                 "投诉", "提出时间", "答复时限", "负责人"):
                 if "white-space:nowrap" not in (a.get("style") or "").replace(" ", ""):
                     probs.append("label %r can break over two lines" % text.strip())
+    if re.match(r"dunning_(friendly|firm|rep_call|manager)\.", name):
+        text = "".join(c[3] for c in p.cells)
+        if "not yet due" not in text and "尚未到期" not in text:
+            probs.append("an invoice listed before its due date reads as unpaid past due (no 'not yet due')")
+    if name.startswith("dunning_"):
+        labels = [c for c in p.cells if c[3].strip() in ("Total", "合计")]
+        if len(labels) != 1:
+            probs.append("%d 'Total' rows for one set of totals" % len(labels))
     if name.startswith("digest."):
         fixed = [t for t in re.findall(r"<table\b[^>]*>", src) if "table-layout:fixed" in t]
         if not fixed:
