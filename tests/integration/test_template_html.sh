@@ -111,6 +111,8 @@ for f in "$T_ROOT"/templates/*.email.*.mustache; do
     n=$((n + 1))
 done
 assert_eq 1 "$((n >= 32))" "every shipped e-mail template rendered ($n)"
+# Chinese puts no space between 尊敬的 and the name it honours.
+assert_eq "" "$(grep -l '尊敬的 ' "$D"/*.zh-CN.out)" "zh-CN: '尊敬的' directly before the customer's name"
 
 out=$("$T_PY" - "$D"/*.html <<'PY'
 import re, sys
