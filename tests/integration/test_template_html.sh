@@ -17,6 +17,7 @@
 #     and how overdue, amount) and one Total row for all currencies, and an
 #     invoice listed before its due date (a courtesy level reached with a
 #     later one) says "not yet due";
+#   - text colours (the unsubscribe line too) have 4.5:1 contrast on white;
 #   - no scripts, images, external style sheets or remote resources;
 #   - the digest's item tables have fixed column widths and let a long
 #     e-mail address break, so one customer's long address cannot squeeze
@@ -180,6 +181,15 @@ for path in sys.argv[1:]:
                 probs.append("a table %spx wide that cannot narrow to a phone's width" % w.group(1))
             elif "overflow-wrap:anywhere" not in style.split("word-wrap:break-word", 1)[-1]:
                 probs.append("a long address or URL cannot wrap: overflow-wrap:anywhere missing (or overridden) on the %spx card" % w.group(1))
+    def contrast(hexcol):  # against white, WCAG 2
+        def lin(c):
+            c /= 255
+            return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+        r, g, b = (int(hexcol[i:i + 2], 16) for i in (0, 2, 4))
+        return 1.05 / (0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b) + 0.05)
+    for col in set(re.findall(r"(?<![-\w])color:#([0-9a-fA-F]{6})", src)):
+        if col.lower() != "ffffff" and contrast(col) < 4.5:
+            probs.append("text colour #%s on white is %.1f:1, below 4.5:1" % (col, contrast(col)))
     if name.startswith("complaint_overdue.") or name.startswith("complaint_escalation."):
         for tag, a, table, text in p.cells:
             if tag == "td" and text.strip() in ("Complaint", "Opened", "Answer was due", "Responsible rep",
