@@ -157,13 +157,13 @@ t=$(mail_to mona@example.com text)
 h=$(mail_to mona@example.com html)
 assert_contains "$t" "  - Nobody Reachable [C]: #4 no answer — critical priority, open 8 h, 4 h past the deadline; past twice the deadline, not escalated (no reachable active manager) — no contact details" \
     "no manager: the text does not say escalated"
-assert_contains "$h" "4 h past the deadline; past twice the deadline, not escalated (no reachable active manager)</td>" \
+assert_contains "$h" '<span style="white-space:nowrap">4 h</span> past the deadline</span>; past twice the deadline, not escalated (no reachable active manager)</td>' \
     "no manager: nor the HTML"
 assert_not_contains "$t$h" "escalated to your manager" "no manager: 'escalated to your manager' nowhere"
 t=$(mail_to zhao@example.cn text)
 h=$(mail_to zhao@example.cn html)
 assert_contains "$t" "超时 4 小时；已超过两倍时限，未升级（无可联系的在职主管） —— 无联系方式" "zh-CN, no manager: the text says it was not escalated"
-assert_contains "$h" "超时 4 小时；已超过两倍时限，未升级（无可联系的在职主管）</td>" "zh-CN, no manager: the HTML too"
+assert_contains "$h" '超时 <span style="white-space:nowrap">4 小时</span></span>；已超过两倍时限，未升级（无可联系的在职主管）</td>' "zh-CN, no manager: the HTML too"
 assert_not_contains "$t$h" "已升级至主管" "zh-CN, no manager: '已升级至主管' nowhere"
 for who in ina sam pat lee; do
     t=$(mail_to $who@example.com text)
@@ -181,26 +181,26 @@ psql_val "UPDATE crm.complaints SET opened_at = '2027-03-10T00:00:00Z' WHERE id 
 
 # ---- 3. no contact details in the HTML as in the text.
 h=$(mail_to mona@example.com html)
-assert_contains "$h" "no answer — critical priority" "(Mona's HTML has the complaint)"
-assert_contains "$h" '<td style="border-bottom:1px solid #eee"><span style="color:#777777">no contact details</span></td></tr>' \
+assert_contains "$h" '#4 no answer<br><span style="color:#b8452f"><strong>critical priority</strong>' "(Mona's HTML has the complaint)"
+assert_contains "$h" '<div style="font-size:13px;color:#555555;padding-top:2px">no contact details</div></td>' \
     "HTML contact cell: 'no contact details' for a customer with neither e-mail nor phone"
 h=$(mail_to zhao@example.cn html)
-assert_contains "$h" '<td style="border-bottom:1px solid #eee"><span style="color:#777777">无联系方式</span></td></tr>' \
+assert_contains "$h" '<div style="font-size:13px;color:#555555;padding-top:2px">无联系方式</div></td>' \
     "zh-CN HTML contact cell: '无联系方式'"
 h=$(mail_to rick@example.com html)
 assert_not_contains "$h" "no contact details" "a customer with an address: no 'no contact details'"
-assert_contains "$h" '<a href="mailto:gail@example.com" style="color:#1f4e79">gail@example.com</a></td></tr>' "... the address as before"
+assert_contains "$h" '<a href="mailto:gail@example.com" style="color:#1f4e79">gail@example.com</a></div></td>' "... the address as before"
 # Every section's contact cell, with a phone only, and with nothing.
 psql_val "UPDATE crm.customers SET email = NULL WHERE id IN (21, 27)" >/dev/null
 psql_val "UPDATE crm.customers SET phone = '+4930123456789' WHERE id = 27" >/dev/null
 out=$("$RAPPORTCTL" --config "$CONF" preview digest --rep 2 --now 2027-03-12T08:30:00Z 2>&1)
-assert_eq "5" "$(grep -o 'no contact details</span></td></tr>' <<<"$out" | wc -l)" \
+assert_eq "5" "$(grep -o 'no contact details</div></td>' <<<"$out" | wc -l)" \
     "HTML: follow-up, birthday, two invoice and complaint rows of the customer without contact say so"
 assert_eq "5" "$(grep -o ' — no contact details$' <<<"$out" | wc -l)" "... as the text does"
-assert_contains "$out" '+4930123456789</td></tr>' "HTML: a phone only is shown, without 'no contact details'"
+assert_contains "$out" '<span style="white-space:nowrap">+4930123456789</span></div></td>' "HTML: a phone only is shown, without 'no contact details'"
 out=$("$RAPPORTCTL" --config "$CONF" preview digest --rep 1 --now 2027-03-12T08:30:00Z 2>&1)
 assert_contains "$out" "rep Rick Rep: complaint #1 line down — critical priority, open 56 h — no contact details" "escalations: text"
-assert_contains "$out" "complaint #1 line down — critical priority, open 56 h</td><td style=\"border-bottom:1px solid #eee\"><span style=\"color:#777777\">no contact details</span></td></tr>" \
+assert_contains "$out" 'rep Rick Rep</div><div style="font-size:13px;color:#555555;padding-top:2px">no contact details</div></td><td valign="top" style="padding:8px;border-bottom:1px solid #eeeeee">complaint #1 line down<br><strong>critical priority</strong>, open <span style="white-space:nowrap">56 h</span></td>' \
     "escalations: HTML"
 psql_val "UPDATE crm.customers SET email = 'gail@example.com' WHERE id = 21;
           UPDATE crm.customers SET email = 'at@example.com', phone = NULL WHERE id = 27" >/dev/null
