@@ -325,7 +325,8 @@ static const char build_sql[] =
         "    AND NOT EXISTS (SELECT 1 FROM planned p WHERE p.oid = o.oid AND p.id = v.id)\n"
         "),\n"
         "agg AS (\n"
-        "  SELECT i.oid, count(*) AS n, max(i.today - i.due_on) AS max_days_overdue,\n"
+        "  SELECT i.oid, count(*) AS n, count(*) FILTER (WHERE i.today > i.due_on) AS n_overdue,\n"
+        "         max(i.today - i.due_on) AS max_days_overdue,\n"
         "         jsonb_agg(jsonb_build_object(\n"
         "             'id', i.id, 'number', i.number,\n"
         "             'amount', " JOB_AMOUNT_SQL("i.amount", "i.currency") ", 'currency', i.currency,\n"
@@ -373,6 +374,12 @@ static const char build_sql[] =
         "         'invoice_ids', a.invoice_ids,\n"
         "         'invoice_count', a.n,\n"
         "         'multiple', a.n > 1,\n"
+        /* A courtesy level (before the due date) may fire with a later one:
+         * the listing then holds invoices not yet due, which a subject
+         * saying "2 invoices past due" would misstate. */
+        "         'overdue_count', a.n_overdue,\n"
+        "         'all_overdue', a.n_overdue = a.n,\n"
+        "         'any_overdue', a.n_overdue > 0,\n"
         "         'mixed_levels', a.mixed_levels,\n"
         "         'max_days_overdue', greatest(a.max_days_overdue, 0),\n"
         "         'totals', t.totals,\n"

@@ -58,6 +58,7 @@ one = {"sender": "Acme Customer Care", "unsubscribe_url": "https://example.com/u
        "days_since_contact": 34, "last_activity": "2026-10-20", "last_interaction": "2026-10-20",
        "last_invoice": "2026-09-01", "days_inactive": 34, "dormant_days": 30, "dormant_since": "2026-11-19",
        "invoices": inv, "mixed_levels": True, "invoice_count": 5, "multiple": True, "totals": totals,
+       "overdue_count": 4, "all_overdue": False, "any_overdue": True,
        "max_days_overdue": 30, "level": {"days": 30, "before_due": False, "days_before": 0, "bad_debt_risk": True},
        "complaint": {"id": 7, "summary": "冷链运输温度超标 & the <invoice> was wrong", "severity": "critical",
                      "critical": True, "opened_at": "2026-11-23 08:30", "opened_on": "2026-11-23",
