@@ -181,6 +181,7 @@ int email_setup(const struct rapport_config *c, const struct outbox_msg *m, cons
         if (c->email.ca_file)
                 curl_easy_setopt(easy, CURLOPT_CAINFO, c->email.ca_file);
         curl_easy_setopt(easy, CURLOPT_TIMEOUT, (long)c->email.timeout);
+        curl_easy_setopt(easy, CURLOPT_SERVER_RESPONSE_TIMEOUT, (long)c->email.timeout);
         curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, io->errbuf);
         curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, read_reply);
         curl_easy_setopt(easy, CURLOPT_HEADERDATA, io);

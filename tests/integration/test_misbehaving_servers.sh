@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Delivery against servers that misbehave the way real providers do
+# (tests/sinks/misbehaving.py, raw sockets): an SMTP server that never
+# answers the end of DATA, or answers it after rapport gave up; SMS
+# gateways that answer 2xx and then send a body too large, never finish
+# it or drop the connection, that answer 408 or redirect, or name a
+# Retry-After past the message's max_age.  For each: the row's state and
+# reason, and that nothing was sent twice or lost.
+#
+# Rows are inserted straight into rapport.outbox; each case has its own
+# --now slot on the next UTC day.
+set -uo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$T_LIB_DIR/rapport.sh"
+
+rapport_db
+export OUTBOX_EXTRA='max_age = "3d";'
+rapport_config "$T_TMP/base.conf"
+assert_exit 0 "migrate" -- "$RAPPORTCTL" --config "$T_TMP/base.conf" migrate
+
+DAY=$(date -u -d tomorrow +%F)
+at() { printf '%sT%sZ\n' "$DAY" "$1"; }
+
+psql -XAtq -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO crm.reps (id, name, email, time_zone, locale) VALUES (1, 'Alice Rep', 'alice@example.com', 'UTC', 'en');
+INSERT INTO crm.customers (id, name, email, phone, time_zone, locale, rep_id, consent_email, consent_sms, active) VALUES
+ (1, 'Generic', 'generic@example.com', '+12125550100', 'UTC', 'en', 1, true, true, true);
+SQL
+
+# enqueue CHANNEL KEY RECIPIENT NOT_BEFORE — print the new row's id.
+enqueue() {
+    psql -XAtq -v ON_ERROR_STOP=1 -v ch="$1" -v key="$2" -v rcpt="$3" -v nb="$4" <<'SQL'
+INSERT INTO rapport.outbox (job, channel, audience, recipient, recipient_name, customer_id, template, locale,
+                            time_zone, context, marketing, dedupe_key, not_before, next_attempt_at)
+VALUES ('birthdays', :'ch', 'customer', :'rcpt', 'Generic', 1, 'birthday', 'en', 'UTC',
+        jsonb_build_object('customer', jsonb_build_object('name', 'Generic')), true, :'key', :'nb', :'nb')
+RETURNING id;
+SQL
+}
+row() { psql_val "SELECT $2 FROM rapport.outbox WHERE id = $1"; }
+once() { assert_exit 0 "$1" -- "$RAPPORTD" --config "$2" --once --now "$3"; }
+
+# mb_start NAME smtp|http ARGS... — a misbehaving server; its port in
+# MB_PORT, its events in $T_TMP/NAME.jsonl.
+mb_start() {
+    local name=$1
+    shift
+    _t_launch "$name" "$T_PY" "$T_LIB_DIR/sinks/misbehaving.py" "$@" --log "$T_TMP/$name.jsonl" || return 1
+    MB_PORT=$_T_LAUNCH_PORT
+}
+# mb_count NAME EVENT — how many EVENT lines server NAME logged.
+mb_count() { jq -s --arg e "$2" 'map(select(.event == $e)) | length' "$T_TMP/$1.jsonl"; }
+# mb_rcpt NAME ADDR — how many messages server NAME took for ADDR.
+mb_rcpt() { jq -s --arg a "$2" 'map(select(.event == "message" and (.rcpt | index($a)))) | length' "$T_TMP/$1.jsonl"; }
+# email_conf FILE PORT EXTRA — a configuration sending e-mail to PORT.
+email_conf() { SMTP_PORT=$2 EMAIL_EXTRA=$3 rapport_config "$1"; }
+
+# ---------------------------------------------------------------- SMTP: no reply to the end of DATA
+# email.timeout bounds the wait for the server's reply to the message
+# itself too.  libcurl's own wait for that reply is 120 s whatever the
+# transfer's timeout, so a server that took the message and never answered
+# held a connection (and the message's lease) for two minutes with
+# email.timeout = 2.
+mb_start silent smtp --mode dot-silent
+email_conf "$T_TMP/silent.conf" "$MB_PORT" 'timeout = 2;'
+id_silent=$(enqueue email silent:1 silent@example.com "$(at 09:00:00)")
+start=$(date +%s)
+once "run: no reply to the end of DATA" "$T_TMP/silent.conf" "$(at 09:00:00)"
+took=$(($(date +%s) - start))
+if ((took <= 8)); then t_pass "no reply to the dot: gave up after email.timeout (${took}s)"; else t_fail "no reply to the dot: gave up after email.timeout (2 s)" "took ${took}s"; fi
+assert_eq "queued:1" "$(row "$id_silent" "state || ':' || attempts")" "no reply to the dot: queued for retry"
+assert_eq "1" "$(mb_rcpt silent silent@example.com)" "no reply to the dot: the server has the message once"
+# Out of the way of the next cases, which run later on the same queue.
+cancel() { psql_val "UPDATE rapport.outbox SET state = 'cancelled' WHERE id = $1" >/dev/null; }
+cancel "$id_silent"
+
+t_summary
