@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 
 #include "log.h"
 
@@ -160,6 +161,20 @@ static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl
         return atomic_load(&p->abort) ? 1 : 0;
 }
 
+/* After a failed transaction, the session it ran on is not used again.
+ * libcurl keeps a connection whose final reply (to the end of DATA) timed
+ * out: the server's late answer to that message would then be read as the
+ * answer to the next message's MAIL FROM, and every reply after it would
+ * answer the command before.  Shutting the socket down (libcurl still
+ * owns and closes it) makes libcurl's liveness check before reuse see it
+ * dead, so the next message opens a new session, and the QUIT at cleanup
+ * fails at once instead of waiting for a server that does not answer. */
+static void drop_connection(CURL *easy) {
+        curl_socket_t fd = CURL_SOCKET_BAD;
+        if (curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK && fd != CURL_SOCKET_BAD)
+                (void)shutdown(fd, SHUT_RDWR);
+}
+
 static void *worker(void *arg) {
         struct worker *w = arg;
         struct smtp_pool *p = w->pool;
@@ -187,7 +202,9 @@ static void *worker(void *arg) {
                 }
                 if (j->result == CURLE_ABORTED_BY_CALLBACK)
                         w->aborted = true;
-                else if (w->retired)
+                else if (j->result != CURLE_OK)
+                        drop_connection(j->easy);
+                if (j->result != CURLE_ABORTED_BY_CALLBACK && w->retired)
                         worker_prune_retired(w);
 
                 pthread_mutex_lock(&p->lock);

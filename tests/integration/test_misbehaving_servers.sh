@@ -74,4 +74,26 @@ assert_eq "1" "$(mb_rcpt silent silent@example.com)" "no reply to the dot: the s
 cancel() { psql_val "UPDATE rapport.outbox SET state = 'cancelled' WHERE id = $1" >/dev/null; }
 cancel "$id_silent"
 
+# ---------------------------------------------------------------- SMTP: a late reply is not taken for the next message's
+# The reply to the first message's end of DATA comes after email.timeout:
+# its session must not carry the next message, whose MAIL FROM would read
+# that late "250" as its own answer and every later reply one step off.
+mb_start late smtp --mode dot-late --late 4 --times 1
+email_conf "$T_TMP/late.conf" "$MB_PORT" 'timeout = 2;'
+sed -i 's/connections = 4;/connections = 1;/' "$T_TMP/late.conf"
+id_late1=$(enqueue email late:1 late1@example.com "$(at 09:10:00)")
+id_late2=$(enqueue email late:2 late2@example.com "$(at 09:10:01)")
+id_late3=$(enqueue email late:3 late3@example.com "$(at 09:10:02)")
+start=$(date +%s)
+once "run: a reply after email.timeout" "$T_TMP/late.conf" "$(at 09:10:05)"
+took=$(($(date +%s) - start))
+# Which of the three went first is the dispatcher's choice: one timed out.
+assert_eq "queued:1,sent:1,sent:1" \
+    "$(psql_val "SELECT string_agg(state || ':' || attempts, ',' ORDER BY state, attempts) FROM rapport.outbox WHERE id IN ($id_late1, $id_late2, $id_late3)")" \
+    "late reply: the message that timed out is queued for retry, the next ones go out on a new session at their first attempt"
+assert_eq "1:1:1" "$(mb_rcpt late late1@example.com):$(mb_rcpt late late2@example.com):$(mb_rcpt late late3@example.com)" \
+    "late reply: the server has each message once"
+assert_eq "2" "$(mb_count late connect)" "late reply: a second session after the timeout, then reused"
+if ((took <= 8)); then t_pass "late reply: no wait at exit for the abandoned session (${took}s)"; else t_fail "late reply: no wait at exit" "took ${took}s"; fi
+
 t_summary
