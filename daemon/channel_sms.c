@@ -175,12 +175,24 @@ void sms_classify(enum sms_format fmt, CURL *easy, CURLcode result, struct trans
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
         o->retry_after = -1;
         o->retry_at = 0;
-        if (result != CURLE_OK) {
+        o->error[0] = '\0';
+        bool accepted = code >= 200 && code < 300;
+        if (result != CURLE_OK && !accepted) {
                 o->kind = OUTCOME_RETRY;
                 snprintf(o->error, sizeof o->error, "gateway: %s", curl_easy_strerror(result));
                 return;
         }
-        if (code >= 200 && code < 300) {
+        if (accepted) {
+                /* The status line is the gateway's answer: a 2xx whose body
+                 * then broke off (the connection dropped, never finished,
+                 * more than we keep) still took the message, and sending it
+                 * again would send the SMS twice.  The note is logged with
+                 * the message; the id is read from what arrived, if it is
+                 * there. */
+                if (result != CURLE_OK)
+                        snprintf(o->error, sizeof o->error,
+                                 "the gateway accepted it (HTTP %ld) but its reply was cut short (%s)", code,
+                                 result == CURLE_WRITE_ERROR ? "longer than 1 MB" : curl_easy_strerror(result));
                 o->kind = OUTCOME_SENT;
                 char *id = NULL;
                 const char *reply = io->response.data ? io->response.data : "";

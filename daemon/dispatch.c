@@ -1129,6 +1129,10 @@ static void transfer_finished(struct dispatcher *d, struct transfer *t, CURLcode
                 email_classify(t->easy, result, &t->io, &o);
         else
                 sms_classify(d->env->cfg->sms.format, t->easy, result, &t->io, &o);
+        if (o.kind == OUTCOME_SENT && o.error[0]) {
+                struct log_ctx ctx = {t->msg.job, t->msg.id, t->msg.channel};
+                log_full(LOG_WARNING, 0, &ctx, "Sent: %s", o.error);
+        }
         /* The outcome is all that is left to keep: the handle serves the
          * next message while this one waits to be recorded. */
         easy_put(d, t->ch, t->easy);

@@ -96,4 +96,39 @@ assert_eq "1:1:1" "$(mb_rcpt late late1@example.com):$(mb_rcpt late late2@exampl
 assert_eq "2" "$(mb_count late connect)" "late reply: a second session after the timeout, then reused"
 if ((took <= 8)); then t_pass "late reply: no wait at exit for the abandoned session (${took}s)"; else t_fail "late reply: no wait at exit" "took ${took}s"; fi
 
+# ---------------------------------------------------------------- SMS: a 2xx whose body breaks off
+# The status line is the gateway's answer.  A body longer than the 1 MB
+# rapport keeps, one that never ends, or a connection dropped inside it
+# used to count as a temporary failure: the retry sent the SMS twice.
+# sms_conf FILE PORT — a configuration sending SMS to PORT (2 s timeout).
+sms_conf() { SMS_URL=http://127.0.0.1:$2/sms SMS_QUIET='' SMS_EXTRA='timeout = 2;' rapport_config "$1"; }
+sms_case() { # NAME MODE SLOT [server options] — one SMS to a gateway in MODE, then a later run
+    local name=$1 mode=$2 slot=$3
+    shift 3
+    mb_start "$name" http --mode "$mode" --times 1 "$@"
+    sms_conf "$T_TMP/$name.conf" "$MB_PORT"
+    SMS_ID=$(enqueue sms "$name:1" +12125550111 "$(at "$slot":00)")
+    once "run: gateway $name" "$T_TMP/$name.conf" "$(at "$slot":00)"
+    SMS_RUN=$T_OUT
+    # A run a minute later: a message wrongly left for retry goes again now.
+    once "run: gateway $name, a minute later" "$T_TMP/$name.conf" "$(at "$slot":59)"
+}
+sms_case big big 10:00 --size 5000000
+assert_eq "sent:1:MB1" "$(row "$SMS_ID" "state || ':' || attempts || ':' || provider_id")" "2xx with a 5 MB body: sent, the id read from its start"
+assert_eq "1" "$(mb_count big request)" "2xx with a 5 MB body: the gateway got one request"
+assert_contains "$SMS_RUN" "reply was cut short (longer than 1 MB)" "2xx with a 5 MB body: the journal says so"
+sms_case endless endless 10:10
+assert_eq "sent:1" "$(row "$SMS_ID" "state || ':' || attempts")" "2xx whose body never ends: sent after sms.timeout"
+assert_eq "1" "$(mb_count endless request)" "2xx whose body never ends: the gateway got one request"
+assert_contains "$SMS_RUN" "(HTTP 200) but its reply was cut short (Timeout was reached)" "2xx whose body never ends: the journal says so"
+sms_case dropped close-body 10:20
+assert_eq "sent:1" "$(row "$SMS_ID" "state || ':' || attempts")" "2xx, connection dropped inside the body: sent"
+assert_eq "1" "$(mb_count dropped request)" "2xx, connection dropped inside the body: the gateway got one request"
+sms_case chunked chunked 10:30
+assert_eq "sent:1:MB1:1" "$(row "$SMS_ID" "state || ':' || attempts || ':' || provider_id"):$(mb_count chunked request)" \
+    "chunked reply, a chunk a segment: sent once, the id read from it"
+sms_case http10 http10 10:40
+assert_eq "sent:1:MB1:1" "$(row "$SMS_ID" "state || ':' || attempts || ':' || provider_id"):$(mb_count http10 request)" \
+    "HTTP/1.0 reply ended by closing: sent once, the id read from it"
+
 t_summary
