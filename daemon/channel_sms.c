@@ -215,6 +215,22 @@ void sms_classify(enum sms_format fmt, CURL *easy, CURLcode result, struct trans
                 o->kind = OUTCOME_RETRY;
                 o->retry_after = io->retry_after;
                 o->retry_at = io->retry_at;
+        } else if (code == 408) {
+                /* Request Timeout: the gateway gave up waiting for our
+                 * request before it had all of it, so nothing was sent;
+                 * RFC 9110 lets the client repeat it. */
+                o->kind = OUTCOME_RETRY;
+        } else if (code >= 300 && code < 400) {
+                /* Not followed: the request carries the credentials and the
+                 * message, and a redirect is the gateway saying the
+                 * configured address is not the one to use.  Nothing was
+                 * sent; retried, so that correcting sms.gateway_url loses
+                 * no message, with where the gateway points in the reason. */
+                const char *location = NULL;
+                curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &location);
+                snprintf(o->error, sizeof o->error, "gateway HTTP %ld: redirected to %.300s, not followed (check sms.gateway_url)",
+                         code, location ? location : "(no Location)");
+                o->kind = OUTCOME_RETRY;
         } else
                 o->kind = OUTCOME_FAILED;
 }

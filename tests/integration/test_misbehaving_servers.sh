@@ -131,4 +131,22 @@ sms_case http10 http10 10:40
 assert_eq "sent:1:MB1:1" "$(row "$SMS_ID" "state || ':' || attempts || ':' || provider_id"):$(mb_count http10 request)" \
     "HTTP/1.0 reply ended by closing: sent once, the id read from it"
 
+# ---------------------------------------------------------------- SMS: 408 and redirects are retried
+# 408: the gateway gave up waiting for the request, nothing was sent (RFC
+# 9110 lets the client repeat it).  A redirect is not followed (it would
+# take the credentials and the message elsewhere) but says the configured
+# address is stale: retried, the new address in the reason, so correcting
+# sms.gateway_url loses nothing.  Both used to fail the message for good.
+sms_case timeout408 status 11:00 --status 408
+assert_eq "sent:2" "$(row "$SMS_ID" "state || ':' || attempts")" "408: retried, sent at the next attempt"
+assert_eq "2" "$(mb_count timeout408 request)" "408: the gateway got the request twice (the first not taken)"
+mb_start moved http --mode status --status 308 --header 'Location: https://sms.example.net/v2/send'
+sms_conf "$T_TMP/moved.conf" "$MB_PORT"
+id_moved=$(enqueue sms moved:1 +12125550112 "$(at 11:10:00)")
+once "run: gateway redirects" "$T_TMP/moved.conf" "$(at 11:10:00)"
+assert_eq "queued:1" "$(row "$id_moved" "state || ':' || attempts")" "308: queued for retry, not failed"
+assert_eq "gateway HTTP 308: redirected to https://sms.example.net/v2/send, not followed (check sms.gateway_url)" \
+    "$(row "$id_moved" last_error)" "308: the reason names where the gateway points"
+assert_eq "1" "$(mb_count moved request)" "308: the redirect was not followed"
+
 t_summary
