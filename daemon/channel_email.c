@@ -273,10 +273,23 @@ void email_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct 
                 stage = "DATA";
         else if (code >= 400 && io->read_off > 0)
                 stage = "end of DATA";
+        /* The whole message went and no reply to it came: the connection
+         * dropped or the reply timed out after the final dot.  The server
+         * may have taken it; it is retried all the same (nothing is
+         * lost), and the reason says the recipient may get it twice. */
+        bool unanswered = code < 400 && io->payload.len > 0 && io->read_off == io->payload.len &&
+                          (result == CURLE_OPERATION_TIMEDOUT || result == CURLE_RECV_ERROR || result == CURLE_GOT_NOTHING);
 
-        char codestr[16];
+        char codestr[24];
         snprintf(codestr, sizeof codestr, "%ld", code);
-        if (code >= 400 && starts_with(io->reply, codestr)) {
+        if (unanswered) {
+                const char *what = curl_easy_strerror(result);
+                bool detail = io->errbuf[0] && !streq(io->errbuf, what);
+                snprintf(o->error, sizeof o->error,
+                         "SMTP at end of DATA: no reply to the message, the server may have delivered it"
+                         " (a retry can deliver it twice): %s%s%s%s",
+                         what, detail ? " (" : "", detail ? io->errbuf : "", detail ? ")" : "");
+        } else if (code >= 400 && starts_with(io->reply, codestr)) {
                 char reply[sizeof io->reply];
                 log_mask_text(io->reply, reply, sizeof reply);
                 snprintf(o->error, sizeof o->error, "SMTP %ld%s%s: %s", code, stage ? " at " : "", stage ? stage : "", reply);

@@ -616,7 +616,8 @@ id_to=$(E_NB=$(at 21:40:00) enqueue timeout:1 slowreply@example.com 'Slow Reply'
 once "run: no reply to the end of DATA within email.timeout" "$(at 21:40:00)" "$T_TMP/short-timeout.conf"
 smtp_restart --no-faults
 assert_eq "queued:1" "$(row "$id_to" "state || ':' || attempts")" "timeout: retried"
-assert_contains "$(row "$id_to" last_error)" "SMTP: Timeout was reached" "timeout: the reason says so, without the 354 that went before"
+assert_contains "$(row "$id_to" last_error)" "SMTP at end of DATA: no reply to the message, the server may have delivered it (a retry can deliver it twice): Timeout was reached" \
+    "timeout: the reason says so, without the 354 that went before, and that the message may have been delivered"
 psql_val "UPDATE rapport.outbox SET state = 'cancelled' WHERE id = $id_to" >/dev/null
 
 # ---------------------------------------------------------------- rapportctl queue / show / retry / cancel

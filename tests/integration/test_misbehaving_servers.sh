@@ -56,11 +56,12 @@ mb_rcpt() { jq -s --arg a "$2" 'map(select(.event == "message" and (.rcpt | inde
 email_conf() { SMTP_PORT=$2 EMAIL_EXTRA=$3 rapport_config "$1"; }
 
 # ---------------------------------------------------------------- SMTP: no reply to the end of DATA
-# email.timeout bounds the wait for the server's reply to the message
-# itself too.  libcurl's own wait for that reply is 120 s whatever the
-# transfer's timeout, so a server that took the message and never answered
-# held a connection (and the message's lease) for two minutes with
-# email.timeout = 2.
+# email.timeout bounds every wait for this server, the QUIT at the end
+# included: libcurl's own wait for a reply while closing a session is
+# 120 s whatever the transfer's timeout, so after a server that took the
+# message and never answered, rapportd --once (or a stop) took two
+# minutes to exit with email.timeout = 2.  The reason says the message
+# may have been delivered: a retry can deliver it twice.
 mb_start silent smtp --mode dot-silent
 email_conf "$T_TMP/silent.conf" "$MB_PORT" 'timeout = 2;'
 id_silent=$(enqueue email silent:1 silent@example.com "$(at 09:00:00)")
@@ -70,9 +71,23 @@ took=$(($(date +%s) - start))
 if ((took <= 8)); then t_pass "no reply to the dot: gave up after email.timeout (${took}s)"; else t_fail "no reply to the dot: gave up after email.timeout (2 s)" "took ${took}s"; fi
 assert_eq "queued:1" "$(row "$id_silent" "state || ':' || attempts")" "no reply to the dot: queued for retry"
 assert_eq "1" "$(mb_rcpt silent silent@example.com)" "no reply to the dot: the server has the message once"
+assert_eq "SMTP at end of DATA: no reply to the message, the server may have delivered it (a retry can deliver it twice): Timeout was reached (server response timeout)" \
+    "$(row "$id_silent" last_error)" "no reply to the dot: the reason says the message may have been delivered"
 # Out of the way of the next cases, which run later on the same queue.
 cancel() { psql_val "UPDATE rapport.outbox SET state = 'cancelled' WHERE id = $1" >/dev/null; }
 cancel "$id_silent"
+
+# The connection closed after the dot, without a reply: as ambiguous.
+mb_start dotclose smtp --mode dot-close --times 1
+email_conf "$T_TMP/dotclose.conf" "$MB_PORT" 'timeout = 2;'
+id_dc=$(enqueue email dotclose:1 dotclose@example.com "$(at 09:05:00)")
+once "run: connection closed after the dot" "$T_TMP/dotclose.conf" "$(at 09:05:00)"
+assert_eq "queued:1" "$(row "$id_dc" "state || ':' || attempts")" "closed after the dot: queued for retry"
+assert_contains "$(row "$id_dc" last_error)" "SMTP at end of DATA: no reply to the message, the server may have delivered it" \
+    "closed after the dot: the reason says the message may have been delivered"
+once "run: connection closed after the dot, the retry" "$T_TMP/dotclose.conf" "$(at 09:06:00)"
+assert_eq "sent:2:2" "$(row "$id_dc" "state || ':' || attempts"):$(mb_rcpt dotclose dotclose@example.com)" \
+    "closed after the dot: sent at the retry, the server has it twice (the window rapportd(8) documents)"
 
 # ---------------------------------------------------------------- SMTP: a late reply is not taken for the next message's
 # The reply to the first message's end of DATA comes after email.timeout:
