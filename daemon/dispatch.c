@@ -367,11 +367,15 @@ static void record_outcome(struct dispatcher *d, struct outbox_msg *m, const str
                 return;
         }
         int64_t delay = o->retry_after >= 0 ? o->retry_after : backoff(c, m->attempts);
+        /* Not past max_age (outbox_mark_retry() holds a Retry-After date
+         * to it too): the last try is then. */
+        if (delay > c->outbox.max_age - m->age)
+                delay = c->outbox.max_age - m->age;
         if (o->retry_at > 0)
                 log_full(LOG_NOTICE, 0, &ctx, "Temporary failure, retry at the time the gateway named (Retry-After): %s", o->error);
         else
                 log_full(LOG_NOTICE, 0, &ctx, "Temporary failure, retry in %llds: %s", (long long)delay, o->error);
-        if (outbox_mark_retry(conn, m, d->env->now, delay, o->retry_at, o->error) > 0)
+        if (outbox_mark_retry(conn, m, d->env->now, delay, o->retry_at, c->outbox.max_age, o->error) > 0)
                 d->stats.retried++;
 }
 

@@ -268,16 +268,22 @@ static const struct db_stmt sent_stmt = {
                    "sent"),
         5,
 };
-/* Relative to the run's clock ($3 is "now|seconds|epoch": --now, or the
- * database's clock when empty), so a run at --now finds its own retry due
- * at --now plus the delay, in the past as in the future; a gateway's
- * Retry-After date (the epoch, when not empty) is an instant of its own. */
+/* Relative to the run's clock ($3 is "now|seconds|epoch|max_age": --now,
+ * or the database's clock when empty), so a run at --now finds its own
+ * retry due at --now plus the delay, in the past as in the future; a
+ * gateway's Retry-After date (the epoch, when not empty) is an instant of
+ * its own.  Never later than the message's max_age after its send time:
+ * a gateway asking for a day, a year or the year 9999 would otherwise
+ * leave the message queued, neither sent nor failed, long after it is too
+ * old to send; its last try is then, and it fails as too old if that
+ * fails too. */
 static const struct db_stmt retry_stmt = {
         "rapport_mark_retry",
-        RECORD_SQL("UPDATE rapport.outbox SET state = 'queued', next_attempt_at = greatest("
+        RECORD_SQL("UPDATE rapport.outbox SET state = 'queued', next_attempt_at = least(greatest("
                    " coalesce(nullif(split_part($3::text, '|', 1), '')::timestamptz, now())"
                    " + make_interval(secs => split_part($3::text, '|', 2)::bigint),"
                    " coalesce(to_timestamp(nullif(split_part($3::text, '|', 3), '')::double precision), '-infinity')),"
+                   " not_before + make_interval(secs => split_part($3::text, '|', 4)::bigint)),"
                    " last_error = $4::text, lease_token = NULL, lease_until = NULL, updated_at = now()",
                    "retry"),
         5,
@@ -452,12 +458,12 @@ long outbox_mark_sent_many(PGconn *conn, const struct outbox_sent *sent, size_t 
 }
 
 int outbox_mark_retry(PGconn *conn, const struct outbox_msg *m, const char *now, int64_t delay_s, int64_t retry_at,
-                      const char *error) {
+                      int64_t max_age_s, const char *error) {
         _cleanup_free_ char *delay = NULL;
         char at[32] = "";
         if (retry_at > 0)
                 snprintf(at, sizeof at, "%" PRId64, retry_at);
-        if (asprintf(&delay, "%s|%" PRId64 "|%s", now ? now : "", delay_s, at) < 0)
+        if (asprintf(&delay, "%s|%" PRId64 "|%s|%" PRId64, now ? now : "", delay_s, at, max_age_s) < 0)
                 return -ENOMEM;
         return record(conn, m, "Scheduling a retry", &retry_stmt, "retry", error, delay, error);
 }

@@ -164,4 +164,25 @@ assert_eq "gateway HTTP 308: redirected to https://sms.example.net/v2/send, not 
     "$(row "$id_moved" last_error)" "308: the reason names where the gateway points"
 assert_eq "1" "$(mb_count moved request)" "308: the redirect was not followed"
 
+# ---------------------------------------------------------------- SMS: Retry-After past max_age
+# max_age is 3 days here.  A gateway asking for a year (the longest delay
+# rapport takes) or for a date in 9999 used to leave the message queued
+# until then: neither sent nor failed, long after it was too old to send.
+# Now its last try is when it becomes too old, and it fails then.
+FAR_DATE='Fri, 31 Dec 9999 23:59:59 GMT'
+for form in seconds date; do
+    if [[ $form == seconds ]]; then ra='Retry-After: 31536000'; slot=12:00; else ra="Retry-After: $FAR_DATE"; slot=12:10; fi
+    mb_start "ra$form" http --mode status --status 503 --header "$ra"
+    sms_conf "$T_TMP/ra$form.conf" "$MB_PORT"
+    id_ra=$(enqueue sms "ra$form:1" +12125550113 "$(at "$slot":00)")
+    once "run: 503, $ra" "$T_TMP/ra$form.conf" "$(at "$slot":00)"
+    last=$(date -u -d "$(at "$slot":00) + 3 days" '+%F %T+00')
+    assert_eq "queued:1:$last" "$(row "$id_ra" "state || ':' || attempts || ':' || next_attempt_at")" \
+        "Retry-After in $form past max_age: the next try when the message turns too old"
+    # A second later, as a daemon running meanwhile would claim it.
+    once "run: 503 again, max_age reached" "$T_TMP/ra$form.conf" "$(date -u -d "$(at "$slot":00) + 3 days + 1 second" +%FT%TZ)"
+    assert_eq "failed:2" "$(row "$id_ra" "state || ':' || attempts")" "Retry-After in $form past max_age: failed at that try"
+    assert_contains "$(row "$id_ra" last_error)" "too old to send (last error: gateway HTTP 503" "... as too old, with the gateway's answer"
+done
+
 t_summary

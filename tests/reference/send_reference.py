@@ -33,7 +33,8 @@ The rules, as documented, for one `rapportd --once --now T` and a row:
              more than max_age since it became due (T - not_before >
              max_age); else queued, next_attempt_at = T + retry[attempts-1]
              (the last repeated) with +-20% jitter (whole seconds, at least
-             1), or T + Retry-After seconds when the gateway names it.
+             1), or T + Retry-After seconds when the gateway names it;
+             never later than not_before + max_age.
 
 Usage:
   send_reference.py gen SEED DIR        writes DIR/round.json, DIR/rows.sql,
@@ -185,20 +186,23 @@ def model(rd):
         if a >= rd["max_attempts"] or age > rd["max_age"]:
             out[key] = ("failed", None, a, True, "gave up")
             continue
+        # No retry later than the message turns too old.
+        last = int((nb + timedelta(seconds=rd["max_age"])).timestamp())
+        t = int(T.timestamp())
         if fail.startswith("429 Retry-After=") and "%20" in fail:
             # HTTP-date: an instant; one already past means now
             at = parsedate_to_datetime(fail.split("=", 1)[1].replace("%20", " ")).astimezone(UTC)
-            n = int(max(T, at).timestamp())
+            n = min(max(t, int(at.timestamp())), last)
             out[key] = ("queued", (n, n), a, True, "retry-after date")
             continue
         if fail.startswith("429 Retry-After="):
             s = int(fail.split("=")[1])
-            out[key] = ("queued", (int(T.timestamp()) + s, int(T.timestamp()) + s), a, True, "retry-after")
+            out[key] = ("queued", (min(t + s, last), min(t + s, last)), a, True, "retry-after")
             continue
         rl = rd["retry"]
         b = rl[min(a, len(rl)) - 1]
         lo, hi = max(1, round(0.8 * b)), max(1, round(1.2 * b))
-        out[key] = ("queued", (int(T.timestamp()) + lo, int(T.timestamp()) + hi), a, True, "retry")
+        out[key] = ("queued", (min(t + lo, last), min(t + hi, last)), a, True, "retry")
     return out
 
 
