@@ -89,6 +89,34 @@ once "run: connection closed after the dot, the retry" "$T_TMP/dotclose.conf" "$
 assert_eq "sent:2:2" "$(row "$id_dc" "state || ':' || attempts"):$(mb_rcpt dotclose dotclose@example.com)" \
     "closed after the dot: sent at the retry, the server has it twice (the window rapportd(8) documents)"
 
+# ---------------------------------------------------------------- SMTP: a stop while the reply to the dot is awaited
+# email.timeout is 30 s here: an SMS due meanwhile goes out at once (the
+# e-mail waits on its own thread), and SIGTERM gives the e-mail the 10 s
+# grace period, then releases it to the queue and exits.
+mb_start gw http --mode ok
+gw_port=$MB_PORT
+mb_start stuck smtp --mode dot-silent
+SMTP_PORT=$MB_PORT SMS_URL=http://127.0.0.1:$gw_port/sms SMS_QUIET='' EMAIL_EXTRA='timeout = 30;' rapport_config "$T_TMP/stuck.conf"
+id_stuck=$(enqueue email stuck:1 stuck@example.com "$(at 09:07:00)")
+id_sms_meanwhile=$(enqueue sms meanwhile:1 +12125550119 "$(at 09:07:00)")
+t_spawn stuck-daemon "$RAPPORTD" --config "$T_TMP/stuck.conf" --once --now "$(at 09:07:00)"
+wait_until "(( \$(mb_rcpt stuck stuck@example.com) == 1 ))" 10 || true
+if wait_until "[[ \$(row $id_sms_meanwhile state) == sent ]]" 10; then
+    t_pass "an SMS goes out while an e-mail waits for its reply"
+else
+    t_fail "an SMS goes out while an e-mail waits for its reply" "$(row "$id_sms_meanwhile" state)"
+fi
+start=$(date +%s)
+t_stop stuck-daemon TERM 40
+took=$(($(date +%s) - start))
+if [[ $T_STOP_RC == 0 ]] && ((took <= 14)); then
+    t_pass "SIGTERM while the reply to the dot is awaited: exit 0 after the grace period (${took}s)"
+else
+    t_fail "SIGTERM while the reply to the dot is awaited: exit 0 within the 10 s grace period" "exit status $T_STOP_RC after ${took}s"
+fi
+assert_eq "queued:0" "$(row "$id_stuck" "state || ':' || attempts")" "stop: the e-mail is back in the queue, the attempt not counted"
+cancel "$id_stuck"
+
 # ---------------------------------------------------------------- SMTP: a late reply is not taken for the next message's
 # The reply to the first message's end of DATA comes after email.timeout:
 # its session must not carry the next message, whose MAIL FROM would read
