@@ -41,6 +41,10 @@ struct outcome {
         enum outcome_kind kind;
         int64_t retry_after; /* -1: use the backoff schedule */
         int64_t retry_at;    /* >0: not before this instant (an HTTP-date), on the database's clock */
+        /* HTTP 429: the gateway limits our rate, which says nothing about
+         * this message; such an attempt does not count toward
+         * max_attempts (max_age still bounds it). */
+        bool throttled;
         char error[512];
 };
 

@@ -175,6 +175,7 @@ void sms_classify(enum sms_format fmt, CURL *easy, CURLcode result, struct trans
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
         o->retry_after = -1;
         o->retry_at = 0;
+        o->throttled = false;
         o->error[0] = '\0';
         bool accepted = code >= 200 && code < 300;
         if (result != CURLE_OK && !accepted) {
@@ -215,6 +216,7 @@ void sms_classify(enum sms_format fmt, CURL *easy, CURLcode result, struct trans
                 o->kind = OUTCOME_RETRY;
                 o->retry_after = io->retry_after;
                 o->retry_at = io->retry_at;
+                o->throttled = code == 429;
         } else if (code == 408) {
                 /* Request Timeout: the gateway gave up waiting for our
                  * request before it had all of it, so nothing was sent;

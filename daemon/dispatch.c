@@ -357,7 +357,10 @@ static void record_outcome(struct dispatcher *d, struct outbox_msg *m, const str
         case OUTCOME_RETRY:
                 break;
         }
-        if (m->attempts >= c->outbox.max_attempts || m->age > c->outbox.max_age) {
+        /* A gateway throttling a burst with "429 Retry-After: 1" would
+         * otherwise use up max_attempts in seconds and fail messages
+         * nothing was wrong with. */
+        if ((m->attempts >= c->outbox.max_attempts && !o->throttled) || m->age > c->outbox.max_age) {
                 char why[700];
                 snprintf(why, sizeof why, "%s (last error: %s)",
                          m->attempts >= c->outbox.max_attempts ? "too many attempts" : "too old to send", o->error);
@@ -371,11 +374,14 @@ static void record_outcome(struct dispatcher *d, struct outbox_msg *m, const str
          * to it too): the last try is then. */
         if (delay > c->outbox.max_age - m->age)
                 delay = c->outbox.max_age - m->age;
+        /* Uncounted, a "Retry-After: 0" must not make a loop of it. */
+        if (o->throttled && delay < 1)
+                delay = 1;
         if (o->retry_at > 0)
                 log_full(LOG_NOTICE, 0, &ctx, "Temporary failure, retry at the time the gateway named (Retry-After): %s", o->error);
         else
                 log_full(LOG_NOTICE, 0, &ctx, "Temporary failure, retry in %llds: %s", (long long)delay, o->error);
-        if (outbox_mark_retry(conn, m, d->env->now, delay, o->retry_at, c->outbox.max_age, o->error) > 0)
+        if (outbox_mark_retry(conn, m, d->env->now, delay, o->retry_at, c->outbox.max_age, o->throttled, o->error) > 0)
                 d->stats.retried++;
 }
 

@@ -268,7 +268,7 @@ static const struct db_stmt sent_stmt = {
                    "sent"),
         5,
 };
-/* Relative to the run's clock ($3 is "now|seconds|epoch|max_age": --now,
+/* Relative to the run's clock ($3 is "now|seconds|epoch|max_age|uncounted": --now,
  * or the database's clock when empty), so a run at --now finds its own
  * retry due at --now plus the delay, in the past as in the future; a
  * gateway's Retry-After date (the epoch, when not empty) is an instant of
@@ -284,6 +284,7 @@ static const struct db_stmt retry_stmt = {
                    " + make_interval(secs => split_part($3::text, '|', 2)::bigint),"
                    " coalesce(to_timestamp(nullif(split_part($3::text, '|', 3), '')::double precision), '-infinity')),"
                    " not_before + make_interval(secs => split_part($3::text, '|', 4)::bigint)),"
+                   " attempts = attempts - split_part($3::text, '|', 5)::int,"
                    " last_error = $4::text, lease_token = NULL, lease_until = NULL, updated_at = now()",
                    "retry"),
         5,
@@ -458,12 +459,12 @@ long outbox_mark_sent_many(PGconn *conn, const struct outbox_sent *sent, size_t 
 }
 
 int outbox_mark_retry(PGconn *conn, const struct outbox_msg *m, const char *now, int64_t delay_s, int64_t retry_at,
-                      int64_t max_age_s, const char *error) {
+                      int64_t max_age_s, bool uncounted, const char *error) {
         _cleanup_free_ char *delay = NULL;
         char at[32] = "";
         if (retry_at > 0)
                 snprintf(at, sizeof at, "%" PRId64, retry_at);
-        if (asprintf(&delay, "%s|%" PRId64 "|%s|%" PRId64, now ? now : "", delay_s, at, max_age_s) < 0)
+        if (asprintf(&delay, "%s|%" PRId64 "|%s|%" PRId64 "|%d", now ? now : "", delay_s, at, max_age_s, uncounted ? 1 : 0) < 0)
                 return -ENOMEM;
         return record(conn, m, "Scheduling a retry", &retry_stmt, "retry", error, delay, error);
 }

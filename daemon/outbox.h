@@ -56,9 +56,10 @@ struct outbox_sent {
 long outbox_mark_sent_many(PGconn *conn, const struct outbox_sent *sent, size_t n);
 /* Due again delay_s after the run's clock, and not before retry_at (epoch
  * seconds, 0: no such bound); but never later than max_age_s after the
- * message's not_before. */
+ * message's not_before.  uncounted: the attempt the claim counted is
+ * taken back (the gateway throttled us). */
 int outbox_mark_retry(PGconn *conn, const struct outbox_msg *m, const char *now, int64_t delay_s, int64_t retry_at,
-                      int64_t max_age_s, const char *error);
+                      int64_t max_age_s, bool uncounted, const char *error);
 /* rendered: the text the last attempt offered (kept for audit, so an
  * administrator sees what a server refused), or NULL. */
 int outbox_mark_failed(PGconn *conn, const struct outbox_msg *m, const char *error, const char *rendered);

@@ -213,4 +213,20 @@ for form in seconds date; do
     assert_contains "$(row "$id_ra" last_error)" "too old to send (last error: gateway HTTP 503" "... as too old, with the gateway's answer"
 done
 
+# ---------------------------------------------------------------- SMS: throttled, 429 Retry-After: 1
+# A gateway that throttles a burst: max_attempts is 4 here.  Each 429 used
+# to count as an attempt, so the message failed as "too many attempts"
+# within seconds though nothing was wrong with it.  Now it waits as asked
+# (Retry-After: 0 taken as a second) until the gateway takes it.
+mb_start throttle http --mode status --status 429 --header 'Retry-After: 0' --times 6
+sms_conf "$T_TMP/throttle.conf" "$MB_PORT"
+id_thr=$(enqueue sms throttle:1 +12125550114 "$(at 12:30:00)")
+for s in 00 01 02 03 04 05; do
+    once "run: 429 at 12:30:$s" "$T_TMP/throttle.conf" "$(at 12:30:"$s")"
+done
+assert_eq "queued:0:$DAY 12:30:06+00" "$(row "$id_thr" "state || ':' || attempts || ':' || next_attempt_at")" \
+    "six 429s: still queued, no attempt counted, the next a second later (Retry-After: 0 is not at once)"
+once "run: the gateway takes it" "$T_TMP/throttle.conf" "$(at 12:30:06)"
+assert_eq "sent:1:7" "$(row "$id_thr" "state || ':' || attempts"):$(mb_count throttle request)" "throttled: sent at the seventh request"
+
 t_summary

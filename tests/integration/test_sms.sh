@@ -183,14 +183,14 @@ assert_eq "queued:1" "$(row "$id_r" "state || ':' || attempts")" "500: queued fo
 assert_contains "$(row "$id_r" last_error)" "gateway HTTP 500" "500: last_error"
 assert_eq "$DAY 11:00:01+00" "$(row "$id_r" next_attempt_at)" "500: retried on the backoff schedule (1 s)"
 once "run: 429" "$JSON_CONF" "$(at 11:01:00)"
-assert_eq "queued:2" "$(row "$id_r" "state || ':' || attempts")" "429: queued for retry"
+assert_eq "queued:1" "$(row "$id_r" "state || ':' || attempts")" "429: queued for retry, the attempt not counted (throttling)"
 assert_contains "$(row "$id_r" last_error)" "gateway HTTP 429" "429: last_error"
 assert_eq "$DAY 11:03:00+00" "$(row "$id_r" next_attempt_at)" "429: next attempt exactly Retry-After (120 s) later"
 n=$(sms_count)
 once "run: before Retry-After has passed" "$JSON_CONF" "$(at 11:02:59)"
-assert_eq "$n:queued:2" "$(sms_count):$(row "$id_r" "state || ':' || attempts")" "nothing sent before Retry-After"
+assert_eq "$n:queued:1" "$(sms_count):$(row "$id_r" "state || ':' || attempts")" "nothing sent before Retry-After"
 once "run: 200" "$JSON_CONF" "$(at 11:03:00)"
-assert_eq "sent:3" "$(row "$id_r" "state || ':' || attempts")" "third attempt sent"
+assert_eq "sent:2" "$(row "$id_r" "state || ':' || attempts")" "third request sent (the 429 not counted as an attempt)"
 assert_eq "500,429,200" "$(reqs_for +12125550133 'map(.reply | tostring) | join(",")')" "gateway saw 500, 429, 200 — one success"
 assert_eq "retry:1" "$(reqs_for +12125550133 'map(.headers["idempotency-key"]) | unique | join(",")')" "same Idempotency-Key on every attempt"
 assert_eq "1" "$(reqs_for +12125550133 'map(.body) | unique | length')" "identical request body on every attempt"
@@ -201,7 +201,7 @@ assert_eq "1" "$(reqs_for +12125550133 'map(.body) | unique | length')" "identic
 id_rd=$(E_NB=$(at 11:30:00) enqueue retry:2 +12125550134 'Retry Date')
 sms_script "429 Retry-After=$(TZ=GMT LC_ALL=C date -d "$(at 11:35:00)" '+%a,%%20%d%%20%b%%20%Y%%20%H:%M:%S%%20GMT')"
 once "run: 429 with an HTTP-date" "$JSON_CONF" "$(at 11:30:00)"
-assert_eq "queued:1:$DAY 11:35:00+00" "$(row "$id_rd" "state || ':' || attempts || ':' || next_attempt_at")" "429 HTTP-date: next attempt at that instant"
+assert_eq "queued:0:$DAY 11:35:00+00" "$(row "$id_rd" "state || ':' || attempts || ':' || next_attempt_at")" "429 HTTP-date: next attempt at that instant (not counted)"
 psql_val "UPDATE rapport.outbox SET state = 'cancelled' WHERE id = $id_rd" >/dev/null
 id_rh=$(E_NB=$(at 11:40:00) enqueue retry:3 +12125550135 'Retry Huge')
 sms_script '503 Retry-After=99999999999999'

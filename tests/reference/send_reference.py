@@ -28,10 +28,11 @@ The rules, as documented, for one `rapportd --once --now T` and a row:
              deferred by quiet hours is not checked (it is checked "just
              before sending").
   send       otherwise it is sent (attempts + 1) if the gateway accepts it.
-  retry      on a temporary failure (SMS 5xx / 429): attempts + 1; failed
-             when attempts >= max_attempts or when it has been failing for
-             more than max_age since it became due (T - not_before >
-             max_age); else queued, next_attempt_at = T + retry[attempts-1]
+  retry      on a temporary failure (SMS 5xx / 429): attempts + 1 (a 429
+             is not counted); failed when attempts >= max_attempts (not
+             for a 429) or when it has been failing for more than max_age
+             since it became due (T - not_before > max_age); else queued,
+             next_attempt_at = T + retry[attempts-1]
              (the last repeated) with +-20% jitter (whole seconds, at least
              1), or T + Retry-After seconds when the gateway names it;
              never later than not_before + max_age.
@@ -183,21 +184,23 @@ def model(rd):
             out[key] = ("sent", None, a, True, "")
             continue
         age = (T - nb).total_seconds()
-        if a >= rd["max_attempts"] or age > rd["max_age"]:
+        throttled = fail.startswith("429")
+        if (a >= rd["max_attempts"] and not throttled) or age > rd["max_age"]:
             out[key] = ("failed", None, a, True, "gave up")
             continue
         # No retry later than the message turns too old.
         last = int((nb + timedelta(seconds=rd["max_age"])).timestamp())
         t = int(T.timestamp())
         if fail.startswith("429 Retry-After=") and "%20" in fail:
-            # HTTP-date: an instant; one already past means now
+            # HTTP-date: an instant; one already past means a second from
+            # now (a 429 is not counted: never at once)
             at = parsedate_to_datetime(fail.split("=", 1)[1].replace("%20", " ")).astimezone(UTC)
-            n = min(max(t, int(at.timestamp())), last)
-            out[key] = ("queued", (n, n), a, True, "retry-after date")
+            n = min(max(t + 1, int(at.timestamp())), last)
+            out[key] = ("queued", (n, n), att, True, "retry-after date")
             continue
         if fail.startswith("429 Retry-After="):
             s = int(fail.split("=")[1])
-            out[key] = ("queued", (min(t + s, last), min(t + s, last)), a, True, "retry-after")
+            out[key] = ("queued", (min(t + s, last), min(t + s, last)), att, True, "retry-after")
             continue
         rl = rd["retry"]
         b = rl[min(a, len(rl)) - 1]
