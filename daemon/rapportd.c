@@ -302,6 +302,12 @@ static int connected(struct daemon *d) {
                 }
                 return r;
         }
+        /* A later release migrated it (an upgrade half done): this daemon's
+         * statements may miss what changed.  Said at each connection, not
+         * refused: stopping every instance mid-upgrade would stop sending. */
+        if (have > want)
+                log_warning("The database schema is at version %d, newer than this rapportd knows (%d): "
+                            "upgrade this instance to the release that migrated it", have, want);
         /* A tzdata update since the last start is picked up here. */
         (void)db_refresh_time_zones(d->conn);
         r = db_exec(d->conn, "Listening for new work", "LISTEN rapport_outbox", 0, NULL, NULL);

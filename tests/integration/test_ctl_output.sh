@@ -235,6 +235,8 @@ assert_exit 0 "migrate against a newer schema" -- "$RAPPORTCTL" --config "$CONF"
 assert_contains "$T_OUT" "newer than this rapportctl knows" "newer schema: migrate says so, not 'up to date'"
 "$RAPPORTCTL" --config "$CONF" check >"$T_TMP/check.out" 2>&1
 assert_contains "$(grep '^database:' "$T_TMP/check.out")" "newer than this rapportctl knows" "newer schema: check's database line says so"
+assert_exit 0 "rapportd --once --dry-run against a newer schema" -- "$RAPPORTD" --config "$CONF" --once --dry-run
+assert_contains "$T_OUT" "newer than this rapportd knows" "newer schema: the daemon warns too"
 psql -XAtq -v ON_ERROR_STOP=1 -c "DELETE FROM rapport.schema_migrations WHERE version = '9999_from_a_later_release'"
 
 # --- 4. A large queue: --json is written a row at a time, not built whole.
