@@ -316,6 +316,11 @@ void email_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct 
                  * this recipient.  Like a refused login, retrying gives the
                  * administrator time to fix it without losing the queue. */
                 o->kind = OUTCOME_RETRY;
+        } else if (code == 552 && stage && streq(stage, "RCPT TO")) {
+                /* RFC 821 listed "too many recipients" as 552; RFC 5321
+                 * (4.5.3.1.10) asks clients to take it as the temporary 452
+                 * it should be.  Nothing against the address. */
+                o->kind = OUTCOME_RETRY;
         } else if (code >= 500 && code < 600) {
                 bool bounce = is_hard_bounce(code, stage, starts_with(io->reply, codestr) ? io->reply : "");
                 o->kind = bounce ? OUTCOME_BOUNCED : OUTCOME_FAILED;

@@ -229,4 +229,19 @@ assert_eq "queued:0:$DAY 12:30:06+00" "$(row "$id_thr" "state || ':' || attempts
 once "run: the gateway takes it" "$T_TMP/throttle.conf" "$(at 12:30:06)"
 assert_eq "sent:1:7" "$(row "$id_thr" "state || ':' || attempts"):$(mb_count throttle request)" "throttled: sent at the seventh request"
 
+# ---------------------------------------------------------------- SMTP: 552 to RCPT TO
+# RFC 821 gave "too many recipients" the code 552; RFC 5321 (4.5.3.1.10)
+# asks clients to take a 552 to RCPT as the temporary 452 it should have
+# been.  It said nothing against the address: retried, not failed, and
+# not suppressed.
+mb_start rcpt552 smtp --mode rcpt-552 --times 1
+email_conf "$T_TMP/rcpt552.conf" "$MB_PORT" 'timeout = 5;'
+id_552=$(enqueue email rcpt552:1 full552@example.com "$(at 13:00:00)")
+once "run: 552 to RCPT TO" "$T_TMP/rcpt552.conf" "$(at 13:00:00)"
+assert_eq "queued:1" "$(row "$id_552" "state || ':' || attempts")" "552 to RCPT TO: queued for retry, as a 452"
+assert_contains "$(row "$id_552" last_error)" "SMTP 552 at RCPT TO" "... the reason quotes the server"
+assert_eq "0" "$(psql_val "SELECT count(*) FROM rapport.suppression WHERE address = 'full552@example.com'")" "... and the address is not suppressed"
+once "run: 552 to RCPT TO, the retry" "$T_TMP/rcpt552.conf" "$(at 13:05:00)"
+assert_eq "sent:1" "$(row "$id_552" "state"):$(mb_rcpt rcpt552 full552@example.com)" "... sent at the retry, once"
+
 t_summary

@@ -25,6 +25,7 @@ SMTP modes:
   mail-421      421 to MAIL FROM, then close (shutting down mid-session)
   rcpt-452      452 4.2.2 to RCPT TO
   rcpt-550      550 5.1.1 to RCPT TO
+  rcpt-552      552 to RCPT TO (RFC 821's "too many recipients")
   dot-552       552 5.3.4 to the end of DATA
   dot-554       554 5.7.1 to the end of DATA
   dot-close     close the connection after the dot, without a reply
@@ -139,6 +140,8 @@ async def smtp_session(st, reader, writer):
                     await send("452 4.2.2 Mailbox full, try again later\r\n")
                 elif txn_mode == "rcpt-550":
                     await send("550 5.1.1 No such user here\r\n")
+                elif txn_mode == "rcpt-552":
+                    await send("552 Too many recipients\r\n")
                 else:
                     rcpt.append(cmd[cmd.find("<") + 1:cmd.rfind(">")])
                     await send("250 2.1.5 Ok\r\n")
