@@ -610,6 +610,13 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "rapportd: --now only makes sense with --once\n");
                 return 64;
         }
+        /* -n loads and exits: a --once or --dry-run beside it would be
+         * read as "it ran", when nothing was planned or sent. */
+        if (test_only && once) {
+                fprintf(stderr, "rapportd: -n checks the configuration only; it cannot be combined with %s\n",
+                        dry_run ? "--dry-run" : "--once");
+                return 64;
+        }
         log_setup("rapportd", verbose ? LOG_DEBUG : LOG_INFO);
 
         /* A reload asked for while the configuration and templates load

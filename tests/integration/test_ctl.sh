@@ -75,6 +75,10 @@ assert_exit 64 "rapportd --test-config=1" -- "$RAPPORTD" --test-config=1
 assert_contains "$T_OUT" "rapportd: option '--test-config' takes no value" "rapportd: --test-config=1 takes no value (not \"unknown option '-n'\")"
 assert_exit 64 "rapportd -vx" -- "$RAPPORTD" -vx
 assert_contains "$T_OUT" "rapportd: unknown option '-x'" "rapportd: an unknown letter in a group"
+# -n loads and exits: beside --once or --dry-run it would read as a run.
+assert_exit 64 "rapportd -n --once" -- "$RAPPORTD" --config "$CONF" -n --once
+assert_contains "$T_OUT" "rapportd: -n checks the configuration only; it cannot be combined with --once" "rapportd -n --once: said, not ignored"
+assert_exit 64 "rapportd -n --dry-run" -- "$RAPPORTD" --config "$CONF" -n --dry-run
 assert_exit 64 "next -n without a count" -- "$RAPPORTCTL" next '0 9 * * *' -n
 assert_contains "$T_OUT" "rapportctl next: option '-n' needs a value" "rapportctl: a short option without its value is not unknown"
 assert_exit 64 "next -xy" -- "$RAPPORTCTL" next -xy '0 9 * * *'
