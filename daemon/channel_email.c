@@ -218,6 +218,16 @@ static bool is_hard_bounce(long code, const char *stage, const char *reply) {
         return stage && streq(stage, "RCPT TO") && (code == 550 || code == 551 || code == 553);
 }
 
+/* A 552 to RCPT TO that says no more than its code, or says "too many
+ * recipients" (X.5.3), is RFC 821's misnumbered 452.  One that says what
+ * it is (552 5.2.2, mailbox full) is that permanent refusal. */
+static bool rcpt_552_means_452(const char *reply) {
+        int cls, subject, detail;
+        if (!enhanced_status(reply, &cls, &subject, &detail))
+                return true;
+        return subject == 5 && detail == 3;
+}
+
 void email_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct outcome *o) {
         long code = 0;
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
@@ -316,7 +326,7 @@ void email_classify(CURL *easy, CURLcode result, struct transfer_io *io, struct 
                  * this recipient.  Like a refused login, retrying gives the
                  * administrator time to fix it without losing the queue. */
                 o->kind = OUTCOME_RETRY;
-        } else if (code == 552 && stage && streq(stage, "RCPT TO")) {
+        } else if (code == 552 && stage && streq(stage, "RCPT TO") && rcpt_552_means_452(starts_with(io->reply, codestr) ? io->reply : "")) {
                 /* RFC 821 listed "too many recipients" as 552; RFC 5321
                  * (4.5.3.1.10) asks clients to take it as the temporary 452
                  * it should be.  Nothing against the address. */
