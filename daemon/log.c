@@ -144,8 +144,7 @@ void log_mask_address(const char *addr, char *out, size_t outlen) {
         } else if (count_chars(addr, n) > 6) {
                 size_t tail = n;
                 for (int c = 0; c < 2 && tail > 0; c++)
-                        while (--tail > 0 && ((unsigned char)addr[tail] & 0xC0) == 0x80)
-                                ;
+                        tail = utf8_char_start(addr, tail - 1);
                 snprintf(out, outlen, "%.*s****%s", (int)first_chars(addr, n, 4), addr, addr + tail);
         } else {
                 snprintf(out, outlen, "****");

@@ -159,11 +159,8 @@ int preview_print(FILE *out, PGresult *rows, const struct rapport_config *c, con
                  * administrator reads, nor drive the terminal.  A long name
                  * is cut between characters. */
                 size_t cut = strlen(PQgetvalue(rows, i, 4));
-                if (cut >= sizeof name) {
-                        cut = sizeof name - 1;
-                        while (cut > 0 && (PQgetvalue(rows, i, 4)[cut] & 0xC0) == 0x80)
-                                cut--;
-                }
+                if (cut >= sizeof name)
+                        cut = utf8_char_start(PQgetvalue(rows, i, 4), sizeof name - 1);
                 snprintf(name, sizeof name, "%.*s", (int)cut, PQgetvalue(rows, i, 4));
                 fprintf(out, "=== %s to ", channel);
                 fput_display(name, false, out);

@@ -248,13 +248,16 @@ size_t utf8_shorten(char *s, size_t max_chars) {
         for (size_t j = i; j < len && (n = utf8_decode((const unsigned char *)s + j, len - j, &cp)) > 0; total++)
                 j += n;
         /* The ellipsis takes 3 bytes where the cut-off text took fewer. */
-        while (i > 0 && len - i < 3) {
-                do
-                        i--;
-                while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80);
-        }
+        while (i > 0 && len - i < 3)
+                i = utf8_char_start(s, i - 1);
         memcpy(s + i, "\xE2\x80\xA6", 4);
         return total;
+}
+
+size_t utf8_char_start(const char *s, size_t i) {
+        while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80)
+                i--;
+        return i;
 }
 
 static bool char_moves_text(uint32_t cp) {

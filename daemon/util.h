@@ -105,6 +105,11 @@ int utf8_repair_append(struct buf *b, const char *s, size_t len, bool final, siz
 /* Shortens well-formed UTF-8 to max_chars characters ending in U+2026;
  * returns the original length in characters, or 0 if it fitted. */
 size_t utf8_shorten(char *s, size_t max_chars);
+/* The start of the UTF-8 character that byte i of s belongs to (i itself
+ * when a character starts there): where to cut s so that no character is
+ * split.  The character before a boundary i > 0 starts at
+ * utf8_char_start(s, i - 1). */
+size_t utf8_char_start(const char *s, size_t i);
 /* CRM text shown on a terminal (rapportctl's tables, preview, show) must
  * not break its line or drive the terminal.  display_char() reads one
  * character of s: *out gets what to write instead (*len bytes, *cp its

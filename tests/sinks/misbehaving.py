@@ -92,11 +92,14 @@ async def smtp_session(st, reader, writer):
             for i in range(0, len(data), 3):
                 writer.write(data[i:i + 3])
                 await writer.drain()
-                await asyncio.sleep(0.02)  # separate TCP segments
+                # The pause is the misbehaviour, not a wait for anything: it
+                # keeps each piece its own TCP segment (Nagle off or not).
+                await asyncio.sleep(0.02)
         elif mode == "slow":
             for i in range(len(data)):
                 writer.write(data[i:i + 1])
                 await writer.drain()
+                # A slow server is the case under test: nothing to wait on.
                 await asyncio.sleep(args.byte_delay)
         else:
             writer.write(data)
@@ -174,6 +177,8 @@ async def smtp_session(st, reader, writer):
                     await reader.read()
                     return
                 if txn_mode == "dot-late":
+                    # The reply's lateness is the case under test (past the
+                    # client's timeout): nothing to wait on.
                     await asyncio.sleep(args.late)
                 await send(reply)
             elif verb in ("RSET", "NOOP"):
@@ -245,7 +250,8 @@ async def http_session(st, reader, writer):
                     c = ok_body[i:i + 7]
                     writer.write(b"%x\r\n%s\r\n" % (len(c), c))
                     await writer.drain()
-                    await asyncio.sleep(0.01)  # one chunk a TCP segment
+                    # The pause is the misbehaviour: one chunk a TCP segment.
+                    await asyncio.sleep(0.01)
                 writer.write(b"0\r\n\r\n")
             elif mode == "http10":
                 writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + ok_body)

@@ -153,6 +153,12 @@ static void test_malformed_utf8_and_long_subject(void **state) {
         assert_int_equal(utf8_shorten(ascii, 10), 0);
         assert_int_equal(utf8_shorten(ascii, 9), 10);
         assert_string_equal(ascii, "abcdefg\xE2\x80\xA6"); /* room for the 3-byte ellipsis */
+
+        /* "a张b": a cut never splits 张 (bytes 1-3). */
+        const char *mixed = "a\xE5\xBC\xA0" "b";
+        static const size_t start[] = {0, 1, 1, 1, 4};
+        for (size_t i = 0; i < ELEMENTSOF(start); i++)
+                assert_int_equal(utf8_char_start(mixed, i), start[i]);
 }
 
 /* utf8_valid_prefix() spells out per lead byte what utf8_decode() accepts;
